@@ -1,0 +1,95 @@
+/*
+ * metrics.h: counters, gauges and histograms with labels, rendered in the Prometheus text
+ * format 0.0.4 (shared/reference/protocols.md §5), and walkable for OTLP export.
+ *
+ * A registry holds families (struct metric: name, help, type, label names); a family holds
+ * series (struct metric_series: one tuple of label values). Families and series live until
+ * metrics_free(); pointers to them stay valid, so hot paths look a series up once and keep it.
+ *
+ * Thread safety: updates are lock-free atomics. Looking up a series takes only that family's
+ * read lock (a write lock the first time a tuple is seen); there is no global lock on the
+ * hot path. Rendering takes each family's read lock in turn.
+ *
+ * Names follow Prometheus rules ([a-zA-Z_:][a-zA-Z0-9_:]*); registering an invalid name,
+ * or a name twice with another type or other labels, is a programming error and aborts.
+ * Registering the same name again with the same shape returns the existing family.
+ */
+#ifndef COMMON_METRICS_H
+#define COMMON_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct metrics;
+struct metric;
+struct metric_series;
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
+
+/* Label values or names: a NULL-terminated array, e.g. METRIC_LABELS("GET", "/books"). */
+#define METRIC_LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define METRIC_NO_LABELS   ((const char *const *)NULL)
+
+/* The semantic-convention buckets for http.server.request.duration, in seconds (14 bounds). */
+extern const double metrics_http_duration_buckets[];
+extern const size_t metrics_http_duration_nbuckets;
+
+/* The process-wide registry every service renders on GET /metrics. */
+struct metrics *metrics_default(void);
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *reg);
+
+struct metric *metrics_counter(struct metrics *reg, const char *name, const char *help,
+			       const char *const *label_names);
+struct metric *metrics_gauge(struct metrics *reg, const char *name, const char *help,
+			     const char *const *label_names);
+/* bounds: strictly increasing upper bounds, without +Inf (added on rendering). Copied. */
+struct metric *metrics_histogram(struct metrics *reg, const char *name, const char *help,
+				 const char *const *label_names, const double *bounds,
+				 size_t nbounds);
+
+/*
+ * The series for these label values (as many as the family has label names; NULL for none).
+ * Values are copied. Created on first use.
+ */
+struct metric_series *metrics_series(struct metric *m, const char *const *values);
+
+void metrics_inc(struct metric_series *s);
+void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 */
+void metrics_set(struct metric_series *s, double v);	 /* gauges */
+void metrics_observe(struct metric_series *s, double v); /* histograms */
+
+/* Callback run before each render/walk, to refresh gauges that are read on demand. */
+typedef void (*metrics_collect_fn)(struct metrics *reg, void *arg);
+void metrics_on_collect(struct metrics *reg, metrics_collect_fn fn, void *arg);
+
+/*
+ * Registers process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds and
+ * process_start_time_seconds, refreshed from /proc on every collect.
+ */
+void metrics_register_process(struct metrics *reg);
+
+/* Appends the whole registry in the text format 0.0.4. Returns 0 or BUF_TOO_BIG. */
+int metrics_render(struct metrics *reg, struct buf *out);
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* A consistent-enough snapshot of one series, for exporters. */
+struct metric_point {
+	const char *const *label_names; /* NULL-terminated */
+	const char *const *label_values;
+	double value;	      /* counter/gauge */
+	uint64_t count;	      /* histogram */
+	double sum;	      /* histogram */
+	const double *bounds; /* histogram: nbounds upper bounds */
+	size_t nbounds;
+	const uint64_t *bucket_counts; /* histogram: nbounds + 1, NOT cumulative */
+};
+
+typedef void (*metrics_visit_fn)(const char *name, const char *help, enum metric_type type,
+				 const struct metric_point *pt, void *arg);
+/* Runs the collect callbacks, then calls visit once per series. */
+void metrics_walk(struct metrics *reg, metrics_visit_fn visit, void *arg);
+
+#endif

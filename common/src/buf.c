@@ -1,0 +1,111 @@
+#include "common/buf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+static char buf_empty[1];
+
+void buf_init(struct buf *b, size_t cap)
+{
+	b->data = buf_empty;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void buf_release(struct buf *b)
+{
+	if (b->alloc)
+		free(b->data);
+	buf_init(b, b->cap);
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->alloc)
+		b->data[0] = '\0';
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+	char *p = b->alloc ? b->data : xstrdup("");
+
+	if (len)
+		*len = b->len;
+	buf_init(b, b->cap);
+	return p;
+}
+
+/* Makes room for extra more bytes plus the terminator, or fails past the cap. */
+static int buf_grow(struct buf *b, size_t extra)
+{
+	size_t want, n;
+
+	if (extra > SIZE_MAX / 2 - b->len)
+		return BUF_TOO_BIG;
+	want = b->len + extra;
+	if (b->cap && want > b->cap)
+		return BUF_TOO_BIG;
+	if (want + 1 <= b->alloc)
+		return BUF_OK;
+	n = b->alloc ? b->alloc * 2 : 64;
+	while (n < want + 1)
+		n *= 2;
+	b->data = xrealloc(b->alloc ? b->data : NULL, n);
+	if (!b->alloc)
+		b->data[0] = '\0';
+	b->alloc = n;
+	return BUF_OK;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+	if (buf_grow(b, len))
+		return BUF_TOO_BIG;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return BUF_OK;
+}
+
+int buf_appends(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_appendc(struct buf *b, char c)
+{
+	return buf_append(b, &c, 1);
+}
+
+int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0 || buf_grow(b, (size_t)n))
+		return BUF_TOO_BIG;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return BUF_OK;
+}
+
+int buf_appendf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = buf_vappendf(b, fmt, ap);
+	va_end(ap);
+	return ret;
+}

@@ -1,0 +1,43 @@
+# Compiler flags shared by every target. Included by the top-level Makefile.
+#
+#   SANITIZE=address,undefined   build with these sanitizers (as git's SANITIZE=)
+#   V=1                          print full command lines (as redis's V=1)
+#   DEBUG=1                      -O0 -g3
+
+CC      ?= gcc
+STD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wold-style-definition -Wpointer-arith \
+           -Wwrite-strings -Wvla -Wformat=2 -Wcast-qual -fno-common -Werror
+ifeq ($(DEBUG),1)
+OPT     := -O0 -g3
+else
+OPT     := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+endif
+
+PKGS    := libmicrohttpd jansson libcurl libprotobuf-c libpq yaml-0.1 uuid
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -Icommon/include -I$(B)/gen -include common/banned.h -MMD -MP
+CFLAGS   += $(STD) $(WARN) $(OPT) $(PKG_CFLAGS) -pthread
+LDLIBS   += $(PKG_LIBS) -pthread -lm
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+QUIET_CC =
+QUIET_AR =
+QUIET_LINK =
+QUIET_GEN =
+else
+Q := @
+QUIET_CC   = @echo '   ' CC $@;
+QUIET_AR   = @echo '   ' AR $@;
+QUIET_LINK = @echo '   ' LINK $@;
+QUIET_GEN  = @echo '   ' GEN $@;
+endif
