@@ -39,6 +39,6 @@ int buf_append(struct buf *b, const void *data, size_t len);
 int buf_appends(struct buf *b, const char *s);
 int buf_appendc(struct buf *b, char c);
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vappendf(struct buf *b, const char *fmt, va_list ap);
+int buf_vappendf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif

@@ -42,23 +42,28 @@ enum config_type {
 struct config_var {
 	const char *name; /* environment variable */
 	enum config_type type;
-	size_t offset;		    /* offsetof(struct <svc>_config, field) */
-	const char *def;	    /* default text; NULL = optional (field left zero/NULL) */
-	long long min, max;	    /* CONFIG_INT, CONFIG_MILLIS, CONFIG_DOUBLE (0,0 = unbounded) */
+	size_t offset;	    /* offsetof(struct <svc>_config, field) */
+	const char *def;    /* default text; NULL = optional (field left untouched) */
+	long long min, max; /* CONFIG_INT, _MILLIS, _DOUBLE, _DURATION (ms) (0,0 = unbounded) */
 	const char *const *choices; /* CONFIG_ENUM: NULL-terminated */
 	const char *help;	    /* one line for --help and the README */
 };
 
 /*
  * Fills cfg from the environment. Returns 0, or -1 with one line in err such as
- * "FAILURE_RATE: '1.5' is not a rate between 0 and 1".
+ * "FAILURE_RATE: '1.5' is not a rate between 0 and 1" (stopping at the first bad variable).
+ * A variable that is unset or empty and has no default leaves its field untouched, so
+ * zero-initialize cfg. The quoted value is cut at 64 bytes and control bytes are shown as \xNN.
  */
 int config_load(const struct config_var *vars, size_t n, void *cfg, struct buf *err);
 /* config_load(), printing the message to stderr and exiting with status 2 on failure. */
 void config_load_or_exit(const struct config_var *vars, size_t n, void *cfg);
-/* Parses one value by its var's rules into out (a pointer to the field). */
+/*
+ * Parses one value by its var's rules into out (a pointer to the field). Returns 0, or -1 with
+ * the message appended to err (which may be NULL); out is untouched on failure.
+ */
 int config_parse(const struct config_var *var, const char *text, void *out, struct buf *err);
-/* Prints the table (name, default, help) for --help. */
+/* Prints the table (name, default, help and the expected form) to stdout for --help. */
 void config_usage(const struct config_var *vars, size_t n);
 
 #endif

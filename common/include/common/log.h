@@ -16,22 +16,32 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
-/* Sets the service name and the level. Returns -1 if level is not a known name (NULL = info). */
+/*
+ * Sets the service name (copied; "unknown" until set) and the level. Returns -1 if level is
+ * not a known name (NULL = info), leaving the level unchanged. Call it from main before
+ * starting threads.
+ */
 int log_init(const char *service, const char *level);
-/* Parses a level name; -1 if unknown. */
+/* Parses a level name (case-insensitive); -1 if unknown. */
 int log_level_parse(const char *name);
 int log_enabled(enum log_level level);
 
 /*
  * The calling thread's trace context, as lowercase hex (32 and 16 chars), copied.
- * NULL clears it. Records written by this thread carry it until it changes.
+ * NULL clears it. Records written by this thread carry it until it changes. An id that is not
+ * lowercase hex of the right length is not recorded (a bad trace_id clears both).
  */
 void log_set_trace(const char *trace_id, const char *span_id);
 
+/*
+ * The message is made valid UTF-8 (each bad byte becomes U+FFFD) and cut to 16 KiB with a
+ * trailing "...".
+ */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * Like log_msg(), with extra members: fields is a JSON object that is merged into the record
- * and then released (the call steals the reference; NULL is allowed).
+ * and then released (the call steals the reference, even when the record is filtered out;
+ * NULL is allowed). Members named like the fixed ones (time, level, ...) are ignored.
  */
 void log_fields(enum log_level level, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

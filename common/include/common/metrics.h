@@ -36,9 +36,15 @@ enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 extern const double metrics_http_duration_buckets[];
 extern const size_t metrics_http_duration_nbuckets;
 
-/* The process-wide registry every service renders on GET /metrics. */
+/*
+ * The process-wide registry every service renders on GET /metrics, created on first use.
+ * It is never freed: it stays reachable from a static pointer until exit, so LeakSanitizer
+ * does not report it, and threads still updating metrics during exit stay safe.
+ * metrics_free(metrics_default()) is a no-op.
+ */
 struct metrics *metrics_default(void);
 struct metrics *metrics_new(void);
+/* Frees reg with every family and series (NULL and the default registry are ignored). */
 void metrics_free(struct metrics *reg);
 
 struct metric *metrics_counter(struct metrics *reg, const char *name, const char *help,
@@ -52,16 +58,21 @@ struct metric *metrics_histogram(struct metrics *reg, const char *name, const ch
 
 /*
  * The series for these label values (as many as the family has label names; NULL for none).
- * Values are copied. Created on first use.
+ * Values are copied. Created on first use. A family without labels has its one series from
+ * registration on (so it renders 0 at once); a labelled family appears once it has a series.
  */
 struct metric_series *metrics_series(struct metric *m, const char *const *values);
 
 void metrics_inc(struct metric_series *s);
-void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 */
+void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 (else ignored) */
 void metrics_set(struct metric_series *s, double v);	 /* gauges */
 void metrics_observe(struct metric_series *s, double v); /* histograms */
 
-/* Callback run before each render/walk, to refresh gauges that are read on demand. */
+/*
+ * Callback run before each render/walk, to refresh gauges that are read on demand. It runs
+ * without any registry lock (it may register families and create series). Registering the
+ * same (fn, arg) pair again is a no-op.
+ */
 typedef void (*metrics_collect_fn)(struct metrics *reg, void *arg);
 void metrics_on_collect(struct metrics *reg, metrics_collect_fn fn, void *arg);
 
@@ -89,7 +100,11 @@ struct metric_point {
 
 typedef void (*metrics_visit_fn)(const char *name, const char *help, enum metric_type type,
 				 const struct metric_point *pt, void *arg);
-/* Runs the collect callbacks, then calls visit once per series. */
+/*
+ * Runs the collect callbacks, then calls visit once per series, in registration and creation
+ * order. visit runs under the registry and family locks: it must not register families or
+ * create series. pt and everything it points to are valid only during the call.
+ */
 void metrics_walk(struct metrics *reg, metrics_visit_fn visit, void *arg);
 
 #endif

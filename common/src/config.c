@@ -1,0 +1,362 @@
+#include "common/config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/duration.h"
+
+/* glibc's short program name (declared by <errno.h> only under _GNU_SOURCE). */
+extern char *program_invocation_short_name;
+
+/* The longest part of a bad value quoted back in a message. */
+#define QUOTE_MAX 64
+
+static const char *const bool_true[] = { "true", "1", "yes", NULL };
+static const char *const bool_false[] = { "false", "0", "no", NULL };
+
+/* Appends text quoted, cut at QUOTE_MAX bytes, with control bytes as \xNN (one line). */
+static void append_quoted(struct buf *err, const char *text)
+{
+	size_t i;
+
+	buf_appendc(err, '\'');
+	for (i = 0; i < QUOTE_MAX && text[i]; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'')
+			buf_appendf(err, "\\x%02x", c);
+		else
+			buf_appendc(err, (char)c);
+	}
+	buf_appends(err, text[i] ? "...'" : "'");
+}
+
+/* "NAME: 'text' <rule>"; returns -1. */
+__attribute__((format(printf, 4, 5))) static int
+fail(const struct config_var *var, const char *text, struct buf *err, const char *rule, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	buf_appendf(err, "%s: ", var->name);
+	append_quoted(err, text);
+	buf_appendc(err, ' ');
+	va_start(ap, rule);
+	buf_vappendf(err, rule, ap);
+	va_end(ap);
+	return -1;
+}
+
+enum { NUM_OK = 0, NUM_SYNTAX = -1, NUM_RANGE = -2 };
+
+/* A decimal integer: an optional '-' and digits, nothing else. */
+static int parse_ll(const char *s, long long *out)
+{
+	const char *p = s + (*s == '-');
+	char *end;
+	long long v;
+
+	if (!*p)
+		return NUM_SYNTAX;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return NUM_SYNTAX;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return NUM_RANGE;
+	if (errno || *end)
+		return NUM_SYNTAX;
+	*out = v;
+	return NUM_OK;
+}
+
+/* A finite decimal number (no hex, inf, nan, blanks). */
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || strspn(s, "0123456789.eE+-") != strlen(s))
+		return NUM_SYNTAX;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end)
+		return NUM_SYNTAX;
+	if (!isfinite(v))
+		return NUM_RANGE;
+	*out = v;
+	return NUM_OK;
+}
+
+static int bounded(const struct config_var *var)
+{
+	return var->min != 0 || var->max != 0;
+}
+
+static int parse_int(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	long long v = 0;
+	int rc = parse_ll(text, &v);
+
+	if (rc == NUM_SYNTAX)
+		return fail(var, text, err, "is not an integer");
+	if (rc == NUM_RANGE || (bounded(var) && (v < var->min || v > var->max))) {
+		if (bounded(var))
+			return fail(var, text, err, "is not an integer between %lld and %lld",
+				    var->min, var->max);
+		return fail(var, text, err, "is out of the 64-bit integer range");
+	}
+	*(long long *)out = v;
+	return 0;
+}
+
+static int parse_millis(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	long long v = 0;
+	int rc = parse_ll(text, &v);
+
+	if (rc != NUM_OK || v < 0)
+		return fail(var, text, err, "is not a non-negative integer number of milliseconds");
+	if (bounded(var) && (v < var->min || v > var->max))
+		return fail(var, text, err, "is not between %lld and %lld milliseconds", var->min,
+			    var->max);
+	*(long long *)out = v;
+	return 0;
+}
+
+static int parse_port(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	long long v = 0;
+
+	if (parse_ll(text, &v) != NUM_OK || v < 1 || v > 65535)
+		return fail(var, text, err, "is not a port number between 1 and 65535");
+	*(int *)out = (int)v;
+	return 0;
+}
+
+static int parse_rate(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	double v = 0;
+
+	if (parse_double(text, &v) != NUM_OK || v < 0 || v > 1)
+		return fail(var, text, err, "is not a rate between 0 and 1");
+	*(double *)out = v;
+	return 0;
+}
+
+static int parse_number(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	double v = 0;
+
+	if (parse_double(text, &v) != NUM_OK)
+		return fail(var, text, err, "is not a finite decimal number");
+	if (bounded(var) && (v < (double)var->min || v > (double)var->max))
+		return fail(var, text, err, "is not a number between %lld and %lld", var->min,
+			    var->max);
+	*(double *)out = v;
+	return 0;
+}
+
+static int parse_duration(const struct config_var *var, const char *text, void *out,
+			  struct buf *err)
+{
+	const char *why = NULL;
+	long long ms = 0;
+
+	if (duration_parse_why(text, &ms, &why))
+		return fail(var, text, err, "is not an ISO-8601 duration such as PT1.5S (%s)",
+			    why ? why : "invalid");
+	if (bounded(var) && (ms < var->min || ms > var->max))
+		return fail(var, text, err, "is not between %lld and %lld milliseconds", var->min,
+			    var->max);
+	*(long long *)out = ms;
+	return 0;
+}
+
+/* "scheme://" then something other than a path: libcurl alone reads "http:///x" as host "x". */
+static int has_authority(const char *text)
+{
+	size_t n =
+	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-");
+
+	return n > 0 && !strncmp(text + n, "://", 3) && text[n + 3] && !strchr("/?#", text[n + 3]);
+}
+
+static int parse_url(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int ok;
+
+	ok = u && has_authority(text) && curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
+	     (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (!ok)
+		return fail(var, text, err,
+			    "is not an absolute http:// or https:// URL with a host");
+	*(const char **)out = text;
+	return 0;
+}
+
+static int find_choice(const char *const *choices, const char *text)
+{
+	int i;
+
+	for (i = 0; choices && choices[i]; i++)
+		if (!strcasecmp(choices[i], text))
+			return i;
+	return -1;
+}
+
+static void append_choices(struct buf *b, const char *const *choices, const char *sep)
+{
+	int i;
+
+	for (i = 0; choices && choices[i]; i++)
+		buf_appendf(b, "%s%s", i ? sep : "", choices[i]);
+}
+
+static int parse_enum(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	int i = find_choice(var->choices, text);
+
+	if (i < 0) {
+		fail(var, text, err, "is not one of: ");
+		if (err)
+			append_choices(err, var->choices, ", ");
+		return -1;
+	}
+	*(int *)out = i;
+	return 0;
+}
+
+static int parse_bool(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	if (find_choice(bool_true, text) >= 0)
+		*(int *)out = 1;
+	else if (find_choice(bool_false, text) >= 0)
+		*(int *)out = 0;
+	else
+		return fail(var, text, err, "is not a boolean (true/false, 1/0, yes/no)");
+	return 0;
+}
+
+int config_parse(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	switch (var->type) {
+	case CONFIG_STRING:
+		*(const char **)out = text;
+		return 0;
+	case CONFIG_URL:
+		return parse_url(var, text, out, err);
+	case CONFIG_INT:
+		return parse_int(var, text, out, err);
+	case CONFIG_PORT:
+		return parse_port(var, text, out, err);
+	case CONFIG_RATE:
+		return parse_rate(var, text, out, err);
+	case CONFIG_DOUBLE:
+		return parse_number(var, text, out, err);
+	case CONFIG_MILLIS:
+		return parse_millis(var, text, out, err);
+	case CONFIG_DURATION:
+		return parse_duration(var, text, out, err);
+	case CONFIG_BOOL:
+		return parse_bool(var, text, out, err);
+	case CONFIG_ENUM:
+		return parse_enum(var, text, out, err);
+	}
+	if (err)
+		buf_appendf(err, "%s: unknown configuration type %d", var->name, (int)var->type);
+	return -1;
+}
+
+int config_load(const struct config_var *vars, size_t n, void *cfg, struct buf *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct config_var *var = &vars[i];
+		const char *text = getenv(var->name);
+		void *field = (char *)cfg + var->offset;
+
+		if (text && *text) {
+			if (config_parse(var, text, field, err))
+				return -1;
+			continue;
+		}
+		if (!var->def)
+			continue;
+		if (config_parse(var, var->def, field, NULL)) {
+			if (err)
+				buf_appendf(err, "%s: the built-in default '%s' is invalid",
+					    var->name, var->def);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void config_load_or_exit(const struct config_var *vars, size_t n, void *cfg)
+{
+	struct buf err;
+
+	buf_init(&err, 4096);
+	if (!config_load(vars, n, cfg, &err)) {
+		buf_release(&err);
+		return;
+	}
+	fprintf(stderr, "%s: config: %s\n", program_invocation_short_name, err.data);
+	buf_release(&err);
+	exit(2);
+}
+
+static const char *const type_hint[] = {
+	[CONFIG_STRING] = "text",	  [CONFIG_URL] = "http(s) URL",
+	[CONFIG_INT] = "integer",	  [CONFIG_PORT] = "port 1-65535",
+	[CONFIG_RATE] = "rate 0-1",	  [CONFIG_DOUBLE] = "number",
+	[CONFIG_MILLIS] = "milliseconds", [CONFIG_DURATION] = "ISO-8601 duration",
+	[CONFIG_BOOL] = "true|false",	  [CONFIG_ENUM] = "",
+};
+
+void config_usage(const struct config_var *vars, size_t n)
+{
+	int wname = (int)strlen("VARIABLE"), wdef = (int)strlen("DEFAULT");
+	struct buf line;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int ln = (int)strlen(vars[i].name), ld = vars[i].def ? (int)strlen(vars[i].def) : 1;
+
+		wname = ln > wname ? ln : wname;
+		wdef = ld > wdef ? ld : wdef;
+	}
+	buf_init(&line, BUF_NOCAP);
+	buf_appendf(&line, "%-*s  %-*s  %s\n", wname, "VARIABLE", wdef, "DEFAULT", "DESCRIPTION");
+	for (i = 0; i < n; i++) {
+		const struct config_var *v = &vars[i];
+
+		buf_appendf(&line, "%-*s  %-*s  %s (", wname, v->name, wdef, v->def ? v->def : "-",
+			    v->help ? v->help : "");
+		if (v->type == CONFIG_ENUM)
+			append_choices(&line, v->choices, "|");
+		else if ((size_t)v->type < sizeof(type_hint) / sizeof(type_hint[0]))
+			buf_appends(&line, type_hint[v->type]);
+		buf_appends(&line, ")\n");
+	}
+	fputs(line.data, stdout);
+	buf_release(&line);
+}
