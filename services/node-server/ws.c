@@ -1,0 +1,977 @@
+/* ws.c: RFC 6455 frame codec, opening handshake and the epoll fan-out hub (see ws.h). */
+#include "ws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "sha1.h"
+
+#define WS_GUID		   "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_DEFAULT_QUEUE   8
+#define WS_DEFAULT_PING_MS 30000
+#define WS_DEFAULT_MAX	   10000
+#define WS_READ_CHUNK	   4096
+#define WS_READ_ROUNDS	   16
+#define WS_EVENTS	   64
+/* Unparsed input never exceeds one incomplete frame plus one read chunk. */
+#define WS_INPUT_CAP (WS_MAX_HEADER + WS_MAX_MESSAGE + WS_READ_CHUNK)
+
+/* ---- frame codec ------------------------------------------------------------------------ */
+
+static int opcode_known(int op)
+{
+	return op == WS_OP_CONT || op == WS_OP_TEXT || op == WS_OP_BINARY || op == WS_OP_CLOSE ||
+	       op == WS_OP_PING || op == WS_OP_PONG;
+}
+
+static int parse_error(struct ws_frame *f, int code)
+{
+	f->close_code = code;
+	return WS_PARSE_ERROR;
+}
+
+/* Reads the 16- or 64-bit extended length big-endian. */
+static uint64_t load_be(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int ws_frame_parse(const void *buf, size_t len, struct ws_frame *frame)
+{
+	const unsigned char *p = buf;
+	size_t hdr = 2, ext = 0;
+	uint64_t plen;
+
+	memset(frame, 0, sizeof(*frame));
+	if (len < 2)
+		return WS_PARSE_NEED_MORE;
+	frame->fin = p[0] >> 7;
+	frame->opcode = p[0] & 0x0f;
+	if ((p[0] & 0x70) || !opcode_known(frame->opcode) || !(p[1] & 0x80))
+		return parse_error(frame, WS_CLOSE_PROTOCOL);
+	plen = p[1] & 0x7f;
+	if ((frame->opcode & 0x8) && (!frame->fin || plen > 125))
+		return parse_error(frame, WS_CLOSE_PROTOCOL);
+	if (plen == 126)
+		ext = 2;
+	else if (plen == 127)
+		ext = 8;
+	if (ext) {
+		if (len < hdr + ext)
+			return WS_PARSE_NEED_MORE;
+		plen = load_be(p + hdr, ext);
+		hdr += ext;
+		if (plen >> 63)
+			return parse_error(frame, WS_CLOSE_PROTOCOL);
+	}
+	if (plen > WS_MAX_MESSAGE)
+		return parse_error(frame, WS_CLOSE_TOO_BIG);
+	hdr += 4;
+	if (len < hdr || len - hdr < plen)
+		return WS_PARSE_NEED_MORE;
+	memcpy(frame->mask, p + hdr - 4, 4);
+	frame->payload = p + hdr;
+	frame->payload_len = (size_t)plen;
+	frame->frame_len = hdr + (size_t)plen;
+	return WS_PARSE_FRAME;
+}
+
+void ws_mask(unsigned char *data, size_t len, const unsigned char key[4])
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		data[i] ^= key[i & 3];
+}
+
+/* Writes an unmasked FIN header for opcode and len into h; returns its length (2, 4 or 10). */
+static size_t frame_header(unsigned char h[10], int opcode, size_t len)
+{
+	size_t n, i;
+
+	h[0] = (unsigned char)(0x80 | (opcode & 0x0f));
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len <= 0xffff) {
+		h[1] = 126;
+		n = 2;
+	} else {
+		h[1] = 127;
+		n = 8;
+	}
+	for (i = 0; i < n; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (8 * (n - 1 - i)));
+	return 2 + n;
+}
+
+int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len)
+{
+	unsigned char h[10];
+	size_t hlen = frame_header(h, opcode, len);
+	size_t old = out->len;
+
+	if (buf_append(out, h, hlen) || buf_append(out, payload, len)) {
+		out->len = old;
+		if (out->alloc)
+			out->data[old] = '\0';
+		return BUF_TOO_BIG;
+	}
+	return 0;
+}
+
+/* ---- handshake -------------------------------------------------------------------------- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void b64_encode(const unsigned char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = b64_alphabet[v >> 18];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = b64_alphabet[(v >> 6) & 63];
+		out[o++] = b64_alphabet[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+		out[o++] = b64_alphabet[v >> 18];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64_alphabet, c) : NULL;
+
+	return p ? (int)(p - b64_alphabet) : -1;
+}
+
+/* Whether key is the canonical base64 of exactly 16 bytes: 22 symbols and "==". */
+static int key_valid(const char *key)
+{
+	size_t i;
+
+	if (strlen(key) != 24 || key[22] != '=' || key[23] != '=')
+		return 0;
+	for (i = 0; i < 22; i++)
+		if (b64_value(key[i]) < 0)
+			return 0;
+	/* 22 symbols carry 132 bits: the last 4 must be zero for 128. */
+	return (b64_value(key[21]) & 0x0f) == 0;
+}
+
+int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
+{
+	unsigned char digest[SHA1_DIGEST_LEN];
+	struct sha1 s;
+
+	out[0] = '\0';
+	if (!key || !key_valid(key))
+		return ERR_BAD_REQUEST;
+	sha1_init(&s);
+	sha1_update(&s, key, strlen(key));
+	sha1_update(&s, WS_GUID, strlen(WS_GUID));
+	sha1_final(&s, digest);
+	b64_encode(digest, sizeof(digest), out);
+	return 0;
+}
+
+/* Whether the comma-separated list holds tok (case-insensitive, optional whitespace). */
+static int has_token(const char *list, const char *tok)
+{
+	size_t tlen = strlen(tok);
+
+	while (list && *list) {
+		const char *end = strchr(list, ',');
+		size_t n = end ? (size_t)(end - list) : strlen(list);
+
+		while (n && (*list == ' ' || *list == '\t')) {
+			list++;
+			n--;
+		}
+		while (n && (list[n - 1] == ' ' || list[n - 1] == '\t'))
+			n--;
+		if (n == tlen && strncasecmp(list, tok, n) == 0)
+			return 1;
+		list = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+static int connection_has_upgrade(const struct http_request *req)
+{
+	const struct http_header *h;
+	size_t n, i;
+
+	h = http_headers(req, &n);
+	for (i = 0; i < n; i++)
+		if (strcasecmp(h[i].name, "Connection") == 0 && has_token(h[i].value, "upgrade"))
+			return 1;
+	return 0;
+}
+
+int ws_handshake(struct http_request *req)
+{
+	const char *version = http_header(req, "Sec-WebSocket-Version");
+	const char *key = http_header(req, "Sec-WebSocket-Key");
+	char accept[WS_ACCEPT_LEN + 1];
+
+	if (strcmp(req->method, "GET") != 0)
+		return http_fail(req, ERR_BAD_REQUEST, "a WebSocket handshake must be a GET");
+	if (!has_token(http_header(req, "Upgrade"), "websocket"))
+		return http_fail(req, ERR_BAD_REQUEST, "missing Upgrade: websocket");
+	if (!connection_has_upgrade(req))
+		return http_fail(req, ERR_BAD_REQUEST, "missing Connection: Upgrade");
+	if (!version || strcmp(version, "13") != 0) {
+		http_add_header(req, "Sec-WebSocket-Version", "13");
+		return http_fail(req, ERR_BAD_REQUEST, "unsupported Sec-WebSocket-Version");
+	}
+	if (http_header_count(req, "Sec-WebSocket-Key") != 1 || ws_accept_key(key, accept))
+		return http_fail(req, ERR_BAD_REQUEST, "bad Sec-WebSocket-Key");
+	if (http_add_header(req, "Upgrade", "websocket") ||
+	    http_add_header(req, "Connection", "Upgrade") ||
+	    http_add_header(req, "Sec-WebSocket-Accept", accept))
+		return http_fail(req, ERR_INTERNAL, "cannot set the handshake headers");
+	return 0;
+}
+
+/* ---- hub -------------------------------------------------------------------------------- */
+
+/*
+ * One server frame, shared by the client queues that hold it. refs is only touched by the
+ * hub thread (publishers hand frames over through the locked pending list).
+ */
+struct ws_msg {
+	size_t refs;
+	size_t len;
+	struct ws_msg *next; /* pending list */
+	unsigned char data[];
+};
+
+struct ws_client {
+	int fd;
+	struct http_upgrade *up;	/* NULL: close(fd) */
+	struct buf in;			/* received bytes not parsed yet */
+	struct ws_msg **queue;		/* ring of qcap entries */
+	size_t qcap, qhead, qlen, qoff; /* qoff: bytes of queue[qhead] already sent */
+	uint32_t events;		/* registered epoll events */
+	int closing;			/* close frame queued: close the socket once flushed */
+	int close_ticks;		/* keepalive ticks spent closing */
+	int ping_pending;		/* pinged, no pong yet */
+	int in_fragment;		/* inside a fragmented data message */
+	size_t msg_total;		/* its size so far */
+	int dead;			/* closed; freed at the end of the loop round */
+	struct ws_client *prev, *next;
+};
+
+struct ws_hub {
+	struct ws_hub_config cfg;
+	int epfd, evfd;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	/* under lock */
+	int stopping;
+	struct ws_msg *pending, *pending_tail;
+	size_t npending;
+	struct ws_client *adopted;
+	/* hub thread only (and ws_hub_free() after the join) */
+	struct ws_msg *snapshot;
+	struct ws_client *clients;
+	struct ws_client *graveyard;
+	long long next_ping;
+	atomic_size_t nclients;
+	struct metric_series *m_clients, *m_slow, *m_timeout, *m_limit, *m_published;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
+{
+	unsigned char h[10];
+	size_t hlen = frame_header(h, opcode, len);
+	struct ws_msg *m = xmalloc(sizeof(*m) + hlen + len);
+
+	m->refs = 1;
+	m->len = hlen + len;
+	m->next = NULL;
+	memcpy(m->data, h, hlen);
+	if (len)
+		memcpy(m->data + hlen, payload, len);
+	return m;
+}
+
+static void msg_unref(struct ws_msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+static void wake(struct ws_hub *hub)
+{
+	uint64_t one = 1;
+
+	if (write(hub->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("ws: eventfd write: %s", strerror(errno));
+}
+
+static void socket_release(int fd, struct http_upgrade *up)
+{
+	if (up) {
+		shutdown(fd, SHUT_RDWR);
+		http_upgrade_close(up);
+	} else {
+		close(fd);
+	}
+}
+
+static void clients_changed(struct ws_hub *hub, int delta)
+{
+	size_t n = delta > 0 ? atomic_fetch_add(&hub->nclients, 1) + 1
+			     : atomic_fetch_sub(&hub->nclients, 1) - 1;
+
+	metrics_set(hub->m_clients, (double)n);
+}
+
+static void client_clear_queue(struct ws_client *c)
+{
+	while (c->qlen) {
+		msg_unref(c->queue[c->qhead]);
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+	}
+	c->qoff = 0;
+}
+
+/* Closes c's socket and moves it to the graveyard (freed after the current loop round). */
+static void client_close(struct ws_hub *hub, struct ws_client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	epoll_ctl(hub->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	socket_release(c->fd, c->up);
+	client_clear_queue(c);
+	buf_release(&c->in);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		hub->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = hub->graveyard;
+	hub->graveyard = c;
+	clients_changed(hub, -1);
+}
+
+static void client_free(struct ws_client *c)
+{
+	free(c->queue);
+	free(c);
+}
+
+static void client_update_events(struct ws_hub *hub, struct ws_client *c)
+{
+	uint32_t want = (c->closing ? 0 : EPOLLIN) | (c->qlen ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = want, .data.ptr = c };
+
+	if (want == c->events)
+		return;
+	if (epoll_ctl(hub->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		log_warn("ws: epoll_ctl: %s", strerror(errno));
+		client_close(hub, c);
+		return;
+	}
+	c->events = want;
+}
+
+/* Sends as much of the queue as the socket takes; closes a closing client once it is empty. */
+static void client_flush(struct ws_hub *hub, struct ws_client *c)
+{
+	while (c->qlen) {
+		struct ws_msg *m = c->queue[c->qhead];
+		ssize_t n =
+		    send(c->fd, m->data + c->qoff, m->len - c->qoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			client_close(hub, c);
+			return;
+		}
+		c->qoff += (size_t)n;
+		if (c->qoff < m->len)
+			continue;
+		msg_unref(m);
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+		c->qoff = 0;
+	}
+	if (!c->qlen && c->closing) {
+		client_close(hub, c);
+		return;
+	}
+	client_update_events(hub, c);
+}
+
+/* Queues m (taking a reference) and tries to send; a full queue drops the client. */
+static void client_send(struct ws_hub *hub, struct ws_client *c, struct ws_msg *m)
+{
+	if (c->dead)
+		return;
+	if (c->qlen == c->qcap) {
+		metrics_inc(hub->m_slow);
+		log_info("ws: dropping a slow client (%zu frames pending)", c->qlen);
+		client_close(hub, c);
+		return;
+	}
+	m->refs++;
+	c->queue[(c->qhead + c->qlen) % c->qcap] = m;
+	c->qlen++;
+	client_flush(hub, c);
+}
+
+static void client_control(struct ws_hub *hub, struct ws_client *c, int opcode, const void *payload,
+			   size_t len)
+{
+	struct ws_msg *m = msg_new(opcode, payload, len);
+
+	client_send(hub, c, m);
+	msg_unref(m);
+}
+
+/* Starts the closing handshake with code: nothing more is read or sent after the close. */
+static void client_fail(struct ws_hub *hub, struct ws_client *c, int code)
+{
+	unsigned char p[2] = { (unsigned char)(code >> 8), (unsigned char)code };
+
+	log_debug("ws: closing a client with %d", code);
+	client_control(hub, c, WS_OP_CLOSE, p, sizeof(p));
+	c->closing = 1;
+	if (!c->dead)
+		client_flush(hub, c);
+}
+
+/* Whether a received close status code may be sent on the wire (RFC 6455 §7.4). */
+static int close_code_valid(unsigned code)
+{
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+	       (code >= 3000 && code <= 4999);
+}
+
+/* Answers a close frame: echo its status code, then close once the echo is sent. */
+static void client_close_frame(struct ws_hub *hub, struct ws_client *c, const unsigned char *p,
+			       size_t len)
+{
+	if (len == 1 || (len >= 2 && !close_code_valid((unsigned)p[0] << 8 | p[1]))) {
+		client_fail(hub, c, WS_CLOSE_PROTOCOL);
+		return;
+	}
+	client_control(hub, c, WS_OP_CLOSE, p, len ? 2 : 0);
+	c->closing = 1;
+	if (!c->dead)
+		client_flush(hub, c);
+}
+
+/* Acts on one data frame: the content is ignored, only fragmentation and size are checked. */
+static void client_data(struct ws_hub *hub, struct ws_client *c, const struct ws_frame *f)
+{
+	if (f->opcode != WS_OP_CONT) {
+		if (c->in_fragment) {
+			client_fail(hub, c, WS_CLOSE_PROTOCOL);
+			return;
+		}
+		c->msg_total = 0;
+	} else if (!c->in_fragment) {
+		client_fail(hub, c, WS_CLOSE_PROTOCOL);
+		return;
+	}
+	c->msg_total += f->payload_len;
+	if (c->msg_total > WS_MAX_MESSAGE) {
+		client_fail(hub, c, WS_CLOSE_TOO_BIG);
+		return;
+	}
+	c->in_fragment = !f->fin;
+}
+
+/* Acts on one complete client frame; payload is already unmasked. */
+static void client_frame(struct ws_hub *hub, struct ws_client *c, const struct ws_frame *f,
+			 const unsigned char *payload)
+{
+	switch (f->opcode) {
+	case WS_OP_PING:
+		client_control(hub, c, WS_OP_PONG, payload, f->payload_len);
+		break;
+	case WS_OP_PONG:
+		c->ping_pending = 0;
+		break;
+	case WS_OP_CLOSE:
+		client_close_frame(hub, c, payload, f->payload_len);
+		break;
+	default:
+		client_data(hub, c, f);
+		break;
+	}
+}
+
+/* Parses and handles every complete frame in c->in, then drops the consumed bytes. */
+static void client_parse(struct ws_hub *hub, struct ws_client *c)
+{
+	size_t pos = 0;
+
+	while (!c->dead && !c->closing) {
+		struct ws_frame f;
+		unsigned char *payload;
+		int rc = ws_frame_parse(c->in.data + pos, c->in.len - pos, &f);
+
+		if (rc == WS_PARSE_NEED_MORE)
+			break;
+		if (rc == WS_PARSE_ERROR) {
+			client_fail(hub, c, f.close_code);
+			break;
+		}
+		payload = (unsigned char *)c->in.data + pos + (f.frame_len - f.payload_len);
+		ws_mask(payload, f.payload_len, f.mask);
+		pos += f.frame_len;
+		client_frame(hub, c, &f, payload);
+	}
+	if (c->dead)
+		return;
+	if (pos == c->in.len) {
+		buf_release(&c->in); /* idle clients keep no input buffer */
+		return;
+	}
+	memmove(c->in.data, c->in.data + pos, c->in.len - pos);
+	c->in.len -= pos;
+	c->in.data[c->in.len] = '\0';
+}
+
+static void client_read(struct ws_hub *hub, struct ws_client *c)
+{
+	char chunk[WS_READ_CHUNK];
+	int round;
+
+	for (round = 0; round < WS_READ_ROUNDS && !c->dead && !c->closing; round++) {
+		ssize_t n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			client_close(hub, c);
+			return;
+		}
+		if (buf_append(&c->in, chunk, (size_t)n)) {
+			client_fail(hub, c, WS_CLOSE_TOO_BIG);
+			return;
+		}
+		client_parse(hub, c);
+	}
+}
+
+static void client_event(struct ws_hub *hub, struct ws_client *c, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		client_close(hub, c);
+		return;
+	}
+	if (events & EPOLLIN)
+		client_read(hub, c);
+	if (!c->dead && (events & EPOLLOUT))
+		client_flush(hub, c);
+}
+
+/* Registers a client handed over by ws_hub_adopt_fd() and sends it the current snapshot. */
+static void client_start(struct ws_hub *hub, struct ws_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if (atomic_load(&hub->nclients) >= hub->cfg.max_clients) {
+		metrics_inc(hub->m_limit);
+		log_warn("ws: client limit %zu reached", hub->cfg.max_clients);
+		socket_release(c->fd, c->up);
+		buf_release(&c->in);
+		client_free(c);
+		return;
+	}
+	if (epoll_ctl(hub->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		log_warn("ws: epoll_ctl add: %s", strerror(errno));
+		socket_release(c->fd, c->up);
+		buf_release(&c->in);
+		client_free(c);
+		return;
+	}
+	c->events = EPOLLIN;
+	c->queue = xcalloc(hub->cfg.queue_frames, sizeof(struct ws_msg *));
+	c->qcap = hub->cfg.queue_frames;
+	c->next = hub->clients;
+	if (hub->clients)
+		hub->clients->prev = c;
+	hub->clients = c;
+	clients_changed(hub, 1);
+	if (hub->snapshot)
+		client_send(hub, c, hub->snapshot);
+	if (!c->dead && c->in.len)
+		client_parse(hub, c);
+}
+
+/* Queues m to every open client, then makes it the snapshot (taking the caller's reference). */
+static void hub_fanout(struct ws_hub *hub, struct ws_msg *m)
+{
+	struct ws_client *c, *next;
+
+	for (c = hub->clients; c; c = next) {
+		next = c->next;
+		if (!c->closing)
+			client_send(hub, c, m);
+	}
+	msg_unref(hub->snapshot);
+	hub->snapshot = m;
+}
+
+/* Takes the published frames and adopted clients; returns whether the hub is stopping. */
+static int hub_take_work(struct ws_hub *hub)
+{
+	struct ws_msg *msgs, *m;
+	struct ws_client *adopted, *c;
+	uint64_t count;
+	int stopping;
+
+	if (read(hub->evfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("ws: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&hub->lock);
+	msgs = hub->pending;
+	hub->pending = hub->pending_tail = NULL;
+	hub->npending = 0;
+	adopted = hub->adopted;
+	hub->adopted = NULL;
+	stopping = hub->stopping;
+	pthread_mutex_unlock(&hub->lock);
+	for (m = msgs; m; m = msgs) {
+		msgs = m->next;
+		m->next = NULL;
+		hub_fanout(hub, m);
+	}
+	for (c = adopted; c; c = adopted) {
+		adopted = c->next;
+		c->next = NULL;
+		client_start(hub, c);
+	}
+	return stopping;
+}
+
+/* Keepalive: drops clients that missed the last ping (or a close), pings the others. */
+static void hub_keepalive(struct ws_hub *hub)
+{
+	struct ws_client *c, *next;
+
+	for (c = hub->clients; c; c = next) {
+		next = c->next;
+		if (c->closing) {
+			if (c->close_ticks++)
+				client_close(hub, c);
+			continue;
+		}
+		if (c->ping_pending) {
+			metrics_inc(hub->m_timeout);
+			log_info("ws: dropping a client that did not answer a ping");
+			client_close(hub, c);
+			continue;
+		}
+		c->ping_pending = 1;
+		client_control(hub, c, WS_OP_PING, NULL, 0);
+	}
+}
+
+static int hub_timeout(const struct ws_hub *hub)
+{
+	long long left;
+
+	if (hub->cfg.ping_interval_ms < 0)
+		return -1;
+	left = hub->next_ping - now_ms();
+	if (left < 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static void hub_bury(struct ws_hub *hub)
+{
+	while (hub->graveyard) {
+		struct ws_client *c = hub->graveyard;
+
+		hub->graveyard = c->next;
+		client_free(c);
+	}
+}
+
+static void *hub_main(void *arg)
+{
+	struct ws_hub *hub = arg;
+	struct epoll_event ev[WS_EVENTS];
+	int stop = 0;
+
+	while (!stop) {
+		int i, woke = 0;
+		int n = epoll_wait(hub->epfd, ev, WS_EVENTS, hub_timeout(hub));
+
+		if (n < 0 && errno != EINTR)
+			log_error("ws: epoll_wait: %s", strerror(errno));
+		/* Only per-client I/O here: it can close nothing but its own client. */
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr)
+				client_event(hub, ev[i].data.ptr, ev[i].events);
+			else
+				woke = 1;
+		}
+		if (woke)
+			stop = hub_take_work(hub);
+		if (!stop && hub->cfg.ping_interval_ms >= 0 && now_ms() >= hub->next_ping) {
+			hub_keepalive(hub);
+			hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+		}
+		hub_bury(hub);
+	}
+	return NULL;
+}
+
+/* Lets 1,000+ sockets fit: soft RLIMIT_NOFILE up to the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("ws: cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+}
+
+static void hub_metrics(struct ws_hub *hub, struct metrics *reg)
+{
+	struct metric *dropped;
+
+	hub->m_clients = metrics_series(
+	    metrics_gauge(reg, "ws_clients", "WebSocket clients connected now.", METRIC_NO_LABELS),
+	    NULL);
+	dropped = metrics_counter(reg, "ws_clients_dropped_total",
+				  "WebSocket clients dropped by the server, by reason.",
+				  METRIC_LABELS("reason"));
+	hub->m_slow = metrics_series(dropped, METRIC_LABELS("slow"));
+	hub->m_timeout = metrics_series(dropped, METRIC_LABELS("timeout"));
+	hub->m_limit = metrics_series(dropped, METRIC_LABELS("limit"));
+	hub->m_published = metrics_series(
+	    metrics_counter(reg, "ws_messages_published_total",
+			    "Snapshots published to the WebSocket clients.", METRIC_NO_LABELS),
+	    NULL);
+	metrics_set(hub->m_clients, 0);
+}
+
+static void hub_config(struct ws_hub *hub, const struct ws_hub_config *cfg)
+{
+	if (cfg)
+		hub->cfg = *cfg;
+	if (!hub->cfg.queue_frames)
+		hub->cfg.queue_frames = WS_DEFAULT_QUEUE;
+	if (!hub->cfg.ping_interval_ms)
+		hub->cfg.ping_interval_ms = WS_DEFAULT_PING_MS;
+	if (!hub->cfg.max_clients)
+		hub->cfg.max_clients = WS_DEFAULT_MAX;
+	if (!hub->cfg.metrics)
+		hub->cfg.metrics = metrics_default();
+}
+
+int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
+{
+	struct ws_hub *hub = xcalloc(1, sizeof(*hub));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	*out = NULL;
+	hub_config(hub, cfg);
+	hub_metrics(hub, hub->cfg.metrics);
+	raise_fd_limit();
+	atomic_init(&hub->nclients, 0);
+	pthread_mutex_init(&hub->lock, NULL);
+	hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+	hub->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	hub->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (hub->evfd < 0 || hub->epfd < 0 || epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->evfd, &ev))
+		goto fail;
+	if (pthread_create(&hub->thread, NULL, hub_main, hub)) {
+		errno = EAGAIN;
+		goto fail;
+	}
+	*out = hub;
+	return 0;
+fail:
+	log_error("ws: cannot start the hub: %s", strerror(errno));
+	if (hub->evfd >= 0)
+		close(hub->evfd);
+	if (hub->epfd >= 0)
+		close(hub->epfd);
+	pthread_mutex_destroy(&hub->lock);
+	free(hub);
+	return ERR_INTERNAL;
+}
+
+/* Best-effort close frame 1001 when no frame is half sent, then the socket is released. */
+static void client_goodbye(struct ws_client *c)
+{
+	static const unsigned char bye[4] = { 0x80 | WS_OP_CLOSE, 2, WS_CLOSE_GOING_AWAY >> 8,
+					      WS_CLOSE_GOING_AWAY & 0xff };
+
+	if (!c->closing && c->qoff == 0 &&
+	    send(c->fd, bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("ws: close frame not sent: %s", strerror(errno));
+	socket_release(c->fd, c->up);
+	client_clear_queue(c);
+	buf_release(&c->in);
+	client_free(c);
+}
+
+void ws_hub_free(struct ws_hub *hub)
+{
+	struct ws_client *c;
+	struct ws_msg *m;
+
+	if (!hub)
+		return;
+	pthread_mutex_lock(&hub->lock);
+	hub->stopping = 1;
+	pthread_mutex_unlock(&hub->lock);
+	wake(hub);
+	pthread_join(hub->thread, NULL);
+	/* The thread is gone: everything below is ours. */
+	while ((c = hub->clients)) {
+		hub->clients = c->next;
+		client_goodbye(c);
+	}
+	while ((c = hub->adopted)) {
+		hub->adopted = c->next;
+		client_goodbye(c);
+	}
+	while ((m = hub->pending)) {
+		hub->pending = m->next;
+		free(m);
+	}
+	hub_bury(hub);
+	msg_unref(hub->snapshot);
+	metrics_set(hub->m_clients, 0);
+	close(hub->evfd);
+	close(hub->epfd);
+	pthread_mutex_destroy(&hub->lock);
+	free(hub);
+}
+
+int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len)
+{
+	struct ws_msg *m = msg_new(WS_OP_TEXT, json, len);
+
+	pthread_mutex_lock(&hub->lock);
+	if (hub->stopping) {
+		pthread_mutex_unlock(&hub->lock);
+		free(m);
+		return ERR_UNAVAILABLE;
+	}
+	if (hub->pending_tail)
+		hub->pending_tail->next = m;
+	else
+		hub->pending = m;
+	hub->pending_tail = m;
+	hub->npending++;
+	/* The hub thread fell behind: skip the oldest snapshots no client has seen yet. */
+	while (hub->npending > hub->cfg.queue_frames && hub->pending) {
+		struct ws_msg *old = hub->pending;
+
+		hub->pending = old->next;
+		free(old);
+		hub->npending--;
+	}
+	pthread_mutex_unlock(&hub->lock);
+	metrics_inc(hub->m_published);
+	wake(hub);
+	return 0;
+}
+
+int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
+		    struct http_upgrade *up)
+{
+	struct ws_client *c;
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || len > WS_INPUT_CAP) {
+		socket_release(fd, up);
+		return ERR_BAD_REQUEST;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->up = up;
+	buf_init(&c->in, WS_INPUT_CAP);
+	if (len && buf_append(&c->in, extra, len))
+		abort(); /* len <= the cap, checked above */
+	pthread_mutex_lock(&hub->lock);
+	if (hub->stopping) {
+		pthread_mutex_unlock(&hub->lock);
+		socket_release(fd, up);
+		buf_release(&c->in);
+		free(c);
+		return ERR_UNAVAILABLE;
+	}
+	c->next = hub->adopted;
+	hub->adopted = c;
+	pthread_mutex_unlock(&hub->lock);
+	wake(hub);
+	return 0;
+}
+
+void ws_hub_adopt_cb(void *arg, int fd, const char *extra_in, size_t extra_in_size,
+		     struct http_upgrade *up)
+{
+	if (ws_hub_adopt_fd(arg, fd, extra_in, extra_in_size, up))
+		log_warn("ws: upgraded connection refused");
+}
+
+size_t ws_hub_clients(struct ws_hub *hub)
+{
+	return atomic_load(&hub->nclients);
+}

@@ -1,0 +1,197 @@
+/*
+ * ws.h: the WebSocket hub of node-server (RFC 6455 over the HTTP layer's upgrade).
+ *
+ * The browser page opens ws://host/ws and only listens: the server pushes the current book
+ * list (a JSON array) every time it changes. The hub keeps every upgraded socket in one epoll
+ * thread (no thread per client) and fans one pre-built frame out to all of them.
+ *
+ * Use from a handler:
+ *
+ *	static int ws_route(struct http_request *req)
+ *	{
+ *		struct ws_hub *hub = ((struct app *)req->ctx)->hub;
+ *		int rc = ws_handshake(req);
+ *
+ *		if (rc)
+ *			return rc;
+ *		return http_respond_upgrade(req, ws_hub_adopt_cb, hub);
+ *	}
+ *
+ * and whenever the list changes: ws_hub_publish(hub, json, len) with the serialized array.
+ *
+ * Delivery. A publish builds ONE unmasked text frame in a refcounted buffer shared by every
+ * client; it becomes the current snapshot and is queued to every connected client, in order.
+ * A new client gets the current snapshot (if any) right after it is adopted. Each client has
+ * a bounded queue (ws_hub_config.queue_frames frames, default 8): a client whose queue is full
+ * when a frame arrives is slow and is dropped at once (socket closed without a close frame,
+ * since a frame may be half written; counted in ws_clients_dropped_total{reason="slow"}).
+ * If publishers outrun the hub thread itself, snapshots that were never handed to any client
+ * may be skipped (coalesced): every client still ends with the newest one.
+ *
+ * Client frames are parsed per RFC 6455 §5 (ws_frame_parse): unmasked frames, reserved bits
+ * or opcodes, fragmented or oversized control frames and continuation errors close with 1002;
+ * a message over WS_MAX_MESSAGE bytes closes with 1009. Text and binary messages are read and
+ * ignored (their UTF-8 is not validated). Ping is answered with a pong of the same payload,
+ * pong is noted, close is echoed and then the socket is closed.
+ *
+ * Keepalive: every ping_interval_ms the hub pings each client; a client that has not answered
+ * the previous ping by the next tick is dropped (reason="timeout").
+ *
+ * Metrics (in ws_hub_config.metrics, default metrics_default()): gauge ws_clients (connected
+ * now), counter ws_clients_dropped_total{reason="slow|timeout|limit"}, counter
+ * ws_messages_published_total.
+ *
+ * File descriptors: ws_hub_new() raises the RLIMIT_NOFILE soft limit to the hard limit, so
+ * 1,000+ clients fit (the HTTP layer's connection_limit must allow them too).
+ *
+ * Threads: ws_hub_publish(), ws_hub_adopt_cb(), ws_hub_adopt_fd() and ws_hub_clients() are
+ * thread-safe. ws_hub_free() must not race with them (stop publishers first) and must run
+ * BEFORE http_server_stop(), since it closes the upgraded sockets with http_upgrade_close().
+ */
+#ifndef NODE_SERVER_WS_H
+#define NODE_SERVER_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct http_request;
+struct http_upgrade;
+struct metrics;
+
+/* Largest client message (sum of its fragments) the hub accepts; more closes with 1009. */
+#define WS_MAX_MESSAGE ((size_t)64 * 1024)
+/* Largest frame header: 2 + 8 (64-bit length) + 4 (mask). */
+#define WS_MAX_HEADER 14
+/* Length of a Sec-WebSocket-Accept value (base64 of 20 bytes), without the NUL. */
+#define WS_ACCEPT_LEN 28
+
+enum ws_opcode {
+	WS_OP_CONT = 0x0,
+	WS_OP_TEXT = 0x1,
+	WS_OP_BINARY = 0x2,
+	WS_OP_CLOSE = 0x8,
+	WS_OP_PING = 0x9,
+	WS_OP_PONG = 0xA,
+};
+
+/* Close status codes used by the hub (RFC 6455 §7.4.1). */
+enum ws_close_code {
+	WS_CLOSE_NORMAL = 1000,
+	WS_CLOSE_GOING_AWAY = 1001,
+	WS_CLOSE_PROTOCOL = 1002,
+	WS_CLOSE_POLICY = 1008,
+	WS_CLOSE_TOO_BIG = 1009,
+};
+
+/* ---- pure frame codec (no I/O, no allocation) ------------------------------------------ */
+
+/* One parsed client frame. payload points into the parser's input and is still masked. */
+struct ws_frame {
+	int fin;		      /* FIN bit */
+	int opcode;		      /* enum ws_opcode */
+	unsigned char mask[4];	      /* masking key */
+	const unsigned char *payload; /* masked payload, payload_len bytes */
+	size_t payload_len;
+	size_t frame_len; /* header + payload: bytes to consume */
+	int close_code;	  /* on WS_PARSE_ERROR: 1002 or 1009 */
+};
+
+enum ws_parse_result {
+	WS_PARSE_ERROR = -1,	/* protocol error: close with frame->close_code */
+	WS_PARSE_NEED_MORE = 0, /* buf holds a truncated frame: read more and call again */
+	WS_PARSE_FRAME = 1,	/* *frame describes the frame at the start of buf */
+};
+
+/*
+ * Parses the frame at the start of buf (len bytes) as sent by a client: it must be masked,
+ * have no RSV bits, a known opcode; control frames must have FIN and <= 125 bytes; a payload
+ * over WS_MAX_MESSAGE is an error (1009) as soon as the length is known; a 64-bit length with
+ * the top bit set is an error (1002). Non-minimal length encodings are accepted.
+ * Returns enum ws_parse_result; *frame is filled for WS_PARSE_FRAME and its close_code for
+ * WS_PARSE_ERROR.
+ */
+int ws_frame_parse(const void *buf, size_t len, struct ws_frame *frame);
+
+/* XORs len bytes of data in place with key (masking and unmasking are the same operation). */
+void ws_mask(unsigned char *data, size_t len, const unsigned char key[4]);
+
+/*
+ * Appends one unmasked frame with FIN set (as servers send) for opcode and payload to out.
+ * Returns 0 or BUF_TOO_BIG (out unchanged).
+ */
+int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len);
+
+/*
+ * Computes Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)) into out
+ * (NUL-terminated). Returns 0, or ERR_BAD_REQUEST when key is not the canonical base64 of
+ * exactly 16 bytes (out is then "").
+ */
+int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
+
+/* ---- handshake -------------------------------------------------------------------------- */
+
+/*
+ * Validates a WebSocket opening handshake (RFC 6455 §4.2.1): method GET, Upgrade: websocket
+ * (case-insensitive), a Connection header with the "upgrade" token, Sec-WebSocket-Version: 13
+ * and a valid Sec-WebSocket-Key. On success adds the Upgrade, Connection and
+ * Sec-WebSocket-Accept response headers and returns 0: the caller then calls
+ * http_respond_upgrade(req, ws_hub_adopt_cb, hub). On failure returns
+ * http_fail(req, ERR_BAD_REQUEST, ...) (400 JSON; a bad version also gets a
+ * "Sec-WebSocket-Version: 13" header).
+ */
+int ws_handshake(struct http_request *req);
+
+/* ---- hub -------------------------------------------------------------------------------- */
+
+struct ws_hub;
+
+struct ws_hub_config {
+	size_t queue_frames;	    /* frames a client may have pending; 0 = 8 */
+	long long ping_interval_ms; /* keepalive period; 0 = 30000, negative = never ping */
+	size_t max_clients;	    /* beyond it new clients are closed at once; 0 = 10000 */
+	struct metrics *metrics;    /* NULL = metrics_default() */
+};
+
+/*
+ * Creates the hub and starts its thread. cfg may be NULL (all defaults); it is copied.
+ * Returns 0 and *out, or ERR_INTERNAL (epoll/eventfd/thread creation failed; logged).
+ */
+int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out);
+
+/*
+ * Shutdown: sends every client a close frame (1001) when its socket can take it, closes
+ * every socket (http_upgrade_close() or close()), joins the thread and frees everything,
+ * including the frames still queued. NULL is allowed.
+ */
+void ws_hub_free(struct ws_hub *hub);
+
+/*
+ * Publishes a new snapshot: json (len bytes, copied) is framed once as a text frame and sent
+ * to every client, and to each later client on arrival. Returns 0, or ERR_UNAVAILABLE once
+ * ws_hub_free() has begun.
+ */
+int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len);
+
+/*
+ * http_upgrade_fn for http_respond_upgrade(): arg is the struct ws_hub *. Hands the socket to
+ * the hub, which then owns it and closes it with http_upgrade_close(up).
+ */
+void ws_hub_adopt_cb(void *arg, int fd, const char *extra_in, size_t extra_in_size,
+		     struct http_upgrade *up);
+
+/*
+ * Adopts a connected socket (already past the handshake). extra (len bytes, copied) holds
+ * bytes already read from it. The hub owns fd from now on, even when this fails: it makes it
+ * non-blocking and closes it with http_upgrade_close(up), or with close(fd) when up is NULL
+ * (tests hand in one end of a socketpair that way). Returns 0, or ERR_UNAVAILABLE when the
+ * hub is shutting down (fd already closed).
+ */
+int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
+		    struct http_upgrade *up);
+
+/* Clients connected right now: taken over by the hub thread and not closed yet. */
+size_t ws_hub_clients(struct ws_hub *hub);
+
+#endif
