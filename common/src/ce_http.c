@@ -1,0 +1,446 @@
+/*
+ * ce_http.c: the CloudEvents HTTP protocol binding (http-protocol-binding.md v1.0.2, §3)
+ * for ce.h: mode detection, binary-mode headers, structured and batched bodies.
+ */
+#include "common/ce.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+#define PREFIX_STRUCTURED "application/cloudevents"
+#define PREFIX_BATCH	  "application/cloudevents-batch"
+
+/* ---- owned headers ----------------------------------------------------------------------- */
+
+void ce_headers_init(struct ce_headers *h)
+{
+	h->items = NULL;
+	h->n = 0;
+	h->alloc = 0;
+}
+
+void ce_headers_release(struct ce_headers *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		free(h->items[i].name);
+		free(h->items[i].value);
+	}
+	free(h->items);
+	ce_headers_init(h);
+}
+
+/* Adds a header; takes name and value (xmalloc'ed). */
+static void headers_add(struct ce_headers *h, char *name, char *value)
+{
+	XGROW(h->items, h->n + 1, h->alloc);
+	h->items[h->n].name = name;
+	h->items[h->n].value = value;
+	h->n++;
+}
+
+const char *ce_headers_get(const struct ce_headers *h, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (!strcasecmp(h->items[i].name, name))
+			return h->items[i].value;
+	return NULL;
+}
+
+/* ---- mode detection ---------------------------------------------------------------------- */
+
+static bool has_prefix_ci(const char *s, const char *prefix)
+{
+	return !strncasecmp(s, prefix, strlen(prefix));
+}
+
+static const char *skip_ows(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* The only Content-Type header, NULL when none, or -1 (with err) when there are several. */
+static int find_content_type(const struct ce_header *h, size_t n, const char **ct,
+			     struct ce_error *err)
+{
+	size_t i;
+
+	*ct = NULL;
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(h[i].name, "content-type") != 0)
+			continue;
+		if (*ct) {
+			ce_error_setf(err, CE_ERR_DUP_HEADER, "header Content-Type appears twice");
+			return -1;
+		}
+		*ct = h[i].value;
+	}
+	return 0;
+}
+
+/* Whether ct (past the prefix) names the JSON format: "+json" then end or parameters. */
+static bool format_is_json(const char *rest)
+{
+	if (strncasecmp(rest, "+json", 5) != 0)
+		return false;
+	rest += 5;
+	return !*rest || *rest == ';' || *rest == ' ' || *rest == '\t';
+}
+
+bool ce_http_is_event(const struct ce_header *headers, size_t n_headers)
+{
+	size_t i;
+
+	for (i = 0; i < n_headers; i++) {
+		if (!strcasecmp(headers[i].name, "ce-specversion"))
+			return true;
+		if (!strcasecmp(headers[i].name, "content-type") &&
+		    has_prefix_ci(skip_ows(headers[i].value), PREFIX_STRUCTURED))
+			return true;
+	}
+	return false;
+}
+
+/* ---- binary mode: header values ---------------------------------------------------------- */
+
+/* RFC 7230 §3.2.6 quoted-string → its content, appended to out. */
+static int unquote(const char *v, struct buf *out)
+{
+	const char *p = v + 1;
+
+	for (; *p && *p != '"'; p++) {
+		if (*p == '\\' && !*++p)
+			return -1;
+		buf_appendc(out, *p);
+	}
+	return *p == '"' && !p[1] ? 0 : -1;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* One round of percent-decoding of in[0..len), appended to out. */
+static int percent_decode(const char *in, size_t len, struct buf *out)
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] != '%') {
+			buf_appendc(out, in[i]);
+			continue;
+		}
+		hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
+		lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
+		if (hi < 0 || lo < 0)
+			return -1;
+		buf_appendc(out, (char)(hi << 4 | lo));
+		i += 2;
+	}
+	return 0;
+}
+
+/* Header value → attribute value in out: unquote, then one round of percent-decoding. */
+static int header_value(const char *hname, const char *v, struct buf *out, struct ce_error *err)
+{
+	struct buf q;
+	const char *src = v;
+	size_t n = strlen(v);
+	int rc = 0;
+
+	buf_init(&q, BUF_NOCAP);
+	if (*v == '"') {
+		if (unquote(v, &q)) {
+			ce_error_setf(err, CE_ERR_ENCODING, "%s: malformed quoted string", hname);
+			rc = -1;
+			goto cleanup;
+		}
+		src = q.data;
+		n = q.len;
+	}
+	if (percent_decode(src, n, out)) {
+		ce_error_setf(err, CE_ERR_ENCODING, "%s: bad percent escape", hname);
+		rc = -1;
+	}
+cleanup:
+	buf_release(&q);
+	return rc;
+}
+
+/* One ce- header into ev. */
+static int binary_attr(struct ce_event *ev, const struct ce_header *h, struct ce_error *err)
+{
+	char *name = xstrdup(h->name + 3), what[96];
+	struct buf val;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&val, BUF_NOCAP);
+	for (i = 0; name[i]; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] = (char)(name[i] + 32);
+	snprintf(what, sizeof(what), "header ce-%.80s", name);
+	if (!ce_name_valid(name)) {
+		ce_error_setf(err, CE_ERR_NAME, "%s: invalid attribute name (must be [a-z0-9]+)",
+			      what);
+		goto cleanup;
+	}
+	if (!strcmp(name, "datacontenttype")) {
+		ce_error_setf(err, CE_ERR_CONTENT_TYPE,
+			      "%s: not allowed in binary mode (Content-Type carries it)", what);
+		goto cleanup;
+	}
+	if (ce_get(ev, name)) {
+		ce_error_setf(err, CE_ERR_DUP_HEADER, "%s appears twice", what);
+		goto cleanup;
+	}
+	if (header_value(what, h->value, &val, err) ||
+	    ce_check_value(CE_TYPE_STRING, val.data, val.len, what, err))
+		goto cleanup;
+	rc = ce_set_value(ev, name, CE_TYPE_STRING, false, val.data, val.len, err) ? -1 : 0;
+cleanup:
+	buf_release(&val);
+	free(name);
+	return rc;
+}
+
+static int decode_binary(const struct ce_header *h, size_t n, const char *ct, const void *body,
+			 size_t len, struct ce_event **out, struct ce_error *err)
+{
+	struct ce_event *ev = ce_event_new();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(h[i].name) >= 3 && !strncasecmp(h[i].name, "ce-", 3) &&
+		    binary_attr(ev, &h[i], err))
+			goto fail;
+	if (ct && ce_set_value(ev, "datacontenttype", CE_TYPE_STRING, false, ct, strlen(ct), err))
+		goto fail;
+	if (len)
+		ce_data_copy(ev, body, len, ce_data_needs_base64(ct, body, len));
+	if (ce_validate(ev, err))
+		goto fail;
+	*out = ev;
+	return 0;
+fail:
+	ce_event_free(ev);
+	return -1;
+}
+
+/* ---- structured and batched modes -------------------------------------------------------- */
+
+static json_t *parse_body(const void *body, size_t len, struct ce_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(body ? body : "", len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+
+	if (!j)
+		ce_error_setf(err, CE_ERR_JSON,
+			      "body is not valid JSON: %.160s (line %d column %d)", je.text,
+			      je.line, je.column);
+	return j;
+}
+
+static int decode_structured(const void *body, size_t len, struct ce_event **out,
+			     struct ce_error *err)
+{
+	json_t *j = parse_body(body, len, err);
+	int rc;
+
+	if (!j)
+		return -1;
+	rc = ce_from_json(j, out, err);
+	json_decref(j);
+	return rc ? -1 : 0;
+}
+
+/* All events of a batch must share one specversion (checked before any other rule). */
+static int batch_specversions(const json_t *arr, struct ce_error *err)
+{
+	const char *first = NULL, *sv;
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		sv = json_string_value(json_object_get(e, "specversion"));
+		if (!sv)
+			continue;
+		if (!first)
+			first = sv;
+		else if (strcmp(first, sv) != 0) {
+			ce_error_setf(err, CE_ERR_BATCH_SPECVERSION,
+				      "event [%zu]: specversion '%.16s' differs from '%.16s'", i,
+				      sv, first);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int decode_batch(const void *body, size_t len, struct ce_decoded *out, struct ce_error *err)
+{
+	json_t *arr = parse_body(body, len, err), *e;
+	struct ce_error one;
+	size_t i;
+
+	if (!arr)
+		return -1;
+	if (!json_is_array(arr)) {
+		ce_error_setf(err, CE_ERR_JSON, "a batch must be a JSON array");
+		goto fail;
+	}
+	if (batch_specversions(arr, err))
+		goto fail;
+	out->events = xcalloc(json_array_size(arr) + 1, sizeof(struct ce_event *));
+	json_array_foreach(arr, i, e)
+	{
+		if (ce_from_json(e, &out->events[i], &one)) {
+			ce_error_setf(err, one.code, "event [%zu]: %s", i, one.message);
+			goto fail;
+		}
+		out->n_events++;
+	}
+	json_decref(arr);
+	return 0;
+fail:
+	json_decref(arr);
+	return -1;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+void ce_decoded_release(struct ce_decoded *d)
+{
+	size_t i;
+
+	ce_event_free(d->event);
+	for (i = 0; i < d->n_events; i++)
+		ce_event_free(d->events[i]);
+	free(d->events);
+	memset(d, 0, sizeof(*d));
+}
+
+/* The mode for a Content-Type; -1 (with err) for an unsupported structured format. */
+static int detect_mode(const char *ct, enum ce_mode *mode, struct ce_error *err)
+{
+	const char *v = ct ? skip_ows(ct) : "";
+
+	*mode = CE_MODE_BINARY;
+	if (has_prefix_ci(v, PREFIX_BATCH))
+		*mode = CE_MODE_BATCH;
+	else if (has_prefix_ci(v, PREFIX_STRUCTURED))
+		*mode = CE_MODE_STRUCTURED;
+	else
+		return 0;
+	v += strlen(*mode == CE_MODE_BATCH ? PREFIX_BATCH : PREFIX_STRUCTURED);
+	if (format_is_json(v))
+		return 0;
+	ce_error_setf(err, CE_ERR_FORMAT, "unsupported event format '%.64s' (only %s+json)", ct,
+		      *mode == CE_MODE_BATCH ? PREFIX_BATCH : PREFIX_STRUCTURED);
+	return -1;
+}
+
+int ce_decode_http(const struct ce_header *headers, size_t n_headers, const void *body, size_t len,
+		   struct ce_decoded *out, struct ce_error *err)
+{
+	const char *ct;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (err) {
+		err->code = CE_OK;
+		err->message[0] = '\0';
+	}
+	if (find_content_type(headers, n_headers, &ct, err) || detect_mode(ct, &out->mode, err))
+		goto fail;
+	if (out->mode == CE_MODE_BATCH)
+		rc = decode_batch(body, len, out, err);
+	else if (out->mode == CE_MODE_STRUCTURED)
+		rc = decode_structured(body, len, &out->event, err);
+	else
+		rc = decode_binary(headers, n_headers, ct, body, len, &out->event, err);
+	if (!rc)
+		return 0;
+fail:
+	ce_decoded_release(out);
+	return err ? ce_errcode_to_err(err->code) : ERR_INVALID_EVENT;
+}
+
+/* ---- binary mode: encoding --------------------------------------------------------------- */
+
+/* Percent-encodes space, '"', '%' and every byte outside U+0021..U+007E (upper-case hex). */
+static char *percent_encode(const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)v;
+	struct buf b;
+	char esc[3];
+
+	buf_init(&b, BUF_NOCAP);
+	for (; *p; p++) {
+		if (*p > 0x20 && *p < 0x7F && *p != '"' && *p != '%') {
+			buf_appendc(&b, (char)*p);
+			continue;
+		}
+		esc[0] = '%';
+		esc[1] = hex[*p >> 4];
+		esc[2] = hex[*p & 15];
+		buf_append(&b, esc, 3);
+	}
+	return buf_detach(&b, NULL);
+}
+
+static void add_ce_header(struct ce_headers *out, const char *name, const char *value)
+{
+	headers_add(out, xasprintf("ce-%s", name), percent_encode(value));
+}
+
+int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const void **body,
+		     size_t *len)
+{
+	static const char *const core[] = { "specversion", "id",      "source", "type",
+					    "dataschema",  "subject", "time" };
+	const char *v;
+	size_t i;
+
+	*body = NULL;
+	*len = 0;
+	if (ce_validate(ev, NULL))
+		return ERR_INVALID_EVENT;
+	if (ev->datacontenttype && has_prefix_ci(skip_ows(ev->datacontenttype), PREFIX_STRUCTURED))
+		return ERR_MEDIA_TYPE;
+	if (ev->datacontenttype)
+		headers_add(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));
+	else if (ev->has_data && !ev->data_base64)
+		headers_add(out, xstrdup("Content-Type"), xstrdup("application/json"));
+	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+		v = ce_get(ev, core[i]);
+		if (v)
+			add_ce_header(out, core[i], v);
+	}
+	for (i = 0; i < ev->n_ext; i++)
+		add_ce_header(out, ev->ext[i].name, ev->ext[i].value);
+	if (ev->has_data) {
+		*body = ev->data;
+		*len = ev->data_len;
+	}
+	return 0;
+}
