@@ -1,0 +1,99 @@
+/*
+ * db-service: the bookstore's PostgreSQL-backed API (books and reviews). It owns the schema
+ * and applies it in the background at start-up (migrator.h), so it may start before the
+ * database. main() only reads the configuration, starts, waits for a signal and stops.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "handlers.h"
+#include "migrator.h"
+#include "pq.h"
+#include "store.h"
+
+struct db_config {
+	int port;
+	const char *database_url;
+	long long pool_size;
+	long long threads;
+	const char *log_level;
+};
+
+static const struct config_var vars[] = {
+	{ "PORT", CONFIG_PORT, offsetof(struct db_config, port), "8080", 0, 0, NULL,
+	  "TCP port of the HTTP API" },
+	{ "DATABASE_URL", CONFIG_STRING, offsetof(struct db_config, database_url), NULL, 0, 0, NULL,
+	  "libpq URI or key=value string; unset = libpq's PG* variables" },
+	{ "DB_POOL_SIZE", CONFIG_INT, offsetof(struct db_config, pool_size), "8", 1, 256, NULL,
+	  "most PostgreSQL connections at once" },
+	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "8", 1, 256, NULL,
+	  "HTTP worker threads (handlers block on the database)" },
+	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct db_config, log_level), "info", 0, 0, NULL,
+	  "debug, info, warn or error" },
+};
+
+/* A malformed DATABASE_URL is a configuration error, not an outage to retry forever. */
+static int check_database_url(const char *url)
+{
+	struct buf msg;
+	int rc;
+
+	buf_init(&msg, 1024);
+	rc = pq_conninfo_check(url, &msg);
+	if (rc)
+		fprintf(stderr, "DATABASE_URL: %s\n", msg.data);
+	buf_release(&msg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct db_config cfg = { 0 };
+	struct http_server_config http = { 0 };
+	struct http_server *srv;
+	struct migrator *migrator;
+	struct store *store;
+	int sig;
+
+	if (argc > 1) {
+		config_usage(vars, sizeof(vars) / sizeof(vars[0]));
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	config_load_or_exit(vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	if (log_init("db-service", cfg.log_level) != 0) {
+		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
+			cfg.log_level);
+		return 2;
+	}
+	if (!cfg.database_url)
+		cfg.database_url = "";
+	if (check_database_url(cfg.database_url) != 0)
+		return 2;
+	signals_block();
+	store = store_new(cfg.database_url, (size_t)cfg.pool_size);
+	http.port = cfg.port;
+	http.service = "db-service";
+	http.routes = handlers_routes;
+	http.nroutes = handlers_nroutes;
+	http.ctx = store;
+	http.ready = handlers_ready;
+	http.threads = (unsigned)cfg.threads;
+	if (http_server_start(&http, &srv) != 0) {
+		store_free(store);
+		return 1;
+	}
+	migrator = migrator_start(store);
+	log_info("db-service listening on port %d", http_server_port(srv));
+	sig = signals_wait();
+	log_info("stopping on %s", signals_name(sig));
+	migrator_stop(migrator);
+	http_server_stop(srv);
+	store_free(store);
+	return 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * pq.c: libpq helpers (see pq.h).
+ */
+#include "pq.h"
+
+#include <poll.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+/* Server notices (e.g. "relation already exists, skipping") go to our log, not to stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+	size_t n = strlen(message);
+
+	(void)arg;
+	while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' '))
+		n--;
+	log_debug("postgres: %.*s", (int)n, message);
+}
+
+/* The first line of libpq's current error message, for logs. */
+static void first_line(const char *text, char *out, size_t size)
+{
+	size_t n = strcspn(text, "\n");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+}
+
+PGconn *pq_connect(const char *conninfo, struct buf *msg)
+{
+	/* Earlier entries lose to later ones, so a connect_timeout in conninfo wins. */
+	static const char *const keys[] = { "connect_timeout",
+					    "application_name",
+					    "client_encoding",
+					    "keepalives_idle",
+					    "keepalives_interval",
+					    "keepalives_count",
+					    "tcp_user_timeout",
+					    "dbname",
+					    NULL };
+	/* Dead peers are noticed within about 30 s even when no packet says so. */
+	const char *vals[] = {
+		PQ_CONNECT_TIMEOUT_S, "db-service", "UTF8", "10", "5", "3", "30000", conninfo, NULL
+	};
+	char line[256];
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		PQsetNoticeProcessor(c, notice_to_log, NULL);
+		return c;
+	}
+	first_line(PQerrorMessage(c), line, sizeof(line));
+	buf_appends(msg, line[0] ? line : "cannot connect");
+	PQfinish(c);
+	return NULL;
+}
+
+int pq_conninfo_check(const char *conninfo, struct buf *msg)
+{
+	char *why = NULL;
+	PQconninfoOption *opts;
+
+	if (!*conninfo)
+		return 0;
+	opts = PQconninfoParse(conninfo, &why);
+	if (opts) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	buf_appends(msg, why ? why : "cannot parse the connection string");
+	while (msg->len > 0 && msg->data[msg->len - 1] == '\n')
+		msg->data[--msg->len] = '\0';
+	PQfreemem(why);
+	return ERR_BAD_REQUEST;
+}
+
+int pq_alive(PGconn *c)
+{
+	struct pollfd pfd;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		return 0;
+	pfd.fd = PQsocket(c);
+	pfd.events = POLLIN;
+	/* An idle connection has nothing to read unless the server is going away. */
+	for (int i = 0; i < 4; i++) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(c))
+			return 0;
+	}
+	return PQstatus(c) == CONNECTION_OK;
+}
+
+static int is_unavailable_state(const char *state)
+{
+	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	       strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+	       strcmp(state, "57P03") == 0;
+}
+
+static int classify(PGconn *c, const char *state)
+{
+	if (PQstatus(c) != CONNECTION_OK)
+		return ERR_UNAVAILABLE;
+	if (!state) /* an error made up by libpq itself: lost connection and the like */
+		return ERR_UNAVAILABLE;
+	if (is_unavailable_state(state))
+		return ERR_UNAVAILABLE;
+	if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
+		return ERR_VALIDATION;
+	return ERR_INTERNAL;
+}
+
+int pq_check(PGconn *c, const PGresult *res, struct buf *msg)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	const char *state;
+	char line[256];
+	int err;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return 0;
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	err = classify(c, state);
+	first_line(res ? PQresultErrorMessage(res) : PQerrorMessage(c), line, sizeof(line));
+	log_warn("postgres: %s (SQLSTATE %s)", line, state ? state : "none");
+	if (err == ERR_UNAVAILABLE)
+		buf_appends(msg, "the database is unavailable");
+	else if (err == ERR_VALIDATION)
+		buf_appendf(msg, "rejected by the database: %s", line);
+	else
+		buf_appends(msg, "database error");
+	return err;
+}
+
+int pq_exec(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **out,
+	    struct buf *msg)
+{
+	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	int rc = pq_check(c, res, msg);
+
+	if (rc) {
+		PQclear(res);
+		*out = NULL;
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+int pq_run(PGconn *c, const char *sql, int nparams, const char *const *params, struct buf *msg)
+{
+	PGresult *res;
+	int rc = pq_exec(c, sql, nparams, params, &res, msg);
+
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,481 @@
+/*
+ * store.c: the connection pool and the queries (see store.h).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "pq.h"
+#include "schema.h"
+
+#define BACKOFF_MIN_MS	 250
+#define BACKOFF_MAX_MS	 2000
+#define CHECKOUT_WAIT_MS 10000
+#define INSERT_ATTEMPTS	 3
+
+struct store {
+	char *conninfo;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a connection slot was returned */
+	PGconn **idle;	   /* connections ready for use */
+	size_t nidle;
+	size_t size; /* most connections at once */
+	size_t busy; /* slots checked out (connected or connecting) */
+	long long retry_at_ms;
+	long long backoff_ms;
+	char down_reason[200]; /* why the last connect failed ("" when up) */
+	int migrated;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct store *store_new(const char *conninfo, size_t pool_size)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t attr;
+
+	s->conninfo = xstrdup(conninfo ? conninfo : "");
+	s->size = pool_size ? pool_size : 1;
+	s->idle = xcalloc(s->size, sizeof(PGconn *));
+	s->backoff_ms = BACKOFF_MIN_MS;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return s;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nidle; i++)
+		PQfinish(s->idle[i]);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->idle);
+	free(s->conninfo);
+	free(s);
+}
+
+/* Waits (s->mu held) until a slot is free. Returns 0 or ERR_OVERLOADED. */
+static int wait_slot(struct store *s)
+{
+	long long deadline = now_ms() + CHECKOUT_WAIT_MS;
+	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000 };
+
+	while (s->nidle == 0 && s->busy >= s->size) {
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+			return ERR_OVERLOADED;
+	}
+	return 0;
+}
+
+static void release_slot(struct store *s, PGconn *c)
+{
+	pthread_mutex_lock(&s->mu);
+	if (c)
+		s->idle[s->nidle++] = c;
+	s->busy--;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Opens a new connection for a slot already taken, honouring the backoff. */
+static int connect_slot(struct store *s, PGconn **out, struct buf *msg)
+{
+	struct buf why;
+	int in_backoff;
+
+	pthread_mutex_lock(&s->mu);
+	in_backoff = now_ms() < s->retry_at_ms;
+	pthread_mutex_unlock(&s->mu);
+	if (in_backoff) {
+		buf_appends(msg, "the database is unavailable");
+		return ERR_UNAVAILABLE;
+	}
+	buf_init(&why, 1024);
+	*out = pq_connect(s->conninfo, &why);
+	pthread_mutex_lock(&s->mu);
+	if (*out) {
+		s->backoff_ms = BACKOFF_MIN_MS;
+		s->retry_at_ms = 0;
+		s->down_reason[0] = '\0';
+	} else {
+		s->retry_at_ms = now_ms() + s->backoff_ms;
+		s->backoff_ms =
+		    s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+		snprintf(s->down_reason, sizeof(s->down_reason), "%s", why.data);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!*out) {
+		log_warn("database: cannot connect: %s", why.data);
+		buf_appends(msg, "the database is unavailable");
+	}
+	buf_release(&why);
+	return *out ? 0 : ERR_UNAVAILABLE;
+}
+
+/* Checks a connection out. *reused tells whether it served an earlier operation. */
+static int checkout(struct store *s, PGconn **out, int *reused, struct buf *msg)
+{
+	PGconn *c = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = wait_slot(s);
+	if (rc == 0) {
+		s->busy++;
+		if (s->nidle > 0)
+			c = s->idle[--s->nidle];
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc) {
+		buf_appends(msg, "every database connection is busy");
+		return rc;
+	}
+	if (c && pq_alive(c)) {
+		*out = c;
+		*reused = 1;
+		return 0;
+	}
+	if (c) {
+		log_info("database: dropping a broken connection");
+		PQfinish(c);
+	}
+	*reused = 0;
+	rc = connect_slot(s, out, msg);
+	if (rc)
+		release_slot(s, NULL);
+	return rc;
+}
+
+/* Returns a connection; one that is broken or left inside a transaction is closed. */
+static void checkin(struct store *s, PGconn *c)
+{
+	if (PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE) {
+		PQfinish(c);
+		c = NULL;
+	}
+	release_slot(s, c);
+}
+
+typedef int (*store_op_fn)(PGconn *c, void *arg, struct buf *msg);
+
+/* Runs op on a pooled connection; see store.h for when it runs a second time. */
+static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable, struct buf *msg)
+{
+	size_t mark = msg->len;
+
+	for (int attempt = 0;; attempt++) {
+		PGconn *c;
+		int reused, rc;
+
+		rc = checkout(s, &c, &reused, msg);
+		if (rc)
+			return rc;
+		rc = op(c, arg, msg);
+		checkin(s, c);
+		if (rc != ERR_UNAVAILABLE || !reused || !repeatable || attempt > 0)
+			return rc;
+		log_info("database: connection lost, trying once more on a new one");
+		msg->len = mark;
+		msg->data[mark] = '\0';
+	}
+}
+
+int store_migrated(struct store *s)
+{
+	int m;
+
+	pthread_mutex_lock(&s->mu);
+	m = s->migrated;
+	pthread_mutex_unlock(&s->mu);
+	return m;
+}
+
+static int migrate_op(PGconn *c, void *arg, struct buf *msg)
+{
+	int *applied = arg;
+
+	return schema_apply(c, applied, msg);
+}
+
+int store_migrate(struct store *s, struct buf *msg)
+{
+	int applied = 0;
+	int rc = store_run(s, migrate_op, &applied, 1, msg);
+
+	if (rc)
+		return rc;
+	log_info("schema: up to date (%d migration(s) applied now, %zu known)", applied,
+		 schema_nmigrations);
+	pthread_mutex_lock(&s->mu);
+	s->migrated = 1;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Runs op once the schema is in place. */
+static int store_serve(struct store *s, store_op_fn op, void *arg, int repeatable, struct buf *msg)
+{
+	if (!store_migrated(s)) {
+		buf_appends(msg, "the database schema is not ready yet");
+		return ERR_UNAVAILABLE;
+	}
+	return store_run(s, op, arg, repeatable, msg);
+}
+
+static int ping_op(PGconn *c, void *arg, struct buf *msg)
+{
+	(void)arg;
+	return pq_run(c, "SELECT 1", 0, NULL, msg);
+}
+
+int store_ready(struct store *s, struct buf *reason)
+{
+	struct buf msg;
+	int rc;
+
+	if (!store_migrated(s)) {
+		buf_appends(reason, "database: schema not applied yet");
+		return -1;
+	}
+	buf_init(&msg, 1024);
+	rc = store_run(s, ping_op, NULL, 1, &msg);
+	if (rc) {
+		pthread_mutex_lock(&s->mu);
+		buf_appendf(reason, "database: %s", s->down_reason[0] ? s->down_reason : msg.data);
+		pthread_mutex_unlock(&s->mu);
+	}
+	buf_release(&msg);
+	return rc ? -1 : 0;
+}
+
+/* ---- rows ------------------------------------------------------------------------------ */
+
+/* A text cell as a JSON string, or null for SQL NULL (or text that is not UTF-8). */
+static json_t *cell_str(const PGresult *r, int row, int col)
+{
+	json_t *v;
+
+	if (PQgetisnull(r, row, col))
+		return json_null();
+	v = json_stringn(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+	return v ? v : json_null();
+}
+
+static json_t *cell_int(const PGresult *r, int row, int col)
+{
+	return json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+/* Builds an object from the columns of one row; names[i] names column i. */
+static json_t *row_object(const PGresult *r, int row, const char *const *names)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, names[0], cell_int(r, row, 0));
+	for (int col = 1; names[col]; col++)
+		json_object_set_new(o, names[col], cell_str(r, row, col));
+	return o;
+}
+
+static json_t *rows_array(const PGresult *r, const char *const *names)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(a, row_object(r, i, names));
+	return a;
+}
+
+#define REVIEW_COLS                                                                         \
+	"id, to_char(post_time, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), content, sentiment, " \
+	"event_id"
+static const char *const review_names[] = { "id",	 "post_time", "content",
+					    "sentiment", "event_id",  NULL };
+
+#define BOOK_COLS                                                                     \
+	"id, title, author, isbn, publisher, to_char(published_date, 'YYYY-MM-DD'), " \
+	"description, price::text, currency, cover"
+static const char *const book_names[] = { "id",	       "title",		 "author",	"isbn",
+					  "publisher", "published_date", "description", "price",
+					  "currency",  "cover",		 NULL };
+
+/* ---- operations ------------------------------------------------------------------------ */
+
+struct query_op {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	const char *const *names;
+	int single;	     /* one object (ERR_NOT_FOUND when no row) instead of an array */
+	const char *missing; /* message for ERR_NOT_FOUND */
+	json_t *out;
+};
+
+static int query_op(PGconn *c, void *arg, struct buf *msg)
+{
+	struct query_op *q = arg;
+	PGresult *res;
+	int rc = pq_exec(c, q->sql, q->nparams, q->params, &res, msg);
+
+	if (rc)
+		return rc;
+	if (!q->single) {
+		q->out = rows_array(res, q->names);
+	} else if (PQntuples(res) == 0) {
+		buf_appends(msg, q->missing);
+		rc = ERR_NOT_FOUND;
+	} else {
+		q->out = row_object(res, 0, q->names);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_books_list(struct store *s, json_t **out, struct buf *msg)
+{
+	struct query_op q = { .sql = "SELECT " BOOK_COLS " FROM books ORDER BY id",
+			      .names = book_names };
+	int rc = store_serve(s, query_op, &q, 1, msg);
+
+	*out = q.out;
+	return rc;
+}
+
+int store_book_get(struct store *s, long long id, json_t **out, struct buf *msg)
+{
+	char idtext[24];
+	const char *params[1] = { idtext };
+	struct query_op q = { .sql = "SELECT " BOOK_COLS " FROM books WHERE id = $1",
+			      .nparams = 1,
+			      .params = params,
+			      .names = book_names,
+			      .single = 1,
+			      .missing = "no such book" };
+	int rc;
+
+	snprintf(idtext, sizeof(idtext), "%lld", id);
+	rc = store_serve(s, query_op, &q, 1, msg);
+	*out = q.out;
+	return rc;
+}
+
+int store_reviews_list(struct store *s, int limit, json_t **out, struct buf *msg)
+{
+	char lim[16];
+	const char *params[1] = { lim };
+	struct query_op q = { .sql = "SELECT " REVIEW_COLS " FROM book_reviews"
+				     " ORDER BY post_time DESC, id DESC LIMIT $1",
+			      .nparams = 1,
+			      .params = params,
+			      .names = review_names };
+	int rc;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	rc = store_serve(s, query_op, &q, 1, msg);
+	*out = q.out;
+	return rc;
+}
+
+struct insert_op {
+	const struct review_input *in;
+	json_t *row;
+	int created;
+};
+
+/*
+ * INSERT ... ON CONFLICT DO NOTHING returns no row when the event id exists; the SELECT that
+ * follows runs in a new snapshot (autocommit, read committed), so it sees the row that won,
+ * including one committed by a concurrent insert this statement waited for.
+ */
+static int insert_op(PGconn *c, void *arg, struct buf *msg)
+{
+	struct insert_op *op = arg;
+	const char *params[3] = { op->in->text, op->in->sentiment, op->in->event_id };
+	PGresult *res;
+	int rc;
+
+	for (int attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
+		rc = pq_exec(c,
+			     "INSERT INTO book_reviews (post_time, content, sentiment, event_id)"
+			     " VALUES (date_trunc('milliseconds', statement_timestamp()"
+			     " AT TIME ZONE 'UTC'), $1, $2, $3)"
+			     " ON CONFLICT (event_id) DO NOTHING RETURNING " REVIEW_COLS,
+			     3, params, &res, msg);
+		if (rc)
+			return rc;
+		op->created = PQntuples(res) == 1;
+		if (!op->created && op->in->event_id) {
+			PQclear(res);
+			rc = pq_exec(c,
+				     "SELECT " REVIEW_COLS " FROM book_reviews WHERE event_id = $1",
+				     1, params + 2, &res, msg);
+			if (rc)
+				return rc;
+		}
+		if (PQntuples(res) == 1) {
+			op->row = row_object(res, 0, review_names);
+			PQclear(res);
+			return 0;
+		}
+		PQclear(res); /* deleted between the two statements: insert again */
+	}
+	buf_appends(msg, "the review could not be stored, try again");
+	return ERR_CONFLICT;
+}
+
+int store_review_insert(struct store *s, const struct review_input *in, json_t **row, int *created,
+			struct buf *msg)
+{
+	struct insert_op op = { .in = in };
+	int rc = store_serve(s, insert_op, &op, in->event_id != NULL, msg);
+
+	*row = op.row;
+	*created = op.created;
+	return rc;
+}
+
+static int delete_op(PGconn *c, void *arg, struct buf *msg)
+{
+	const char *const *params = arg;
+	PGresult *res;
+	int rc = pq_exec(c, "DELETE FROM book_reviews WHERE id = $1", 1, params, &res, msg);
+
+	if (rc)
+		return rc;
+	if (strcmp(PQcmdTuples(res), "0") == 0) {
+		buf_appends(msg, "no such review");
+		rc = ERR_NOT_FOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_review_delete(struct store *s, long long id, struct buf *msg)
+{
+	char idtext[24];
+	const char *params[1] = { idtext };
+
+	snprintf(idtext, sizeof(idtext), "%lld", id);
+	return store_serve(s, delete_op, (void *)params, 1, msg);
+}
