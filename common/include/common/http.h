@@ -1,0 +1,159 @@
+/*
+ * http.h: the HTTP server every service runs (libmicrohttpd 0.9.75 underneath).
+ *
+ * A service fills a struct http_server_config with its route table (route.h) and its state,
+ * calls http_server_start(), and on SIGTERM http_server_stop(). The layer does everything
+ * around the handlers in one dispatcher: routing (404/405 with Allow), the body cap (413),
+ * the JSON content-type check for ROUTE_JSON routes (415), the error body, CORS, the access
+ * log, the request metrics and the built-in routes GET /healthz, GET /readyz, GET /metrics.
+ *
+ * Error answers. Every failure, whether found by the layer or by a handler, is answered in
+ * one place from err.h: status err_http_status(err), Content-Type application/json, body
+ * {"error":"<err_code_name(err)>","message":"<text>"}, plus "Retry-After: 1" when
+ * err_retry_after(err). A handler fails with
+ *
+ *	return http_fail(req, ERR_NOT_FOUND, "no book with id %s", id);
+ *
+ * Handlers. A handler runs on one of the server's pool threads. It either responds
+ * (http_respond*, http_fail) and returns 0 (or the negative code http_fail returned), or
+ * calls http_suspend() and returns 0; then any thread may later respond and call
+ * http_resume(). A handler that returns 0 without responding or suspending gets a 500.
+ *
+ * Ownership. The layer owns struct http_request and everything it points to (method, path,
+ * headers, params, query values, body); all of it stays valid until the response has been
+ * sent, which is after the handler returned, or after http_resume() for a suspended request.
+ * After http_resume() the caller must not touch req again.
+ *
+ * Threads. A request is used by one thread at a time: the pool thread running the handler,
+ * or, after http_suspend(), the one thread that will call http_resume(). The server-wide
+ * functions are thread-safe.
+ */
+#ifndef COMMON_HTTP_H
+#define COMMON_HTTP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/route.h"
+
+/* One request header as received (name case preserved). */
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * One request. The fields are read-only for handlers; the layer keeps its own state next to
+ * it. Strings are NUL-terminated and owned by the layer (see Ownership above).
+ */
+struct http_request {
+	const char *method; /* "GET", "POST", ... as received */
+	const char *path;   /* raw path as received, still percent-encoded, without the query */
+	const char *route;  /* the matched pattern ("/books/{id}"), or "unmatched" */
+	const char *body;   /* request body (NUL-terminated copy); "" when there is none */
+	size_t body_len;
+	const char *remote; /* peer address, "127.0.0.1" or "::1" */
+	void *ctx;	    /* http_server_config.ctx */
+	void *span;	    /* reserved for the tracing layer (server span of this request) */
+};
+
+/* The percent-decoded path parameter name ("id" for "{id}"), or NULL. */
+const char *http_param(const struct http_request *req, const char *name);
+/* The decoded query parameter name ("limit" in "?limit=5"), first value, or NULL. */
+const char *http_query(const struct http_request *req, const char *name);
+/* The first value of request header name (case-insensitive), or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+/* How many times header name (case-insensitive) occurs in the request. */
+size_t http_header_count(const struct http_request *req, const char *name);
+/* Every request header in arrival order, duplicates included; *n gets the count. */
+const struct http_header *http_headers(const struct http_request *req, size_t *n);
+
+/*
+ * Sets the response: status, Content-Type (NULL for none) and body (copied; NULL/0 for none).
+ * Returns 0, or ERR_INTERNAL if a response was already set (the new one is dropped).
+ */
+int http_respond(struct http_request *req, int status, const char *content_type, const void *body,
+		 size_t len);
+/* http_respond() with body serialized compactly as application/json. Steals body. */
+int http_respond_json(struct http_request *req, int status, json_t *body);
+/*
+ * Adds a response header (copied). Any number, before or after http_respond*, but before the
+ * handler returns (or before http_resume() for a suspended request). Returns 0, or
+ * ERR_BAD_REQUEST when name or value contain CR/LF or the name is empty.
+ */
+int http_add_header(struct http_request *req, const char *name, const char *value);
+/*
+ * Sets the error response for err (see Error answers) with a printf-style message.
+ * Returns err, so a handler can `return http_fail(...)`.
+ */
+int http_fail(struct http_request *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Parks the request: the handler returns 0 and the connection waits without holding a
+ * thread. Later any thread sets the response (http_respond*, http_fail, http_add_header)
+ * and then calls http_resume() exactly once, even after http_server_stop() (then the
+ * response is dropped, the stop already answered 503). Returns 0.
+ */
+int http_suspend(struct http_request *req);
+/* Queues the stored response of a suspended request. req is dead after this call. */
+void http_resume(struct http_request *req);
+
+/*
+ * WebSocket and other upgrades. http_respond_upgrade() answers 101 Switching Protocols with
+ * the headers added by http_add_header() (Upgrade, Connection, Sec-WebSocket-Accept). After
+ * the 101 is sent, on a server thread, fn(arg, fd, extra_in, extra_in_size, up) gets the raw
+ * socket; extra_in holds bytes the client sent after its request (already read, valid during
+ * the call). fd belongs to the layer: never close() it, call http_upgrade_close(up) exactly
+ * once when done (from any thread); fn may return at once and keep fd for another thread.
+ */
+struct http_upgrade;
+typedef void (*http_upgrade_fn)(void *arg, int fd, const char *extra_in, size_t extra_in_size,
+				struct http_upgrade *up);
+int http_respond_upgrade(struct http_request *req, http_upgrade_fn fn, void *arg);
+/* Closes the upgraded connection and frees up. */
+void http_upgrade_close(struct http_upgrade *up);
+
+/*
+ * Readiness callback for GET /readyz: return 0 when ready, else a negative value and append
+ * a short reason ("postgres: connection refused") to reason.
+ */
+typedef int (*http_ready_fn)(void *ctx, struct buf *reason);
+
+#define HTTP_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
+
+struct http_server_config {
+	int port;		    /* 0 = any free port (see http_server_port()) */
+	const char *bind;	    /* IPv4 or IPv6 literal; NULL = all interfaces (dual stack) */
+	const char *service;	    /* service name (logs) */
+	const struct route *routes; /* not copied: must outlive the server */
+	size_t nroutes;
+	void *ctx;		       /* handed to handlers as req->ctx */
+	http_ready_fn ready;	       /* NULL = always ready */
+	unsigned threads;	       /* pool threads; 0 = number of CPUs */
+	size_t max_body;	       /* default body cap; 0 = HTTP_DEFAULT_MAX_BODY */
+	int cors;		       /* answer CORS preflights, add Access-Control-Allow-Origin */
+	long long shutdown_grace_ms;   /* in-flight requests get this long on stop; 0 = 10000 */
+	unsigned connection_timeout_s; /* idle connection timeout; 0 = 30 */
+	unsigned connection_limit;     /* 0 = 1000 */
+	size_t connection_memory;      /* per-connection memory (headers); 0 = 64 KiB */
+};
+
+struct http_server;
+
+/*
+ * Starts listening and serving. Registers the process metrics once. Returns 0 and *out, or
+ * ERR_INTERNAL (bad bind address, port in use; logged).
+ */
+int http_server_start(const struct http_server_config *cfg, struct http_server **out);
+/* The TCP port actually bound. */
+int http_server_port(const struct http_server *srv);
+/*
+ * Graceful stop, then frees srv: stops accepting, waits up to shutdown_grace_ms for
+ * in-flight requests, answers still-suspended ones with 503 unavailable, stops the daemon.
+ */
+void http_server_stop(struct http_server *srv);
+
+#endif
