@@ -24,6 +24,7 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "common/ce.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/signals.h"
@@ -236,6 +237,35 @@ static int h_upgrade(struct http_request *req)
 	return http_respond_upgrade(req, on_upgraded, NULL);
 }
 
+/*
+ * POST /ce: decodes a CloudEvent (binary, structured or batched) from the request and
+ * answers 200 with the event(s) in the JSON format, or the decoder's error as the one JSON
+ * error body. Exercises the CloudEvents decoder behind the real HTTP layer.
+ */
+static int h_ce(struct http_request *req)
+{
+	const struct http_header *hs;
+	struct ce_decoded d;
+	struct ce_error err;
+	json_t *out;
+	size_t n, i;
+	int rc;
+
+	hs = http_headers(req, &n);
+	rc = ce_decode_http((const struct ce_header *)hs, n, req->body, req->body_len, &d, &err);
+	if (rc)
+		return http_fail(req, rc, "%s", err.message);
+	if (d.mode == CE_MODE_BATCH) {
+		out = json_array();
+		for (i = 0; i < d.n_events; i++)
+			json_array_append_new(out, ce_to_json(d.events[i]));
+	} else {
+		out = ce_to_json(d.event);
+	}
+	ce_decoded_release(&d);
+	return http_respond_json(req, 200, out);
+}
+
 static int ready(void *ctx, struct buf *reason)
 {
 	(void)ctx;
@@ -253,6 +283,7 @@ static const struct route routes[] = {
 	{ "GET", "/headers", h_headers, 0, 0 },	    /* every header */
 	{ "GET", "/fail", h_fail, 0, 0 },	    /* error mapping */
 	{ "GET", "/upgrade", h_upgrade, 0, 0 },	    /* 101 and a raw socket */
+	{ "POST", "/ce", h_ce, 0, 0 },		    /* CloudEvents decoding */
 };
 
 int main(void)
