@@ -1,0 +1,391 @@
+/*
+ * eventlog.c: the append-only JSON-lines event log (see eventlog.h for the contract).
+ *
+ * Group commit (FSYNC=batch): `written` counts lines written, `synced` the lines known to be on
+ * disk. An appender takes sequence number `written + 1` under the lock, writes, and waits on
+ * `cv` until synced >= its number. A waiter that finds no sync running (`syncing` false) leads:
+ * it snapshots `written`, drops the lock, syncs, retakes the lock, publishes the snapshot as
+ * `synced` and wakes everybody. Lines written while the leader syncs are covered by the next
+ * sync, led by one of their writers.
+ */
+#include "common/eventlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define TAIL_CHUNK ((size_t)64 * 1024)
+
+const char *const eventlog_fsync_names[] = { "always", "batch", "never", NULL };
+
+struct eventlog {
+	int fd;
+	enum eventlog_fsync mode;
+	eventlog_sync_fn sync_fn;
+	void *sync_arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned long long written; /* lines written (sequence of the last one) */
+	unsigned long long synced;  /* lines 1..synced are on disk */
+	unsigned long long syncs;   /* syncs performed */
+	bool syncing;		    /* a leader is syncing right now */
+	int sync_errno;		    /* sticky: a sync failed with this errno */
+};
+
+static int default_sync(int fd, void *arg)
+{
+	(void)arg;
+	return fdatasync(fd);
+}
+
+/* Makes a newly created directory entry durable: fsync the directory that holds path. */
+static void sync_parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) != 0)
+			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+}
+
+int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out)
+{
+	struct eventlog *log;
+	bool created = true;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		created = false;
+		fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return ERR_IO;
+	if (created && mode != EVENTLOG_FSYNC_NEVER)
+		sync_parent_dir(path);
+	log = xcalloc(1, sizeof(*log));
+	log->fd = fd;
+	log->mode = mode;
+	log->sync_fn = default_sync;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_cond_init(&log->cv, NULL);
+	*out = log;
+	return 0;
+}
+
+void eventlog_set_sync(struct eventlog *log, eventlog_sync_fn fn, void *arg)
+{
+	log->sync_fn = fn ? fn : default_sync;
+	log->sync_arg = fn ? arg : NULL;
+}
+
+void eventlog_close(struct eventlog *log)
+{
+	if (!log)
+		return;
+	close(log->fd);
+	pthread_cond_destroy(&log->cv);
+	pthread_mutex_destroy(&log->mu);
+	free(log);
+}
+
+/* One sync; EINVAL means the file cannot be synced at all (a pipe, /dev/null): nothing to do. */
+static int do_sync(struct eventlog *log)
+{
+	int rc = log->sync_fn(log->fd, log->sync_arg);
+
+	if (rc != 0 && errno == EINVAL)
+		return 0;
+	return rc;
+}
+
+/* Records the outcome of a sync of lines 1..target. Lock held. */
+static void sync_done(struct eventlog *log, unsigned long long target, int rc, int e)
+{
+	log->syncs++;
+	if (rc == 0) {
+		if (target > log->synced)
+			log->synced = target;
+	} else if (!log->sync_errno) {
+		log->sync_errno = e ? e : EIO;
+		log_error("events.log: sync failed: %s; refusing further appends", strerror(e));
+	}
+}
+
+/* Group commit leader: syncs without the lock, so others keep writing. Lock held on entry/exit. */
+static void lead_sync(struct eventlog *log)
+{
+	unsigned long long target = log->written;
+	int rc, e;
+
+	log->syncing = true;
+	pthread_mutex_unlock(&log->mu);
+	rc = do_sync(log);
+	e = errno;
+	pthread_mutex_lock(&log->mu);
+	log->syncing = false;
+	sync_done(log, target, rc, e);
+	pthread_cond_broadcast(&log->cv);
+}
+
+/* Waits (lock held) until line seq is on disk. 0 or ERR_IO. */
+static int wait_durable(struct eventlog *log, unsigned long long seq)
+{
+	for (;;) {
+		if (log->synced >= seq)
+			return 0;
+		if (log->sync_errno)
+			return ERR_IO;
+		if (!log->syncing)
+			lead_sync(log);
+		else
+			pthread_cond_wait(&log->cv, &log->mu);
+	}
+}
+
+/* Writes the whole line with one write(2); a short write is cut back off. Lock held. */
+static int write_line(struct eventlog *log, const char *line, size_t len)
+{
+	ssize_t n = write(log->fd, line, len);
+	int e = errno;
+	off_t end;
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n > 0) {
+		/* O_APPEND left the offset at the end of our partial line. */
+		end = lseek(log->fd, 0, SEEK_CUR);
+		if (end >= n && ftruncate(log->fd, end - n) != 0)
+			log_error("events.log: cannot cut a partial line: %s", strerror(errno));
+		e = ENOSPC;
+	}
+	log_error("events.log: write failed: %s", n < 0 ? strerror(e) : "short write");
+	errno = e;
+	return ERR_IO;
+}
+
+static int dump_cb(const char *data, size_t size, void *arg)
+{
+	return buf_append(arg, data, size) == 0 ? 0 : -1;
+}
+
+int eventlog_append(struct eventlog *log, const json_t *record)
+{
+	struct buf line;
+	unsigned long long seq;
+	int rc;
+
+	buf_init(&line, BUF_NOCAP);
+	if (json_dump_callback(record, dump_cb, &line, JSON_COMPACT) != 0 ||
+	    buf_appendc(&line, '\n') != 0) {
+		buf_release(&line);
+		return ERR_INTERNAL;
+	}
+	pthread_mutex_lock(&log->mu);
+	if (log->sync_errno) {
+		rc = ERR_IO;
+		goto out;
+	}
+	rc = write_line(log, line.data, line.len);
+	if (rc != 0)
+		goto out;
+	seq = ++log->written;
+	if (log->mode == EVENTLOG_FSYNC_ALWAYS) {
+		/* Keep the lock: the next line is written only after this one is on disk. */
+		int sr = do_sync(log);
+
+		sync_done(log, seq, sr, errno);
+		rc = sr == 0 ? 0 : ERR_IO;
+	} else if (log->mode == EVENTLOG_FSYNC_BATCH) {
+		rc = wait_durable(log, seq);
+	}
+out:
+	pthread_mutex_unlock(&log->mu);
+	buf_release(&line);
+	return rc;
+}
+
+long long eventlog_size(struct eventlog *log)
+{
+	struct stat st;
+
+	if (fstat(log->fd, &st) != 0)
+		return 0;
+	return (long long)st.st_size;
+}
+
+unsigned long long eventlog_syncs(struct eventlog *log)
+{
+	unsigned long long n;
+
+	pthread_mutex_lock(&log->mu);
+	n = log->syncs;
+	pthread_mutex_unlock(&log->mu);
+	return n;
+}
+
+int eventlog_check(struct eventlog *log, struct buf *reason)
+{
+	int e;
+
+	pthread_mutex_lock(&log->mu);
+	e = log->sync_errno;
+	pthread_mutex_unlock(&log->mu);
+	if (!e)
+		return 0;
+	buf_appendf(reason, "events.log: a sync failed (%s)", strerror(e));
+	return -1;
+}
+
+/* ---- tail ---------------------------------------------------------------------------------- */
+
+struct tail_state {
+	json_t *out;	  /* the array being filled, newest first */
+	size_t limit;	  /* records wanted */
+	bool skip_next;	  /* the next segment found (going backwards) is partial: drop it */
+	struct buf carry; /* bytes of a line whose start has not been read yet */
+};
+
+/* Adds line[0..len) to the result when it is a JSON object. */
+static void tail_emit(struct tail_state *t, const char *line, size_t len)
+{
+	json_t *rec;
+
+	if (len == 0)
+		return;
+	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		log_debug("events.log: skipping a line that is not a JSON object");
+		return;
+	}
+	json_array_append_new(t->out, rec);
+}
+
+/*
+ * Splits win[0..len) (a chunk followed by the carried bytes) at newlines, from the end, and
+ * emits the complete lines; what precedes the first newline becomes the new carry.
+ */
+static void tail_scan(struct tail_state *t, const char *win, size_t len)
+{
+	size_t end = len, k = len;
+
+	while (k > 0 && json_array_size(t->out) < t->limit) {
+		k--;
+		if (win[k] != '\n')
+			continue;
+		if (t->skip_next)
+			t->skip_next = false;
+		else
+			tail_emit(t, win + k + 1, end - k - 1);
+		end = k;
+	}
+	if (json_array_size(t->out) >= t->limit)
+		end = 0;
+	buf_reset(&t->carry);
+	if (end > EVENTLOG_MAX_LINE) {
+		t->skip_next = true; /* a line this long is garbage: drop it whole */
+		return;
+	}
+	buf_append(&t->carry, win, end);
+}
+
+static int tail_read(int fd, char *dst, size_t n, off_t pos)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, dst + got, n - got, pos + (off_t)got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return ERR_IO;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
+{
+	struct tail_state t = { .limit = limit, .skip_next = true };
+	char *chunk = xmalloc(TAIL_CHUNK);
+	struct buf win;
+	off_t pos;
+	int rc = 0;
+
+	*out = NULL;
+	pos = (off_t)eventlog_size(log);
+	t.out = json_array();
+	buf_init(&t.carry, BUF_NOCAP);
+	buf_init(&win, BUF_NOCAP);
+	while (pos > 0 && json_array_size(t.out) < limit) {
+		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
+
+		pos -= (off_t)n;
+		rc = tail_read(log->fd, chunk, n, pos);
+		if (rc != 0)
+			goto fail;
+		buf_reset(&win);
+		buf_append(&win, chunk, n);
+		buf_append(&win, t.carry.data, t.carry.len);
+		tail_scan(&t, win.data, win.len);
+	}
+	/* The first line of the file has no newline before it. */
+	if (pos == 0 && !t.skip_next && json_array_size(t.out) < limit)
+		tail_emit(&t, t.carry.data, t.carry.len);
+	*out = t.out;
+	t.out = NULL;
+fail:
+	json_decref(t.out);
+	free(chunk);
+	buf_release(&t.carry);
+	buf_release(&win);
+	return rc;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+int eventlog_limit_parse(const char *text, size_t *out)
+{
+	size_t v = 0;
+
+	if (!text) {
+		*out = EVENTLOG_DEFAULT_LIMIT;
+		return 0;
+	}
+	if (!*text || strlen(text) > 4)
+		return ERR_BAD_REQUEST;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return ERR_BAD_REQUEST;
+		v = v * 10 + (size_t)(*p - '0');
+	}
+	if (v < 1 || v > EVENTLOG_MAX_LIMIT)
+		return ERR_BAD_REQUEST;
+	*out = v;
+	return 0;
+}

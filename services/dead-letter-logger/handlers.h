@@ -1,0 +1,38 @@
+/*
+ * handlers.h: dead-letter-logger's HTTP API, as a route table for the HTTP layer (http.h).
+ *
+ *	POST /         one dead letter from the broker (binary or structured mode). Appends its
+ *	               record (deadletter.h) to events.log, writes one WARN log record (event id,
+ *	               type, destination, code), then answers 200 with an empty body. A failed
+ *	               write is 500 io_error, so the broker retries; a malformed event (or a
+ *	               batch) is 4xx. The error attributes themselves never cause a rejection.
+ *	GET  /events   ?limit=1..1000 (default 100): the newest records, newest first.
+ *
+ * Metric: dead_letters_total{destination, code} ("unknown" for a missing or bad value).
+ * Every handler expects req->ctx to be the struct deadletters.
+ */
+#ifndef DEAD_LETTER_LOGGER_HANDLERS_H
+#define DEAD_LETTER_LOGGER_HANDLERS_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/eventlog.h"
+#include "common/metrics.h"
+#include "common/route.h"
+
+struct deadletters {
+	struct eventlog *log; /* borrowed: opened and closed by main */
+	struct metric *total; /* dead_letters_total */
+};
+
+extern const struct route handlers_routes[];
+extern const size_t handlers_nroutes;
+
+/* Fills dl and registers its metric in metrics_default(). */
+void deadletters_init(struct deadletters *dl, struct eventlog *log);
+
+/* The /readyz callback: ctx is the struct deadletters. */
+int handlers_ready(void *ctx, struct buf *reason);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * dead-letter-logger: the dead-letter sink. It records every event the broker gave up on,
+ * with the failed destination, the HTTP code and the decoded response, in
+ * $DATA_DIR/events.log (handlers.h, deadletter.h). main() only reads the configuration, opens
+ * the log, starts, waits for a signal and stops.
+ *
+ * A DATA_DIR that does not exist or is not writable is a start-up error: the process prints
+ * why and exits 2 (as for any bad setting).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/eventlog.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "common/xalloc.h"
+#include "handlers.h"
+
+struct dll_config {
+	int port;
+	const char *data_dir;
+	int fsync;
+	const char *log_level;
+};
+
+static const struct config_var vars[] = {
+	{ "PORT", CONFIG_PORT, offsetof(struct dll_config, port), "8080", 0, 0, NULL,
+	  "TCP port of the HTTP API" },
+	{ "DATA_DIR", CONFIG_STRING, offsetof(struct dll_config, data_dir), "/data", 0, 0, NULL,
+	  "directory of events.log (must exist and be writable)" },
+	{ "FSYNC", CONFIG_ENUM, offsetof(struct dll_config, fsync), "batch", 0, 0,
+	  eventlog_fsync_names, "always, batch (group commit) or never" },
+	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct dll_config, log_level), "info", 0, 0, NULL,
+	  "debug, info, warn or error" },
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+int main(int argc, char **argv)
+{
+	struct dll_config cfg = { 0 };
+	struct http_server_config http = { 0 };
+	struct http_server *srv;
+	struct eventlog *log;
+	struct deadletters dl;
+	char *path;
+	int sig;
+
+	if (argc > 1) {
+		config_usage(vars, NVARS);
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	config_load_or_exit(vars, NVARS, &cfg);
+	if (log_init("dead-letter-logger", cfg.log_level) != 0) {
+		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
+			cfg.log_level);
+		return 2;
+	}
+	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
+	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", path,
+			strerror(errno));
+		free(path);
+		return 2;
+	}
+	signals_block();
+	deadletters_init(&dl, log);
+	http.port = cfg.port;
+	http.service = "dead-letter-logger";
+	http.routes = handlers_routes;
+	http.nroutes = handlers_nroutes;
+	http.ctx = &dl;
+	http.ready = handlers_ready;
+	if (http_server_start(&http, &srv) != 0) {
+		eventlog_close(log);
+		free(path);
+		return 1;
+	}
+	log_info("dead-letter-logger listening on port %d, writing %s (FSYNC=%s)",
+		 http_server_port(srv), path, eventlog_fsync_names[cfg.fsync]);
+	sig = signals_wait();
+	log_info("stopping on %s", signals_name(sig));
+	http_server_stop(srv);
+	eventlog_close(log);
+	free(path);
+	return 0;
+}

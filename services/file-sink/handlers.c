@@ -1,0 +1,156 @@
+/* handlers.c: file-sink's routes (see handlers.h). */
+#include "handlers.h"
+
+#include <stdlib.h>
+
+#include "common/ce.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+static void collect_log_bytes(struct metrics *reg, void *arg)
+{
+	struct filesink *fs = arg;
+
+	(void)reg;
+	metrics_set(fs->log_bytes, (double)eventlog_size(fs->log));
+}
+
+void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
+		   const char *policy)
+{
+	struct metrics *reg = metrics_default();
+	struct metric *d;
+
+	fs->log = log;
+	fs->fail = fail;
+	fs->policy = policy;
+	d = metrics_counter(reg, "filesink_deliveries_total",
+			    "Delivery attempts by outcome (saved, error simulated, rejected).",
+			    METRIC_LABELS("outcome"));
+	fs->saved = metrics_series(d, METRIC_LABELS(FILESINK_SAVED));
+	fs->simulated = metrics_series(d, METRIC_LABELS(FILESINK_SIMULATED));
+	fs->rejected = metrics_series(d, METRIC_LABELS(FILESINK_REJECTED));
+	fs->log_bytes =
+	    metrics_series(metrics_gauge(reg, "filesink_log_bytes", "Size of events.log in bytes.",
+					 METRIC_NO_LABELS),
+			   METRIC_NO_LABELS);
+	metrics_on_collect(reg, collect_log_bytes, fs);
+}
+
+int handlers_ready(void *ctx, struct buf *reason)
+{
+	struct filesink *fs = ctx;
+
+	return eventlog_check(fs->log, reason);
+}
+
+static json_t *record_new(const char *outcome)
+{
+	char now[32];
+
+	log_format_time(now, 0);
+	return json_pack("{s:s, s:s}", "time", now, "outcome", outcome);
+}
+
+/*
+ * Decodes the request's event. Returns 0 with *out set (caller frees), or an err.h code with
+ * the reason in err->message.
+ */
+static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
+{
+	size_t n;
+	const struct http_header *hh = http_headers(req, &n);
+	struct ce_header *h = xcalloc(n ? n : 1, sizeof(*h));
+	struct ce_decoded d;
+	int rc;
+
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		h[i] = (struct ce_header){ hh[i].name, hh[i].value };
+	rc = ce_decode_http(h, n, req->body, req->body_len, &d, err);
+	free(h);
+	if (rc != 0)
+		return rc;
+	if (d.mode == CE_MODE_BATCH) {
+		ce_decoded_release(&d);
+		snprintf(err->message, sizeof(err->message),
+			 "batched mode is not accepted: a Trigger delivers one event per request");
+		return ERR_BAD_REQUEST;
+	}
+	*out = d.event;
+	d.event = NULL;
+	ce_decoded_release(&d);
+	return 0;
+}
+
+/* A malformed request: one WARN record, one "rejected" line, the 4xx answer. */
+static int reject(struct filesink *fs, struct http_request *req, int err, const char *why)
+{
+	json_t *rec = record_new(FILESINK_REJECTED);
+
+	json_object_set_new(rec, "error", json_string(why));
+	if (eventlog_append(fs->log, rec) != 0)
+		log_error("could not record a rejected delivery in events.log");
+	json_decref(rec);
+	metrics_inc(fs->rejected);
+	log_fields(LOG_WARN, json_pack("{s:s, s:s}", "error", err_code_name(err), "reason", why),
+		   "rejected a delivery: %s", why);
+	return http_fail(req, err, "%s", why);
+}
+
+static int post_event(struct http_request *req)
+{
+	struct filesink *fs = req->ctx;
+	struct ce_error cerr = { 0 };
+	struct ce_event *ev;
+	json_t *rec;
+	bool fail;
+	int rc = decode_event(req, &ev, &cerr);
+
+	if (rc != 0)
+		return reject(fs, req, rc, cerr.message);
+	fail = failsim_next(fs->fail);
+	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
+	json_object_set_new(rec, "event", ce_to_json(ev));
+	rc = eventlog_append(fs->log, rec);
+	json_decref(rec);
+	if (rc != 0) {
+		rc = http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
+		goto out;
+	}
+	if (fail) {
+		metrics_inc(fs->simulated);
+		log_info("simulated a failure for event %s (%s)", ev->id, fs->policy);
+		rc = http_fail(req, ERR_SIMULATED, "simulated failure for event %s (%s)", ev->id,
+			       fs->policy);
+		goto out;
+	}
+	metrics_inc(fs->saved);
+	log_debug("saved event %s of type %s", ev->id, ev->type);
+	rc = http_respond(req, 200, NULL, NULL, 0);
+out:
+	ce_event_free(ev);
+	return rc;
+}
+
+static int get_events(struct http_request *req)
+{
+	struct filesink *fs = req->ctx;
+	size_t limit;
+	json_t *arr;
+
+	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
+		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
+				 EVENTLOG_MAX_LIMIT);
+	if (eventlog_tail(fs->log, limit, &arr) != 0)
+		return http_fail(req, ERR_IO, "could not read events.log");
+	return http_respond_json(req, 200, arr);
+}
+
+const struct route handlers_routes[] = {
+	{ "POST", "/", post_event, 0, 0 },
+	{ "GET", "/events", get_events, 0, 0 },
+};
+const size_t handlers_nroutes = sizeof(handlers_routes) / sizeof(handlers_routes[0]);

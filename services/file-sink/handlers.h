@@ -1,0 +1,49 @@
+/*
+ * handlers.h: file-sink's HTTP API, as a route table for the HTTP layer (http.h).
+ *
+ *	POST /         one CloudEvent (binary or structured mode) from a Trigger. Every attempt
+ *	               appends one line to events.log before the answer:
+ *	                 {"time", "outcome": "saved" | "error simulated", "event": {...}}
+ *	               then answers 200 with an empty body, or 500 simulated_failure. A malformed
+ *	               event (or a batch: a Trigger never sends one) is answered 4xx and logged as
+ *	               {"time", "outcome": "rejected", "error": "<why>"}; a failed write is 500
+ *	               io_error, so the Trigger retries.
+ *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first.
+ *
+ * Metrics: filesink_deliveries_total{outcome} and the gauge filesink_log_bytes.
+ * Every handler expects req->ctx to be the struct filesink.
+ */
+#ifndef FILE_SINK_HANDLERS_H
+#define FILE_SINK_HANDLERS_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/eventlog.h"
+#include "common/metrics.h"
+#include "common/route.h"
+#include "failsim.h"
+
+#define FILESINK_SAVED	   "saved"
+#define FILESINK_SIMULATED "error simulated"
+#define FILESINK_REJECTED  "rejected"
+
+struct filesink {
+	struct eventlog *log; /* borrowed: opened and closed by main */
+	struct failsim *fail; /* borrowed */
+	const char *policy;   /* "FAIL_EVERY=3" or "FAILURE_RATE=0.5", for the error message */
+	struct metric_series *saved, *simulated, *rejected;
+	struct metric_series *log_bytes;
+};
+
+extern const struct route handlers_routes[];
+extern const size_t handlers_nroutes;
+
+/* Fills fs and registers its metrics in metrics_default(). */
+void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
+		   const char *policy);
+
+/* The /readyz callback: ctx is the struct filesink. */
+int handlers_ready(void *ctx, struct buf *reason);
+
+#endif

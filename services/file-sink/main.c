@@ -1,0 +1,131 @@
+/*
+ * file-sink: the Trigger subscriber that saves every delivered CloudEvent to
+ * $DATA_DIR/events.log and fails a configurable share of deliveries on purpose, to exercise
+ * Knative's retries and dead-letter sink (handlers.h, failsim.h). main() only reads the
+ * configuration, opens the log, starts, waits for a signal and stops.
+ *
+ * A DATA_DIR that does not exist or is not writable is a start-up error: the process prints
+ * why and exits 2 (as for any bad setting), so the pod crash-loops visibly instead of
+ * reporting ready and answering every event with 500.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/eventlog.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "common/xalloc.h"
+#include "failsim.h"
+#include "handlers.h"
+
+struct filesink_config {
+	int port;
+	const char *data_dir;
+	int fsync;
+	double failure_rate;
+	long long fail_every;
+	long long failure_seed;
+	const char *log_level;
+};
+
+static const struct config_var vars[] = {
+	{ "PORT", CONFIG_PORT, offsetof(struct filesink_config, port), "8080", 0, 0, NULL,
+	  "TCP port of the HTTP API" },
+	{ "DATA_DIR", CONFIG_STRING, offsetof(struct filesink_config, data_dir), "/data", 0, 0,
+	  NULL, "directory of events.log (must exist and be writable)" },
+	{ "FSYNC", CONFIG_ENUM, offsetof(struct filesink_config, fsync), "batch", 0, 0,
+	  eventlog_fsync_names, "always, batch (group commit) or never" },
+	{ "FAILURE_RATE", CONFIG_RATE, offsetof(struct filesink_config, failure_rate), "0.5", 0, 0,
+	  NULL, "share of deliveries answered 500 (not with FAIL_EVERY)" },
+	{ "FAIL_EVERY", CONFIG_INT, offsetof(struct filesink_config, fail_every), NULL, 1,
+	  1000000000, NULL, "fail deliveries N, 2N, 3N... instead of FAILURE_RATE" },
+	{ "FAILURE_SEED", CONFIG_INT, offsetof(struct filesink_config, failure_seed), NULL, 0, 0,
+	  NULL, "seed of the FAILURE_RATE draws (reproducible); unset = random" },
+	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct filesink_config, log_level), "info", 0, 0,
+	  NULL, "debug, info, warn or error" },
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static int is_set(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v;
+}
+
+/* Loads and cross-checks the settings; exits 2 on a bad one. Fills the failure policy. */
+static void load(struct filesink_config *cfg, struct failsim *fail, char *policy, size_t n)
+{
+	config_load_or_exit(vars, NVARS, cfg);
+	if (cfg->fail_every > 0 && is_set("FAILURE_RATE")) {
+		fprintf(stderr, "FAIL_EVERY and FAILURE_RATE are both set: choose one\n");
+		exit(2);
+	}
+	if (log_init("file-sink", cfg->log_level) != 0) {
+		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
+			cfg->log_level);
+		exit(2);
+	}
+	if (cfg->fail_every > 0) {
+		failsim_init_every(fail, (unsigned long long)cfg->fail_every);
+		snprintf(policy, n, "FAIL_EVERY=%lld", cfg->fail_every);
+	} else {
+		failsim_init_rate(fail, cfg->failure_rate, (uint64_t)cfg->failure_seed,
+				  is_set("FAILURE_SEED"));
+		snprintf(policy, n, "FAILURE_RATE=%g", cfg->failure_rate);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct filesink_config cfg = { 0 };
+	struct http_server_config http = { 0 };
+	struct http_server *srv;
+	struct eventlog *log;
+	struct failsim fail;
+	struct filesink fs;
+	char policy[64];
+	char *path;
+	int sig;
+
+	if (argc > 1) {
+		config_usage(vars, NVARS);
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	load(&cfg, &fail, policy, sizeof(policy));
+	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
+	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", path,
+			strerror(errno));
+		free(path);
+		return 2;
+	}
+	signals_block();
+	filesink_init(&fs, log, &fail, policy);
+	http.port = cfg.port;
+	http.service = "file-sink";
+	http.routes = handlers_routes;
+	http.nroutes = handlers_nroutes;
+	http.ctx = &fs;
+	http.ready = handlers_ready;
+	if (http_server_start(&http, &srv) != 0) {
+		eventlog_close(log);
+		free(path);
+		return 1;
+	}
+	log_info("file-sink listening on port %d, writing %s (FSYNC=%s, %s)", http_server_port(srv),
+		 path, eventlog_fsync_names[cfg.fsync], policy);
+	sig = signals_wait();
+	log_info("stopping on %s", signals_name(sig));
+	http_server_stop(srv);
+	eventlog_close(log);
+	failsim_release(&fail);
+	free(path);
+	return 0;
+}

@@ -1,0 +1,373 @@
+// file-sink end to end: the real binary over real HTTP. Binary and structured events saved
+// whole in events.log before the answer, the failure simulation (FAIL_EVERY pattern, rates 0
+// and 1, FAILURE_SEED), rejected events, GET /events, metrics, a failing disk, malformed
+// requests, configuration errors and a clean SIGTERM.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { startServer, binPath, assertClean } from './lib/proc.mjs';
+import { rawRequest } from './lib/rawhttp.mjs';
+
+const require = createRequire(import.meta.url);
+const { CloudEvent, HTTP } = require('cloudevents');
+
+const BIN = () => binPath('file-sink');
+const dirs = [];
+after(() => {
+	for (const d of dirs)
+		fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tmpDir() {
+	const d = fs.mkdtempSync(path.join(os.tmpdir(), 'file-sink-'));
+	dirs.push(d);
+	return d;
+}
+
+// Starts file-sink on a fresh DATA_DIR; returns { srv, dir, lines() }.
+async function start(env = {}, prepare) {
+	const dir = tmpDir();
+	if (prepare)
+		prepare(dir);
+	const srv = await startServer(BIN(), { env: { DATA_DIR: dir, LOG_LEVEL: 'warn', ...env } });
+	const lines = () => {
+		const text = fs.readFileSync(path.join(dir, 'events.log'), 'utf8');
+		assert.ok(text === '' || text.endsWith('\n'), 'events.log ends with a newline');
+		return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	};
+	return { srv, dir, lines };
+}
+
+async function stopClean(srv) {
+	const { code, stderr } = await srv.stop();
+	assert.equal(code, 0, `exit code ${code}\n${stderr}`);
+	assertClean(stderr);
+	return stderr;
+}
+
+let seq = 0;
+function binaryEvent(extra = {}) {
+	const id = `ev-${++seq}`;
+	return {
+		id,
+		headers: {
+			'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/bookstore/reviews',
+			'ce-type': 'com.example.review.created', 'ce-subject': 'book 1',
+			'ce-time': '2026-01-02T03:04:05Z', 'ce-traceid': 'abc',
+			'content-type': 'application/json', ...extra,
+		},
+		body: JSON.stringify({ review: 'great', stars: 5 }),
+	};
+}
+
+async function post(srv, { headers, body }) {
+	const res = await fetch(`${srv.url}/`, { method: 'POST', headers, body });
+	const text = await res.text();
+	return { status: res.status, text, headers: res.headers };
+}
+
+const RFC3339_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+test('binary and structured events are saved whole, answered 200 with an empty body', async () => {
+	const { srv, lines } = await start({ FAILURE_RATE: '0' });
+	try {
+		const ev = binaryEvent();
+		const r = await post(srv, ev);
+		assert.equal(r.status, 200);
+		assert.equal(r.text, '');
+		let log = lines();
+		assert.equal(log.length, 1);
+		assert.match(log[0].time, RFC3339_MS);
+		assert.equal(log[0].outcome, 'saved');
+		assert.deepEqual(log[0].event, {
+			specversion: '1.0', id: ev.id, source: '/bookstore/reviews',
+			type: 'com.example.review.created', subject: 'book 1',
+			time: '2026-01-02T03:04:05Z', traceid: 'abc',
+			datacontenttype: 'application/json', data: { review: 'great', stars: 5 },
+		});
+
+		const ce = new CloudEvent({
+			id: 'structured-1', source: 'urn:test', type: 'com.example.structured',
+			datacontenttype: 'text/plain', data: 'plain text', myext: 'x1',
+		});
+		const msg = HTTP.structured(ce);
+		const s = await post(srv, msg);
+		assert.equal(s.status, 200);
+		assert.equal(s.text, '');
+		log = lines();
+		assert.equal(log.length, 2);
+		assert.equal(log[1].outcome, 'saved');
+		assert.deepEqual(log[1].event, JSON.parse(msg.body));
+
+		const bin = HTTP.binary(new CloudEvent({
+			id: 'bin-bytes', source: 'urn:test', type: 't',
+			datacontenttype: 'application/octet-stream', data: Buffer.from([0, 1, 255]),
+		}));
+		assert.equal((await post(srv, bin)).status, 200);
+		const last = lines().at(-1).event;
+		assert.equal(last.data_base64, 'AAH/');
+		assert.equal(last.datacontenttype, 'application/octet-stream');
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+test('FAIL_EVERY=3 fails exactly deliveries 3, 6, 9 and logs every attempt', async () => {
+	const { srv, lines } = await start({ FAIL_EVERY: '3' });
+	try {
+		const statuses = [];
+		const ids = [];
+		for (let i = 0; i < 9; i++) {
+			const ev = binaryEvent();
+			ids.push(ev.id);
+			statuses.push((await post(srv, ev)).status);
+		}
+		assert.deepEqual(statuses, [200, 200, 500, 200, 200, 500, 200, 200, 500]);
+		const log = lines();
+		assert.deepEqual(log.map((l) => l.outcome), ['saved', 'saved', 'error simulated',
+			'saved', 'saved', 'error simulated', 'saved', 'saved', 'error simulated']);
+		assert.deepEqual(log.map((l) => l.event.id), ids);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+test('FAILURE_RATE=0 never fails, FAILURE_RATE=1 always fails with a simulated_failure body', async () => {
+	const zero = await start({ FAILURE_RATE: '0' });
+	const one = await start({ FAILURE_RATE: '1' });
+	try {
+		for (let i = 0; i < 10; i++) {
+			assert.equal((await post(zero.srv, binaryEvent())).status, 200);
+			const r = await post(one.srv, binaryEvent());
+			assert.equal(r.status, 500);
+			assert.match(r.headers.get('content-type'), /^application\/json/);
+			const body = JSON.parse(r.text);
+			assert.equal(body.error, 'simulated_failure');
+			assert.match(body.message, /simulated failure for event ev-\d+ \(FAILURE_RATE=1\)/);
+		}
+		assert.ok(zero.lines().every((l) => l.outcome === 'saved'));
+		const failed = one.lines();
+		assert.equal(failed.length, 10);
+		assert.ok(failed.every((l) => l.outcome === 'error simulated' && l.event.id));
+	} finally {
+		await stopClean(zero.srv);
+		await stopClean(one.srv);
+	}
+});
+
+test('FAILURE_SEED makes the outcome sequence reproducible', async () => {
+	const runs = [];
+	for (const seed of ['12345', '12345']) {
+		const { srv } = await start({ FAILURE_RATE: '0.5', FAILURE_SEED: seed });
+		try {
+			const st = [];
+			for (let i = 0; i < 24; i++)
+				st.push((await post(srv, binaryEvent())).status);
+			runs.push(st.join(','));
+		} finally {
+			await stopClean(srv);
+		}
+	}
+	assert.equal(runs[0], runs[1]);
+	assert.match(runs[0], /200/);
+	assert.match(runs[0], /500/);
+});
+
+test('a malformed event is 400 and logged as rejected, a batch too', async () => {
+	const { srv, lines } = await start({ FAILURE_RATE: '0' });
+	try {
+		const r = await post(srv, {
+			headers: { 'content-type': 'application/cloudevents+json' },
+			body: JSON.stringify({ specversion: '1.0', id: 'x', type: 't' }),
+		});
+		assert.equal(r.status, 400);
+		assert.equal(JSON.parse(r.text).error, 'invalid_cloudevent');
+		const b = await post(srv, {
+			headers: { 'content-type': 'application/cloudevents-batch+json' },
+			body: JSON.stringify([{ specversion: '1.0', id: 'x', type: 't', source: '/s' }]),
+		});
+		assert.equal(b.status, 400);
+		assert.match(JSON.parse(b.text).message, /batch/);
+		const log = lines();
+		assert.equal(log.length, 2);
+		assert.equal(log[0].outcome, 'rejected');
+		assert.match(log[0].error, /source/);
+		assert.equal(log[0].event, undefined);
+		assert.equal(log[1].outcome, 'rejected');
+		const stderr = srv.stderr();
+		assert.ok(stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+			.some((rec) => rec.level === 'warn' && /rejected/.test(rec.message)),
+		'a WARN record for the rejected delivery');
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+test('GET /events returns the newest lines first, limit applies, bad limits are 400', async () => {
+	const { srv } = await start({ FAILURE_RATE: '0' });
+	try {
+		const ids = [];
+		for (let i = 0; i < 5; i++) {
+			const ev = binaryEvent();
+			ids.push(ev.id);
+			assert.equal((await post(srv, ev)).status, 200);
+		}
+		const all = await (await fetch(`${srv.url}/events`)).json();
+		assert.deepEqual(all.map((l) => l.event.id), ids.slice().reverse());
+		const two = await (await fetch(`${srv.url}/events?limit=2`)).json();
+		assert.deepEqual(two.map((l) => l.event.id), [ids[4], ids[3]]);
+		for (const bad of ['0', '1001', 'abc', '-1', '', '2.5', '1e2']) {
+			const res = await fetch(`${srv.url}/events?limit=${encodeURIComponent(bad)}`);
+			assert.equal(res.status, 400, `limit=${bad}`);
+			assert.equal((await res.json()).error, 'bad_request');
+		}
+		const max = await fetch(`${srv.url}/events?limit=1000`);
+		assert.equal(max.status, 200);
+		assert.equal((await max.json()).length, 5);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+function metricValue(text, name, labels = '') {
+	const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+	assert.ok(line, `metric ${name}${labels} missing:\n${text}`);
+	return Number(line.split(' ').at(-1));
+}
+
+test('metrics count deliveries by outcome and the log size', async () => {
+	const { srv, dir } = await start({ FAIL_EVERY: '2' });
+	try {
+		for (let i = 0; i < 5; i++)
+			await post(srv, binaryEvent());
+		await post(srv, { headers: { 'ce-specversion': '1.0' }, body: '' });
+		const text = await (await fetch(`${srv.url}/metrics`)).text();
+		assert.equal(metricValue(text, 'filesink_deliveries_total', '{outcome="saved"}'), 3);
+		assert.equal(metricValue(text, 'filesink_deliveries_total', '{outcome="error simulated"}'), 2);
+		assert.equal(metricValue(text, 'filesink_deliveries_total', '{outcome="rejected"}'), 1);
+		assert.equal(metricValue(text, 'filesink_log_bytes'),
+			fs.statSync(path.join(dir, 'events.log')).size);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+test('a failing write answers 500 io_error (events.log on /dev/full)', async (t) => {
+	if (!fs.existsSync('/dev/full')) {
+		t.skip('no /dev/full on this system');
+		return;
+	}
+	const { srv } = await start({ FAILURE_RATE: '0' },
+		(dir) => fs.symlinkSync('/dev/full', path.join(dir, 'events.log')));
+	try {
+		const r = await post(srv, binaryEvent());
+		assert.equal(r.status, 500);
+		assert.equal(JSON.parse(r.text).error, 'io_error');
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+// Requests that must each get a 4xx JSON answer: [name, headers, body].
+const CE = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't' };
+const SJ = { 'content-type': 'application/cloudevents+json' };
+const ev = (o) => JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', ...o });
+const MALFORMED = [
+	['no headers, no body', {}, ''],
+	['specversion 0.3', { ...CE, 'ce-specversion': '0.3' }, ''],
+	['no ce-id', { ...CE, 'ce-id': undefined }, ''],
+	['empty ce-id', { ...CE, 'ce-id': '' }, ''],
+	['no ce-source', { ...CE, 'ce-source': undefined }, ''],
+	['no ce-type', { ...CE, 'ce-type': undefined }, ''],
+	['bad ce-time', { ...CE, 'ce-time': 'yesterday' }, ''],
+	['invalid UTF-8 in a header', { ...CE, 'ce-subject': '%C0%A0' }, ''],
+	['bad percent escape', { ...CE, 'ce-subject': 'a%zz' }, ''],
+	['ce-datacontenttype header', { ...CE, 'ce-datacontenttype': 'text/plain' }, 'x'],
+	['bad extension name header', { ...CE, 'ce-bad_name': 'x' }, ''],
+	['structured: not JSON', SJ, '{'],
+	['structured: an array', SJ, '[]'],
+	['structured: a string', SJ, '"x"'],
+	['structured: missing id', SJ, JSON.stringify({ specversion: '1.0', source: '/s', type: 't' })],
+	['structured: specversion 2.0', SJ, ev({ specversion: '2.0' })],
+	['structured: id is a number', SJ, ev({ id: 5 })],
+	['structured: data and data_base64', SJ, ev({ data: 1, data_base64: 'AA==' })],
+	['structured: bad data_base64', SJ, ev({ data_base64: '!!!' })],
+	['structured: bad time', SJ, ev({ time: 'yesterday' })],
+	['structured: bad extension name', SJ, ev({ 'Bad-Name': 1 })],
+	['structured: object extension', SJ, ev({ ext: { a: 1 } })],
+	['structured: empty subject', SJ, ev({ subject: '' })],
+	['structured +xml', { 'content-type': 'application/cloudevents+xml' }, '<e/>'],
+	['batch', { 'content-type': 'application/cloudevents-batch+json' }, `[${ev({})}]`],
+	['empty batch', { 'content-type': 'application/cloudevents-batch+json' }, '[]'],
+];
+
+function cleanHeaders(h) {
+	return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined));
+}
+
+test('at least 20 malformed requests each get a 4xx JSON answer, never a 5xx', async () => {
+	const { srv, lines } = await start({ FAILURE_RATE: '1' });
+	try {
+		assert.ok(MALFORMED.length >= 20);
+		for (const [name, headers, body] of MALFORMED) {
+			const r = await post(srv, { headers: cleanHeaders(headers), body });
+			assert.ok(r.status >= 400 && r.status < 500, `${name}: status ${r.status} ${r.text}`);
+			const j = JSON.parse(r.text);
+			assert.equal(typeof j.error, 'string', name);
+			assert.equal(typeof j.message, 'string', name);
+		}
+		// Duplicate ce-id headers need raw bytes (fetch would join them).
+		const raw = await rawRequest(srv.port, 'POST / HTTP/1.1\r\nHost: t\r\nce-specversion: 1.0\r\n' +
+			'ce-id: 1\r\nce-id: 2\r\nce-source: /s\r\nce-type: t\r\nContent-Length: 0\r\n\r\n');
+		assert.equal(raw.status, 400);
+		const big = await post(srv, { headers: CE, body: 'x'.repeat(2 * 1024 * 1024) });
+		assert.equal(big.status, 413);
+		const put = await fetch(`${srv.url}/`, { method: 'PUT', body: 'x' });
+		assert.equal(put.status, 405);
+		await put.text();
+		assert.ok(lines().every((l) => l.outcome === 'rejected'));
+		assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
+function runExpectingExit(env) {
+	return spawnSync(BIN(), [], {
+		env: { ...process.env, PORT: '1', ...env }, encoding: 'utf8', timeout: 15000,
+	});
+}
+
+test('configuration errors exit 2 with a clear message', () => {
+	const dir = tmpDir();
+	const both = runExpectingExit({ DATA_DIR: dir, FAIL_EVERY: '3', FAILURE_RATE: '0.5' });
+	assert.equal(both.status, 2);
+	assert.match(both.stderr, /FAIL_EVERY and FAILURE_RATE/);
+	const missing = runExpectingExit({ DATA_DIR: path.join(dir, 'nope') });
+	assert.equal(missing.status, 2);
+	assert.match(missing.stderr, /DATA_DIR: cannot open .*nope\/events.log.*No such file/);
+	const rate = runExpectingExit({ DATA_DIR: dir, FAILURE_RATE: '1.5' });
+	assert.equal(rate.status, 2);
+	assert.match(rate.stderr, /FAILURE_RATE/);
+	const fsync = runExpectingExit({ DATA_DIR: dir, FSYNC: 'sometimes' });
+	assert.equal(fsync.status, 2);
+	assert.match(fsync.stderr, /FSYNC/);
+	assert.ok(!fs.existsSync(path.join(dir, 'nope')));
+});
+
+test('FSYNC=always and never also save and answer', async () => {
+	for (const mode of ['always', 'never']) {
+		const { srv, lines } = await start({ FAILURE_RATE: '0', FSYNC: mode });
+		try {
+			await Promise.all(Array.from({ length: 20 }, () => post(srv, binaryEvent())))
+				.then((rs) => rs.forEach((r) => assert.equal(r.status, 200)));
+			assert.equal(lines().length, 20, mode);
+		} finally {
+			await stopClean(srv);
+		}
+	}
+});

@@ -1,0 +1,461 @@
+/*
+ * test_eventlog.c: the JSON-lines event log: append, tail (newest first, across chunk
+ * boundaries, partial and bad lines), concurrent appenders, group commit and failures.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/eventlog.h"
+#include "common/xalloc.h"
+
+static char dir[64];
+static char path[96];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_eventlog.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/" EVENTLOG_FILE, dir);
+}
+
+static void teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+TestSuite(eventlog, .init = setup, .fini = teardown);
+
+static void write_file(const char *text, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static char *read_file(size_t *len)
+{
+	struct buf b;
+	char tmp[4096];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	cr_assert_not_null(f);
+	buf_init(&b, BUF_NOCAP);
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		buf_append(&b, tmp, n);
+	fclose(f);
+	return buf_detach(&b, len);
+}
+
+/* Asserts that arr holds objects whose "n" members are want[0..nwant), in order. */
+static void assert_ns(json_t *arr, const long long *want, size_t nwant, const char *what)
+{
+	cr_assert(json_is_array(arr), "%s: not an array", what);
+	cr_assert_eq(json_array_size(arr), nwant, "%s: %zu records, want %zu", what,
+		     json_array_size(arr), nwant);
+	for (size_t i = 0; i < nwant; i++) {
+		json_t *n = json_object_get(json_array_get(arr, i), "n");
+
+		cr_assert(json_is_integer(n), "%s: record %zu has no n", what, i);
+		cr_assert_eq(json_integer_value(n), want[i], "%s: record %zu is n=%lld, want %lld",
+			     what, i, json_integer_value(n), want[i]);
+	}
+}
+
+Test(eventlog, append_then_tail_newest_first)
+{
+	struct eventlog *log;
+	json_t *arr;
+	size_t len;
+	char *text;
+	static const long long want3[] = { 4, 3, 2 }, want_all[] = { 4, 3, 2, 1, 0 };
+
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
+	for (int i = 0; i < 5; i++) {
+		json_t *rec = json_pack("{s:i, s:s}", "n", i, "text", "line\nwith newline");
+
+		cr_assert_eq(eventlog_append(log, rec), 0);
+		json_decref(rec);
+	}
+	cr_assert_eq(eventlog_tail(log, 3, &arr), 0);
+	assert_ns(arr, want3, 3, "limit 3");
+	json_decref(arr);
+	cr_assert_eq(eventlog_tail(log, 100, &arr), 0);
+	assert_ns(arr, want_all, 5, "limit 100");
+	json_decref(arr);
+	cr_assert_eq(eventlog_tail(log, 0, &arr), 0);
+	assert_ns(arr, NULL, 0, "limit 0");
+	json_decref(arr);
+
+	text = read_file(&len);
+	cr_assert_eq(eventlog_size(log), (long long)len);
+	cr_assert_str_eq(text, "{\"n\":0,\"text\":\"line\\nwith newline\"}\n"
+			       "{\"n\":1,\"text\":\"line\\nwith newline\"}\n"
+			       "{\"n\":2,\"text\":\"line\\nwith newline\"}\n"
+			       "{\"n\":3,\"text\":\"line\\nwith newline\"}\n"
+			       "{\"n\":4,\"text\":\"line\\nwith newline\"}\n");
+	free(text);
+	eventlog_close(log);
+}
+
+Test(eventlog, creates_file_0644_and_appends_to_existing)
+{
+	struct eventlog *log;
+	struct stat st;
+	json_t *rec = json_pack("{s:i}", "n", 7);
+	json_t *arr;
+	static const long long want[] = { 7, 1 };
+
+	write_file("{\"n\":1}\n", 8);
+	unlink(path);
+	mode_t old = umask(0);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
+	umask(old);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0644, "mode %o", (unsigned)(st.st_mode & 0777));
+	eventlog_close(log);
+
+	write_file("{\"n\":1}\n", 8);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_ALWAYS, &log), 0);
+	cr_assert_eq(eventlog_append(log, rec), 0);
+	cr_assert_eq(eventlog_tail(log, 10, &arr), 0);
+	assert_ns(arr, want, 2, "appended after existing");
+	json_decref(arr);
+	json_decref(rec);
+	eventlog_close(log);
+}
+
+struct tail_row {
+	const char *name;
+	const char *file;
+	size_t limit;
+	long long want[4];
+	size_t nwant;
+};
+
+static const struct tail_row tail_rows[] = {
+	{ "empty file", "", 10, { 0 }, 0 },
+	{ "one line", "{\"n\":1}\n", 10, { 1 }, 1 },
+	{ "partial last line dropped", "{\"n\":1}\n{\"n\":2}", 10, { 1 }, 1 },
+	{ "torn last line dropped", "{\"n\":1}\n{\"n\":2}\n{\"n\":", 10, { 2, 1 }, 2 },
+	{ "only a partial line", "{\"n\":1}", 10, { 0 }, 0 },
+	{ "garbage line skipped", "garbage\n{\"n\":2}\n", 10, { 2 }, 1 },
+	{ "empty lines skipped", "\n\n{\"n\":1}\n\n", 10, { 1 }, 1 },
+	{ "non-object skipped", "[1]\n{\"n\":2}\n\"s\"\n", 10, { 2 }, 1 },
+	{ "limit cuts", "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n", 2, { 3, 2 }, 2 },
+	{ "limit 1", "{\"n\":1}\n{\"n\":2}\n", 1, { 2 }, 1 },
+	{ "first line without newline before", "{\"n\":1}\n", 1, { 1 }, 1 },
+};
+
+Test(eventlog, tail_table)
+{
+	for (size_t i = 0; i < sizeof(tail_rows) / sizeof(tail_rows[0]); i++) {
+		const struct tail_row *r = &tail_rows[i];
+		struct eventlog *log;
+		json_t *arr;
+
+		write_file(r->file, strlen(r->file));
+		cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0, "%s", r->name);
+		cr_assert_eq(eventlog_tail(log, r->limit, &arr), 0, "%s", r->name);
+		assert_ns(arr, r->want, r->nwant, r->name);
+		json_decref(arr);
+		eventlog_close(log);
+	}
+}
+
+/* Lines of very different lengths (some longer than a 64 KiB chunk) read back exactly. */
+Test(eventlog, tail_across_chunk_boundaries)
+{
+	enum { N = 60 };
+	struct buf file;
+	struct eventlog *log;
+	long long want[N];
+	static const size_t limits[] = { 1, 2, 7, 31, N, N + 10 };
+
+	buf_init(&file, BUF_NOCAP);
+	for (int i = 0; i < N; i++) {
+		size_t pad = ((size_t)i * 7919u) % 9000u;
+
+		if (i % 13 == 5)
+			pad = 70000 + (size_t)i * 1000; /* longer than a chunk */
+		buf_appendf(&file, "{\"n\":%d,\"pad\":\"", i);
+		for (size_t k = 0; k < pad; k++)
+			buf_appendc(&file, (char)('a' + (k + (size_t)i) % 26));
+		buf_appends(&file, "\"}\n");
+	}
+	buf_appends(&file, "{\"n\":999,\"pad\":\"partial"); /* a torn last line */
+	write_file(file.data, file.len);
+	cr_assert_gt(file.len, (size_t)8 * 64 * 1024);
+	buf_release(&file);
+	for (int i = 0; i < N; i++)
+		want[i] = N - 1 - i;
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		json_t *arr;
+		char what[32];
+		size_t n = limits[i] < N ? limits[i] : N;
+
+		snprintf(what, sizeof(what), "limit %zu", limits[i]);
+		cr_assert_eq(eventlog_tail(log, limits[i], &arr), 0);
+		assert_ns(arr, want, n, what);
+		json_decref(arr);
+	}
+	eventlog_close(log);
+}
+
+/* ---- concurrency ----------------------------------------------------------------------- */
+
+enum { THREADS = 8, PER_THREAD = 60 };
+
+struct appender {
+	struct eventlog *log;
+	int id;
+	int check_durable;
+	int failures;
+	int not_durable;
+};
+
+static atomic_llong durable_size; /* file size when the last completed sync started */
+static atomic_int sync_calls;
+
+static int slow_sync(int fd, void *arg)
+{
+	struct stat st;
+	struct timespec ts = { 0, 2000000L };
+
+	(void)arg;
+	if (fstat(fd, &st) != 0)
+		return -1;
+	nanosleep(&ts, NULL);
+	atomic_fetch_add(&sync_calls, 1);
+	if (st.st_size > atomic_load(&durable_size))
+		atomic_store(&durable_size, st.st_size);
+	return 0;
+}
+
+/* Whether token occurs in the first atomic durable_size bytes of the file. */
+static int is_durable(const char *token)
+{
+	long long n = atomic_load(&durable_size);
+	char *data = xmalloc((size_t)n + 1);
+	int fd = open(path, O_RDONLY);
+	ssize_t got = fd >= 0 ? pread(fd, data, (size_t)n, 0) : -1;
+	int found;
+
+	data[got > 0 ? got : 0] = '\0';
+	found = got == n && strstr(data, token) != NULL;
+
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return found;
+}
+
+static void *append_thread(void *arg)
+{
+	struct appender *a = arg;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		char token[32];
+		json_t *rec;
+
+		snprintf(token, sizeof(token), "\"t%d-%d\"", a->id, i);
+		rec = json_pack("{s:i, s:i, s:s#}", "t", a->id, "i", i, "tok", token + 1,
+				strlen(token) - 2);
+		if (eventlog_append(a->log, rec) != 0)
+			a->failures++;
+		else if (a->check_durable && !is_durable(token))
+			a->not_durable++;
+		json_decref(rec);
+	}
+	return NULL;
+}
+
+static void run_appenders(struct eventlog *log, struct appender *a, int check_durable)
+{
+	pthread_t th[THREADS];
+
+	for (int t = 0; t < THREADS; t++) {
+		a[t] = (struct appender){ .log = log, .id = t, .check_durable = check_durable };
+		cr_assert_eq(pthread_create(&th[t], NULL, append_thread, &a[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+}
+
+/* Every line from every thread is present exactly once and whole, in all three modes. */
+Test(eventlog, concurrent_appenders_exactly_once)
+{
+	for (int mode = 0; mode <= 2; mode++) {
+		struct eventlog *log;
+		struct appender a[THREADS];
+		int seen[THREADS][PER_THREAD] = { { 0 } };
+		json_t *arr, *rec;
+		size_t i;
+
+		unlink(path);
+		cr_assert_eq(eventlog_open(path, (enum eventlog_fsync)mode, &log), 0);
+		run_appenders(log, a, 0);
+		for (int t = 0; t < THREADS; t++)
+			cr_assert_eq(a[t].failures, 0);
+		cr_assert_eq(eventlog_tail(log, EVENTLOG_MAX_LIMIT, &arr), 0);
+		cr_assert_eq(json_array_size(arr), (size_t)THREADS * PER_THREAD,
+			     "mode %s: %zu lines", eventlog_fsync_names[mode],
+			     json_array_size(arr));
+		json_array_foreach(arr, i, rec)
+		{
+			long long t = json_integer_value(json_object_get(rec, "t"));
+			long long k = json_integer_value(json_object_get(rec, "i"));
+
+			cr_assert(t >= 0 && t < THREADS && k >= 0 && k < PER_THREAD);
+			seen[t][k]++;
+		}
+		for (int t = 0; t < THREADS; t++)
+			for (int k = 0; k < PER_THREAD; k++)
+				cr_assert_eq(seen[t][k], 1, "mode %s: t%d-%d seen %d times",
+					     eventlog_fsync_names[mode], t, k, seen[t][k]);
+		if (mode == EVENTLOG_FSYNC_NEVER)
+			cr_assert_eq(eventlog_syncs(log), 0);
+		if (mode == EVENTLOG_FSYNC_ALWAYS)
+			cr_assert_eq(eventlog_syncs(log), (unsigned long long)THREADS * PER_THREAD);
+		json_decref(arr);
+		eventlog_close(log);
+	}
+}
+
+/* batch: slow syncs are shared by many lines, and no append returns before its line is synced. */
+Test(eventlog, group_commit_shares_syncs_and_is_durable)
+{
+	struct eventlog *log;
+	struct appender a[THREADS];
+	unsigned long long syncs;
+
+	atomic_store(&durable_size, 0);
+	atomic_store(&sync_calls, 0);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
+	eventlog_set_sync(log, slow_sync, NULL);
+	run_appenders(log, a, 1);
+	syncs = eventlog_syncs(log);
+	for (int t = 0; t < THREADS; t++) {
+		cr_assert_eq(a[t].failures, 0);
+		cr_assert_eq(a[t].not_durable, 0,
+			     "thread %d: %d appends returned before their sync", t,
+			     a[t].not_durable);
+	}
+	cr_assert_eq(syncs, (unsigned long long)atomic_load(&sync_calls));
+	cr_assert_geq(syncs, 1);
+	/* 8 appenders against a 2 ms sync: most syncs must carry several lines. */
+	cr_assert_lt(syncs, THREADS * PER_THREAD / 3, "%llu syncs for %d lines", syncs,
+		     THREADS * PER_THREAD);
+	cr_assert_eq(atomic_load(&durable_size), eventlog_size(log));
+	eventlog_close(log);
+}
+
+/* ---- failures -------------------------------------------------------------------------- */
+
+static int failing_sync(int fd, void *arg)
+{
+	(void)fd;
+	(*(int *)arg)++;
+	errno = EIO;
+	return -1;
+}
+
+Test(eventlog, sync_failure_is_sticky)
+{
+	for (int mode = 0; mode <= 1; mode++) {
+		struct eventlog *log;
+		struct buf reason;
+		json_t *rec = json_pack("{s:i}", "n", 1);
+		int calls = 0;
+
+		unlink(path);
+		cr_assert_eq(eventlog_open(path, (enum eventlog_fsync)mode, &log), 0);
+		eventlog_set_sync(log, failing_sync, &calls);
+		buf_init(&reason, BUF_NOCAP);
+		cr_assert_eq(eventlog_check(log, &reason), 0);
+		cr_assert_eq(eventlog_append(log, rec), ERR_IO);
+		cr_assert_eq(eventlog_append(log, rec), ERR_IO);
+		cr_assert_eq(calls, 1, "a second append must not sync again (got %d)", calls);
+		cr_assert_eq(eventlog_check(log, &reason), -1);
+		cr_assert(strstr(reason.data, "sync failed") != NULL, "%s", reason.data);
+		buf_release(&reason);
+		json_decref(rec);
+		eventlog_close(log);
+	}
+}
+
+Test(eventlog, write_failure_is_err_io)
+{
+	struct eventlog *log;
+	json_t *rec = json_pack("{s:i}", "n", 1);
+
+	if (access("/dev/full", W_OK) != 0)
+		cr_skip_test("/dev/full is not writable here");
+	cr_assert_eq(symlink("/dev/full", path), 0);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
+	cr_assert_eq(eventlog_append(log, rec), ERR_IO);
+	cr_assert_eq(errno, ENOSPC);
+	json_decref(rec);
+	eventlog_close(log);
+}
+
+Test(eventlog, open_missing_directory_fails)
+{
+	struct eventlog *log = (struct eventlog *)&log;
+	char bad[160];
+
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/" EVENTLOG_FILE, dir);
+	cr_assert_eq(eventlog_open(bad, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert_null(log);
+}
+
+struct limit_row {
+	const char *text;
+	int rc;
+	size_t want;
+};
+
+static const struct limit_row limit_rows[] = {
+	{ NULL, 0, 100 },
+	{ "1", 0, 1 },
+	{ "1000", 0, 1000 },
+	{ "0100", 0, 100 },
+	{ "0", ERR_BAD_REQUEST, 0 },
+	{ "1001", ERR_BAD_REQUEST, 0 },
+	{ "", ERR_BAD_REQUEST, 0 },
+	{ "-1", ERR_BAD_REQUEST, 0 },
+	{ "+5", ERR_BAD_REQUEST, 0 },
+	{ "5x", ERR_BAD_REQUEST, 0 },
+	{ " 5", ERR_BAD_REQUEST, 0 },
+	{ "99999", ERR_BAD_REQUEST, 0 },
+	{ "1e3", ERR_BAD_REQUEST, 0 },
+};
+
+Test(eventlog, limit_parse_table)
+{
+	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+		const struct limit_row *r = &limit_rows[i];
+		size_t got = 12345;
+
+		cr_assert_eq(eventlog_limit_parse(r->text, &got), r->rc, "'%s'",
+			     r->text ? r->text : "(null)");
+		cr_assert_eq(got, r->rc == 0 ? r->want : 12345, "'%s' -> %zu",
+			     r->text ? r->text : "(null)", got);
+	}
+}
