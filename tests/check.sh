@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make check: clang-tidy, cppcheck and a clang-format check over our C. Fails on any finding.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 b=${1:-build}
 status=0
 mapfile -t src < <(git ls-files -co --exclude-standard 'common/*.c' 'services/*.c' 'tests/tools/*.c')

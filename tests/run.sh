@@ -6,7 +6,7 @@
 #   tests/run.sh [unit|fuzz|integration ...]   run only these stages
 #   FUZZ_SECONDS=N                             seconds per fuzzer (default 10)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(unit fuzz integration)
