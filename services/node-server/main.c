@@ -1,0 +1,75 @@
+/*
+ * node-server: the backend the bookstore page talks to, and the server of the page
+ * (node_app.h has the routes). main() only reads the configuration, starts, waits for a
+ * signal and stops.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "node_app.h"
+
+static const struct config_var vars[] = {
+	{ "PORT", CONFIG_PORT, offsetof(struct node_config, port), "8080", 0, 0, NULL,
+	  "TCP port of the HTTP server" },
+	{ "K_SINK", CONFIG_URL, offsetof(struct node_config, k_sink), NULL, 0, 0, NULL,
+	  "where POST /add forwards events (the broker; set by a SinkBinding); unset = 503" },
+	{ "K_CE_OVERRIDES", CONFIG_STRING, offsetof(struct node_config, k_ce_overrides), NULL, 0, 0,
+	  NULL, "JSON {\"extensions\": {\"name\": \"value\"}} added to every forwarded event" },
+	{ "DB_SERVICE_URL", CONFIG_URL, offsetof(struct node_config, db_url),
+	  "http://127.0.0.1:8081", 0, 0, NULL, "base URL of db-service" },
+	{ "FRONTEND_DIR", CONFIG_STRING, offsetof(struct node_config, frontend_dir),
+	  "./frontend-static", 0, 0, NULL, "folder of the page's files, served on GET /" },
+	{ "REVIEWS_LIMIT", CONFIG_INT, offsetof(struct node_config, reviews_limit), "100", 1, 1000,
+	  NULL, "newest reviews pushed to the page" },
+	{ "K_SINK_TIMEOUT_MS", CONFIG_MILLIS, offsetof(struct node_config, sink_timeout_ms), "5000",
+	  1, 600000, NULL, "timeout of one call to K_SINK" },
+	{ "DB_SERVICE_TIMEOUT_MS", CONFIG_MILLIS, offsetof(struct node_config, db_timeout_ms),
+	  "5000", 1, 600000, NULL, "timeout of one call to db-service" },
+	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct node_config, threads), "0", 0, 256, NULL,
+	  "HTTP worker threads; 0 = one per CPU (handlers never block)" },
+	{ "WS_PING_INTERVAL_MS", CONFIG_MILLIS, offsetof(struct node_config, ws_ping_ms), "30000",
+	  1, 3600000, NULL, "WebSocket keepalive ping period" },
+	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct node_config, log_level), "info", 0, 0, NULL,
+	  "debug, info, warn or error" },
+};
+
+int main(int argc, char **argv)
+{
+	struct node_config cfg = { 0 };
+	struct node_app *app;
+	struct buf err;
+	int rc, sig;
+
+	if (argc > 1) {
+		config_usage(vars, sizeof(vars) / sizeof(vars[0]));
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	config_load_or_exit(vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	if (log_init("node-server", cfg.log_level) != 0) {
+		(void)fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
+			      cfg.log_level);
+		return 2;
+	}
+	signals_block();
+	buf_init(&err, 1024);
+	rc = node_app_start(&cfg, &app, &err);
+	if (rc) {
+		if (err.len)
+			(void)fprintf(stderr, "%s\n", err.data);
+		buf_release(&err);
+		return rc == ERR_VALIDATION ? 2 : 1;
+	}
+	buf_release(&err);
+	log_info("node-server listening on port %d (K_SINK %s, db-service %s)", node_app_port(app),
+		 cfg.k_sink ? cfg.k_sink : "unset", cfg.db_url);
+	sig = signals_wait();
+	log_info("stopping on %s", signals_name(sig));
+	node_app_stop(app);
+	return 0;
+}

@@ -1,0 +1,201 @@
+/*
+ * node_app.c: builds, starts and stops node-server's parts (see node_app.h).
+ */
+#include "node_app.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/httpc.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+#include "feed.h"
+#include "statics.h"
+#include "ws.h"
+
+/* WebSocket clients count against the HTTP layer's connection limit. */
+#define CONNECTION_LIMIT 8192
+
+void node_app_db_answered(struct node_app *app)
+{
+	atomic_store(&app->db_ok_ms, feed_now_ms());
+}
+
+void node_app_db_failed(struct node_app *app)
+{
+	atomic_store(&app->db_ok_ms, 0);
+}
+
+void node_app_adopt(void *arg, int fd, const char *extra, size_t extra_len, struct http_upgrade *up)
+{
+	struct node_app *app = arg;
+
+	pthread_rwlock_rdlock(&app->hub_lock);
+	if (app->hub)
+		ws_hub_adopt_cb(app->hub, fd, extra, extra_len, up);
+	else
+		http_upgrade_close(up);
+	pthread_rwlock_unlock(&app->hub_lock);
+}
+
+/* feed_publish_fn: every new reviews array goes to every WebSocket client. */
+static void publish(void *arg, const char *json, size_t len)
+{
+	struct node_app *app = arg;
+
+	pthread_rwlock_rdlock(&app->hub_lock);
+	if (app->hub && ws_hub_publish(app->hub, json, len) != 0)
+		log_warn("the WebSocket hub refused a snapshot");
+	pthread_rwlock_unlock(&app->hub_lock);
+}
+
+static void metrics_setup(struct node_app *app)
+{
+	struct metric *add, *ins;
+
+	add = metrics_counter(metrics_default(), "node_add_total", "POST /add requests by outcome",
+			      METRIC_LABELS("outcome"));
+	ins = metrics_counter(metrics_default(), "node_insert_total",
+			      "POST /insert requests by outcome", METRIC_LABELS("outcome"));
+	app->add_ok = metrics_series(add, METRIC_LABELS("forwarded"));
+	app->add_rejected = metrics_series(add, METRIC_LABELS("rejected"));
+	app->add_refused = metrics_series(add, METRIC_LABELS("refused"));
+	app->add_unavailable = metrics_series(add, METRIC_LABELS("unavailable"));
+	app->insert_created = metrics_series(ins, METRIC_LABELS("created"));
+	app->insert_duplicate = metrics_series(ins, METRIC_LABELS("duplicate"));
+	app->insert_rejected = metrics_series(ins, METRIC_LABELS("rejected"));
+	app->insert_unavailable = metrics_series(ins, METRIC_LABELS("unavailable"));
+}
+
+/* Creates the two HTTP clients. Returns 0 or ERR_INTERNAL. */
+static int clients_new(struct node_app *app)
+{
+	const struct node_config *cfg = app->cfg;
+	struct httpc_options db = { 0 }, sink = { 0 };
+
+	db.timeout_ms = (long)cfg->db_timeout_ms;
+	db.user_agent = "node-server/1";
+	app->db = httpc_new(&db);
+	if (app->db == NULL)
+		return ERR_INTERNAL;
+	if (cfg->k_sink == NULL)
+		return 0;
+	sink.timeout_ms = (long)cfg->sink_timeout_ms;
+	sink.max_transfers = 512;
+	sink.max_host_connections = 128;
+	sink.max_pending = 20000;
+	sink.user_agent = "node-server/1";
+	app->sink = httpc_new(&sink);
+	return app->sink ? 0 : ERR_INTERNAL;
+}
+
+/* Everything but the HTTP server. Returns 0, ERR_VALIDATION or ERR_INTERNAL. */
+static int parts_new(struct node_app *app, struct buf *err)
+{
+	const struct node_config *cfg = app->cfg;
+	struct ws_hub_config hub = { 0 };
+	struct feed_options fo = { 0 };
+	struct buf msg;
+	size_t n;
+	int rc;
+
+	rc = review_overrides_parse(cfg->k_ce_overrides, &app->overrides, err);
+	if (rc)
+		return ERR_VALIDATION;
+	n = strlen(cfg->db_url);
+	while (n > 0 && cfg->db_url[n - 1] == '/')
+		n--;
+	app->db_url = xstrndup(cfg->db_url, n);
+	if (clients_new(app) != 0) {
+		log_error("could not start the HTTP clients");
+		return ERR_INTERNAL;
+	}
+	buf_init(&msg, 1024);
+	if (statics_new(cfg->frontend_dir, &app->statics, &msg) != 0)
+		log_warn("%s: every page file will answer 404", msg.data);
+	buf_release(&msg);
+	hub.ping_interval_ms = cfg->ws_ping_ms;
+	if (ws_hub_new(&hub, &app->hub) != 0)
+		return ERR_INTERNAL;
+	fo.http = app->db;
+	fo.db_url = app->db_url;
+	fo.limit = (int)cfg->reviews_limit;
+	fo.timeout_ms = (long)cfg->db_timeout_ms;
+	fo.publish = publish;
+	fo.publish_arg = app;
+	app->feed = feed_new(&fo);
+	return 0;
+}
+
+/* Frees what parts_new() made, in the safe order. */
+static void parts_free(struct node_app *app)
+{
+	if (app->feed)
+		feed_stop(app->feed);
+	pthread_rwlock_wrlock(&app->hub_lock);
+	ws_hub_free(app->hub);
+	app->hub = NULL;
+	pthread_rwlock_unlock(&app->hub_lock);
+	if (app->srv)
+		http_server_stop(app->srv);
+	app->srv = NULL;
+	httpc_free(app->sink);
+	httpc_free(app->db);
+	feed_free(app->feed);
+	statics_free(app->statics);
+	review_overrides_release(&app->overrides);
+	free(app->db_url);
+}
+
+int node_app_start(const struct node_config *cfg, struct node_app **out, struct buf *err)
+{
+	struct node_app *app = xcalloc(1, sizeof(*app));
+	struct http_server_config http = { 0 };
+	int rc;
+
+	*out = NULL;
+	app->cfg = cfg;
+	pthread_rwlock_init(&app->hub_lock, NULL);
+	atomic_init(&app->db_ok_ms, 0);
+	metrics_setup(app);
+	rc = parts_new(app, err);
+	if (rc)
+		goto fail;
+	http.port = cfg->port;
+	http.service = "node-server";
+	http.routes = node_routes;
+	http.nroutes = node_routes_count;
+	http.ctx = app;
+	http.ready = node_routes_ready;
+	http.threads = (unsigned)cfg->threads;
+	http.cors = 1;
+	http.connection_limit = CONNECTION_LIMIT;
+	if (http_server_start(&http, &app->srv) != 0) {
+		rc = ERR_INTERNAL;
+		goto fail;
+	}
+	feed_start(app->feed);
+	*out = app;
+	return 0;
+fail:
+	parts_free(app);
+	pthread_rwlock_destroy(&app->hub_lock);
+	free(app);
+	return rc;
+}
+
+int node_app_port(const struct node_app *app)
+{
+	return http_server_port(app->srv);
+}
+
+void node_app_stop(struct node_app *app)
+{
+	if (app == NULL)
+		return;
+	parts_free(app);
+	pthread_rwlock_destroy(&app->hub_lock);
+	free(app);
+}

@@ -1,0 +1,298 @@
+/*
+ * statics.c: static files from FRONTEND_DIR, cached in memory (see statics.h).
+ */
+#include "statics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+struct entry {
+	char *path; /* resolved */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct statics_file *file;
+};
+
+struct statics {
+	char *root; /* resolved; NULL when FRONTEND_DIR is missing */
+	size_t root_len;
+	pthread_mutex_t lock;
+	struct entry entries[STATICS_MAX_FILES];
+	size_t n;
+};
+
+static const struct {
+	const char *ext;
+	const char *type;
+} types[] = {
+	{ "html", "text/html; charset=utf-8" },
+	{ "htm", "text/html; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" },
+	{ "js", "text/javascript; charset=utf-8" },
+	{ "mjs", "text/javascript; charset=utf-8" },
+	{ "json", "application/json" },
+	{ "map", "application/json" },
+	{ "svg", "image/svg+xml" },
+	{ "png", "image/png" },
+	{ "jpg", "image/jpeg" },
+	{ "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" },
+	{ "webp", "image/webp" },
+	{ "ico", "image/x-icon" },
+	{ "woff2", "font/woff2" },
+	{ "woff", "font/woff" },
+	{ "txt", "text/plain; charset=utf-8" },
+	{ "webmanifest", "application/manifest+json" },
+};
+
+const char *statics_content_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	const char *slash = strrchr(name, '/');
+	size_t i;
+
+	if (dot && (slash == NULL || dot > slash))
+		for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (strcasecmp(dot + 1, types[i].ext) == 0)
+				return types[i].type;
+	return "application/octet-stream";
+}
+
+int statics_segment_check(const char *seg)
+{
+	const unsigned char *p;
+
+	if (seg == NULL || seg[0] == '\0' || strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0)
+		return ERR_BAD_REQUEST;
+	for (p = (const unsigned char *)seg; *p; p++)
+		if (*p == '/' || *p == '\\' || *p < 0x20 || *p == 0x7f)
+			return ERR_BAD_REQUEST;
+	if (seg[0] == '.')
+		return ERR_NOT_FOUND;
+	return 0;
+}
+
+int statics_etag_match(const char *inm, const char *etag)
+{
+	const char *p = inm;
+	size_t elen = strlen(etag);
+
+	if (inm == NULL)
+		return 0;
+	while (*p) {
+		const char *start, *end;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end - start == 1 && *start == '*')
+			return 1;
+		if (end - start > 2 && strncmp(start, "W/", 2) == 0)
+			start += 2;
+		if ((size_t)(end - start) == elen && memcmp(start, etag, elen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int statics_new(const char *root, struct statics **out, struct buf *msg)
+{
+	struct statics *st = xcalloc(1, sizeof(*st));
+	char *resolved = realpath(root, NULL);
+	struct stat sb;
+
+	pthread_mutex_init(&st->lock, NULL);
+	*out = st;
+	if (resolved == NULL || stat(resolved, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		(void)buf_appendf(msg, "FRONTEND_DIR '%s' is not a directory (%s)", root,
+				  resolved ? "not a directory" : strerror(errno));
+		free(resolved);
+		return ERR_NOT_FOUND;
+	}
+	st->root = resolved;
+	st->root_len = strlen(resolved);
+	return 0;
+}
+
+void statics_file_release(struct statics_file *f)
+{
+	if (f && atomic_fetch_sub(&f->refs, 1) == 1) {
+		free(f->data);
+		free(f);
+	}
+}
+
+void statics_free(struct statics *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->n; i++) {
+		free(st->entries[i].path);
+		statics_file_release(st->entries[i].file);
+	}
+	pthread_mutex_destroy(&st->lock);
+	free(st->root);
+	free(st);
+}
+
+/* Reads the whole file open on fd (sb from fstat) into a new statics_file. */
+static int read_file(int fd, const struct stat *sb, const char *path, struct statics_file **out,
+		     struct buf *msg)
+{
+	struct statics_file *f;
+	size_t got = 0, len = (size_t)sb->st_size;
+
+	if (len > STATICS_MAX_FILE) {
+		(void)buf_appendf(msg, "the file is larger than %zu bytes", STATICS_MAX_FILE);
+		return ERR_TOO_LARGE;
+	}
+	f = xcalloc(1, sizeof(*f));
+	atomic_init(&f->refs, 1);
+	f->data = xmalloc(len + 1);
+	while (got < len) {
+		ssize_t r = read(fd, f->data + got, len - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got != len) {
+		statics_file_release(f);
+		(void)buf_appendf(msg, "could not read the file");
+		return ERR_IO;
+	}
+	f->len = len;
+	f->content_type = statics_content_type(path);
+	(void)snprintf(f->etag, sizeof(f->etag), "\"%llx-%llx-%llx\"",
+		       (unsigned long long)sb->st_ino, (unsigned long long)len,
+		       (unsigned long long)sb->st_mtim.tv_sec * 1000000000ULL +
+			   (unsigned long long)sb->st_mtim.tv_nsec);
+	*out = f;
+	return 0;
+}
+
+static int same_version(const struct entry *e, const struct stat *sb)
+{
+	return e->dev == sb->st_dev && e->ino == sb->st_ino && e->size == sb->st_size &&
+	       e->mtime.tv_sec == sb->st_mtim.tv_sec && e->mtime.tv_nsec == sb->st_mtim.tv_nsec;
+}
+
+/* Returns the cached file for path if it is current, else loads and caches it. Lock held. */
+static int load(struct statics *st, const char *path, struct statics_file **out, struct buf *msg)
+{
+	struct entry *e = NULL;
+	struct stat sb;
+	size_t i;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		if (fd >= 0)
+			(void)close(fd);
+		(void)buf_appendf(msg, "no such file");
+		return ERR_NOT_FOUND;
+	}
+	for (i = 0; i < st->n; i++)
+		if (strcmp(st->entries[i].path, path) == 0)
+			e = &st->entries[i];
+	if (e && same_version(e, &sb)) {
+		(void)close(fd);
+		atomic_fetch_add(&e->file->refs, 1);
+		*out = e->file;
+		return 0;
+	}
+	rc = read_file(fd, &sb, path, out, msg);
+	(void)close(fd);
+	if (rc)
+		return rc;
+	if (e == NULL && st->n < STATICS_MAX_FILES) {
+		e = &st->entries[st->n++];
+		e->path = xstrdup(path);
+		e->file = NULL;
+	}
+	if (e) {
+		statics_file_release(e->file);
+		e->dev = sb.st_dev;
+		e->ino = sb.st_ino;
+		e->size = sb.st_size;
+		e->mtime = sb.st_mtim;
+		e->file = *out;
+		atomic_fetch_add(&(*out)->refs, 1);
+	}
+	return 0;
+}
+
+/* root + "/" + the segments joined by "/", or index.html for none. Caller frees. */
+static char *join(const struct statics *st, const char *const *segs, size_t n)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, PATH_MAX);
+	(void)buf_appends(&b, st->root);
+	if (n == 0)
+		(void)buf_appends(&b, "/index.html");
+	for (i = 0; i < n; i++) {
+		if (buf_appendc(&b, '/') != 0 || buf_appends(&b, segs[i]) != 0) {
+			buf_release(&b);
+			return NULL;
+		}
+	}
+	return buf_detach(&b, NULL);
+}
+
+int statics_lookup(struct statics *st, const char *const *segs, size_t n, struct statics_file **out,
+		   struct buf *msg)
+{
+	char *joined = NULL, *resolved = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < n; i++) {
+		rc = statics_segment_check(segs[i]);
+		if (rc) {
+			(void)buf_appendf(msg, rc == ERR_NOT_FOUND ? "no such file"
+								   : "not a plain file name");
+			return rc;
+		}
+	}
+	rc = ERR_NOT_FOUND;
+	if (st->root == NULL || n > STATICS_MAX_SEGMENTS || (joined = join(st, segs, n)) == NULL ||
+	    (resolved = realpath(joined, NULL)) == NULL ||
+	    strncmp(resolved, st->root, st->root_len) != 0 || resolved[st->root_len] != '/') {
+		(void)buf_appendf(msg, "no such file");
+		goto cleanup;
+	}
+	pthread_mutex_lock(&st->lock);
+	rc = load(st, resolved, out, msg);
+	pthread_mutex_unlock(&st->lock);
+cleanup:
+	free(joined);
+	free(resolved);
+	return rc;
+}

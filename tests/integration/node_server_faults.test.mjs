@@ -1,0 +1,112 @@
+// node-server and db-service while PostgreSQL restarts: db-service answers 503 meanwhile and
+// recovers without a restart; node-server stays up, answers /insert with 503 during the outage
+// (so the broker retries), works afterwards, and every binary exits 0 on SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, stackSkipReason } from './lib/stack.mjs';
+import { waitFor } from './lib/proc.mjs';
+
+const skip = stackSkipReason();
+if (skip) console.log(`# skipping node-server fault tests: ${skip}`);
+
+let st;
+
+before(async () => {
+	if (skip) return;
+	st = await startStack({ sink: 'none' });
+});
+
+after(async () => {
+	if (st) await st.stop().catch(() => {});
+});
+
+const insertHeaders = (id) => ({
+	'content-type': 'application/json',
+	'ce-specversion': '1.0',
+	'ce-type': 'moderated-comment',
+	'ce-source': 'sentiment-analysis',
+	'ce-id': id,
+});
+
+async function insert(text, id = `${text}-${Date.now()}-${Math.random()}`) {
+	const res = await fetch(`${st.url}/insert`, {
+		method: 'POST', headers: insertHeaders(id), body: JSON.stringify({ reviewText: text }),
+	});
+	return { status: res.status, retryAfter: res.headers.get('retry-after'), text: await res.text() };
+}
+
+async function get(base, path) {
+	const res = await fetch(base + path);
+	const text = await res.text();
+	return { status: res.status, retryAfter: res.headers.get('retry-after'), text };
+}
+
+test('PostgreSQL restart: 503s meanwhile, recovery without restarting anything', { skip }, async () => {
+	assert.equal((await insert('before the outage')).status, 200);
+	await st.pg.stop();
+	try {
+		// db-service itself: 503 with Retry-After, not a crash
+		const books = await waitFor(async () => {
+			const r = await get(st.dbUrl, '/books');
+			return r.status === 503 ? r : null;
+		}, { what: 'db-service 503 while PostgreSQL is down' });
+		assert.equal(books.retryAfter, '1');
+		// node-server: /insert is 503 so that the broker retries
+		const r = await insert('during the outage', 'outage-event-1');
+		assert.equal(r.status, 503, r.text);
+		assert.equal(r.retryAfter, '1');
+		assert.equal((await get(st.url, '/books')).status, 503);
+		// still alive, still serving the last snapshot and the page
+		assert.equal((await get(st.url, '/healthz')).status, 200);
+		assert.equal((await get(st.url, '/comments')).status, 200);
+		assert.equal((await get(st.url, '/')).status, 200);
+		const ready = await get(st.url, '/readyz');
+		assert.equal(ready.status, 503);
+		assert.match(JSON.parse(ready.text).reason, /db-service/);
+		assert.equal(st.node.proc.exitCode, null);
+		assert.equal(st.db.proc.exitCode, null);
+	} finally {
+		await st.pg.start();
+	}
+	// the broker's redelivery of the same event now succeeds, exactly once
+	const redelivered = await waitFor(async () => {
+		const r = await insert('during the outage', 'outage-event-1');
+		return r.status === 200 ? r : null;
+	}, { timeoutMs: 20000, intervalMs: 200, what: '/insert working again' });
+	assert.equal(JSON.parse(redelivered.text).content, 'during the outage');
+	assert.equal((await insert('during the outage', 'outage-event-1')).status, 200);
+	const n = await st.pg.query("SELECT count(*) FROM book_reviews WHERE event_id = 'outage-event-1'");
+	assert.equal(n[0][0], '1');
+	// and the live feed picks up new rows again
+	const text = `after the outage ${Date.now()}`;
+	assert.equal((await insert(text)).status, 200);
+	await waitFor(async () => JSON.parse((await get(st.url, '/comments')).text).some((r) => r.content === text),
+		{ what: 'the new row in /comments' });
+	await waitFor(async () => (await get(st.url, '/readyz')).status === 200, { what: 'node-server ready again' });
+	assert.equal((await get(st.dbUrl, '/readyz')).status, 200);
+});
+
+test('a second PostgreSQL restart under load: no crash, every answer is 200 or 503', { skip }, async () => {
+	const statuses = new Set();
+	let stop = false;
+	const load = (async () => {
+		let i = 0;
+		while (!stop) {
+			const r = await insert(`load ${i++}`).catch(() => ({ status: 0 }));
+			statuses.add(r.status);
+		}
+	})();
+	await st.pg.restart();
+	await waitFor(async () => (await insert('after restart')).status === 200,
+		{ timeoutMs: 20000, intervalMs: 200, what: '/insert after the restart' });
+	stop = true;
+	await load;
+	for (const s of statuses) assert.ok(s === 200 || s === 503, `unexpected status ${s}`);
+	assert.ok(statuses.has(200));
+});
+
+test('SIGTERM: node-server and db-service exit 0 without sanitizer reports', { skip }, async () => {
+	const s = st;
+	st = null;
+	await s.stop(); // asserts exit status 0 and a clean stderr for both
+});
