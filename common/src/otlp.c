@@ -1,0 +1,1079 @@
+/*
+ * otlp.c: OTLP/HTTP protobuf export of spans and metrics (see otlp.h).
+ *
+ * Messages are built as protobuf-c trees whose every string, byte array and repeated array
+ * is malloc()ed, packed, and freed in one call with protobuf-c's free_unpacked (which frees a
+ * tree allocated by the default allocator and skips fields still at their default).
+ */
+#include "common/otlp.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/rand.h"
+#include "common/xalloc.h"
+#include "otlp.pb-c.h"
+
+#define DEFAULT_BASE "http://localhost:4318"
+#define SCOPE_NAME   "bookstore"
+
+/* ---- endpoint, headers, Retry-After -------------------------------------------------------- */
+
+/* Checks "http(s)://host..." and returns the offset of the path ('/', '?', '#' or end). */
+static int url_path_offset(const char *url, size_t *off)
+{
+	const char *p;
+
+	if (!strncasecmp(url, "http://", 7))
+		p = url + 7;
+	else if (!strncasecmp(url, "https://", 8))
+		p = url + 8;
+	else
+		return ERR_BAD_REQUEST;
+	if (!*p || *p == '/' || *p == '?' || *p == '#')
+		return ERR_BAD_REQUEST;
+	*off = (size_t)(p - url) + strcspn(p, "/?#");
+	return 0;
+}
+
+int otlp_endpoint_url(const char *base, const char *signal_url, const char *signal, struct buf *out)
+{
+	size_t off, len;
+
+	if (signal_url && *signal_url) {
+		if (url_path_offset(signal_url, &off))
+			return ERR_BAD_REQUEST;
+		if (signal_url[off] == '/')
+			return buf_appends(out, signal_url) ? ERR_BAD_REQUEST : 0;
+		/* empty path: insert "/" before any query */
+		if (buf_append(out, signal_url, off) || buf_appendc(out, '/') ||
+		    buf_appends(out, signal_url + off))
+			return ERR_BAD_REQUEST;
+		return 0;
+	}
+	if (!base || !*base)
+		base = DEFAULT_BASE;
+	if (url_path_offset(base, &off))
+		return ERR_BAD_REQUEST;
+	len = strlen(base);
+	while (len > off && base[len - 1] == '/')
+		len--;
+	if (buf_append(out, base, len) || buf_appendf(out, "/v1/%s", signal))
+		return ERR_BAD_REQUEST;
+	return 0;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Trims OWS and percent-decodes [s, s+len) into a new string; NULL on a bad escape. */
+static char *decode_part(const char *s, size_t len)
+{
+	char *out, *o;
+
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	out = o = xmalloc(len + 1);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i];
+		} else if (i + 2 < len && unhex(s[i + 1]) >= 0 && unhex(s[i + 2]) >= 0) {
+			*o++ = (char)(unhex(s[i + 1]) << 4 | unhex(s[i + 2]));
+			i += 2;
+		} else {
+			free(out);
+			return NULL;
+		}
+	}
+	*o = '\0';
+	if (memchr(out, '\0', (size_t)(o - out))) { /* %00 */
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int is_token(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+			return 0;
+	return 1;
+}
+
+void otlp_headers_free(struct httpc_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)(uintptr_t)h[i].name);
+		free((char *)(uintptr_t)h[i].value);
+	}
+	free(h);
+}
+
+int otlp_parse_headers(const char *text, struct httpc_header **out, size_t *n)
+{
+	struct httpc_header *h = NULL;
+	size_t nh = 0, alloc = 0;
+	const char *p = text;
+
+	*out = NULL;
+	*n = 0;
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+
+		if (strspn(p, " \t") < len) {
+			char *k = eq ? decode_part(p, (size_t)(eq - p)) : NULL;
+			char *v = eq ? decode_part(eq + 1, len - (size_t)(eq - p) - 1) : NULL;
+
+			if (!k || !v || !is_token(k) || strpbrk(v, "\r\n")) {
+				free(k);
+				free(v);
+				otlp_headers_free(h, nh);
+				return ERR_BAD_REQUEST;
+			}
+			XGROW(h, nh + 1, alloc);
+			h[nh].name = k;
+			h[nh].value = v;
+			nh++;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	*out = h;
+	*n = nh;
+	return 0;
+}
+
+static int parse_num(const char *s, size_t len, long long *out)
+{
+	long long v = 0;
+
+	if (!len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > 100000000000LL)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses an IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT". */
+static int parse_http_date(const char *s, long long *out)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm = { 0 };
+	long long day, year, hh, mm, ss;
+	const char *m;
+
+	if (strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT") != 0)
+		return -1;
+	if (parse_num(s + 5, 2, &day) || parse_num(s + 12, 4, &year) || parse_num(s + 17, 2, &hh) ||
+	    parse_num(s + 20, 2, &mm) || parse_num(s + 23, 2, &ss))
+		return -1;
+	m = strstr(months, (char[4]){ s[8], s[9], s[10], 0 });
+	if (!m || (m - months) % 3 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+		return -1;
+	tm.tm_mday = (int)day;
+	tm.tm_mon = (int)((m - months) / 3);
+	tm.tm_year = (int)year - 1900;
+	tm.tm_hour = (int)hh;
+	tm.tm_min = (int)mm;
+	tm.tm_sec = (int)ss;
+	*out = (long long)timegm(&tm);
+	return 0;
+}
+
+long long otlp_retry_after_ms(const char *value, long long now_s)
+{
+	long long v;
+	size_t len;
+
+	if (!value)
+		return -1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	len = strlen(value);
+	while (len && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+		len--;
+	if (!parse_num(value, len, &v))
+		return v * 1000;
+	{
+		char tmp[64];
+
+		if (len >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, value, len);
+		tmp[len] = '\0';
+		if (parse_http_date(tmp, &v))
+			return -1;
+	}
+	return v > now_s ? (v - now_s) * 1000 : 0;
+}
+
+/* ---- protobuf builders --------------------------------------------------------------------- */
+
+static Otlp__KeyValue *kv_new(const char *key)
+{
+	Otlp__KeyValue *kv = xmalloc(sizeof(*kv));
+	Otlp__AnyValue *v = xmalloc(sizeof(*v));
+
+	otlp__key_value__init(kv);
+	otlp__any_value__init(v);
+	kv->key = xstrdup(key);
+	kv->value = v;
+	return kv;
+}
+
+static Otlp__KeyValue *kv_str(const char *key, const char *value)
+{
+	Otlp__KeyValue *kv = kv_new(key);
+
+	kv->value->value_case = OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+	kv->value->string_value = xstrdup(value ? value : "");
+	return kv;
+}
+
+static Otlp__KeyValue *kv_attr(const struct trace_attr *a)
+{
+	Otlp__KeyValue *kv;
+
+	if (a->type == TRACE_ATTR_STRING)
+		return kv_str(a->key, a->v.s);
+	kv = kv_new(a->key);
+	switch (a->type) {
+	case TRACE_ATTR_INT:
+		kv->value->value_case = OTLP__ANY_VALUE__VALUE_INT_VALUE;
+		kv->value->int_value = a->v.i;
+		break;
+	case TRACE_ATTR_DOUBLE:
+		kv->value->value_case = OTLP__ANY_VALUE__VALUE_DOUBLE_VALUE;
+		kv->value->double_value = a->v.d;
+		break;
+	default:
+		kv->value->value_case = OTLP__ANY_VALUE__VALUE_BOOL_VALUE;
+		kv->value->bool_value = a->v.b ? 1 : 0;
+		break;
+	}
+	return kv;
+}
+
+static Otlp__KeyValue **attrs_msg(const struct trace_attr *a, size_t n)
+{
+	Otlp__KeyValue **kv = n ? xcalloc(n, sizeof(void *)) : NULL;
+
+	for (size_t i = 0; i < n; i++)
+		kv[i] = kv_attr(&a[i]);
+	return kv;
+}
+
+static ProtobufCBinaryData bytes_dup(const uint8_t *b, size_t n)
+{
+	ProtobufCBinaryData d;
+
+	d.data = xmalloc(n);
+	memcpy(d.data, b, n);
+	d.len = n;
+	return d;
+}
+
+static Otlp__Resource *resource_msg(const struct trace_resource *res)
+{
+	Otlp__Resource *r = xmalloc(sizeof(*r));
+
+	otlp__resource__init(r);
+	if (res && res->n) {
+		r->attributes = xcalloc(res->n, sizeof(void *));
+		for (size_t i = 0; i < res->n; i++)
+			r->attributes[i] = kv_str(res->attrs[i].key, res->attrs[i].value);
+		r->n_attributes = res->n;
+	}
+	return r;
+}
+
+static Otlp__InstrumentationScope *scope_msg(void)
+{
+	Otlp__InstrumentationScope *s = xmalloc(sizeof(*s));
+
+	otlp__instrumentation_scope__init(s);
+	s->name = xstrdup(SCOPE_NAME);
+	s->version = xstrdup(BOOKSTORE_VERSION);
+	return s;
+}
+
+static Otlp__Span__Event *event_msg(const struct trace_event *e)
+{
+	Otlp__Span__Event *m = xmalloc(sizeof(*m));
+
+	otlp__span__event__init(m);
+	m->time_unix_nano = (uint64_t)e->time_ns;
+	m->name = xstrdup(e->name);
+	m->attributes = attrs_msg(e->attrs, e->nattrs);
+	m->n_attributes = e->nattrs;
+	m->dropped_attributes_count = e->dropped_attrs;
+	return m;
+}
+
+static Otlp__Span *span_msg(const struct trace_span *s)
+{
+	Otlp__Span *m = xmalloc(sizeof(*m));
+
+	otlp__span__init(m);
+	m->trace_id = bytes_dup(s->ctx.trace_id, 16);
+	m->span_id = bytes_dup(s->ctx.span_id, 8);
+	if (s->ctx.tracestate[0])
+		m->trace_state = xstrdup(s->ctx.tracestate);
+	if (s->has_parent)
+		m->parent_span_id = bytes_dup(s->parent_span_id, 8);
+	/* W3C flags, plus "has is_remote" and, for a remote parent, "is_remote" */
+	m->flags = (uint32_t)s->ctx.flags | 0x100u | (s->parent_remote ? 0x200u : 0u);
+	m->name = xstrdup(s->name ? s->name : "");
+	m->kind = (Otlp__Span__SpanKind)s->kind;
+	m->start_time_unix_nano = (uint64_t)s->start_ns;
+	m->end_time_unix_nano = (uint64_t)s->end_ns;
+	m->attributes = attrs_msg(s->attrs, s->nattrs);
+	m->n_attributes = s->nattrs;
+	m->dropped_attributes_count = s->dropped_attrs;
+	if (s->nevents) {
+		m->events = xcalloc(s->nevents, sizeof(void *));
+		for (size_t i = 0; i < s->nevents; i++)
+			m->events[i] = event_msg(&s->events[i]);
+		m->n_events = s->nevents;
+	}
+	m->dropped_events_count = s->dropped_events;
+	if (s->status != TRACE_STATUS_UNSET) {
+		m->status = xmalloc(sizeof(*m->status));
+		otlp__status__init(m->status);
+		m->status->code = (Otlp__Status__StatusCode)s->status;
+		if (s->status_msg)
+			m->status->message = xstrdup(s->status_msg);
+	}
+	return m;
+}
+
+/* Packs msg, appends it to out and frees msg. */
+static int pack_and_free(ProtobufCMessage *msg, struct buf *out)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *data = xmalloc(len ? len : 1);
+	int rc;
+
+	protobuf_c_message_pack(msg, data);
+	rc = buf_append(out, data, len);
+	free(data);
+	protobuf_c_message_free_unpacked(msg, NULL);
+	return rc;
+}
+
+int otlp_encode_spans(const struct trace_resource *res, struct trace_span *const *spans, size_t n,
+		      struct buf *out)
+{
+	Otlp__ExportTraceServiceRequest *req = xmalloc(sizeof(*req));
+	Otlp__ResourceSpans *rs = xmalloc(sizeof(*rs));
+	Otlp__ScopeSpans *ss = xmalloc(sizeof(*ss));
+
+	otlp__export_trace_service_request__init(req);
+	otlp__resource_spans__init(rs);
+	otlp__scope_spans__init(ss);
+	req->resource_spans = xcalloc(1, sizeof(void *));
+	req->resource_spans[0] = rs;
+	req->n_resource_spans = 1;
+	rs->resource = resource_msg(res);
+	rs->scope_spans = xcalloc(1, sizeof(void *));
+	rs->scope_spans[0] = ss;
+	rs->n_scope_spans = 1;
+	ss->scope = scope_msg();
+	ss->spans = n ? xcalloc(n, sizeof(void *)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		ss->spans[i] = span_msg(spans[i]);
+	ss->n_spans = n;
+	return pack_and_free(&req->base, out);
+}
+
+/* ---- metrics encoding ---------------------------------------------------------------------- */
+
+struct mwalk {
+	Otlp__ScopeMetrics *sm;
+	uint64_t start, now;
+};
+
+static Otlp__KeyValue **labels_msg(const struct metric_point *pt, size_t *n)
+{
+	Otlp__KeyValue **kv;
+	size_t k = 0;
+
+	while (pt->label_names && pt->label_names[k])
+		k++;
+	*n = k;
+	if (!k)
+		return NULL;
+	kv = xcalloc(k, sizeof(void *));
+	for (size_t i = 0; i < k; i++)
+		kv[i] = kv_str(pt->label_names[i], pt->label_values[i]);
+	return kv;
+}
+
+/* The Metric for family name: the last one when it has that name, else a new one. */
+static Otlp__Metric *metric_for(struct mwalk *w, const char *name, const char *help,
+				enum metric_type type)
+{
+	Otlp__ScopeMetrics *sm = w->sm;
+	Otlp__Metric *m;
+
+	if (sm->n_metrics && !strcmp(sm->metrics[sm->n_metrics - 1]->name, name))
+		return sm->metrics[sm->n_metrics - 1];
+	sm->metrics = xrealloc(sm->metrics, (sm->n_metrics + 1) * sizeof(void *));
+	m = xmalloc(sizeof(*m));
+	otlp__metric__init(m);
+	m->name = xstrdup(name);
+	if (help && *help)
+		m->description = xstrdup(help);
+	if (type == METRIC_COUNTER) {
+		m->data_case = OTLP__METRIC__DATA_SUM;
+		m->sum = xmalloc(sizeof(*m->sum));
+		otlp__sum__init(m->sum);
+		m->sum->aggregation_temporality =
+		    OTLP__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+		m->sum->is_monotonic = 1;
+	} else if (type == METRIC_GAUGE) {
+		m->data_case = OTLP__METRIC__DATA_GAUGE;
+		m->gauge = xmalloc(sizeof(*m->gauge));
+		otlp__gauge__init(m->gauge);
+	} else {
+		m->data_case = OTLP__METRIC__DATA_HISTOGRAM;
+		m->histogram = xmalloc(sizeof(*m->histogram));
+		otlp__histogram__init(m->histogram);
+		m->histogram->aggregation_temporality =
+		    OTLP__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+	}
+	sm->metrics[sm->n_metrics++] = m;
+	return m;
+}
+
+static Otlp__NumberDataPoint *number_point(const struct mwalk *w, const struct metric_point *pt)
+{
+	Otlp__NumberDataPoint *dp = xmalloc(sizeof(*dp));
+
+	otlp__number_data_point__init(dp);
+	dp->attributes = labels_msg(pt, &dp->n_attributes);
+	dp->start_time_unix_nano = w->start;
+	dp->time_unix_nano = w->now;
+	dp->value_case = OTLP__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+	dp->as_double = pt->value;
+	return dp;
+}
+
+static Otlp__HistogramDataPoint *histogram_point(const struct mwalk *w,
+						 const struct metric_point *pt)
+{
+	Otlp__HistogramDataPoint *dp = xmalloc(sizeof(*dp));
+
+	otlp__histogram_data_point__init(dp);
+	dp->attributes = labels_msg(pt, &dp->n_attributes);
+	dp->start_time_unix_nano = w->start;
+	dp->time_unix_nano = w->now;
+	dp->count = pt->count;
+	dp->sum_present_case = OTLP__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
+	dp->sum = pt->sum;
+	dp->n_explicit_bounds = pt->nbounds;
+	dp->explicit_bounds = xcalloc(pt->nbounds + 1, sizeof(double));
+	memcpy(dp->explicit_bounds, pt->bounds, pt->nbounds * sizeof(double));
+	dp->n_bucket_counts = pt->nbounds + 1;
+	dp->bucket_counts = xcalloc(pt->nbounds + 1, sizeof(uint64_t));
+	memcpy(dp->bucket_counts, pt->bucket_counts, (pt->nbounds + 1) * sizeof(uint64_t));
+	return dp;
+}
+
+/* metrics_walk() visitor: adds one data point (arrays grow one by one; series are few). */
+static void visit(const char *name, const char *help, enum metric_type type,
+		  const struct metric_point *pt, void *arg)
+{
+	struct mwalk *w = arg;
+	Otlp__Metric *m = metric_for(w, name, help, type);
+
+	if (type == METRIC_HISTOGRAM) {
+		Otlp__Histogram *h = m->histogram;
+
+		h->data_points = xrealloc(h->data_points, (h->n_data_points + 1) * sizeof(void *));
+		h->data_points[h->n_data_points++] = histogram_point(w, pt);
+	} else if (type == METRIC_COUNTER) {
+		Otlp__Sum *s = m->sum;
+
+		s->data_points = xrealloc(s->data_points, (s->n_data_points + 1) * sizeof(void *));
+		s->data_points[s->n_data_points++] = number_point(w, pt);
+	} else {
+		Otlp__Gauge *g = m->gauge;
+
+		g->data_points = xrealloc(g->data_points, (g->n_data_points + 1) * sizeof(void *));
+		g->data_points[g->n_data_points++] = number_point(w, pt);
+	}
+}
+
+int otlp_encode_metrics(const struct trace_resource *res, struct metrics *reg, long long start_ns,
+			long long now_ns, struct buf *out)
+{
+	Otlp__ExportMetricsServiceRequest *req = xmalloc(sizeof(*req));
+	Otlp__ResourceMetrics *rm = xmalloc(sizeof(*rm));
+	struct mwalk w = { 0 };
+
+	otlp__export_metrics_service_request__init(req);
+	otlp__resource_metrics__init(rm);
+	w.sm = xmalloc(sizeof(*w.sm));
+	otlp__scope_metrics__init(w.sm);
+	w.start = (uint64_t)start_ns;
+	w.now = (uint64_t)now_ns;
+	req->resource_metrics = xcalloc(1, sizeof(void *));
+	req->resource_metrics[0] = rm;
+	req->n_resource_metrics = 1;
+	rm->resource = resource_msg(res);
+	rm->scope_metrics = xcalloc(1, sizeof(void *));
+	rm->scope_metrics[0] = w.sm;
+	rm->n_scope_metrics = 1;
+	w.sm->scope = scope_msg();
+	metrics_walk(reg, visit, &w);
+	return pack_and_free(&req->base, out);
+}
+
+/* ---- configuration ------------------------------------------------------------------------- */
+
+enum exporter { EXPORTER_OTLP, EXPORTER_CONSOLE, EXPORTER_NONE };
+static const char *const exporter_choices[] = { "otlp", "console", "none", NULL };
+
+struct otlp_env {
+	const char *sdk_disabled;
+	int traces_exporter, metrics_exporter;
+	const char *sampler, *sampler_arg;
+	long long bsp_delay, bsp_timeout, bsp_queue, bsp_batch;
+	long long attr_limit, event_limit;
+	long long metric_interval, metric_timeout;
+	const char *endpoint, *traces_endpoint, *metrics_endpoint;
+	const char *headers, *traces_headers, *metrics_headers;
+	long long timeout, traces_timeout, metrics_timeout;
+	const char *protocol, *traces_protocol, *metrics_protocol;
+};
+
+#define E(f)   offsetof(struct otlp_env, f)
+#define MS_MAX 86400000LL
+static const struct config_var env_vars[] = {
+	{ "OTEL_SDK_DISABLED", CONFIG_STRING, E(sdk_disabled), NULL, 0, 0, NULL,
+	  "only \"true\" (any case) disables tracing and OTLP export" },
+	{ "OTEL_TRACES_EXPORTER", CONFIG_ENUM, E(traces_exporter), "otlp", 0, 0, exporter_choices,
+	  "span exporter" },
+	{ "OTEL_METRICS_EXPORTER", CONFIG_ENUM, E(metrics_exporter), "none", 0, 0, exporter_choices,
+	  "metric exporter (none: Prometheus scrapes /metrics)" },
+	{ "OTEL_TRACES_SAMPLER", CONFIG_STRING, E(sampler), NULL, 0, 0, NULL, "sampler" },
+	{ "OTEL_TRACES_SAMPLER_ARG", CONFIG_STRING, E(sampler_arg), NULL, 0, 0, NULL,
+	  "sampler argument (ratio)" },
+	{ "OTEL_BSP_SCHEDULE_DELAY", CONFIG_MILLIS, E(bsp_delay), "5000", 1, MS_MAX, NULL,
+	  "delay between span exports" },
+	{ "OTEL_BSP_EXPORT_TIMEOUT", CONFIG_MILLIS, E(bsp_timeout), "30000", 1, MS_MAX, NULL,
+	  "time allowed for one span export, retries included" },
+	{ "OTEL_BSP_MAX_QUEUE_SIZE", CONFIG_INT, E(bsp_queue), "2048", 1, 1 << 22, NULL,
+	  "spans waiting for export; more are dropped" },
+	{ "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", CONFIG_INT, E(bsp_batch), "512", 1, 1 << 22, NULL,
+	  "spans per export (<= queue size)" },
+	{ "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", CONFIG_INT, E(attr_limit), "128", 0, 1 << 20, NULL,
+	  "attributes per span" },
+	{ "OTEL_SPAN_EVENT_COUNT_LIMIT", CONFIG_INT, E(event_limit), "128", 0, 1 << 20, NULL,
+	  "events per span" },
+	{ "OTEL_METRIC_EXPORT_INTERVAL", CONFIG_MILLIS, E(metric_interval), "60000", 1, MS_MAX,
+	  NULL, "delay between metric exports" },
+	{ "OTEL_METRIC_EXPORT_TIMEOUT", CONFIG_MILLIS, E(metric_timeout), "30000", 1, MS_MAX, NULL,
+	  "time allowed for one metric export, retries included" },
+	{ "OTEL_EXPORTER_OTLP_ENDPOINT", CONFIG_URL, E(endpoint), NULL, 0, 0, NULL,
+	  "OTLP/HTTP base URL (default http://localhost:4318)" },
+	{ "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", CONFIG_URL, E(traces_endpoint), NULL, 0, 0, NULL,
+	  "full URL for spans" },
+	{ "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", CONFIG_URL, E(metrics_endpoint), NULL, 0, 0, NULL,
+	  "full URL for metrics" },
+	{ "OTEL_EXPORTER_OTLP_HEADERS", CONFIG_STRING, E(headers), NULL, 0, 0, NULL,
+	  "extra request headers k=v,k2=v2" },
+	{ "OTEL_EXPORTER_OTLP_TRACES_HEADERS", CONFIG_STRING, E(traces_headers), NULL, 0, 0, NULL,
+	  "extra span request headers" },
+	{ "OTEL_EXPORTER_OTLP_METRICS_HEADERS", CONFIG_STRING, E(metrics_headers), NULL, 0, 0, NULL,
+	  "extra metric request headers" },
+	{ "OTEL_EXPORTER_OTLP_TIMEOUT", CONFIG_MILLIS, E(timeout), "10000", 1, MS_MAX, NULL,
+	  "timeout of one HTTP attempt" },
+	{ "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", CONFIG_MILLIS, E(traces_timeout), NULL, 1, MS_MAX,
+	  NULL, "timeout of one span HTTP attempt" },
+	{ "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", CONFIG_MILLIS, E(metrics_timeout), NULL, 1, MS_MAX,
+	  NULL, "timeout of one metric HTTP attempt" },
+	{ "OTEL_EXPORTER_OTLP_PROTOCOL", CONFIG_STRING, E(protocol), NULL, 0, 0, NULL,
+	  "only http/protobuf" },
+	{ "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", CONFIG_STRING, E(traces_protocol), NULL, 0, 0, NULL,
+	  "only http/protobuf" },
+	{ "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", CONFIG_STRING, E(metrics_protocol), NULL, 0, 0,
+	  NULL, "only http/protobuf" },
+};
+#undef E
+
+/* ---- runtime state ------------------------------------------------------------------------- */
+
+/* Where and how one signal is posted. */
+struct target {
+	const char *signal; /* "traces", "metrics" */
+	char *url;
+	struct httpc_header *headers; /* parsed extra headers + Content-Type (last) */
+	size_t nheaders;
+	long long timeout_ms;
+	int failing; /* logs only the first failure of a run of failures */
+};
+
+struct otlp {
+	struct otlp_env env;
+	struct trace_resource res;
+	struct httpc *client;
+	struct target traces, metrics;
+	long long start_ns;
+	pthread_mutex_t mu;
+	pthread_cond_t cond; /* reader wake-up and interruptible retry waits */
+	int stopping;
+	int reader_running;
+	pthread_t reader;
+};
+
+static struct otlp *state;
+
+/* Waits ms on st->cond (CLOCK_MONOTONIC); returns early when stopping is set and stop. */
+static void wait_ms(struct otlp *o, long long ms, int stop_early)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o->mu);
+	while (!(stop_early && o->stopping))
+		if (pthread_cond_timedwait(&o->cond, &o->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&o->mu);
+}
+
+static int retryable_status(int status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* The backoff before attempt n+1: 1 s * 1.5^n capped at 5 s, jittered into [d/2, d]. */
+static long long backoff_ms(int attempt, const struct httpc_result *r)
+{
+	long long d = 1000, ra;
+	uint32_t rnd;
+
+	for (int i = 0; i < attempt && d < 5000; i++)
+		d = d * 3 / 2;
+	if (d > 5000)
+		d = 5000;
+	if (rand_bytes(&rnd, sizeof(rnd)))
+		rnd = 0;
+	d = d / 2 + (long long)(rnd % (uint32_t)(d / 2 + 1));
+	if (r->status == 429 || r->status == 503) {
+		ra = otlp_retry_after_ms(httpc_result_header(r, "Retry-After"), time(NULL));
+		if (ra >= 0)
+			d = ra;
+	}
+	return d;
+}
+
+static void note_result(struct target *t, int ok, const struct httpc_result *r, int attempts)
+{
+	if (ok) {
+		if (t->failing)
+			log_info("otlp: %s export to %s works again", t->signal, t->url);
+		t->failing = 0;
+		return;
+	}
+	if (!t->failing)
+		log_warn("otlp: %s export to %s failed after %d attempt(s): %s%d %s", t->signal,
+			 t->url, attempts, r->err ? "" : "HTTP ", r->err ? r->err : r->status,
+			 r->err ? r->error : "");
+	t->failing = 1;
+}
+
+/*
+ * POSTs body to t until success, a non-retryable answer, or deadline_ms (CLOCK_MONOTONIC).
+ * Returns 0, or ERR_BAD_GATEWAY / ERR_TIMEOUT.
+ */
+static int post(struct otlp *o, struct target *t, const struct buf *body, long long deadline_ms)
+{
+	struct httpc_request req = { .method = "POST",
+				     .url = t->url,
+				     .headers = t->headers,
+				     .nheaders = t->nheaders,
+				     .body = body->data,
+				     .body_len = body->len };
+	struct httpc_result r;
+	int attempt, ok = 0, retry = 1;
+
+	for (attempt = 0; retry; attempt++) {
+		long long left = deadline_ms - trace_mono_ms(), delay;
+
+		if (left <= 0)
+			break;
+		req.timeout_ms = t->timeout_ms < left ? t->timeout_ms : left;
+		httpc_send_sync(o->client, &req, &r);
+		ok = !r.err && r.status >= 200 && r.status < 300;
+		retry = !ok && (r.err ? r.err != ERR_INTERNAL && r.err != ERR_TOO_LARGE
+				      : retryable_status(r.status));
+		delay = retry ? backoff_ms(attempt, &r) : 0;
+		if (ok || !retry || trace_mono_ms() + delay >= deadline_ms) {
+			note_result(t, ok, &r, attempt + 1);
+			httpc_result_release(&r);
+			return ok ? 0 : ERR_BAD_GATEWAY;
+		}
+		httpc_result_release(&r);
+		wait_ms(o, delay, 0);
+	}
+	if (!t->failing)
+		log_warn("otlp: %s export to %s timed out after %d attempt(s)", t->signal, t->url,
+			 attempt);
+	t->failing = 1;
+	return ERR_TIMEOUT;
+}
+
+/* ---- exporters ----------------------------------------------------------------------------- */
+
+static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t n,
+			     long long deadline_ms)
+{
+	struct otlp *o = arg;
+	struct buf body;
+	int rc;
+
+	buf_init(&body, (size_t)64 << 20); /* the OTLP request size limit */
+	rc = otlp_encode_spans(&o->res, spans, n, &body);
+	if (!rc)
+		rc = post(o, &o->traces, &body, deadline_ms);
+	buf_release(&body);
+	return rc;
+}
+
+static json_t *attrs_json(const struct trace_attr *a, size_t n)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *v;
+
+		switch (a[i].type) {
+		case TRACE_ATTR_STRING:
+			v = json_string(a[i].v.s);
+			break;
+		case TRACE_ATTR_INT:
+			v = json_integer(a[i].v.i);
+			break;
+		case TRACE_ATTR_DOUBLE:
+			v = json_real(a[i].v.d);
+			break;
+		default:
+			v = json_boolean(a[i].v.b);
+			break;
+		}
+		json_object_set_new(obj, a[i].key, v ? v : json_null());
+	}
+	return obj;
+}
+
+static json_t *span_json(const struct otlp *o, const struct trace_span *s)
+{
+	static const char *const status[] = { "unset", "ok", "error" };
+	char tid[33], sid[17], pid[17] = "";
+	json_t *j, *events = json_array();
+
+	trace_context_hex(&s->ctx, tid, sid);
+	if (s->has_parent)
+		traceparent_hex(s->parent_span_id, 8, pid);
+	for (size_t i = 0; i < s->nevents; i++)
+		json_array_append_new(
+		    events,
+		    json_pack("{s:s, s:I, s:o}", "name", s->events[i].name, "time_unix_nano",
+			      (json_int_t)s->events[i].time_ns, "attributes",
+			      attrs_json(s->events[i].attrs, s->events[i].nattrs)));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:s, s:s*, s:s}", "name",
+		      s->name ? s->name : "", "trace_id", tid, "span_id", sid, "parent_span_id",
+		      pid, "tracestate", s->ctx.tracestate, "kind", (int)s->kind,
+		      "start_time_unix_nano", (json_int_t)s->start_ns, "end_time_unix_nano",
+		      (json_int_t)s->end_ns, "attributes", attrs_json(s->attrs, s->nattrs),
+		      "events", events, "status", status[s->status], "status_message",
+		      s->status_msg, "service.name", trace_resource_get(&o->res, "service.name"));
+	return j;
+}
+
+/* Writes one JSON line with a single write(2). */
+static void write_line(json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	if (text) {
+		size_t len = strlen(text);
+		char *line = xmalloc(len + 2);
+
+		memcpy(line, text, len);
+		line[len] = '\n';
+		if (write(STDERR_FILENO, line, len + 1) < 0) {
+			/* nothing sensible to do */
+		}
+		free(line);
+		free(text);
+	}
+	json_decref(j);
+}
+
+static int export_spans_console(void *arg, struct trace_span *const *spans, size_t n,
+				long long deadline_ms)
+{
+	(void)deadline_ms;
+	for (size_t i = 0; i < n; i++)
+		write_line(span_json(arg, spans[i]));
+	return 0;
+}
+
+static void console_visit(const char *name, const char *help, enum metric_type type,
+			  const struct metric_point *pt, void *arg)
+{
+	static const char *const types[] = { "counter", "gauge", "histogram" };
+	json_t *labels = json_object(), *j;
+
+	(void)help;
+	(void)arg;
+	for (size_t i = 0; pt->label_names && pt->label_names[i]; i++)
+		json_object_set_new(labels, pt->label_names[i], json_string(pt->label_values[i]));
+	if (type == METRIC_HISTOGRAM)
+		j = json_pack("{s:s, s:s, s:o, s:I, s:f}", "metric", name, "type", types[type],
+			      "labels", labels, "count", (json_int_t)pt->count, "sum", pt->sum);
+	else
+		j = json_pack("{s:s, s:s, s:o, s:f}", "metric", name, "type", types[type], "labels",
+			      labels, "value", pt->value);
+	write_line(j);
+}
+
+static int push_metrics(struct otlp *o, long long deadline_ms)
+{
+	struct buf body;
+	int rc;
+
+	if (o->env.metrics_exporter == EXPORTER_CONSOLE) {
+		metrics_walk(metrics_default(), console_visit, NULL);
+		return 0;
+	}
+	if (o->env.metrics_exporter != EXPORTER_OTLP)
+		return ERR_NOT_FOUND;
+	buf_init(&body, (size_t)64 << 20);
+	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, trace_now_ns(), &body);
+	if (!rc)
+		rc = post(o, &o->metrics, &body, deadline_ms);
+	buf_release(&body);
+	return rc;
+}
+
+static void *reader_main(void *arg)
+{
+	struct otlp *o = arg;
+
+	for (;;) {
+		int stop;
+
+		wait_ms(o, o->env.metric_interval, 1);
+		pthread_mutex_lock(&o->mu);
+		stop = o->stopping;
+		pthread_mutex_unlock(&o->mu);
+		if (stop)
+			return NULL;
+		push_metrics(o, trace_mono_ms() + o->env.metric_timeout);
+	}
+}
+
+/* ---- init and shutdown --------------------------------------------------------------------- */
+
+static void check_protocol(const char *name, const char *value)
+{
+	if (value && *value && strcmp(value, "http/protobuf") != 0)
+		log_warn("%s: '%.32s' is not supported, using http/protobuf", name, value);
+}
+
+/* Fills t for one signal; exits with status 2 on a bad endpoint (config_load checked it). */
+static void target_init(struct target *t, const char *signal, const struct otlp_env *env,
+			const char *signal_url, const char *signal_headers,
+			long long signal_timeout)
+{
+	const char *hname = signal_headers && *signal_headers
+				? "OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS"
+				: "OTEL_EXPORTER_OTLP_HEADERS";
+	const char *htext = signal_headers && *signal_headers ? signal_headers : env->headers;
+	struct buf url;
+
+	t->signal = signal;
+	buf_init(&url, BUF_NOCAP);
+	if (otlp_endpoint_url(env->endpoint, signal_url, signal, &url)) {
+		fprintf(stderr, "OTLP %s endpoint: not an http(s) URL\n", signal);
+		exit(2);
+	}
+	t->url = buf_detach(&url, NULL);
+	if (htext && *htext && otlp_parse_headers(htext, &t->headers, &t->nheaders))
+		log_warn("%s: invalid (k=v,k2=v2 with percent-encoding expected), ignored", hname);
+	t->headers = xrealloc(t->headers, (t->nheaders + 1) * sizeof(*t->headers));
+	t->headers[t->nheaders].name = xstrdup("Content-Type");
+	t->headers[t->nheaders].value = xstrdup("application/x-protobuf");
+	t->nheaders++;
+	t->timeout_ms = signal_timeout > 0 ? signal_timeout : env->timeout;
+}
+
+static void target_release(struct target *t)
+{
+	free(t->url);
+	otlp_headers_free(t->headers, t->nheaders);
+	memset(t, 0, sizeof(*t));
+}
+
+static void trace_setup(struct otlp *o, int disabled)
+{
+	struct trace_config tc;
+
+	trace_config_defaults(&tc);
+	tc.disabled = disabled;
+	trace_sampler_parse(o->env.sampler, o->env.sampler_arg, &tc.sampler);
+	tc.max_attrs = (size_t)o->env.attr_limit;
+	tc.max_events = (size_t)o->env.event_limit;
+	tc.queue_size = (size_t)o->env.bsp_queue;
+	tc.batch_size = (size_t)o->env.bsp_batch;
+	tc.schedule_delay_ms = o->env.bsp_delay;
+	tc.export_timeout_ms = o->env.bsp_timeout;
+	if (!disabled && o->env.traces_exporter == EXPORTER_OTLP)
+		tc.export = export_spans_otlp;
+	else if (!disabled && o->env.traces_exporter == EXPORTER_CONSOLE)
+		tc.export = export_spans_console;
+	tc.export_arg = o;
+	if (trace_init(&tc))
+		log_error("otlp: the tracer provider was already initialized");
+}
+
+static void load_env(struct otlp_env *env)
+{
+	config_load_or_exit(env_vars, sizeof(env_vars) / sizeof(env_vars[0]), env);
+	if (env->bsp_batch > env->bsp_queue) {
+		fprintf(stderr,
+			"OTEL_BSP_MAX_EXPORT_BATCH_SIZE: %lld is larger than "
+			"OTEL_BSP_MAX_QUEUE_SIZE (%lld)\n",
+			env->bsp_batch, env->bsp_queue);
+		exit(2);
+	}
+	check_protocol("OTEL_EXPORTER_OTLP_PROTOCOL", env->protocol);
+	check_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", env->traces_protocol);
+	check_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", env->metrics_protocol);
+}
+
+int otlp_init(const char *service)
+{
+	struct otlp *o;
+	int disabled;
+
+	if (state)
+		return ERR_CONFLICT;
+	o = xcalloc(1, sizeof(*o));
+	o->env.traces_timeout = o->env.metrics_timeout = -1;
+	load_env(&o->env);
+	disabled = o->env.sdk_disabled && !strcasecmp(o->env.sdk_disabled, "true");
+	if (disabled)
+		o->env.traces_exporter = o->env.metrics_exporter = EXPORTER_NONE;
+	o->start_ns = trace_now_ns();
+	pthread_mutex_init(&o->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&o->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	trace_resource_detect(&o->res, service);
+	if (o->env.traces_exporter == EXPORTER_OTLP || o->env.metrics_exporter == EXPORTER_OTLP) {
+		struct httpc_options opt = { .max_body = (size_t)4 << 20,
+					     .user_agent = "bookstore-otlp/" BOOKSTORE_VERSION };
+
+		target_init(&o->traces, "traces", &o->env, o->env.traces_endpoint,
+			    o->env.traces_headers, o->env.traces_timeout);
+		target_init(&o->metrics, "metrics", &o->env, o->env.metrics_endpoint,
+			    o->env.metrics_headers, o->env.metrics_timeout);
+		o->client = httpc_new(&opt);
+		if (!o->client) {
+			log_error("otlp: cannot start the HTTP client: OTLP export is off");
+			o->env.traces_exporter = o->env.metrics_exporter = EXPORTER_NONE;
+		}
+	}
+	state = o;
+	trace_setup(o, disabled);
+	if (o->env.metrics_exporter != EXPORTER_NONE) {
+		o->reader_running = !pthread_create(&o->reader, NULL, reader_main, o);
+		if (!o->reader_running)
+			log_error("otlp: cannot start the metric reader thread");
+	}
+	return 0;
+}
+
+int otlp_push_metrics(void)
+{
+	if (!state)
+		return ERR_NOT_FOUND;
+	return push_metrics(state, trace_mono_ms() + state->env.metric_timeout);
+}
+
+const struct trace_resource *otlp_resource(void)
+{
+	return state ? &state->res : NULL;
+}
+
+void otlp_shutdown(void)
+{
+	struct otlp *o = state;
+
+	if (!o)
+		return;
+	trace_shutdown(); /* flushes the queued spans within OTEL_BSP_EXPORT_TIMEOUT */
+	pthread_mutex_lock(&o->mu);
+	o->stopping = 1;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->mu);
+	if (o->reader_running) {
+		pthread_join(o->reader, NULL);
+		push_metrics(o, trace_mono_ms() + o->env.metric_timeout); /* the final push */
+	}
+	httpc_free(o->client);
+	target_release(&o->traces);
+	target_release(&o->metrics);
+	trace_resource_release(&o->res);
+	pthread_cond_destroy(&o->cond);
+	pthread_mutex_destroy(&o->mu);
+	state = NULL;
+	free(o);
+}

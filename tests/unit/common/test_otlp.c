@@ -1,0 +1,373 @@
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/metrics.h"
+#include "common/otlp.h"
+#include "common/trace.h"
+#include "otlp.pb-c.h"
+
+/* ---- endpoint URLs --------------------------------------------------------------------------- */
+
+struct url_row {
+	const char *base, *signal_url, *signal;
+	const char *want; /* NULL = error */
+};
+
+static const struct url_row url_rows[] = {
+	{ NULL, NULL, "traces", "http://localhost:4318/v1/traces" },
+	{ "", "", "metrics", "http://localhost:4318/v1/metrics" },
+	{ "http://collector:4318", NULL, "traces", "http://collector:4318/v1/traces" },
+	{ "http://collector:4318/", NULL, "traces", "http://collector:4318/v1/traces" },
+	{ "http://collector:4318//", NULL, "metrics", "http://collector:4318/v1/metrics" },
+	{ "https://c.example/otlp", NULL, "traces", "https://c.example/otlp/v1/traces" },
+	{ "https://c.example/otlp/", NULL, "traces", "https://c.example/otlp/v1/traces" },
+	{ "http://base", "http://x:1/custom/path", "traces", "http://x:1/custom/path" },
+	{ "http://base", "http://x:1/custom/path/", "traces", "http://x:1/custom/path/" },
+	{ NULL, "http://x:1", "traces", "http://x:1/" },
+	{ NULL, "http://x:1?q=1", "traces", "http://x:1/?q=1" },
+	{ NULL, "http://x:1/v1/traces", "metrics", "http://x:1/v1/traces" }, /* as-is */
+	{ "ftp://x", NULL, "traces", NULL },
+	{ "http://", NULL, "traces", NULL },
+	{ "collector:4318", NULL, "traces", NULL },
+	{ NULL, "grpc://x", "traces", NULL },
+};
+
+Test(otlp, endpoint_urls)
+{
+	for (size_t i = 0; i < sizeof(url_rows) / sizeof(url_rows[0]); i++) {
+		const struct url_row *r = &url_rows[i];
+		struct buf b;
+		int rc;
+
+		buf_init(&b, BUF_NOCAP);
+		rc = otlp_endpoint_url(r->base, r->signal_url, r->signal, &b);
+		if (r->want) {
+			cr_assert_eq(rc, 0, "row %zu", i);
+			cr_assert_str_eq(b.data, r->want, "row %zu", i);
+		} else {
+			cr_assert_eq(rc, ERR_BAD_REQUEST, "row %zu", i);
+		}
+		buf_release(&b);
+	}
+}
+
+/* ---- headers and Retry-After ----------------------------------------------------------------- */
+
+struct hdr_row {
+	const char *in;
+	int ok;
+	size_t n;
+	const char *name0, *value0;
+};
+
+static const struct hdr_row hdr_rows[] = {
+	{ "api-key=secret", 1, 1, "api-key", "secret" },
+	{ " a = 1 , b=2 ,", 1, 2, "a", "1" },
+	{ "a=x%20y%2Cz", 1, 1, "a", "x y,z" },
+	{ "a=", 1, 1, "a", "" },
+	{ "", 1, 0, NULL, NULL },
+	{ "a", 0, 0, NULL, NULL },
+	{ "=1", 0, 0, NULL, NULL },
+	{ "a b=1", 0, 0, NULL, NULL },
+	{ "a=%0D%0AInjected: 1", 0, 0, NULL, NULL },
+	{ "a=%zz", 0, 0, NULL, NULL },
+	{ "a=%00", 0, 0, NULL, NULL },
+};
+
+Test(otlp, headers)
+{
+	for (size_t i = 0; i < sizeof(hdr_rows) / sizeof(hdr_rows[0]); i++) {
+		const struct hdr_row *r = &hdr_rows[i];
+		struct httpc_header *h;
+		size_t n;
+		int rc = otlp_parse_headers(r->in, &h, &n);
+
+		cr_assert_eq(rc == 0, r->ok, "row %zu", i);
+		cr_assert_eq(n, r->n, "row %zu", i);
+		if (r->name0) {
+			cr_assert_str_eq(h[0].name, r->name0, "row %zu", i);
+			cr_assert_str_eq(h[0].value, r->value0, "row %zu", i);
+		}
+		otlp_headers_free(h, n);
+	}
+}
+
+struct ra_row {
+	const char *in;
+	long long want;
+};
+
+#define NOW 784111777LL /* Sun, 06 Nov 1994 08:49:37 GMT */
+static const struct ra_row ra_rows[] = {
+	{ "0", 0 },
+	{ "1", 1000 },
+	{ " 30 ", 30000 },
+	{ "Sun, 06 Nov 1994 08:49:37 GMT", 0 },
+	{ "Sun, 06 Nov 1994 08:49:47 GMT", 10000 },
+	{ "Sun, 06 Nov 1994 08:48:37 GMT", 0 }, /* in the past */
+	{ "Mon, 07 Nov 1994 08:49:37 GMT", 86400000 },
+	{ "-1", -1 },
+	{ "1.5", -1 },
+	{ "", -1 },
+	{ "Sun, 06 Xyz 1994 08:49:37 GMT", -1 },
+	{ "Sun, 06 Nov 1994 08:49:37 UTC", -1 },
+	{ "soon", -1 },
+};
+
+Test(otlp, retry_after)
+{
+	for (size_t i = 0; i < sizeof(ra_rows) / sizeof(ra_rows[0]); i++)
+		cr_assert_eq(otlp_retry_after_ms(ra_rows[i].in, NOW), ra_rows[i].want,
+			     "row %zu '%s'", i, ra_rows[i].in);
+	cr_assert_eq(otlp_retry_after_ms(NULL, NOW), -1);
+}
+
+/* ---- span encoding --------------------------------------------------------------------------- */
+
+static size_t nexported;
+static struct buf encoded;
+static struct trace_resource res;
+
+/* The exporter under test: encodes the batch like otlp.c's own exporter does. */
+static int encode_export(void *arg, struct trace_span *const *spans, size_t n, long long deadline)
+{
+	(void)arg;
+	(void)deadline;
+	nexported += n;
+	return otlp_encode_spans(&res, spans, n, &encoded);
+}
+
+static const char *kv_string(Otlp__KeyValue **kv, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(kv[i]->key, key) &&
+		    kv[i]->value->value_case == OTLP__ANY_VALUE__VALUE_STRING_VALUE)
+			return kv[i]->value->string_value;
+	return NULL;
+}
+
+static const Otlp__AnyValue *kv_get(Otlp__KeyValue **kv, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(kv[i]->key, key))
+			return kv[i]->value;
+	return NULL;
+}
+
+Test(otlp, spans_round_trip)
+{
+	struct trace_config cfg;
+	struct http_header h[] = {
+		{ "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" },
+		{ "tracestate", "vendor=x" },
+	};
+	struct trace_context parent;
+	struct trace_span *srv, *cli;
+	struct trace_attr ev = { .key = "n", .type = TRACE_ATTR_INT, .v.i = -5 };
+	Otlp__ExportTraceServiceRequest *req;
+	Otlp__ScopeSpans *ss;
+	uint8_t srv_id[8];
+
+	buf_init(&encoded, BUF_NOCAP);
+	trace_resource_set(&res, "service.name", "unit");
+	trace_config_defaults(&cfg);
+	cfg.export = encode_export;
+	cfg.batch_size = 8;
+	cr_assert_eq(trace_init(&cfg), 0);
+	cr_assert_eq(trace_context_extract(h, 2, &parent), 0);
+	trace_span_start("GET /books", TRACE_SPAN_SERVER, &parent, &srv);
+	memcpy(srv_id, srv->ctx.span_id, 8);
+	trace_span_set_str(srv, "s", "v");
+	trace_span_set_int(srv, "i", 1LL << 40);
+	trace_span_set_double(srv, "d", 2.5);
+	trace_span_set_bool(srv, "b", 0);
+	trace_span_add_event(srv, "evt", &ev, 1);
+	trace_span_start("SELECT", TRACE_SPAN_CLIENT, trace_span_context(srv), &cli);
+	trace_span_set_status(cli, TRACE_STATUS_ERROR, "db down");
+	trace_span_end(cli);
+	trace_span_end(srv);
+	trace_shutdown();
+	cr_assert_eq(nexported, 2);
+
+	req = otlp__export_trace_service_request__unpack(NULL, encoded.len,
+							 (const uint8_t *)encoded.data);
+	cr_assert_not_null(req);
+	cr_assert_eq(req->n_resource_spans, 1);
+	cr_assert_str_eq(kv_string(req->resource_spans[0]->resource->attributes,
+				   req->resource_spans[0]->resource->n_attributes, "service.name"),
+			 "unit");
+	ss = req->resource_spans[0]->scope_spans[0];
+	cr_assert_str_eq(ss->scope->name, "bookstore");
+	cr_assert_eq(ss->n_spans, 2);
+	{
+		Otlp__Span *c = ss->spans[0], *s = ss->spans[1];
+		uint8_t tid[16];
+
+		traceparent_unhex("4bf92f3577b34da6a3ce929d0e0e4736", 16, tid);
+		cr_assert_str_eq(c->name, "SELECT");
+		cr_assert_eq(c->kind, OTLP__SPAN__SPAN_KIND__SPAN_KIND_CLIENT);
+		cr_assert_eq(c->status->code, OTLP__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+		cr_assert_str_eq(c->status->message, "db down");
+		cr_assert_eq(c->parent_span_id.len, 8);
+		cr_assert(!memcmp(c->parent_span_id.data, srv_id, 8));
+		cr_assert_eq(c->flags, 0x101u); /* sampled, has is_remote, local parent */
+		cr_assert_str_eq(c->trace_state, "vendor=x");
+
+		cr_assert_str_eq(s->name, "GET /books");
+		cr_assert_eq(s->kind, OTLP__SPAN__SPAN_KIND__SPAN_KIND_SERVER);
+		cr_assert_eq(s->trace_id.len, 16);
+		cr_assert(!memcmp(s->trace_id.data, tid, 16));
+		cr_assert_eq(s->span_id.len, 8);
+		cr_assert(!memcmp(s->span_id.data, srv_id, 8));
+		cr_assert_eq(s->parent_span_id.len, 8);
+		cr_assert_eq(s->flags, 0x301u); /* remote parent */
+		cr_assert_null(s->status);	/* unset: omitted */
+		cr_assert_geq(s->end_time_unix_nano, s->start_time_unix_nano);
+		cr_assert_eq(s->n_attributes, 4);
+		cr_assert_str_eq(kv_string(s->attributes, 4, "s"), "v");
+		cr_assert_eq(kv_get(s->attributes, 4, "i")->int_value, 1LL << 40);
+		cr_assert_eq(kv_get(s->attributes, 4, "d")->double_value, 2.5);
+		cr_assert_eq(kv_get(s->attributes, 4, "b")->value_case,
+			     OTLP__ANY_VALUE__VALUE_BOOL_VALUE);
+		cr_assert_eq(kv_get(s->attributes, 4, "b")->bool_value, 0);
+		cr_assert_eq(s->n_events, 1);
+		cr_assert_str_eq(s->events[0]->name, "evt");
+		cr_assert_eq(kv_get(s->events[0]->attributes, 1, "n")->int_value, -5);
+	}
+	otlp__export_trace_service_request__free_unpacked(req, NULL);
+	buf_release(&encoded);
+	trace_resource_release(&res);
+}
+
+Test(otlp, an_empty_span_encodes)
+{
+	struct trace_span s = { 0 };
+	struct trace_span *list[] = { &s };
+	Otlp__ExportTraceServiceRequest *req;
+	struct buf b;
+
+	s.ctx.trace_id[0] = 1;
+	s.ctx.span_id[0] = 1;
+	s.kind = TRACE_SPAN_INTERNAL;
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(otlp_encode_spans(NULL, list, 1, &b), 0);
+	req = otlp__export_trace_service_request__unpack(NULL, b.len, (const uint8_t *)b.data);
+	cr_assert_not_null(req);
+	cr_assert_str_eq(req->resource_spans[0]->scope_spans[0]->spans[0]->name, "");
+	cr_assert_eq(req->resource_spans[0]->scope_spans[0]->spans[0]->parent_span_id.len, 0);
+	otlp__export_trace_service_request__free_unpacked(req, NULL);
+	buf_release(&b);
+}
+
+/* ---- metrics encoding ------------------------------------------------------------------------ */
+
+static const double bounds[] = { 0.1, 1.0, 10.0 };
+
+static Otlp__Metric *find_metric(Otlp__ScopeMetrics *sm, const char *name)
+{
+	for (size_t i = 0; i < sm->n_metrics; i++)
+		if (!strcmp(sm->metrics[i]->name, name))
+			return sm->metrics[i];
+	return NULL;
+}
+
+Test(otlp, metrics_round_trip)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *c = metrics_counter(reg, "reqs_total", "Requests.", METRIC_LABELS("m", "r"));
+	struct metric *g = metrics_gauge(reg, "depth", "Depth.", NULL);
+	struct metric *h = metrics_histogram(reg, "dur_seconds", "Durations.", NULL, bounds, 3);
+	struct metric *z = metrics_histogram(reg, "zero_seconds", "Zero.", NULL, bounds, 3);
+	struct trace_resource r = { 0 };
+	Otlp__ExportMetricsServiceRequest *req;
+	Otlp__ScopeMetrics *sm;
+	Otlp__Metric *m;
+	struct buf b;
+
+	metrics_add(metrics_series(c, METRIC_LABELS("GET", "/a")), 3);
+	metrics_inc(metrics_series(c, METRIC_LABELS("POST", "/b")));
+	metrics_set(metrics_series(g, NULL), -2.5);
+	metrics_observe(metrics_series(h, NULL), 0.05);
+	metrics_observe(metrics_series(h, NULL), 0.1); /* le 0.1: bucket 0 */
+	metrics_observe(metrics_series(h, NULL), 5);
+	metrics_observe(metrics_series(h, NULL), 50);
+	metrics_observe(metrics_series(z, NULL), 0);
+	trace_resource_set(&r, "service.name", "unit");
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(otlp_encode_metrics(&r, reg, 1000, 2000, &b), 0);
+	req = otlp__export_metrics_service_request__unpack(NULL, b.len, (const uint8_t *)b.data);
+	cr_assert_not_null(req);
+	sm = req->resource_metrics[0]->scope_metrics[0];
+	cr_assert_eq(sm->n_metrics, 4);
+
+	m = find_metric(sm, "reqs_total");
+	cr_assert_eq(m->data_case, OTLP__METRIC__DATA_SUM);
+	cr_assert_str_eq(m->description, "Requests.");
+	cr_assert(m->sum->is_monotonic);
+	cr_assert_eq(m->sum->aggregation_temporality,
+		     OTLP__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE);
+	cr_assert_eq(m->sum->n_data_points, 2);
+	cr_assert_eq(m->sum->data_points[0]->as_double, 3);
+	cr_assert_eq(m->sum->data_points[0]->start_time_unix_nano, 1000);
+	cr_assert_eq(m->sum->data_points[0]->time_unix_nano, 2000);
+	cr_assert_str_eq(kv_string(m->sum->data_points[1]->attributes, 2, "m"), "POST");
+	cr_assert_str_eq(kv_string(m->sum->data_points[1]->attributes, 2, "r"), "/b");
+
+	m = find_metric(sm, "depth");
+	cr_assert_eq(m->data_case, OTLP__METRIC__DATA_GAUGE);
+	cr_assert_eq(m->gauge->data_points[0]->as_double, -2.5);
+	cr_assert_eq(m->gauge->data_points[0]->n_attributes, 0);
+
+	m = find_metric(sm, "dur_seconds");
+	cr_assert_eq(m->data_case, OTLP__METRIC__DATA_HISTOGRAM);
+	cr_assert_eq(m->histogram->aggregation_temporality,
+		     OTLP__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE);
+	{
+		Otlp__HistogramDataPoint *dp = m->histogram->data_points[0];
+		static const uint64_t want[] = { 2, 0, 1, 1 };
+
+		cr_assert_eq(dp->count, 4);
+		cr_assert_eq(dp->sum_present_case, OTLP__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM);
+		cr_assert_float_eq(dp->sum, 55.15, 1e-9);
+		cr_assert_eq(dp->n_explicit_bounds, 3);
+		cr_assert_eq(dp->explicit_bounds[2], 10.0);
+		cr_assert_eq(dp->n_bucket_counts, 4);
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(dp->bucket_counts[i], want[i], "bucket %d", i);
+		cr_assert_eq(dp->min_present_case,
+			     OTLP__HISTOGRAM_DATA_POINT__MIN_PRESENT__NOT_SET);
+	}
+	/* a sum of 0 is still present (the oneof keeps proto3 `optional` presence) */
+	m = find_metric(sm, "zero_seconds");
+	cr_assert_eq(m->histogram->data_points[0]->sum_present_case,
+		     OTLP__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM);
+	cr_assert_eq(m->histogram->data_points[0]->sum, 0.0);
+	cr_assert_eq(m->histogram->data_points[0]->count, 1);
+
+	otlp__export_metrics_service_request__free_unpacked(req, NULL);
+	buf_release(&b);
+	trace_resource_release(&r);
+	metrics_free(reg);
+}
+
+Test(otlp, push_without_init_fails)
+{
+	cr_assert_eq(otlp_push_metrics(), ERR_NOT_FOUND);
+	cr_assert_null(otlp_resource());
+	otlp_shutdown(); /* no-op */
+}
+
+Test(otlp, init_and_shutdown_with_exporters_none)
+{
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	setenv("OTEL_SERVICE_NAME", "unit-svc", 1);
+	cr_assert_eq(otlp_init("ignored"), 0);
+	cr_assert_eq(otlp_init("again"), ERR_CONFLICT);
+	cr_assert_str_eq(trace_resource_get(otlp_resource(), "service.name"), "unit-svc");
+	cr_assert_eq(otlp_push_metrics(), ERR_NOT_FOUND); /* metrics exporter none by default */
+	otlp_shutdown();
+	cr_assert_null(otlp_resource());
+}
