@@ -1,0 +1,231 @@
+/*
+ * delivery.c: one delivery and the MT broker's delivery rules (see delivery.h).
+ */
+#include "delivery.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ce.h"
+#include "common/err.h"
+#include "common/httpc.h"
+#include "common/xalloc.h"
+#include "ttl.h"
+
+/* A response body kept for knativeerrordata needs no more than 768 bytes (1024 base64). */
+#define BODY_KEEP 768
+
+struct delivery *delivery_new(const struct topo_trigger *tr, const struct ce_event *ev, int ttl,
+			      const char *traceparent, const char *tracestate)
+{
+	struct delivery *dv = xcalloc(1, sizeof(*dv));
+
+	dv->event = ce_event_clone(ev);
+	(void)ttl_take(dv->event);
+	dv->trigger = tr;
+	dv->ttl = ttl;
+	dv->traceparent = traceparent ? xstrdup(traceparent) : NULL;
+	dv->tracestate = tracestate ? xstrdup(tracestate) : NULL;
+	return dv;
+}
+
+void delivery_free(struct delivery *dv)
+{
+	if (!dv)
+		return;
+	ce_event_free(dv->event);
+	free(dv->traceparent);
+	free(dv->tracestate);
+	free(dv);
+}
+
+const char *delivery_url(const struct delivery *dv)
+{
+	if (dv->phase == DELIVERY_DEAD_LETTER)
+		return dv->trigger->delivery->dls_url;
+	return dv->trigger->subscriber;
+}
+
+long long delivery_backoff_ms(const struct delivery_spec *spec, int k)
+{
+	const long long cap = LLONG_MAX / 4;
+	long long d = spec->delay_ms;
+	int i;
+
+	if (spec->policy == BACKOFF_NONE || d < 0 || k < 1)
+		return 0;
+	if (spec->policy == BACKOFF_LINEAR)
+		return (k - 1) > 0 && d > cap / (k - 1) ? cap : d * (k - 1);
+	for (i = 1; i < k; i++) {
+		if (d > cap / 2)
+			return cap;
+		d *= 2;
+	}
+	return d;
+}
+
+bool delivery_retryable(int code)
+{
+	return code >= 500 || code == 404 || code == 408 || code == 409 || code == 429;
+}
+
+int delivery_error_data(const void *body, size_t len, struct buf *out)
+{
+	size_t start = out->len;
+	int rc;
+
+	/* 768 bytes encode to exactly 1024 characters, a prefix of the whole body's base64. */
+	rc = ce_base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
+	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX) {
+		out->len = start + DELIVERY_ERROR_DATA_MAX;
+		out->data[out->len] = '\0';
+	}
+	return rc;
+}
+
+static void result_fail(struct delivery_result *r, int code, const char *body, size_t len)
+{
+	r->outcome = DELIVERY_FAILED;
+	r->code = code;
+	buf_reset(&r->body);
+	(void)buf_append(&r->body, body, len > BODY_KEEP ? BODY_KEEP : len);
+}
+
+static void classify_reply(const struct httpc_response *res, struct delivery_result *r)
+{
+	struct ce_header *hs = xcalloc(res->nheaders + 1, sizeof(*hs));
+	struct ce_decoded dec = { 0 };
+	struct ce_error cerr = { 0 };
+	size_t i;
+
+	for (i = 0; i < res->nheaders; i++) {
+		hs[i].name = res->headers[i].name;
+		hs[i].value = res->headers[i].value;
+	}
+	if (!ce_http_is_event(hs, res->nheaders)) {
+		if (res->body_len > 0)
+			result_fail(r, 502, res->body, res->body_len);
+		goto cleanup;
+	}
+	if (ce_decode_http(hs, res->nheaders, res->body, res->body_len, &dec, &cerr) != 0 ||
+	    dec.mode == CE_MODE_BATCH) {
+		result_fail(r, 502, res->body, res->body_len);
+		goto cleanup;
+	}
+	r->outcome = DELIVERY_REPLY;
+	r->reply = dec.event;
+	dec.event = NULL;
+cleanup:
+	ce_decoded_release(&dec);
+	free(hs);
+}
+
+void delivery_classify(enum delivery_phase phase, const struct httpc_response *res,
+		       struct delivery_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	buf_init(&out->body, BODY_KEEP);
+	out->outcome = DELIVERY_OK;
+	out->code = res->status;
+	if (res->err != 0 || res->status == 0) {
+		out->outcome = DELIVERY_FAILED;
+		out->code = 500;
+		(void)buf_appendf(&out->body, "dispatch error: %.600s",
+				  res->error && res->error[0] ? res->error : "no response");
+		return;
+	}
+	if (res->status < 200 || res->status >= 300) {
+		result_fail(out, res->status, res->body, res->body_len);
+		return;
+	}
+	if (phase == DELIVERY_SUBSCRIBER && res->status != 202)
+		classify_reply(res, out);
+}
+
+void delivery_result_release(struct delivery_result *r)
+{
+	buf_release(&r->body);
+	ce_event_free(r->reply);
+	r->reply = NULL;
+}
+
+void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,
+			     size_t len)
+{
+	struct buf data;
+
+	buf_init(&data, BUF_NOCAP);
+	(void)delivery_error_data(body, len, &data);
+	ttl_put(dv->event, dv->ttl);
+	(void)ce_set(dv->event, "knativeerrordest", NULL);
+	(void)ce_set(dv->event, "knativeerrordest", dest);
+	(void)ce_set(dv->event, "knativeerrorcode", NULL);
+	(void)ce_set_int(dv->event, "knativeerrorcode", code);
+	(void)ce_set(dv->event, "knativeerrordata", NULL);
+	if (data.len > 0)
+		(void)ce_set(dv->event, "knativeerrordata", data.data);
+	buf_release(&data);
+	dv->phase = DELIVERY_DEAD_LETTER;
+	dv->attempts = 0;
+	dv->due_ms = 0;
+}
+
+/* ---- spool records ------------------------------------------------------------------------ */
+
+json_t *delivery_to_json(const struct delivery *dv)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "trigger_namespace", json_string(dv->trigger->ns));
+	json_object_set_new(j, "trigger", json_string(dv->trigger->name));
+	json_object_set_new(
+	    j, "phase",
+	    json_string(dv->phase == DELIVERY_DEAD_LETTER ? "dead_letter" : "subscriber"));
+	json_object_set_new(j, "attempts", json_integer(dv->attempts));
+	json_object_set_new(j, "due_ms", json_integer(dv->due_ms));
+	json_object_set_new(j, "ttl", json_integer(dv->ttl));
+	if (dv->traceparent)
+		json_object_set_new(j, "traceparent", json_string(dv->traceparent));
+	if (dv->tracestate)
+		json_object_set_new(j, "tracestate", json_string(dv->tracestate));
+	json_object_set_new(j, "event", ce_to_json(dv->event));
+	return j;
+}
+
+int delivery_from_json(json_t *j, const struct topology *t, struct delivery **out, struct buf *err)
+{
+	const char *ns = NULL, *name = NULL, *phase = NULL, *tp = NULL, *ts = NULL;
+	json_int_t attempts = 0, due = 0, ttl = 0;
+	json_t *evj = NULL;
+	const struct topo_trigger *tr;
+	struct ce_event *ev = NULL;
+	struct ce_error cerr = { 0 };
+
+	*out = NULL;
+	if (json_unpack(j, "{s:s,s:s,s:s,s:I,s:I,s:I,s?s,s?s,s:o}", "trigger_namespace", &ns,
+			"trigger", &name, "phase", &phase, "attempts", &attempts, "due_ms", &due,
+			"ttl", &ttl, "traceparent", &tp, "tracestate", &ts, "event", &evj) != 0 ||
+	    attempts < 0 || attempts > INT_MAX || ttl < INT_MIN || ttl > INT_MAX) {
+		buf_appends(err, "malformed spool record");
+		return ERR_VALIDATION;
+	}
+	tr = topology_trigger(t, ns, name);
+	if (!tr) {
+		buf_appendf(err, "Trigger %s/%s is no longer in the manifests", ns, name);
+		return ERR_VALIDATION;
+	}
+	if (ce_from_json(evj, &ev, &cerr) != 0) {
+		buf_appendf(err, "spooled event: %s", cerr.message);
+		return ERR_VALIDATION;
+	}
+	*out = delivery_new(tr, ev, (int)ttl, tp, ts);
+	ce_event_free(ev);
+	(*out)->phase =
+	    strcmp(phase, "dead_letter") == 0 ? DELIVERY_DEAD_LETTER : DELIVERY_SUBSCRIBER;
+	if ((*out)->phase == DELIVERY_DEAD_LETTER)
+		ttl_put((*out)->event, (int)ttl);
+	(*out)->attempts = (int)attempts;
+	(*out)->due_ms = due;
+	return 0;
+}

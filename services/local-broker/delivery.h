@@ -1,0 +1,112 @@
+/*
+ * delivery.h: one pending delivery of one event to one Trigger, and the delivery rules of
+ * Knative's MT channel-based broker (protocols.md §1.2-1.4, §1.6) as pure functions.
+ *
+ * A delivery goes through two phases: to the subscriber, then, once that failed for good, to
+ * the dead-letter sink with the original event plus knativeerrordest, knativeerrorcode and
+ * knativeerrordata. Both phases use the Trigger's effective delivery spec (retry, backoff,
+ * timeout). The dispatcher (dispatcher.h) owns the queues and the timing; this module only
+ * knows what one delivery is and what an attempt's outcome means.
+ *
+ * Ownership: a struct delivery owns its event and strings; delivery_free() frees them. The
+ * trigger pointer belongs to the topology, which outlives every delivery.
+ */
+#ifndef LOCAL_BROKER_DELIVERY_H
+#define LOCAL_BROKER_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "topology.h"
+
+struct ce_event;
+struct httpc_response;
+
+/* Knative's limit on knativeerrordata: at most this many characters of base64. */
+#define DELIVERY_ERROR_DATA_MAX 1024
+
+enum delivery_phase { DELIVERY_SUBSCRIBER = 0, DELIVERY_DEAD_LETTER = 1 };
+
+struct delivery {
+	struct ce_event *event; /* what this phase sends; knativebrokerttl removed */
+	const struct topo_trigger *trigger;
+	enum delivery_phase phase;
+	int ttl;	  /* knativebrokerttl as accepted at ingress */
+	int attempts;	  /* attempts made in this phase */
+	long long due_ms; /* wall-clock ms before which the next attempt must not start */
+	char *traceparent, *tracestate; /* HTTP trace headers it arrived with, or NULL */
+	/* The dispatcher's bookkeeping (dispatcher.c). */
+	struct delivery *prev, *next, *qnext;
+	int state;
+	void *owner;
+};
+
+/*
+ * A new subscriber-phase delivery of a copy of ev (its knativebrokerttl removed; ttl is kept
+ * in the delivery). traceparent/tracestate may be NULL. Never NULL.
+ */
+struct delivery *delivery_new(const struct topo_trigger *tr, const struct ce_event *ev, int ttl,
+			      const char *traceparent, const char *tracestate);
+void delivery_free(struct delivery *dv);
+
+/* The URL this phase sends to: the subscriber or the dead-letter sink. */
+const char *delivery_url(const struct delivery *dv);
+
+/*
+ * The wait before retry number k (k = 1 for the first retry), as shipped in EV's retry loop:
+ * exponential delay × 2^(k-1), linear delay × (k-1); 0 when the policy or the delay is unset.
+ * Saturates instead of overflowing.
+ */
+long long delivery_backoff_ms(const struct delivery_spec *spec, int k);
+/* Whether a failed attempt with this code is retried: >= 500, 404, 408, 409, 429. */
+bool delivery_retryable(int code);
+/*
+ * knativeerrordata for a response body: standard padded base64, at most
+ * DELIVERY_ERROR_DATA_MAX characters. Appends to out; 0 or ERR_TOO_LARGE (out's cap).
+ */
+int delivery_error_data(const void *body, size_t len, struct buf *out);
+
+enum delivery_outcome {
+	DELIVERY_OK,	 /* 2xx without a reply */
+	DELIVERY_REPLY,	 /* 2xx carrying a reply event (result.reply) */
+	DELIVERY_FAILED, /* result.code and result.body describe the failure */
+};
+
+struct delivery_result {
+	enum delivery_outcome outcome;
+	int code;		/* HTTP status; 500 for transport errors, 502 for a bad reply */
+	struct buf body;	/* the response body, or "dispatch error: <err>" */
+	struct ce_event *reply; /* DELIVERY_REPLY: owned by the result until taken */
+};
+
+/*
+ * Classifies one attempt's response (protocols.md §1.3, §1.6): a transport error is code 500
+ * with body "dispatch error: <error>"; non-2xx fails with its status; 202 is never a reply;
+ * another 2xx with a CloudEvent is a reply (only in the subscriber phase); a malformed event
+ * or a non-empty body that is not an event fails with 502. Release with
+ * delivery_result_release().
+ */
+void delivery_classify(enum delivery_phase phase, const struct httpc_response *res,
+		       struct delivery_result *out);
+void delivery_result_release(struct delivery_result *r);
+
+/*
+ * Moves dv to the dead-letter phase: its event becomes the original plus knativeerrordest
+ * (dest), knativeerrorcode (code) and knativeerrordata (base64 of body, truncated; only when
+ * the body is not empty, as EV does), with the TTL put back; attempts start again at 0.
+ */
+void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,
+			     size_t len);
+
+/* The delivery as a spool record (a new reference). */
+json_t *delivery_to_json(const struct delivery *dv);
+/*
+ * A delivery from a spool record. Returns 0 with *out set, or ERR_VALIDATION with a reason
+ * in err (unknown trigger, bad event).
+ */
+int delivery_from_json(json_t *j, const struct topology *t, struct delivery **out, struct buf *err);
+
+#endif

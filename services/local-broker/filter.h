@@ -1,0 +1,57 @@
+/*
+ * filter.h: Knative Trigger filters as a tree, evaluated against a CloudEvent.
+ *
+ * Two syntaxes build the same tree (topology.c reads them from the Trigger manifest):
+ *   - spec.filter.attributes {name: value}: an ALL of ATTRIBUTE leaves. An ATTRIBUTE leaf
+ *     needs the attribute to exist; a non-empty value must match exactly, the empty value
+ *     means "any value", but an attribute that exists with an empty value fails (as EV's
+ *     eventfilter/attributes does);
+ *   - spec.filters (CloudEvents Subscriptions API dialects): an ALL of the elements, each one
+ *     of EXACT, PREFIX, SUFFIX (attribute must exist; case-sensitive), ALL, ANY, NOT.
+ * A NULL filter matches every event; an empty ALL or ANY matches every event too (EV treats
+ * a group without members as "no filter"). Attribute lookup is ce_get(): core attributes
+ * and extensions alike, by their canonical string.
+ *
+ * Ownership: a node owns its strings and its children; filter_free() frees the whole tree.
+ * Evaluation never modifies the event. Thread-safe for concurrent readers.
+ */
+#ifndef LOCAL_BROKER_FILTER_H
+#define LOCAL_BROKER_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ce_event;
+
+enum filter_kind {
+	FILTER_ALL,
+	FILTER_ANY,
+	FILTER_NOT, /* exactly one child */
+	FILTER_EXACT,
+	FILTER_PREFIX,
+	FILTER_SUFFIX,
+	FILTER_ATTRIBUTE, /* legacy spec.filter.attributes entry */
+};
+
+struct filter {
+	enum filter_kind kind;
+	char *attr;  /* leaves only */
+	char *value; /* leaves only */
+	struct filter **kids;
+	size_t nkids, akids;
+};
+
+/* A new node; attr and value are copied (NULL for groups). Never NULL. */
+struct filter *filter_new(enum filter_kind kind, const char *attr, const char *value);
+/* Appends child to a group node; the group takes ownership of child. */
+void filter_add(struct filter *group, struct filter *child);
+/* Frees f and its whole subtree. NULL is a no-op. */
+void filter_free(struct filter *f);
+/* Whether ev passes f (NULL passes everything). */
+bool filter_match(const struct filter *f, const struct ce_event *ev);
+/* Whether name is a valid filter attribute name: ^[a-z][a-z0-9]*$. */
+bool filter_attr_name_valid(const char *name);
+/* Number of nodes in the tree (0 for NULL); topology.c bounds it. */
+size_t filter_count(const struct filter *f);
+
+#endif

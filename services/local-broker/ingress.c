@@ -1,0 +1,118 @@
+/*
+ * ingress.c: POST /<namespace>/<broker> and friends (see ingress.h).
+ */
+#include "ingress.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ce.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/xalloc.h"
+#include "dispatcher.h"
+#include "topology.h"
+
+#define BROKER_PATH "/{namespace}/{broker}"
+
+static int decode(struct http_request *req, struct ce_decoded *dec)
+{
+	size_t n, i;
+	const struct http_header *hs = http_headers(req, &n);
+	struct ce_header *ch = xcalloc(n + 1, sizeof(*ch));
+	struct ce_error cerr = { 0 };
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		ch[i].name = hs[i].name;
+		ch[i].value = hs[i].value;
+	}
+	rc = ce_decode_http(ch, n, req->body, req->body_len, dec, &cerr);
+	free(ch);
+	if (rc)
+		return http_fail(req, ERR_INVALID_EVENT, "not a valid CloudEvent: %s",
+				 cerr.message);
+	if (dec->mode == CE_MODE_BATCH) {
+		ce_decoded_release(dec);
+		return http_fail(req, ERR_INVALID_EVENT,
+				 "batched events are not accepted: send one event per request");
+	}
+	return 0;
+}
+
+static int h_post(struct http_request *req)
+{
+	struct ingress *in = req->ctx;
+	const char *ns = http_param(req, "namespace"), *name = http_param(req, "broker");
+	const struct topo_broker *b;
+	struct ce_decoded dec = { 0 };
+	int rc;
+
+	if (strcmp(req->route, BROKER_PATH) != 0)
+		return http_fail(req, ERR_BAD_REQUEST, "the path must be /<namespace>/<broker>");
+	if (atomic_load(&in->stopping))
+		return http_fail(req, ERR_UNAVAILABLE, "the broker is shutting down");
+	b = topology_broker(in->topo, ns, name);
+	if (!b)
+		return http_fail(req, ERR_NOT_FOUND, "no broker %s/%s", ns, name);
+	rc = decode(req, &dec);
+	if (rc)
+		return rc;
+	rc = dispatcher_ingest(in->disp, b, dec.event, http_header(req, "traceparent"),
+			       http_header(req, "tracestate"));
+	ce_decoded_release(&dec);
+	if (rc == ERR_TTL)
+		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
+	if (rc == ERR_OVERLOADED)
+		return http_fail(req, ERR_OVERLOADED, "the broker queues are full");
+	if (rc)
+		return http_fail(req, rc, "the event was not accepted");
+	return http_respond(req, 202, NULL, NULL, 0);
+}
+
+static int h_options(struct http_request *req)
+{
+	http_add_header(req, "Allow", "POST, OPTIONS");
+	http_add_header(req, "WebHook-Allowed-Origin", "*");
+	http_add_header(req, "WebHook-Allowed-Rate", "*");
+	return http_respond(req, 200, NULL, NULL, 0);
+}
+
+/* Paths of every other depth exist too, so that they answer 400 (EV) instead of 404. */
+#define ROUTES(pattern)                             \
+	{ "POST", pattern, h_post, 0, 0 },          \
+	{                                           \
+		"OPTIONS", pattern, h_options, 0, 0 \
+	}
+
+const struct route ingress_routes[] = {
+	ROUTES(BROKER_PATH),
+	ROUTES("/{a}"),
+	ROUTES("/{a}/{b}/{c}"),
+	ROUTES("/{a}/{b}/{c}/{d}"),
+	ROUTES("/{a}/{b}/{c}/{d}/{e}"),
+	ROUTES("/{a}/{b}/{c}/{d}/{e}/{f}"),
+	ROUTES("/{a}/{b}/{c}/{d}/{e}/{f}/{g}"),
+	ROUTES("/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}"),
+};
+const size_t ingress_nroutes = sizeof(ingress_routes) / sizeof(ingress_routes[0]);
+
+int ingress_ready(void *ctx, struct buf *reason)
+{
+	struct ingress *in = ctx;
+
+	if (!in->topo) {
+		buf_appends(reason, "topology not loaded");
+		return -1;
+	}
+	if (atomic_load(&in->stopping)) {
+		buf_appends(reason, "shutting down");
+		return -1;
+	}
+	return 0;
+}
+
+void ingress_stop(struct ingress *in)
+{
+	atomic_store(&in->stopping, 1);
+}

@@ -1,0 +1,42 @@
+/*
+ * ingress.h: the broker's HTTP ingress, as Knative's MT broker answers it (protocols.md §1.7).
+ *
+ *   POST /<namespace>/<broker>   202 once the event is in the queue of every matching Trigger;
+ *                                400 not a (valid) CloudEvent, a batch, or TTL exhausted;
+ *                                404 unknown broker; 503 + Retry-After when the queues are full
+ *                                or the broker is shutting down
+ *   POST /<any other depth>      400 (the path must be exactly /<namespace>/<broker>)
+ *   OPTIONS (those paths)        200, Allow: POST, OPTIONS, WebHook-Allowed-Origin: *,
+ *                                WebHook-Allowed-Rate: *
+ *   other methods                405 (the HTTP layer, with Allow); bare "/" → 404
+ *
+ * The HTTP trace headers (traceparent, tracestate) are kept with the event and passed on.
+ * struct ingress is the route table's context (http_server_config.ctx); the caller owns it.
+ */
+#ifndef LOCAL_BROKER_INGRESS_H
+#define LOCAL_BROKER_INGRESS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/route.h"
+
+struct topology;
+struct dispatcher;
+
+struct ingress {
+	const struct topology *topo;
+	struct dispatcher *disp;
+	atomic_int stopping; /* set by ingress_stop(): answer 503, not ready */
+};
+
+extern const struct route ingress_routes[];
+extern const size_t ingress_nroutes;
+
+/* GET /readyz: ready while the topology is loaded and the broker is not shutting down. */
+int ingress_ready(void *ctx, struct buf *reason);
+/* From now on ingress answers 503 and /readyz fails. */
+void ingress_stop(struct ingress *in);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * local-broker: Knative Eventing's Broker for a machine without a cluster. It reads the same
+ * Broker and Trigger manifests the cluster applies (topology.h), accepts events on
+ * POST /<namespace>/<broker> (ingress.h) and delivers them with the MT channel-based broker's
+ * contract: filters, retries with backoff, dead-letter sink, replies, TTL (dispatcher.h).
+ * Pending deliveries survive a graceful restart through a spool file under DATA_DIR.
+ * main() reads the configuration, starts, waits for a signal and stops.
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "common/xalloc.h"
+#include "dispatcher.h"
+#include "ingress.h"
+#include "spool.h"
+#include "topology.h"
+
+struct broker_config {
+	int port;
+	const char *manifests;
+	const char *services;
+	const char *data_dir;
+	long long queue_max;
+	long long max_ttl;
+	long long timeout_default_ms;
+	long long trigger_inflight;
+	long long grace_ms;
+	long long threads;
+	const char *log_level;
+};
+
+#define F(x) offsetof(struct broker_config, x)
+static const struct config_var vars[] = {
+	{ "PORT", CONFIG_PORT, F(port), "8080", 0, 0, NULL, "TCP port of the ingress" },
+	{ "BROKER_MANIFESTS", CONFIG_STRING, F(manifests), "k8s/base/eventing", 0, 0, NULL,
+	  "comma-separated Broker/Trigger manifest files or directories" },
+	{ "BROKER_SERVICES", CONFIG_STRING, F(services),
+	  "node-server=http://127.0.0.1:8080,file-sink=http://127.0.0.1:8082,"
+	  "dead-letter-logger=http://127.0.0.1:8083",
+	  0, 0, NULL, "Knative Service name=local base URL, comma-separated" },
+	{ "DATA_DIR", CONFIG_STRING, F(data_dir), "data/local-broker", 0, 0, NULL,
+	  "directory of the restart spool" },
+	{ "BROKER_QUEUE_MAX", CONFIG_INT, F(queue_max), "10000", 1, 10000000, NULL,
+	  "deliveries pending at once; beyond it ingress answers 503" },
+	{ "BROKER_MAX_TTL", CONFIG_INT, F(max_ttl), "255", 1, INT_MAX, NULL,
+	  "knativebrokerttl given to new events (loop protection)" },
+	{ "BROKER_TIMEOUT_DEFAULT", CONFIG_DURATION, F(timeout_default_ms), "PT30S", 1, LLONG_MAX,
+	  NULL, "per-attempt timeout when delivery.timeout is unset" },
+	{ "BROKER_TRIGGER_INFLIGHT", CONFIG_INT, F(trigger_inflight), "32", 1, 4096, NULL,
+	  "delivery attempts in flight per Trigger" },
+	{ "BROKER_SHUTDOWN_GRACE", CONFIG_DURATION, F(grace_ms), "PT5S", 0, LLONG_MAX, NULL,
+	  "on SIGTERM, how long attempts in flight may finish before the spool is written" },
+	{ "HTTP_THREADS", CONFIG_INT, F(threads), "4", 1, 256, NULL, "ingress worker threads" },
+	{ "LOG_LEVEL", CONFIG_STRING, F(log_level), "info", 0, 0, NULL,
+	  "debug, info, warn or error" },
+};
+#undef F
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static struct topology *load_topology(const struct broker_config *cfg)
+{
+	struct topology *topo = NULL;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	if (topology_load(cfg->manifests, cfg->services, &topo, &err) != 0)
+		log_error("cannot load the broker topology: %s", err.data);
+	else
+		log_info("topology: %zu brokers, %zu triggers from %s", topo->nbrokers,
+			 topo->ntriggers, cfg->manifests);
+	buf_release(&err);
+	return topo;
+}
+
+static void resume(struct dispatcher *d, const char *spool)
+{
+	struct buf err;
+	int n;
+
+	buf_init(&err, 4096);
+	n = dispatcher_spool_load(d, spool, &err);
+	if (n < 0)
+		log_error("spool %s: %s", spool, err.data);
+	else if (n > 0)
+		log_info("resumed %d pending deliveries from %s", n, spool);
+	buf_release(&err);
+}
+
+static void shutdown_all(const struct broker_config *cfg, struct http_server *srv,
+			 struct ingress *in, struct dispatcher *d, const char *spool)
+{
+	struct buf err;
+
+	ingress_stop(in);
+	http_server_stop(srv);
+	dispatcher_drain(d, cfg->grace_ms);
+	buf_init(&err, 4096);
+	if (dispatcher_spool_save(d, spool, &err) != 0)
+		log_error("cannot write the spool %s: %s", spool, err.data);
+	buf_release(&err);
+}
+
+static int run(const struct broker_config *cfg, struct topology *topo)
+{
+	struct dispatcher_options dopt = { 0 };
+	struct http_server_config http = { 0 };
+	struct ingress in = { .topo = topo };
+	struct http_server *srv;
+	char base[64], *spool = spool_path(cfg->data_dir);
+	int sig, rc = 1;
+
+	if (spool_mkdirs(cfg->data_dir) != 0) {
+		log_error("DATA_DIR %s: cannot create it", cfg->data_dir);
+		free(spool);
+		return 1;
+	}
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", cfg->port);
+	dopt.queue_max = (size_t)cfg->queue_max;
+	dopt.max_ttl = (int)cfg->max_ttl;
+	dopt.timeout_default_ms = cfg->timeout_default_ms;
+	dopt.trigger_inflight = (size_t)cfg->trigger_inflight;
+	dopt.ingress_base = base;
+	in.disp = dispatcher_new(topo, &dopt);
+	resume(in.disp, spool);
+	http.port = cfg->port;
+	http.service = "local-broker";
+	http.routes = ingress_routes;
+	http.nroutes = ingress_nroutes;
+	http.ctx = &in;
+	http.ready = ingress_ready;
+	http.threads = (unsigned)cfg->threads;
+	if (http_server_start(&http, &srv) != 0) {
+		dispatcher_drain(in.disp, 0);
+		goto cleanup;
+	}
+	log_info("local-broker listening on port %d", http_server_port(srv));
+	sig = signals_wait();
+	log_info("stopping on %s", signals_name(sig));
+	shutdown_all(cfg, srv, &in, in.disp, spool);
+	rc = 0;
+cleanup:
+	if (rc) {
+		struct buf err;
+
+		buf_init(&err, 4096);
+		(void)dispatcher_spool_save(in.disp, spool, &err);
+		buf_release(&err);
+	}
+	dispatcher_free(in.disp);
+	free(spool);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct broker_config cfg = { 0 };
+	struct topology *topo;
+	int rc;
+
+	if (argc > 1) {
+		config_usage(vars, NVARS);
+		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	config_load_or_exit(vars, NVARS, &cfg);
+	if (log_init("local-broker", cfg.log_level) != 0) {
+		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
+			cfg.log_level);
+		return 2;
+	}
+	signals_block();
+	topo = load_topology(&cfg);
+	if (!topo)
+		return 1;
+	rc = run(&cfg, topo);
+	topology_free(topo);
+	return rc;
+}

@@ -1,0 +1,146 @@
+// The local broker across a graceful restart: events answered 202 while the subscriber is
+// failing or slow are written to the spool on SIGTERM (exit 0) and delivered after the restart,
+// with the attempt count and the dead-letter phase carried over. No event accepted is lost.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, binPath, assertClean, waitFor } from './lib/proc.mjs';
+import { startReceiver } from './lib/receiver.mjs';
+
+function manifests(delivery, subscriberUrl) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'broker-restart-'));
+	const docs = [
+		{ apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', metadata: { name: 'b', namespace: 'ns' }, spec: { delivery } },
+		{ apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger', metadata: { name: 't', namespace: 'ns' },
+			spec: { broker: 'b', subscriber: { uri: subscriberUrl } } },
+	];
+	fs.writeFileSync(path.join(dir, 'eventing.yaml'), docs.map((d) => `---\n${JSON.stringify(d)}\n`).join(''));
+	return dir;
+}
+
+function start(dir, env = {}) {
+	return startServer(binPath('local-broker'), {
+		readyPath: '/readyz',
+		env: { BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn', ...env },
+	});
+}
+
+async function stopClean(b) {
+	const r = await b.stop();
+	assert.equal(r.code, 0, r.stderr);
+	assertClean(r.stderr);
+	return r;
+}
+
+async function post(b, id) {
+	const res = await fetch(`${b.url}/ns/b`, {
+		method: 'POST',
+		headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/restart', 'ce-type': 't', 'content-type': 'application/json' },
+		body: JSON.stringify({ id }),
+	});
+	await res.arrayBuffer();
+	return res.status;
+}
+
+async function depth(b) {
+	const text = await (await fetch(`${b.url}/metrics`)).text();
+	const m = /^broker_queue_depth (\S+)$/m.exec(text);
+	return m ? Number(m[1]) : NaN;
+}
+
+const spoolFile = (dir) => path.join(dir, 'data', 'broker-spool.json');
+const delivered = (rx) => new Set(rx.requests.filter((r) => r.answeredWith === 200).map((r) => r.headers['ce-id']));
+
+test('failing subscriber: events waiting for a retry survive SIGTERM and are delivered after the restart', async () => {
+	let failing = true;
+	const sub = await startReceiver(() => ({ status: failing ? 503 : 200 }));
+	const dls = await startReceiver(() => ({ status: 200 }));
+	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S', deadLetterSink: { uri: dls.url } }, sub.url);
+	const ids = ['r1', 'r2', 'r3', 'r4', 'r5'];
+	let b = await start(dir);
+	for (const id of ids)
+		assert.equal(await post(b, id), 202);
+	await sub.waitForCount(ids.length);
+	await stopClean(b);
+	const spooled = JSON.parse(fs.readFileSync(spoolFile(dir), 'utf8'));
+	assert.equal(spooled.deliveries.length, ids.length, 'every pending delivery spooled');
+
+	failing = false;
+	b = await start(dir);
+	await waitFor(async () => delivered(sub).size === ids.length, { timeoutMs: 10000, what: 'all events delivered' });
+	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
+	assert.deepEqual([...delivered(sub)].sort(), ids);
+	assert.equal(dls.requests.length, 0, 'nothing dead-lettered');
+	assert.ok(!fs.existsSync(spoolFile(dir)), 'the spool is removed after loading');
+	await stopClean(b);
+	assert.ok(!fs.existsSync(spoolFile(dir)), 'no spool when nothing is pending');
+	await sub.close();
+	await dls.close();
+});
+
+test('the attempt count survives the restart: retry 1 → exactly two attempts in all, then the DLS', async () => {
+	const sub = await startReceiver(() => ({ status: 500 }));
+	const dls = await startReceiver(() => ({ status: 200 }));
+	const dir = manifests({ retry: 1, backoffPolicy: 'exponential', backoffDelay: 'PT1S', deadLetterSink: { uri: dls.url } }, sub.url);
+	let b = await start(dir);
+	assert.equal(await post(b, 'once'), 202);
+	await sub.waitForCount(1);
+	await stopClean(b);
+	assert.equal(sub.requests.length, 1, 'stopped during the 1 s wait');
+	b = await start(dir);
+	await dls.waitForCount(1, { timeoutMs: 10000 });
+	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
+	assert.equal(sub.requests.length, 2, 'one attempt before and one after the restart');
+	assert.ok(sub.requests[1].at - sub.requests[0].at >= 950, 'the due time was kept');
+	assert.equal(dls.requests[0].headers['ce-knativeerrorcode'], '500');
+	await stopClean(b);
+	await sub.close();
+	await dls.close();
+});
+
+test('slow subscriber: attempts in flight past the grace period are cancelled, spooled and redelivered', async () => {
+	let slow = true;
+	const sub = await startReceiver(() => ({ status: 200, delayMs: slow ? 5000 : 0 }));
+	const dir = manifests({ retry: 2 }, sub.url);
+	const ids = ['s1', 's2', 's3', 's4'];
+	let b = await start(dir, { BROKER_SHUTDOWN_GRACE: 'PT0.3S', BROKER_TRIGGER_INFLIGHT: '2' });
+	for (const id of ids)
+		assert.equal(await post(b, id), 202);
+	await sub.waitForCount(2);
+	const t0 = Date.now();
+	await stopClean(b);
+	assert.ok(Date.now() - t0 < 4000, 'the stop did not wait for the slow answers');
+	assert.equal(JSON.parse(fs.readFileSync(spoolFile(dir), 'utf8')).deliveries.length, ids.length,
+		'two in flight and two queued, all spooled');
+	slow = false;
+	b = await start(dir);
+	await waitFor(async () => delivered(sub).size === ids.length, { timeoutMs: 10000, what: 'all events delivered' });
+	assert.deepEqual([...delivered(sub)].sort(), ids);
+	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
+	await stopClean(b);
+	await sub.close();
+});
+
+test('a delivery in its dead-letter phase resumes there after the restart', async () => {
+	let dlsUp = false;
+	const sub = await startReceiver(() => ({ status: 400, body: 'rejected' }));
+	const dls = await startReceiver(() => ({ status: dlsUp ? 200 : 503 }));
+	const dir = manifests({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT1S', deadLetterSink: { uri: dls.url } }, sub.url);
+	let b = await start(dir);
+	assert.equal(await post(b, 'dl'), 202);
+	await dls.waitForCount(1);
+	await stopClean(b);
+	dlsUp = true;
+	b = await start(dir);
+	await waitFor(async () => dls.requests.some((r) => r.answeredWith === 200), { timeoutMs: 10000, what: 'DLS delivery' });
+	const ok = dls.requests.find((r) => r.answeredWith === 200);
+	assert.equal(ok.headers['ce-id'], 'dl');
+	assert.equal(ok.headers['ce-knativeerrorcode'], '400');
+	assert.equal(ok.headers['ce-knativeerrordata'], Buffer.from('rejected').toString('base64'));
+	assert.equal(sub.requests.length, 1, 'the subscriber is not called again');
+	await stopClean(b);
+	await sub.close();
+	await dls.close();
+});

@@ -1,0 +1,305 @@
+/*
+ * Unit tests for services/local-broker/delivery.c: the backoff schedule as shipped (linear,
+ * exponential, unset policy or delay), the retryable status table row by row, knativeerrordata
+ * (base64, 1024-character truncation), response classification, the dead-letter event and the
+ * spool record round trip.
+ */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <string.h>
+
+#include "../../../services/local-broker/delivery.h"
+#include "../../../services/local-broker/ttl.h"
+#include "common/buf.h"
+#include "common/ce.h"
+#include "common/httpc.h"
+
+Test(delivery, backoff_schedule)
+{
+	static const struct {
+		enum backoff_policy policy;
+		long long delay;
+		int k;
+		long long want;
+	} rows[] = {
+		/* exponential: delay * 2^(k-1); the first retry waits the delay */
+		{ BACKOFF_EXPONENTIAL, 1000, 1, 1000 },
+		{ BACKOFF_EXPONENTIAL, 1000, 2, 2000 },
+		{ BACKOFF_EXPONENTIAL, 200, 3, 800 },
+		{ BACKOFF_EXPONENTIAL, 200, 10, 102400 },
+		/* linear: delay * (k-1); the first retry is immediate */
+		{ BACKOFF_LINEAR, 1000, 1, 0 },
+		{ BACKOFF_LINEAR, 1000, 2, 1000 },
+		{ BACKOFF_LINEAR, 250, 5, 1000 },
+		/* unset policy or delay: no wait at all */
+		{ BACKOFF_NONE, 1000, 1, 0 },
+		{ BACKOFF_NONE, 1000, 4, 0 },
+		{ BACKOFF_EXPONENTIAL, -1, 3, 0 },
+		{ BACKOFF_LINEAR, -1, 3, 0 },
+		{ BACKOFF_EXPONENTIAL, 0, 3, 0 },
+		/* saturates instead of overflowing */
+		{ BACKOFF_EXPONENTIAL, 1000, 200, LLONG_MAX / 4 },
+		{ BACKOFF_LINEAR, LLONG_MAX / 2, 3, LLONG_MAX / 4 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct delivery_spec s = { .policy = rows[i].policy, .delay_ms = rows[i].delay };
+
+		cr_expect_eq(delivery_backoff_ms(&s, rows[i].k), rows[i].want, "row %zu: got %lld",
+			     i, delivery_backoff_ms(&s, rows[i].k));
+	}
+}
+
+Test(delivery, retryable_status_table)
+{
+	static const struct {
+		int code;
+		bool retry;
+	} rows[] = {
+		{ 100, false }, { 101, false }, { 199, false }, { 200, false }, { 201, false },
+		{ 202, false }, { 204, false }, { 299, false }, { 300, false }, { 301, false },
+		{ 302, false }, { 304, false }, { 400, false }, { 401, false }, { 403, false },
+		{ 404, true },	{ 405, false }, { 408, true },	{ 409, true },	{ 410, false },
+		{ 413, false }, { 415, false }, { 422, false }, { 429, true },	{ 499, false },
+		{ 500, true },	{ 501, true },	{ 502, true },	{ 503, true },	{ 504, true },
+		{ 599, true },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		cr_expect_eq(delivery_retryable(rows[i].code), rows[i].retry, "code %d",
+			     rows[i].code);
+}
+
+Test(delivery, error_data_base64_and_truncation)
+{
+	static const struct {
+		size_t len;
+		size_t want_len;
+	} rows[] = { { 0, 0 },	    { 1, 4 },	   { 20, 28 },	  { 767, 1024 },
+		     { 768, 1024 }, { 769, 1024 }, { 5000, 1024 } };
+	char body[5000];
+	size_t i;
+
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = (char)(' ' + i % 90);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct buf got, full;
+
+		buf_init(&got, BUF_NOCAP);
+		buf_init(&full, BUF_NOCAP);
+		cr_assert_eq(delivery_error_data(body, rows[i].len, &got), 0);
+		cr_assert_eq(ce_base64_encode(body, rows[i].len, &full), 0);
+		cr_expect_eq(got.len, rows[i].want_len, "len %zu → %zu", rows[i].len, got.len);
+		cr_expect_eq(memcmp(got.data, full.data, got.len), 0,
+			     "a prefix of the whole base64");
+		buf_release(&got);
+		buf_release(&full);
+	}
+	{
+		struct buf b;
+
+		buf_init(&b, BUF_NOCAP);
+		delivery_error_data("destination-response", 20, &b);
+		cr_expect_str_eq(b.data, "ZGVzdGluYXRpb24tcmVzcG9uc2U=");
+		buf_release(&b);
+	}
+}
+
+static const struct httpc_header ce_reply[] = {
+	{ "Ce-Specversion", "1.0" },
+	{ "ce-id", "r1" },
+	{ "ce-source", "/r" },
+	{ "ce-type", "reply" },
+	{ "Content-Type", "application/json" },
+};
+static const struct httpc_header bad_reply[] = { { "ce-specversion", "1.0" }, { "ce-id", "r1" } };
+static const struct httpc_header text[] = { { "Content-Type", "text/plain" } };
+
+Test(delivery, classify_table)
+{
+	static const struct {
+		enum delivery_phase phase;
+		struct httpc_response res;
+		enum delivery_outcome outcome;
+		int code;
+		const char *body;
+	} rows[] = {
+		{ DELIVERY_SUBSCRIBER, { .status = 200 }, DELIVERY_OK, 200, "" },
+		{ DELIVERY_SUBSCRIBER, { .status = 204 }, DELIVERY_OK, 204, "" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 0, .err = -13, .error = "refused" },
+		  DELIVERY_FAILED,
+		  500,
+		  "dispatch error: refused" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 503, .body = "busy", .body_len = 4 },
+		  DELIVERY_FAILED,
+		  503,
+		  "busy" },
+		{ DELIVERY_SUBSCRIBER, { .status = 302 }, DELIVERY_FAILED, 302, "" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 200,
+		    .headers = ce_reply,
+		    .nheaders = 5,
+		    .body = "{}",
+		    .body_len = 2 },
+		  DELIVERY_REPLY,
+		  200,
+		  "" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 202,
+		    .headers = ce_reply,
+		    .nheaders = 5,
+		    .body = "{}",
+		    .body_len = 2 },
+		  DELIVERY_OK,
+		  202,
+		  "" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 200, .headers = text, .nheaders = 1, .body = "hi", .body_len = 2 },
+		  DELIVERY_FAILED,
+		  502,
+		  "hi" },
+		{ DELIVERY_SUBSCRIBER,
+		  { .status = 200,
+		    .headers = bad_reply,
+		    .nheaders = 2,
+		    .body = "x",
+		    .body_len = 1 },
+		  DELIVERY_FAILED,
+		  502,
+		  "x" },
+		{ DELIVERY_DEAD_LETTER,
+		  { .status = 200, .headers = text, .nheaders = 1, .body = "hi", .body_len = 2 },
+		  DELIVERY_OK,
+		  200,
+		  "" },
+	};
+	static char big[3000];
+	struct httpc_response long_text = { .status = 200,
+					    .headers = text,
+					    .nheaders = 1,
+					    .body = big,
+					    .body_len = sizeof(big) - 1 };
+	struct delivery_result lr;
+	size_t i;
+
+	memset(big, 'x', sizeof(big) - 1);
+	delivery_classify(DELIVERY_SUBSCRIBER, &long_text, &lr);
+	cr_expect_eq(lr.code, 502);
+	cr_expect_eq(lr.body.len, 768, "a long body is kept up to what knativeerrordata needs");
+	delivery_result_release(&lr);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct delivery_result r;
+
+		delivery_classify(rows[i].phase, &rows[i].res, &r);
+		cr_expect_eq(r.outcome, rows[i].outcome, "row %zu: outcome %d", i, r.outcome);
+		cr_expect_eq(r.code, rows[i].code, "row %zu: code %d", i, r.code);
+		cr_expect_str_eq(r.body.data, rows[i].body, "row %zu", i);
+		if (r.outcome == DELIVERY_REPLY)
+			cr_expect_str_eq(r.reply->id, "r1");
+		delivery_result_release(&r);
+	}
+}
+
+static struct ce_event *event(void)
+{
+	struct ce_event *ev = ce_event_new();
+
+	ce_set(ev, "specversion", "1.0");
+	ce_set(ev, "id", "e1");
+	ce_set(ev, "source", "/s");
+	ce_set(ev, "type", "t");
+	ce_set_data(ev, "{\"a\":1}", 7, "application/json");
+	ttl_put(ev, 9);
+	return ev;
+}
+
+Test(delivery, dead_letter_event)
+{
+	char ns[] = "ns", name[] = "t", sub[] = "http://sub", dls[] = "http://dls";
+	struct delivery_spec spec = { .dls_url = dls };
+	struct topo_trigger tr = { .ns = ns, .name = name, .subscriber = sub };
+	struct ce_event *ev = event();
+	struct delivery *dv;
+
+	tr.delivery = &spec;
+	dv = delivery_new(&tr, ev, 9, NULL, NULL);
+	cr_assert_null(ce_get(dv->event, TTL_EXTENSION), "removed for the subscriber");
+	cr_assert_str_eq(delivery_url(dv), "http://sub");
+	dv->attempts = 3;
+	delivery_to_dead_letter(dv, "http://sub", 503, "busy", 4);
+	cr_assert_eq(dv->phase, DELIVERY_DEAD_LETTER);
+	cr_assert_eq(dv->attempts, 0);
+	cr_assert_str_eq(delivery_url(dv), "http://dls");
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrordest"), "http://sub");
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrorcode"), "503");
+	cr_assert_eq(ce_ext_find(dv->event, "knativeerrorcode")->type, CE_TYPE_INTEGER);
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrordata"), "YnVzeQ==");
+	cr_assert_str_eq(ce_get(dv->event, TTL_EXTENSION), "9");
+	cr_assert_eq(dv->event->data_len, 7);
+	cr_assert_eq(memcmp(dv->event->data, "{\"a\":1}", 7), 0, "data unchanged");
+	delivery_free(dv);
+	ce_event_free(ev);
+}
+
+Test(delivery, dead_letter_without_body_has_no_errordata)
+{
+	char ns[] = "ns", name[] = "t", sub[] = "http://sub";
+	struct topo_trigger tr = { .ns = ns, .name = name, .subscriber = sub };
+	struct delivery_spec spec = { 0 };
+	struct ce_event *ev = event();
+	struct delivery *dv;
+
+	tr.delivery = &spec;
+	dv = delivery_new(&tr, ev, 9, NULL, NULL);
+	delivery_to_dead_letter(dv, "http://sub", 404, "", 0);
+	cr_assert_null(ce_get(dv->event, "knativeerrordata"));
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrorcode"), "404");
+	delivery_free(dv);
+	ce_event_free(ev);
+}
+
+Test(delivery, spool_record_round_trip)
+{
+	struct topology *t = topology_new();
+	struct buf err;
+	struct ce_event *ev = event();
+	struct delivery *dv, *back = NULL;
+	json_t *j;
+	static const char yaml[] = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: "
+				   "{name: b, namespace: ns}\n"
+				   "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+				   "metadata: {name: t, namespace: ns}\n"
+				   "spec: {broker: b, subscriber: {uri: 'http://sub'}}\n";
+
+	buf_init(&err, 1024);
+	cr_assert_eq(topology_add_yaml(t, yaml, strlen(yaml), "mem", &err), 0, "%s", err.data);
+	cr_assert_eq(topology_finish(t, &err), 0, "%s", err.data);
+	dv = delivery_new(&t->triggers[0], ev, 9,
+			  "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL);
+	dv->attempts = 2;
+	dv->due_ms = 1234567;
+	j = delivery_to_json(dv);
+	cr_assert_eq(delivery_from_json(j, t, &back, &err), 0, "%s", err.data);
+	cr_assert_eq(back->trigger, &t->triggers[0]);
+	cr_assert_eq(back->attempts, 2);
+	cr_assert_eq(back->due_ms, 1234567);
+	cr_assert_eq(back->ttl, 9);
+	cr_assert_eq(back->phase, DELIVERY_SUBSCRIBER);
+	cr_assert_str_eq(back->event->id, "e1");
+	cr_assert_str_eq(back->traceparent, dv->traceparent);
+	cr_assert_null(back->tracestate);
+	json_decref(j);
+	delivery_free(back);
+	json_object_set_new(j = delivery_to_json(dv), "trigger", json_string("gone"));
+	cr_assert_neq(delivery_from_json(j, t, &back, &err), 0, "unknown trigger refused");
+	cr_assert_null(back);
+	json_decref(j);
+	delivery_free(dv);
+	ce_event_free(ev);
+	topology_free(t);
+	buf_release(&err);
+}

@@ -1,0 +1,159 @@
+/*
+ * Unit tests for services/local-broker/filter.c: every dialect, nesting, missing vs empty
+ * attributes, extensions and case sensitivity, as rows of {filter, event, expected}.
+ */
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "../../../services/local-broker/filter.h"
+#include "common/ce.h"
+
+/* The event every row is matched against. */
+static struct ce_event *make_event(void)
+{
+	struct ce_event *ev = ce_event_new();
+
+	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+	cr_assert_eq(ce_set(ev, "id", "42"), 0);
+	cr_assert_eq(ce_set(ev, "source", "/shop/orders"), 0);
+	cr_assert_eq(ce_set(ev, "type", "com.example.order.created"), 0);
+	cr_assert_eq(ce_set(ev, "color", "red"), 0);
+	cr_assert_eq(ce_set(ev, "empty", ""), 0);
+	cr_assert_eq(ce_set_int(ev, "count", 7), 0);
+	return ev;
+}
+
+static struct filter *leaf(enum filter_kind k, const char *a, const char *v)
+{
+	return filter_new(k, a, v);
+}
+
+static struct filter *group(enum filter_kind k, struct filter *a, struct filter *b)
+{
+	struct filter *g = filter_new(k, NULL, NULL);
+
+	if (a)
+		filter_add(g, a);
+	if (b)
+		filter_add(g, b);
+	return g;
+}
+
+struct row {
+	const char *name;
+	struct filter *(*build)(void);
+	bool expected;
+};
+
+#define ROW(name, expr, expected)                \
+	static struct filter *build_##name(void) \
+	{                                        \
+		return (expr);                   \
+	}
+#define L(k, a, v) leaf(FILTER_##k, a, v)
+#define G(k, a, b) group(FILTER_##k, a, b)
+
+ROW(none, NULL, true)
+ROW(attr_exact, G(ALL, L(ATTRIBUTE, "type", "com.example.order.created"), NULL), true)
+ROW(attr_case, G(ALL, L(ATTRIBUTE, "type", "COM.example.order.created"), NULL), false)
+ROW(attr_any_value, L(ATTRIBUTE, "color", ""), true)
+ROW(attr_any_missing, L(ATTRIBUTE, "subject", ""), false)
+ROW(attr_any_empty, L(ATTRIBUTE, "empty", ""), false)
+ROW(attr_extension_int, L(ATTRIBUTE, "count", "7"), true)
+ROW(attr_and, G(ALL, L(ATTRIBUTE, "color", "red"), L(ATTRIBUTE, "source", "/nope")), false)
+ROW(exact, L(EXACT, "source", "/shop/orders"), true)
+ROW(exact_missing, L(EXACT, "subject", "x"), false)
+ROW(exact_ext, L(EXACT, "color", "red"), true)
+ROW(exact_case, L(EXACT, "color", "Red"), false)
+ROW(prefix, L(PREFIX, "type", "com.example."), true)
+ROW(prefix_whole, L(PREFIX, "type", "com.example.order.created"), true)
+ROW(prefix_no, L(PREFIX, "type", "org."), false)
+ROW(prefix_missing, L(PREFIX, "subject", ""), false)
+ROW(suffix, L(SUFFIX, "type", ".created"), true)
+ROW(suffix_longer, L(SUFFIX, "color", "infrared"), false)
+ROW(all_empty, G(ALL, NULL, NULL), true)
+ROW(all_one_false, G(ALL, L(EXACT, "color", "red"), L(EXACT, "color", "blue")), false)
+ROW(any_one_true, G(ANY, L(EXACT, "color", "blue"), L(EXACT, "color", "red")), true)
+ROW(any_none, G(ANY, L(EXACT, "color", "blue"), L(EXACT, "color", "green")), false)
+ROW(any_empty, G(ANY, NULL, NULL), true)
+ROW(not_true, G(NOT, L(EXACT, "color", "red"), NULL), false)
+ROW(not_false, G(NOT, L(EXACT, "color", "blue"), NULL), true)
+ROW(not_missing, G(NOT, L(EXACT, "subject", "x"), NULL), true)
+ROW(nested,
+    G(ALL, G(NOT, G(ANY, L(EXACT, "color", "blue"), L(SUFFIX, "id", "3")), NULL),
+      G(ANY, L(PREFIX, "source", "/shop"), L(EXACT, "id", "0"))),
+    true)
+
+static const struct row rows[] = {
+	{ "no filter", build_none, true },
+	{ "attributes exact", build_attr_exact, true },
+	{ "attributes are case-sensitive", build_attr_case, false },
+	{ "attributes empty = any value", build_attr_any_value, true },
+	{ "attributes empty, attribute missing", build_attr_any_missing, false },
+	{ "attributes empty, attribute empty", build_attr_any_empty, false },
+	{ "attributes on an integer extension", build_attr_extension_int, true },
+	{ "attributes are ANDed", build_attr_and, false },
+	{ "exact", build_exact, true },
+	{ "exact on a missing attribute", build_exact_missing, false },
+	{ "exact on an extension", build_exact_ext, true },
+	{ "exact is case-sensitive", build_exact_case, false },
+	{ "prefix", build_prefix, true },
+	{ "prefix equal to the value", build_prefix_whole, true },
+	{ "prefix not matching", build_prefix_no, false },
+	{ "prefix on a missing attribute", build_prefix_missing, false },
+	{ "suffix", build_suffix, true },
+	{ "suffix longer than the value", build_suffix_longer, false },
+	{ "all without members", build_all_empty, true },
+	{ "all with one false", build_all_one_false, false },
+	{ "any with one true", build_any_one_true, true },
+	{ "any with none true", build_any_none, false },
+	{ "any without members", build_any_empty, true },
+	{ "not of true", build_not_true, false },
+	{ "not of false", build_not_false, true },
+	{ "not of a missing attribute", build_not_missing, true },
+	{ "nested all/not/any", build_nested, true },
+};
+
+Test(filter, table)
+{
+	struct ce_event *ev = make_event();
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct filter *f = rows[i].build();
+
+		cr_expect_eq(filter_match(f, ev), rows[i].expected, "%s", rows[i].name);
+		filter_free(f);
+	}
+	ce_event_free(ev);
+}
+
+Test(filter, never_modifies_the_event)
+{
+	struct ce_event *ev = make_event();
+	struct filter *f = G(ALL, L(PREFIX, "type", "com"), L(ATTRIBUTE, "color", ""));
+
+	cr_assert(filter_match(f, ev));
+	cr_assert_str_eq(ce_get(ev, "color"), "red");
+	cr_assert_eq(ev->n_ext, 3);
+	cr_assert_eq(filter_count(f), 3);
+	filter_free(f);
+	ce_event_free(ev);
+}
+
+Test(filter, attribute_names)
+{
+	static const struct {
+		const char *name;
+		bool ok;
+	} names[] = {
+		{ "type", true }, { "a1", true },    { "x", true },    { "", false },
+		{ "1a", false },  { "Type", false }, { "a-b", false }, { "a_b", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		cr_expect_eq(filter_attr_name_valid(names[i].name), names[i].ok, "'%s'",
+			     names[i].name);
+}

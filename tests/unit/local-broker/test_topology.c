@@ -1,0 +1,239 @@
+/*
+ * Unit tests for services/local-broker/topology.c: manifest errors (as Knative's webhook
+ * would refuse them), destination resolution, delivery spec replacement, and the real
+ * k8s/base/eventing manifests.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "../../../services/local-broker/topology.h"
+#include "common/buf.h"
+
+#define SERVICES "node-server=http://127.0.0.1:8080,file-sink=http://127.0.0.1:8082/,dls=http://d"
+#define BROKER \
+	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: b, namespace: ns}\n"
+#define TRIGGER(spec)                                                                              \
+	"---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t, namespace: " \
+	"ns}\nspec: {broker: b, subscriber: {uri: 'http://s'}, " spec "}\n"
+
+static int load(const char *yaml, struct topology **out, struct buf *err)
+{
+	struct topology *t = topology_new();
+	int rc;
+
+	rc = topology_set_services(t, SERVICES, err);
+	if (!rc)
+		rc = topology_add_yaml(t, yaml, strlen(yaml), "mem.yaml", err);
+	if (!rc)
+		rc = topology_finish(t, err);
+	if (rc) {
+		topology_free(t);
+		t = NULL;
+	}
+	*out = t;
+	return rc;
+}
+
+Test(topology, errors_table)
+{
+	static const struct {
+		const char *yaml;
+		const char *message;
+	} rows[] = {
+		{ BROKER "spec: {delivery: {retry: -1}}\n",
+		  "mem.yaml: Broker ns/b: spec.delivery.retry: must be an integer >= 0 (got "
+		  "'-1')" },
+		{ BROKER "spec: {delivery: {retry: two}}\n", "spec.delivery.retry" },
+		{ BROKER "spec: {delivery: {backoffPolicy: Linear}}\n",
+		  "backoffPolicy: must be linear or exponential (got 'Linear')" },
+		{ BROKER "spec: {delivery: {backoffDelay: 1s}}\n",
+		  "backoffDelay: '1s' is not an ISO-8601 duration" },
+		{ BROKER "spec: {delivery: {timeout: PT0S}}\n", "timeout: must not be zero" },
+		{ BROKER "spec: {delivery: {format: xml}}\n", "format: must be json or binary" },
+		{ BROKER "spec: {delivery: {deadLetterSink: {uri: /relative}}}\n",
+		  "deadLetterSink.uri: '/relative' is not an absolute http(s) URL" },
+		{ BROKER "spec: {delivery: {deadLetterSink: {ref: {kind: Service, name: nope}}}}\n",
+		  "service 'nope' is not mapped in BROKER_SERVICES" },
+		{ BROKER "spec: {delivery: {deadLetterSink: {ref: {kind: Broker, name: b}}}}\n",
+		  "kind Broker is not supported" },
+		{ BROKER TRIGGER("filter: {attributes: {Type: x}}"),
+		  "Trigger ns/t: spec.filter.attributes: invalid attribute name 'Type'" },
+		{ BROKER TRIGGER("filter: {attributes: {9a: x}}"), "invalid attribute name '9a'" },
+		{ BROKER TRIGGER("filters: [{exact: {type: a}, suffix: {type: b}}]"),
+		  "spec.filters[0]: must use exactly one dialect" },
+		{ BROKER TRIGGER("filters: [{}]"),
+		  "spec.filters[0]: must use exactly one dialect" },
+		{ BROKER TRIGGER("filters: [{regex: {type: a}}]"),
+		  "unknown filter dialect 'regex'" },
+		{ BROKER TRIGGER("filters: [{exact: {type: a, source: b}}]"),
+		  "spec.filters[0].exact: must hold exactly one attribute" },
+		{ BROKER TRIGGER("filters: [{prefix: {type: ''}}]"),
+		  "the value must be a non-empty" },
+		{ BROKER TRIGGER("filters: [{all: [{not: {exact: {Bad: x}}}]}]"),
+		  "spec.filters[0].all[0].not.exact: invalid attribute name 'Bad'" },
+		{ BROKER TRIGGER("filters: [{cesql: \"type = 'a'\"}]"),
+		  "CloudEvents SQL filters are not supported" },
+		{ BROKER TRIGGER("filters: [{any: {exact: {type: a}}}]"),
+		  "must be a list of filters" },
+		{ BROKER
+		  "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t, "
+		  "namespace: ns}\nspec: {broker: b}\n",
+		  "spec.subscriber: required" },
+		{ BROKER
+		  "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t, "
+		  "namespace: ns}\nspec: {broker: other, subscriber: {uri: 'http://s'}}\n",
+		  "no Broker ns/other" },
+		{ "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {namespace: ns}\n",
+		  "metadata.name: required" },
+		{ BROKER "spec: [1]\n", "Broker ns/b: spec: must be an object" },
+		{ BROKER "---\n" BROKER, "Broker ns/b: defined twice" },
+		{ "kind: [unclosed\n", "YAML error" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct topology *t = NULL;
+		struct buf err;
+
+		buf_init(&err, 4096);
+		cr_expect_neq(load(rows[i].yaml, &t, &err), 0, "row %zu loaded", i);
+		cr_expect_null(t);
+		topology_free(t);
+		cr_expect(strstr(err.data, rows[i].message) != NULL, "row %zu: '%s' lacks '%s'", i,
+			  err.data, rows[i].message);
+		buf_release(&err);
+	}
+}
+
+Test(topology, destinations_and_ignored_kinds)
+{
+	static const char yaml[] =
+	    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+	    "---\napiVersion: sources.knative.dev/v1\nkind: SinkBinding\nmetadata: {name: y}\n"
+	    "---\napiVersion: other.example/v1\nkind: Broker\nmetadata: {name: z}\n"
+	    "---\n" BROKER "spec:\n  delivery:\n    deadLetterSink:\n      ref: {apiVersion: "
+	    "serving.knative.dev/v1, kind: Service, name: dls}\n"
+	    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: a, "
+	    "namespace: ns}\nspec: {broker: b, subscriber: {ref: {kind: Service, name: "
+	    "node-server}, "
+	    "uri: /insert}}\n"
+	    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: c, "
+	    "namespace: ns}\nspec: {broker: b, subscriber: {ref: {kind: Service, name: file-sink}, "
+	    "uri: x}}\n"
+	    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: d, "
+	    "namespace: ns}\nspec: {broker: b, subscriber: {uri: 'https://h/p?q=1'}}\n";
+	struct topology *t;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	cr_assert_eq(load(yaml, &t, &err), 0, "%s", err.data);
+	cr_assert_eq(t->nbrokers, 1, "other kinds and groups ignored");
+	cr_assert_eq(t->ntriggers, 3);
+	cr_assert_str_eq(t->brokers[0].delivery.dls_url, "http://d");
+	cr_assert_str_eq(topology_trigger(t, "ns", "a")->subscriber,
+			 "http://127.0.0.1:8080/insert");
+	cr_assert_str_eq(topology_trigger(t, "ns", "c")->subscriber, "http://127.0.0.1:8082/x");
+	cr_assert_str_eq(topology_trigger(t, "ns", "d")->subscriber, "https://h/p?q=1");
+	cr_assert_null(topology_trigger(t, "ns", "zz"));
+	cr_assert_null(topology_broker(t, "other", "b"));
+	topology_free(t);
+	buf_release(&err);
+}
+
+Test(topology, trigger_delivery_replaces_broker_delivery_whole)
+{
+	static const char yaml[] = BROKER
+	    "spec:\n  delivery: {retry: 5, backoffPolicy: linear, backoffDelay: PT2S, "
+	    "timeout: PT3S, deadLetterSink: {uri: 'http://bdls'}}\n"
+	    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: own, "
+	    "namespace: ns}\nspec: {broker: b, subscriber: {uri: 'http://s'}, delivery: {retry: "
+	    "1}}\n"
+	    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: inherit, "
+	    "namespace: ns}\nspec: {broker: b, subscriber: {uri: 'http://s'}}\n";
+	const struct delivery_spec *own, *inherit;
+	struct topology *t;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	cr_assert_eq(load(yaml, &t, &err), 0, "%s", err.data);
+	own = topology_trigger(t, "ns", "own")->delivery;
+	inherit = topology_trigger(t, "ns", "inherit")->delivery;
+	cr_assert_eq(own->retry, 1);
+	cr_assert_eq(own->policy, BACKOFF_NONE, "not merged from the broker");
+	cr_assert_eq(own->delay_ms, -1);
+	cr_assert_eq(own->timeout_ms, 0);
+	cr_assert_null(own->dls_url, "no broker DLS: replaced whole");
+	cr_assert_eq(inherit->retry, 5);
+	cr_assert_eq(inherit->policy, BACKOFF_LINEAR);
+	cr_assert_eq(inherit->delay_ms, 2000);
+	cr_assert_eq(inherit->timeout_ms, 3000);
+	cr_assert_str_eq(inherit->dls_url, "http://bdls");
+	topology_free(t);
+	buf_release(&err);
+}
+
+Test(topology, filters_override_filter)
+{
+	static const char yaml[] = BROKER TRIGGER("filter: {attributes: {type: a}}, filters: "
+						  "[{exact: {type: b}}, {not: {prefix: {id: x}}}]");
+	struct topology *t;
+	struct buf err;
+	const struct filter *f;
+
+	buf_init(&err, 4096);
+	cr_assert_eq(load(yaml, &t, &err), 0, "%s", err.data);
+	f = t->triggers[0].filter;
+	cr_assert_eq(f->kind, FILTER_ALL);
+	cr_assert_eq(f->nkids, 2);
+	cr_assert_eq(f->kids[0]->kind, FILTER_EXACT);
+	cr_assert_str_eq(f->kids[0]->value, "b");
+	cr_assert_eq(f->kids[1]->kind, FILTER_NOT);
+	topology_free(t);
+	buf_release(&err);
+}
+
+Test(topology, services_errors)
+{
+	static const char *const bad[] = { "novalue", "=http://x", "a=ftp://x",
+					   "a=http://x,a=http://y" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct topology *t = topology_new();
+		struct buf err;
+
+		buf_init(&err, 1024);
+		cr_expect_neq(topology_set_services(t, bad[i], &err), 0, "'%s'", bad[i]);
+		cr_expect(strstr(err.data, "BROKER_SERVICES") != NULL, "%s", err.data);
+		topology_free(t);
+		buf_release(&err);
+	}
+}
+
+Test(topology, the_demo_manifests)
+{
+	struct topology *t = NULL;
+	struct buf err;
+	const struct delivery_spec *d;
+
+	buf_init(&err, 4096);
+	cr_assert_eq(topology_load("k8s/base/eventing",
+				   "node-server=http://n,file-sink=http://f,"
+				   "dead-letter-logger=http://dl",
+				   &t, &err),
+		     0, "%s", err.data);
+	cr_assert_not_null(topology_broker(t, "bookstore", "bookstore-broker"));
+	d = topology_trigger(t, "bookstore", "file-sink-trigger")->delivery;
+	cr_assert_eq(d->retry, 2);
+	cr_assert_eq(d->policy, BACKOFF_EXPONENTIAL);
+	cr_assert_eq(d->delay_ms, 1000);
+	cr_assert_str_eq(d->dls_url, "http://dl");
+	cr_assert_str_eq(topology_trigger(t, "bookstore", "db-insert-trigger")->subscriber,
+			 "http://n/insert");
+	topology_free(t);
+	buf_release(&err);
+	buf_init(&err, 4096);
+	cr_assert_neq(topology_load("k8s/base/eventing", "node-server=http://n", &t, &err), 0);
+	cr_assert(strstr(err.data, "not mapped") != NULL, "%s", err.data);
+	buf_release(&err);
+}
