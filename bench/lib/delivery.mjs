@@ -1,0 +1,262 @@
+// delivery.mjs: the local broker. End to end (POST /add → file-sink's "saved" line, wired as
+// scripts/run.sh wires `make run`), broker ingress alone (wrk), and the latency the broker adds
+// at 1,000 events/s (a paced Node sender, subscribers = sink202 logging receipt times).
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { freePort } from '../../tests/integration/lib/proc.mjs';
+import { startService, stopAll, FRONTEND_DIR, MANIFESTS, brokerServices } from './services.mjs';
+import { startSink } from './sink.mjs';
+import { sampleRss, vmRssKiB } from './rss.mjs';
+import { recordLoad } from './bookstore.mjs';
+import { wrk } from './wrk.mjs';
+import { SECONDS, buildDir, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
+
+const E2E_TARGET = 3000;
+const ADDED_P99_TARGET_MS = 5;
+const RATE = 1000;
+const E2E_PACED_RATE = 1000;
+const PACED_SECONDS = 5;
+const INGRESS_PATH = '/bookstore/bookstore-broker';
+
+export function brokerSkipReason() {
+	const bin = path.join(buildDir, 'local-broker');
+	return fs.existsSync(bin) ? false : `${bin} is not built (services/local-broker is unfinished)`;
+}
+
+async function startBroker(dir, services, env = {}, port) {
+	return startService('local-broker', {
+		DATA_DIR: dir, BROKER_MANIFESTS: MANIFESTS, BROKER_SERVICES: brokerServices(services), ...env,
+	}, { readyPath: '/healthz', port });
+}
+
+function countSaved(file) {
+	if (!fs.existsSync(file)) return 0;
+	return (fs.readFileSync(file, 'utf8').match(/"outcome":\s*"saved"/g) || []).length;
+}
+
+async function waitFor(pred, timeoutMs) {
+	const deadline = Date.now() + timeoutMs;
+	while (!pred() && Date.now() < deadline) await sleep(100);
+}
+
+async function waitDrained(file, expected, timeoutMs = 60000) {
+	const deadline = Date.now() + timeoutMs;
+	let last = -1;
+	let stableSince = Date.now();
+	for (;;) {
+		const n = countSaved(file);
+		if (n >= expected) return n;
+		if (n !== last) {
+			last = n;
+			stableSince = Date.now();
+		}
+		if (Date.now() - stableSince > 5000 || Date.now() > deadline) return n;
+		await sleep(200);
+	}
+}
+
+function e2eResults(file, offset = 0) {
+	const lat = [];
+	let first = Infinity;
+	let lastSaved = -Infinity;
+	for (const line of fs.readFileSync(file).subarray(offset).toString('utf8').split('\n')) {
+		if (!line) continue;
+		const rec = JSON.parse(line);
+		if (rec.outcome !== 'saved') continue;
+		let data = rec.event?.data;
+		if (typeof data === 'string') data = JSON.parse(data);
+		const sent = Number(data?.benchSentMs);
+		const at = Date.parse(rec.time);
+		if (!Number.isFinite(sent) || !Number.isFinite(at)) continue;
+		lat.push(at - sent);
+		first = Math.min(first, sent);
+		lastSaved = Math.max(lastSaved, at);
+	}
+	return { lat, n: lat.length, perSec: lat.length / ((lastSaved - first) / 1000) };
+}
+
+async function benchE2e(ctx, g) {
+	const dir = tempDir('e2e');
+	for (const d of ['file-sink', 'dead-letter-logger', 'local-broker']) fs.mkdirSync(path.join(dir, d));
+	const target = `≥ ${fmtInt(E2E_TARGET)} reviews/s`;
+	const nodePort = await freePort();
+	const s = {};
+	try {
+		s.db = await startService('db-service', { DATABASE_URL: ctx.pg.url });
+		s.fs = await startService('file-sink', { DATA_DIR: path.join(dir, 'file-sink'), FAILURE_RATE: '0' });
+		s.dll = await startService('dead-letter-logger', { DATA_DIR: path.join(dir, 'dead-letter-logger') });
+		s.broker = await startBroker(path.join(dir, 'local-broker'), {
+			nodeServer: `http://127.0.0.1:${nodePort}`, fileSink: s.fs.url, deadLetter: s.dll.url,
+		});
+		s.node = await startService('node-server', {
+			K_SINK: `${s.broker.url}${INGRESS_PATH}`, DB_SERVICE_URL: s.db.url, FRONTEND_DIR,
+		}, { port: nodePort });
+		await sleep(1000);
+		const pids = {
+			'node-server': s.node.pid, 'db-service': s.db.pid, 'file-sink': s.fs.pid,
+			'dead-letter-logger': s.dll.pid, 'local-broker': s.broker.pid,
+		};
+		for (const name of ['file-sink', 'dead-letter-logger', 'local-broker'])
+			(ctx.rss[name] ||= {}).idle = vmRssKiB(pids[name]);
+		const sampler = sampleRss(pids);
+		let r;
+		const log = path.join(dir, 'file-sink/events.log');
+		try {
+			r = await wrk({ url: `${s.node.url}/add`, script: 'e2e.lua', connections: 32, seconds: SECONDS });
+			await waitDrained(log, r.requests - r.non2xx);
+		} finally {
+			recordLoad(ctx, sampler.stop());
+		}
+		const e = e2eResults(log);
+		// The same path below saturation: paced sends, for a latency without queueing.
+		const offset = fs.statSync(log).size;
+		const nowMs = () => performance.timeOrigin + performance.now();
+		const p = await paced(`${s.node.url}/add`, 'e2e', E2E_PACED_RATE, PACED_SECONDS,
+			() => JSON.stringify({ reviewText: 'A paced end-to-end review.', benchSentMs: nowMs() }),
+			{ 'ce-source': 'commentForm' });
+		await waitFor(() => e2eResults(log, offset).n >= p.sent.size - p.failed, 10000);
+		const q = e2eResults(log, offset);
+		const dead = fs.existsSync(path.join(dir, 'dead-letter-logger/events.log'))
+			? fs.readFileSync(path.join(dir, 'dead-letter-logger/events.log'), 'utf8').split('\n').filter(Boolean).length : 0;
+		g.row('end to end: POST /add → "saved" in events.log', `${fmtInt(e.perSec)} reviews/s`, {
+			target, ratio: e.perSec / E2E_TARGET,
+			detail: `latency p50 ${fmtMs(percentile(e.lat, 50))}, p99 ${fmtMs(percentile(e.lat, 99))}; ` +
+				`${fmtInt(e.n)} saved of ${fmtInt(r.requests - r.non2xx)} accepted by /add ` +
+				`(${fmtInt(r.okPerSec)} req/s, p99 ${fmtMs(r.p99Ms)}${r.non2xx ? `, ${fmtInt(r.non2xx)} non-2xx` : ''}); ${dead} dead letters`,
+		});
+		g.row(`end to end at ${fmtInt(E2E_PACED_RATE)} reviews/s (paced)`, `p99 ${fmtMs(percentile(q.lat, 99))}`, {
+			detail: `p50 ${fmtMs(percentile(q.lat, 50))}, max ${fmtMs(Math.max(...q.lat))}; ${fmtInt(q.n)} saved of ${fmtInt(p.sent.size)} sent${p.failed ? `, ${p.failed} failed` : ''}`,
+		});
+		g.note(`End to end: scripts/run.sh's wiring on free ports and temp dirs (PostgreSQL, db-service, file-sink FAILURE_RATE=0 FSYNC=batch, dead-letter-logger, local-broker with k8s/base/eventing, node-server with K_SINK = the broker), LOG_LEVEL=warn; wrk -c 32 for ${SECONDS} s with bench/lua/e2e.lua. Both Triggers get each event, so every review is also stored through node-server /insert → db-service → PostgreSQL and its reply event goes back into the broker.`);
+		g.note(`Reviews/s = "saved" lines ÷ (last line's time − first send). Latency = the line's "time" (file-sink's clock, 1 ms resolution) − the send time wrk's Lua put into the event data (benchSentMs, CLOCK_REALTIME); the event data, not the /add answer's id, correlates them, which needs no per-request bookkeeping in wrk. wrk runs closed-loop at saturation, so that latency includes the broker's queue (up to BROKER_QUEUE_MAX=10000 events; when full, the broker answers 503 and /add 502, counted as non-2xx); the paced row sends ${fmtInt(E2E_PACED_RATE)} /add per second for ${PACED_SECONDS} s (the Node sender below) after the backlog has drained, and measures the same way with the sender's wall clock.`);
+	} catch (err) {
+		g.skip('end to end', `failed: ${err.message.split('\n')[0]}`, target);
+	} finally {
+		await stopAll(s.db, s.fs, s.dll, s.broker, s.node);
+	}
+}
+
+async function benchIngress(ctx, g) {
+	const dir = tempDir('ingress');
+	const sink = await startSink();
+	let broker;
+	try {
+		broker = await startBroker(dir, { nodeServer: sink.url, fileSink: sink.url, deadLetter: sink.url },
+			{ BROKER_SHUTDOWN_GRACE: 'PT0S' });
+		const sampler = sampleRss({ 'local-broker': broker.pid });
+		let r;
+		try {
+			r = await wrk({ url: `${broker.url}${INGRESS_PATH}`, script: 'broker.lua', connections: 64, seconds: SECONDS, args: [`ing${Date.now()}`] });
+		} finally {
+			recordLoad(ctx, sampler.stop());
+		}
+		g.row('broker ingress alone (2xx only)', `${fmtInt(r.okPerSec)} req/s`, {
+			detail: `p50 ${fmtMs(r.p50Ms)}, p99 ${fmtMs(r.p99Ms)}; ${fmtInt(r.requests)} requests` +
+				`${r.non2xx ? `, ${fmtInt(r.non2xx)} non-2xx (queue full: BROKER_QUEUE_MAX=10000)` : ''}`,
+		});
+		g.note(`Ingress: wrk -c 64 for ${SECONDS} s, bench/lua/broker.lua (binary new-review-comment, a distinct ce-id each); both Triggers' subscribers are one sink202 answering 202 at once; deliveries run concurrently with the ingress load.`);
+	} catch (err) {
+		g.skip('broker ingress alone', `failed: ${err.message.split('\n')[0]}`);
+	} finally {
+		await stopAll(broker);
+		await sink.stop();
+	}
+}
+
+/**
+ * Sends rate events/s for seconds (1 ms timer ticks); returns { sent: Map id → send time (ns,
+ * process.hrtime), failed }. makeBody(id) gives the body (default: a fixed review).
+ */
+async function paced(url, prefix, rate, seconds, makeBody = null, extraHeaders = {}) {
+	const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+	const sent = new Map();
+	const total = rate * seconds;
+	const fixed = JSON.stringify({ reviewText: 'A paced benchmark review.' });
+	let pending = 0;
+	let failed = 0;
+	const send = (i) => {
+		const id = `${prefix}-${i}`;
+		const body = makeBody ? makeBody(id) : fixed;
+		pending++;
+		const req = http.request(url, {
+			method: 'POST', agent,
+			headers: {
+				'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+				'ce-specversion': '1.0', 'ce-type': 'new-review-comment', 'ce-source': 'bench', 'ce-id': id, ...extraHeaders,
+			},
+		}, (res) => {
+			if (res.statusCode >= 300) failed++;
+			res.resume();
+			res.on('end', () => { pending--; });
+		});
+		req.on('error', () => { failed++; pending--; });
+		sent.set(id, process.hrtime.bigint());
+		req.end(body);
+	};
+	const start = process.hrtime.bigint();
+	let i = 0;
+	while (i < total) {
+		const due = Math.min(total, Number(((process.hrtime.bigint() - start) * BigInt(rate)) / 1000000000n) + 1);
+		while (i < due) send(i++);
+		await sleep(1);
+	}
+	const deadline = Date.now() + 10000;
+	while (pending > 0 && Date.now() < deadline) await sleep(5);
+	agent.destroy();
+	return { sent, failed };
+}
+
+function latencies(sink, sent) {
+	const out = [];
+	for (const r of sink.records()) {
+		const t0 = sent.get(r.id);
+		if (t0 !== undefined) out.push(Number(r.tNs - t0) / 1e6);
+	}
+	return out;
+}
+
+async function benchAdded(ctx, g) {
+	const dir = tempDir('latency');
+	const target = `p99 ≤ ${ADDED_P99_TARGET_MS} ms`;
+	const sink = await startSink({ log: path.join(dir, 'sink.log') });
+	let broker;
+	try {
+		broker = await startBroker(path.join(dir, 'broker'), { nodeServer: sink.url, fileSink: sink.url, deadLetter: sink.url },
+			{ BROKER_SHUTDOWN_GRACE: 'PT0S' });
+		await paced(`${sink.url}/warmup`, 'warm', RATE, 1);
+		const viaBroker = await paced(`${broker.url}${INGRESS_PATH}`, 'broker', RATE, PACED_SECONDS);
+		await sleep(500); // the last deliveries
+		const direct = await paced(`${sink.url}/direct`, 'direct', RATE, PACED_SECONDS);
+		const b = latencies(sink, viaBroker.sent);
+		const d = latencies(sink, direct.sent);
+		const added = (q) => percentile(b, q) - percentile(d, q);
+		g.row(`broker-added latency at ${fmtInt(RATE)} events/s`, `p99 ${fmtMs(added(99))}`, {
+			target, ratio: added(99) / ADDED_P99_TARGET_MS,
+			detail: `p50 ${fmtMs(added(50))}; via broker p50 ${fmtMs(percentile(b, 50))} p99 ${fmtMs(percentile(b, 99))} ` +
+				`(${fmtInt(b.length)} deliveries of ${fmtInt(viaBroker.sent.size)} events), direct p50 ${fmtMs(percentile(d, 50))} p99 ${fmtMs(percentile(d, 99))}` +
+				`${viaBroker.failed + direct.failed ? `; ${viaBroker.failed + direct.failed} sends failed` : ''}`,
+		});
+		g.note(`Added latency: a Node sender paced in 1 ms timer ticks (${fmtInt(RATE)} events/s for ${PACED_SECONDS} s, keep-alive) POSTs binary events to the broker, whose two Triggers deliver each to sink202 (so 2 deliveries per event); sink202 logs CLOCK_MONOTONIC at full receipt, the sender notes process.hrtime (the same clock) before sending. Then the same sender posts straight to sink202 (the direct path). Added p50/p99 = via-broker percentile − direct percentile.`);
+	} catch (err) {
+		g.skip('broker-added latency', `failed: ${err.message.split('\n')[0]}`, target);
+	} finally {
+		await stopAll(broker);
+		await sink.stop();
+	}
+}
+
+export async function benchDelivery(ctx) {
+	const g = ctx.report.group('Delivery: the local broker');
+	const why = brokerSkipReason();
+	if (why) {
+		g.skip('end to end', why, `≥ ${fmtInt(E2E_TARGET)} reviews/s`);
+		g.skip('broker ingress alone', why);
+		g.skip('broker-added latency', why, `p99 ≤ ${ADDED_P99_TARGET_MS} ms`);
+		return;
+	}
+	await benchE2e(ctx, g);
+	await benchIngress(ctx, g);
+	await benchAdded(ctx, g);
+}

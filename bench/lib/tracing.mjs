@@ -1,0 +1,51 @@
+// tracing.mjs: node-server POST /add throughput with tracing at 100% sampling exporting to the
+// test OTLP receiver (tests/integration/lib/otlp_receiver.mjs) vs OTEL_SDK_DISABLED=true.
+// Until the node-server binary contains the OTEL_* settings (the tracing library is linked and
+// read at start), the row says "not yet instrumented".
+import fs from 'node:fs';
+import path from 'node:path';
+import { startBookstore } from './bookstore.mjs';
+import { wrk } from './wrk.mjs';
+import { SECONDS, buildDir, fmtInt, fmtMs } from './util.mjs';
+
+export function instrumented() {
+	const bin = path.join(buildDir, 'node-server');
+	return fs.existsSync(bin) && fs.readFileSync(bin).includes('OTEL_EXPORTER_OTLP_ENDPOINT');
+}
+
+async function addRate(ctx, env) {
+	const st = await startBookstore(ctx, env);
+	try {
+		return await wrk({ url: `${st.node.url}/add`, script: 'add.lua', connections: 64, seconds: SECONDS });
+	} finally {
+		await st.stop();
+	}
+}
+
+export async function benchTracing(ctx) {
+	const g = ctx.report.group('Tracing: node-server POST /add, tracing on vs off');
+	if (!instrumented()) {
+		g.row('POST /add, 100% sampled vs OTEL_SDK_DISABLED=true', 'not yet instrumented', {
+			detail: 'the node-server binary does not read OTEL_EXPORTER_OTLP_ENDPOINT yet',
+		});
+		return;
+	}
+	const { startReceiver } = await import('../../tests/integration/lib/otlp_receiver.mjs');
+	const rx = await startReceiver();
+	try {
+		const off = await addRate(ctx, { OTEL_SDK_DISABLED: 'true' });
+		const on = await addRate(ctx, {
+			OTEL_SERVICE_NAME: 'node-server', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+			OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none',
+		});
+		g.row('POST /add, tracing off', `${fmtInt(off.okPerSec)} req/s`, { detail: `p50 ${fmtMs(off.p50Ms)}, p99 ${fmtMs(off.p99Ms)}` });
+		g.row('POST /add, 100% sampled, OTLP export', `${fmtInt(on.okPerSec)} req/s`, {
+			detail: `p50 ${fmtMs(on.p50Ms)}, p99 ${fmtMs(on.p99Ms)}; ${(on.okPerSec / off.okPerSec).toFixed(2)}× of tracing off; the receiver got ${fmtInt(rx.spans().length)} spans`,
+		});
+		g.note(`Each run: a fresh db-service + node-server (K_SINK = sink202), wrk -c 64 for ${SECONDS} s with bench/lua/add.lua. On: OTEL_TRACES_SAMPLER=always_on, OTEL_METRICS_EXPORTER=none, OTEL_EXPORTER_OTLP_ENDPOINT = the tests' OTLP receiver (tests/integration/lib/otlp_receiver.mjs, Node, decodes every request), on the same 2 cores. Off: OTEL_SDK_DISABLED=true.`);
+	} catch (err) {
+		g.skip('POST /add, tracing on vs off', `failed: ${err.message.split('\n')[0]}`);
+	} finally {
+		await rx.stop();
+	}
+}

@@ -1,0 +1,102 @@
+// ws.mjs: WebSocket fan-out. CLIENTS sockets on node-server's /comments (npm ws, one Node
+// process), then INSERTS inserts through POST /insert; for each, the time from the insert's
+// HTTP response until each client has received the array holding the new review.
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { fmtMs, fmtInt, percentile, sleep } from './util.mjs';
+
+const CLIENTS = 1000;
+const INSERTS = 10;
+const TARGET_P99_MS = 100;
+
+function connect(url) {
+	return new Promise((resolve, reject) => {
+		const ws = new WebSocket(url, { perMessageDeflate: false });
+		const c = { ws, marker: null, seenAt: null, messages: 0, lastLen: 0 };
+		ws.on('message', (data) => {
+			c.messages++;
+			c.lastLen = data.length;
+			if (c.marker && c.seenAt === null && data.includes(c.marker)) c.seenAt = performance.now();
+		});
+		ws.once('open', () => resolve(c));
+		ws.once('error', reject);
+	});
+}
+
+async function connectAll(url, n) {
+	const clients = [];
+	for (let i = 0; i < n; i += 100) {
+		const batch = await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => connect(url)));
+		clients.push(...batch);
+	}
+	return clients;
+}
+
+async function waitAll(clients, timeoutMs) {
+	const deadline = Date.now() + timeoutMs;
+	while (clients.some((c) => c.seenAt === null)) {
+		if (Date.now() > deadline) return false;
+		await sleep(2);
+	}
+	return true;
+}
+
+export async function benchWs(ctx) {
+	const g = ctx.report.group(`WebSocket fan-out: ${fmtInt(CLIENTS)} clients on node-server /comments`);
+	const target = `p99 ≤ ${TARGET_P99_MS} ms`;
+	const st = ctx.bookstore;
+	if (!st) {
+		g.skip('fan-out', 'the bookstore stack did not start', target);
+		return;
+	}
+	const url = `${st.node.url.replace('http', 'ws')}/comments`;
+	let clients = [];
+	try {
+		const t0 = performance.now();
+		clients = await connectAll(url, CLIENTS);
+		const connectMs = performance.now() - t0;
+		const deadline = Date.now() + 10000;
+		while (clients.some((c) => c.messages === 0) && Date.now() < deadline) await sleep(10);
+		const lat = [];
+		const perInsertMax = [];
+		let missed = 0;
+		const run = Date.now();
+		for (let i = 0; i < INSERTS; i++) {
+			const marker = `fanout-${run}-${i}`;
+			for (const c of clients) {
+				c.marker = marker;
+				c.seenAt = null;
+			}
+			const res = await fetch(`${st.node.url}/insert`, {
+				method: 'POST',
+				headers: {
+					'content-type': 'application/json', 'ce-specversion': '1.0',
+					'ce-type': 'moderated-comment', 'ce-source': 'bench', 'ce-id': marker,
+				},
+				body: JSON.stringify({ reviewText: marker }),
+			});
+			await res.arrayBuffer();
+			const answered = performance.now();
+			if (res.status !== 200) throw new Error(`POST /insert answered ${res.status}`);
+			if (!(await waitAll(clients, 10000))) missed += clients.filter((c) => c.seenAt === null).length;
+			const mine = clients.filter((c) => c.seenAt !== null).map((c) => Math.max(0, c.seenAt - answered));
+			lat.push(...mine);
+			perInsertMax.push(Math.max(...mine));
+			await sleep(200);
+		}
+		const p99 = percentile(lat, 99);
+		g.row('insert → every client has the array', `p99 ${fmtMs(p99)}`, {
+			target, ratio: p99 / TARGET_P99_MS,
+			detail: `p50 ${fmtMs(percentile(lat, 50))}, max ${fmtMs(Math.max(...lat))} over ${INSERTS} inserts × ${fmtInt(CLIENTS)} clients` +
+				`${missed ? `; ${missed} deliveries missing after 10 s` : ''}`,
+		});
+		g.row('connecting the clients', fmtMs(connectMs), { detail: `${CLIENTS} upgrades, 100 at a time` });
+		g.note('Clock: performance.now() in the client process; start = the POST /insert response fully read, end = the client\'s "message" event whose payload contains the new review (a Buffer search, no JSON parse). Receipts that came before the response count as 0.');
+		g.note(`The ${fmtInt(CLIENTS)} clients run in one Node process on the same 2 cores as node-server, db-service and PostgreSQL, so their own event-loop time is part of the figure; per-insert max: ${perInsertMax.map((m) => fmtMs(m)).join(', ')}.`);
+		g.note(`Each insert makes node-server reload the newest reviews (REVIEWS_LIMIT=100) from db-service and send that whole array to every client: ${fmtInt(clients[0].lastLen)} bytes per message here.`);
+	} catch (e) {
+		g.skip('fan-out', `failed: ${e.message}`, target);
+	} finally {
+		for (const c of clients) c.ws.terminate();
+	}
+}
