@@ -63,7 +63,7 @@ if want fuzz; then
 			echo "FAIL $name"; tail -30 "$log"
 			note_fail "fuzz/$name"
 		fi
-	done < <(find build/fuzz -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+	done < <(find build/fuzz/fuzz -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
 fi
 
 if want integration; then
