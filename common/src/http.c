@@ -11,6 +11,13 @@
  *   http_resume   another thread: MHD_resume_connection; MHD calls on_access again and the
  *                 stored response is queued. http_suspend() took a reference for that thread.
  *   on_completed  metrics, access log, drop the MHD reference.
+ *   conn_free     the last reference: the SERVER span gets its status and ends.
+ *
+ * Tracing: the SERVER span starts once the request is routed (first_call), is current on the
+ * pool thread while the handler runs, stops being current on http_suspend() and http_resume()
+ * (a resuming thread may enter it meanwhile), and ends in conn_free(), when no thread can use
+ * it any more. The built-in routes (/healthz, /readyz, /metrics) get no span: probes every
+ * few seconds would bury the traces that matter.
  *
  * Locks: srv->lock (the list of parked requests, the stopping flag) is taken before c->lock.
  * c->lock guards the response and the suspend/resume flags, which two threads can touch.
@@ -36,6 +43,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 
 #define METRICS_MAX_BYTES  ((size_t)16 * 1024 * 1024)
@@ -71,8 +79,11 @@ struct http_conn {
 	pthread_mutex_t lock;
 	int refs;
 	struct timespec t0;
-	char *path, *method;
+	char *path, *method, *rawquery;
 	char remote[INET6_ADDRSTRLEN];
+	char version[16]; /* "1.1" */
+	struct trace_span *span;
+	int aborted; /* MHD terminated the request before a normal completion */
 	const char *method_label;
 	struct kv_list headers, query;
 	struct route_match match;
@@ -206,8 +217,11 @@ static void resp_clear(struct http_conn *c)
 	c->upgrade = NULL;
 }
 
+static void span_finish(struct http_conn *c);
+
 static void conn_free(struct http_conn *c)
 {
+	span_finish(c);
 	resp_clear(c);
 	kv_clear(&c->out);
 	kv_clear(&c->headers);
@@ -216,6 +230,7 @@ static void conn_free(struct http_conn *c)
 	buf_release(&c->body);
 	free(c->path);
 	free(c->method);
+	free(c->rawquery);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -243,6 +258,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	c->mc = mc;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	c->path = xstrndup(uri ? uri : "", uri ? strcspn(uri, "?") : 0);
+	if (uri && uri[strlen(c->path)] == '?')
+		c->rawquery = xstrdup(uri + strlen(c->path) + 1);
 	buf_init(&c->body, srv->cfg.max_body);
 	c->req.path = c->path;
 	c->req.route = "unmatched";
@@ -498,6 +515,8 @@ int http_suspend(struct http_request *req)
 {
 	struct http_conn *c = conn_of(req);
 
+	if (c->span && trace_current() == c->span)
+		trace_span_exit(c->span);
 	pthread_mutex_lock(&c->lock);
 	if (!c->want_suspend) {
 		c->want_suspend = 1;
@@ -511,6 +530,8 @@ void http_resume(struct http_request *req)
 {
 	struct http_conn *c = conn_of(req);
 
+	if (c->span && trace_current() == c->span)
+		trace_span_exit(c->span);
 	pthread_mutex_lock(&c->lock);
 	c->resumed = 1;
 	if (c->mhd_suspended) {
@@ -618,6 +639,100 @@ static int h_metrics(struct http_request *req)
 	return rc;
 }
 
+/* ---- the SERVER span ---------------------------------------------------------------------- */
+
+static int is_builtin(const struct route *r)
+{
+	for (size_t i = 0; i < sizeof(builtin_routes) / sizeof(builtin_routes[0]); i++)
+		if (r == &builtin_routes[i])
+			return 1;
+	return 0;
+}
+
+static void span_attrs(struct http_conn *c, const struct route *r)
+{
+	struct trace_span *s = c->span;
+	const char *ua = http_header(&c->req, "User-Agent");
+
+	trace_span_set_str(s, "http.request.method", c->method_label);
+	if (strcmp(c->method_label, "_OTHER") == 0)
+		trace_span_set_str(s, "http.request.method_original", c->method);
+	trace_span_set_str(s, "url.path", c->path);
+	trace_span_set_str(s, "url.scheme", "http");
+	if (c->rawquery)
+		trace_span_set_str(s, "url.query", c->rawquery);
+	if (r)
+		trace_span_set_str(s, "http.route", r->pattern);
+	trace_span_set_int(s, "server.port", c->srv->port);
+	if (c->remote[0])
+		trace_span_set_str(s, "client.address", c->remote);
+	if (ua)
+		trace_span_set_str(s, "user_agent.original", ua);
+	if (c->version[0])
+		trace_span_set_str(s, "network.protocol.version", c->version);
+}
+
+/*
+ * Starts the SERVER span of a request routed to r (NULL when no route matched), continuing
+ * the trace of its traceparent (or ce-traceparent) header. Built-in routes get none.
+ */
+static void span_begin(struct http_conn *c, const struct route *r)
+{
+	const char *m = strcmp(c->method_label, "_OTHER") != 0 ? c->method_label : "HTTP";
+	const struct http_header *h;
+	struct trace_context parent;
+	char name[160];
+	size_t n;
+
+	if (r && is_builtin(r))
+		return;
+	h = http_headers(&c->req, &n);
+	(void)trace_context_extract(h, n, &parent); /* zeroed when absent: a new trace */
+	if (r)
+		snprintf(name, sizeof(name), "%s %s", m, r->pattern);
+	else
+		snprintf(name, sizeof(name), "%s", m);
+	(void)trace_span_start(name, TRACE_SPAN_SERVER, &parent, &c->span);
+	c->req.span = c->span;
+	if (trace_span_recording(c->span))
+		span_attrs(c, r);
+}
+
+/* Records the outcome and ends the span; called with the last reference (conn_free). */
+static void span_finish(struct http_conn *c)
+{
+	char code[16];
+
+	if (!c->span)
+		return;
+	if (c->queued && c->status > 0) {
+		trace_span_set_int(c->span, "http.response.status_code", c->status);
+		if (c->status >= 500) {
+			snprintf(code, sizeof(code), "%d", c->status);
+			trace_span_set_str(c->span, "error.type", code);
+			trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
+		}
+	} else if (c->aborted) {
+		trace_span_set_str(c->span, "error.type", "connection_aborted");
+	}
+	trace_span_end(c->span);
+	c->span = NULL;
+	c->req.span = NULL;
+}
+
+/* Makes log records of this thread carry span's ids (NULL: none). */
+static void log_trace_of(const struct trace_span *span)
+{
+	char tid[33], sid[17];
+
+	if (!span) {
+		log_set_trace(NULL, NULL);
+		return;
+	}
+	trace_context_hex(trace_span_context(span), tid, sid);
+	log_set_trace(tid, sid);
+}
+
 /* ---- the dispatcher ----------------------------------------------------------------------- */
 
 static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -626,6 +741,15 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
 	(void)kind;
 	kv_add(cls, key, value);
 	return MHD_YES;
+}
+
+/* An IPv6 peer address as text; an IPv4-mapped one (dual stack) as plain IPv4. */
+static void remote_v6(const struct in6_addr *a, char *out, size_t n)
+{
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)n);
+	else
+		inet_ntop(AF_INET6, a, out, (socklen_t)n);
 }
 
 static void request_info(struct http_conn *c, const char *method)
@@ -646,8 +770,7 @@ static void request_info(struct http_conn *c, const char *method)
 				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
 				  c->remote, sizeof(c->remote));
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			remote_v6(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 				  c->remote, sizeof(c->remote));
 	}
 }
@@ -803,10 +926,15 @@ static enum MHD_Result first_call(struct http_conn *c, const char *method, const
 
 	c->started = 1;
 	request_info(c, method);
+	if (strncmp(version, "HTTP/", 5) == 0)
+		snprintf(c->version, sizeof(c->version), "%s", version + 5);
 	problem = request_problem(c, version);
-	if (problem)
+	if (problem) {
+		span_begin(c, NULL);
 		return fail_now(c, ERR_BAD_REQUEST, problem);
+	}
 	rc = route_request(c);
+	span_begin(c, rc == ROUTE_FOUND ? c->match.route : NULL);
 	if (rc == ROUTE_BAD_PATH)
 		return fail_now(c, ERR_BAD_REQUEST, "malformed request path");
 	if (rc == ROUTE_NOT_FOUND)
@@ -854,7 +982,10 @@ static enum MHD_Result run_handler(struct http_conn *c)
 	c->dispatched = 1;
 	c->req.body = c->body.data;
 	c->req.body_len = c->body.len;
+	trace_span_enter(c->span);
 	rc = c->match.route->handler(&c->req);
+	if (c->span && trace_current() == c->span)
+		trace_span_exit(c->span); /* http_suspend() already did when it was called */
 	if (c->want_suspend)
 		return park(c);
 	if (rc < 0) {
@@ -909,7 +1040,9 @@ static void access_log(struct http_conn *c, long long ns, enum MHD_RequestTermin
 	json_object_set_new(f, "remote", json_string(c->remote));
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "aborted", json_integer((json_int_t)toe));
+	log_trace_of(c->span);
 	log_fields(level, f, "request");
+	log_trace_of(trace_current());
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
@@ -924,6 +1057,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		return;
 	*con_cls = NULL;
 	ns = elapsed_ns(&c->t0);
+	c->aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
 	if (c->started && c->queued) {
 		char code[16];
 

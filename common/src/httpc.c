@@ -10,6 +10,9 @@
  *   finished transfers, then curl_multi_poll until the earliest of curl's timeout and the
  *   next timer deadline. Senders wake it with curl_multi_wakeup, at most once per loop turn.
  * - Callbacks run without the mutex held, so they may call httpc_send()/httpc_timer().
+ * - Tracing: the CLIENT span starts in httpc_send() on the sender's thread (so it sees that
+ *   thread's current span), travels with the xfer, and ends on the client thread right before
+ *   the callback. The xfer keeps a copy of the injected context for the callback.
  */
 #include "common/httpc.h"
 
@@ -23,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 
 enum {
@@ -51,6 +55,9 @@ struct xfer {
 	size_t nhead;
 	enum overflow overflow;
 	char errbuf[CURL_ERROR_SIZE];
+	struct trace_span *span;   /* the CLIENT span, or NULL */
+	struct trace_context tctx; /* what was injected (valid when has_tctx) */
+	int has_tctx;
 };
 
 struct xlist {
@@ -288,18 +295,35 @@ static int has_header(const struct httpc_request *req, const char *name)
  * "Name:"); "Expect:" turns off 100-continue, and a body without a Content-Type goes
  * without one rather than with curl's form-urlencoded default.
  */
-static struct curl_slist *build_headers(const struct httpc_request *req)
+static int is_trace_header(const char *name)
+{
+	return strcasecmp(name, "traceparent") == 0 || strcasecmp(name, "tracestate") == 0;
+}
+
+static struct curl_slist *add_header_line(struct curl_slist *list, const struct httpc_header *h)
+{
+	char *line = *h->value ? xasprintf("%s: %s", h->name, h->value) : xasprintf("%s;", h->name);
+
+	list = slist_add(list, line);
+	free(line);
+	return list;
+}
+
+/* ctx: the trace context to inject in place of the caller's trace headers, or NULL. */
+static struct curl_slist *build_headers(const struct httpc_request *req,
+					const struct trace_context *ctx)
 {
 	struct curl_slist *list = NULL;
+	struct trace_inject inj;
+	size_t ninj = ctx ? trace_context_inject(ctx, &inj) : 0;
 
 	for (size_t i = 0; i < req->nheaders; i++) {
-		const struct httpc_header *h = &req->headers[i];
-		char *line =
-		    *h->value ? xasprintf("%s: %s", h->name, h->value) : xasprintf("%s;", h->name);
-
-		list = slist_add(list, line);
-		free(line);
+		if (ninj && is_trace_header(req->headers[i].name))
+			continue;
+		list = add_header_line(list, &req->headers[i]);
 	}
+	for (size_t i = 0; i < ninj; i++)
+		list = add_header_line(list, &inj.headers[i]);
 	if (!has_header(req, "Expect"))
 		list = slist_add(list, "Expect:");
 	if (!has_header(req, "Content-Type"))
@@ -353,6 +377,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
 
 static void xfer_free(struct xfer *x)
 {
+	trace_span_end(x->span);
 	curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->req_headers);
 	buf_release(&x->body);
@@ -400,9 +425,127 @@ static void set_options(struct httpc *c, struct xfer *x, const struct httpc_requ
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
-	x->req_headers = build_headers(req);
+	x->req_headers = build_headers(req, x->has_tctx ? &x->tctx : NULL);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
 	set_method(e, req);
+}
+
+/* ---- the CLIENT span ----------------------------------------------------------------- */
+
+static const char *method_of(const struct httpc_request *req)
+{
+	return req->method ? req->method : (req->body_len ? "POST" : "GET");
+}
+
+static int known_method(const char *m)
+{
+	static const char *const known[] = { "GET",    "HEAD",	  "POST",  "PUT",     "PATCH",
+					     "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* server.address, server.port and url.full (without user and password) from the URL. */
+static void url_attrs(struct trace_span *span, const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *full = NULL;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		trace_span_set_str(span, "url.full", url);
+		goto cleanup;
+	}
+	(void)curl_url_set(u, CURLUPART_USER, NULL, 0);
+	(void)curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+	if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK)
+		trace_span_set_str(span, "url.full", full);
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		trace_span_set_str(span, "server.address", host);
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		trace_span_set_int(span, "server.port", strtol(port, NULL, 10));
+cleanup:
+	curl_free(full);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+static void client_attrs(struct trace_span *span, const struct httpc_request *req)
+{
+	const char *m = method_of(req);
+
+	if (known_method(m)) {
+		trace_span_set_str(span, "http.request.method", m);
+	} else {
+		trace_span_set_str(span, "http.request.method", "_OTHER");
+		trace_span_set_str(span, "http.request.method_original", m);
+	}
+	url_attrs(span, req->url);
+	if (req->resend_count > 0)
+		trace_span_set_int(span, "http.request.resend_count", req->resend_count);
+	for (size_t i = 0; i < req->trace_nattrs; i++)
+		trace_span_set_attr(span, &req->trace_attrs[i]);
+}
+
+/* Picks the parent, starts the CLIENT span and decides what x injects (see httpc.h). */
+static void trace_begin(struct xfer *x, const struct httpc_request *req)
+{
+	const struct trace_context *parent = req->trace_parent;
+	const char *m = method_of(req);
+	struct trace_span *span = NULL;
+	char name[160];
+
+	if (!parent && trace_current())
+		parent = trace_span_context(trace_current());
+	if (!parent || !trace_context_valid(parent))
+		return;
+	x->tctx = *parent;
+	x->has_tctx = 1;
+	if (!known_method(m))
+		m = "HTTP";
+	if (req->trace_route)
+		snprintf(name, sizeof(name), "%s %s", m, req->trace_route);
+	else
+		snprintf(name, sizeof(name), "%s", m);
+	(void)trace_span_start(name, TRACE_SPAN_CLIENT, parent, &span);
+	if (!trace_span_recording(span)) {
+		trace_span_end(span);
+		return;
+	}
+	x->span = span;
+	x->tctx = *trace_span_context(span);
+	client_attrs(span, req);
+}
+
+static const char *error_type(int err, int cancelled)
+{
+	if (cancelled)
+		return "cancelled";
+	return err == ERR_TIMEOUT ? "timeout" : err_code_name(err);
+}
+
+/* Records the outcome on the CLIENT span and ends it. */
+static void trace_finish(struct xfer *x, int status, int err, int cancelled, const char *why)
+{
+	char code[16];
+
+	if (!x->span)
+		return;
+	if (status > 0)
+		trace_span_set_int(x->span, "http.response.status_code", status);
+	if (err || cancelled) {
+		trace_span_set_str(x->span, "error.type", error_type(err, cancelled));
+		trace_span_set_status(x->span, TRACE_STATUS_ERROR, why);
+	} else if (status >= 400) {
+		snprintf(code, sizeof(code), "%d", status);
+		trace_span_set_str(x->span, "error.type", code);
+		trace_span_set_status(x->span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(x->span);
+	x->span = NULL;
 }
 
 static int xfer_new(struct httpc *c, const struct httpc_request *req, httpc_done_fn done, void *arg,
@@ -423,6 +566,7 @@ static int xfer_new(struct httpc *c, const struct httpc_request *req, httpc_done
 		xfer_free(x);
 		return ERR_INTERNAL;
 	}
+	trace_begin(x, req);
 	set_options(c, x, req);
 	*out = x;
 	return 0;
@@ -500,6 +644,8 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 	res.body = x->body.data;
 	res.body_len = x->body.len;
 	res.elapsed_us = (now_ns() - x->start_ns) / 1000;
+	res.trace = x->has_tctx ? &x->tctx : NULL;
+	trace_finish(x, res.status, res.err, cancelled, res.error);
 
 	pthread_mutex_lock(&c->mu);
 	c->pending--; /* before the callback, so that it may send a follow-up right away */
@@ -705,8 +851,10 @@ int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn d
 		wake_locked(c);
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (ret)
+	if (ret) {
+		trace_finish(x, 0, ret, 0, "request not sent");
 		xfer_free(x);
+	}
 	return ret;
 }
 

@@ -3,11 +3,18 @@
  */
 #include "pq.h"
 
+#include <ctype.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/trace.h"
+
+#define SQL_WORD_MAX 64
 
 /* Server notices (e.g. "relation already exists, skipping") go to our log, not to stderr. */
 static void notice_to_log(void *arg, const char *message)
@@ -140,12 +147,113 @@ int pq_check(PGconn *c, const PGresult *res, struct buf *msg)
 	return err;
 }
 
+/* ---- the CLIENT span of a query ------------------------------------------------------- */
+
+/* Copies the identifier or keyword at s (letters, digits, '_', '.', '"') into out. */
+static size_t sql_word(const char *s, char *out, size_t n)
+{
+	size_t len = 0;
+
+	while (s[len] && (isalnum((unsigned char)s[len]) || strchr("_.\"", s[len])))
+		len++;
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return len;
+}
+
+/* The word after the first whole-word, case-insensitive keyword kw in sql, or "". */
+static void sql_after(const char *sql, const char *kw, char *out, size_t n)
+{
+	size_t k = strlen(kw);
+	const char *p;
+
+	out[0] = '\0';
+	for (p = sql; *p; p++) {
+		if (strncasecmp(p, kw, k) != 0 || (p > sql && !isspace((unsigned char)p[-1])) ||
+		    !isspace((unsigned char)p[k]))
+			continue;
+		p += k;
+		while (isspace((unsigned char)*p))
+			p++;
+		(void)sql_word(p, out, n);
+		return;
+	}
+}
+
+/* db.operation.name (upper case) and the table a statement works on ("" when unknown). */
+static void sql_summary(const char *sql, char op[SQL_WORD_MAX], char table[SQL_WORD_MAX])
+{
+	size_t i;
+
+	while (isspace((unsigned char)*sql))
+		sql++;
+	(void)sql_word(sql, op, SQL_WORD_MAX);
+	for (i = 0; op[i]; i++)
+		op[i] = (char)toupper((unsigned char)op[i]);
+	table[0] = '\0';
+	if (!strcmp(op, "SELECT") || !strcmp(op, "DELETE"))
+		sql_after(sql, "FROM", table, SQL_WORD_MAX);
+	else if (!strcmp(op, "INSERT"))
+		sql_after(sql, "INTO", table, SQL_WORD_MAX);
+	else if (!strcmp(op, "UPDATE"))
+		sql_after(sql, "UPDATE", table, SQL_WORD_MAX);
+}
+
+/*
+ * A CLIENT span for one statement, child of the thread's current span (the HTTP request).
+ * Statements run outside a traced request (migrations, readiness probes) get none.
+ */
+static struct trace_span *query_span_start(PGconn *c, const char *sql)
+{
+	char op[SQL_WORD_MAX], table[SQL_WORD_MAX], name[2 * SQL_WORD_MAX + 2];
+	const char *host = PQhost(c), *port = PQport(c);
+	struct trace_span *span = NULL;
+
+	if (!trace_current())
+		return NULL;
+	sql_summary(sql, op, table);
+	snprintf(name, sizeof(name), "%s%s%s", op[0] ? op : "postgresql", table[0] ? " " : "",
+		 table);
+	(void)trace_span_start(name, TRACE_SPAN_CLIENT, NULL, &span);
+	if (!trace_span_recording(span))
+		return span;
+	trace_span_set_str(span, "db.system.name", "postgresql");
+	trace_span_set_str(span, "db.namespace", PQdb(c) ? PQdb(c) : "");
+	if (op[0])
+		trace_span_set_str(span, "db.operation.name", op);
+	if (table[0])
+		trace_span_set_str(span, "db.collection.name", table);
+	trace_span_set_str(span, "db.query.text", sql);
+	if (host && *host)
+		trace_span_set_str(span, "server.address", host);
+	if (port && *port)
+		trace_span_set_int(span, "server.port", strtol(port, NULL, 10));
+	return span;
+}
+
+static void query_span_end(struct trace_span *span, const PGresult *res, int rc)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (rc) {
+		if (state)
+			trace_span_set_str(span, "db.response.status_code", state);
+		trace_span_set_str(span, "error.type", state ? state : err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(span);
+}
+
 int pq_exec(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **out,
 	    struct buf *msg)
 {
+	struct trace_span *span = query_span_start(c, sql);
 	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	int rc = pq_check(c, res, msg);
 
+	query_span_end(span, res, rc);
 	if (rc) {
 		PQclear(res);
 		*out = NULL;

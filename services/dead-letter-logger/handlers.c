@@ -3,11 +3,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/ce.h"
+#include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 #include "deadletter.h"
 
@@ -74,11 +77,61 @@ static void log_dead_letter(const struct ce_event *ev, const struct deadletter_i
 			   info->problems);
 }
 
+/* The decoded response on spans is cut to this many bytes (at a UTF-8 boundary). */
+#define SPAN_RESPONSE_MAX 256
+
+/* Copies s into out (size SPAN_RESPONSE_MAX + 4), cut at a character boundary with "...". */
+static const char *cut_text(const char *s, char *out)
+{
+	size_t n = strlen(s);
+
+	if (n <= SPAN_RESPONSE_MAX)
+		return s;
+	n = SPAN_RESPONSE_MAX;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	snprintf(out, SPAN_RESPONSE_MAX + 4, "%.*s...", (int)n, s);
+	return out;
+}
+
+/*
+ * The Knative error attributes of a dead letter (knativeerrordest, knativeerrorcode and the
+ * decoded response, cut) on the CONSUMER span, and the same as a "dead letter" span event.
+ */
+static void trace_dead_letter(struct trace_span *span, const struct deadletter_info *info,
+			      const json_t *rec)
+{
+	const char *resp =
+	    json_string_value(json_object_get(json_object_get(rec, "error"), "response"));
+	char cut[SPAN_RESPONSE_MAX + 4];
+	struct trace_attr a[3];
+	size_t n = 0;
+
+	if (!trace_span_recording(span))
+		return;
+	if (info->destination)
+		a[n++] = (struct trace_attr){ .key = DEADLETTER_EXT_DEST,
+					      .type = TRACE_ATTR_STRING,
+					      .v.s = info->destination };
+	if (info->has_code)
+		a[n++] = (struct trace_attr){ .key = DEADLETTER_EXT_CODE,
+					      .type = TRACE_ATTR_INT,
+					      .v.i = info->code };
+	if (resp)
+		a[n++] = (struct trace_attr){ .key = DEADLETTER_EXT_DATA,
+					      .type = TRACE_ATTR_STRING,
+					      .v.s = cut_text(resp, cut) };
+	for (size_t i = 0; i < n; i++)
+		trace_span_set_attr(span, &a[i]);
+	trace_span_add_event(span, "dead letter", a, n);
+}
+
 static int post_dead_letter(struct http_request *req)
 {
 	struct deadletters *dl = req->ctx;
 	struct deadletter_info info;
 	struct ce_error cerr = { 0 };
+	struct trace_span *span = NULL;
 	struct ce_event *ev;
 	char now[32], code[16];
 	json_t *rec;
@@ -89,8 +142,11 @@ static int post_dead_letter(struct http_request *req)
 			   "rejected a malformed dead letter: %s", cerr.message);
 		return http_fail(req, rc, "%s", cerr.message);
 	}
+	(void)ce_trace_consume(req, ev, CE_TRACE_PREFER_EVENT, &span);
+	trace_span_enter(span);
 	log_format_time(now, 0);
 	rec = deadletter_record(ev, now, &info);
+	trace_dead_letter(span, &info, rec);
 	rc = eventlog_append(dl->log, rec);
 	json_decref(rec);
 	if (rc != 0) {
@@ -106,6 +162,11 @@ static int post_dead_letter(struct http_request *req)
 	    dl->total, METRIC_LABELS(info.destination ? info.destination : "unknown", code)));
 	rc = http_respond(req, 200, NULL, NULL, 0);
 out:
+	if (rc < 0) {
+		trace_span_set_str(span, "error.type", err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(span);
 	ce_event_free(ev);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/otlp.h"
 #include "common/signals.h"
 #include "common/xalloc.h"
 #include "handlers.h"
@@ -39,6 +40,28 @@ static const struct config_var vars[] = {
 	  "debug, info, warn or error" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+/*
+ * Tracing is off (OTEL_SDK_DISABLED) unless some OTLP destination or exporter is configured:
+ * without a collector, exporting to the default localhost:4318 would only fail, and delay
+ * every shutdown by the export timeout (docs/tracing.md).
+ */
+static void otel_defaults(void)
+{
+	static const char *const otel[] = {
+		"OTEL_SDK_DISABLED",
+		"OTEL_TRACES_EXPORTER",
+		"OTEL_METRICS_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	};
+
+	for (size_t i = 0; i < sizeof(otel) / sizeof(otel[0]); i++)
+		if (getenv(otel[i]))
+			return;
+	(void)setenv("OTEL_SDK_DISABLED", "true", 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -68,6 +91,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_block();
+	otel_defaults();
+	(void)otlp_init("dead-letter-logger");
 	deadletters_init(&dl, log);
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
@@ -78,6 +103,7 @@ int main(int argc, char **argv)
 	if (http_server_start(&http, &srv) != 0) {
 		eventlog_close(log);
 		free(path);
+		otlp_shutdown();
 		return 1;
 	}
 	log_info("dead-letter-logger listening on port %d, writing %s (FSYNC=%s)",
@@ -85,6 +111,7 @@ int main(int argc, char **argv)
 	sig = signals_wait();
 	log_info("stopping on %s", signals_name(sig));
 	http_server_stop(srv);
+	otlp_shutdown(); /* after the server, before what metrics read */
 	eventlog_close(log);
 	free(path);
 	return 0;

@@ -18,6 +18,7 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 #include "delivery.h"
 #include "spool.h"
@@ -178,11 +179,57 @@ static void add_header(struct httpc_header *hs, size_t *n, const char *name, con
 	(*n)++;
 }
 
+/* The trace context dv continues (zeroed when it has none: the attempt is not traced). */
+static void delivery_trace_parent(const struct delivery *dv, struct trace_context *ctx)
+{
+	const char *ts = dv->tracestate;
+	struct traceparent tp;
+
+	memset(ctx, 0, sizeof(*ctx));
+	if (!dv->traceparent || traceparent_parse1(dv->traceparent, &tp) != 0)
+		return;
+	memcpy(ctx->trace_id, tp.trace_id, sizeof(ctx->trace_id));
+	memcpy(ctx->span_id, tp.span_id, sizeof(ctx->span_id));
+	ctx->flags = tp.flags;
+	ctx->is_remote = 1;
+	if (ts && tracestate_parse(&ts, 1, ctx->tracestate, sizeof(ctx->tracestate)) < 0)
+		ctx->tracestate[0] = '\0';
+}
+
+/*
+ * The attempt's tracing: a CLIENT span under the delivery's context (the ingress span, or
+ * the attempt that got the reply), one per attempt, retries with http.request.resend_count.
+ */
+static void trace_attempt(const struct delivery *dv, struct trace_context *parent,
+			  struct trace_attr attrs[4], struct httpc_request *req)
+{
+	delivery_trace_parent(dv, parent);
+	attrs[0] = (struct trace_attr){ .key = "kn.trigger.name",
+					.type = TRACE_ATTR_STRING,
+					.v.s = dv->trigger->name };
+	attrs[1] = (struct trace_attr){ .key = "kn.trigger.namespace",
+					.type = TRACE_ATTR_STRING,
+					.v.s = dv->trigger->ns };
+	attrs[2] = (struct trace_attr){ .key = "kn.delivery.phase",
+					.type = TRACE_ATTR_STRING,
+					.v.s = dv->phase == DELIVERY_SUBSCRIBER ? "subscriber"
+										: "dead_letter" };
+	attrs[3] = (struct trace_attr){ .key = "cloudevents.event_id",
+					.type = TRACE_ATTR_STRING,
+					.v.s = dv->event->id };
+	req->trace_parent = parent;
+	req->trace_attrs = attrs;
+	req->trace_nattrs = 4;
+	req->resend_count = dv->attempts;
+}
+
 /* Encodes dv's event for its trigger's format and sends it. 0 or the httpc_send() error. */
 static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *url)
 {
 	const struct delivery_spec *spec = dv->trigger->delivery;
 	struct httpc_request req = { 0 };
+	struct trace_context parent;
+	struct trace_attr attrs[4];
 	struct ce_headers ch;
 	struct buf body;
 	struct httpc_header *hs;
@@ -206,9 +253,10 @@ static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *u
 	if (dv->phase == DELIVERY_SUBSCRIBER)
 		add_header(hs, &n, "Prefer", "reply");
 	add_header(hs, &n, "Kn-Namespace", dv->trigger->ns);
-	/* Trace context passes through unchanged; the tracing layer will add its own span. */
+	/* Sent as is when the attempt is not traced; else httpc injects its CLIENT span's. */
 	add_header(hs, &n, "traceparent", dv->traceparent);
 	add_header(hs, &n, "tracestate", dv->tracestate);
+	trace_attempt(dv, &parent, attrs, &req);
 	req.method = "POST";
 	req.url = url;
 	req.headers = hs;
@@ -288,15 +336,25 @@ static void on_timer(void *arg, int cancelled)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* Re-ingests a reply; turns a refusal into a failed attempt. Returns the URL that failed. */
+/*
+ * Re-ingests a reply, in the trace of the attempt that got it (ctx, may be NULL); turns a
+ * refusal into a failed attempt. Returns the URL that failed.
+ */
 static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct delivery_result *r,
-			      char **owned)
+			      const struct trace_context *ctx, char **owned)
 {
 	const struct topo_broker *b = &d->topo->brokers[dv->trigger->broker_index];
+	const char *tp = dv->traceparent, *ts = dv->tracestate;
+	struct trace_inject inj;
+	size_t ninj = ctx ? trace_context_inject(ctx, &inj) : 0;
 	int rc;
 
+	if (ninj) {
+		tp = inj.traceparent;
+		ts = ninj > 1 ? ctx->tracestate : NULL;
+	}
 	ttl_put(r->reply, dv->ttl);
-	rc = dispatcher_ingest(d, b, r->reply, dv->traceparent, dv->tracestate);
+	rc = dispatcher_ingest(d, b, r->reply, tp, ts);
 	if (rc == 0) {
 		r->outcome = DELIVERY_OK;
 		return NULL;
@@ -332,7 +390,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 	}
 	delivery_classify(dv->phase, res, &r);
 	if (r.outcome == DELIVERY_REPLY)
-		dest = take_reply(d, dv, &r, &owned);
+		dest = take_reply(d, dv, &r, res->trace, &owned);
 	pthread_mutex_lock(&d->mu);
 	q->inflight--;
 	d->inflight--;

@@ -9,6 +9,7 @@
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 #include "dispatcher.h"
 #include "topology.h"
@@ -40,12 +41,52 @@ static int decode(struct http_request *req, struct ce_decoded *dec)
 	return 0;
 }
 
+/*
+ * The trace context the deliveries of this event continue: the ingress SERVER span's, or,
+ * when it does not record (tracing off), the request's own headers, passed on unchanged.
+ */
+static void delivery_context(struct http_request *req, char tp[TRACEPARENT_LEN + 1],
+			     const char **traceparent, const char **tracestate)
+{
+	const struct trace_context *ctx = trace_span_context(req->span);
+	struct trace_inject inj;
+	size_t n;
+
+	*traceparent = http_header(req, "traceparent");
+	*tracestate = http_header(req, "tracestate");
+	if (!trace_span_recording(req->span))
+		return;
+	n = trace_context_inject(ctx, &inj);
+	if (n == 0)
+		return;
+	memcpy(tp, inj.traceparent, TRACEPARENT_LEN + 1);
+	*traceparent = tp;
+	*tracestate = n > 1 ? ctx->tracestate : NULL;
+}
+
+/* Knative's attributes on the ingress span (protocols.md §1.11). */
+static void span_event_attrs(struct http_request *req, const struct ce_event *ev)
+{
+	struct trace_span *span = req->span;
+
+	trace_span_set_str(span, "messaging.system", "knative");
+	trace_span_set_str(span, "messaging.operation.name", "send");
+	trace_span_set_str(span, "messaging.destination.name", http_param(req, "broker"));
+	trace_span_set_str(span, "kn.broker.name", http_param(req, "broker"));
+	trace_span_set_str(span, "kn.broker.namespace", http_param(req, "namespace"));
+	trace_span_set_str(span, "cloudevents.event_id", ev->id);
+	trace_span_set_str(span, "cloudevents.event_type", ev->type);
+	trace_span_set_str(span, "cloudevents.event_source", ev->source);
+}
+
 static int h_post(struct http_request *req)
 {
 	struct ingress *in = req->ctx;
 	const char *ns = http_param(req, "namespace"), *name = http_param(req, "broker");
 	const struct topo_broker *b;
 	struct ce_decoded dec = { 0 };
+	const char *traceparent, *tracestate;
+	char tp[TRACEPARENT_LEN + 1];
 	int rc;
 
 	if (strcmp(req->route, BROKER_PATH) != 0)
@@ -58,8 +99,9 @@ static int h_post(struct http_request *req)
 	rc = decode(req, &dec);
 	if (rc)
 		return rc;
-	rc = dispatcher_ingest(in->disp, b, dec.event, http_header(req, "traceparent"),
-			       http_header(req, "tracestate"));
+	span_event_attrs(req, dec.event);
+	delivery_context(req, tp, &traceparent, &tracestate);
+	rc = dispatcher_ingest(in->disp, b, dec.event, traceparent, tracestate);
 	ce_decoded_release(&dec);
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");

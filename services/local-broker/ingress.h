@@ -10,7 +10,10 @@
  *                                WebHook-Allowed-Rate: *
  *   other methods                405 (the HTTP layer, with Allow); bare "/" → 404
  *
- * The HTTP trace headers (traceparent, tracestate) are kept with the event and passed on.
+ * Tracing: the request's SERVER span (http.h) gets Knative's messaging attributes, and the
+ * deliveries continue from it (dispatcher.h). With tracing off, the request's own trace
+ * headers are kept with the event and passed on unchanged. The CloudEvents traceparent
+ * extension is never touched.
  * struct ingress is the route table's context (http_server_config.ctx); the caller owns it.
  */
 #ifndef LOCAL_BROKER_INGRESS_H

@@ -5,12 +5,14 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/otlp.h"
 #include "common/signals.h"
 #include "node_app.h"
 
@@ -39,6 +41,28 @@ static const struct config_var vars[] = {
 	  "debug, info, warn or error" },
 };
 
+/*
+ * Tracing is off (OTEL_SDK_DISABLED) unless some OTLP destination or exporter is configured:
+ * without a collector, exporting to the default localhost:4318 would only fail, and delay
+ * every shutdown by the export timeout (docs/tracing.md).
+ */
+static void otel_defaults(void)
+{
+	static const char *const otel[] = {
+		"OTEL_SDK_DISABLED",
+		"OTEL_TRACES_EXPORTER",
+		"OTEL_METRICS_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	};
+
+	for (size_t i = 0; i < sizeof(otel) / sizeof(otel[0]); i++)
+		if (getenv(otel[i]))
+			return;
+	(void)setenv("OTEL_SDK_DISABLED", "true", 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct node_config cfg = { 0 };
@@ -57,12 +81,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_block();
+	otel_defaults();
+	(void)otlp_init("node-server");
 	buf_init(&err, 1024);
 	rc = node_app_start(&cfg, &app, &err);
 	if (rc) {
 		if (err.len)
 			(void)fprintf(stderr, "%s\n", err.data);
 		buf_release(&err);
+		otlp_shutdown();
 		return rc == ERR_VALIDATION ? 2 : 1;
 	}
 	buf_release(&err);
@@ -71,5 +98,6 @@ int main(int argc, char **argv)
 	sig = signals_wait();
 	log_info("stopping on %s", signals_name(sig));
 	node_app_stop(app);
+	otlp_shutdown(); /* after the servers: flushes the last spans */
 	return 0;
 }

@@ -69,6 +69,26 @@ static void metrics_setup(struct node_app *app)
 	app->insert_unavailable = metrics_series(ins, METRIC_LABELS("unavailable"));
 }
 
+/*
+ * The name of the destination a URL stands for: its last non-empty path segment
+ * (".../bookstore/bookstore-broker" → "bookstore-broker"), else its host.
+ */
+static char *destination_name(const char *url)
+{
+	const char *p = strstr(url, "://"), *end, *seg;
+
+	p = p ? p + 3 : url;
+	end = p + strcspn(p, "?#");
+	while (end > p && end[-1] == '/')
+		end--;
+	seg = end;
+	while (seg > p && seg[-1] != '/')
+		seg--;
+	if (seg == p) /* no path: the host (and port) */
+		return xstrndup(p, strcspn(p, "/?#"));
+	return xstrndup(seg, (size_t)(end - seg));
+}
+
 /* Creates the two HTTP clients. Returns 0 or ERR_INTERNAL. */
 static int clients_new(struct node_app *app)
 {
@@ -82,6 +102,7 @@ static int clients_new(struct node_app *app)
 		return ERR_INTERNAL;
 	if (cfg->k_sink == NULL)
 		return 0;
+	app->sink_name = destination_name(cfg->k_sink);
 	sink.timeout_ms = (long)cfg->sink_timeout_ms;
 	sink.max_transfers = 512;
 	sink.max_host_connections = 128;
@@ -146,6 +167,7 @@ static void parts_free(struct node_app *app)
 	feed_free(app->feed);
 	statics_free(app->statics);
 	review_overrides_release(&app->overrides);
+	free(app->sink_name);
 	free(app->db_url);
 }
 

@@ -57,6 +57,7 @@ struct node_app {
 	char *db_url; /* cfg->db_url without a trailing '/' */
 	struct review_overrides overrides;
 	struct httpc *sink; /* NULL when K_SINK is unset */
+	char *sink_name; /* messaging.destination.name: K_SINK's last path segment (the broker) */
 	struct httpc *db;
 	struct feed *feed;
 	struct statics *statics;

@@ -4,6 +4,12 @@
  * Calls to K_SINK and db-service are asynchronous: the handler suspends its request, queues
  * the call on an httpc client, and the completion callback (on the client's thread) answers
  * and resumes it. No pool thread ever waits on the network.
+ *
+ * Tracing (docs/tracing.md): /add wraps the forward in a PRODUCER span whose context becomes
+ * the new event's traceparent extension; /insert processes the event in a CONSUMER span. The
+ * HTTP calls are CLIENT spans (httpc) under those, or under the request's SERVER span for the
+ * proxied routes. Callbacks enter the request's span (or the messaging span) so their log
+ * records carry its ids; http_resume() leaves it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -14,11 +20,13 @@
 #include <jansson.h>
 
 #include "common/ce.h"
+#include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 #include "feed.h"
 #include "node_app.h"
@@ -37,9 +45,21 @@
 struct call {
 	struct http_request *req;
 	struct node_app *app;
-	int refresh_on_204; /* DELETE: refresh the feed when it worked */
-	char id[40];	    /* /add: the forwarded event's id */
+	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
+	char id[40];		 /* /add: the forwarded event's id */
+	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
 };
+
+/* Ends c's messaging span, failed (error.type why) unless why is NULL. */
+static void call_span_end(struct call *c, const char *why)
+{
+	if (why) {
+		trace_span_set_str(c->span, "error.type", why);
+		trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(c->span);
+	c->span = NULL;
+}
 
 static struct call *call_new(struct http_request *req)
 {
@@ -67,6 +87,7 @@ static int send_error(int rc)
 /* After http_suspend(): answers a failed send at once and frees the call. */
 static void send_failed(struct call *c, int rc, const char *what)
 {
+	call_span_end(c, err_code_name(rc));
 	(void)http_fail(c->req, send_error(rc), "could not queue the call to %s", what);
 	http_resume(c->req);
 	free(c);
@@ -101,9 +122,13 @@ static int decode_event(struct http_request *req, struct ce_decoded *d, struct b
 	return 0;
 }
 
-/* Sends ev in binary mode as a POST to url. Returns httpc_send()'s code or an encode error. */
+/*
+ * Sends ev in binary mode as a POST to url, traced under parent. Returns httpc_send()'s code
+ * or an encode error.
+ */
 static int send_binary(struct httpc *client, const char *url, const struct ce_event *ev,
-		       long timeout_ms, httpc_done_fn done, void *arg)
+		       const struct trace_context *parent, long timeout_ms, httpc_done_fn done,
+		       void *arg)
 {
 	struct httpc_request r = { 0 };
 	struct httpc_header *hh;
@@ -127,6 +152,7 @@ static int send_binary(struct httpc *client, const char *url, const struct ce_ev
 		r.body = body;
 		r.body_len = len;
 		r.timeout_ms = timeout_ms;
+		r.trace_parent = parent;
 		rc = httpc_send(client, &r, done, arg);
 		free(hh);
 	}
@@ -165,7 +191,11 @@ static void add_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
 	struct node_app *app = c->app;
+	char code[16];
 
+	trace_span_enter(c->req->span);
+	snprintf(code, sizeof(code), "%d", res->status);
+	call_span_end(c, res->err ? err_code_name(res->err) : res->status >= 300 ? code : NULL);
 	if (res->err == 0 && res->status >= 200 && res->status < 300) {
 		metrics_inc(app->add_ok);
 		(void)http_respond_json(c->req, 200,
@@ -214,9 +244,10 @@ static int add_post(struct http_request *req)
 	}
 	c = call_new(req);
 	(void)snprintf(c->id, sizeof(c->id), "%s", ev->id);
+	(void)ce_trace_produce(ev, app->sink_name, NULL, &c->span);
 	(void)http_suspend(req);
-	rc = send_binary(app->sink, app->cfg->k_sink, ev, (long)app->cfg->sink_timeout_ms, add_done,
-			 c);
+	rc = send_binary(app->sink, app->cfg->k_sink, ev, trace_span_context(c->span),
+			 (long)app->cfg->sink_timeout_ms, add_done, c);
 	ce_event_free(ev);
 	if (rc)
 		send_failed(c, rc, "K_SINK");
@@ -260,8 +291,10 @@ static void insert_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
 	struct node_app *app = c->app;
-	char why[256];
+	char why[256], code[16];
 
+	trace_span_enter(c->span);
+	snprintf(code, sizeof(code), "%d", res->status);
 	if (res->err) {
 		node_app_db_failed(app);
 		metrics_inc(app->insert_unavailable);
@@ -282,6 +315,9 @@ static void insert_done(const struct httpc_response *res, void *arg)
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service answered %d: %s", res->status,
 				why);
 	}
+	call_span_end(c, res->err				    ? err_code_name(res->err)
+			 : res->status == 200 || res->status == 201 ? NULL
+								    : code);
 	http_resume(c->req);
 	free(c);
 }
@@ -291,6 +327,7 @@ static int insert_post(struct http_request *req)
 	static const struct httpc_header json_type[] = { { "Content-Type", "application/json" } };
 	struct node_app *app = req->ctx;
 	struct httpc_request r = { 0 };
+	struct trace_span *span = NULL;
 	struct ce_decoded d;
 	struct buf msg;
 	struct call *c;
@@ -301,10 +338,14 @@ static int insert_post(struct http_request *req)
 	buf_init(&msg, MSG_CAP);
 	rc = decode_event(req, &d, &msg);
 	if (rc == 0) {
+		(void)ce_trace_consume(req, d.event, 0, &span);
 		rc = review_event_insert_body(d.event, &body, &len, &msg);
 		ce_decoded_release(&d);
 	}
 	if (rc) {
+		trace_span_set_str(span, "error.type", err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+		trace_span_end(span);
 		metrics_inc(app->insert_rejected);
 		return fail_msg(req, rc, &msg);
 	}
@@ -317,7 +358,10 @@ static int insert_post(struct http_request *req)
 	r.body = body;
 	r.body_len = len;
 	r.timeout_ms = (long)app->cfg->db_timeout_ms;
+	r.trace_route = "/reviews";
 	c = call_new(req);
+	c->span = span;
+	r.trace_parent = trace_span_context(span);
 	(void)http_suspend(req);
 	rc = httpc_send(app->db, &r, insert_done, c);
 	free(url);
@@ -334,6 +378,7 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 	struct call *c = arg;
 	const char *ctype, *retry;
 
+	trace_span_enter(c->req->span);
 	if (res->err) {
 		node_app_db_failed(c->app);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
@@ -368,6 +413,8 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	r.method = method;
 	r.url = url;
 	r.timeout_ms = (long)app->cfg->db_timeout_ms;
+	r.trace_parent = trace_span_context(req->span);
+	r.trace_route = req->route;
 	(void)http_suspend(req);
 	rc = httpc_send(app->db, &r, proxy_done, c);
 	free(url);

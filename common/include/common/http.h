@@ -27,6 +27,21 @@
  * Threads. A request is used by one thread at a time: the pool thread running the handler,
  * or, after http_suspend(), the one thread that will call http_resume(). The server-wide
  * functions are thread-safe.
+ *
+ * Tracing (trace.h, docs/tracing.md). Every request except the built-in routes gets a SERVER
+ * span, req->span, named "{method} {route}" ("{method}" when no route matched, "HTTP" for an
+ * unknown method), continuing the trace of the request's traceparent header, or of its
+ * ce-traceparent header when there is no traceparent (trace_context_extract()). Attributes:
+ * http.request.method (+ _original), url.path, url.scheme, url.query, http.route,
+ * server.port, client.address, user_agent.original, network.protocol.version, and at the end
+ * http.response.status_code; status Error (and error.type) only for 5xx. The span is current
+ * on the pool thread while the handler runs, so log records and httpc requests made there
+ * belong to it, and the access-log record carries its ids too. Handlers may add attributes
+ * and start children (trace_span_start(..., trace_span_context(req->span), ...)); they never
+ * end it: the layer does, after the response went out.
+ * http_suspend() makes the span stop being current on the calling thread: pass
+ * trace_span_context(req->span) explicitly to calls made after it. The thread that later
+ * works on the request may trace_span_enter(req->span); http_resume() exits it again.
  */
 #ifndef COMMON_HTTP_H
 #define COMMON_HTTP_H
@@ -56,7 +71,7 @@ struct http_request {
 	size_t body_len;
 	const char *remote; /* peer address, "127.0.0.1" or "::1" */
 	void *ctx;	    /* http_server_config.ctx */
-	void *span;	    /* reserved for the tracing layer (server span of this request) */
+	void *span;	    /* the SERVER span (struct trace_span *), or NULL: see Tracing */
 };
 
 /* The percent-decoded path parameter name ("id" for "{id}"), or NULL. */

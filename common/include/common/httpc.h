@@ -24,6 +24,8 @@
 #include <stddef.h>
 
 struct httpc;
+struct trace_attr;
+struct trace_context;
 
 /* Every field is optional: 0 / NULL picks the default in brackets. */
 struct httpc_options {
@@ -58,7 +60,26 @@ struct httpc_request {
 	const void *body; /* may be NULL when body_len is 0 */
 	size_t body_len;
 	long timeout_ms; /* whole exchange, from when the transfer starts; 0 = client default */
+	/* Tracing (trace.h, docs/tracing.md); all optional, see Tracing below. */
+	const struct trace_context *trace_parent; /* NULL: the calling thread's current span */
+	const char *trace_route;		  /* span name "{method} {trace_route}" */
+	int resend_count;			  /* > 0: this is retry number resend_count */
+	const struct trace_attr *trace_attrs;	  /* extra CLIENT span attributes (copied) */
+	size_t trace_nattrs;
 };
+
+/*
+ * Tracing. The parent is req->trace_parent, or when that is NULL the span current on the
+ * thread that calls httpc_send() (trace_span_enter()); pass a zeroed context to force none.
+ * With a valid parent the request gets one CLIENT span (kind CLIENT, named "{method}" or
+ * "{method} {trace_route}"; attributes http.request.method, server.address, server.port,
+ * url.full without credentials, http.request.resend_count when resend_count > 0, the
+ * trace_attrs, and at the end http.response.status_code and error.type; status Error for
+ * 4xx, 5xx and transport errors). The span ends just before the completion callback runs,
+ * and its `traceparent` (+ `tracestate`) replace any the caller put in headers. When that
+ * span does not record (OTEL_SDK_DISABLED, an unsampled parent) no span is kept and the
+ * parent's own context is injected unchanged. Without a parent nothing is added.
+ */
 
 /*
  * The outcome of a request, passed to the completion callback. Everything it points to is
@@ -81,6 +102,8 @@ struct httpc_response {
 	const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
 	size_t body_len;
 	long long elapsed_us; /* from httpc_send() to the callback, queueing included */
+	/* The context injected into the request (the CLIENT span's, see Tracing), or NULL. */
+	const struct trace_context *trace;
 };
 
 typedef void (*httpc_done_fn)(const struct httpc_response *res, void *arg);

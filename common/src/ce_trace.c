@@ -1,0 +1,107 @@
+/*
+ * ce_trace.c: the CloudEvents distributed-tracing extension and messaging spans (see
+ * ce_trace.h).
+ */
+#include "common/ce_trace.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+
+int ce_trace_context(const struct ce_event *ev, struct trace_context *out)
+{
+	const char *tp = ce_get(ev, "traceparent"), *ts = ce_get(ev, "tracestate");
+	struct traceparent parsed;
+
+	memset(out, 0, sizeof(*out));
+	if (!tp || traceparent_parse1(tp, &parsed) != 0)
+		return ERR_NOT_FOUND;
+	memcpy(out->trace_id, parsed.trace_id, sizeof(out->trace_id));
+	memcpy(out->span_id, parsed.span_id, sizeof(out->span_id));
+	out->flags = parsed.flags;
+	out->is_remote = 1;
+	if (ts && tracestate_parse(&ts, 1, out->tracestate, sizeof(out->tracestate)) < 0)
+		out->tracestate[0] = '\0';
+	return 0;
+}
+
+int ce_trace_set(struct ce_event *ev, const struct trace_context *ctx)
+{
+	struct trace_inject inj;
+	size_t n = trace_context_inject(ctx, &inj);
+	int rc;
+
+	if (n == 0)
+		return ERR_BAD_REQUEST;
+	rc = ce_set(ev, "traceparent", inj.traceparent);
+	if (rc == 0)
+		rc = ce_set(ev, "tracestate", n > 1 ? ctx->tracestate : NULL);
+	return rc;
+}
+
+void ce_trace_attrs(struct trace_span *span, const struct ce_event *ev)
+{
+	if (!trace_span_recording(span))
+		return;
+	trace_span_set_str(span, "messaging.system", "knative");
+	trace_span_set_str(span, "messaging.message.id", ev->id);
+	trace_span_set_str(span, "cloudevents.event_id", ev->id);
+	trace_span_set_str(span, "cloudevents.event_source", ev->source);
+	trace_span_set_str(span, "cloudevents.event_type", ev->type);
+	trace_span_set_str(span, "cloudevents.event_spec_version", ev->specversion);
+	if (ev->subject)
+		trace_span_set_str(span, "cloudevents.event_subject", ev->subject);
+}
+
+int ce_trace_produce(struct ce_event *ev, const char *destination,
+		     const struct trace_context *parent, struct trace_span **out)
+{
+	char name[256];
+	int rc;
+
+	snprintf(name, sizeof(name), "send %s", destination);
+	rc = trace_span_start(name, TRACE_SPAN_PRODUCER, parent, out);
+	if (rc)
+		return rc;
+	ce_trace_attrs(*out, ev);
+	trace_span_set_str(*out, "messaging.operation.name", "send");
+	trace_span_set_str(*out, "messaging.operation.type", "send");
+	trace_span_set_str(*out, "messaging.destination.name", destination);
+	return ce_trace_set(ev, trace_span_context(*out));
+}
+
+/* The parent of a CONSUMER span (see ce_trace_consume()). */
+static struct trace_context consumer_parent(const struct http_request *req,
+					    const struct ce_event *ev, unsigned flags)
+{
+	const struct trace_context *srv = trace_span_context(req->span);
+	struct trace_context ext;
+	int use_ext;
+
+	if (ce_trace_context(ev, &ext) != 0)
+		return *srv;
+	use_ext = !trace_context_valid(srv) ||
+		  ((flags & CE_TRACE_PREFER_EVENT) || http_header_count(req, "traceparent") == 0);
+	if (use_ext && trace_context_valid(srv) &&
+	    memcmp(srv->trace_id, ext.trace_id, sizeof(ext.trace_id)) == 0)
+		use_ext = 0; /* same trace: stay under the server span */
+	return use_ext ? ext : *srv;
+}
+
+int ce_trace_consume(const struct http_request *req, const struct ce_event *ev, unsigned flags,
+		     struct trace_span **out)
+{
+	struct trace_context parent = consumer_parent(req, ev, flags);
+	char name[256];
+	int rc;
+
+	snprintf(name, sizeof(name), "process %s", ev->type);
+	rc = trace_span_start(name, TRACE_SPAN_CONSUMER, &parent, out);
+	if (rc)
+		return rc;
+	ce_trace_attrs(*out, ev);
+	trace_span_set_str(*out, "messaging.operation.name", "process");
+	trace_span_set_str(*out, "messaging.operation.type", "process");
+	return 0;
+}
