@@ -379,8 +379,16 @@ describe('dispatch (§1.6, §1.7)', () => {
 			assert.equal(h['ce-myext'], 'x%20y', 'extensions pass through, percent-encoded');
 			assert.match(h['ce-knativearrivaltime'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
 			assert.equal(h['ce-knativebrokerttl'], undefined, 'the TTL is removed before the subscriber');
-			assert.equal(h.traceparent, tp);
+			// The trace continues: same trace id and sampled flag. The parent id is the
+			// caller's when the broker does not trace, its own delivery span's when it does.
+			const [ver, traceId, parentId, flags] = h.traceparent.split('-');
+			assert.equal(ver, '00');
+			assert.equal(traceId, tp.split('-')[1]);
+			assert.match(parentId, /^[0-9a-f]{16}$/);
+			assert.notEqual(parentId, '0000000000000000');
+			assert.equal(flags, tp.split('-')[3]);
 			assert.equal(h.tracestate, 'k=v');
+			assert.equal(h['ce-traceparent'], undefined, 'the broker never adds the extension');
 			assert.equal(sub.requests[0].body, '{"exact": "bytes"}', 'data never modified');
 		});
 		await closeAll(sub);
