@@ -993,6 +993,30 @@ static void load_env(struct otlp_env *env)
 	check_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", env->metrics_protocol);
 }
 
+/*
+ * Whether the environment names an OTLP destination or an exporter at all. With none of
+ * these set, the SDK stays off: exporting to the default localhost:4318 with no collector
+ * there would only fail, and hold every shutdown for the export timeout. Setting any one of
+ * them (as the cluster's manifests do) turns the spec's defaults back on.
+ */
+static int otlp_configured(void)
+{
+	static const char *const names[] = {
+		"OTEL_SDK_DISABLED",
+		"OTEL_TRACES_EXPORTER",
+		"OTEL_METRICS_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (getenv(names[i]))
+			return 1;
+	return 0;
+}
+
 int otlp_init(const char *service)
 {
 	struct otlp *o;
@@ -1003,7 +1027,8 @@ int otlp_init(const char *service)
 	o = xcalloc(1, sizeof(*o));
 	o->env.traces_timeout = o->env.metrics_timeout = -1;
 	load_env(&o->env);
-	disabled = o->env.sdk_disabled && !strcasecmp(o->env.sdk_disabled, "true");
+	disabled =
+	    (o->env.sdk_disabled && !strcasecmp(o->env.sdk_disabled, "true")) || !otlp_configured();
 	if (disabled)
 		o->env.traces_exporter = o->env.metrics_exporter = EXPORTER_NONE;
 	o->start_ns = trace_now_ns();

@@ -160,28 +160,6 @@ cleanup:
 	return rc;
 }
 
-/*
- * Tracing is off (OTEL_SDK_DISABLED) unless some OTLP destination or exporter is configured:
- * without a collector, exporting to the default localhost:4318 would only fail, and delay
- * every shutdown by the export timeout (docs/tracing.md).
- */
-static void otel_defaults(void)
-{
-	static const char *const otel[] = {
-		"OTEL_SDK_DISABLED",
-		"OTEL_TRACES_EXPORTER",
-		"OTEL_METRICS_EXPORTER",
-		"OTEL_EXPORTER_OTLP_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-	};
-
-	for (size_t i = 0; i < sizeof(otel) / sizeof(otel[0]); i++)
-		if (getenv(otel[i]))
-			return;
-	(void)setenv("OTEL_SDK_DISABLED", "true", 0);
-}
-
 int main(int argc, char **argv)
 {
 	struct broker_config cfg = { 0 };
@@ -199,7 +177,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_block();
-	otel_defaults();
 	(void)otlp_init("local-broker");
 	topo = load_topology(&cfg);
 	if (!topo) {

@@ -14,7 +14,12 @@
  * Environment (strictly parsed through config.h: a malformed value prints one line and exits
  * with status 2, except OTEL_TRACES_SAMPLER(_ARG) and the _HEADERS variables, which the spec
  * says to log and ignore):
- *   OTEL_SDK_DISABLED              only case-insensitive "true" disables everything
+ *   OTEL_SDK_DISABLED              only case-insensitive "true" disables everything.
+ *                                  When NONE of OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER,
+ *                                  OTEL_METRICS_EXPORTER and OTEL_EXPORTER_OTLP[_SIGNAL]_ENDPOINT
+ *                                  is set, the SDK stays off as if disabled (no collector
+ *                                  was configured: exporting to localhost:4318 would only
+ *                                  fail and hold each shutdown for the export timeout)
  *   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, K_SERVICE, ...   the resource (trace.h)
  *   OTEL_TRACES_SAMPLER(_ARG)      [parentbased_always_on]
  *   OTEL_TRACES_EXPORTER           otlp|console|none [otlp]; console writes one JSON line
