@@ -6,17 +6,27 @@
 #                          until Ctrl-C (or `make stop`), then stop everything cleanly
 #   scripts/run.sh stop    stop a running `make run` from another terminal
 #
-# Everything lives under .run/: PostgreSQL's private data directory, one log file per
-# process, each service's DATA_DIR and the pid files. Ports can be overridden:
+# Everything lives under .run/ (RUN_DIR overrides it): PostgreSQL's private data directory,
+# one log file per process under logs/, each service's DATA_DIR under data/ and the pid files.
+# Binaries come from build/ (BUILD_DIR overrides it). Ports can be overridden:
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
 #   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 RUN_PG_PORT=55432
-# FAILURE_RATE (file-sink, default 0.5) and the OTEL_* variables pass through.
+# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, LOG_LEVEL and the OTEL_* variables
+# pass through.
+# RUN_KEEP_GOING=1 keeps the rest running when one service exits (see the end of start()).
+#
+# Each service runs in its own session (setsid), so Ctrl-C reaches only this script, which
+# then stops them in order: node-server (no new events), the broker (it finishes or spools the
+# deliveries in flight while the subscribers are still up), the sinks, db-service, PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 top=$(pwd)
-run=$top/.run
+run=${RUN_DIR:-$top/.run}
+mkdir -p "$run"
+run=$(cd "$run" && pwd)
 bin=${BUILD_DIR:-$top/build}
+case $bin in /*) ;; *) bin=$top/$bin ;; esac
 pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1)
 
 NODE_SERVER_PORT=${NODE_SERVER_PORT:-8080}
@@ -25,6 +35,9 @@ FILE_SINK_PORT=${FILE_SINK_PORT:-8082}
 DEAD_LETTER_LOGGER_PORT=${DEAD_LETTER_LOGGER_PORT:-8083}
 BROKER_PORT=${BROKER_PORT:-8084}
 RUN_PG_PORT=${RUN_PG_PORT:-55432}
+
+# Stop order; start order is the reverse (db-service first, node-server last).
+SERVICES="node-server local-broker file-sink dead-letter-logger db-service"
 
 # PostgreSQL refuses to run as root: as root, it runs as the `postgres` system user.
 pg_user=$(id -un)
@@ -36,11 +49,23 @@ fi
 
 say() { printf 'run: %s\n' "$*"; }
 
-wait_http() { # url seconds name
+alive() { # pid: running (a zombie is not running)
+	local state
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+	state=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+wait_http() { # url seconds name pid
 	local deadline=$((SECONDS + $2))
-	until curl -fsS -o /dev/null "$1" 2>/dev/null; do
-		if [ $SECONDS -ge $deadline ]; then
-			say "$3 did not become healthy at $1; see its log under .run/logs/"
+	until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
+		if ! alive "$4"; then
+			say "$3 exited during start-up; the end of $run/logs/$3.log:"
+			tail -n 5 "$run/logs/$3.log" >&2 || true
+			return 1
+		fi
+		if [ $SECONDS -ge "$deadline" ]; then
+			say "$3 did not become healthy at $1; see $run/logs/$3.log"
 			return 1
 		fi
 		sleep 0.1
@@ -51,16 +76,24 @@ start_pg() {
 	local data=$run/pg/data sock=$run/pg/sock
 	[ -n "$pg_bin" ] || { say "PostgreSQL is not installed: run 'make deps' first"; exit 1; }
 	mkdir -p "$run/pg" "$sock"
-	if [ ! -s "$data/PG_VERSION" ]; then
-		say "initdb (first run) into .run/pg/data as $pg_user"
-		[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$run/pg"
-		as_pg "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 \
-			>"$run/logs/initdb.log" 2>&1
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R postgres:postgres "$run/pg"
+		if ! runuser -u postgres -- test -w "$run/pg"; then
+			say "the postgres user cannot reach $run/pg (a parent directory is private):"
+			say "set RUN_DIR to a directory under one it can traverse, e.g. /tmp or /var/tmp"
+			exit 1
+		fi
 	fi
-	[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$run/pg"
+	if [ ! -s "$data/PG_VERSION" ]; then
+		say "initdb (first run) into $data as $pg_user"
+		as_pg "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+			--no-instructions >"$run/logs/initdb.log" 2>&1 ||
+			{ say "initdb failed; see $run/logs/initdb.log"; exit 1; }
+	fi
 	as_pg "$pg_bin/pg_ctl" -D "$data" -l "$run/pg/postgresql.log" -w -t 30 \
-		-o "-p $RUN_PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null
-	as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres -d postgres -qAt \
+		-o "-p $RUN_PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
+		{ say "PostgreSQL did not start; see $run/pg/postgresql.log"; exit 1; }
+	as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres -d postgres -qAtX \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'bookstore'" | grep -q 1 ||
 		as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres bookstore
 }
@@ -68,38 +101,48 @@ start_pg() {
 stop_pg() {
 	local data=$run/pg/data
 	if [ -s "$data/postmaster.pid" ] && [ -n "$pg_bin" ]; then
-		as_pg "$pg_bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+		as_pg "$pg_bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
 	fi
 }
 
 start_service() { # name port env...
-	local name=$1 port=$2
+	local name=$1 port=$2 pid
 	shift 2
 	mkdir -p "$run/data/$name"
-	env PORT="$port" OTEL_SERVICE_NAME="$name" "$@" "$bin/$name" \
-		>>"$run/logs/$name.log" 2>&1 &
-	echo $! >"$run/pids/$name"
-	wait_http "http://127.0.0.1:$port/healthz" 20 "$name"
+	[ -x "$bin/$name" ] || { say "$bin/$name is missing: run 'make' first"; exit 1; }
+	# setsid: a session of its own, so a Ctrl-C in this terminal reaches only this script.
+	env PORT="$port" OTEL_SERVICE_NAME="$name" "$@" setsid "$bin/$name" \
+		>>"$run/logs/$name.log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$run/pids/$name"
+	wait_http "http://127.0.0.1:$port/healthz" 30 "$name" "$pid"
+}
+
+stop_one() { # name: SIGTERM, wait up to 20 s (the broker may drain for 5 s), then SIGKILL
+	local name=$1 pid
+	[ -f "$run/pids/$name" ] || return 0
+	pid=$(cat "$run/pids/$name")
+	if alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 200); do alive "$pid" || break; sleep 0.1; done
+		if alive "$pid"; then
+			say "$name did not stop within 20 s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$run/pids/$name"
 }
 
 stop_services() {
-	local name pid
-	for name in node-server local-broker file-sink dead-letter-logger db-service; do
-		[ -f "$run/pids/$name" ] || continue
-		pid=$(cat "$run/pids/$name")
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for name in node-server local-broker file-sink dead-letter-logger db-service; do
-		[ -f "$run/pids/$name" ] || continue
-		pid=$(cat "$run/pids/$name")
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		rm -f "$run/pids/$name"
-	done
+	local name
+	for name in $SERVICES; do stop_one "$name"; done
 }
 
+stopping=0
 stop_all() {
 	trap - EXIT
+	trap "" INT TERM
+	stopping=1
 	say "stopping"
 	stop_services
 	stop_pg
@@ -109,7 +152,7 @@ stop_all() {
 
 start() {
 	mkdir -p "$run/logs" "$run/pids" "$run/data"
-	if [ -f "$run/run.pid" ] && kill -0 "$(cat "$run/run.pid")" 2>/dev/null; then
+	if [ -f "$run/run.pid" ] && alive "$(cat "$run/run.pid")"; then
 		say "already running (pid $(cat "$run/run.pid")); 'make stop' stops it"
 		exit 1
 	fi
@@ -124,8 +167,10 @@ start() {
 	services+=",dead-letter-logger=http://127.0.0.1:$DEAD_LETTER_LOGGER_PORT"
 
 	start_service db-service "$DB_SERVICE_PORT" DATABASE_URL="$db_url"
-	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" \
-		FAILURE_RATE="${FAILURE_RATE:-0.5}"
+	# FAIL_EVERY=N (fail every Nth attempt) replaces FAILURE_RATE; file-sink refuses both.
+	local failure="FAILURE_RATE=${FAILURE_RATE:-0.5}"
+	[ -z "${FAIL_EVERY:-}" ] || failure="FAIL_EVERY=$FAIL_EVERY"
+	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" "$failure"
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
 		DATA_DIR="$run/data/dead-letter-logger"
 	start_service local-broker "$BROKER_PORT" DATA_DIR="$run/data/local-broker" \
@@ -134,7 +179,7 @@ start() {
 		K_SINK="http://127.0.0.1:$BROKER_PORT/bookstore/bookstore-broker" \
 		DB_SERVICE_URL="http://127.0.0.1:$DB_SERVICE_PORT" FRONTEND_DIR="$top/frontend-static"
 
-	cat <<EOF
+	cat <<MSG
 
   The bookstore is running.
     page:               http://127.0.0.1:$NODE_SERVER_PORT/
@@ -142,15 +187,26 @@ start() {
     dead letters:       $run/data/dead-letter-logger/events.log
     process logs:       $run/logs/
     broker ingress:     http://127.0.0.1:$BROKER_PORT/bookstore/bookstore-broker
-  Ctrl-C or 'make stop' stops everything.
+    broker metrics:     http://127.0.0.1:$BROKER_PORT/metrics
+  Ctrl-C or 'make stop' stops everything. The walk-through is docs/demo.md.
 
-EOF
+MSG
 	# Stay in the foreground until a service dies, Ctrl-C, or `make stop` (SIGTERM to us).
+	# RUN_KEEP_GOING=1: a service that exits is reported, and the others keep running (the
+	# fault tests kill one and start it again, writing its new pid into pids/<name>).
+	local -A seen
+	local name pid
 	while true; do
-		for name in db-service file-sink dead-letter-logger local-broker node-server; do
-			if ! kill -0 "$(cat "$run/pids/$name")" 2>/dev/null; then
-				say "$name exited; see .run/logs/$name.log"
-				exit 1
+		for name in $SERVICES; do
+			pid=
+			[ -f "$run/pids/$name" ] && { read -r pid <"$run/pids/$name" || true; }
+			if [ "$stopping" -eq 0 ] && ! alive "$pid"; then
+				if [ "${RUN_KEEP_GOING:-0}" != 1 ]; then
+					say "$name exited; see $run/logs/$name.log"
+					exit 1
+				fi
+				[ "${seen[$name]:-}" = "$pid" ] || say "$name (pid $pid) is not running"
+				seen[$name]=$pid
 			fi
 		done
 		sleep 1 &
@@ -159,12 +215,13 @@ EOF
 }
 
 stop() {
-	if [ -f "$run/run.pid" ] && kill -0 "$(cat "$run/run.pid")" 2>/dev/null; then
+	if [ -f "$run/run.pid" ] && alive "$(cat "$run/run.pid")"; then
 		kill -TERM "$(cat "$run/run.pid")"
-		for _ in $(seq 1 150); do
+		for _ in $(seq 1 600); do
 			[ -f "$run/run.pid" ] || { say "stopped"; return 0; }
 			sleep 0.1
 		done
+		say "the supervisor did not finish within 60 s: stopping what it started"
 	fi
 	# No supervisor left (it was killed): clean up whatever it started.
 	stop_services
@@ -176,5 +233,8 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+*)
+	echo "usage: $0 start|stop" >&2
+	exit 2
+	;;
 esac

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 
 #include "common/ce.h"
+#include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 
 static void collect_log_bytes(struct metrics *reg, void *arg)
@@ -26,12 +28,15 @@ void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fa
 	fs->log = log;
 	fs->fail = fail;
 	fs->policy = policy;
+	fs->dedupe = NULL;
 	d = metrics_counter(reg, "filesink_deliveries_total",
-			    "Delivery attempts by outcome (saved, error simulated, rejected).",
+			    "Delivery attempts by outcome (saved, error simulated, rejected, "
+			    "duplicate).",
 			    METRIC_LABELS("outcome"));
 	fs->saved = metrics_series(d, METRIC_LABELS(FILESINK_SAVED));
 	fs->simulated = metrics_series(d, METRIC_LABELS(FILESINK_SIMULATED));
 	fs->rejected = metrics_series(d, METRIC_LABELS(FILESINK_REJECTED));
+	fs->duplicate = metrics_series(d, METRIC_LABELS(FILESINK_DUPLICATE));
 	fs->log_bytes =
 	    metrics_series(metrics_gauge(reg, "filesink_log_bytes", "Size of events.log in bytes.",
 					 METRIC_NO_LABELS),
@@ -100,10 +105,38 @@ static int reject(struct filesink *fs, struct http_request *req, int err, const 
 	return http_fail(req, err, "%s", why);
 }
 
+/* Ends the CONSUMER span with the delivery's outcome (rc < 0: failed with that code). */
+static void consumer_end(struct trace_span *span, int rc)
+{
+	if (rc < 0) {
+		trace_span_set_str(span, "error.type", err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(span);
+}
+
+/* A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. */
+static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev)
+{
+	json_t *rec = record_new(FILESINK_DUPLICATE);
+	int rc;
+
+	json_object_set_new(rec, "event", ce_to_json(ev));
+	rc = eventlog_append(fs->log, rec);
+	json_decref(rec);
+	if (rc != 0)
+		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
+	metrics_inc(fs->duplicate);
+	log_info("event %s from %s was saved before: a redelivery, not saved again", ev->id,
+		 ev->source);
+	return http_respond(req, 200, NULL, NULL, 0);
+}
+
 static int post_event(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
 	struct ce_error cerr = { 0 };
+	struct trace_span *span = NULL;
 	struct ce_event *ev;
 	json_t *rec;
 	bool fail;
@@ -111,11 +144,21 @@ static int post_event(struct http_request *req)
 
 	if (rc != 0)
 		return reject(fs, req, rc, cerr.message);
+	(void)ce_trace_consume(req, ev, 0, &span);
+	trace_span_enter(span);
+	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id) == DEDUPE_SAVED) {
+		rc = save_duplicate(fs, req, ev);
+		goto out;
+	}
 	fail = failsim_next(fs->fail);
 	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
 	json_object_set_new(rec, "event", ce_to_json(ev));
 	rc = eventlog_append(fs->log, rec);
 	json_decref(rec);
+	if (fs->dedupe && rc == 0 && !fail)
+		dedupe_commit(fs->dedupe, ev->source, ev->id);
+	else if (fs->dedupe)
+		dedupe_abort(fs->dedupe, ev->source, ev->id);
 	if (rc != 0) {
 		rc = http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 		goto out;
@@ -131,6 +174,7 @@ static int post_event(struct http_request *req)
 	log_debug("saved event %s of type %s", ev->id, ev->type);
 	rc = http_respond(req, 200, NULL, NULL, 0);
 out:
+	consumer_end(span, rc);
 	ce_event_free(ev);
 	return rc;
 }

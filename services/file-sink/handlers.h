@@ -3,9 +3,13 @@
  *
  *	POST /         one CloudEvent (binary or structured mode) from a Trigger. Every attempt
  *	               appends one line to events.log before the answer:
- *	                 {"time", "outcome": "saved" | "error simulated", "event": {...}}
- *	               then answers 200 with an empty body, or 500 simulated_failure. A malformed
- *	               event (or a batch: a Trigger never sends one) is answered 4xx and logged as
+ *	                 {"time", "outcome": "saved" | "error simulated" | "duplicate",
+ *	                  "event": {...}}
+ *	               then answers 200 with an empty body, or 500 simulated_failure. A
+ *	               redelivery of an event already saved (same source and id, dedupe.h) is
+ *	               not saved again: it gets a "duplicate" line and 200, with no failure
+ *	               drawn. A malformed event (or a batch: a Trigger never sends one) is
+ *	               answered 4xx and logged as
  *	               {"time", "outcome": "rejected", "error": "<why>"}; a failed write is 500
  *	               io_error, so the Trigger retries.
  *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first.
@@ -22,17 +26,21 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "dedupe.h"
 #include "failsim.h"
 
 #define FILESINK_SAVED	   "saved"
 #define FILESINK_SIMULATED "error simulated"
 #define FILESINK_REJECTED  "rejected"
+#define FILESINK_DUPLICATE "duplicate"
 
 struct filesink {
 	struct eventlog *log; /* borrowed: opened and closed by main */
 	struct failsim *fail; /* borrowed */
 	const char *policy;   /* "FAIL_EVERY=3" or "FAILURE_RATE=0.5", for the error message */
-	struct metric_series *saved, *simulated, *rejected;
+	/* borrowed; NULL (as filesink_init() leaves it) = no deduplication */
+	struct dedupe *dedupe;
+	struct metric_series *saved, *simulated, *rejected, *duplicate;
 	struct metric_series *log_bytes;
 };
 

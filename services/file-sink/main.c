@@ -19,8 +19,10 @@
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/otlp.h"
 #include "common/signals.h"
 #include "common/xalloc.h"
+#include "dedupe.h"
 #include "failsim.h"
 #include "handlers.h"
 
@@ -31,6 +33,7 @@ struct filesink_config {
 	double failure_rate;
 	long long fail_every;
 	long long failure_seed;
+	long long dedupe_keys;
 	const char *log_level;
 };
 
@@ -47,6 +50,8 @@ static const struct config_var vars[] = {
 	  1000000000, NULL, "fail deliveries N, 2N, 3N... instead of FAILURE_RATE" },
 	{ "FAILURE_SEED", CONFIG_INT, offsetof(struct filesink_config, failure_seed), NULL, 0, 0,
 	  NULL, "seed of the FAILURE_RATE draws (reproducible); unset = random" },
+	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct filesink_config, dedupe_keys), "100000", 1,
+	  1000000, NULL, "saved (source, id) keys kept to spot redeliveries (oldest evicted)" },
 	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct filesink_config, log_level), "info", 0, 0,
 	  NULL, "debug, info, warn or error" },
 };
@@ -82,6 +87,43 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 	}
 }
 
+/*
+ * Tracing is off (OTEL_SDK_DISABLED) unless some OTLP destination or exporter is configured:
+ * without a collector, exporting to the default localhost:4318 would only fail, and delay
+ * every shutdown by the export timeout (docs/tracing.md).
+ */
+static void otel_defaults(void)
+{
+	static const char *const otel[] = {
+		"OTEL_SDK_DISABLED",
+		"OTEL_TRACES_EXPORTER",
+		"OTEL_METRICS_EXPORTER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+	};
+
+	for (size_t i = 0; i < sizeof(otel) / sizeof(otel[0]); i++)
+		if (getenv(otel[i]))
+			return;
+	(void)setenv("OTEL_SDK_DISABLED", "true", 0);
+}
+
+/* The saved-keys set, rebuilt from the log's "saved" lines; exits 2 if it cannot be read. */
+static struct dedupe *open_dedupe(const char *path, long long keys)
+{
+	struct dedupe *d = dedupe_new((size_t)keys);
+	size_t n;
+
+	if (dedupe_load(d, path, &n) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	log_info("%zu saved events remembered from %s (DEDUPE_KEYS=%lld)", dedupe_count(d), path,
+		 keys);
+	return d;
+}
+
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
@@ -107,7 +149,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_block();
+	otel_defaults();
+	(void)otlp_init("file-sink");
 	filesink_init(&fs, log, &fail, policy);
+	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	http.port = cfg.port;
 	http.service = "file-sink";
 	http.routes = handlers_routes;
@@ -115,8 +160,10 @@ int main(int argc, char **argv)
 	http.ctx = &fs;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
+		dedupe_free(fs.dedupe);
 		eventlog_close(log);
 		free(path);
+		otlp_shutdown();
 		return 1;
 	}
 	log_info("file-sink listening on port %d, writing %s (FSYNC=%s, %s)", http_server_port(srv),
@@ -124,6 +171,8 @@ int main(int argc, char **argv)
 	sig = signals_wait();
 	log_info("stopping on %s", signals_name(sig));
 	http_server_stop(srv);
+	dedupe_free(fs.dedupe);
+	otlp_shutdown(); /* after the server, before what metrics read */
 	eventlog_close(log);
 	failsim_release(&fail);
 	free(path);

@@ -1,0 +1,75 @@
+/*
+ * dedupe.h: the events file-sink has already saved, so that a redelivery is not saved twice.
+ *
+ * The broker delivers at least once: an event whose "saved" line was written but whose 200
+ * never reached the broker (file-sink killed in between, a broker restart with the attempt in
+ * flight, a timeout) is delivered again. CloudEvents identify an event by (source, id), so
+ * file-sink keeps the set of saved (source, id) keys and answers a redelivery of a saved event
+ * 200 with a "duplicate" line instead of a second "saved" one (handlers.h).
+ *
+ * Protocol, one delivery:
+ *   dedupe_begin(key)    DEDUPE_SAVED: already saved, it is a duplicate (nothing to finish).
+ *                        DEDUPE_NEW: the key is now "pending" (claimed by this delivery); the
+ *                        caller writes its line, then calls exactly one of
+ *   dedupe_commit(key)   the "saved" line is written: the key becomes saved;
+ *   dedupe_abort(key)    not saved (simulated failure, write error): the claim is dropped.
+ * A second delivery of a pending key waits in dedupe_begin() until the first one commits or
+ * aborts (a write takes milliseconds), so two concurrent deliveries never both save.
+ *
+ * Bound and eviction: at most `capacity` saved keys are kept; saving one more evicts the
+ * oldest saved key (first in, first out by commit order). A redelivery is at most minutes
+ * behind its first delivery (the broker's retries and restart), while the set holds the last
+ * `capacity` events (DEDUPE_KEYS, default 100000: a few tens of MiB at most), so an evicted key
+ * would only be a very late redelivery, which is then saved again. Pending keys are never
+ * evicted and do not count against the bound (there is one per delivery in flight).
+ *
+ * Rebuild: dedupe_load() reads events.log from the start and adds the key of every "saved"
+ * line, so the set survives a restart (the newest `capacity` keys win). Lines that are torn
+ * (no final newline), not JSON, or without a string event.source and event.id are skipped.
+ *
+ * Keys: source and id are compared byte for byte, exactly as received (NUL-free strings).
+ * The hash is seeded from getrandom(2) at dedupe_new(), so crafted ids cannot aim at one chain.
+ *
+ * Ownership: struct dedupe is opaque, created by dedupe_new() and freed by dedupe_free(); it
+ * copies the strings it keeps. Every function except dedupe_free() is thread-safe.
+ */
+#ifndef FILE_SINK_DEDUPE_H
+#define FILE_SINK_DEDUPE_H
+
+#include <stddef.h>
+
+/* The default for DEDUPE_KEYS. */
+#define DEDUPE_DEFAULT_KEYS 100000
+
+enum dedupe_state {
+	DEDUPE_NEW = 0,	  /* claimed: write the line, then dedupe_commit() or dedupe_abort() */
+	DEDUPE_SAVED = 1, /* saved before: a duplicate */
+};
+
+struct dedupe;
+
+/* A set keeping at most capacity (>= 1) saved keys. */
+struct dedupe *dedupe_new(size_t capacity);
+/* Frees the set; no call may be running. NULL is a no-op. */
+void dedupe_free(struct dedupe *d);
+
+/* Claims (source, id) or reports it saved; waits while another delivery holds the claim. */
+enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id);
+/* Marks a claimed key saved (evicting the oldest saved key when the set is full). */
+void dedupe_commit(struct dedupe *d, const char *source, const char *id);
+/* Drops a claim without saving. */
+void dedupe_abort(struct dedupe *d, const char *source, const char *id);
+
+/* Adds (source, id) as saved without a claim (used by dedupe_load()). */
+void dedupe_add(struct dedupe *d, const char *source, const char *id);
+/* Saved keys held now (pending claims not counted). */
+size_t dedupe_count(struct dedupe *d);
+
+/*
+ * Adds the key of every "saved" line of the events.log at path. A missing file, or one that
+ * is not a regular file (a device, a FIFO, a directory), has nothing to rebuild from.
+ * Returns 0 with *loaded = the saved lines read (before eviction), or ERR_IO (errno set).
+ */
+int dedupe_load(struct dedupe *d, const char *path, size_t *loaded);
+
+#endif
