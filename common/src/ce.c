@@ -96,6 +96,7 @@ const char *ce_errcode_name(enum ce_errcode code)
 		[CE_ERR_DATA_BOTH] = "data_and_data_base64",
 		[CE_ERR_TYPE] = "wrong_attribute_type",
 		[CE_ERR_TOO_MANY] = "too_many_extensions",
+		[CE_ERR_BATCH] = "unexpected_batch",
 	};
 
 	if ((size_t)code >= sizeof(names) / sizeof(names[0]) || !names[code])

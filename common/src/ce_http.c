@@ -69,7 +69,7 @@ static const char *skip_ows(const char *s)
 }
 
 /* The only Content-Type header, NULL when none, or -1 (with err) when there are several. */
-static int find_content_type(const struct ce_header *h, size_t n, const char **ct,
+static int find_content_type(const struct http_header *h, size_t n, const char **ct,
 			     struct ce_error *err)
 {
 	size_t i;
@@ -96,7 +96,7 @@ static bool format_is_json(const char *rest)
 	return !*rest || *rest == ';' || *rest == ' ' || *rest == '\t';
 }
 
-bool ce_http_is_event(const struct ce_header *headers, size_t n_headers)
+bool ce_http_is_event(const struct http_header *headers, size_t n_headers)
 {
 	size_t i;
 
@@ -185,7 +185,7 @@ cleanup:
 }
 
 /* One ce- header into ev. */
-static int binary_attr(struct ce_event *ev, const struct ce_header *h, struct ce_error *err)
+static int binary_attr(struct ce_event *ev, const struct http_header *h, struct ce_error *err)
 {
 	char *name = xstrdup(h->name + 3), what[96];
 	struct buf val;
@@ -221,7 +221,7 @@ cleanup:
 	return rc;
 }
 
-static int decode_binary(const struct ce_header *h, size_t n, const char *ct, const void *body,
+static int decode_binary(const struct http_header *h, size_t n, const char *ct, const void *body,
 			 size_t len, struct ce_event **out, struct ce_error *err)
 {
 	struct ce_event *ev = ce_event_new();
@@ -358,8 +358,8 @@ static int detect_mode(const char *ct, enum ce_mode *mode, struct ce_error *err)
 	return -1;
 }
 
-int ce_decode_http(const struct ce_header *headers, size_t n_headers, const void *body, size_t len,
-		   struct ce_decoded *out, struct ce_error *err)
+int ce_decode_http(const struct http_header *headers, size_t n_headers, const void *body,
+		   size_t len, struct ce_decoded *out, struct ce_error *err)
 {
 	const char *ct;
 	int rc;
@@ -382,6 +382,26 @@ int ce_decode_http(const struct ce_header *headers, size_t n_headers, const void
 fail:
 	ce_decoded_release(out);
 	return err ? ce_errcode_to_err(err->code) : ERR_INVALID_EVENT;
+}
+
+int ce_decode_event(const struct http_header *headers, size_t n_headers, const void *body,
+		    size_t len, struct ce_event **out, struct ce_error *err)
+{
+	struct ce_decoded d;
+	int rc;
+
+	*out = NULL;
+	rc = ce_decode_http(headers, n_headers, body, len, &d, err);
+	if (rc)
+		return rc;
+	if (d.mode == CE_MODE_BATCH) {
+		ce_decoded_release(&d);
+		ce_error_setf(err, CE_ERR_BATCH,
+			      "batched mode is not accepted here: send one event per request");
+		return ERR_INVALID_EVENT;
+	}
+	*out = d.event;
+	return 0;
 }
 
 /* ---- binary mode: encoding --------------------------------------------------------------- */

@@ -300,7 +300,7 @@ static int is_trace_header(const char *name)
 	return strcasecmp(name, "traceparent") == 0 || strcasecmp(name, "tracestate") == 0;
 }
 
-static struct curl_slist *add_header_line(struct curl_slist *list, const struct httpc_header *h)
+static struct curl_slist *add_header_line(struct curl_slist *list, const struct http_header *h)
 {
 	char *line = *h->value ? xasprintf("%s: %s", h->name, h->value) : xasprintf("%s;", h->name);
 
@@ -612,9 +612,9 @@ static const char *error_text(struct httpc *c, struct xfer *x, CURLcode code)
 }
 
 /* The collected "name\0value\0" pairs as an array pointing into x->head (caller frees). */
-static struct httpc_header *header_view(const struct xfer *x)
+static struct http_header *header_view(const struct xfer *x)
 {
-	struct httpc_header *h = xcalloc(x->nhead ? x->nhead : 1, sizeof(*h));
+	struct http_header *h = xcalloc(x->nhead ? x->nhead : 1, sizeof(*h));
 	const char *p = x->head.data;
 
 	for (size_t i = 0; i < x->nhead; i++) {
@@ -630,7 +630,7 @@ static struct httpc_header *header_view(const struct xfer *x)
 static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int cancelled)
 {
 	struct httpc_response res = { 0 };
-	struct httpc_header *headers = header_view(x);
+	struct http_header *headers = header_view(x);
 	long status = 0;
 
 	if (!cancelled)
@@ -882,7 +882,7 @@ int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *ar
 	return ret;
 }
 
-static const char *find_header(const struct httpc_header *h, size_t n, const char *name)
+static const char *find_header(const struct http_header *h, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(h[i].name, name) == 0)
@@ -911,10 +911,10 @@ struct sync_call {
 };
 
 /* One allocation holding the array and then all its strings, so free(headers) frees all. */
-static struct httpc_header *copy_headers(const struct httpc_header *h, size_t n)
+static struct http_header *copy_headers(const struct http_header *h, size_t n)
 {
 	size_t size = (n ? n : 1) * sizeof(*h);
-	struct httpc_header *copy;
+	struct http_header *copy;
 	char *p;
 
 	for (size_t i = 0; i < n; i++)

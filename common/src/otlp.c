@@ -125,7 +125,7 @@ static int is_token(const char *s)
 	return 1;
 }
 
-void otlp_headers_free(struct httpc_header *h, size_t n)
+void otlp_headers_free(struct http_header *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free((char *)(uintptr_t)h[i].name);
@@ -134,9 +134,9 @@ void otlp_headers_free(struct httpc_header *h, size_t n)
 	free(h);
 }
 
-int otlp_parse_headers(const char *text, struct httpc_header **out, size_t *n)
+int otlp_parse_headers(const char *text, struct http_header **out, size_t *n)
 {
-	struct httpc_header *h = NULL;
+	struct http_header *h = NULL;
 	size_t nh = 0, alloc = 0;
 	const char *p = text;
 
@@ -640,7 +640,7 @@ static const struct config_var env_vars[] = {
 struct target {
 	const char *signal; /* "traces", "metrics" */
 	char *url;
-	struct httpc_header *headers; /* parsed extra headers + Content-Type (last) */
+	struct http_header *headers; /* parsed extra headers + Content-Type (last) */
 	size_t nheaders;
 	long long timeout_ms;
 	int failing; /* logs only the first failure of a run of failures */

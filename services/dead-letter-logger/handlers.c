@@ -36,28 +36,9 @@ int handlers_ready(void *ctx, struct buf *reason)
 static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
 {
 	size_t n;
-	const struct http_header *hh = http_headers(req, &n);
-	struct ce_header *h = xcalloc(n ? n : 1, sizeof(*h));
-	struct ce_decoded d;
-	int rc;
+	const struct http_header *h = http_headers(req, &n);
 
-	*out = NULL;
-	for (size_t i = 0; i < n; i++)
-		h[i] = (struct ce_header){ hh[i].name, hh[i].value };
-	rc = ce_decode_http(h, n, req->body, req->body_len, &d, err);
-	free(h);
-	if (rc != 0)
-		return rc;
-	if (d.mode == CE_MODE_BATCH) {
-		ce_decoded_release(&d);
-		snprintf(err->message, sizeof(err->message),
-			 "batched mode is not accepted: dead letters come one per request");
-		return ERR_BAD_REQUEST;
-	}
-	*out = d.event;
-	d.event = NULL;
-	ce_decoded_release(&d);
-	return 0;
+	return ce_decode_event(h, n, req->body, req->body_len, out, err);
 }
 
 /* The WARN record every dead letter gets, and a second one for bad error attributes. */

@@ -87,28 +87,6 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 	}
 }
 
-/*
- * Tracing is off (OTEL_SDK_DISABLED) unless some OTLP destination or exporter is configured:
- * without a collector, exporting to the default localhost:4318 would only fail, and delay
- * every shutdown by the export timeout (docs/tracing.md).
- */
-static void otel_defaults(void)
-{
-	static const char *const otel[] = {
-		"OTEL_SDK_DISABLED",
-		"OTEL_TRACES_EXPORTER",
-		"OTEL_METRICS_EXPORTER",
-		"OTEL_EXPORTER_OTLP_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-	};
-
-	for (size_t i = 0; i < sizeof(otel) / sizeof(otel[0]); i++)
-		if (getenv(otel[i]))
-			return;
-	(void)setenv("OTEL_SDK_DISABLED", "true", 0);
-}
-
 /* The saved-keys set, rebuilt from the log's "saved" lines; exits 2 if it cannot be read. */
 static struct dedupe *open_dedupe(const char *path, long long keys)
 {
@@ -149,7 +127,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_block();
-	otel_defaults();
 	(void)otlp_init("file-sink");
 	filesink_init(&fs, log, &fail, policy);
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);

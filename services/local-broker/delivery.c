@@ -94,7 +94,7 @@ static void result_fail(struct delivery_result *r, int code, const char *body, s
 
 static void classify_reply(const struct httpc_response *res, struct delivery_result *r)
 {
-	struct ce_header *hs = xcalloc(res->nheaders + 1, sizeof(*hs));
+	struct http_header *hs = xcalloc(res->nheaders + 1, sizeof(*hs));
 	struct ce_decoded dec = { 0 };
 	struct ce_error cerr = { 0 };
 	size_t i;

@@ -170,7 +170,7 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 
 /* ---- attempts ----------------------------------------------------------------------------- */
 
-static void add_header(struct httpc_header *hs, size_t *n, const char *name, const char *value)
+static void add_header(struct http_header *hs, size_t *n, const char *name, const char *value)
 {
 	if (!value)
 		return;
@@ -232,7 +232,7 @@ static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *u
 	struct trace_attr attrs[4];
 	struct ce_headers ch;
 	struct buf body;
-	struct httpc_header *hs;
+	struct http_header *hs;
 	size_t i, n = 0;
 	int rc;
 

@@ -16,28 +16,15 @@
 
 #define BROKER_PATH "/{namespace}/{broker}"
 
-static int decode(struct http_request *req, struct ce_decoded *dec)
+static int decode(struct http_request *req, struct ce_event **ev)
 {
-	size_t n, i;
-	const struct http_header *hs = http_headers(req, &n);
-	struct ce_header *ch = xcalloc(n + 1, sizeof(*ch));
+	size_t n;
+	const struct http_header *h = http_headers(req, &n);
 	struct ce_error cerr = { 0 };
-	int rc;
 
-	for (i = 0; i < n; i++) {
-		ch[i].name = hs[i].name;
-		ch[i].value = hs[i].value;
-	}
-	rc = ce_decode_http(ch, n, req->body, req->body_len, dec, &cerr);
-	free(ch);
-	if (rc)
+	if (ce_decode_event(h, n, req->body, req->body_len, ev, &cerr))
 		return http_fail(req, ERR_INVALID_EVENT, "not a valid CloudEvent: %s",
 				 cerr.message);
-	if (dec->mode == CE_MODE_BATCH) {
-		ce_decoded_release(dec);
-		return http_fail(req, ERR_INVALID_EVENT,
-				 "batched events are not accepted: send one event per request");
-	}
 	return 0;
 }
 
@@ -84,7 +71,7 @@ static int h_post(struct http_request *req)
 	struct ingress *in = req->ctx;
 	const char *ns = http_param(req, "namespace"), *name = http_param(req, "broker");
 	const struct topo_broker *b;
-	struct ce_decoded dec = { 0 };
+	struct ce_event *ev = NULL;
 	const char *traceparent, *tracestate;
 	char tp[TRACEPARENT_LEN + 1];
 	int rc;
@@ -96,13 +83,13 @@ static int h_post(struct http_request *req)
 	b = topology_broker(in->topo, ns, name);
 	if (!b)
 		return http_fail(req, ERR_NOT_FOUND, "no broker %s/%s", ns, name);
-	rc = decode(req, &dec);
+	rc = decode(req, &ev);
 	if (rc)
 		return rc;
-	span_event_attrs(req, dec.event);
+	span_event_attrs(req, ev);
 	delivery_context(req, tp, &traceparent, &tracestate);
-	rc = dispatcher_ingest(in->disp, b, dec.event, traceparent, tracestate);
-	ce_decoded_release(&dec);
+	rc = dispatcher_ingest(in->disp, b, ev, traceparent, tracestate);
+	ce_event_free(ev);
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
 	if (rc == ERR_OVERLOADED)

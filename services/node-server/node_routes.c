@@ -94,32 +94,17 @@ static void send_failed(struct call *c, int rc, const char *what)
 }
 
 /* Decodes the request as one CloudEvent (binary or structured mode). */
-static int decode_event(struct http_request *req, struct ce_decoded *d, struct buf *msg)
+static int decode_event(struct http_request *req, struct ce_event **ev, struct buf *msg)
 {
-	const struct http_header *h;
-	struct ce_header *ch;
+	size_t n;
+	const struct http_header *h = http_headers(req, &n);
 	struct ce_error cerr;
-	size_t n, i;
 	int rc;
 
-	h = http_headers(req, &n);
-	ch = xcalloc(n ? n : 1, sizeof(*ch));
-	for (i = 0; i < n; i++) {
-		ch[i].name = h[i].name;
-		ch[i].value = h[i].value;
-	}
-	rc = ce_decode_http(ch, n, req->body, req->body_len, d, &cerr);
-	free(ch);
-	if (rc) {
+	rc = ce_decode_event(h, n, req->body, req->body_len, ev, &cerr);
+	if (rc)
 		(void)buf_appendf(msg, "not a valid CloudEvent: %s", cerr.message);
-		return rc;
-	}
-	if (d->mode == CE_MODE_BATCH) {
-		ce_decoded_release(d);
-		(void)buf_appendf(msg, "batched events are not accepted: send one event");
-		return ERR_INVALID_EVENT;
-	}
-	return 0;
+	return rc;
 }
 
 /*
@@ -131,7 +116,7 @@ static int send_binary(struct httpc *client, const char *url, const struct ce_ev
 		       void *arg)
 {
 	struct httpc_request r = { 0 };
-	struct httpc_header *hh;
+	struct http_header *hh;
 	struct ce_headers h;
 	const void *body;
 	size_t len, i;
@@ -219,17 +204,16 @@ static void add_done(const struct httpc_response *res, void *arg)
 static int add_post(struct http_request *req)
 {
 	struct node_app *app = req->ctx;
-	struct ce_event *ev = NULL;
-	struct ce_decoded d;
+	struct ce_event *in = NULL, *ev = NULL;
 	struct call *c;
 	struct buf msg;
 	int rc;
 
 	buf_init(&msg, MSG_CAP);
-	rc = decode_event(req, &d, &msg);
+	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
-		rc = review_event_forward(d.event, &app->overrides, &ev, &msg);
-		ce_decoded_release(&d);
+		rc = review_event_forward(in, &app->overrides, &ev, &msg);
+		ce_event_free(in);
 	}
 	if (rc) {
 		metrics_inc(app->add_rejected);
@@ -324,11 +308,11 @@ static void insert_done(const struct httpc_response *res, void *arg)
 
 static int insert_post(struct http_request *req)
 {
-	static const struct httpc_header json_type[] = { { "Content-Type", "application/json" } };
+	static const struct http_header json_type[] = { { "Content-Type", "application/json" } };
 	struct node_app *app = req->ctx;
 	struct httpc_request r = { 0 };
 	struct trace_span *span = NULL;
-	struct ce_decoded d;
+	struct ce_event *in = NULL;
 	struct buf msg;
 	struct call *c;
 	char *body = NULL, *url;
@@ -336,11 +320,11 @@ static int insert_post(struct http_request *req)
 	int rc;
 
 	buf_init(&msg, MSG_CAP);
-	rc = decode_event(req, &d, &msg);
+	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
-		(void)ce_trace_consume(req, d.event, 0, &span);
-		rc = review_event_insert_body(d.event, &body, &len, &msg);
-		ce_decoded_release(&d);
+		(void)ce_trace_consume(req, in, 0, &span);
+		rc = review_event_insert_body(in, &body, &len, &msg);
+		ce_event_free(in);
 	}
 	if (rc) {
 		trace_span_set_str(span, "error.type", err_code_name(rc));

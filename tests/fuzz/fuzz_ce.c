@@ -66,7 +66,7 @@ static void same_event(const struct ce_event *a, const struct ce_event *b, bool 
 
 static struct ce_event *via_structured(const struct ce_event *ev)
 {
-	struct ce_header h = { "Content-Type", CE_CONTENT_TYPE };
+	struct http_header h = { "Content-Type", CE_CONTENT_TYPE };
 	struct ce_decoded d;
 	struct ce_error err;
 	struct ce_event *out;
@@ -85,7 +85,7 @@ static struct ce_event *via_structured(const struct ce_event *ev)
 /* NULL when the event cannot travel in binary mode (its datacontenttype is a CE format). */
 static struct ce_event *via_binary(const struct ce_event *ev)
 {
-	struct ce_header *in;
+	struct http_header *in;
 	struct ce_headers hs;
 	struct ce_decoded d;
 	struct ce_error err;
@@ -103,7 +103,7 @@ static struct ce_event *via_binary(const struct ce_event *ev)
 	}
 	in = xcalloc(hs.n + 1, sizeof(*in));
 	for (i = 0; i < hs.n; i++)
-		in[i] = (struct ce_header){ hs.items[i].name, hs.items[i].value };
+		in[i] = (struct http_header){ hs.items[i].name, hs.items[i].value };
 	check(ce_decode_http(in, hs.n, body, len, &d, &err) == 0);
 	out = d.event;
 	d.event = NULL;
@@ -133,7 +133,7 @@ static void round_trip(const struct ce_event *e1)
 
 static void batch_round_trip(const struct ce_decoded *d)
 {
-	struct ce_header h = { "Content-Type", CE_BATCH_CONTENT_TYPE };
+	struct http_header h = { "Content-Type", CE_BATCH_CONTENT_TYPE };
 	struct ce_decoded d2;
 	struct ce_error err;
 	struct buf b;
@@ -150,8 +150,8 @@ static void batch_round_trip(const struct ce_decoded *d)
 }
 
 /* Splits the input into headers (copied, NUL-terminated) and the body. */
-static size_t split(const uint8_t *data, size_t size, char **lines, struct ce_header *h, size_t *nh,
-		    size_t *body_off)
+static size_t split(const uint8_t *data, size_t size, char **lines, struct http_header *h,
+		    size_t *nh, size_t *body_off)
 {
 	size_t pos = 2, want = size > 1 ? data[1] % 8 : 0, n = 0, end;
 	const uint8_t *nl;
@@ -176,7 +176,7 @@ static size_t split(const uint8_t *data, size_t size, char **lines, struct ce_he
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ce_header h[MAX_HEADERS];
+	struct http_header h[MAX_HEADERS];
 	char *lines[MAX_HEADERS] = { 0 };
 	struct ce_decoded d;
 	struct ce_error err;
@@ -186,7 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	choice = data[0] % 8;
 	nlines = split(data, size, lines, h + 1, &nh, &off);
-	h[0] = (struct ce_header){ "Content-Type", content_types[choice] };
+	h[0] = (struct http_header){ "Content-Type", content_types[choice] };
 	if (choice == 7 && nh) {
 		h[0].value = h[1].value;
 		h[1].name = "x-moved";

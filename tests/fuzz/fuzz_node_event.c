@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_event(const char *text, size_t len, const struct review_overrides *ov)
 {
-	static const struct ce_header hs[] = {
+	static const struct http_header hs[] = {
 		{ "Content-Type", "application/cloudevents+json" },
 	};
 	struct ce_decoded d;

@@ -49,8 +49,8 @@ static int print_error(const struct ce_error *err, int status)
 	return 1;
 }
 
-/* The headers object as a struct ce_header array (borrowing the JSON's strings). */
-static int collect_headers(json_t *obj, struct ce_header **out, size_t *n)
+/* The headers object as a struct http_header array (borrowing the JSON's strings). */
+static int collect_headers(json_t *obj, struct http_header **out, size_t *n)
 {
 	size_t alloc = 0, i;
 	const char *name;
@@ -64,7 +64,7 @@ static int collect_headers(json_t *obj, struct ce_header **out, size_t *n)
 	{
 		if (json_is_string(v)) {
 			XGROW(*out, *n + 1, alloc);
-			(*out)[(*n)++] = (struct ce_header){ name, json_string_value(v) };
+			(*out)[(*n)++] = (struct http_header){ name, json_string_value(v) };
 			continue;
 		}
 		if (!json_is_array(v))
@@ -74,7 +74,7 @@ static int collect_headers(json_t *obj, struct ce_header **out, size_t *n)
 			if (!json_is_string(e))
 				return -1;
 			XGROW(*out, *n + 1, alloc);
-			(*out)[(*n)++] = (struct ce_header){ name, json_string_value(e) };
+			(*out)[(*n)++] = (struct http_header){ name, json_string_value(e) };
 		}
 	}
 	return 0;
@@ -96,7 +96,7 @@ static json_t *decoded_json(const struct ce_decoded *d)
 static int cmd_decode(void)
 {
 	json_t *in = read_stdin_json(), *b64;
-	struct ce_header *hs = NULL;
+	struct http_header *hs = NULL;
 	struct ce_decoded d;
 	struct ce_error err;
 	struct buf body;

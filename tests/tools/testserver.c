@@ -252,7 +252,7 @@ static int h_ce(struct http_request *req)
 	int rc;
 
 	hs = http_headers(req, &n);
-	rc = ce_decode_http((const struct ce_header *)hs, n, req->body, req->body_len, &d, &err);
+	rc = ce_decode_http(hs, n, req->body, req->body_len, &d, &err);
 	if (rc)
 		return http_fail(req, rc, "%s", err.message);
 	if (d.mode == CE_MODE_BATCH) {

@@ -49,6 +49,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/header.h"
 
 #define CE_SPECVERSION	  "1.0"
 #define CE_MAX_EXTENSIONS 1000
@@ -117,17 +118,12 @@ enum ce_errcode {
 	CE_ERR_DATA_BOTH,	  /* data and data_base64 both present */
 	CE_ERR_TYPE,		  /* wrong JSON type or value for the attribute's type */
 	CE_ERR_TOO_MANY,	  /* more than CE_MAX_EXTENSIONS extensions */
+	CE_ERR_BATCH,		  /* a batch where one event is expected */
 };
 
 struct ce_error {
 	enum ce_errcode code;
 	char message[256];
-};
-
-/* One HTTP header, borrowed. Same members as struct http_header (http.h). */
-struct ce_header {
-	const char *name;
-	const char *value;
 };
 
 /* Headers produced by ce_encode_binary(); the struct owns every name and value. */
@@ -225,15 +221,22 @@ int ce_from_json(json_t *obj, struct ce_event **out, struct ce_error *err);
  * anything else → binary. Returns 0 with *out filled (release it), or ERR_INVALID_EVENT /
  * ERR_MEDIA_TYPE with *err filled and *out empty.
  */
-int ce_decode_http(const struct ce_header *headers, size_t n_headers, const void *body, size_t len,
-		   struct ce_decoded *out, struct ce_error *err);
+int ce_decode_http(const struct http_header *headers, size_t n_headers, const void *body,
+		   size_t len, struct ce_decoded *out, struct ce_error *err);
 void ce_decoded_release(struct ce_decoded *d);
+/*
+ * ce_decode_http() for receivers that take one event per request (a Trigger's subscriber, a
+ * dead-letter sink, a broker's ingress): a batch is refused with CE_ERR_BATCH. Returns 0 with
+ * *out set (the caller frees it), or the err.h code with *err filled and *out NULL.
+ */
+int ce_decode_event(const struct http_header *headers, size_t n_headers, const void *body,
+		    size_t len, struct ce_event **out, struct ce_error *err);
 /*
  * Whether a message looks like a CloudEvent (sdk-go's ReadEncoding): a ce-specversion
  * header or a Content-Type starting with application/cloudevents. Used to tell a reply
  * event from a plain body.
  */
-bool ce_http_is_event(const struct ce_header *headers, size_t n_headers);
+bool ce_http_is_event(const struct http_header *headers, size_t n_headers);
 
 /*
  * Binary mode: fills out (ce_headers_init()ed by the caller) with Content-Type (when there

@@ -51,13 +51,10 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/header.h"
 #include "common/route.h"
 
 /* One request header as received (name case preserved). */
-struct http_header {
-	const char *name;
-	const char *value;
-};
 
 /*
  * One request. The fields are read-only for handlers; the layer keeps its own state next to

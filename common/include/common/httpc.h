@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "common/header.h"
+
 struct httpc;
 struct trace_attr;
 struct trace_context;
@@ -37,12 +39,6 @@ struct httpc_options {
 	const char *user_agent; /* User-Agent header, copied ["bookstore-httpc/1"] */
 };
 
-/* A header as a name/value pair of NUL-terminated strings. */
-struct httpc_header {
-	const char *name;
-	const char *value;
-};
-
 /*
  * A request. httpc_send() copies all of it (strings, headers, body), so the caller may free or
  * reuse it as soon as httpc_send() returns. Header names and values must not contain CR, LF or
@@ -55,7 +51,7 @@ struct httpc_header {
 struct httpc_request {
 	const char *method; /* "GET", "POST", ...; NULL = GET, or POST when body_len > 0 */
 	const char *url;    /* http:// or https:// */
-	const struct httpc_header *headers;
+	const struct http_header *headers;
 	size_t nheaders;
 	const void *body; /* may be NULL when body_len is 0 */
 	size_t body_len;
@@ -97,7 +93,7 @@ struct httpc_response {
 	int err;
 	int cancelled;	   /* 1 when httpc_free() cancelled the request (err ERR_UNAVAILABLE) */
 	const char *error; /* human-readable reason; "" when err is 0 */
-	const struct httpc_header *headers; /* in arrival order; names as the server sent them */
+	const struct http_header *headers; /* in arrival order; names as the server sent them */
 	size_t nheaders;
 	const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
 	size_t body_len;
@@ -144,8 +140,8 @@ int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *ar
 struct httpc_result {
 	int status;
 	int err;
-	char *error;		      /* never NULL after httpc_send_sync() */
-	struct httpc_header *headers; /* the strings belong to the result too */
+	char *error;		     /* never NULL after httpc_send_sync() */
+	struct http_header *headers; /* the strings belong to the result too */
 	size_t nheaders;
 	char *body; /* NUL-terminated; never NULL after httpc_send_sync() */
 	size_t body_len;

@@ -94,8 +94,8 @@ int otlp_endpoint_url(const char *base, const char *signal_url, const char *sign
  * otlp_headers_free()), or ERR_BAD_REQUEST (nothing allocated) for a member without '=', an
  * empty or non-token key, a bad escape, or CR/LF/NUL in a value.
  */
-int otlp_parse_headers(const char *text, struct httpc_header **out, size_t *n);
-void otlp_headers_free(struct httpc_header *h, size_t n);
+int otlp_parse_headers(const char *text, struct http_header **out, size_t *n);
+void otlp_headers_free(struct http_header *h, size_t n);
 /*
  * A Retry-After value in milliseconds from now_s (seconds since the epoch): delta-seconds
  * or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"; a past date gives 0). -1 if invalid.

@@ -68,7 +68,7 @@ int trace_context_extract(const struct http_header *headers, size_t n, struct tr
 /* Storage for the outgoing headers of one request; headers[] point into it and into ctx. */
 struct trace_inject {
 	char traceparent[TRACEPARENT_LEN + 1];
-	struct httpc_header headers[2];
+	struct http_header headers[2];
 };
 /*
  * Fills inj->headers with traceparent (and tracestate when non-empty) for ctx. Returns how

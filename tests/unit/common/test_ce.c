@@ -19,7 +19,7 @@
 
 struct bin_row {
 	const char *label;
-	struct ce_header h[MAX_H]; /* ends at the first { NULL } */
+	struct http_header h[MAX_H]; /* ends at the first { NULL } */
 	const char *body;
 	enum ce_errcode code;
 	const char *attr;  /* on success: this attribute ... */
@@ -27,7 +27,7 @@ struct bin_row {
 	const char *msg;   /* on failure: the exact message */
 };
 
-static size_t count_headers(const struct ce_header *h)
+static size_t count_headers(const struct http_header *h)
 {
 	size_t n = 0;
 
@@ -471,7 +471,7 @@ static const struct json_row json_rows[] = {
 
 static void check_structured_decode(const struct json_row *r)
 {
-	struct ce_header h[] = { { "Content-Type", r->ct }, { "ce-id", "ignored" } };
+	struct http_header h[] = { { "Content-Type", r->ct }, { "ce-id", "ignored" } };
 	struct ce_decoded d;
 	struct ce_error err;
 	const char *v;
@@ -540,7 +540,7 @@ static const struct batch_row batch_rows[] = {
 
 Test(ce, batch_decode)
 {
-	struct ce_header h[] = { { "content-type", "application/cloudevents-batch+json" } };
+	struct http_header h[] = { { "content-type", "application/cloudevents-batch+json" } };
 	size_t i;
 
 	for (i = 0; i < sizeof(batch_rows) / sizeof(batch_rows[0]); i++) {
@@ -568,7 +568,7 @@ Test(ce, batch_decode)
 Test(ce, batch_encode)
 {
 	struct ce_event *evs[2] = { ce_event_new(), ce_event_new() };
-	struct ce_header h[] = { { "Content-Type", CE_BATCH_CONTENT_TYPE } };
+	struct http_header h[] = { { "Content-Type", CE_BATCH_CONTENT_TYPE } };
 	struct ce_decoded d;
 	struct ce_error err;
 	struct buf b;
@@ -629,7 +629,7 @@ Test(ce, percent_encoding_table)
 	for (i = 0; i < sizeof(pct_rows) / sizeof(pct_rows[0]); i++) {
 		struct ce_event *ev = base_event();
 		struct ce_headers hs;
-		struct ce_header in[16];
+		struct http_header in[16];
 		struct ce_decoded d;
 		struct ce_error err;
 		const void *body;
@@ -671,7 +671,7 @@ static void binary_dump(const struct ce_event *ev, struct buf *out)
 static struct ce_event *decode_binary_of(const struct ce_event *ev)
 {
 	struct ce_headers hs;
-	struct ce_header in[64];
+	struct http_header in[64];
 	struct ce_decoded d;
 	struct ce_error err;
 	struct ce_event *out;
@@ -696,7 +696,7 @@ static struct ce_event *decode_binary_of(const struct ce_event *ev)
 
 static struct ce_event *decode_structured_of(const struct ce_event *ev)
 {
-	struct ce_header h[] = { { "Content-Type", CE_CONTENT_TYPE } };
+	struct http_header h[] = { { "Content-Type", CE_CONTENT_TYPE } };
 	struct ce_decoded d;
 	struct ce_error err;
 	struct ce_event *out;
@@ -826,7 +826,7 @@ Test(ce, implied_json_gets_explicit_content_type)
 Test(ce, extension_types_preserved_in_json)
 {
 	const char *body = "{" EV_HEAD ",\"knativeerrorcode\":500,\"flag\":false,\"s\":\"500\"}";
-	struct ce_header h[] = { { "Content-Type", SJSON } };
+	struct http_header h[] = { { "Content-Type", SJSON } };
 	struct ce_decoded d;
 	struct ce_error err;
 	json_t *j;
@@ -1070,9 +1070,9 @@ Test(ce, base64_table)
 
 Test(ce, helpers)
 {
-	struct ce_header yes1[] = { { "Ce-SpecVersion", "1.0" } };
-	struct ce_header yes2[] = { { "Content-Type", " application/cloudevents+json" } };
-	struct ce_header no[] = { { "Content-Type", "application/json" }, { "ce-id", "1" } };
+	struct http_header yes1[] = { { "Ce-SpecVersion", "1.0" } };
+	struct http_header yes2[] = { { "Content-Type", " application/cloudevents+json" } };
+	struct http_header no[] = { { "Content-Type", "application/json" }, { "ce-id", "1" } };
 	struct timespec ts = { 1712345678, 5 };
 	char t[CE_TIME_LEN];
 

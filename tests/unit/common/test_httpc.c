@@ -342,7 +342,7 @@ Test(httpc, round_trips)
 	cr_assert_not_null(c);
 	for (size_t i = 0; i < sizeof(rt_cases) / sizeof(rt_cases[0]); i++) {
 		const struct rt_case *t = &rt_cases[i];
-		struct httpc_header h[3] = { { "X-Empty", "" } };
+		struct http_header h[3] = { { "X-Empty", "" } };
 		size_t nh = 1;
 		struct httpc_request req = { .method = t->method,
 					     .url = url_for(url, sizeof(url), t->path),
@@ -352,9 +352,9 @@ Test(httpc, round_trips)
 		struct httpc_result r;
 
 		if (t->ctype)
-			h[nh++] = (struct httpc_header){ "Content-Type", t->ctype };
+			h[nh++] = (struct http_header){ "Content-Type", t->ctype };
 		if (t->xtest)
-			h[nh++] = (struct httpc_header){ "X-Test", t->xtest };
+			h[nh++] = (struct http_header){ "X-Test", t->xtest };
 		req.nheaders = nh;
 		cr_assert_eq(httpc_send_sync(c, &req, &r), 0, "row %zu: %s", i, r.error);
 		cr_assert_eq(r.err, 0);
@@ -523,10 +523,10 @@ Test(httpc, response_body_cap)
 
 Test(httpc, invalid_requests_are_refused)
 {
-	static const struct httpc_header bad_name[] = { { "Bad Name", "v" } };
-	static const struct httpc_header bad_value[] = { { "X-Ok", "a\r\nX-Injected: 1" } };
-	static const struct httpc_header bad_lf[] = { { "X-Ok", "a\nb" } };
-	static const struct httpc_header empty_name[] = { { "", "v" } };
+	static const struct http_header bad_name[] = { { "Bad Name", "v" } };
+	static const struct http_header bad_value[] = { { "X-Ok", "a\r\nX-Injected: 1" } };
+	static const struct http_header bad_lf[] = { { "X-Ok", "a\nb" } };
+	static const struct http_header empty_name[] = { { "", "v" } };
 	const struct httpc_request cases[] = {
 		{ .url = NULL },
 		{ .url = "" },

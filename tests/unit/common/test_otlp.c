@@ -81,7 +81,7 @@ Test(otlp, headers)
 {
 	for (size_t i = 0; i < sizeof(hdr_rows) / sizeof(hdr_rows[0]); i++) {
 		const struct hdr_row *r = &hdr_rows[i];
-		struct httpc_header *h;
+		struct http_header *h;
 		size_t n;
 		int rc = otlp_parse_headers(r->in, &h, &n);
 

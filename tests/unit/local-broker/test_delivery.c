@@ -107,15 +107,15 @@ Test(delivery, error_data_base64_and_truncation)
 	}
 }
 
-static const struct httpc_header ce_reply[] = {
+static const struct http_header ce_reply[] = {
 	{ "Ce-Specversion", "1.0" },
 	{ "ce-id", "r1" },
 	{ "ce-source", "/r" },
 	{ "ce-type", "reply" },
 	{ "Content-Type", "application/json" },
 };
-static const struct httpc_header bad_reply[] = { { "ce-specversion", "1.0" }, { "ce-id", "r1" } };
-static const struct httpc_header text[] = { { "Content-Type", "text/plain" } };
+static const struct http_header bad_reply[] = { { "ce-specversion", "1.0" }, { "ce-id", "r1" } };
+static const struct http_header text[] = { { "Content-Type", "text/plain" } };
 
 Test(delivery, classify_table)
 {
