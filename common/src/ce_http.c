@@ -3,6 +3,7 @@
  * for ce.h: mode detection, binary-mode headers, structured and batched bodies.
  */
 #include "common/ce.h"
+#include "common/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,38 +126,6 @@ static int unquote(const char *v, struct buf *out)
 	return *p == '"' && !p[1] ? 0 : -1;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* One round of percent-decoding of in[0..len), appended to out. */
-static int percent_decode(const char *in, size_t len, struct buf *out)
-{
-	size_t i;
-	int hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] != '%') {
-			buf_appendc(out, in[i]);
-			continue;
-		}
-		hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
-		lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
-		if (hi < 0 || lo < 0)
-			return -1;
-		buf_appendc(out, (char)(hi << 4 | lo));
-		i += 2;
-	}
-	return 0;
-}
-
 /* Header value → attribute value in out: unquote, then one round of percent-decoding. */
 static int header_value(const char *hname, const char *v, struct buf *out, struct ce_error *err)
 {
@@ -175,7 +144,7 @@ static int header_value(const char *hname, const char *v, struct buf *out, struc
 		src = q.data;
 		n = q.len;
 	}
-	if (percent_decode(src, n, out)) {
+	if (text_percent_decode(src, n, out)) {
 		ce_error_setf(err, CE_ERR_ENCODING, "%s: bad percent escape", hname);
 		rc = -1;
 	}

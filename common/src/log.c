@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -98,35 +99,6 @@ void log_format_time(char out[32], long long t_ns)
 	snprintf(out + 19, 13, ".%03lldZ", ms);
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if it is invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* Appends s as valid UTF-8: each byte that does not start a valid sequence becomes U+FFFD. */
 static void append_utf8(struct buf *out, const char *s)
 {
@@ -134,7 +106,7 @@ static void append_utf8(struct buf *out, const char *s)
 	size_t n = strlen(s), k;
 
 	while (n) {
-		k = utf8_len(p, n);
+		k = text_utf8_seq(p, n);
 		if (k)
 			buf_append(out, p, k);
 		else

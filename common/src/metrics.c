@@ -1,4 +1,5 @@
 #include "common/metrics.h"
+#include "common/text.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -489,35 +490,6 @@ static void run_collectors(struct metrics *reg)
 
 /* ---- text format ----------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if it is invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 /*
  * Appends s escaped for a HELP text (\\ and \n) or, with quote, for a label value (also \").
  * Invalid UTF-8 becomes U+FFFD, since Prometheus rejects it.
@@ -537,7 +509,7 @@ static int append_escaped(struct buf *b, const char *s, int quote)
 			esc = "\\n";
 		else if (*p == '"' && quote)
 			esc = "\\\"";
-		k = esc ? 0 : utf8_len(p, n);
+		k = esc ? 0 : text_utf8_seq(p, n);
 		if (esc)
 			rc = buf_append(b, esc, 2);
 		else if (k)

@@ -6,6 +6,7 @@
  * tree allocated by the default allocator and skips fields still at their default).
  */
 #include "common/otlp.h"
+#include "common/text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,48 +74,6 @@ int otlp_endpoint_url(const char *base, const char *signal_url, const char *sign
 	return 0;
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Trims OWS and percent-decodes [s, s+len) into a new string; NULL on a bad escape. */
-static char *decode_part(const char *s, size_t len)
-{
-	char *out, *o;
-
-	while (len && (*s == ' ' || *s == '\t')) {
-		s++;
-		len--;
-	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	out = o = xmalloc(len + 1);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != '%') {
-			*o++ = s[i];
-		} else if (i + 2 < len && unhex(s[i + 1]) >= 0 && unhex(s[i + 2]) >= 0) {
-			*o++ = (char)(unhex(s[i + 1]) << 4 | unhex(s[i + 2]));
-			i += 2;
-		} else {
-			free(out);
-			return NULL;
-		}
-	}
-	*o = '\0';
-	if (memchr(out, '\0', (size_t)(o - out))) { /* %00 */
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
 static int is_token(const char *s)
 {
 	if (!*s)
@@ -148,8 +107,9 @@ int otlp_parse_headers(const char *text, struct http_header **out, size_t *n)
 		const char *eq = memchr(p, '=', len);
 
 		if (strspn(p, " \t") < len) {
-			char *k = eq ? decode_part(p, (size_t)(eq - p)) : NULL;
-			char *v = eq ? decode_part(eq + 1, len - (size_t)(eq - p) - 1) : NULL;
+			char *k = eq ? text_percent_decode_ows(p, (size_t)(eq - p)) : NULL;
+			char *v =
+			    eq ? text_percent_decode_ows(eq + 1, len - (size_t)(eq - p) - 1) : NULL;
 
 			if (!k || !v || !is_token(k) || strpbrk(v, "\r\n")) {
 				free(k);

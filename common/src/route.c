@@ -2,23 +2,13 @@
  * route.c: matching a method and a raw path against a route table (see route.h).
  */
 #include "common/route.h"
+#include "common/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/xalloc.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* An absolute path whose escapes are all %XY with hex digits, none of them %00. */
 static int path_valid(const char *path)
@@ -30,9 +20,9 @@ static int path_valid(const char *path)
 	for (p = path; *p; p++) {
 		if (*p != '%')
 			continue;
-		if (hexval(p[1]) < 0 || hexval(p[2]) < 0)
+		if (text_hex_value(p[1]) < 0 || text_hex_value(p[2]) < 0)
 			return 0;
-		if (hexval(p[1]) == 0 && hexval(p[2]) == 0)
+		if (text_hex_value(p[1]) == 0 && text_hex_value(p[2]) == 0)
 			return 0;
 		p += 2;
 	}
@@ -108,9 +98,10 @@ static size_t pct_decode(char *dst, const char *src, size_t len)
 	size_t i, o = 0;
 
 	for (i = 0; i < len; i++) {
-		if (src[i] == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 &&
-		    hexval(src[i + 2]) >= 0) {
-			dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+		if (src[i] == '%' && i + 2 < len && text_hex_value(src[i + 1]) >= 0 &&
+		    text_hex_value(src[i + 2]) >= 0) {
+			dst[o++] =
+			    (char)(text_hex_value(src[i + 1]) * 16 + text_hex_value(src[i + 2]));
 			i += 2;
 		} else {
 			dst[o++] = src[i];

@@ -8,6 +8,7 @@
  * spans to the exporter in batches of at most batch_size.
  */
 #include "common/trace.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -301,45 +302,6 @@ void trace_resource_release(struct trace_resource *res)
 	memset(res, 0, sizeof(*res));
 }
 
-static int unhex1(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes [s, s+len) with surrounding blanks trimmed into a new string, or NULL. */
-static char *pct_decode(const char *s, size_t len)
-{
-	char *out, *o;
-
-	while (len && (*s == ' ' || *s == '\t')) {
-		s++;
-		len--;
-	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	out = o = xmalloc(len + 1);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != '%') {
-			*o++ = s[i];
-			continue;
-		}
-		if (i + 2 >= len + 0 || unhex1(s[i + 1]) < 0 || unhex1(s[i + 2]) < 0) {
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(unhex1(s[i + 1]) << 4 | unhex1(s[i + 2]));
-		i += 2;
-	}
-	*o = '\0';
-	return out;
-}
-
 int trace_resource_parse(struct trace_resource *res, const char *text)
 {
 	struct trace_resource tmp = { 0 };
@@ -354,8 +316,8 @@ int trace_resource_parse(struct trace_resource *res, const char *text)
 
 		if (strspn(p, " \t") < len) { /* skip empty members */
 			if (eq) {
-				k = pct_decode(p, (size_t)(eq - p));
-				v = pct_decode(eq + 1, len - (size_t)(eq - p) - 1);
+				k = text_percent_decode_ows(p, (size_t)(eq - p));
+				v = text_percent_decode_ows(eq + 1, len - (size_t)(eq - p) - 1);
 			}
 			if (!k || !v || !*k || memchr(k, '\0', 1) == k) {
 				free(k);

@@ -1,0 +1,35 @@
+/*
+ * text.h: small text helpers that the parsers share: hex digits, UTF-8 sequences and
+ * percent-decoding (CloudEvents headers, OTEL_* variables, request paths, log and metric
+ * escaping). Pure functions; no state.
+ */
+#ifndef COMMON_TEXT_H
+#define COMMON_TEXT_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+/* The value of hex digit c (either case), or -1. */
+int text_hex_value(char c);
+
+/*
+ * The length (1-4) of the valid UTF-8 sequence at p, which has n >= 1 bytes, or 0 when it is
+ * not valid UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncation).
+ */
+size_t text_utf8_seq(const unsigned char *p, size_t n);
+
+/*
+ * Appends the percent-decoded bytes of s[0..len) to out (one round: "%2541" gives "%41").
+ * Returns 0, or -1 when a '%' is not followed by two hex digits (out then holds a prefix).
+ */
+int text_percent_decode(const char *s, size_t len, struct buf *out);
+
+/*
+ * Trims spaces and tabs around s[0..len), then percent-decodes it into a new string (the
+ * caller frees it). NULL on a bad escape or when the result would hold a NUL byte (%00).
+ * The form of OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS members.
+ */
+char *text_percent_decode_ows(const char *s, size_t len);
+
+#endif
