@@ -4,18 +4,7 @@
 
 #include "common/route.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-/* Criterion workers ignore LeakSanitizer's verdict: check for leaks after each test. */
-static void leak_check(void)
-{
-	if (__lsan_do_recoverable_leak_check())
-		abort();
-}
-#define LEAK_FINI .fini = leak_check
-#else
-#define LEAK_FINI .fini = NULL
-#endif
+#include "../unit.h"
 
 static int h(struct http_request *req)
 {

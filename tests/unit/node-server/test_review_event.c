@@ -8,18 +8,7 @@
 #include "common/err.h"
 #include "../../../services/node-server/review_event.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-/* Criterion workers ignore LeakSanitizer's verdict: check for leaks after each test. */
-static void leak_check(void)
-{
-	if (__lsan_do_recoverable_leak_check())
-		abort();
-}
-#define LEAK_FINI .fini = leak_check
-#else
-#define LEAK_FINI .fini = NULL
-#endif
+#include "../unit.h"
 
 /* An incoming event: type, data (NULL = none) and datacontenttype (NULL = none). */
 static struct ce_event *incoming(const char *type, const char *data, const char *ctype)

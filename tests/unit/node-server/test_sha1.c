@@ -7,18 +7,7 @@
 #include "../../../services/node-server/sha1.h"
 #include "../../../services/node-server/ws.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-/* Criterion workers ignore LeakSanitizer's verdict: check for leaks after each test. */
-static void leak_check(void)
-{
-	if (__lsan_do_recoverable_leak_check())
-		abort();
-}
-#define LEAK_FINI .fini = leak_check
-#else
-#define LEAK_FINI .fini = NULL
-#endif
+#include "../unit.h"
 
 static void hex(const unsigned char d[SHA1_DIGEST_LEN], char out[2 * SHA1_DIGEST_LEN + 1])
 {

@@ -20,18 +20,7 @@
 #include "common/metrics.h"
 #include "../../../services/node-server/ws.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-/* Criterion workers ignore LeakSanitizer's verdict: check for leaks after each test. */
-static void leak_check(void)
-{
-	if (__lsan_do_recoverable_leak_check())
-		abort();
-}
-#define LEAK_FINI .fini = leak_check
-#else
-#define LEAK_FINI .fini = NULL
-#endif
+#include "../unit.h"
 
 #define TIMEOUT_MS 3000
 
