@@ -24,7 +24,7 @@ for s in "${services[@]}"; do
 			bins[$name]+=", $s"
 			[ "${defaults[$name]}" = "$def" ] || defaults[$name]+=" / $def ($s)"
 		fi
-	done < <("$b/$s" --help | tail -n +2)
+	done < <("$b/$s" --help | grep -v "^VARIABLE ")
 done
 
 all=$(printf '%s, ' "${services[@]}")

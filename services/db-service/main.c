@@ -11,8 +11,7 @@
 #include "common/config.h"
 #include "common/http.h"
 #include "common/log.h"
-#include "common/otlp.h"
-#include "common/signals.h"
+#include "common/service.h"
 #include "handlers.h"
 #include "migrator.h"
 #include "pq.h"
@@ -23,7 +22,6 @@ struct db_config {
 	const char *database_url;
 	long long pool_size;
 	long long threads;
-	const char *log_level;
 };
 
 static const struct config_var vars[] = {
@@ -35,8 +33,6 @@ static const struct config_var vars[] = {
 	  "most PostgreSQL connections at once" },
 	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "8", 1, 256, NULL,
 	  "HTTP worker threads (handlers block on the database)" },
-	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct db_config, log_level), "info", 0, 0, NULL,
-	  "debug, info, warn or error" },
 };
 
 /* A malformed DATABASE_URL is a configuration error, not an outage to retry forever. */
@@ -60,24 +56,12 @@ int main(int argc, char **argv)
 	struct http_server *srv;
 	struct migrator *migrator;
 	struct store *store;
-	int sig;
 
-	if (argc > 1) {
-		config_usage(vars, sizeof(vars) / sizeof(vars[0]));
-		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
-	config_load_or_exit(vars, sizeof(vars) / sizeof(vars[0]), &cfg);
-	if (log_init("db-service", cfg.log_level) != 0) {
-		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
-			cfg.log_level);
-		return 2;
-	}
+	service_start("db-service", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	if (!cfg.database_url)
 		cfg.database_url = "";
 	if (check_database_url(cfg.database_url) != 0)
 		return 2;
-	signals_block();
-	(void)otlp_init("db-service");
 	store = store_new(cfg.database_url, (size_t)cfg.pool_size);
 	http.port = cfg.port;
 	http.service = "db-service";
@@ -88,16 +72,15 @@ int main(int argc, char **argv)
 	http.threads = (unsigned)cfg.threads;
 	if (http_server_start(&http, &srv) != 0) {
 		store_free(store);
-		otlp_shutdown();
+		service_stop();
 		return 1;
 	}
 	migrator = migrator_start(store);
 	log_info("db-service listening on port %d", http_server_port(srv));
-	sig = signals_wait();
-	log_info("stopping on %s", signals_name(sig));
+	service_wait();
 	migrator_stop(migrator);
 	http_server_stop(srv);
-	otlp_shutdown(); /* after the server, before what metrics read */
+	service_stop(); /* after the server, before what metrics read */
 	store_free(store);
 	return 0;
 }

@@ -17,8 +17,7 @@
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
-#include "common/otlp.h"
-#include "common/signals.h"
+#include "common/service.h"
 #include "common/xalloc.h"
 #include "handlers.h"
 
@@ -26,7 +25,6 @@ struct dll_config {
 	int port;
 	const char *data_dir;
 	int fsync;
-	const char *log_level;
 };
 
 static const struct config_var vars[] = {
@@ -36,8 +34,6 @@ static const struct config_var vars[] = {
 	  "directory of events.log (must exist and be writable)" },
 	{ "FSYNC", CONFIG_ENUM, offsetof(struct dll_config, fsync), "batch", 0, 0,
 	  eventlog_fsync_names, "always, batch (group commit) or never" },
-	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct dll_config, log_level), "info", 0, 0, NULL,
-	  "debug, info, warn or error" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -49,18 +45,8 @@ int main(int argc, char **argv)
 	struct eventlog *log;
 	struct deadletters dl;
 	char *path;
-	int sig;
 
-	if (argc > 1) {
-		config_usage(vars, NVARS);
-		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
-	config_load_or_exit(vars, NVARS, &cfg);
-	if (log_init("dead-letter-logger", cfg.log_level) != 0) {
-		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
-			cfg.log_level);
-		return 2;
-	}
+	service_start("dead-letter-logger", argc, argv, vars, NVARS, &cfg);
 	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
 	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
 		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", path,
@@ -68,8 +54,6 @@ int main(int argc, char **argv)
 		free(path);
 		return 2;
 	}
-	signals_block();
-	(void)otlp_init("dead-letter-logger");
 	deadletters_init(&dl, log);
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
@@ -80,15 +64,14 @@ int main(int argc, char **argv)
 	if (http_server_start(&http, &srv) != 0) {
 		eventlog_close(log);
 		free(path);
-		otlp_shutdown();
+		service_stop();
 		return 1;
 	}
 	log_info("dead-letter-logger listening on port %d, writing %s (FSYNC=%s)",
 		 http_server_port(srv), path, eventlog_fsync_names[cfg.fsync]);
-	sig = signals_wait();
-	log_info("stopping on %s", signals_name(sig));
+	service_wait();
 	http_server_stop(srv);
-	otlp_shutdown(); /* after the server, before what metrics read */
+	service_stop(); /* after the server, before what metrics read */
 	eventlog_close(log);
 	free(path);
 	return 0;

@@ -19,8 +19,7 @@
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
-#include "common/otlp.h"
-#include "common/signals.h"
+#include "common/service.h"
 #include "common/xalloc.h"
 #include "dedupe.h"
 #include "failsim.h"
@@ -34,7 +33,6 @@ struct filesink_config {
 	long long fail_every;
 	long long failure_seed;
 	long long dedupe_keys;
-	const char *log_level;
 };
 
 static const struct config_var vars[] = {
@@ -52,8 +50,6 @@ static const struct config_var vars[] = {
 	  NULL, "seed of the FAILURE_RATE draws (reproducible); unset = random" },
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct filesink_config, dedupe_keys), "100000", 1,
 	  1000000, NULL, "saved (source, id) keys kept to spot redeliveries (oldest evicted)" },
-	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct filesink_config, log_level), "info", 0, 0,
-	  NULL, "debug, info, warn or error" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -64,17 +60,11 @@ static int is_set(const char *name)
 	return v && *v;
 }
 
-/* Loads and cross-checks the settings; exits 2 on a bad one. Fills the failure policy. */
+/* Cross-checks the failure settings (exits 2 when both are set) and fills the policy. */
 static void load(struct filesink_config *cfg, struct failsim *fail, char *policy, size_t n)
 {
-	config_load_or_exit(vars, NVARS, cfg);
 	if (cfg->fail_every > 0 && is_set("FAILURE_RATE")) {
 		fprintf(stderr, "FAIL_EVERY and FAILURE_RATE are both set: choose one\n");
-		exit(2);
-	}
-	if (log_init("file-sink", cfg->log_level) != 0) {
-		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
-			cfg->log_level);
 		exit(2);
 	}
 	if (cfg->fail_every > 0) {
@@ -112,12 +102,8 @@ int main(int argc, char **argv)
 	struct filesink fs;
 	char policy[64];
 	char *path;
-	int sig;
 
-	if (argc > 1) {
-		config_usage(vars, NVARS);
-		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
+	service_start("file-sink", argc, argv, vars, NVARS, &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
 	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
 	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
@@ -126,8 +112,6 @@ int main(int argc, char **argv)
 		free(path);
 		return 2;
 	}
-	signals_block();
-	(void)otlp_init("file-sink");
 	filesink_init(&fs, log, &fail, policy);
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	http.port = cfg.port;
@@ -140,16 +124,15 @@ int main(int argc, char **argv)
 		dedupe_free(fs.dedupe);
 		eventlog_close(log);
 		free(path);
-		otlp_shutdown();
+		service_stop();
 		return 1;
 	}
 	log_info("file-sink listening on port %d, writing %s (FSYNC=%s, %s)", http_server_port(srv),
 		 path, eventlog_fsync_names[cfg.fsync], policy);
-	sig = signals_wait();
-	log_info("stopping on %s", signals_name(sig));
+	service_wait();
 	http_server_stop(srv);
 	dedupe_free(fs.dedupe);
-	otlp_shutdown(); /* after the server, before what metrics read */
+	service_stop(); /* after the server, before what metrics read */
 	eventlog_close(log);
 	failsim_release(&fail);
 	free(path);

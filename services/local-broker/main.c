@@ -16,8 +16,7 @@
 #include "common/config.h"
 #include "common/http.h"
 #include "common/log.h"
-#include "common/otlp.h"
-#include "common/signals.h"
+#include "common/service.h"
 #include "common/xalloc.h"
 #include "dispatcher.h"
 #include "ingress.h"
@@ -35,7 +34,6 @@ struct broker_config {
 	long long trigger_inflight;
 	long long grace_ms;
 	long long threads;
-	const char *log_level;
 };
 
 #define F(x) offsetof(struct broker_config, x)
@@ -60,8 +58,6 @@ static const struct config_var vars[] = {
 	{ "BROKER_SHUTDOWN_GRACE", CONFIG_DURATION, F(grace_ms), "PT5S", 0, LLONG_MAX, NULL,
 	  "on SIGTERM, how long attempts in flight may finish before the spool is written" },
 	{ "HTTP_THREADS", CONFIG_INT, F(threads), "4", 1, 256, NULL, "ingress worker threads" },
-	{ "LOG_LEVEL", CONFIG_STRING, F(log_level), "info", 0, 0, NULL,
-	  "debug, info, warn or error" },
 };
 #undef F
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -116,7 +112,7 @@ static int run(const struct broker_config *cfg, struct topology *topo)
 	struct ingress in = { .topo = topo };
 	struct http_server *srv;
 	char base[64], *spool = spool_path(cfg->data_dir);
-	int sig, rc = 1;
+	int rc = 1;
 
 	if (spool_mkdirs(cfg->data_dir) != 0) {
 		log_error("DATA_DIR %s: cannot create it", cfg->data_dir);
@@ -143,8 +139,7 @@ static int run(const struct broker_config *cfg, struct topology *topo)
 		goto cleanup;
 	}
 	log_info("local-broker listening on port %d", http_server_port(srv));
-	sig = signals_wait();
-	log_info("stopping on %s", signals_name(sig));
+	service_wait();
 	shutdown_all(cfg, srv, &in, in.disp, spool);
 	rc = 0;
 cleanup:
@@ -166,25 +161,14 @@ int main(int argc, char **argv)
 	struct topology *topo;
 	int rc;
 
-	if (argc > 1) {
-		config_usage(vars, NVARS);
-		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
-	config_load_or_exit(vars, NVARS, &cfg);
-	if (log_init("local-broker", cfg.log_level) != 0) {
-		fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
-			cfg.log_level);
-		return 2;
-	}
-	signals_block();
-	(void)otlp_init("local-broker");
+	service_start("local-broker", argc, argv, vars, NVARS, &cfg);
 	topo = load_topology(&cfg);
 	if (!topo) {
-		otlp_shutdown();
+		service_stop();
 		return 1;
 	}
 	rc = run(&cfg, topo);
-	otlp_shutdown(); /* after the servers: flushes the last spans */
+	service_stop(); /* after the servers: flushes the last spans */
 	topology_free(topo);
 	return rc;
 }

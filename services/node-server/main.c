@@ -12,8 +12,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "common/otlp.h"
-#include "common/signals.h"
+#include "common/service.h"
 #include "node_app.h"
 
 static const struct config_var vars[] = {
@@ -37,8 +36,6 @@ static const struct config_var vars[] = {
 	  "HTTP worker threads; 0 = one per CPU (handlers never block)" },
 	{ "WS_PING_INTERVAL_MS", CONFIG_MILLIS, offsetof(struct node_config, ws_ping_ms), "30000",
 	  1, 3600000, NULL, "WebSocket keepalive ping period" },
-	{ "LOG_LEVEL", CONFIG_STRING, offsetof(struct node_config, log_level), "info", 0, 0, NULL,
-	  "debug, info, warn or error" },
 };
 
 int main(int argc, char **argv)
@@ -46,35 +43,23 @@ int main(int argc, char **argv)
 	struct node_config cfg = { 0 };
 	struct node_app *app;
 	struct buf err;
-	int rc, sig;
+	int rc;
 
-	if (argc > 1) {
-		config_usage(vars, sizeof(vars) / sizeof(vars[0]));
-		return strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
-	config_load_or_exit(vars, sizeof(vars) / sizeof(vars[0]), &cfg);
-	if (log_init("node-server", cfg.log_level) != 0) {
-		(void)fprintf(stderr, "LOG_LEVEL: '%s' is not one of debug, info, warn, error\n",
-			      cfg.log_level);
-		return 2;
-	}
-	signals_block();
-	(void)otlp_init("node-server");
+	service_start("node-server", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	buf_init(&err, 1024);
 	rc = node_app_start(&cfg, &app, &err);
 	if (rc) {
 		if (err.len)
 			(void)fprintf(stderr, "%s\n", err.data);
 		buf_release(&err);
-		otlp_shutdown();
+		service_stop();
 		return rc == ERR_VALIDATION ? 2 : 1;
 	}
 	buf_release(&err);
 	log_info("node-server listening on port %d (K_SINK %s, db-service %s)", node_app_port(app),
 		 cfg.k_sink ? cfg.k_sink : "unset", cfg.db_url);
-	sig = signals_wait();
-	log_info("stopping on %s", signals_name(sig));
+	service_wait();
 	node_app_stop(app);
-	otlp_shutdown(); /* after the servers: flushes the last spans */
+	service_stop();
 	return 0;
 }

@@ -49,7 +49,6 @@ struct node_config {
 	long long db_timeout_ms;
 	long long threads; /* 0 = number of CPUs */
 	long long ws_ping_ms;
-	const char *log_level;
 };
 
 struct node_app {
