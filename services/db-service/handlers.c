@@ -100,14 +100,18 @@ static int reviews_delete(struct http_request *req)
 	return http_respond(req, 204, NULL, NULL, 0);
 }
 
-const struct route handlers_routes[] = {
+static const struct route routes[] = {
 	{ "GET", "/books", books_list, 0, 0 },
 	{ "GET", "/books/{id}", books_get, 0, 0 },
 	{ "GET", "/reviews", reviews_list, 0, 0 },
 	{ "POST", "/reviews", reviews_create, REVIEW_MAX_BODY, ROUTE_JSON },
 	{ "DELETE", "/reviews/{id}", reviews_delete, 0, 0 },
 };
-const size_t handlers_nroutes = sizeof(handlers_routes) / sizeof(handlers_routes[0]);
+const struct route *handlers_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
 
 int handlers_ready(void *ctx, struct buf *reason)
 {

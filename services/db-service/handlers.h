@@ -19,8 +19,8 @@
 #include "common/buf.h"
 #include "common/route.h"
 
-extern const struct route handlers_routes[];
-extern const size_t handlers_nroutes;
+/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
+const struct route *handlers_routes(size_t *n);
 
 /* The /readyz callback: ctx is the struct store. */
 int handlers_ready(void *ctx, struct buf *reason);

@@ -65,8 +65,7 @@ int main(int argc, char **argv)
 	store = store_new(cfg.database_url, (size_t)cfg.pool_size);
 	http.port = cfg.port;
 	http.service = "db-service";
-	http.routes = handlers_routes;
-	http.nroutes = handlers_nroutes;
+	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = store;
 	http.ready = handlers_ready;
 	http.threads = (unsigned)cfg.threads;

@@ -26,8 +26,8 @@ struct deadletters {
 	struct metric *total; /* dead_letters_total */
 };
 
-extern const struct route handlers_routes[];
-extern const size_t handlers_nroutes;
+/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
+const struct route *handlers_routes(size_t *n);
 
 /* Fills dl and registers its metric in metrics_default(). */
 void deadletters_init(struct deadletters *dl, struct eventlog *log);

@@ -57,8 +57,7 @@ int main(int argc, char **argv)
 	deadletters_init(&dl, log);
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
-	http.routes = handlers_routes;
-	http.nroutes = handlers_nroutes;
+	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &dl;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {

@@ -174,8 +174,12 @@ static int get_events(struct http_request *req)
 	return http_respond_json(req, 200, arr);
 }
 
-const struct route handlers_routes[] = {
+static const struct route routes[] = {
 	{ "POST", "/", post_event, 0, 0 },
 	{ "GET", "/events", get_events, 0, 0 },
 };
-const size_t handlers_nroutes = sizeof(handlers_routes) / sizeof(handlers_routes[0]);
+const struct route *handlers_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}

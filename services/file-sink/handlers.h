@@ -44,8 +44,8 @@ struct filesink {
 	struct metric_series *log_bytes;
 };
 
-extern const struct route handlers_routes[];
-extern const size_t handlers_nroutes;
+/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
+const struct route *handlers_routes(size_t *n);
 
 /* Fills fs and registers its metrics in metrics_default(). */
 void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,

@@ -116,8 +116,7 @@ int main(int argc, char **argv)
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	http.port = cfg.port;
 	http.service = "file-sink";
-	http.routes = handlers_routes;
-	http.nroutes = handlers_nroutes;
+	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &fs;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {

@@ -114,7 +114,7 @@ static int h_options(struct http_request *req)
 		"OPTIONS", pattern, h_options, 0, 0 \
 	}
 
-const struct route ingress_routes[] = {
+static const struct route routes[] = {
 	ROUTES(BROKER_PATH),
 	ROUTES("/{a}"),
 	ROUTES("/{a}/{b}/{c}"),
@@ -124,7 +124,11 @@ const struct route ingress_routes[] = {
 	ROUTES("/{a}/{b}/{c}/{d}/{e}/{f}/{g}"),
 	ROUTES("/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}"),
 };
-const size_t ingress_nroutes = sizeof(ingress_routes) / sizeof(ingress_routes[0]);
+const struct route *ingress_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
 
 int ingress_ready(void *ctx, struct buf *reason)
 {

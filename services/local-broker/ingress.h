@@ -34,8 +34,8 @@ struct ingress {
 	atomic_int stopping; /* set by ingress_stop(): answer 503, not ready */
 };
 
-extern const struct route ingress_routes[];
-extern const size_t ingress_nroutes;
+/* The route table (a static const struct route routes[] in ingress.c) and its size in *n. */
+const struct route *ingress_routes(size_t *n);
 
 /* GET /readyz: ready while the topology is loaded and the broker is not shutting down. */
 int ingress_ready(void *ctx, struct buf *reason);

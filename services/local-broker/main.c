@@ -129,8 +129,7 @@ static int run(const struct broker_config *cfg, struct topology *topo)
 	resume(in.disp, spool);
 	http.port = cfg->port;
 	http.service = "local-broker";
-	http.routes = ingress_routes;
-	http.nroutes = ingress_nroutes;
+	http.routes = ingress_routes(&http.nroutes);
 	http.ctx = &in;
 	http.ready = ingress_ready;
 	http.threads = (unsigned)cfg->threads;

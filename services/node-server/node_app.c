@@ -187,8 +187,7 @@ int node_app_start(const struct node_config *cfg, struct node_app **out, struct 
 		goto fail;
 	http.port = cfg->port;
 	http.service = "node-server";
-	http.routes = node_routes;
-	http.nroutes = node_routes_count;
+	http.routes = node_routes(&http.nroutes);
 	http.ctx = app;
 	http.ready = node_routes_ready;
 	http.threads = (unsigned)cfg->threads;

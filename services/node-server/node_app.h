@@ -89,8 +89,7 @@ void node_app_db_answered(struct node_app *app);
 void node_app_db_failed(struct node_app *app);
 
 /* The route table (node_routes.c) and the readiness check for /readyz. */
-extern const struct route node_routes[];
-extern const size_t node_routes_count;
+const struct route *node_routes(size_t *n);
 int node_routes_ready(void *ctx, struct buf *reason);
 
 #endif

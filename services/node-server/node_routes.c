@@ -548,7 +548,7 @@ int node_routes_ready(void *ctx, struct buf *reason)
 
 /* ---- the table -------------------------------------------------------------------------- */
 
-const struct route node_routes[] = {
+static const struct route routes[] = {
 	{ "POST", "/add", add_post, EVENT_MAX_BODY, 0 },
 	{ "POST", "/insert", insert_post, EVENT_MAX_BODY, 0 },
 	{ "GET", "/comments", comments_get, 0, 0 },
@@ -560,4 +560,8 @@ const struct route node_routes[] = {
 	{ "GET", "/{p1}/{p2}", static_get, 0, 0 },
 	{ "GET", "/{p1}/{p2}/{p3}", static_get, 0, 0 },
 };
-const size_t node_routes_count = sizeof(node_routes) / sizeof(node_routes[0]);
+const struct route *node_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
