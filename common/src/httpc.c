@@ -92,6 +92,14 @@ struct httpc {
 
 	/* Used by the client thread only. */
 	struct xlist waiting, running;
+
+	/*
+	 * Idle easy handles, kept for the next transfers (curl_easy_init() and the default
+	 * options cost more than curl_easy_reset()). At most max_transfers of them.
+	 */
+	pthread_mutex_t pool_mu;
+	CURL **pool;
+	size_t npool;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -375,10 +383,38 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
 	return len;
 }
 
-static void xfer_free(struct xfer *x)
+/* An easy handle with curl's default options: an idle one from the pool, or a new one. */
+static CURL *easy_get(struct httpc *c)
+{
+	CURL *e = NULL;
+
+	pthread_mutex_lock(&c->pool_mu);
+	if (c->npool)
+		e = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->pool_mu);
+	return e ? e : curl_easy_init();
+}
+
+/* Returns a handle (not in the multi) to the pool, or frees it when the pool is full. */
+static void easy_put(struct httpc *c, CURL *e)
+{
+	if (!e)
+		return;
+	curl_easy_reset(e);
+	pthread_mutex_lock(&c->pool_mu);
+	if (c->npool < c->max_transfers) {
+		c->pool[c->npool++] = e;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_mu);
+	if (e)
+		curl_easy_cleanup(e);
+}
+
+static void xfer_free(struct httpc *c, struct xfer *x)
 {
 	trace_span_end(x->span);
-	curl_easy_cleanup(x->easy);
+	easy_put(c, x->easy);
 	curl_slist_free_all(x->req_headers);
 	buf_release(&x->body);
 	buf_release(&x->head);
@@ -561,9 +597,9 @@ static int xfer_new(struct httpc *c, const struct httpc_request *req, httpc_done
 	x->start_ns = now_ns();
 	buf_init(&x->body, c->max_body);
 	buf_init(&x->head, MAX_HEADER_BYTES);
-	x->easy = curl_easy_init();
+	x->easy = easy_get(c);
 	if (!x->easy) {
-		xfer_free(x);
+		xfer_free(c, x);
 		return ERR_INTERNAL;
 	}
 	trace_begin(x, req);
@@ -652,7 +688,7 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 	pthread_mutex_unlock(&c->mu);
 	x->done(&res, x->arg);
 	free(headers);
-	xfer_free(x);
+	xfer_free(c, x);
 }
 
 /* ---- the client thread ---------------------------------------------------------------- */
@@ -802,15 +838,19 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	if (!c->multi)
 		goto fail;
 	apply_options(c, opt);
+	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
+	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
 		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->pool_mu);
 		goto fail;
 	}
 	return c;
 fail:
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
+	free(c->pool);
 	free(c->user_agent);
 	free(c);
 	return NULL;
@@ -827,6 +867,10 @@ void httpc_free(struct httpc *c)
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
 	curl_multi_cleanup(c->multi);
+	while (c->npool)
+		curl_easy_cleanup(c->pool[--c->npool]);
+	free(c->pool);
+	pthread_mutex_destroy(&c->pool_mu);
 	pthread_mutex_destroy(&c->mu);
 	free(c->timers);
 	free(c->user_agent);
@@ -853,7 +897,7 @@ int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn d
 	pthread_mutex_unlock(&c->mu);
 	if (ret) {
 		trace_finish(x, 0, ret, 0, "request not sent");
-		xfer_free(x);
+		xfer_free(c, x);
 	}
 	return ret;
 }
