@@ -1,14 +1,16 @@
 /*
  * otlp.c: OTLP/HTTP protobuf export of spans and metrics (see otlp.h).
  *
- * Messages are built as protobuf-c trees whose every string, byte array and repeated array
- * is malloc()ed, packed, and freed in one call with protobuf-c's free_unpacked (which frees a
- * tree allocated by the default allocator and skips fields still at their default).
+ * Messages are built as protobuf-c trees and packed. Span batches live in an arena freed at
+ * once, their strings and ids pointing into the spans; metric requests are malloc()ed whole
+ * and freed with protobuf-c's free_unpacked (see "protobuf builders").
  */
 #include "common/otlp.h"
 #include "common/text.h"
 
 #include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -200,146 +202,206 @@ long long otlp_retry_after_ms(const char *value, long long now_s)
 
 /* ---- protobuf builders --------------------------------------------------------------------- */
 
-static Otlp__KeyValue *kv_new(const char *key)
+/*
+ * Where a message tree's memory comes from. Span batches (the hot path) are built in an arena:
+ * one bump allocator freed at once after packing, with strings pointing into the spans
+ * themselves (they outlive the packing). Metric requests grow arrays as the walk goes, so
+ * they use malloc and protobuf-c's free_unpacked; there every string is copied.
+ */
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_block *head;
+};
+
+#define ARENA_BLOCK ((size_t)64 * 1024)
+
+static void *arena_alloc(struct arena *a, size_t n)
 {
-	Otlp__KeyValue *kv = xmalloc(sizeof(*kv));
-	Otlp__AnyValue *v = xmalloc(sizeof(*v));
+	struct arena_block *b = a->head;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	if (!b || b->size - b->used < n) {
+		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+
+		b = xmalloc(sizeof(*b) + size);
+		b->size = size;
+		b->used = 0;
+		b->next = a->head;
+		a->head = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += n;
+	return memset(p, 0, n);
+}
+
+static void arena_release(struct arena *a)
+{
+	while (a->head) {
+		struct arena_block *b = a->head;
+
+		a->head = b->next;
+		free(b);
+	}
+}
+
+/* n zeroed bytes from the arena, or from malloc when a is NULL. */
+static void *zalloc(struct arena *a, size_t n)
+{
+	return a ? arena_alloc(a, n) : xcalloc(1, n);
+}
+
+/* s itself in an arena tree (it outlives the packing), a copy in a malloc tree. */
+static char *str_ref(struct arena *a, const char *s)
+{
+	return a ? (char *)(uintptr_t)s : xstrdup(s);
+}
+
+static Otlp__KeyValue *kv_new(struct arena *a, const char *key)
+{
+	Otlp__KeyValue *kv = zalloc(a, sizeof(*kv));
+	Otlp__AnyValue *v = zalloc(a, sizeof(*v));
 
 	otlp__key_value__init(kv);
 	otlp__any_value__init(v);
-	kv->key = xstrdup(key);
+	kv->key = str_ref(a, key);
 	kv->value = v;
 	return kv;
 }
 
-static Otlp__KeyValue *kv_str(const char *key, const char *value)
+static Otlp__KeyValue *kv_str(struct arena *a, const char *key, const char *value)
 {
-	Otlp__KeyValue *kv = kv_new(key);
+	Otlp__KeyValue *kv = kv_new(a, key);
 
 	kv->value->value_case = OTLP__ANY_VALUE__VALUE_STRING_VALUE;
-	kv->value->string_value = xstrdup(value ? value : "");
+	kv->value->string_value = str_ref(a, value ? value : "");
 	return kv;
 }
 
-static Otlp__KeyValue *kv_attr(const struct trace_attr *a)
+static Otlp__KeyValue *kv_attr(struct arena *a, const struct trace_attr *t)
 {
 	Otlp__KeyValue *kv;
 
-	if (a->type == TRACE_ATTR_STRING)
-		return kv_str(a->key, a->v.s);
-	kv = kv_new(a->key);
-	switch (a->type) {
+	if (t->type == TRACE_ATTR_STRING)
+		return kv_str(a, t->key, t->v.s);
+	kv = kv_new(a, t->key);
+	switch (t->type) {
 	case TRACE_ATTR_INT:
 		kv->value->value_case = OTLP__ANY_VALUE__VALUE_INT_VALUE;
-		kv->value->int_value = a->v.i;
+		kv->value->int_value = t->v.i;
 		break;
 	case TRACE_ATTR_DOUBLE:
 		kv->value->value_case = OTLP__ANY_VALUE__VALUE_DOUBLE_VALUE;
-		kv->value->double_value = a->v.d;
+		kv->value->double_value = t->v.d;
 		break;
 	default:
 		kv->value->value_case = OTLP__ANY_VALUE__VALUE_BOOL_VALUE;
-		kv->value->bool_value = a->v.b ? 1 : 0;
+		kv->value->bool_value = t->v.b ? 1 : 0;
 		break;
 	}
 	return kv;
 }
 
-static Otlp__KeyValue **attrs_msg(const struct trace_attr *a, size_t n)
+static Otlp__KeyValue **attrs_msg(struct arena *a, const struct trace_attr *t, size_t n)
 {
-	Otlp__KeyValue **kv = n ? xcalloc(n, sizeof(void *)) : NULL;
+	Otlp__KeyValue **kv = n ? arena_alloc(a, n * sizeof(void *)) : NULL;
 
 	for (size_t i = 0; i < n; i++)
-		kv[i] = kv_attr(&a[i]);
+		kv[i] = kv_attr(a, &t[i]);
 	return kv;
 }
 
-static ProtobufCBinaryData bytes_dup(const uint8_t *b, size_t n)
+/* The bytes themselves: span batches only (arena trees). */
+static ProtobufCBinaryData bytes_ref(const uint8_t *b, size_t n)
 {
 	ProtobufCBinaryData d;
 
-	d.data = xmalloc(n);
-	memcpy(d.data, b, n);
+	d.data = (uint8_t *)(uintptr_t)b;
 	d.len = n;
 	return d;
 }
 
-static Otlp__Resource *resource_msg(const struct trace_resource *res)
+static Otlp__Resource *resource_msg(struct arena *a, const struct trace_resource *res)
 {
-	Otlp__Resource *r = xmalloc(sizeof(*r));
+	Otlp__Resource *r = zalloc(a, sizeof(*r));
 
 	otlp__resource__init(r);
 	if (res && res->n) {
-		r->attributes = xcalloc(res->n, sizeof(void *));
+		r->attributes = zalloc(a, res->n * sizeof(void *));
 		for (size_t i = 0; i < res->n; i++)
-			r->attributes[i] = kv_str(res->attrs[i].key, res->attrs[i].value);
+			r->attributes[i] = kv_str(a, res->attrs[i].key, res->attrs[i].value);
 		r->n_attributes = res->n;
 	}
 	return r;
 }
 
-static Otlp__InstrumentationScope *scope_msg(void)
+static Otlp__InstrumentationScope *scope_msg(struct arena *a)
 {
-	Otlp__InstrumentationScope *s = xmalloc(sizeof(*s));
+	Otlp__InstrumentationScope *s = zalloc(a, sizeof(*s));
 
 	otlp__instrumentation_scope__init(s);
-	s->name = xstrdup(SCOPE_NAME);
-	s->version = xstrdup(BOOKSTORE_VERSION);
+	s->name = str_ref(a, SCOPE_NAME);
+	s->version = str_ref(a, BOOKSTORE_VERSION);
 	return s;
 }
 
-static Otlp__Span__Event *event_msg(const struct trace_event *e)
+static Otlp__Span__Event *event_msg(struct arena *a, const struct trace_event *e)
 {
-	Otlp__Span__Event *m = xmalloc(sizeof(*m));
+	Otlp__Span__Event *m = arena_alloc(a, sizeof(*m));
 
 	otlp__span__event__init(m);
 	m->time_unix_nano = (uint64_t)e->time_ns;
-	m->name = xstrdup(e->name);
-	m->attributes = attrs_msg(e->attrs, e->nattrs);
+	m->name = str_ref(a, e->name);
+	m->attributes = attrs_msg(a, e->attrs, e->nattrs);
 	m->n_attributes = e->nattrs;
 	m->dropped_attributes_count = e->dropped_attrs;
 	return m;
 }
 
-static Otlp__Span *span_msg(const struct trace_span *s)
+static Otlp__Span *span_msg(struct arena *a, const struct trace_span *s)
 {
-	Otlp__Span *m = xmalloc(sizeof(*m));
+	Otlp__Span *m = arena_alloc(a, sizeof(*m));
 
 	otlp__span__init(m);
-	m->trace_id = bytes_dup(s->ctx.trace_id, 16);
-	m->span_id = bytes_dup(s->ctx.span_id, 8);
+	m->trace_id = bytes_ref(s->ctx.trace_id, 16);
+	m->span_id = bytes_ref(s->ctx.span_id, 8);
 	if (s->ctx.tracestate[0])
-		m->trace_state = xstrdup(s->ctx.tracestate);
+		m->trace_state = str_ref(a, s->ctx.tracestate);
 	if (s->has_parent)
-		m->parent_span_id = bytes_dup(s->parent_span_id, 8);
+		m->parent_span_id = bytes_ref(s->parent_span_id, 8);
 	/* W3C flags, plus "has is_remote" and, for a remote parent, "is_remote" */
 	m->flags = (uint32_t)s->ctx.flags | 0x100u | (s->parent_remote ? 0x200u : 0u);
-	m->name = xstrdup(s->name ? s->name : "");
+	m->name = str_ref(a, s->name ? s->name : "");
 	m->kind = (Otlp__Span__SpanKind)s->kind;
 	m->start_time_unix_nano = (uint64_t)s->start_ns;
 	m->end_time_unix_nano = (uint64_t)s->end_ns;
-	m->attributes = attrs_msg(s->attrs, s->nattrs);
+	m->attributes = attrs_msg(a, s->attrs, s->nattrs);
 	m->n_attributes = s->nattrs;
 	m->dropped_attributes_count = s->dropped_attrs;
 	if (s->nevents) {
-		m->events = xcalloc(s->nevents, sizeof(void *));
+		m->events = arena_alloc(a, s->nevents * sizeof(void *));
 		for (size_t i = 0; i < s->nevents; i++)
-			m->events[i] = event_msg(&s->events[i]);
+			m->events[i] = event_msg(a, &s->events[i]);
 		m->n_events = s->nevents;
 	}
 	m->dropped_events_count = s->dropped_events;
 	if (s->status != TRACE_STATUS_UNSET) {
-		m->status = xmalloc(sizeof(*m->status));
+		m->status = arena_alloc(a, sizeof(*m->status));
 		otlp__status__init(m->status);
 		m->status->code = (Otlp__Status__StatusCode)s->status;
 		if (s->status_msg)
-			m->status->message = xstrdup(s->status_msg);
+			m->status->message = str_ref(a, s->status_msg);
 	}
 	return m;
 }
 
-/* Packs msg, appends it to out and frees msg. */
-static int pack_and_free(ProtobufCMessage *msg, struct buf *out)
+/* Packs msg and appends it to out, then frees msg: with its arena, or with free_unpacked. */
+static int pack_and_free(ProtobufCMessage *msg, struct buf *out, struct arena *a)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	uint8_t *data = xmalloc(len ? len : 1);
@@ -348,33 +410,37 @@ static int pack_and_free(ProtobufCMessage *msg, struct buf *out)
 	protobuf_c_message_pack(msg, data);
 	rc = buf_append(out, data, len);
 	free(data);
-	protobuf_c_message_free_unpacked(msg, NULL);
+	if (a)
+		arena_release(a);
+	else
+		protobuf_c_message_free_unpacked(msg, NULL);
 	return rc;
 }
 
 int otlp_encode_spans(const struct trace_resource *res, struct trace_span *const *spans, size_t n,
 		      struct buf *out)
 {
-	Otlp__ExportTraceServiceRequest *req = xmalloc(sizeof(*req));
-	Otlp__ResourceSpans *rs = xmalloc(sizeof(*rs));
-	Otlp__ScopeSpans *ss = xmalloc(sizeof(*ss));
+	struct arena a = { 0 };
+	Otlp__ExportTraceServiceRequest *req = arena_alloc(&a, sizeof(*req));
+	Otlp__ResourceSpans *rs = arena_alloc(&a, sizeof(*rs));
+	Otlp__ScopeSpans *ss = arena_alloc(&a, sizeof(*ss));
 
 	otlp__export_trace_service_request__init(req);
 	otlp__resource_spans__init(rs);
 	otlp__scope_spans__init(ss);
-	req->resource_spans = xcalloc(1, sizeof(void *));
+	req->resource_spans = arena_alloc(&a, sizeof(void *));
 	req->resource_spans[0] = rs;
 	req->n_resource_spans = 1;
-	rs->resource = resource_msg(res);
-	rs->scope_spans = xcalloc(1, sizeof(void *));
+	rs->resource = resource_msg(&a, res);
+	rs->scope_spans = arena_alloc(&a, sizeof(void *));
 	rs->scope_spans[0] = ss;
 	rs->n_scope_spans = 1;
-	ss->scope = scope_msg();
-	ss->spans = n ? xcalloc(n, sizeof(void *)) : NULL;
+	ss->scope = scope_msg(&a);
+	ss->spans = n ? arena_alloc(&a, n * sizeof(void *)) : NULL;
 	for (size_t i = 0; i < n; i++)
-		ss->spans[i] = span_msg(spans[i]);
+		ss->spans[i] = span_msg(&a, spans[i]);
 	ss->n_spans = n;
-	return pack_and_free(&req->base, out);
+	return pack_and_free(&req->base, out, &a);
 }
 
 /* ---- metrics encoding ---------------------------------------------------------------------- */
@@ -396,7 +462,7 @@ static Otlp__KeyValue **labels_msg(const struct metric_point *pt, size_t *n)
 		return NULL;
 	kv = xcalloc(k, sizeof(void *));
 	for (size_t i = 0; i < k; i++)
-		kv[i] = kv_str(pt->label_names[i], pt->label_values[i]);
+		kv[i] = kv_str(NULL, pt->label_names[i], pt->label_values[i]);
 	return kv;
 }
 
@@ -512,13 +578,13 @@ int otlp_encode_metrics(const struct trace_resource *res, struct metrics *reg, l
 	req->resource_metrics = xcalloc(1, sizeof(void *));
 	req->resource_metrics[0] = rm;
 	req->n_resource_metrics = 1;
-	rm->resource = resource_msg(res);
+	rm->resource = resource_msg(NULL, res);
 	rm->scope_metrics = xcalloc(1, sizeof(void *));
 	rm->scope_metrics[0] = w.sm;
 	rm->n_scope_metrics = 1;
-	w.sm->scope = scope_msg();
+	w.sm->scope = scope_msg(NULL);
 	metrics_walk(reg, visit, &w);
-	return pack_and_free(&req->base, out);
+	return pack_and_free(&req->base, out, NULL);
 }
 
 /* ---- configuration ------------------------------------------------------------------------- */
