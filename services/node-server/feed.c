@@ -15,6 +15,12 @@
 #include "common/xalloc.h"
 #include "review_event.h"
 
+/*
+ * When refreshes were asked for during a fetch, the next fetch waits this long after the
+ * previous one ended: under a burst of inserts the feed reloads at most about every
+ * REFRESH_GAP_MS instead of back to back, while a lone insert still refreshes at once.
+ */
+#define REFRESH_GAP_MS 20
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -204,9 +210,9 @@ static void on_fetched(const struct httpc_response *res, void *arg)
 	f->pending = 0;
 	if (!again)
 		f->in_flight = 0;
+	if (again && (f->stopping || httpc_timer(f->http, REFRESH_GAP_MS, on_timer, f) != 0))
+		f->in_flight = 0;
 	pthread_mutex_unlock(&f->lock);
-	if (again)
-		fetch(f);
 }
 
 /* Sends one GET /reviews; in_flight is already set. */
