@@ -10,9 +10,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <libpq-events.h>
+
 #include "common/err.h"
 #include "common/log.h"
 #include "common/trace.h"
+#include "common/xalloc.h"
 
 #define SQL_WORD_MAX 64
 
@@ -38,6 +41,77 @@ static void first_line(const char *text, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/*
+ * Statements prepared on one connection, kept as libpq instance data of the connection: a
+ * parameterized statement is parsed and planned by the server once per connection, then only
+ * executed (PQexecPrepared). The list is emptied when libpq resets the connection (the server
+ * forgot them) and freed with the connection.
+ */
+#define PQ_MAX_PREPARED 32
+
+struct pq_prepared {
+	size_t n;
+	char *sql[PQ_MAX_PREPARED]; /* statement "s<i>" is sql[i] */
+};
+
+static void prepared_clear(struct pq_prepared *p)
+{
+	while (p && p->n)
+		free(p->sql[--p->n]);
+}
+
+static int pq_event(PGEventId id, void *info, void *passthrough)
+{
+	(void)passthrough;
+	if (id == PGEVT_REGISTER) {
+		PGEventRegister *e = info;
+
+		return PQsetInstanceData(e->conn, pq_event, xcalloc(1, sizeof(struct pq_prepared)));
+	}
+	if (id == PGEVT_CONNRESET) {
+		PGEventConnReset *e = info;
+
+		prepared_clear(PQinstanceData(e->conn, pq_event));
+	} else if (id == PGEVT_CONNDESTROY) {
+		PGEventConnDestroy *e = info;
+		struct pq_prepared *p = PQinstanceData(e->conn, pq_event);
+
+		prepared_clear(p);
+		free(p);
+	}
+	return 1;
+}
+
+/*
+ * The name of sql's prepared statement on c, preparing it on first use; NULL when it cannot
+ * be prepared (then the caller sends it unprepared, and a real error shows up there).
+ */
+static const char *prepared_name(PGconn *c, const char *sql, int nparams, char name[16])
+{
+	struct pq_prepared *p = PQinstanceData(c, pq_event);
+	PGresult *res;
+	size_t i;
+	int ok;
+
+	if (!p)
+		return NULL;
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->sql[i], sql) == 0)
+			break;
+	(void)snprintf(name, 16, "s%zu", i);
+	if (i < p->n)
+		return name;
+	if (p->n == PQ_MAX_PREPARED)
+		return NULL;
+	res = PQprepare(c, name, sql, nparams, NULL);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return NULL;
+	p->sql[p->n++] = xstrdup(sql);
+	return name;
+}
+
 PGconn *pq_connect(const char *conninfo, struct buf *msg)
 {
 	/* Earlier entries lose to later ones, so a connect_timeout in conninfo wins. */
@@ -59,6 +133,8 @@ PGconn *pq_connect(const char *conninfo, struct buf *msg)
 
 	if (PQstatus(c) == CONNECTION_OK) {
 		PQsetNoticeProcessor(c, notice_to_log, NULL);
+		if (!PQregisterEventProc(c, pq_event, "db-service prepared statements", NULL))
+			log_warn("postgres: statements will not be prepared on this connection");
 		return c;
 	}
 	first_line(PQerrorMessage(c), line, sizeof(line));
@@ -250,7 +326,10 @@ int pq_exec(PGconn *c, const char *sql, int nparams, const char *const *params, 
 	    struct buf *msg)
 {
 	struct trace_span *span = query_span_start(c, sql);
-	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	char buf[16];
+	const char *name = nparams > 0 ? prepared_name(c, sql, nparams, buf) : NULL;
+	PGresult *res = name ? PQexecPrepared(c, name, nparams, params, NULL, NULL, 0)
+			     : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	int rc = pq_check(c, res, msg);
 
 	query_span_end(span, res, rc);
