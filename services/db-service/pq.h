@@ -43,7 +43,9 @@ int pq_alive(PGconn *c);
 int pq_check(PGconn *c, const PGresult *res, struct buf *msg);
 
 /*
- * Runs one statement with text parameters (params[i] NULL = SQL NULL) and text results.
+ * Runs one statement with text parameters (params[i] NULL = SQL NULL) and text results. A
+ * statement with parameters is prepared on c the first time c runs it (at most 32 per
+ * connection; connections from pq_connect() only), and executed prepared from then on.
  * Returns 0 and *out (caller PQclear()s it), or an ERR_* code with *out NULL.
  */
 int pq_exec(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **out,
