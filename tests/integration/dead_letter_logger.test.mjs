@@ -4,6 +4,7 @@
 // record and the metric, GET /events, a failing disk, malformed requests and a clean SIGTERM.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { CE, SJ, ev, MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -231,33 +232,13 @@ test('a failing write answers 500 so the broker retries (events.log on /dev/full
 	}
 });
 
-const CE = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't' };
-const SJ = { 'content-type': 'application/cloudevents+json' };
-const ev = (o) => JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', ...o });
+// The shared malformed events, plus what is special to dead letters.
 const MALFORMED = [
-	['no headers, no body', {}, ''],
-	['specversion 0.3', { ...CE, 'ce-specversion': '0.3' }, ''],
-	['no ce-id', { ...CE, 'ce-id': undefined }, ''],
-	['empty ce-id', { ...CE, 'ce-id': '' }, ''],
-	['no ce-source', { ...CE, 'ce-source': undefined }, ''],
-	['no ce-type', { ...CE, 'ce-type': undefined }, ''],
-	['bad ce-time', { ...CE, 'ce-time': '2026-13-45T00:00:00Z' }, ''],
-	['overlong UTF-8 in a header', { ...CE, 'ce-knativeerrordest': '%C0%AF' }, ''],
-	['bad percent escape', { ...CE, 'ce-subject': '%4' }, ''],
-	['ce-datacontenttype header', { ...CE, 'ce-datacontenttype': 'text/plain' }, 'x'],
-	['structured: not JSON', SJ, '{"id":'],
-	['structured: an array', SJ, '[1]'],
-	['structured: a number', SJ, '42'],
-	['structured: missing type', SJ, JSON.stringify({ specversion: '1.0', id: '1', source: '/s' })],
-	['structured: specversion 1.1', SJ, ev({ specversion: '1.1' })],
-	['structured: source is null-ish', SJ, ev({ source: '' })],
-	['structured: data and data_base64', SJ, ev({ data: 'a', data_base64: 'AA==' })],
-	['structured: bad data_base64', SJ, ev({ data_base64: 'A' })],
+	...MALFORMED_EVENTS,
+	['overlong UTF-8 in ce-knativeerrordest', { ...CE, 'ce-knativeerrordest': '%C0%AF' }, ''],
 	['structured: knativeerrorcode is an object', SJ, ev({ knativeerrorcode: { a: 1 } })],
-	['structured: bad extension name', SJ, ev({ KnativeErrorCode: 500 })],
-	['structured: bad time', SJ, ev({ time: 'now' })],
+	['structured: upper-case extension name', SJ, ev({ KnativeErrorCode: 500 })],
 	['structured +avro', { 'content-type': 'application/cloudevents+avro' }, 'x'],
-	['batch', { 'content-type': 'application/cloudevents-batch+json' }, `[${ev({})}]`],
 	['batch that is an object', { 'content-type': 'application/cloudevents-batch+json' }, ev({})],
 ];
 
@@ -266,8 +247,7 @@ test('at least 20 malformed requests each get a 4xx JSON answer, never a 5xx', a
 	try {
 		assert.ok(MALFORMED.length >= 20);
 		for (const [name, headers, body] of MALFORMED) {
-			const clean = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined));
-			const r = await post(srv, { headers: clean, body });
+			const r = await post(srv, { headers: cleanHeaders(headers), body });
 			assert.ok(r.status >= 400 && r.status < 500, `${name}: status ${r.status} ${r.text}`);
 			const j = JSON.parse(r.text);
 			assert.equal(typeof j.error, 'string', name);

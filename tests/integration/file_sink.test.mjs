@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { startServer, binPath, assertClean } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
+import { MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
 
 const require = createRequire(import.meta.url);
 const { CloudEvent, HTTP } = require('cloudevents');
@@ -272,42 +273,7 @@ test('a failing write answers 500 io_error (events.log on /dev/full)', async (t)
 	}
 });
 
-// Requests that must each get a 4xx JSON answer: [name, headers, body].
-const CE = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't' };
-const SJ = { 'content-type': 'application/cloudevents+json' };
-const ev = (o) => JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', ...o });
-const MALFORMED = [
-	['no headers, no body', {}, ''],
-	['specversion 0.3', { ...CE, 'ce-specversion': '0.3' }, ''],
-	['no ce-id', { ...CE, 'ce-id': undefined }, ''],
-	['empty ce-id', { ...CE, 'ce-id': '' }, ''],
-	['no ce-source', { ...CE, 'ce-source': undefined }, ''],
-	['no ce-type', { ...CE, 'ce-type': undefined }, ''],
-	['bad ce-time', { ...CE, 'ce-time': 'yesterday' }, ''],
-	['invalid UTF-8 in a header', { ...CE, 'ce-subject': '%C0%A0' }, ''],
-	['bad percent escape', { ...CE, 'ce-subject': 'a%zz' }, ''],
-	['ce-datacontenttype header', { ...CE, 'ce-datacontenttype': 'text/plain' }, 'x'],
-	['bad extension name header', { ...CE, 'ce-bad_name': 'x' }, ''],
-	['structured: not JSON', SJ, '{'],
-	['structured: an array', SJ, '[]'],
-	['structured: a string', SJ, '"x"'],
-	['structured: missing id', SJ, JSON.stringify({ specversion: '1.0', source: '/s', type: 't' })],
-	['structured: specversion 2.0', SJ, ev({ specversion: '2.0' })],
-	['structured: id is a number', SJ, ev({ id: 5 })],
-	['structured: data and data_base64', SJ, ev({ data: 1, data_base64: 'AA==' })],
-	['structured: bad data_base64', SJ, ev({ data_base64: '!!!' })],
-	['structured: bad time', SJ, ev({ time: 'yesterday' })],
-	['structured: bad extension name', SJ, ev({ 'Bad-Name': 1 })],
-	['structured: object extension', SJ, ev({ ext: { a: 1 } })],
-	['structured: empty subject', SJ, ev({ subject: '' })],
-	['structured +xml', { 'content-type': 'application/cloudevents+xml' }, '<e/>'],
-	['batch', { 'content-type': 'application/cloudevents-batch+json' }, `[${ev({})}]`],
-	['empty batch', { 'content-type': 'application/cloudevents-batch+json' }, '[]'],
-];
-
-function cleanHeaders(h) {
-	return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined));
-}
+const MALFORMED = MALFORMED_EVENTS;
 
 test('at least 20 malformed requests each get a 4xx JSON answer, never a 5xx', async () => {
 	const { srv, lines } = await start({ FAILURE_RATE: '1' });
