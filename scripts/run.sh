@@ -72,34 +72,53 @@ wait_http() { # url seconds name pid
 	done
 }
 
-start_pg() {
-	local data=$run/pg/data sock=$run/pg/sock
-	[ -n "$pg_bin" ] || { say "PostgreSQL is not installed: run 'make deps' first"; exit 1; }
-	mkdir -p "$run/pg" "$sock"
+# PostgreSQL's directory: .run/pg. As root, PostgreSQL runs as the postgres user, which cannot
+# reach .run/ in a checkout under a private directory (/root, a 0700 home); then .run/pg is a
+# link to a directory of this checkout's own under /var/tmp, and PostgreSQL is given that path.
+pg_dir() {
+	local alt
+	mkdir -p "$run"
+	[ -e "$run/pg" ] || mkdir -p "$run/pg"
 	if [ "$(id -u)" -eq 0 ]; then
-		chown -R postgres:postgres "$run/pg"
-		if ! runuser -u postgres -- test -w "$run/pg"; then
-			say "the postgres user cannot reach $run/pg (a parent directory is private):"
-			say "set RUN_DIR to a directory under one it can traverse, e.g. /tmp or /var/tmp"
-			exit 1
+		chown postgres:postgres "$(readlink -f "$run/pg")"
+		if ! runuser -u postgres -- test -w "$(readlink -f "$run/pg")"; then
+			alt=/var/tmp/bookstore-pg-$(printf '%s' "$run" | md5sum | cut -c1-12)
+			mkdir -p "$alt"
+			chown postgres:postgres "$alt"
+			chmod 0700 "$alt"
+			rmdir "$run/pg" 2>/dev/null || rm -f "$run/pg"
+			ln -s "$alt" "$run/pg"
+			say "the postgres user cannot reach $run (a parent directory is private):" >&2
+			say "PostgreSQL's files go to $alt ($run/pg links there)" >&2
 		fi
 	fi
+	readlink -f "$run/pg"
+}
+
+start_pg() {
+	local pg data sock
+	[ -n "$pg_bin" ] || { say "PostgreSQL is not installed: run 'make deps' first"; exit 1; }
+	pg=$(pg_dir)
+	data=$pg/data sock=$pg/sock
+	mkdir -p "$sock"
+	[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$pg"
 	if [ ! -s "$data/PG_VERSION" ]; then
 		say "initdb (first run) into $data as $pg_user"
 		as_pg "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
 			--no-instructions >"$run/logs/initdb.log" 2>&1 ||
 			{ say "initdb failed; see $run/logs/initdb.log"; exit 1; }
 	fi
-	as_pg "$pg_bin/pg_ctl" -D "$data" -l "$run/pg/postgresql.log" -w -t 30 \
+	as_pg "$pg_bin/pg_ctl" -D "$data" -l "$pg/postgresql.log" -w -t 30 \
 		-o "-p $RUN_PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
-		{ say "PostgreSQL did not start; see $run/pg/postgresql.log"; exit 1; }
+		{ say "PostgreSQL did not start; see $pg/postgresql.log"; exit 1; }
 	as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres -d postgres -qAtX \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'bookstore'" | grep -q 1 ||
 		as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres bookstore
 }
 
 stop_pg() {
-	local data=$run/pg/data
+	local data
+	data=$(readlink -f "$run/pg" 2>/dev/null)/data
 	if [ -s "$data/postmaster.pid" ] && [ -n "$pg_bin" ]; then
 		as_pg "$pg_bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
 	fi
