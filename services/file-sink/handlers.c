@@ -163,15 +163,8 @@ out:
 static int get_events(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
-	size_t limit;
-	json_t *arr;
 
-	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
-		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
-				 EVENTLOG_MAX_LIMIT);
-	if (eventlog_tail(fs->log, limit, &arr) != 0)
-		return http_fail(req, ERR_IO, "could not read events.log");
-	return http_respond_json(req, 200, arr);
+	return eventlog_respond_tail(req, fs->log);
 }
 
 static const struct route routes[] = {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, assertClean, waitFor } from './lib/proc.mjs';
+import { startServer, binPath, waitFor, stopClean } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 function manifests(delivery, subscriberUrl) {
@@ -25,13 +25,6 @@ function start(dir, env = {}) {
 		readyPath: '/readyz',
 		env: { BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn', ...env },
 	});
-}
-
-async function stopClean(b) {
-	const r = await b.stop();
-	assert.equal(r.code, 0, r.stderr);
-	assertClean(r.stderr);
-	return r;
 }
 
 async function post(b, id) {

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { startPostgres } from './lib/pg.mjs';
-import { startServer, binPath, assertClean, buildDir, waitFor } from './lib/proc.mjs';
+import { startServer, binPath, buildDir, waitFor, stopClean } from './lib/proc.mjs';
 
 const PG_BIN = `${process.env.PG_BINDIR || '/usr/lib/postgresql/15/bin'}/postgres`;
 const skip = !existsSync(PG_BIN) ? `PostgreSQL server binaries not installed (${PG_BIN})`
@@ -37,12 +37,9 @@ async function startDb(readyPath = '/readyz') {
 	return s;
 }
 
-async function stopClean(s) {
+async function stop(s) {
 	servers.delete(s);
-	const r = await s.stop();
-	assert.equal(r.code, 0, `db-service exit status\n${r.stderr.slice(-3000)}`);
-	assertClean(r.stderr);
-	return r;
+	return stopClean(s);
 }
 
 async function timed(url, init) {
@@ -94,7 +91,7 @@ test('PostgreSQL down: quick 503s and not ready; back: serves again without a re
 	const count = (await pg.query(`SELECT count(*) FROM book_reviews
 		WHERE content IN ('during the outage', 'after the outage')`))[0][0];
 	assert.equal(count, '1', 'nothing was stored during the outage, one row after');
-	const r = await stopClean(s);
+	const r = await stop(s);
 	assert.match(r.stderr, /cannot connect/, 'the outage was logged');
 });
 
@@ -110,7 +107,7 @@ test('a restart between requests is invisible: stale connections are replaced', 
 	}
 	const created = await post(s.url, 'after a restart');
 	assert.equal(created.status, 201, created.text);
-	await stopClean(s);
+	await stop(s);
 });
 
 test('db-service starts before PostgreSQL, retries the schema, and stops cleanly either way', { skip }, async () => {
@@ -124,7 +121,7 @@ test('db-service starts before PostgreSQL, retries the schema, and stops cleanly
 	await waitFor(() => /schema: attempt 2 failed/.test(early.stderr()),
 		{ timeoutMs: 10000, what: 'a second logged migration attempt' });
 	const t0 = Date.now();
-	await stopClean(early);
+	await stop(early);
 	assert.ok(Date.now() - t0 < 5000, 'SIGTERM during the retry loop is handled promptly');
 
 	const s = await startDb('/healthz');
@@ -136,6 +133,6 @@ test('db-service starts before PostgreSQL, retries the schema, and stops cleanly
 	assert.equal(list.status, 200);
 	assert.ok(JSON.parse(list.text).length >= 4);
 	assert.equal((await pg.query('SELECT count(*) FROM schema_migrations'))[0][0], '2');
-	const r = await stopClean(s);
+	const r = await stop(s);
 	assert.match(r.stderr, /schema: attempt 1 failed/, 'each failed attempt is logged');
 });

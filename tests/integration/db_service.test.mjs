@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rawRequest } from './lib/rawhttp.mjs';
 import { existsSync } from 'node:fs';
 import { startPostgres } from './lib/pg.mjs';
-import { startServer, binPath, assertClean, buildDir } from './lib/proc.mjs';
+import { startServer, binPath, buildDir, stopClean } from './lib/proc.mjs';
 
 const PG_BIN = `${process.env.PG_BINDIR || '/usr/lib/postgresql/15/bin'}/postgres`;
 const skip = !existsSync(PG_BIN) ? `PostgreSQL server binaries not installed (${PG_BIN})`
@@ -34,12 +34,6 @@ function startDb(env = {}) {
 		env: { DATABASE_URL: pg.url, LOG_LEVEL: 'warn', ...env },
 		readyPath: '/readyz',
 	});
-}
-
-async function stopClean(s) {
-	const r = await s.stop();
-	assert.equal(r.code, 0, `db-service exit status\n${r.stderr}`);
-	assertClean(r.stderr);
 }
 
 async function call(method, path, { json, body, headers = {} } = {}) {

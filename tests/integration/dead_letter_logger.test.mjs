@@ -4,52 +4,25 @@
 // record and the metric, GET /events, a failing disk, malformed requests and a clean SIGTERM.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { startSink, postTo, sinkDir, removeSinkDirs } from './lib/sinkproc.mjs';
 import { CE, SJ, ev, MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startServer, binPath, assertClean } from './lib/proc.mjs';
+import { binPath, stopClean } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 
 const require = createRequire(import.meta.url);
 const { CloudEvent, HTTP } = require('cloudevents');
 
 const BIN = () => binPath('dead-letter-logger');
-const dirs = [];
-after(() => {
-	for (const d of dirs)
-		fs.rmSync(d, { recursive: true, force: true });
-});
+after(removeSinkDirs);
 
-function tmpDir() {
-	const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dead-letter-'));
-	dirs.push(d);
-	return d;
-}
+// dead-letter-logger on a fresh DATA_DIR (lib/sinkproc.mjs); returns { srv, dir, lines() }.
+const start = (env = {}, prepare) => startSink('dead-letter-logger', { LOG_LEVEL: 'info', ...env }, prepare);
 
-async function start(env = {}, prepare) {
-	const dir = tmpDir();
-	if (prepare)
-		prepare(dir);
-	const srv = await startServer(BIN(), { env: { DATA_DIR: dir, LOG_LEVEL: 'info', ...env } });
-	const lines = () => fs.readFileSync(path.join(dir, 'events.log'), 'utf8')
-		.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-	return { srv, dir, lines };
-}
-
-async function stopClean(srv) {
-	const { code, stderr } = await srv.stop();
-	assert.equal(code, 0, `exit code ${code}\n${stderr}`);
-	assertClean(stderr);
-	return stderr;
-}
-
-async function post(srv, { headers, body }) {
-	const res = await fetch(`${srv.url}/`, { method: 'POST', headers, body });
-	return { status: res.status, text: await res.text() };
-}
+const post = postTo;
 
 const b64 = (x) => Buffer.from(x).toString('base64');
 const DEST = 'http://book-review-sink.default.svc.cluster.local/';
@@ -264,7 +237,7 @@ test('at least 20 malformed requests each get a 4xx JSON answer, never a 5xx', a
 });
 
 test('a missing DATA_DIR exits 2 with a clear message', () => {
-	const dir = tmpDir();
+	const dir = sinkDir('dead-letter-logger');
 	const r = spawnSync(BIN(), [], {
 		env: { ...process.env, PORT: '1', DATA_DIR: path.join(dir, 'missing') },
 		encoding: 'utf8', timeout: 15000,

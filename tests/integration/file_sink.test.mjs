@@ -6,49 +6,21 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startServer, binPath, assertClean } from './lib/proc.mjs';
+import { binPath, stopClean } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
+import { startSink, postTo, sinkDir, removeSinkDirs } from './lib/sinkproc.mjs';
 import { MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
 
 const require = createRequire(import.meta.url);
 const { CloudEvent, HTTP } = require('cloudevents');
 
 const BIN = () => binPath('file-sink');
-const dirs = [];
-after(() => {
-	for (const d of dirs)
-		fs.rmSync(d, { recursive: true, force: true });
-});
+after(removeSinkDirs);
 
-function tmpDir() {
-	const d = fs.mkdtempSync(path.join(os.tmpdir(), 'file-sink-'));
-	dirs.push(d);
-	return d;
-}
-
-// Starts file-sink on a fresh DATA_DIR; returns { srv, dir, lines() }.
-async function start(env = {}, prepare) {
-	const dir = tmpDir();
-	if (prepare)
-		prepare(dir);
-	const srv = await startServer(BIN(), { env: { DATA_DIR: dir, LOG_LEVEL: 'warn', ...env } });
-	const lines = () => {
-		const text = fs.readFileSync(path.join(dir, 'events.log'), 'utf8');
-		assert.ok(text === '' || text.endsWith('\n'), 'events.log ends with a newline');
-		return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-	};
-	return { srv, dir, lines };
-}
-
-async function stopClean(srv) {
-	const { code, stderr } = await srv.stop();
-	assert.equal(code, 0, `exit code ${code}\n${stderr}`);
-	assertClean(stderr);
-	return stderr;
-}
+// file-sink on a fresh DATA_DIR (lib/sinkproc.mjs); returns { srv, dir, lines() }.
+const start = (env = {}, prepare) => startSink('file-sink', { ...env }, prepare);
 
 let seq = 0;
 function binaryEvent(extra = {}) {
@@ -65,11 +37,7 @@ function binaryEvent(extra = {}) {
 	};
 }
 
-async function post(srv, { headers, body }) {
-	const res = await fetch(`${srv.url}/`, { method: 'POST', headers, body });
-	const text = await res.text();
-	return { status: res.status, text, headers: res.headers };
-}
+const post = postTo;
 
 const RFC3339_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -315,7 +283,7 @@ function runExpectingExit(env) {
 }
 
 test('configuration errors exit 2 with a clear message', () => {
-	const dir = tmpDir();
+	const dir = sinkDir('file-sink');
 	const both = runExpectingExit({ DATA_DIR: dir, FAIL_EVERY: '3', FAILURE_RATE: '0.5' });
 	assert.equal(both.status, 2);
 	assert.match(both.stderr, /FAIL_EVERY and FAILURE_RATE/);

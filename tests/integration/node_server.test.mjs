@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { HTTP } from 'cloudevents';
 import WebSocket from 'ws';
 import { startStack, stackSkipReason } from './lib/stack.mjs';
-import { startServer, binPath, assertClean, freePort, waitFor } from './lib/proc.mjs';
+import { startServer, binPath, freePort, waitFor, stopClean } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 
 const skip = stackSkipReason();
@@ -74,12 +74,6 @@ async function startExtraNode(env) {
 		env: { ...st.nodeEnvBase, ...env },
 		readyPath: '/healthz',
 	});
-}
-
-async function stopClean(srv) {
-	const r = await srv.stop();
-	assert.equal(r.code, 0, `exit status\n${r.stderr}`);
-	assertClean(r.stderr);
 }
 
 test('POST /add: the original frontend request is forwarded as a fresh binary CloudEvent', { skip }, async () => {

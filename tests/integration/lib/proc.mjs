@@ -16,6 +16,8 @@
 //   The returned object: { proc, port, url, stderrFile, stop(opts), kill(sig), stderr() }.
 // - srv.stop({ signal = 'SIGTERM', timeoutMs = 20000 }) sends the signal, waits for the exit
 //   (SIGKILL after the deadline, then throws) and returns { code, signal, stderr }.
+// - stopClean(srv) stops it with SIGTERM and asserts exit status 0 and assertClean(stderr);
+//   returns { code, signal, stderr }.
 // - assertClean(stderr) fails on "ERROR: AddressSanitizer", "ERROR: LeakSanitizer" and UBSan's
 //   "runtime error:".
 // - freePort() asks the kernel for a free TCP port on 127.0.0.1.
@@ -140,4 +142,11 @@ export async function startServer(bin, opts = {}) {
 		throw new Error(`${e.message}\n--- stderr ---\n${readStderr()}`);
 	}
 	return srv;
+}
+
+export async function stopClean(srv) {
+	const r = await srv.stop();
+	assert.equal(r.code, 0, `exit status ${r.code}\n${r.stderr.slice(-3000)}`);
+	assertClean(r.stderr);
+	return r;
 }
