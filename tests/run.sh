@@ -75,12 +75,12 @@ if want unit; then
 			note_skip "unit/$name ${test%%: *}" "$reason"
 			nskip=$((nskip + 1))
 		done < <(grep -a '^\[SKIP\] ' "$log")
-		if [ $rc -ne 0 ] || [ -z "$syn" ] || [ "$p" -ne "$t" ] || sanitizer_report "$log"; then
-			echo "FAIL $name ($(why $rc)) ${syn:-no synthesis: the binary did not finish}"
+		if [ "$rc" -ne 0 ] || [ -z "$syn" ] || [ "$p" -ne "$t" ] || sanitizer_report "$log"; then
+			echo "FAIL $name ($(why "$rc")) ${syn:-no synthesis: the binary did not finish}"
 			grep -aE 'FAIL|ERROR|runtime error|Assertion|Direct leak|crashed' "$log" | head -20
 			note_fail "unit/$name" $((t - p > 0 ? t - p : 1))
 		else
-			if [ $nskip -gt 0 ]; then
+			if [ "$nskip" -gt 0 ]; then
 				echo "ok   $name: $t tests, $nskip skipped"
 			else
 				echo "ok   $name: $t tests"
@@ -101,11 +101,11 @@ if want fuzz; then
 		"$bin" -max_total_time="${FUZZ_SECONDS:-10}" -timeout=5 -rss_limit_mb=2048 \
 			-artifact_prefix=build/fuzz/ "$work" >"$log" 2>&1
 		rc=$?
-		if [ $rc -eq 0 ]; then
+		if [ "$rc" -eq 0 ]; then
 			echo "ok   $name: $(grep -aoE 'stat::number_of_executed_units: [0-9]+|Done [0-9]+ runs' "$log" | tail -1)"
 			passed=$((passed + 1))
 		else
-			echo "FAIL $name ($(why $rc))"; tail -30 "$log"
+			echo "FAIL $name ($(why "$rc"))"; tail -30 "$log"
 			note_fail "fuzz/$name"
 		fi
 	done < <(find "$fuzz_dir" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
@@ -128,12 +128,12 @@ if want integration; then
 		p=$(count pass) f=$(count fail) c=$(count cancelled)
 		passed=$((passed + ${p:-0}))
 		if [ -z "$p" ] || [ -z "$f" ]; then
-			note_fail "integration (no summary from node, $(why $rc))"
+			note_fail "integration (no summary from node, $(why "$rc"))"
 		else
 			[ "$f" -ne 0 ] && note_fail "integration ($f failing)" "$f"
 			[ "${c:-0}" -ne 0 ] && note_fail "integration (${c} cancelled: timed out or cut short)" "$c"
-			if [ $rc -ne 0 ] && [ "$f" -eq 0 ] && [ "${c:-0}" -eq 0 ]; then
-				note_fail "integration (node $(why $rc) with no failing test)"
+			if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "${c:-0}" -eq 0 ]; then
+				note_fail "integration (node $(why "$rc") with no failing test)"
 			fi
 		fi
 		while IFS=$'\t' read -r kind file name reason; do
