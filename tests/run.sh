@@ -10,6 +10,7 @@
 #   tests/run.sh [unit|fuzz|integration ...]   run only these stages
 #   FUZZ_SECONDS=N                             seconds per fuzzer (default 10)
 #   UNIT_TIMEOUT=N                             seconds per unit binary (default 600)
+#   TEST_TIMEOUT_MS=N                          default timeout of a node test (300000)
 #   TEST_UNIT_DIR, TEST_FUZZ_DIR, TEST_INTEGRATION_DIR, TEST_LOGS
 #                                              where the tests and the logs are (the
 #                                              self-test, tests/selftest/run.sh, points
@@ -119,7 +120,8 @@ if want integration; then
 		skiplog="$logs/integration-skips.tsv"
 		rm -f "$skiplog"
 		# shellcheck disable=SC2086
-		node --test --test-concurrency=1 \
+		# --test-timeout: a test without its own timeout that hangs is cancelled (a failure)
+		node --test --test-concurrency=1 --test-timeout="${TEST_TIMEOUT_MS:-300000}" \
 			--test-reporter=spec --test-reporter-destination=stdout \
 			--test-reporter=./tests/lib/skip-reporter.mjs --test-reporter-destination="$skiplog" \
 			$files 2>&1 | tee "$log"
