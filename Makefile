@@ -2,7 +2,8 @@
 #
 #   make                 build every binary into build/
 #   make deps            install every Debian and npm package the build, tests and `make run` need
-#   make test            build with ASan+UBSan (build/asan) and run every test (tests/run.sh)
+#   make test            build with ASan+UBSan (build/asan), check the runner (tests/selftest/run.sh)
+#                        and run every test (tests/run.sh)
 #   make check           clang-tidy, cppcheck and a clang-format check
 #   make fuzz            build the libFuzzer harnesses (clang) into build/fuzz
 #   make bench           run the benchmarks under bench/
@@ -54,6 +55,7 @@ test:
 	$(Q)$(MAKE) --no-print-directory B=build/asan SANITIZE=address,undefined all unit
 	$(Q)$(MAKE) --no-print-directory B=build/fuzz CC=clang FUZZ=1 SANITIZE=address,undefined fuzzers
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/selftest/run.sh
 	$(Q)tests/run.sh
 
 fuzz:

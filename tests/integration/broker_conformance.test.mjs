@@ -107,20 +107,31 @@ async function metrics(b) {
 			labels[l[1]] = l[2];
 		out.push({ name: m[1], labels, value: Number(m[3]) });
 	}
-	return out;
+	return { text, samples: out };
 }
 
-// The sum of the samples of name whose labels include want (0 when none).
+/*
+ * The sum of the samples of name whose labels include want: 0 when the broker declares the
+ * metric (a "# TYPE name" line) but has no matching sample yet. A metric the broker does not
+ * declare at all (renamed or gone) throws, so that an "=== 0" check cannot pass on it.
+ */
 async function metric(b, name, want = {}) {
-	return (await metrics(b))
+	const { text, samples } = await metrics(b);
+	if (!new RegExp(`^# TYPE ${name} `, 'm').test(text))
+		throw new Error(`the broker has no metric ${name}:\n${text}`);
+	return samples
 		.filter((s) => s.name === name && Object.entries(want).every(([k, v]) => s.labels[k] === v))
 		.reduce((a, s) => a + s.value, 0);
 }
 
-// Waits until every delivery has finished (the queues, retries and dead-lettering).
+// Waits until every delivery has finished (the queues, retries and dead-lettering); the
+// broker_queue_depth sample must be there.
 async function idle(b, timeoutMs = 15000) {
-	await waitFor(async () => (await metric(b, 'broker_queue_depth')) === 0,
-		{ timeoutMs, what: 'broker_queue_depth 0' });
+	await waitFor(async () => {
+		const depth = (await metrics(b)).samples.filter((s) => s.name === 'broker_queue_depth');
+		assert.equal(depth.length, 1, 'one broker_queue_depth sample');
+		return depth[0].value === 0;
+	}, { timeoutMs, what: 'broker_queue_depth 0' });
 }
 
 function gaps(reqs) {

@@ -17,7 +17,15 @@ const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const SEED = ['Meh', 'This book is okay.', 'This book is terrible!', 'This book is great!'];
 
 let pg;
-let srv; // the instance most tests talk to
+let srv; // the instance most tests talk to: started by the first test that needs it
+let srvStarting;
+
+// The shared db-service (the schema and seed applied), whichever test comes first.
+function server() {
+	if (srv) return srv;
+	srvStarting ??= startDb().then((s) => (srv = s));
+	return srvStarting;
+}
 
 before(async () => {
 	if (skip) return;
@@ -43,7 +51,7 @@ async function call(method, path, { json, body, headers = {} } = {}) {
 		b = JSON.stringify(json);
 		h['content-type'] ??= 'application/json';
 	}
-	const res = await fetch(srv.url + path, { method, headers: h, body: b });
+	const res = await fetch((await server()).url + path, { method, headers: h, body: b });
 	const text = await res.text();
 	let parsed;
 	try {
@@ -54,12 +62,17 @@ async function call(method, path, { json, body, headers = {} } = {}) {
 	return { status: res.status, headers: res.headers, text, body: parsed };
 }
 
-const scalar = async (sql) => (await pg.query(sql))[0][0];
+const scalar = async (sql) => {
+	await server(); // the schema exists once db-service has started
+	return (await pg.query(sql))[0][0];
+};
 
 test('two instances starting at once apply the schema and the seed exactly once', { skip }, async () => {
 	const [a, b] = await Promise.all([startDb(), startDb()]);
 	await Promise.all([stopClean(a), stopClean(b)]);
-	srv = await startDb(); // and a third start on the already migrated database
+	const third = await startDb(); // and a third start on the already migrated database
+	if (srv) await stopClean(third);
+	else srv = third;
 	assert.deepEqual(await pg.query('SELECT version FROM schema_migrations ORDER BY version'),
 		[['1'], ['2']]);
 	assert.equal(await scalar('SELECT count(*) FROM book_reviews'), '4');
@@ -274,7 +287,7 @@ test('malformed requests get a 4xx JSON error, never a 5xx, and the service keep
 	// A body over the route's cap is refused from its Content-Length alone. A client still
 	// writing such a body can see the connection close before it reads the answer, so this
 	// case goes over a raw socket that sends the headers only.
-	const big = await rawRequest(srv.port, 'POST /reviews HTTP/1.1\r\nHost: t\r\n' +
+	const big = await rawRequest((await server()).port, 'POST /reviews HTTP/1.1\r\nHost: t\r\n' +
 		`Content-Type: application/json\r\nContent-Length: ${400 * 1024}\r\n\r\n{"reviewText":"`);
 	assert.equal(big.status, 413);
 	assert.equal(big.json().error, 'payload_too_large');
@@ -284,7 +297,8 @@ test('malformed requests get a 4xx JSON error, never a 5xx, and the service keep
 });
 
 test('db-service exits 0 on SIGTERM without sanitizer reports', { skip }, async () => {
-	const s = srv;
+	const s = await server();
 	srv = null;
+	srvStarting = null;
 	await stopClean(s);
 });

@@ -68,6 +68,134 @@ function dashboardQueries(d) {
 	return out;
 }
 
+function alertLabels(alertname, labels) {
+	const all = { alertname, alertstate: "firing", ...labels };
+	return `ALERTS{${Object.entries(all)
+		.map(([k, v]) => `${k}="${v}"`)
+		.join(",")}}`;
+}
+
+/* ---- synthetic series for the alerts (promtool's expanding notation, one sample a minute) --- */
+
+// node-server requests: `good` 2xx and `bad` 5xx per minute, for `minutes`; then `after` (when
+// given) as [good, bad, minutes] for a change of rate.
+function nodeServer(good, bad, minutes, after) {
+	const series = (status, perMin, then) => ({
+		series: `http_server_request_duration_seconds_count{job="node-server",route="/add",method="POST",status_code="${status}"}`,
+		values: then ? `0+${perMin}x${minutes} ${perMin * minutes + then}+${then}x${after[2]}` : `0+${perMin}x${minutes}`,
+	});
+	return [series("200", good, after?.[0]), series("500", bad, after?.[1])];
+}
+const slo = (long_window, short_window) => ({ long_window, short_window });
+const fileSink = (outcomes, minutes = 40) =>
+	Object.entries(outcomes).map(([outcome, v]) => ({
+		series: `filesink_deliveries_total{job="file-sink",outcome="${outcome}"}`,
+		values: typeof v === "string" ? v : `0+${v}x${minutes}`,
+	}));
+const PG = 'kube_statefulset_status_replicas_ready{namespace="bookstore",statefulset="postgresql"}';
+const UP = 'up{namespace="observability",service="otel-collector",pod="otel-collector-0"}';
+
+/*
+ * Per alert: the series on which it fires (at `at`, with these labels besides the rule's own;
+ * `pendingAt`: a time its condition holds but its `for:` has not passed) and the series on
+ * which it stays quiet (neither pending nor firing at any of `at`), each as close to its
+ * threshold as the alert allows.
+ */
+const ALERT_CASES = {
+	NodeServerErrorBudgetBurnFast: {
+		fires: [{ what: "10% errors", series: nodeServer(90, 10, 90), at: "60m", labels: slo("1h", "5m") }],
+		quiet: [
+			{ what: "5% errors, under 14.4x", series: nodeServer(95, 5, 90), at: ["30m", "60m", "90m"] },
+			{ what: "10% for 50 min, then none: the 5m window recovered", series: nodeServer(90, 10, 50, [100, 0, 40]), at: ["60m", "80m"] },
+			{ what: "a 10-minute burst of 10% after 55 good minutes: the 1h window holds", series: nodeServer(100, 0, 55, [90, 10, 10]), at: ["62m", "65m"] },
+		],
+	},
+	NodeServerErrorBudgetBurnMedium: {
+		fires: [{ what: "5% errors", series: nodeServer(95, 5, 90), at: "60m", pendingAt: "10m", labels: slo("6h", "30m") }],
+		quiet: [{ what: "2% errors, under 6x", series: nodeServer(98, 2, 90), at: ["30m", "60m", "90m"] }],
+	},
+	NodeServerErrorBudgetBurnSlow: {
+		fires: [{ what: "2% errors", series: nodeServer(98, 2, 150), at: "120m", pendingAt: "45m", labels: slo("1d", "2h") }],
+		quiet: [{ what: "1.2% errors, under 3x", series: nodeServer(988, 12, 150), at: ["90m", "150m"] }],
+	},
+	NodeServerErrorBudgetBurnLow: {
+		fires: [{ what: "1% errors", series: nodeServer(99, 1, 250), at: "240m", pendingAt: "150m", labels: slo("3d", "6h") }],
+		quiet: [{ what: "0.4% errors, under 1x", series: nodeServer(996, 4, 250), at: ["200m", "240m"] }],
+	},
+	BookstoreDeadLetters: {
+		fires: [
+			{
+				what: "one dead letter a minute",
+				series: [
+					{
+						series: 'dead_letters_total{job="dead-letter-logger",destination="http://file-sink.bookstore.svc.cluster.local",code="500"}',
+						values: "0x5 1+1x20",
+					},
+				],
+				at: "10m",
+				labels: { destination: "http://file-sink.bookstore.svc.cluster.local", code: "500" },
+			},
+		],
+		quiet: [
+			{
+				what: "old dead letters, none new",
+				series: [{ series: 'dead_letters_total{job="dead-letter-logger",destination="x",code="500"}', values: "3x30" }],
+				at: ["10m", "30m"],
+			},
+		],
+	},
+	FileSinkErrorRatioHigh: {
+		fires: [{ what: "90% failures", series: fileSink({ saved: 1, "error simulated": 9 }), at: "30m", pendingAt: "8m", labels: {} }],
+		quiet: [
+			{ what: "70% failures, under 75%", series: fileSink({ saved: 3, "error simulated": 7 }), at: ["15m", "35m"] },
+		],
+	},
+	FileSinkRejecting: {
+		fires: [
+			{
+				what: "one rejected event",
+				series: fileSink({ saved: 5, rejected: "0x5 1x30" }, 35),
+				at: "12m",
+				pendingAt: "8m",
+				labels: {},
+			},
+		],
+		quiet: [
+			{ what: "rejections long ago, only saves now", series: fileSink({ saved: 5, rejected: "2x30" }, 30), at: ["12m", "30m"] },
+		],
+	},
+	PostgreSQLDown: {
+		fires: [
+			{
+				what: "no ready replica",
+				series: [{ series: PG, values: "1x5 0x20" }],
+				at: "10m",
+				pendingAt: "6m",
+				labels: { namespace: "bookstore", statefulset: "postgresql" },
+			},
+			{
+				what: "the StatefulSet gone",
+				series: [{ series: 'kube_statefulset_status_replicas_ready{namespace="other",statefulset="postgresql"}', values: "1x20" }],
+				at: "10m",
+				labels: { namespace: "bookstore", statefulset: "postgresql" },
+			},
+		],
+		quiet: [{ what: "one ready replica", series: [{ series: PG, values: "1x30" }], at: ["10m", "30m"] }],
+	},
+	OtelCollectorDown: {
+		fires: [
+			{ what: "scrape target down", series: [{ series: UP, values: "1x5 0x20" }], at: "15m", pendingAt: "8m", labels: {} },
+			{
+				what: "no target at all",
+				series: [{ series: 'up{namespace="observability",service="jaeger"}', values: "1x20" }],
+				at: "10m",
+				labels: { namespace: "observability", service: "otel-collector" },
+			},
+		],
+		quiet: [{ what: "scrape target up", series: [{ series: UP, values: "1x30" }], at: ["10m", "30m"] }],
+	},
+};
+
 describe("PromQL in rules and dashboards (promtool)", { skip }, () => {
 	test("promtool check rules: the PrometheusRule groups", () => {
 		const groups = ruleGroups();
@@ -80,6 +208,16 @@ describe("PromQL in rules and dashboards (promtool)", { skip }, () => {
 	});
 
 	test("promtool check rules: every dashboard query, as a recording rule", () => {
+		// the Grafana variables are made concrete first, and a broken query must fail the check
+		assert.equal(
+			concrete('rate(x{job=~"$job", route=~"${route}"}[$__rate_interval]) + y[${__range}]'),
+			'rate(x{job=~".*", route=~".*"}[5m]) + y[1h]',
+		);
+		const bad = { groups: [{ name: "bad", rules: [{ record: "x:y", expr: concrete("sum(rate(x[$__rate_interval])") }] }] };
+		const rb = promtool("check", "rules", writeJson("bad.yml", bad));
+		assert.notEqual(rb.status, 0, "promtool check rules accepts a broken query");
+		assert.match(rb.out, /parse error|unclosed|FAILED/i);
+
 		const rules = [];
 		for (const d of dashboards())
 			for (const q of dashboardQueries(d)) {
@@ -93,123 +231,50 @@ describe("PromQL in rules and dashboards (promtool)", { skip }, () => {
 		assert.match(r.out, new RegExp(`SUCCESS: ${rules.length} rules found`));
 	});
 
-	test("the check fails on a broken query (so it can fail)", () => {
-		const bad = { groups: [{ name: "bad", rules: [{ record: "x:y", expr: concrete("sum(rate(x[$__rate_interval])") }] }] };
-		const r = promtool("check", "rules", writeJson("bad.yml", bad));
-		assert.notEqual(r.status, 0);
-		assert.match(r.out, /parse error|unclosed|FAILED/i);
+	const alertNames = () =>
+		ruleGroups()
+			.flatMap((g) => g.rules)
+			.filter((r) => r.alert)
+			.map((r) => r.alert);
+
+	test("every alert has a fires case and a stays-quiet case below", () => {
+		assert.deepEqual(alertNames().sort(), Object.keys(ALERT_CASES).sort());
+		for (const [name, c] of Object.entries(ALERT_CASES)) {
+			assert.ok(c.fires.length >= 1, `${name}: no fires case`);
+			assert.ok(c.quiet.length >= 1, `${name}: no stays-quiet case`);
+		}
 	});
 
-	test("concrete() replaces Grafana variables", () => {
-		assert.equal(
-			concrete('rate(x{job=~"$job", route=~"${route}"}[$__rate_interval]) + y[${__range}]'),
-			'rate(x{job=~".*", route=~".*"}[5m]) + y[1h]',
-		);
-	});
-
-	test("promtool test rules: the alerts fire on bad series and stay quiet on good ones", () => {
-		const rulesFile = writeJson("rules-under-test.yml", { groups: ruleGroups() });
-		const firing = (alertname, labels = {}) => ({
-			labels: `ALERTS{${Object.entries({ alertname, alertstate: "firing", ...labels })
-				.map(([k, v]) => `${k}="${v}"`)
-				.join(",")}}`,
-			value: 1,
+	for (const [name, c] of Object.entries(ALERT_CASES)) {
+		test(`promtool test rules: ${name} fires (${c.fires.map((x) => x.what).join("; ")}) and stays quiet (${c.quiet.map((x) => x.what).join("; ")})`, () => {
+			const rulesFile = writeJson(`rules-${name}.yml`, { groups: ruleGroups() });
+			const alert = ruleGroups().flatMap((g) => g.rules).find((r) => r.alert === name);
+			const cases = [
+				...c.fires.map((f) => ({
+					interval: "1m",
+					input_series: f.series,
+					promql_expr_test: [
+						{
+							expr: `ALERTS{alertname="${name}",alertstate="firing"}`,
+							eval_time: f.at,
+							exp_samples: [{ labels: alertLabels(name, { ...alert.labels, ...f.labels }), value: 1 }],
+						},
+						// before its `for:` has passed it is only pending
+						...(f.pendingAt
+							? [{ expr: `ALERTS{alertname="${name}",alertstate="firing"}`, eval_time: f.pendingAt, exp_samples: [] }]
+							: []),
+					],
+				})),
+				...c.quiet.map((q) => ({
+					interval: "1m",
+					input_series: q.series,
+					promql_expr_test: q.at.map((at) => ({ expr: `ALERTS{alertname="${name}"}`, eval_time: at, exp_samples: [] })),
+				})),
+			];
+			const tests = { rule_files: [rulesFile], evaluation_interval: "1m", tests: cases };
+			const r = promtool("test", "rules", writeJson(`rules-${name}.test.yml`, tests));
+			assert.equal(r.status, 0, r.out);
+			assert.match(r.out, /SUCCESS/);
 		});
-		const nodeServer = (status, perMinute) => ({
-			series: `http_server_request_duration_seconds_count{job="node-server",route="/add",method="POST",status_code="${status}"}`,
-			values: `0+${perMinute}x240`,
-		});
-		const tests = {
-			rule_files: [rulesFile],
-			evaluation_interval: "1m",
-			tests: [
-				{
-					// 10% of node-server requests fail: 20x the 0.5% budget burns fast and medium.
-					interval: "1m",
-					input_series: [nodeServer("200", 90), nodeServer("500", 10)],
-					promql_expr_test: [
-						{
-							expr: 'ALERTS{alertname="NodeServerErrorBudgetBurnFast",alertstate="firing"}',
-							eval_time: "60m",
-							exp_samples: [
-								firing("NodeServerErrorBudgetBurnFast", {
-									severity: "page",
-									slo: "node-server-availability",
-									long_window: "1h",
-									short_window: "5m",
-								}),
-							],
-						},
-						{
-							expr: 'count(ALERTS{alertname=~"NodeServerErrorBudgetBurn(Fast|Medium)",alertstate="firing"})',
-							eval_time: "60m",
-							exp_samples: [{ labels: "{}", value: 2 }],
-						},
-					],
-				},
-				{
-					// 0.1% errors: inside the budget, no burn-rate alert at all.
-					interval: "1m",
-					input_series: [nodeServer("200", 999), nodeServer("500", 1)],
-					promql_expr_test: [
-						{ expr: 'ALERTS{alertname=~"NodeServerErrorBudgetBurn.*"}', eval_time: "4h", exp_samples: [] },
-					],
-				},
-				{
-					// one event dead-lettered per minute from minute 5 on
-					interval: "1m",
-					input_series: [
-						{
-							series: 'dead_letters_total{job="dead-letter-logger",destination="http://file-sink.bookstore.svc.cluster.local",code="500"}',
-							values: "0x5 1+1x20",
-						},
-						{
-							series: 'kube_statefulset_status_replicas_ready{namespace="bookstore",statefulset="postgresql"}',
-							values: "1x5 0x20",
-						},
-						{ series: 'filesink_deliveries_total{job="file-sink",outcome="saved"}', values: "0+1x40" },
-						{ series: 'filesink_deliveries_total{job="file-sink",outcome="error simulated"}', values: "0+9x40" },
-					],
-					promql_expr_test: [
-						{ expr: 'ALERTS{alertname="BookstoreDeadLetters"}', eval_time: "4m", exp_samples: [] },
-						{
-							expr: 'ALERTS{alertname="BookstoreDeadLetters",alertstate="firing"}',
-							eval_time: "10m",
-							exp_samples: [
-								firing("BookstoreDeadLetters", {
-									destination: "http://file-sink.bookstore.svc.cluster.local",
-									code: "500",
-									severity: "warning",
-								}),
-							],
-						},
-						{
-							expr: 'ALERTS{alertname="PostgreSQLDown",alertstate="firing"}',
-							eval_time: "10m",
-							exp_samples: [
-								firing("PostgreSQLDown", { namespace: "bookstore", statefulset: "postgresql", severity: "critical" }),
-							],
-						},
-						{
-							expr: 'ALERTS{alertname="FileSinkErrorRatioHigh",alertstate="firing"}',
-							eval_time: "30m",
-							exp_samples: [firing("FileSinkErrorRatioHigh", { severity: "warning" })],
-						},
-					],
-				},
-				{
-					// file-sink at its designed 50% failure rate: no alert
-					interval: "1m",
-					input_series: [
-						{ series: 'filesink_deliveries_total{job="file-sink",outcome="saved"}', values: "0+5x40" },
-						{ series: 'filesink_deliveries_total{job="file-sink",outcome="error simulated"}', values: "0+5x40" },
-					],
-					promql_expr_test: [{ expr: 'ALERTS{alertname="FileSinkErrorRatioHigh"}', eval_time: "35m", exp_samples: [] }],
-				},
-			],
-		};
-		const r = promtool("test", "rules", writeJson("rules.test.yml", tests));
-		assert.equal(r.status, 0, r.out);
-		assert.match(r.out, /SUCCESS/);
-	});
+	}
 });

@@ -15,12 +15,32 @@ import { repoRoot, waitFor } from './lib/proc.mjs';
 
 const skip = runSkipReason();
 let first;
+let firstStopped = null; // its RUN_DIR once the first test stopped it with the review stored
+let own; // the second test's own first run, when it runs alone
 let second;
 
 after(async () => {
 	if (second) await second.cleanup();
+	if (own) await own.cleanup();
 	if (first) await first.cleanup();
 });
+
+// One review, as the page posts it; resolves when it is in the database. Returns its id.
+async function postReview(r) {
+	const res = await fetch(`${r.url}/add`, {
+		method: 'POST',
+		headers: {
+			'Content-Type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'new-review-comment',
+			'ce-source': 'bookstore-frontend', 'ce-id': 'make-run-1',
+		},
+		body: JSON.stringify({ reviewText: 'make run works' }),
+	});
+	assert.equal(res.status, 200);
+	const { id } = await res.json();
+	await waitFor(async () => (await r.query(`SELECT content FROM book_reviews WHERE event_id = '${id}'`))[0]?.[0] === 'make run works',
+		{ timeoutMs: 15000, what: 'the review in the database' });
+	return id;
+}
 
 async function portClosed(port) {
 	try {
@@ -69,19 +89,7 @@ test('make run: everything healthy, the page served, a review carried end to end
 	assert.match(page.headers.get('content-type'), /^text\/html/);
 	assert.match(await page.text(), /<title>/i);
 
-	// One review, as the page posts it.
-	const res = await fetch(`${first.url}/add`, {
-		method: 'POST',
-		headers: {
-			'Content-Type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'new-review-comment',
-			'ce-source': 'bookstore-frontend', 'ce-id': 'make-run-1',
-		},
-		body: JSON.stringify({ reviewText: 'make run works' }),
-	});
-	assert.equal(res.status, 200);
-	const { id } = await res.json();
-	await waitFor(async () => (await first.query(`SELECT content FROM book_reviews WHERE event_id = '${id}'`))[0]?.[0] === 'make run works',
-		{ timeoutMs: 15000, what: 'the review in the database' });
+	const id = await postReview(first);
 	const where = await waitFor(() => {
 		if (first.sinkLines().some((l) => l.outcome === 'saved' && l.event.id === id)) return 'file-sink';
 		if (first.deadLetters().some((l) => l.event.id === id)) return 'dead letters';
@@ -97,11 +105,20 @@ test('make run: everything healthy, the page served, a review carried end to end
 	assert.equal(stopped.code, 0, stopped.stdout);
 	assert.match(stopped.stdout, /run: stopped/);
 	await assertAllStopped(first, pids, pgPid);
+	firstStopped = first.runDir;
 });
 
 test('a second make run reuses the data, refuses a twin, and `scripts/run.sh stop` stops it', { skip, timeout: 180000 }, async () => {
-	assert.ok(first, 'the first test ran');
-	second = await startRun({ runDir: first.runDir });
+	let runDir = firstStopped;
+	if (!runDir) {
+		// run alone: make the first run here (a review stored, then Ctrl-C)
+		own = await startRun();
+		await postReview(own);
+		const stopped = await own.stop({ signal: 'SIGINT', group: true });
+		assert.equal(stopped.code, 0, stopped.stdout);
+		runDir = own.runDir;
+	}
+	second = await startRun({ runDir });
 	assert.doesNotMatch(second.stdout(), /initdb/, 'no initdb on the second start');
 	const rows = await second.query("SELECT count(*) FROM book_reviews WHERE content = 'make run works'");
 	assert.equal(rows[0][0], '1', 'the first run\'s review is still there');

@@ -32,6 +32,7 @@
 //   lines(path)   the JSON lines of a log file; a torn last line (no newline) is left out
 //   sinkLines(), deadLetters()
 //   metrics(url)  GET url/metrics as text; metric(text, name, labels) one sample's value
+//                 (throws when the sample is missing)
 //   kill(name, signal)  signals one service and waits until it has exited; returns its command
 //                 line and environment (read from /proc before the signal) for restart()
 //   restart(name) starts it again as it was (same port, DATA_DIR, log file), writes the new pid
@@ -91,12 +92,15 @@ export function parseLines(file) {
 	return text.slice(0, end).split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
-/** The value of one sample in Prometheus text, or 0 when the series is absent. */
+/**
+ * The value of one sample in Prometheus text. A missing series throws: a renamed metric or
+ * label must fail the check, not read as 0.
+ */
 export function metric(text, name, labels = '') {
 	for (const line of text.split('\n')) {
 		if (line.startsWith(`${name}${labels} `)) return Number(line.slice(name.length + labels.length + 1));
 	}
-	return 0;
+	throw new Error(`no sample ${name}${labels} in the metrics:\n${text}`);
 }
 
 export async function startRun({ env = {}, timeoutMs = 120000, runDir: reuse = null } = {}) {

@@ -72,11 +72,24 @@ static atomic_int hits;	     /* GET /reviews requests seen */
 static atomic_int fail_next; /* answer 503 to this many more requests */
 static atomic_int version;   /* the id in the answered row */
 
+enum { MAX_HITS = 64 };
+static long long hit_ms[MAX_HITS]; /* CLOCK_MONOTONIC time of each request, in order */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int fake_reviews(struct http_request *req)
 {
 	char body[160];
+	int n = atomic_fetch_add(&hits, 1);
 
-	atomic_fetch_add(&hits, 1);
+	if (n < MAX_HITS)
+		hit_ms[n] = now_ms();
 	if (atomic_load(&fail_next) > 0) {
 		atomic_fetch_sub(&fail_next, 1);
 		return http_fail(req, ERR_UNAVAILABLE, "database down");
@@ -183,11 +196,21 @@ Test(feed, failures_are_retried_with_backoff, LEAK_FINI)
 {
 	struct rig r;
 
+	int i;
+
 	rig_start(&r);
 	atomic_store(&fail_next, 3);
 	feed_start(r.feed);
 	cr_assert(wait_version(&r, 1), "loads after three 503s");
-	cr_assert_geq(atomic_load(&hits), 4);
+	cr_assert_eq(atomic_load(&hits), 4, "three 503s, then the fetch that succeeds");
+	/*
+	 * Each retry waits at least its backoff step (100, 200, 400 ms): a lower bound, which no
+	 * load on the machine can break. Immediate retries would fail it.
+	 */
+	for (i = 1; i < 4; i++)
+		cr_expect_geq(hit_ms[i] - hit_ms[i - 1], 100LL << (i - 1),
+			      "retry %d came %lld ms after the failure, want >= %lld", i,
+			      hit_ms[i] - hit_ms[i - 1], 100LL << (i - 1));
 	rig_stop(&r);
 }
 

@@ -732,23 +732,31 @@ Test(ws_hub, peer_hangup, LEAK_FINI)
 	metrics_free(reg);
 }
 
-/* 1,000 clients at once (2,000 descriptors with the test's ends) all get the snapshot. */
+/*
+ * 1,000 clients at once (2,000 descriptors with the test's ends) all get the snapshot. The
+ * common soft RLIMIT_NOFILE (1,024) is too low, so the test raises its own soft limit to the
+ * hard one first; only a hard limit below what it needs skips it, with the reason printed.
+ */
 Test(ws_hub, thousand_clients, LEAK_FINI, .timeout = 60)
 {
-	enum { N = 1000 };
-	struct metrics *reg = metrics_new();
-	struct ws_hub *hub = hub_start(reg, -1, 0);
+	enum { N = 1000, NEED = 2 * N + 64 };
+	struct metrics *reg;
+	struct ws_hub *hub;
 	static int fds[N];
 	struct rlimit rl;
 	int i;
 
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < 2 * N + 64) {
-		ws_hub_free(hub);
-		metrics_free(reg);
-		cr_skip_test("RLIMIT_NOFILE %llu is too low for %d socketpairs",
-			     (unsigned long long)rl.rlim_cur, N);
+	if (rl.rlim_cur < NEED && rl.rlim_max >= NEED) {
+		rl.rlim_cur = rl.rlim_max;
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
+	if (rl.rlim_cur < NEED)
+		cr_skip_test(
+		    "hard RLIMIT_NOFILE %llu is below the %d descriptors 1,000 clients need",
+		    (unsigned long long)rl.rlim_max, NEED);
+	reg = metrics_new();
+	hub = hub_start(reg, -1, 0);
 	for (i = 0; i < N; i++)
 		fds[i] = connect_client(hub, NULL, 0);
 	wait_clients(hub, N);
