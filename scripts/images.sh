@@ -165,8 +165,8 @@ build_all() {
 		exit 1
 	fi
 	say "built in $((SECONDS - t0))s (log: $log); sizes (docker image ls, MB = 10^6 bytes):"
-	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' |
-		grep -E "^(dev\.local/.*:local|$DEBIAN_IMAGE)"$'\t' | sed 's/^/    /'
+	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
+		grep -E "^(dev\.local/.*:local|$DEBIAN_IMAGE) " | sed 's/^/    /'
 }
 
 case ${1:-build} in
