@@ -8,6 +8,8 @@
 #   scripts/images.sh base       only the base image
 #   scripts/images.sh tag SVC    the content tag of one image (see below), without building
 #   scripts/images.sh list       "image:tag" of every image `build` makes, one a line
+#   scripts/images.sh buildkit SVC   build one target with BuildKit instead (exit 3: no CLI here
+#                                can drive BuildKit), to show the Dockerfile works with both
 #
 # Tags: every image is tagged dev.local/<service>:<tag>, where <tag> is the first 12 hex digits
 # of a sha256 over the files that go into it (docker/Dockerfile, .dockerignore, Makefile, mk/,
@@ -169,7 +171,53 @@ build_all() {
 		grep -E "^(dev\.local/.*:local|$DEBIAN_IMAGE) " | sed 's/^/    /'
 }
 
+# buildkit_cli: a docker CLI that can build with BuildKit: one with the buildx plugin, or a CLI
+# older than 23.0 (Debian's docker.io 20.10), which drives the daemon's built-in BuildKit itself.
+# CLIs from 23.0 on refuse DOCKER_BUILDKIT=1 without buildx.
+buildkit_cli() {
+	local c v
+	for c in "$DOCKER" $(type -ap docker); do
+		if "$c" buildx version >/dev/null 2>&1; then
+			echo "$c"
+			return
+		fi
+		v=$("$c" version --format '{{.Client.Version}}' 2>/dev/null) || continue
+		if [ "${v%%.*}" -lt 23 ] 2>/dev/null; then
+			echo "$c"
+			return
+		fi
+	done
+	return 1
+}
+
+# buildkit SERVICE: builds one target with BuildKit (the Dockerfile must work with both
+# builders); exits 3 when no CLI here can drive BuildKit.
+build_buildkit() {
+	local s=$1 cli
+	if ! cli=$(buildkit_cli); then
+		say "no docker CLI here can use BuildKit (no buildx plugin, and every CLI is 23.0 or newer)" >&2
+		exit 3
+	fi
+	say "BuildKit build of $s with $cli ($("$cli" version --format '{{.Client.Version}}'))" >&2
+	mkdir -p build/images
+	if ! DOCKER_BUILDKIT=1 "$cli" build --network host --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" \
+		-f docker/Dockerfile --target "$s" -t "dev.local/$s:buildkit" . >build/images/buildkit.log 2>&1; then
+		tail -n 40 build/images/buildkit.log >&2
+		exit 1
+	fi
+	echo "dev.local/$s:buildkit"
+}
+
 case ${1:-build} in
+buildkit)
+	[ $# -eq 2 ] || {
+		echo "usage: $0 buildkit SERVICE" >&2
+		exit 2
+	}
+	ensure_engine >&2
+	build_base >&2
+	build_buildkit "$2"
+	;;
 build)
 	ensure_engine
 	build_base

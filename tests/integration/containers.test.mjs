@@ -259,6 +259,20 @@ test(`${N} reviews through the containers: each saved once or dead-lettered once
 	assert.equal(delta('broker_deliveries_total', '{trigger="db-insert-trigger",code="200"}'), N);
 });
 
+test('the Dockerfile builds with BuildKit too (file-sink), and that image runs', { skip, timeout: 600000 }, (t) => {
+	const r = spawnSync(path.join(repoRoot, 'scripts/images.sh'), ['buildkit', 'file-sink'], {
+		cwd: repoRoot, encoding: 'utf8', timeout: 590000,
+	});
+	if (r.status === 3) {
+		t.skip(r.stderr.trim());
+		return;
+	}
+	assert.equal(r.status, 0, r.stderr);
+	const image = r.stdout.trim().split('\n').at(-1);
+	const help = docker(['run', '--rm', ...constraints('file-sink'), image, '--help']);
+	assert.match(help.stdout + help.stderr, /FAILURE_RATE/);
+});
+
 test('docker exec <file-sink> cat /data/events.log: the user\'s kubectl exec step', { skip }, () => {
 	for (const s of ['file-sink', 'dead-letter-logger']) {
 		const r = docker(['exec', cname(s), 'cat', '/data/events.log']);
