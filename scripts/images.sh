@@ -52,7 +52,7 @@ tag() {
 	local s=$1 list
 	if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		# shellcheck disable=SC2046
-		list=$(git -C "$ROOT" ls-files -co --exclude-standard -- $(inputs "$s") | LC_ALL=C sort)
+		list=$(git -C "$ROOT" ls-files -co --exclude-standard -- $(inputs "$s")) # sorted by git
 	else
 		# shellcheck disable=SC2046
 		list=$(find $(inputs "$s") -type f 2>/dev/null | LC_ALL=C sort)
