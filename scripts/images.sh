@@ -166,6 +166,12 @@ build_all() {
 		say "building postgresql-15 failed; the whole output is $log" >&2
 		exit 1
 	fi
+	# Older content tags of these images are dropped (their layers mostly stay, shared).
+	for s in "${SERVICES[@]}" postgresql-15; do
+		t=$(tag "$s")
+		"$DOCKER" image ls "dev.local/$s" --format '{{.Repository}}:{{.Tag}}' |
+			grep -vE ":($t|local|buildkit)\$" | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
+	done
 	say "built in $((SECONDS - t0))s (log: $log); sizes (docker image ls, MB = 10^6 bytes):"
 	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
 		grep -E "^(dev\.local/.*:local|$DEBIAN_IMAGE) " | sed 's/^/    /'
