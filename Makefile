@@ -8,6 +8,7 @@
 #   make fuzz            build the libFuzzer harnesses (clang) into build/fuzz
 #   make bench           run the benchmarks under bench/
 #   make run / stop      start / stop the whole product on this machine
+#   make images          build the five service images and the test PostgreSQL image (Docker)
 #   make format          rewrite sources with clang-format
 #
 # Variables: SANITIZE=address,undefined  V=1  DEBUG=1  B=<build dir>
@@ -44,7 +45,7 @@ FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
 # ---- top-level targets ---------------------------------------------------------------------
-.PHONY: all lib tools unit fuzzers test check fuzz deps bench run stop format clean
+.PHONY: all lib tools unit fuzzers test check fuzz deps bench run stop format clean images
 all: $(BINARIES) $(TOOLS)
 lib: $(LIBCOMMON)
 tools: $(TOOLS)
@@ -69,6 +70,9 @@ deps:
 
 bench: all
 	$(Q)bench/run.sh
+
+images:
+	$(Q)scripts/images.sh build
 
 run: all
 	$(Q)scripts/run.sh start

@@ -14,6 +14,8 @@ packages=(
 	prometheus chromium curl procps shellcheck
 	# local run and benchmarks
 	postgresql wrk
+	# make images and the container test: the base image is made with debootstrap
+	debootstrap
 )
 
 missing=()
@@ -21,6 +23,9 @@ missing=()
 command -v node >/dev/null || packages+=(nodejs npm)
 # kubectl (with kustomize) renders k8s/ offline; Debian's kubernetes-client is the fallback.
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
+# The Docker engine (dockerd) for make images and the container test: Debian's docker.io, unless
+# an engine is installed already (Docker's own docker-ce conflicts with docker.io).
+command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || packages+=(docker.io)
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
