@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -71,6 +72,130 @@ static void sync_parent_dir(const char *path)
 	free(dir);
 }
 
+/* ---- torn-tail repair ----------------------------------------------------------------------- */
+
+static int read_at(int fd, char *dst, size_t n, off_t pos);
+
+/*
+ * The offset just past the file's last newline (0 when it has none), reading backwards from
+ * size in chunks. Returns 0 and *out, or ERR_IO.
+ */
+static int last_line_end(int fd, off_t size, off_t *out)
+{
+	char *chunk = xmalloc(TAIL_CHUNK);
+	off_t pos = size;
+	int rc = 0;
+
+	*out = 0;
+	while (pos > 0) {
+		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
+		size_t k = n;
+
+		pos -= (off_t)n;
+		rc = read_at(fd, chunk, n, pos);
+		if (rc != 0)
+			break;
+		while (k > 0 && chunk[k - 1] != '\n')
+			k--;
+		if (k > 0) {
+			*out = pos + (off_t)k;
+			break;
+		}
+	}
+	free(chunk);
+	return rc;
+}
+
+/* Creates a new file next to path for the torn fragment: "<path>.torn-<unix time>[.<k>]". */
+static int create_aside(const char *path, char **name)
+{
+	long long now = (long long)time(NULL);
+
+	for (int k = 0; k < 100; k++) {
+		char *p = k ? xasprintf("%s.torn-%lld.%d", path, now, k)
+			    : xasprintf("%s.torn-%lld", path, now);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			*name = p;
+			return fd;
+		}
+		free(p);
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Copies fd's bytes [from, to) into out, a chunk at a time, and syncs out. 0 or ERR_IO. */
+static int copy_range(int fd, off_t from, off_t to, int out)
+{
+	char *chunk = xmalloc(TAIL_CHUNK);
+	int rc = 0;
+
+	while (from < to && rc == 0) {
+		size_t n = to - from > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)(to - from);
+
+		rc = read_at(fd, chunk, n, from);
+		if (rc == 0 && write(out, chunk, n) != (ssize_t)n)
+			rc = ERR_IO;
+		from += (off_t)n;
+	}
+	if (rc == 0 && fsync(out) != 0 && errno != EINVAL)
+		rc = ERR_IO;
+	free(chunk);
+	return rc;
+}
+
+/*
+ * Cuts an unterminated last line (a write torn by a crash or a full disk) off the log, so the
+ * next append starts a line of its own. The fragment is first copied to a file next to the
+ * log (synced, with its directory entry) and a warning names it; only then is the log cut back
+ * to its last newline. Nothing is done for a log that ends with a newline, or that is not a
+ * regular file. Returns 0 or ERR_IO (errno set).
+ */
+static int repair_tail(int fd, const char *path)
+{
+	struct stat st;
+	off_t keep;
+	char *aside = NULL;
+	int out, rc, e;
+
+	if (fstat(fd, &st) != 0)
+		return ERR_IO;
+	if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		return 0;
+	rc = last_line_end(fd, st.st_size, &keep);
+	if (rc != 0 || keep == st.st_size)
+		return rc;
+	out = create_aside(path, &aside);
+	if (out < 0) {
+		log_error("%s: a torn last line (%lld bytes) cannot be moved aside: %s", path,
+			  (long long)(st.st_size - keep), strerror(errno));
+		return ERR_IO;
+	}
+	rc = copy_range(fd, keep, st.st_size, out);
+	e = errno;
+	close(out);
+	if (rc == 0) {
+		sync_parent_dir(aside);
+		if (ftruncate(fd, keep) != 0 || (fdatasync(fd) != 0 && errno != EINVAL))
+			rc = ERR_IO;
+		e = errno;
+	}
+	if (rc == 0)
+		log_warn("%s: the last line was torn (%lld bytes without a final newline, "
+			 "an append cut short by a crash); moved it to %s and cut the log back "
+			 "to its last whole line",
+			 path, (long long)(st.st_size - keep), aside);
+	else
+		log_error("%s: could not repair a torn last line: %s", path, strerror(e));
+	free(aside);
+	errno = e;
+	return rc;
+}
+
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out)
 {
 	struct eventlog *log;
@@ -87,6 +212,13 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 		return ERR_IO;
 	if (created && mode != EVENTLOG_FSYNC_NEVER)
 		sync_parent_dir(path);
+	if (!created && repair_tail(fd, path) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return ERR_IO;
+	}
 	log = xcalloc(1, sizeof(*log));
 	log->fd = fd;
 	log->mode = mode;
@@ -314,7 +446,8 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 	buf_append(&t->carry, win, end);
 }
 
-static int tail_read(int fd, char *dst, size_t n, off_t pos)
+/* Reads exactly n bytes at pos. 0 or ERR_IO (a short file is an error). */
+static int read_at(int fd, char *dst, size_t n, off_t pos)
 {
 	size_t got = 0;
 
@@ -347,7 +480,7 @@ int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
 		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
 
 		pos -= (off_t)n;
-		rc = tail_read(log->fd, chunk, n, pos);
+		rc = read_at(log->fd, chunk, n, pos);
 		if (rc != 0)
 			goto fail;
 		buf_reset(&win);

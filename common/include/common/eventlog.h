@@ -26,6 +26,14 @@
  * because after an fsync error the kernel may have dropped the dirty pages and a later
  * successful sync would prove nothing (PostgreSQL's "fsyncgate" rule).
  *
+ * Repair on open: a crash (or a full disk) can tear the last append, leaving a line without
+ * its newline. eventlog_open() cuts such a torn tail off before anything is appended, so the
+ * next record starts a line of its own: the fragment is copied to "<path>.torn-<unix time>"
+ * next to the log (kept for inspection; it was never acknowledged, since a 2xx follows the
+ * whole line), a warning names that file, and the log is cut back to its last newline. Every
+ * line of the log is then whole, and rebuilding state from it (file-sink's dedupe) sees whole
+ * lines only.
+ *
  * Readers: eventlog_tail() reads the file backwards in chunks and needs no lock; an
  * unterminated last line (a write in progress, or a torn write after a crash) and lines that
  * are not JSON objects are skipped.
@@ -63,8 +71,10 @@ struct eventlog;
 
 /*
  * Opens path for appending, creating it with mode 0644 when missing (and then syncing the
- * directory so the new name is durable). Returns 0 and *out, or ERR_IO with errno set (a
- * missing or unwritable directory): services report it and exit 2.
+ * directory so the new name is durable). An existing regular file with a torn last line is
+ * repaired first (see "Repair on open" above). Returns 0 and *out, or ERR_IO with errno set (a
+ * missing or unwritable directory, a torn tail that cannot be moved aside): services report
+ * it and exit 2.
  */
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out);
 /*

@@ -3,6 +3,7 @@
  * boundaries, partial and bad lines), concurrent appenders, group commit and failures.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,9 +30,21 @@ static void setup(void)
 	snprintf(path, sizeof(path), "%s/" EVENTLOG_FILE, dir);
 }
 
+/* Removes the log and whatever the test left next to it (torn fragments moved aside). */
 static void teardown(void)
 {
-	unlink(path);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char full[400];
+
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		unlink(full);
+	}
+	if (d)
+		closedir(d);
 	rmdir(dir);
 }
 
@@ -423,6 +436,141 @@ Test(eventlog, open_missing_directory_fails)
 	cr_assert_eq(eventlog_open(bad, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
 	cr_assert_eq(errno, ENOENT);
 	cr_assert_null(log);
+}
+
+/*
+ * Finds the one "events.log.torn-*" file in dir (none: returns NULL), returns its bytes and
+ * removes it; asserts there is at most one.
+ */
+static char *take_aside(size_t *len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char full[400];
+		struct buf b;
+		char tmp[4096];
+		FILE *f;
+		size_t n;
+
+		if (strncmp(de->d_name, EVENTLOG_FILE ".torn-", strlen(EVENTLOG_FILE ".torn-")) !=
+		    0)
+			continue;
+		cr_assert_null(found, "more than one torn file");
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		f = fopen(full, "rb");
+		cr_assert_not_null(f);
+		buf_init(&b, BUF_NOCAP);
+		while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+			buf_append(&b, tmp, n);
+		fclose(f);
+		unlink(full);
+		found = buf_detach(&b, len);
+	}
+	closedir(d);
+	return found;
+}
+
+struct torn_row {
+	const char *name;
+	const char *kept; /* the whole lines before the tear */
+	const char *torn; /* the fragment after them ("" = none) */
+	size_t pad;	  /* extra 'x' bytes appended to torn (a fragment longer than a chunk) */
+};
+
+static const struct torn_row torn_rows[] = {
+	{ "empty file", "", "", 0 },
+	{ "whole lines", "{\"n\":1}\n{\"n\":2}\n", "", 0 },
+	{ "torn after whole lines", "{\"n\":1}\n", "{\"n\":2,\"te", 0 },
+	{ "only a fragment", "", "{\"n\":", 0 },
+	{ "fragment that is valid JSON without its newline", "{\"n\":1}\n", "{\"n\":2}", 0 },
+	{ "fragment longer than a read chunk", "{\"n\":1}\n", "{\"n\":\"", 200 * 1024 },
+	{ "fragment of newline-free garbage across chunks", "", "garbage", 130 * 1024 },
+};
+
+/*
+ * Opening a log with a torn last line moves the fragment aside and cuts the log back to its
+ * last newline, so the next append is a line of its own and every line parses.
+ */
+Test(eventlog, open_repairs_a_torn_tail)
+{
+	for (size_t i = 0; i < sizeof(torn_rows) / sizeof(torn_rows[0]); i++) {
+		const struct torn_row *r = &torn_rows[i];
+		struct buf want_torn, file;
+		struct eventlog *log;
+		json_t *rec = json_pack("{s:i}", "n", 9);
+		json_t *arr;
+		char *text, *aside;
+		size_t len, alen = 0;
+
+		buf_init(&want_torn, BUF_NOCAP);
+		buf_appendf(&want_torn, "%s", r->torn);
+		for (size_t k = 0; k < r->pad; k++)
+			buf_appendc(&want_torn, 'x');
+		buf_init(&file, BUF_NOCAP);
+		buf_appendf(&file, "%s", r->kept);
+		buf_append(&file, want_torn.data, want_torn.len);
+		write_file(file.data ? file.data : "", file.len);
+
+		cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0, "%s", r->name);
+		cr_assert_eq(eventlog_append(log, rec), 0, "%s", r->name);
+		text = read_file(&len);
+		cr_assert_eq(len, strlen(r->kept) + 8, "%s: log is %zu bytes", r->name, len);
+		cr_assert_eq(memcmp(text, r->kept, strlen(r->kept)), 0, "%s: kept lines", r->name);
+		cr_assert_eq(memcmp(text + strlen(r->kept), "{\"n\":9}\n", 8), 0,
+			     "%s: the new record is a line of its own", r->name);
+		cr_assert_eq(eventlog_tail(log, 10, &arr), 0);
+		cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 9,
+			     "%s: tail sees the new record", r->name);
+		json_decref(arr);
+
+		aside = take_aside(&alen);
+		if (want_torn.len == 0) {
+			cr_assert_null(aside, "%s: nothing to move aside", r->name);
+		} else {
+			cr_assert_not_null(aside, "%s: the fragment is kept next to the log",
+					   r->name);
+			cr_assert_eq(alen, want_torn.len, "%s: fragment of %zu bytes", r->name,
+				     alen);
+			cr_assert_eq(memcmp(aside, want_torn.data, alen), 0, "%s", r->name);
+		}
+		free(aside);
+		free(text);
+		buf_release(&want_torn);
+		buf_release(&file);
+		json_decref(rec);
+		eventlog_close(log);
+	}
+}
+
+/*
+ * A torn tail that cannot be moved aside fails the open and leaves the log untouched: here a
+ * log name of 250 bytes, so "<name>.torn-<time>" is longer than a file name may be.
+ */
+Test(eventlog, open_fails_when_the_fragment_cannot_be_kept)
+{
+	static const char text[] = "{\"n\":1}\n{\"n\":";
+	struct eventlog *log = (struct eventlog *)&log;
+	char name[251], longpath[400];
+	struct stat st;
+	FILE *f;
+
+	memset(name, 'e', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(longpath, sizeof(longpath), "%s/%s", dir, name);
+	f = fopen(longpath, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(eventlog_open(longpath, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
+	cr_assert_eq(errno, ENAMETOOLONG);
+	cr_assert_null(log);
+	cr_assert_eq(stat(longpath, &st), 0);
+	cr_assert_eq(st.st_size, (off_t)sizeof(text) - 1, "the log is left as it was");
+	unlink(longpath);
 }
 
 struct limit_row {
