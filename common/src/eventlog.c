@@ -398,17 +398,27 @@ int eventlog_check(struct eventlog *log, struct buf *reason)
 struct tail_state {
 	json_t *out;	  /* the array being filled, newest first */
 	size_t limit;	  /* records wanted */
+	size_t budget;	  /* line bytes still allowed (max_bytes minus the lines taken) */
+	bool full;	  /* limit reached, or the next line did not fit the budget */
 	bool skip_next;	  /* the next segment found (going backwards) is partial: drop it */
 	struct buf carry; /* bytes of a line whose start has not been read yet */
 };
 
-/* Adds line[0..len) to the result when it is a JSON object. */
+/*
+ * Adds line[0..len) to the result when it is a JSON object and fits the byte budget; a line
+ * that does not fit ends the read (older lines are not taken either, so the answer stays the
+ * newest lines in order).
+ */
 static void tail_emit(struct tail_state *t, const char *line, size_t len)
 {
 	json_t *rec;
 
 	if (len == 0)
 		return;
+	if (len + 1 > t->budget) {
+		t->full = true;
+		return;
+	}
 	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
@@ -416,6 +426,9 @@ static void tail_emit(struct tail_state *t, const char *line, size_t len)
 		return;
 	}
 	json_array_append_new(t->out, rec);
+	t->budget -= len + 1;
+	if (json_array_size(t->out) >= t->limit)
+		t->full = true;
 }
 
 /*
@@ -426,7 +439,7 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 {
 	size_t end = len, k = len;
 
-	while (k > 0 && json_array_size(t->out) < t->limit) {
+	while (k > 0 && !t->full) {
 		k--;
 		if (win[k] != '\n')
 			continue;
@@ -436,7 +449,9 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 			tail_emit(t, win + k + 1, end - k - 1);
 		end = k;
 	}
-	if (json_array_size(t->out) >= t->limit)
+	if (!t->skip_next && end >= t->budget)
+		t->full = true; /* the line being carried cannot fit: stop before buffering it */
+	if (t->full)
 		end = 0;
 	buf_reset(&t->carry);
 	if (end > EVENTLOG_MAX_LINE) {
@@ -463,9 +478,11 @@ static int read_at(int fd, char *dst, size_t n, off_t pos)
 	return 0;
 }
 
-int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
+int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out)
 {
-	struct tail_state t = { .limit = limit, .skip_next = true };
+	struct tail_state t = {
+		.limit = limit, .budget = max_bytes, .full = limit == 0, .skip_next = true
+	};
 	char *chunk = xmalloc(TAIL_CHUNK);
 	struct buf win;
 	off_t pos;
@@ -476,7 +493,7 @@ int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
 	t.out = json_array();
 	buf_init(&t.carry, BUF_NOCAP);
 	buf_init(&win, BUF_NOCAP);
-	while (pos > 0 && json_array_size(t.out) < limit) {
+	while (pos > 0 && !t.full) {
 		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
 
 		pos -= (off_t)n;
@@ -489,7 +506,7 @@ int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
 		tail_scan(&t, win.data, win.len);
 	}
 	/* The first line of the file has no newline before it. */
-	if (pos == 0 && !t.skip_next && json_array_size(t.out) < limit)
+	if (pos == 0 && !t.skip_next && !t.full)
 		tail_emit(&t, t.carry.data, t.carry.len);
 	*out = t.out;
 	t.out = NULL;
@@ -524,7 +541,7 @@ int eventlog_limit_parse(const char *text, size_t *out)
 	return 0;
 }
 
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log)
+int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
 {
 	size_t limit;
 	json_t *arr;
@@ -532,7 +549,7 @@ int eventlog_respond_tail(struct http_request *req, struct eventlog *log)
 	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
 		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
 				 EVENTLOG_MAX_LIMIT);
-	if (eventlog_tail(log, limit, &arr) != 0)
+	if (eventlog_tail(log, limit, max_bytes, &arr) != 0)
 		return http_fail(req, ERR_IO, "could not read events.log");
 	return http_respond_json(req, 200, arr);
 }

@@ -66,6 +66,13 @@ extern const char *const eventlog_fsync_names[];
 /* GET /events?limit=: default and maximum. */
 #define EVENTLOG_DEFAULT_LIMIT 100
 #define EVENTLOG_MAX_LIMIT     1000
+/*
+ * GET /events: the default byte budget (EVENTS_MAX_BYTES, counted in events.log bytes; the
+ * JSON built from them takes a few times that) and its smallest value.
+ */
+#define EVENTLOG_DEFAULT_TAIL_BYTES	 ((size_t)4 * 1024 * 1024)
+#define EVENTLOG_DEFAULT_TAIL_BYTES_TEXT "4194304"
+#define EVENTLOG_MIN_TAIL_BYTES		 (64LL * 1024)
 
 struct eventlog;
 
@@ -83,11 +90,13 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
  */
 int eventlog_append(struct eventlog *log, const json_t *record);
 /*
- * The newest limit records, newest first, as a new JSON array in *out (caller decrefs).
- * Reads backwards in 64 KiB chunks, so the cost follows limit, not the file size.
- * Returns 0 or ERR_IO.
+ * The newest records, newest first, as a new JSON array in *out (caller decrefs): at most
+ * limit records whose lines (newline included) add up to at most max_bytes. Reading stops at
+ * the first line that would go past max_bytes, so the answer is always the newest lines in
+ * order (a newest line longer than max_bytes gives an empty array). Reads backwards in 64 KiB
+ * chunks, so the cost follows limit and max_bytes, not the file size. Returns 0 or ERR_IO.
  */
-int eventlog_tail(struct eventlog *log, size_t limit, json_t **out);
+int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out);
 /* The file's size in bytes now (0 if it cannot be stat()ed). */
 long long eventlog_size(struct eventlog *log);
 /* How many syncs the log has performed (group commit makes this << appends under load). */
@@ -112,9 +121,10 @@ int eventlog_limit_parse(const char *text, size_t *out);
 
 struct http_request;
 /*
- * Answers GET /events?limit=N for log: the newest lines as a JSON array (newest first), or
- * 400 for a bad limit, 500 when the file cannot be read. The body of both sinks' handler.
+ * Answers GET /events?limit=N for log: the newest lines as a JSON array (newest first) within
+ * max_bytes (eventlog_tail()), or 400 for a bad limit, 500 when the file cannot be read. The
+ * body of both sinks' handler.
  */
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log);
+int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes);
 
 #endif

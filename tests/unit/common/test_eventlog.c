@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,13 +105,13 @@ Test(eventlog, append_then_tail_newest_first)
 		cr_assert_eq(eventlog_append(log, rec), 0);
 		json_decref(rec);
 	}
-	cr_assert_eq(eventlog_tail(log, 3, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 3, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want3, 3, "limit 3");
 	json_decref(arr);
-	cr_assert_eq(eventlog_tail(log, 100, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 100, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want_all, 5, "limit 100");
 	json_decref(arr);
-	cr_assert_eq(eventlog_tail(log, 0, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 0, SIZE_MAX, &arr), 0);
 	assert_ns(arr, NULL, 0, "limit 0");
 	json_decref(arr);
 
@@ -145,7 +146,7 @@ Test(eventlog, creates_file_0644_and_appends_to_existing)
 	write_file("{\"n\":1}\n", 8);
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_ALWAYS, &log), 0);
 	cr_assert_eq(eventlog_append(log, rec), 0);
-	cr_assert_eq(eventlog_tail(log, 10, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 10, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want, 2, "appended after existing");
 	json_decref(arr);
 	json_decref(rec);
@@ -183,7 +184,7 @@ Test(eventlog, tail_table)
 
 		write_file(r->file, strlen(r->file));
 		cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0, "%s", r->name);
-		cr_assert_eq(eventlog_tail(log, r->limit, &arr), 0, "%s", r->name);
+		cr_assert_eq(eventlog_tail(log, r->limit, SIZE_MAX, &arr), 0, "%s", r->name);
 		assert_ns(arr, r->want, r->nwant, r->name);
 		json_decref(arr);
 		eventlog_close(log);
@@ -223,7 +224,7 @@ Test(eventlog, tail_across_chunk_boundaries)
 		size_t n = limits[i] < N ? limits[i] : N;
 
 		snprintf(what, sizeof(what), "limit %zu", limits[i]);
-		cr_assert_eq(eventlog_tail(log, limits[i], &arr), 0);
+		cr_assert_eq(eventlog_tail(log, limits[i], SIZE_MAX, &arr), 0);
 		assert_ns(arr, want, n, what);
 		json_decref(arr);
 	}
@@ -325,7 +326,7 @@ Test(eventlog, concurrent_appenders_exactly_once)
 		run_appenders(log, a, 0);
 		for (int t = 0; t < THREADS; t++)
 			cr_assert_eq(a[t].failures, 0);
-		cr_assert_eq(eventlog_tail(log, EVENTLOG_MAX_LIMIT, &arr), 0);
+		cr_assert_eq(eventlog_tail(log, EVENTLOG_MAX_LIMIT, SIZE_MAX, &arr), 0);
 		cr_assert_eq(json_array_size(arr), (size_t)THREADS * PER_THREAD,
 			     "mode %s: %zu lines", eventlog_fsync_names[mode],
 			     json_array_size(arr));
@@ -439,6 +440,50 @@ Test(eventlog, open_missing_directory_fails)
 }
 
 /*
+ * GET /events is bounded in bytes: the newest lines that fit max_bytes (newline included),
+ * stopping at the first that does not, also when it is longer than the read chunk.
+ */
+Test(eventlog, tail_stops_at_the_byte_budget)
+{
+	/* Three lines of 8 bytes ({"n":1}\n ...), then one of 100008 bytes, then one of 8. */
+	struct buf file;
+	struct eventlog *log;
+	json_t *arr;
+	static const struct {
+		size_t limit, max_bytes, want_n;
+	} rows[] = {
+		{ 10, 8, 1 },	     /* exactly the newest line */
+		{ 10, 7, 0 },	     /* not even the newest line: nothing */
+		{ 10, 100016, 2 },   /* the newest and the big one */
+		{ 10, 100015, 1 },   /* the big one does not fit: stop there */
+		{ 10, 100040, 5 },   /* everything */
+		{ 3, 100040, 3 },    /* the count limit still applies */
+		{ 10, SIZE_MAX, 5 }, /* no budget */
+	};
+
+	buf_init(&file, BUF_NOCAP);
+	buf_appendf(&file, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":\"");
+	for (int i = 0; i < 100000 - 7; i++)
+		buf_appendc(&file, 'x');
+	buf_appendf(&file, "\",\"k\":1}\n{\"n\":5}\n");
+	cr_assert_eq(file.len, 24 + 100008 + 8, "%zu", file.len);
+	write_file(file.data, file.len);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cr_assert_eq(eventlog_tail(log, rows[i].limit, rows[i].max_bytes, &arr), 0);
+		cr_assert_eq(json_array_size(arr), rows[i].want_n,
+			     "limit %zu, %zu bytes: %zu records, want %zu", rows[i].limit,
+			     rows[i].max_bytes, json_array_size(arr), rows[i].want_n);
+		if (rows[i].want_n > 0)
+			cr_assert_eq(
+			    json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 5);
+		json_decref(arr);
+	}
+	eventlog_close(log);
+	buf_release(&file);
+}
+
+/*
  * Finds the one "events.log.torn-*" file in dir (none: returns NULL), returns its bytes and
  * removes it; asserts there is at most one.
  */
@@ -522,7 +567,7 @@ Test(eventlog, open_repairs_a_torn_tail)
 		cr_assert_eq(memcmp(text, r->kept, strlen(r->kept)), 0, "%s: kept lines", r->name);
 		cr_assert_eq(memcmp(text + strlen(r->kept), "{\"n\":9}\n", 8), 0,
 			     "%s: the new record is a line of its own", r->name);
-		cr_assert_eq(eventlog_tail(log, 10, &arr), 0);
+		cr_assert_eq(eventlog_tail(log, 10, SIZE_MAX, &arr), 0);
 		cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 9,
 			     "%s: tail sees the new record", r->name);
 		json_decref(arr);
