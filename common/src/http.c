@@ -1216,9 +1216,9 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
 	pthread_mutex_init(&srv->lock, NULL);
-	if (cfg->bind) {
-		if (parse_bind(cfg->bind, cfg->port, &ss) != 0) {
-			log_error("http: bad bind address '%s'", cfg->bind);
+	if (srv->cfg.bind) {
+		if (parse_bind(srv->cfg.bind, cfg->port, &ss) != 0) {
+			log_error("http: bad bind address '%s'", srv->cfg.bind);
 			goto fail;
 		}
 		srv->d = start_daemon(srv, 0, &ss);
@@ -1228,7 +1228,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 			srv->d = start_daemon(srv, 0, NULL);
 	}
 	if (srv->d == NULL) {
-		log_error("http: cannot listen on %s port %d", cfg->bind ? cfg->bind : "*",
+		log_error("http: cannot listen on %s port %d", srv->cfg.bind ? srv->cfg.bind : "*",
 			  cfg->port);
 		goto fail;
 	}
