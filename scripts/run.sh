@@ -250,7 +250,9 @@ start() {
 	trap stop_all EXIT
 
 	start_pg
-	local db_url="postgresql://postgres:$(pg_password)@127.0.0.1:$RUN_PG_PORT/bookstore"
+	local pw db_url
+	pw=$(pg_password)
+	db_url="postgresql://postgres:$pw@127.0.0.1:$RUN_PG_PORT/bookstore"
 	local services="node-server=http://127.0.0.1:$NODE_SERVER_PORT"
 	services+=",file-sink=http://127.0.0.1:$FILE_SINK_PORT"
 	services+=",dead-letter-logger=http://127.0.0.1:$DEAD_LETTER_LOGGER_PORT"
