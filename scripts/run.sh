@@ -12,7 +12,12 @@
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
 #   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 RUN_PG_PORT=55432
 # FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, LOG_LEVEL and the OTEL_* variables
-# pass through.
+# pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
+# nothing listens beyond this machine; a port already in use stops the start with a message.
+# PostgreSQL listens on 127.0.0.1 and asks for a password (scram-sha-256), generated on the
+# first run and kept in .run/pg-password (mode 0600); db-service gets it in DATABASE_URL.
+# PG_BINDIR overrides where PostgreSQL's programs are (default: the newest
+# /usr/lib/postgresql/*/bin).
 # RUN_KEEP_GOING=1 keeps the rest running when one service exits (see the end of start()).
 #
 # Each service runs in its own session (setsid), so Ctrl-C reaches only this script, which
@@ -27,7 +32,13 @@ mkdir -p "$run"
 run=$(cd "$run" && pwd)
 bin=${BUILD_DIR:-$top/build}
 case $bin in /*) ;; *) bin=$top/$bin ;; esac
-pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1)
+# No PostgreSQL installed: find fails, and `set -e` must not end the script before start_pg
+# says so.
+pg_bin=${PG_BINDIR:-$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null |
+	sort -V | tail -1 || true)}
+[ -x "$pg_bin/initdb" ] || pg_bin=
+pg_pass_file=$run/pg-password
+BIND_ADDRESS=${BIND_ADDRESS:-127.0.0.1}
 
 NODE_SERVER_PORT=${NODE_SERVER_PORT:-8080}
 DB_SERVICE_PORT=${DB_SERVICE_PORT:-8081}
@@ -95,25 +106,75 @@ pg_dir() {
 	readlink -f "$run/pg"
 }
 
+# The password of PostgreSQL's postgres user: generated once, kept in .run/pg-password (0600).
+pg_password() {
+	if [ ! -s "$pg_pass_file" ]; then
+		(umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$pg_pass_file")
+	fi
+	chmod 0600 "$pg_pass_file"
+	cat "$pg_pass_file"
+}
+
+# The client authentication make run wants: the Unix socket for the server's own OS user
+# (peer), and a password (scram-sha-256) over TCP on 127.0.0.1 / ::1. Never trust.
+write_hba() { # data
+	as_pg sh -c "cat >'$1/pg_hba.conf'" <<'HBA'
+# Written by scripts/run.sh (make run).
+local   all  all                 peer
+host    all  all  127.0.0.1/32   scram-sha-256
+host    all  all  ::1/128        scram-sha-256
+HBA
+}
+
 start_pg() {
-	local pg data sock
-	[ -n "$pg_bin" ] || { say "PostgreSQL is not installed: run 'make deps' first"; exit 1; }
+	local pg data sock pw
+	if [ -z "$pg_bin" ]; then
+		say "PostgreSQL is not installed (no initdb under ${PG_BINDIR:-/usr/lib/postgresql/*/bin}):"
+		say "run 'make deps' (it installs Debian's postgresql) and try again"
+		exit 1
+	fi
 	pg=$(pg_dir)
 	data=$pg/data sock=$pg/sock
 	mkdir -p "$sock"
 	[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$pg"
+	pw=$(pg_password)
 	if [ ! -s "$data/PG_VERSION" ]; then
 		say "initdb (first run) into $data as $pg_user"
-		as_pg "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+		# initdb reads the password from a file PostgreSQL's user can read: a copy in its own
+		# directory, removed right after.
+		(umask 077 && printf '%s\n' "$pw" >"$pg/pwfile")
+		[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pg/pwfile"
+		as_pg "$pg_bin/initdb" -D "$data" -U postgres --auth-local=peer \
+			--auth-host=scram-sha-256 --pwfile="$pg/pwfile" -E UTF8 --locale=C.UTF-8 \
 			--no-instructions >"$run/logs/initdb.log" 2>&1 ||
-			{ say "initdb failed; see $run/logs/initdb.log"; exit 1; }
+			{ rm -f "$pg/pwfile"; say "initdb failed; see $run/logs/initdb.log"; exit 1; }
+		rm -f "$pg/pwfile"
 	fi
 	as_pg "$pg_bin/pg_ctl" -D "$data" -l "$pg/postgresql.log" -w -t 30 \
 		-o "-p $RUN_PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
 		{ say "PostgreSQL did not start; see $pg/postgresql.log"; exit 1; }
-	as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres -d postgres -qAtX \
+	if grep -Eq '^[^#]*[[:space:]]trust([[:space:]]|$)' "$data/pg_hba.conf"; then
+		# A data directory from an older make run (--auth=trust): set the password, then
+		# require it.
+		say "PostgreSQL trusted every local connection: setting a password ($pg_pass_file)"
+		as_pg "$pg_bin/psql" -h "$sock" -p "$RUN_PG_PORT" -U postgres -d postgres -qAtX \
+			-c "ALTER ROLE postgres PASSWORD '$pw'" >/dev/null
+		write_hba "$data"
+		as_pg "$pg_bin/pg_ctl" -D "$data" reload >/dev/null
+	fi
+	PGPASSWORD=$pw "$pg_bin/psql" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres -d postgres -qAtX \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'bookstore'" | grep -q 1 ||
-		as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres bookstore
+		PGPASSWORD=$pw "$pg_bin/createdb" -h 127.0.0.1 -p "$RUN_PG_PORT" -U postgres bookstore
+}
+
+# Something already listening on port (another make run, another server answering /healthz)
+# would answer our health checks in place of the service: refuse to start instead.
+port_free() { # port variable
+	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+		say "port $1 ($2) is already in use by another process; stop it, or choose another"
+		say "port with $2=<port>"
+		exit 1
+	fi
 }
 
 stop_pg() {
@@ -130,11 +191,13 @@ start_service() { # name port env...
 	mkdir -p "$run/data/$name"
 	[ -x "$bin/$name" ] || { say "$bin/$name is missing: run 'make' first"; exit 1; }
 	# setsid: a session of its own, so a Ctrl-C in this terminal reaches only this script.
-	env PORT="$port" OTEL_SERVICE_NAME="$name" "$@" setsid "$bin/$name" \
-		>>"$run/logs/$name.log" 2>&1 </dev/null &
+	env PORT="$port" BIND_ADDRESS="$BIND_ADDRESS" OTEL_SERVICE_NAME="$name" "$@" \
+		setsid "$bin/$name" >>"$run/logs/$name.log" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$run/pids/$name"
 	wait_http "http://127.0.0.1:$port/healthz" 30 "$name" "$pid"
+	# /healthz answered: it must have been this process (it is still running).
+	alive "$pid" || { say "$name exited during start-up; see $run/logs/$name.log"; exit 1; }
 }
 
 stop_one() { # name: SIGTERM, wait up to 20 s (the broker may drain for 5 s), then SIGKILL
@@ -175,12 +238,21 @@ start() {
 		say "already running (pid $(cat "$run/run.pid")); 'make stop' stops it"
 		exit 1
 	fi
+	# Every port must be free before anything starts (the services' ports and PostgreSQL's).
+	port_free "$DB_SERVICE_PORT" DB_SERVICE_PORT
+	port_free "$FILE_SINK_PORT" FILE_SINK_PORT
+	port_free "$DEAD_LETTER_LOGGER_PORT" DEAD_LETTER_LOGGER_PORT
+	port_free "$BROKER_PORT" BROKER_PORT
+	port_free "$NODE_SERVER_PORT" NODE_SERVER_PORT
+	port_free "$RUN_PG_PORT" RUN_PG_PORT
 	echo $$ >"$run/run.pid"
 	trap 'exit 0' INT TERM
 	trap stop_all EXIT
 
 	start_pg
-	local db_url="postgresql://postgres@127.0.0.1:$RUN_PG_PORT/bookstore"
+	local pw db_url
+	pw=$(pg_password)
+	db_url="postgresql://postgres:$pw@127.0.0.1:$RUN_PG_PORT/bookstore"
 	local services="node-server=http://127.0.0.1:$NODE_SERVER_PORT"
 	services+=",file-sink=http://127.0.0.1:$FILE_SINK_PORT"
 	services+=",dead-letter-logger=http://127.0.0.1:$DEAD_LETTER_LOGGER_PORT"

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -71,6 +72,130 @@ static void sync_parent_dir(const char *path)
 	free(dir);
 }
 
+/* ---- torn-tail repair ----------------------------------------------------------------------- */
+
+static int read_at(int fd, char *dst, size_t n, off_t pos);
+
+/*
+ * The offset just past the file's last newline (0 when it has none), reading backwards from
+ * size in chunks. Returns 0 and *out, or ERR_IO.
+ */
+static int last_line_end(int fd, off_t size, off_t *out)
+{
+	char *chunk = xmalloc(TAIL_CHUNK);
+	off_t pos = size;
+	int rc = 0;
+
+	*out = 0;
+	while (pos > 0) {
+		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
+		size_t k = n;
+
+		pos -= (off_t)n;
+		rc = read_at(fd, chunk, n, pos);
+		if (rc != 0)
+			break;
+		while (k > 0 && chunk[k - 1] != '\n')
+			k--;
+		if (k > 0) {
+			*out = pos + (off_t)k;
+			break;
+		}
+	}
+	free(chunk);
+	return rc;
+}
+
+/* Creates a new file next to path for the torn fragment: "<path>.torn-<unix time>[.<k>]". */
+static int create_aside(const char *path, char **name)
+{
+	long long now = (long long)time(NULL);
+
+	for (int k = 0; k < 100; k++) {
+		char *p = k ? xasprintf("%s.torn-%lld.%d", path, now, k)
+			    : xasprintf("%s.torn-%lld", path, now);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			*name = p;
+			return fd;
+		}
+		free(p);
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Copies fd's bytes [from, to) into out, a chunk at a time, and syncs out. 0 or ERR_IO. */
+static int copy_range(int fd, off_t from, off_t to, int out)
+{
+	char *chunk = xmalloc(TAIL_CHUNK);
+	int rc = 0;
+
+	while (from < to && rc == 0) {
+		size_t n = to - from > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)(to - from);
+
+		rc = read_at(fd, chunk, n, from);
+		if (rc == 0 && write(out, chunk, n) != (ssize_t)n)
+			rc = ERR_IO;
+		from += (off_t)n;
+	}
+	if (rc == 0 && fsync(out) != 0 && errno != EINVAL)
+		rc = ERR_IO;
+	free(chunk);
+	return rc;
+}
+
+/*
+ * Cuts an unterminated last line (a write torn by a crash or a full disk) off the log, so the
+ * next append starts a line of its own. The fragment is first copied to a file next to the
+ * log (synced, with its directory entry) and a warning names it; only then is the log cut back
+ * to its last newline. Nothing is done for a log that ends with a newline, or that is not a
+ * regular file. Returns 0 or ERR_IO (errno set).
+ */
+static int repair_tail(int fd, const char *path)
+{
+	struct stat st;
+	off_t keep;
+	char *aside = NULL;
+	int out, rc, e;
+
+	if (fstat(fd, &st) != 0)
+		return ERR_IO;
+	if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		return 0;
+	rc = last_line_end(fd, st.st_size, &keep);
+	if (rc != 0 || keep == st.st_size)
+		return rc;
+	out = create_aside(path, &aside);
+	if (out < 0) {
+		log_error("%s: a torn last line (%lld bytes) cannot be moved aside: %s", path,
+			  (long long)(st.st_size - keep), strerror(errno));
+		return ERR_IO;
+	}
+	rc = copy_range(fd, keep, st.st_size, out);
+	e = errno;
+	close(out);
+	if (rc == 0) {
+		sync_parent_dir(aside);
+		if (ftruncate(fd, keep) != 0 || (fdatasync(fd) != 0 && errno != EINVAL))
+			rc = ERR_IO;
+		e = errno;
+	}
+	if (rc == 0)
+		log_warn("%s: the last line was torn (%lld bytes without a final newline, "
+			 "an append cut short by a crash); moved it to %s and cut the log back "
+			 "to its last whole line",
+			 path, (long long)(st.st_size - keep), aside);
+	else
+		log_error("%s: could not repair a torn last line: %s", path, strerror(e));
+	free(aside);
+	errno = e;
+	return rc;
+}
+
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out)
 {
 	struct eventlog *log;
@@ -87,6 +212,13 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 		return ERR_IO;
 	if (created && mode != EVENTLOG_FSYNC_NEVER)
 		sync_parent_dir(path);
+	if (!created && repair_tail(fd, path) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return ERR_IO;
+	}
 	log = xcalloc(1, sizeof(*log));
 	log->fd = fd;
 	log->mode = mode;
@@ -266,17 +398,27 @@ int eventlog_check(struct eventlog *log, struct buf *reason)
 struct tail_state {
 	json_t *out;	  /* the array being filled, newest first */
 	size_t limit;	  /* records wanted */
+	size_t budget;	  /* line bytes still allowed (max_bytes minus the lines taken) */
+	bool full;	  /* limit reached, or the next line did not fit the budget */
 	bool skip_next;	  /* the next segment found (going backwards) is partial: drop it */
 	struct buf carry; /* bytes of a line whose start has not been read yet */
 };
 
-/* Adds line[0..len) to the result when it is a JSON object. */
+/*
+ * Adds line[0..len) to the result when it is a JSON object and fits the byte budget; a line
+ * that does not fit ends the read (older lines are not taken either, so the answer stays the
+ * newest lines in order).
+ */
 static void tail_emit(struct tail_state *t, const char *line, size_t len)
 {
 	json_t *rec;
 
 	if (len == 0)
 		return;
+	if (len + 1 > t->budget) {
+		t->full = true;
+		return;
+	}
 	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
@@ -284,6 +426,9 @@ static void tail_emit(struct tail_state *t, const char *line, size_t len)
 		return;
 	}
 	json_array_append_new(t->out, rec);
+	t->budget -= len + 1;
+	if (json_array_size(t->out) >= t->limit)
+		t->full = true;
 }
 
 /*
@@ -294,7 +439,7 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 {
 	size_t end = len, k = len;
 
-	while (k > 0 && json_array_size(t->out) < t->limit) {
+	while (k > 0 && !t->full) {
 		k--;
 		if (win[k] != '\n')
 			continue;
@@ -304,7 +449,9 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 			tail_emit(t, win + k + 1, end - k - 1);
 		end = k;
 	}
-	if (json_array_size(t->out) >= t->limit)
+	if (!t->skip_next && end >= t->budget)
+		t->full = true; /* the line being carried cannot fit: stop before buffering it */
+	if (t->full)
 		end = 0;
 	buf_reset(&t->carry);
 	if (end > EVENTLOG_MAX_LINE) {
@@ -314,7 +461,8 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 	buf_append(&t->carry, win, end);
 }
 
-static int tail_read(int fd, char *dst, size_t n, off_t pos)
+/* Reads exactly n bytes at pos. 0 or ERR_IO (a short file is an error). */
+static int read_at(int fd, char *dst, size_t n, off_t pos)
 {
 	size_t got = 0;
 
@@ -330,9 +478,11 @@ static int tail_read(int fd, char *dst, size_t n, off_t pos)
 	return 0;
 }
 
-int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
+int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out)
 {
-	struct tail_state t = { .limit = limit, .skip_next = true };
+	struct tail_state t = {
+		.limit = limit, .budget = max_bytes, .full = limit == 0, .skip_next = true
+	};
 	char *chunk = xmalloc(TAIL_CHUNK);
 	struct buf win;
 	off_t pos;
@@ -343,11 +493,11 @@ int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
 	t.out = json_array();
 	buf_init(&t.carry, BUF_NOCAP);
 	buf_init(&win, BUF_NOCAP);
-	while (pos > 0 && json_array_size(t.out) < limit) {
+	while (pos > 0 && !t.full) {
 		size_t n = pos > (off_t)TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
 
 		pos -= (off_t)n;
-		rc = tail_read(log->fd, chunk, n, pos);
+		rc = read_at(log->fd, chunk, n, pos);
 		if (rc != 0)
 			goto fail;
 		buf_reset(&win);
@@ -356,7 +506,7 @@ int eventlog_tail(struct eventlog *log, size_t limit, json_t **out)
 		tail_scan(&t, win.data, win.len);
 	}
 	/* The first line of the file has no newline before it. */
-	if (pos == 0 && !t.skip_next && json_array_size(t.out) < limit)
+	if (pos == 0 && !t.skip_next && !t.full)
 		tail_emit(&t, t.carry.data, t.carry.len);
 	*out = t.out;
 	t.out = NULL;
@@ -391,7 +541,7 @@ int eventlog_limit_parse(const char *text, size_t *out)
 	return 0;
 }
 
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log)
+int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
 {
 	size_t limit;
 	json_t *arr;
@@ -399,7 +549,7 @@ int eventlog_respond_tail(struct http_request *req, struct eventlog *log)
 	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
 		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
 				 EVENTLOG_MAX_LIMIT);
-	if (eventlog_tail(log, limit, &arr) != 0)
+	if (eventlog_tail(log, limit, max_bytes, &arr) != 0)
 		return http_fail(req, ERR_IO, "could not read events.log");
 	return http_respond_json(req, 200, arr);
 }

@@ -102,6 +102,12 @@ struct http_conn {
 	int in_list;
 };
 
+/* http_set_defaults(): what a config's zero fields become (set before any server starts). */
+static struct {
+	char bind[INET6_ADDRSTRLEN];
+	unsigned connection_timeout_s, header_timeout_s, client_connection_limit;
+} defaults;
+
 static struct metric *m_duration;
 static atomic_long active_total;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
@@ -925,6 +931,10 @@ static enum MHD_Result first_call(struct http_conn *c, const char *method, const
 	int rc;
 
 	c->started = 1;
+	/* The headers are in: from here on the connection gets the longer idle timeout. */
+	if (c->srv->cfg.header_timeout_s != c->srv->cfg.connection_timeout_s)
+		(void)MHD_set_connection_option(c->mc, MHD_CONNECTION_OPTION_TIMEOUT,
+						c->srv->cfg.connection_timeout_s);
 	request_info(c, method);
 	if (strncmp(version, "HTTP/", 5) == 0)
 		snprintf(c->version, sizeof(c->version), "%s", version + 5);
@@ -1107,6 +1117,24 @@ static int parse_bind(const char *addr, int port, struct sockaddr_storage *ss)
 	return ERR_INTERNAL;
 }
 
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION: a new connection waits for its first request's headers, so it
+ * gets the short header timeout; first_call() gives it the idle timeout once they are in.
+ * (libmicrohttpd calls this outside its connection-list lock; MHD_set_connection_option()
+ * takes that lock, so it must not be called from on_completed(), which may run under it.)
+ */
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED &&
+	    srv->cfg.header_timeout_s != srv->cfg.connection_timeout_s)
+		(void)MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT,
+						srv->cfg.header_timeout_s);
+}
+
 static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned extra_flags,
 				       const struct sockaddr_storage *ss)
 {
@@ -1125,14 +1153,34 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned extra_f
 	    flags, (uint16_t)cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
 	    on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->connection_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
-	    MHD_OPTION_ARRAY, addr, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->client_connection_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, MHD_OPTION_ARRAY, addr,
+	    MHD_OPTION_END);
+}
+
+void http_set_defaults(const char *bind, unsigned connection_timeout_s, unsigned header_timeout_s,
+		       unsigned client_connection_limit)
+{
+	snprintf(defaults.bind, sizeof(defaults.bind), "%s", bind ? bind : "");
+	defaults.connection_timeout_s = connection_timeout_s;
+	defaults.header_timeout_s = header_timeout_s;
+	defaults.client_connection_limit = client_connection_limit;
 }
 
 static void config_defaults(struct http_server_config *cfg)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->bind == NULL && defaults.bind[0])
+		cfg->bind = defaults.bind;
+	if (cfg->connection_timeout_s == 0)
+		cfg->connection_timeout_s = defaults.connection_timeout_s;
+	if (cfg->header_timeout_s == 0)
+		cfg->header_timeout_s = defaults.header_timeout_s;
+	if (cfg->client_connection_limit == 0)
+		cfg->client_connection_limit = defaults.client_connection_limit;
 
 	if (cfg->threads == 0)
 		cfg->threads = cpus > 0 ? (unsigned)cpus : 1;
@@ -1141,9 +1189,16 @@ static void config_defaults(struct http_server_config *cfg)
 	if (cfg->shutdown_grace_ms <= 0)
 		cfg->shutdown_grace_ms = 10000;
 	if (cfg->connection_timeout_s == 0)
-		cfg->connection_timeout_s = 30;
+		cfg->connection_timeout_s = HTTP_DEFAULT_IDLE_TIMEOUT_S;
+	if (cfg->header_timeout_s == 0)
+		cfg->header_timeout_s = HTTP_DEFAULT_HEADER_TIMEOUT_S;
+	if (cfg->header_timeout_s > cfg->connection_timeout_s)
+		cfg->header_timeout_s = cfg->connection_timeout_s; /* never longer than idle */
 	if (cfg->connection_limit == 0)
 		cfg->connection_limit = 1000;
+	if (cfg->client_connection_limit == 0)
+		cfg->client_connection_limit =
+		    cfg->connection_limit >= 4 ? cfg->connection_limit / 4 : 1;
 	if (cfg->connection_memory == 0)
 		cfg->connection_memory = (size_t)64 * 1024;
 	if (cfg->service == NULL)
@@ -1161,9 +1216,9 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
 	pthread_mutex_init(&srv->lock, NULL);
-	if (cfg->bind) {
-		if (parse_bind(cfg->bind, cfg->port, &ss) != 0) {
-			log_error("http: bad bind address '%s'", cfg->bind);
+	if (srv->cfg.bind) {
+		if (parse_bind(srv->cfg.bind, cfg->port, &ss) != 0) {
+			log_error("http: bad bind address '%s'", srv->cfg.bind);
 			goto fail;
 		}
 		srv->d = start_daemon(srv, 0, &ss);
@@ -1173,7 +1228,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 			srv->d = start_daemon(srv, 0, NULL);
 	}
 	if (srv->d == NULL) {
-		log_error("http: cannot listen on %s port %d", cfg->bind ? cfg->bind : "*",
+		log_error("http: cannot listen on %s port %d", srv->cfg.bind ? srv->cfg.bind : "*",
 			  cfg->port);
 		goto fail;
 	}

@@ -44,6 +44,7 @@ struct metric {
 	pthread_rwlock_t lock; /* guards everything below */
 	struct metric_series *first, *last; /* creation order */
 	size_t nseries;
+	struct metric_series *overflow; /* metrics_series_capped()'s, once created */
 	struct chain *table;
 	size_t tsize;
 };
@@ -419,6 +420,52 @@ struct metric_series *metrics_series(struct metric *m, const char *const *values
 	s = series_find(m, values, h);
 	if (!s)
 		s = series_create(m, values, h);
+	pthread_rwlock_unlock(&m->lock);
+	return s;
+}
+
+/* The overflow series of m: every label METRIC_OVERFLOW_VALUE. Write lock held. */
+static struct metric_series *overflow_series(struct metric *m)
+{
+	const char **values;
+	size_t h;
+
+	if (m->overflow)
+		return m->overflow;
+	values = xcalloc(m->nlabels + 1, sizeof(*values));
+	for (size_t i = 0; i < m->nlabels; i++)
+		values[i] = METRIC_OVERFLOW_VALUE;
+	h = hash_values(values);
+	m->overflow = series_find(m, values, h);
+	if (!m->overflow)
+		m->overflow = series_create(m, values, h);
+	free(values);
+	return m->overflow;
+}
+
+struct metric_series *metrics_series_capped(struct metric *m, const char *const *values,
+					    size_t max_series)
+{
+	struct metric_series *s;
+	size_t h;
+	int too_long = 0;
+
+	if (count_strings(values) != m->nlabels)
+		die_bug("wrong number of label values", m->name);
+	for (size_t i = 0; i < m->nlabels; i++)
+		too_long |= strlen(values[i]) > METRIC_MAX_VALUE_BYTES;
+	h = hash_values(values);
+	pthread_rwlock_rdlock(&m->lock);
+	s = too_long ? NULL : series_find(m, values, h);
+	pthread_rwlock_unlock(&m->lock);
+	if (s)
+		return s;
+	pthread_rwlock_wrlock(&m->lock);
+	s = too_long ? NULL : series_find(m, values, h);
+	if (!s && !too_long && m->nseries - (m->overflow != NULL) < max_series)
+		s = series_create(m, values, h);
+	if (!s)
+		s = overflow_series(m);
 	pthread_rwlock_unlock(&m->lock);
 	return s;
 }

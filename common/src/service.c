@@ -1,16 +1,23 @@
 #include "common/service.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/http.h"
 #include "common/log.h"
 #include "common/otlp.h"
 #include "common/signals.h"
 
 struct shared_config {
 	int log_level;
+	const char *bind;
+	long long client_connections;
+	long long header_timeout_ms;
+	long long idle_timeout_ms;
 };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
@@ -18,8 +25,43 @@ static const char *const level_names[] = { "debug", "info", "warn", "error", NUL
 static const struct config_var shared_vars[] = {
 	{ "LOG_LEVEL", CONFIG_ENUM, offsetof(struct shared_config, log_level), "info", 0, 0,
 	  level_names, "lowest level of the JSON log records written to stderr" },
+	{ "BIND_ADDRESS", CONFIG_STRING, offsetof(struct shared_config, bind), NULL, 0, 0, NULL,
+	  "IP address the HTTP server listens on (127.0.0.1, ::1); unset = every interface" },
+	{ "HTTP_CLIENT_CONNECTIONS", CONFIG_INT, offsetof(struct shared_config, client_connections),
+	  "0", 0, 1000000, NULL,
+	  "connections one client address may hold; 0 = a quarter of the server's limit" },
+	{ "HTTP_HEADER_TIMEOUT_MS", CONFIG_MILLIS,
+	  offsetof(struct shared_config, header_timeout_ms), "10000", 1000, 3600000, NULL,
+	  "a new connection is closed when its first request headers stall this long" },
+	{ "HTTP_IDLE_TIMEOUT_MS", CONFIG_MILLIS, offsetof(struct shared_config, idle_timeout_ms),
+	  "30000", 1000, 3600000, NULL,
+	  "a connection (after its first headers) is closed when idle this long" },
 };
 #define NSHARED (sizeof(shared_vars) / sizeof(shared_vars[0]))
+
+/* Hands the shared HTTP settings to the HTTP layer (exits 2 on a bad combination). */
+static void http_defaults(const struct shared_config *sh)
+{
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+
+	if (sh->bind && *sh->bind && inet_pton(AF_INET, sh->bind, &a4.sin_addr) != 1 &&
+	    inet_pton(AF_INET6, sh->bind, &a6.sin6_addr) != 1) {
+		fprintf(stderr, "BIND_ADDRESS: '%.64s' is not an IPv4 or IPv6 address\n", sh->bind);
+		exit(2);
+	}
+	if (sh->header_timeout_ms > sh->idle_timeout_ms) {
+		fprintf(stderr,
+			"HTTP_HEADER_TIMEOUT_MS (%lld) must not exceed HTTP_IDLE_TIMEOUT_MS "
+			"(%lld)\n",
+			sh->header_timeout_ms, sh->idle_timeout_ms);
+		exit(2);
+	}
+	/* libmicrohttpd counts whole seconds: round up. */
+	http_set_defaults(sh->bind, (unsigned)((sh->idle_timeout_ms + 999) / 1000),
+			  (unsigned)((sh->header_timeout_ms + 999) / 1000),
+			  (unsigned)sh->client_connections);
+}
 
 void service_start(const char *name, int argc, char **argv, const struct config_var *vars,
 		   size_t nvars, void *cfg)
@@ -39,6 +81,7 @@ void service_start(const char *name, int argc, char **argv, const struct config_
 	}
 	config_load_or_exit(vars, nvars, cfg);
 	config_load_or_exit(shared_vars, NSHARED, &shared);
+	http_defaults(&shared);
 	(void)log_init(name, level_names[shared.log_level]);
 	signals_block();
 	(void)otlp_init(name);

@@ -17,6 +17,8 @@
 void deadletters_init(struct deadletters *dl, struct eventlog *log)
 {
 	dl->log = log;
+	dl->max_series = DEADLETTERS_DEFAULT_SERIES;
+	dl->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	dl->total = metrics_counter(metrics_default(), "dead_letters_total",
 				    "Dead letters received, by failed destination and HTTP code.",
 				    METRIC_LABELS("destination", "code"));
@@ -139,8 +141,9 @@ static int post_dead_letter(struct http_request *req)
 	else
 		snprintf(code, sizeof(code), "unknown");
 	log_dead_letter(ev, &info, code);
-	metrics_inc(metrics_series(
-	    dl->total, METRIC_LABELS(info.destination ? info.destination : "unknown", code)));
+	metrics_inc(metrics_series_capped(
+	    dl->total, METRIC_LABELS(info.destination ? info.destination : "unknown", code),
+	    dl->max_series));
 	rc = http_respond(req, 200, NULL, NULL, 0);
 out:
 	if (rc < 0) {
@@ -156,7 +159,7 @@ static int get_events(struct http_request *req)
 {
 	struct deadletters *dl = req->ctx;
 
-	return eventlog_respond_tail(req, dl->log);
+	return eventlog_respond_tail(req, dl->log, dl->events_max_bytes);
 }
 
 static const struct route routes[] = {

@@ -6,9 +6,12 @@
  *	               type, destination, code), then answers 200 with an empty body. A failed
  *	               write is 500 io_error, so the broker retries; a malformed event (or a
  *	               batch) is 4xx. The error attributes themselves never cause a rejection.
- *	GET  /events   ?limit=1..1000 (default 100): the newest records, newest first.
+ *	GET  /events   ?limit=1..1000 (default 100): the newest records, newest first, at most
+ *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
  *
- * Metric: dead_letters_total{destination, code} ("unknown" for a missing or bad value).
+ * Metric: dead_letters_total{destination, code} ("unknown" for a missing or bad value). Both
+ * values come from the dead letter, so the family is capped (metrics_series_capped()): at
+ * most DEAD_LETTER_SERIES tuples of their own, then destination="other",code="other".
  * Every handler expects req->ctx to be the struct deadletters.
  */
 #ifndef DEAD_LETTER_LOGGER_HANDLERS_H
@@ -21,15 +24,23 @@
 #include "common/metrics.h"
 #include "common/route.h"
 
+/* The default for DEAD_LETTER_SERIES. */
+#define DEADLETTERS_DEFAULT_SERIES 100
+
 struct deadletters {
-	struct eventlog *log; /* borrowed: opened and closed by main */
-	struct metric *total; /* dead_letters_total */
+	struct eventlog *log;	 /* borrowed: opened and closed by main */
+	struct metric *total;	 /* dead_letters_total */
+	size_t max_series;	 /* DEAD_LETTER_SERIES: dead_letters_total's own series */
+	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
 };
 
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
 const struct route *handlers_routes(size_t *n);
 
-/* Fills dl and registers its metric in metrics_default(). */
+/*
+ * Fills dl (with the default budgets; main sets max_series and events_max_bytes from the
+ * settings) and registers its metric in metrics_default().
+ */
 void deadletters_init(struct deadletters *dl, struct eventlog *log);
 
 /* The /readyz callback: ctx is the struct deadletters. */

@@ -25,6 +25,8 @@ struct dll_config {
 	int port;
 	const char *data_dir;
 	int fsync;
+	long long events_max_bytes;
+	long long max_series;
 };
 
 static const struct config_var vars[] = {
@@ -34,6 +36,12 @@ static const struct config_var vars[] = {
 	  "directory of events.log (must exist and be writable)" },
 	{ "FSYNC", CONFIG_ENUM, offsetof(struct dll_config, fsync), "batch", 0, 0,
 	  eventlog_fsync_names, "always, batch (group commit) or never" },
+	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct dll_config, events_max_bytes),
+	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
+	  "bytes of events.log lines one GET /events answers at most (newest first)" },
+	{ "DEAD_LETTER_SERIES", CONFIG_INT, offsetof(struct dll_config, max_series), "100", 1,
+	  100000, NULL,
+	  "dead_letters_total series kept (destination, code); more go to destination=\"other\"" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -55,6 +63,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	deadletters_init(&dl, log);
+	dl.max_series = (size_t)cfg.max_series;
+	dl.events_max_bytes = (size_t)cfg.events_max_bytes;
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
 	http.routes = handlers_routes(&http.nroutes);

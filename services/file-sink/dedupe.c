@@ -1,7 +1,7 @@
 /*
- * dedupe.c: the saved-keys set (see dedupe.h). A chained hash table of entries plus a ring of
- * the saved entries in commit order (the ring's head is the next one to evict), under one
- * mutex; a condition variable wakes deliveries waiting on a pending key.
+ * dedupe.c: the saved-keys set (see dedupe.h). A chained hash table of 128-bit digests plus a
+ * ring of the saved entries in commit order (the ring's head is the next one to evict), under
+ * one mutex; a condition variable wakes deliveries waiting on a pending key.
  */
 #include "dedupe.h"
 
@@ -18,14 +18,13 @@
 
 #include "common/err.h"
 #include "common/rand.h"
+#include "common/siphash.h"
 #include "common/xalloc.h"
 
 struct entry {
 	struct entry *next; /* hash chain */
-	uint64_t hash;
-	bool saved; /* false: pending (claimed by a delivery in flight) */
-	size_t slen, ilen;
-	char key[]; /* source, NUL, id, NUL */
+	uint64_t digest[2]; /* of (source, id): the whole key */
+	bool saved;	    /* false: pending (claimed by a delivery in flight) */
 };
 
 struct dedupe {
@@ -35,72 +34,52 @@ struct dedupe {
 	size_t mask;	     /* buckets - 1 (a power of two minus one) */
 	struct entry **ring; /* saved entries, oldest at head */
 	size_t capacity, head, nsaved;
-	uint64_t seed;
+	size_t waiting; /* deliveries blocked in dedupe_begin() */
+	unsigned char key[SIPHASH_KEY_BYTES];
 };
 
-struct key {
-	const char *source, *id;
-	size_t slen, ilen;
-	uint64_t hash;
-};
-
-/* FNV-1a over the bytes, continuing from h. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+/* The digest of (source, id): SipHash-128 of the source's length, the source and the id. */
+static void key_digest(const struct dedupe *d, const char *source, const char *id, uint64_t out[2])
 {
-	const unsigned char *p = data;
+	uint64_t slen = strlen(source);
+	unsigned char len[8];
+	struct siphash h;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	for (int i = 0; i < 8; i++)
+		len[i] = (unsigned char)(slen >> (8 * i));
+	siphash_init(&h, d->key);
+	siphash_update(&h, len, sizeof(len));
+	siphash_update(&h, source, (size_t)slen);
+	siphash_update(&h, id, strlen(id));
+	siphash_final(&h, out);
 }
 
-static struct key key_make(const struct dedupe *d, const char *source, const char *id)
+static struct entry **bucket_of(struct dedupe *d, const uint64_t digest[2])
 {
-	struct key k = { source, id, strlen(source), strlen(id), 0 };
-	uint64_t h = 0xcbf29ce484222325ULL ^ d->seed;
-
-	/* Lengths first, so ("ab","c") and ("a","bc") differ before the bytes are mixed. */
-	h = fnv1a(h, &k.slen, sizeof(k.slen));
-	h = fnv1a(h, source, k.slen);
-	h = fnv1a(h, &k.ilen, sizeof(k.ilen));
-	h = fnv1a(h, id, k.ilen);
-	/* splitmix64's finalizer spreads the bits over the low ones the mask keeps. */
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-	k.hash = h ^ (h >> 31);
-	return k;
+	return &d->buckets[digest[0] & d->mask];
 }
 
-/* The link that points at the key's entry, or at the NULL ending its chain. */
-static struct entry **find(struct dedupe *d, const struct key *k)
+/* The link that points at the digest's entry, or at the NULL ending its chain. */
+static struct entry **find(struct dedupe *d, const uint64_t digest[2])
 {
-	struct entry **link = &d->buckets[k->hash & d->mask];
+	struct entry **link = bucket_of(d, digest);
 
 	for (; *link; link = &(*link)->next) {
-		const struct entry *e = *link;
-
-		if (e->hash == k->hash && e->slen == k->slen && e->ilen == k->ilen &&
-		    memcmp(e->key, k->source, k->slen) == 0 &&
-		    memcmp(e->key + k->slen + 1, k->id, k->ilen) == 0)
+		if ((*link)->digest[0] == digest[0] && (*link)->digest[1] == digest[1])
 			return link;
 	}
 	return link;
 }
 
-/* Appends a new entry for k at *link (the end of its chain). */
-static struct entry *insert(struct entry **link, const struct key *k, bool saved)
+/* Appends a new entry for digest at *link (the end of its chain). */
+static struct entry *insert(struct entry **link, const uint64_t digest[2], bool saved)
 {
-	struct entry *e = xmalloc(sizeof(*e) + k->slen + k->ilen + 2);
+	struct entry *e = xmalloc(sizeof(*e));
 
 	e->next = NULL;
-	e->hash = k->hash;
+	e->digest[0] = digest[0];
+	e->digest[1] = digest[1];
 	e->saved = saved;
-	e->slen = k->slen;
-	e->ilen = k->ilen;
-	memcpy(e->key, k->source, k->slen + 1);
-	memcpy(e->key + k->slen + 1, k->id, k->ilen + 1);
 	*link = e;
 	return e;
 }
@@ -119,7 +98,7 @@ static void ring_push(struct dedupe *d, struct entry *e)
 {
 	if (d->nsaved == d->capacity) {
 		struct entry *old = d->ring[d->head];
-		struct entry **link = &d->buckets[old->hash & d->mask];
+		struct entry **link = bucket_of(d, old->digest);
 
 		while (*link && *link != old)
 			link = &(*link)->next;
@@ -147,8 +126,11 @@ struct dedupe *dedupe_new(size_t capacity)
 	d->mask = n - 1;
 	d->ring = xcalloc(capacity, sizeof(void *)); /* struct entry * */
 	d->capacity = capacity;
-	if (rand_bytes(&d->seed, sizeof(d->seed)) != 0)
-		d->seed = (uint64_t)(uintptr_t)d; /* no getrandom(2): still a per-process value */
+	if (rand_bytes(d->key, sizeof(d->key)) != 0) {
+		uintptr_t p = (uintptr_t)d; /* no getrandom(2): still a per-process value */
+
+		memcpy(d->key, &p, sizeof(p));
+	}
 	return d;
 }
 
@@ -169,15 +151,16 @@ void dedupe_free(struct dedupe *d)
 
 enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id)
 {
-	struct key k = key_make(d, source, id);
 	enum dedupe_state st;
 	struct entry **link;
+	uint64_t k[2];
 
+	key_digest(d, source, id, k);
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
-		link = find(d, &k);
+		link = find(d, k);
 		if (!*link) {
-			insert(link, &k, false);
+			insert(link, k, false);
 			st = DEDUPE_NEW;
 			break;
 		}
@@ -185,14 +168,16 @@ enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char 
 			st = DEDUPE_SAVED;
 			break;
 		}
+		d->waiting++;
 		pthread_cond_wait(&d->changed, &d->mu);
+		d->waiting--;
 	}
 	pthread_mutex_unlock(&d->mu);
 	return st;
 }
 
 /* Marks the key saved, creating its entry when there is none (dedupe_add, a stray commit). */
-static void mark_saved(struct dedupe *d, const struct key *k)
+static void mark_saved(struct dedupe *d, const uint64_t k[2])
 {
 	struct entry **link = find(d, k);
 	struct entry *e = *link;
@@ -207,21 +192,23 @@ static void mark_saved(struct dedupe *d, const struct key *k)
 
 void dedupe_commit(struct dedupe *d, const char *source, const char *id)
 {
-	struct key k = key_make(d, source, id);
+	uint64_t k[2];
 
+	key_digest(d, source, id, k);
 	pthread_mutex_lock(&d->mu);
-	mark_saved(d, &k);
+	mark_saved(d, k);
 	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->mu);
 }
 
 void dedupe_abort(struct dedupe *d, const char *source, const char *id)
 {
-	struct key k = key_make(d, source, id);
 	struct entry **link;
+	uint64_t k[2];
 
+	key_digest(d, source, id, k);
 	pthread_mutex_lock(&d->mu);
-	link = find(d, &k);
+	link = find(d, k);
 	if (*link && !(*link)->saved)
 		erase(link);
 	pthread_cond_broadcast(&d->changed);
@@ -230,12 +217,17 @@ void dedupe_abort(struct dedupe *d, const char *source, const char *id)
 
 void dedupe_add(struct dedupe *d, const char *source, const char *id)
 {
-	struct key k = key_make(d, source, id);
+	dedupe_commit(d, source, id);
+}
+
+size_t dedupe_waiting(struct dedupe *d)
+{
+	size_t n;
 
 	pthread_mutex_lock(&d->mu);
-	mark_saved(d, &k);
-	pthread_cond_broadcast(&d->changed);
+	n = d->waiting;
 	pthread_mutex_unlock(&d->mu);
+	return n;
 }
 
 size_t dedupe_count(struct dedupe *d)

@@ -19,19 +19,29 @@
  * Bound and eviction: at most `capacity` saved keys are kept; saving one more evicts the
  * oldest saved key (first in, first out by commit order). A redelivery is at most minutes
  * behind its first delivery (the broker's retries and restart), while the set holds the last
- * `capacity` events (DEDUPE_KEYS, default 100000: a few tens of MiB at most), so an evicted key
- * would only be a very late redelivery, which is then saved again. Pending keys are never
- * evicted and do not count against the bound (there is one per delivery in flight).
+ * `capacity` events (DEDUPE_KEYS, default 100000), so an evicted key would only be a very late
+ * redelivery, which is then saved again. Pending keys are never evicted and do not count
+ * against the bound (there is one per delivery in flight).
+ *
+ * Memory: a key is kept as a fixed-size digest, never as the strings received, so the set
+ * costs the same whatever the length of a source or an id: DEDUPE_ENTRY_BYTES per key (the
+ * entry and its allocator header) plus a ring slot and about one bucket (8 bytes each), some
+ * 70 bytes, so about 7 MiB at the default 100000 keys. An id of 500 KB costs what an id of 5
+ * bytes costs.
  *
  * Rebuild: dedupe_load() reads events.log from the start and adds the key of every "saved"
  * line, so the set survives a restart (the newest `capacity` keys win). Lines that are torn
- * (no final newline), not JSON, or without a string event.source and event.id are skipped.
+ * (no final newline), not JSON, or without a string event.source and event.id are skipped;
+ * eventlog_open() has already cut a torn last line off the log (eventlog.h).
  *
- * Keys: source and id are compared byte for byte, exactly as received (NUL-free strings).
- * The hash is seeded from getrandom(2) at dedupe_new(), so crafted ids cannot aim at one chain.
+ * Keys: the digest is SipHash-2-4-128 (siphash.h) of (length of source, source, id), under a
+ * key drawn from getrandom(2) at dedupe_new(). Source and id are thus compared byte for byte,
+ * exactly as received; ("ab", "c") and ("a", "bc") differ. Two different events share a
+ * digest with probability about n^2 / 2^129 for n keys (below 10^-28 at 100000), and nobody
+ * can craft ids that collide or that aim at one hash chain without the per-process key.
  *
  * Ownership: struct dedupe is opaque, created by dedupe_new() and freed by dedupe_free(); it
- * copies the strings it keeps. Every function except dedupe_free() is thread-safe.
+ * keeps no pointer to the strings it is given. Every function except dedupe_free() is thread-safe.
  */
 #ifndef FILE_SINK_DEDUPE_H
 #define FILE_SINK_DEDUPE_H
@@ -40,6 +50,8 @@
 
 /* The default for DEDUPE_KEYS. */
 #define DEDUPE_DEFAULT_KEYS 100000
+/* The heap bytes one key costs, allocator overhead included (see Memory). */
+#define DEDUPE_ENTRY_BYTES 48
 
 enum dedupe_state {
 	DEDUPE_NEW = 0,	  /* claimed: write the line, then dedupe_commit() or dedupe_abort() */
@@ -64,6 +76,8 @@ void dedupe_abort(struct dedupe *d, const char *source, const char *id);
 void dedupe_add(struct dedupe *d, const char *source, const char *id);
 /* Saved keys held now (pending claims not counted). */
 size_t dedupe_count(struct dedupe *d);
+/* Deliveries waiting in dedupe_begin() on another delivery's claim right now. */
+size_t dedupe_waiting(struct dedupe *d);
 
 /*
  * Adds the key of every "saved" line of the events.log at path. A missing file, or one that

@@ -29,6 +29,7 @@ void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fa
 	fs->fail = fail;
 	fs->policy = policy;
 	fs->dedupe = NULL;
+	fs->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	d = metrics_counter(reg, "filesink_deliveries_total",
 			    "Delivery attempts by outcome (saved, error simulated, rejected, "
 			    "duplicate).",
@@ -164,7 +165,7 @@ static int get_events(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
 
-	return eventlog_respond_tail(req, fs->log);
+	return eventlog_respond_tail(req, fs->log, fs->events_max_bytes);
 }
 
 static const struct route routes[] = {

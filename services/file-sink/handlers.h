@@ -12,7 +12,8 @@
  *	               answered 4xx and logged as
  *	               {"time", "outcome": "rejected", "error": "<why>"}; a failed write is 500
  *	               io_error, so the Trigger retries.
- *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first.
+ *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first, at most
+ *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
  *
  * Metrics: filesink_deliveries_total{outcome} and the gauge filesink_log_bytes.
  * Every handler expects req->ctx to be the struct filesink.
@@ -40,6 +41,7 @@ struct filesink {
 	const char *policy;   /* "FAIL_EVERY=3" or "FAILURE_RATE=0.5", for the error message */
 	/* borrowed; NULL (as filesink_init() leaves it) = no deduplication */
 	struct dedupe *dedupe;
+	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
 	struct metric_series *saved, *simulated, *rejected, *duplicate;
 	struct metric_series *log_bytes;
 };

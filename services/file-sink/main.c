@@ -33,6 +33,7 @@ struct filesink_config {
 	long long fail_every;
 	long long failure_seed;
 	long long dedupe_keys;
+	long long events_max_bytes;
 };
 
 static const struct config_var vars[] = {
@@ -49,7 +50,11 @@ static const struct config_var vars[] = {
 	{ "FAILURE_SEED", CONFIG_INT, offsetof(struct filesink_config, failure_seed), NULL, 0, 0,
 	  NULL, "seed of the FAILURE_RATE draws (reproducible); unset = random" },
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct filesink_config, dedupe_keys), "100000", 1,
-	  1000000, NULL, "saved (source, id) keys kept to spot redeliveries (oldest evicted)" },
+	  1000000, NULL,
+	  "saved (source, id) keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
+	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct filesink_config, events_max_bytes),
+	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
+	  "bytes of events.log lines one GET /events answers at most (newest first)" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
 	}
 	filesink_init(&fs, log, &fail, policy);
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
+	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
 	http.port = cfg.port;
 	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);

@@ -18,16 +18,6 @@
 /* WebSocket clients count against the HTTP layer's connection limit. */
 #define CONNECTION_LIMIT 8192
 
-void node_app_db_answered(struct node_app *app)
-{
-	atomic_store(&app->db_ok_ms, feed_now_ms());
-}
-
-void node_app_db_failed(struct node_app *app)
-{
-	atomic_store(&app->db_ok_ms, 0);
-}
-
 void node_app_adopt(void *arg, int fd, const char *extra, size_t extra_len, struct http_upgrade *up)
 {
 	struct node_app *app = arg;
@@ -180,7 +170,6 @@ int node_app_start(const struct node_config *cfg, struct node_app **out, struct 
 	*out = NULL;
 	app->cfg = cfg;
 	pthread_rwlock_init(&app->hub_lock, NULL);
-	atomic_init(&app->db_ok_ms, 0);
 	metrics_setup(app);
 	rc = parts_new(app, err);
 	if (rc)

@@ -63,8 +63,6 @@ struct node_app {
 	pthread_rwlock_t hub_lock;
 	struct ws_hub *hub; /* NULL once stopping */
 	struct http_server *srv;
-	atomic_llong
-	    db_ok_ms; /* feed_now_ms() of the last good db-service answer; 0 after a failure */
 	struct metric_series *add_ok, *add_rejected, *add_refused, *add_unavailable;
 	struct metric_series *insert_created, *insert_duplicate, *insert_rejected,
 	    *insert_unavailable;
@@ -83,10 +81,6 @@ void node_app_stop(struct node_app *app);
 /* http_upgrade_fn: hands an upgraded /comments socket to the hub, or closes it when stopping. */
 void node_app_adopt(void *arg, int fd, const char *extra, size_t extra_len,
 		    struct http_upgrade *up);
-/* Notes that db-service answered (readiness). */
-void node_app_db_answered(struct node_app *app);
-/* Notes that db-service was unreachable or answered 5xx: /readyz probes it again. */
-void node_app_db_failed(struct node_app *app);
 
 /* The route table (node_routes.c) and the readiness check for /readyz. */
 const struct route *node_routes(size_t *n);

@@ -37,9 +37,6 @@
 #define MSG_CAP 1024
 /* 4000 characters written as \uXXXX escapes, plus the envelope of a structured event. */
 #define EVENT_MAX_BODY ((size_t)64 * 1024)
-/* db-service counts as up for readiness this long after its last answer. */
-#define READY_FRESH_MS 5000
-#define READY_PROBE_MS 1000
 
 /* One suspended request waiting for an upstream answer. */
 struct call {
@@ -280,20 +277,16 @@ static void insert_done(const struct httpc_response *res, void *arg)
 	trace_span_enter(c->span);
 	snprintf(code, sizeof(code), "%d", res->status);
 	if (res->err) {
-		node_app_db_failed(app);
 		metrics_inc(app->insert_unavailable);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
 	} else if (res->status == 200 || res->status == 201) {
-		node_app_db_answered(app);
 		insert_stored(c, res);
 	} else if (res->status >= 400 && res->status < 500) {
-		node_app_db_answered(app);
 		metrics_inc(app->insert_rejected);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_VALIDATION, "db-service rejected the review: %s", why);
 	} else {
-		node_app_db_failed(app);
 		metrics_inc(app->insert_unavailable);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service answered %d: %s", res->status,
@@ -364,14 +357,9 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 
 	trace_span_enter(c->req->span);
 	if (res->err) {
-		node_app_db_failed(c->app);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
 	} else {
-		if (res->status < 500)
-			node_app_db_answered(c->app);
-		else
-			node_app_db_failed(c->app);
 		ctype = httpc_response_header(res, "Content-Type");
 		retry = httpc_response_header(res, "Retry-After");
 		if (retry)
@@ -512,38 +500,23 @@ static int static_get(struct http_request *req)
 
 /* ---- readiness -------------------------------------------------------------------------- */
 
+/*
+ * GET /readyz: node-server's own state, read without any I/O, so a probe never waits on a
+ * pool thread. Ready once the feed has loaded the reviews (the page and GET /comments can be
+ * served); a later db-service outage leaves it ready, serving the last snapshot, while the
+ * routes that need db-service answer 503 with Retry-After.
+ */
 int node_routes_ready(void *ctx, struct buf *reason)
 {
 	struct node_app *app = ctx;
-	struct httpc_request r = { 0 };
-	struct httpc_result res;
-	long long now = feed_now_ms(), last = atomic_load(&app->db_ok_ms);
 	struct feed_snapshot *s = feed_get(app->feed);
-	int loaded = s != NULL, rc = 0;
-	char *url;
 
-	feed_snapshot_release(s);
-	if (loaded && last > 0 && now - last < READY_FRESH_MS)
+	if (s) {
+		feed_snapshot_release(s);
 		return 0;
-	url = xasprintf("%s/readyz", app->db_url);
-	r.url = url;
-	r.timeout_ms = READY_PROBE_MS;
-	if (httpc_send_sync(app->db, &r, &res) != 0) {
-		(void)buf_appendf(reason, "db-service: %s", res.error);
-		rc = -1;
-	} else if (res.status != 200) {
-		(void)buf_appendf(reason, "db-service: not ready (HTTP %d)", res.status);
-		rc = -1;
-	} else {
-		node_app_db_answered(app);
-		if (!loaded) {
-			(void)buf_appendf(reason, "reviews: not loaded from db-service yet");
-			rc = -1;
-		}
 	}
-	httpc_result_release(&res);
-	free(url);
-	return rc;
+	(void)buf_appendf(reason, "reviews: not loaded from db-service yet (retrying)");
+	return -1;
 }
 
 /* ---- the table -------------------------------------------------------------------------- */

@@ -26,6 +26,14 @@
  * because after an fsync error the kernel may have dropped the dirty pages and a later
  * successful sync would prove nothing (PostgreSQL's "fsyncgate" rule).
  *
+ * Repair on open: a crash (or a full disk) can tear the last append, leaving a line without
+ * its newline. eventlog_open() cuts such a torn tail off before anything is appended, so the
+ * next record starts a line of its own: the fragment is copied to "<path>.torn-<unix time>"
+ * next to the log (kept for inspection; it was never acknowledged, since a 2xx follows the
+ * whole line), a warning names that file, and the log is cut back to its last newline. Every
+ * line of the log is then whole, and rebuilding state from it (file-sink's dedupe) sees whole
+ * lines only.
+ *
  * Readers: eventlog_tail() reads the file backwards in chunks and needs no lock; an
  * unterminated last line (a write in progress, or a torn write after a crash) and lines that
  * are not JSON objects are skipped.
@@ -58,13 +66,22 @@ extern const char *const eventlog_fsync_names[];
 /* GET /events?limit=: default and maximum. */
 #define EVENTLOG_DEFAULT_LIMIT 100
 #define EVENTLOG_MAX_LIMIT     1000
+/*
+ * GET /events: the default byte budget (EVENTS_MAX_BYTES, counted in events.log bytes; the
+ * JSON built from them takes a few times that) and its smallest value.
+ */
+#define EVENTLOG_DEFAULT_TAIL_BYTES	 ((size_t)4 * 1024 * 1024)
+#define EVENTLOG_DEFAULT_TAIL_BYTES_TEXT "4194304"
+#define EVENTLOG_MIN_TAIL_BYTES		 (64LL * 1024)
 
 struct eventlog;
 
 /*
  * Opens path for appending, creating it with mode 0644 when missing (and then syncing the
- * directory so the new name is durable). Returns 0 and *out, or ERR_IO with errno set (a
- * missing or unwritable directory): services report it and exit 2.
+ * directory so the new name is durable). An existing regular file with a torn last line is
+ * repaired first (see "Repair on open" above). Returns 0 and *out, or ERR_IO with errno set (a
+ * missing or unwritable directory, a torn tail that cannot be moved aside): services report
+ * it and exit 2.
  */
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out);
 /*
@@ -73,11 +90,13 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
  */
 int eventlog_append(struct eventlog *log, const json_t *record);
 /*
- * The newest limit records, newest first, as a new JSON array in *out (caller decrefs).
- * Reads backwards in 64 KiB chunks, so the cost follows limit, not the file size.
- * Returns 0 or ERR_IO.
+ * The newest records, newest first, as a new JSON array in *out (caller decrefs): at most
+ * limit records whose lines (newline included) add up to at most max_bytes. Reading stops at
+ * the first line that would go past max_bytes, so the answer is always the newest lines in
+ * order (a newest line longer than max_bytes gives an empty array). Reads backwards in 64 KiB
+ * chunks, so the cost follows limit and max_bytes, not the file size. Returns 0 or ERR_IO.
  */
-int eventlog_tail(struct eventlog *log, size_t limit, json_t **out);
+int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out);
 /* The file's size in bytes now (0 if it cannot be stat()ed). */
 long long eventlog_size(struct eventlog *log);
 /* How many syncs the log has performed (group commit makes this << appends under load). */
@@ -102,9 +121,10 @@ int eventlog_limit_parse(const char *text, size_t *out);
 
 struct http_request;
 /*
- * Answers GET /events?limit=N for log: the newest lines as a JSON array (newest first), or
- * 400 for a bad limit, 500 when the file cannot be read. The body of both sinks' handler.
+ * Answers GET /events?limit=N for log: the newest lines as a JSON array (newest first) within
+ * max_bytes (eventlog_tail()), or 400 for a bad limit, 500 when the file cannot be read. The
+ * body of both sinks' handler.
  */
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log);
+int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes);
 
 #endif

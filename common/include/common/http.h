@@ -136,6 +136,23 @@ typedef int (*http_ready_fn)(void *ctx, struct buf *reason);
 
 #define HTTP_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
 
+/*
+ * Connection limits. One client must not be able to hold every connection:
+ *   - at most client_connection_limit connections per client address (beyond them a new
+ *     connection from that address is closed at once), 0 = a quarter of connection_limit;
+ *   - a new connection waiting for its first request's headers is closed after
+ *     header_timeout_s seconds in which no byte arrived; once the headers are in, the
+ *     connection gets connection_timeout_s seconds of idleness (a slow body, a slow reader,
+ *     a kept-alive connection between requests). libmicrohttpd measures both from the last
+ *     byte received or sent, so a client trickling one byte per interval is held only by the
+ *     per-address cap and the 64 KiB header memory (connection_memory).
+ * Fields left 0 (and bind left NULL) take the process-wide defaults of http_set_defaults(),
+ * which service_start() sets from the shared settings BIND_ADDRESS, HTTP_CLIENT_CONNECTIONS,
+ * HTTP_HEADER_TIMEOUT_MS and HTTP_IDLE_TIMEOUT_MS, else the built-in defaults below.
+ */
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
+#define HTTP_DEFAULT_IDLE_TIMEOUT_S   30
+
 struct http_server_config {
 	int port;		    /* 0 = any free port (see http_server_port()) */
 	const char *bind;	    /* IPv4 or IPv6 literal; NULL = all interfaces (dual stack) */
@@ -148,10 +165,21 @@ struct http_server_config {
 	size_t max_body;	       /* default body cap; 0 = HTTP_DEFAULT_MAX_BODY */
 	int cors;		       /* answer CORS preflights, add Access-Control-Allow-Origin */
 	long long shutdown_grace_ms;   /* in-flight requests get this long on stop; 0 = 10000 */
-	unsigned connection_timeout_s; /* idle connection timeout; 0 = 30 */
+	unsigned connection_timeout_s; /* idle timeout of a request in progress; 0 = 30 */
+	unsigned header_timeout_s;     /* idle timeout while waiting for headers; 0 = 10;
+					  never more than connection_timeout_s */
 	unsigned connection_limit;     /* 0 = 1000 */
-	size_t connection_memory;      /* per-connection memory (headers); 0 = 64 KiB */
+	unsigned client_connection_limit; /* per client address; 0 = connection_limit / 4 */
+	size_t connection_memory;	  /* per-connection memory (headers); 0 = 64 KiB */
 };
+
+/*
+ * Sets the defaults for fields a struct http_server_config leaves 0 or NULL: bind (copied;
+ * NULL or "" = all interfaces), connection_timeout_s, header_timeout_s and
+ * client_connection_limit. Call it before starting servers (service_start() does).
+ */
+void http_set_defaults(const char *bind, unsigned connection_timeout_s, unsigned header_timeout_s,
+		       unsigned client_connection_limit);
 
 struct http_server;
 

@@ -63,6 +63,21 @@ struct metric *metrics_histogram(struct metrics *reg, const char *name, const ch
  */
 struct metric_series *metrics_series(struct metric *m, const char *const *values);
 
+/* The value of every label of the overflow series of metrics_series_capped(). */
+#define METRIC_OVERFLOW_VALUE "other"
+/* The longest label value metrics_series_capped() keeps (longer ones go to the overflow). */
+#define METRIC_MAX_VALUE_BYTES 256
+
+/*
+ * metrics_series() for label values that come from input (an event's attribute, a peer's
+ * answer), so that no input can grow the family without bound: the family keeps at most
+ * max_series series of its own; a new tuple beyond them, or one with a value longer than
+ * METRIC_MAX_VALUE_BYTES, is counted in the overflow series, whose every label value is
+ * METRIC_OVERFLOW_VALUE. The overflow series is the one series past max_series.
+ */
+struct metric_series *metrics_series_capped(struct metric *m, const char *const *values,
+					    size_t max_series);
+
 void metrics_inc(struct metric_series *s);
 void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 (else ignored) */
 void metrics_set(struct metric_series *s, double v);	 /* gauges */

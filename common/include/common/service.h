@@ -16,7 +16,9 @@
  *	}
  *
  * Settings every service reads besides its own table: LOG_LEVEL (debug|info|warn|error,
- * default info) and the OTEL_* variables (otlp.h).
+ * default info), the HTTP server's BIND_ADDRESS, HTTP_CLIENT_CONNECTIONS,
+ * HTTP_HEADER_TIMEOUT_MS and HTTP_IDLE_TIMEOUT_MS (handed to http_set_defaults(), see http.h),
+ * and the OTEL_* variables (otlp.h).
  */
 #ifndef COMMON_SERVICE_H
 #define COMMON_SERVICE_H

@@ -28,7 +28,8 @@
 //   script printed), stdout() (what it printed so far), proc.
 //   pids()        {name: pid} from RUN_DIR/pids; pgPid() the postmaster's pid (or null)
 //   alive(pid)    whether pid is a running process (a zombie is not)
-//   query(sql)    rows (arrays of strings, NULL as null) via psql over TCP
+//   query(sql)    rows (arrays of strings, NULL as null) via psql over TCP (password from
+//                 RUN_DIR/pg-password)
 //   lines(path)   the JSON lines of a log file; a torn last line (no newline) is left out
 //   sinkLines(), deadLetters()
 //   metrics(url)  GET url/metrics as text; metric(text, name, labels) one sample's value
@@ -181,7 +182,11 @@ export async function startRun({ env = {}, timeoutMs = 120000, runDir: reuse = n
 	r.query = (sql) => new Promise((resolve, reject) => {
 		const child = spawn('psql', ['-X', '-q', '-A', '-t', '-F', '\x1f', '-R', '\x1e',
 			'-v', 'ON_ERROR_STOP=1', '-P', 'null=\x01', '-h', host, '-p', String(ports.pg),
-			'-U', 'postgres', '-d', 'bookstore', '-c', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+			'-U', 'postgres', '-d', 'bookstore', '-c', sql], {
+			stdio: ['ignore', 'pipe', 'pipe'],
+			// make run's PostgreSQL asks for the password it generated (RUN_DIR/pg-password)
+			env: { ...process.env, PGPASSWORD: fs.readFileSync(path.join(runDir, 'pg-password'), 'utf8').trim() },
+		});
 		let so = '';
 		let se = '';
 		child.stdout.on('data', (d) => { so += d; });

@@ -3,10 +3,12 @@
  * boundaries, partial and bad lines), concurrent appenders, group commit and failures.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +31,21 @@ static void setup(void)
 	snprintf(path, sizeof(path), "%s/" EVENTLOG_FILE, dir);
 }
 
+/* Removes the log and whatever the test left next to it (torn fragments moved aside). */
 static void teardown(void)
 {
-	unlink(path);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char full[400];
+
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		unlink(full);
+	}
+	if (d)
+		closedir(d);
 	rmdir(dir);
 }
 
@@ -91,13 +105,13 @@ Test(eventlog, append_then_tail_newest_first)
 		cr_assert_eq(eventlog_append(log, rec), 0);
 		json_decref(rec);
 	}
-	cr_assert_eq(eventlog_tail(log, 3, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 3, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want3, 3, "limit 3");
 	json_decref(arr);
-	cr_assert_eq(eventlog_tail(log, 100, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 100, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want_all, 5, "limit 100");
 	json_decref(arr);
-	cr_assert_eq(eventlog_tail(log, 0, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 0, SIZE_MAX, &arr), 0);
 	assert_ns(arr, NULL, 0, "limit 0");
 	json_decref(arr);
 
@@ -132,7 +146,7 @@ Test(eventlog, creates_file_0644_and_appends_to_existing)
 	write_file("{\"n\":1}\n", 8);
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_ALWAYS, &log), 0);
 	cr_assert_eq(eventlog_append(log, rec), 0);
-	cr_assert_eq(eventlog_tail(log, 10, &arr), 0);
+	cr_assert_eq(eventlog_tail(log, 10, SIZE_MAX, &arr), 0);
 	assert_ns(arr, want, 2, "appended after existing");
 	json_decref(arr);
 	json_decref(rec);
@@ -170,7 +184,7 @@ Test(eventlog, tail_table)
 
 		write_file(r->file, strlen(r->file));
 		cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0, "%s", r->name);
-		cr_assert_eq(eventlog_tail(log, r->limit, &arr), 0, "%s", r->name);
+		cr_assert_eq(eventlog_tail(log, r->limit, SIZE_MAX, &arr), 0, "%s", r->name);
 		assert_ns(arr, r->want, r->nwant, r->name);
 		json_decref(arr);
 		eventlog_close(log);
@@ -210,7 +224,7 @@ Test(eventlog, tail_across_chunk_boundaries)
 		size_t n = limits[i] < N ? limits[i] : N;
 
 		snprintf(what, sizeof(what), "limit %zu", limits[i]);
-		cr_assert_eq(eventlog_tail(log, limits[i], &arr), 0);
+		cr_assert_eq(eventlog_tail(log, limits[i], SIZE_MAX, &arr), 0);
 		assert_ns(arr, want, n, what);
 		json_decref(arr);
 	}
@@ -312,7 +326,7 @@ Test(eventlog, concurrent_appenders_exactly_once)
 		run_appenders(log, a, 0);
 		for (int t = 0; t < THREADS; t++)
 			cr_assert_eq(a[t].failures, 0);
-		cr_assert_eq(eventlog_tail(log, EVENTLOG_MAX_LIMIT, &arr), 0);
+		cr_assert_eq(eventlog_tail(log, EVENTLOG_MAX_LIMIT, SIZE_MAX, &arr), 0);
 		cr_assert_eq(json_array_size(arr), (size_t)THREADS * PER_THREAD,
 			     "mode %s: %zu lines", eventlog_fsync_names[mode],
 			     json_array_size(arr));
@@ -423,6 +437,185 @@ Test(eventlog, open_missing_directory_fails)
 	cr_assert_eq(eventlog_open(bad, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
 	cr_assert_eq(errno, ENOENT);
 	cr_assert_null(log);
+}
+
+/*
+ * GET /events is bounded in bytes: the newest lines that fit max_bytes (newline included),
+ * stopping at the first that does not, also when it is longer than the read chunk.
+ */
+Test(eventlog, tail_stops_at_the_byte_budget)
+{
+	/* Three lines of 8 bytes ({"n":1}\n ...), then one of 100008 bytes, then one of 8. */
+	struct buf file;
+	struct eventlog *log;
+	json_t *arr;
+	static const struct {
+		size_t limit, max_bytes, want_n;
+	} rows[] = {
+		{ 10, 8, 1 },	     /* exactly the newest line */
+		{ 10, 7, 0 },	     /* not even the newest line: nothing */
+		{ 10, 100016, 2 },   /* the newest and the big one */
+		{ 10, 100015, 1 },   /* the big one does not fit: stop there */
+		{ 10, 100040, 5 },   /* everything */
+		{ 3, 100040, 3 },    /* the count limit still applies */
+		{ 10, SIZE_MAX, 5 }, /* no budget */
+	};
+
+	buf_init(&file, BUF_NOCAP);
+	buf_appendf(&file, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":\"");
+	for (int i = 0; i < 100000 - 7; i++)
+		buf_appendc(&file, 'x');
+	buf_appendf(&file, "\",\"k\":1}\n{\"n\":5}\n");
+	cr_assert_eq(file.len, 24 + 100008 + 8, "%zu", file.len);
+	write_file(file.data, file.len);
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cr_assert_eq(eventlog_tail(log, rows[i].limit, rows[i].max_bytes, &arr), 0);
+		cr_assert_eq(json_array_size(arr), rows[i].want_n,
+			     "limit %zu, %zu bytes: %zu records, want %zu", rows[i].limit,
+			     rows[i].max_bytes, json_array_size(arr), rows[i].want_n);
+		if (rows[i].want_n > 0)
+			cr_assert_eq(
+			    json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 5);
+		json_decref(arr);
+	}
+	eventlog_close(log);
+	buf_release(&file);
+}
+
+/*
+ * Finds the one "events.log.torn-*" file in dir (none: returns NULL), returns its bytes and
+ * removes it; asserts there is at most one.
+ */
+static char *take_aside(size_t *len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char full[400];
+		struct buf b;
+		char tmp[4096];
+		FILE *f;
+		size_t n;
+
+		if (strncmp(de->d_name, EVENTLOG_FILE ".torn-", strlen(EVENTLOG_FILE ".torn-")) !=
+		    0)
+			continue;
+		cr_assert_null(found, "more than one torn file");
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		f = fopen(full, "rb");
+		cr_assert_not_null(f);
+		buf_init(&b, BUF_NOCAP);
+		while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+			buf_append(&b, tmp, n);
+		fclose(f);
+		unlink(full);
+		found = buf_detach(&b, len);
+	}
+	closedir(d);
+	return found;
+}
+
+struct torn_row {
+	const char *name;
+	const char *kept; /* the whole lines before the tear */
+	const char *torn; /* the fragment after them ("" = none) */
+	size_t pad;	  /* extra 'x' bytes appended to torn (a fragment longer than a chunk) */
+};
+
+static const struct torn_row torn_rows[] = {
+	{ "empty file", "", "", 0 },
+	{ "whole lines", "{\"n\":1}\n{\"n\":2}\n", "", 0 },
+	{ "torn after whole lines", "{\"n\":1}\n", "{\"n\":2,\"te", 0 },
+	{ "only a fragment", "", "{\"n\":", 0 },
+	{ "fragment that is valid JSON without its newline", "{\"n\":1}\n", "{\"n\":2}", 0 },
+	{ "fragment longer than a read chunk", "{\"n\":1}\n", "{\"n\":\"", 200 * 1024 },
+	{ "fragment of newline-free garbage across chunks", "", "garbage", 130 * 1024 },
+};
+
+/*
+ * Opening a log with a torn last line moves the fragment aside and cuts the log back to its
+ * last newline, so the next append is a line of its own and every line parses.
+ */
+Test(eventlog, open_repairs_a_torn_tail)
+{
+	for (size_t i = 0; i < sizeof(torn_rows) / sizeof(torn_rows[0]); i++) {
+		const struct torn_row *r = &torn_rows[i];
+		struct buf want_torn, file;
+		struct eventlog *log;
+		json_t *rec = json_pack("{s:i}", "n", 9);
+		json_t *arr;
+		char *text, *aside;
+		size_t len, alen = 0;
+
+		buf_init(&want_torn, BUF_NOCAP);
+		buf_appendf(&want_torn, "%s", r->torn);
+		for (size_t k = 0; k < r->pad; k++)
+			buf_appendc(&want_torn, 'x');
+		buf_init(&file, BUF_NOCAP);
+		buf_appendf(&file, "%s", r->kept);
+		buf_append(&file, want_torn.data, want_torn.len);
+		write_file(file.data ? file.data : "", file.len);
+
+		cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0, "%s", r->name);
+		cr_assert_eq(eventlog_append(log, rec), 0, "%s", r->name);
+		text = read_file(&len);
+		cr_assert_eq(len, strlen(r->kept) + 8, "%s: log is %zu bytes", r->name, len);
+		cr_assert_eq(memcmp(text, r->kept, strlen(r->kept)), 0, "%s: kept lines", r->name);
+		cr_assert_eq(memcmp(text + strlen(r->kept), "{\"n\":9}\n", 8), 0,
+			     "%s: the new record is a line of its own", r->name);
+		cr_assert_eq(eventlog_tail(log, 10, SIZE_MAX, &arr), 0);
+		cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 9,
+			     "%s: tail sees the new record", r->name);
+		json_decref(arr);
+
+		aside = take_aside(&alen);
+		if (want_torn.len == 0) {
+			cr_assert_null(aside, "%s: nothing to move aside", r->name);
+		} else {
+			cr_assert_not_null(aside, "%s: the fragment is kept next to the log",
+					   r->name);
+			cr_assert_eq(alen, want_torn.len, "%s: fragment of %zu bytes", r->name,
+				     alen);
+			cr_assert_eq(memcmp(aside, want_torn.data, alen), 0, "%s", r->name);
+		}
+		free(aside);
+		free(text);
+		buf_release(&want_torn);
+		buf_release(&file);
+		json_decref(rec);
+		eventlog_close(log);
+	}
+}
+
+/*
+ * A torn tail that cannot be moved aside fails the open and leaves the log untouched: here a
+ * log name of 250 bytes, so "<name>.torn-<time>" is longer than a file name may be.
+ */
+Test(eventlog, open_fails_when_the_fragment_cannot_be_kept)
+{
+	static const char text[] = "{\"n\":1}\n{\"n\":";
+	struct eventlog *log = (struct eventlog *)&log;
+	char name[251], longpath[400];
+	struct stat st;
+	FILE *f;
+
+	memset(name, 'e', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(longpath, sizeof(longpath), "%s/%s", dir, name);
+	f = fopen(longpath, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(eventlog_open(longpath, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
+	cr_assert_eq(errno, ENAMETOOLONG);
+	cr_assert_null(log);
+	cr_assert_eq(stat(longpath, &st), 0);
+	cr_assert_eq(st.st_size, (off_t)sizeof(text) - 1, "the log is left as it was");
+	unlink(longpath);
 }
 
 struct limit_row {

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,38 @@ Test(metrics, counter_with_labels)
 			   "# TYPE http_requests_total counter\n"
 			   "http_requests_total{method=\"GET\",code=\"200\"} 2\n"
 			   "http_requests_total{method=\"POST\",code=\"500\"} 2.5\n");
+	metrics_free(reg);
+}
+
+/*
+ * Label values from input are capped: two series of their own, then every new tuple (and any
+ * value longer than METRIC_MAX_VALUE_BYTES) lands in the one overflow series.
+ */
+Test(metrics, capped_series_overflow_into_other)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *m = metrics_counter(reg, "dead_letters_total", "Dead letters.",
+					   METRIC_LABELS("destination", "code"));
+	char name[32], *huge = malloc(METRIC_MAX_VALUE_BYTES + 2);
+
+	cr_assert_not_null(huge);
+	memset(huge, 'h', METRIC_MAX_VALUE_BYTES + 1);
+	huge[METRIC_MAX_VALUE_BYTES + 1] = '\0';
+	metrics_inc(metrics_series_capped(m, METRIC_LABELS("a", "500"), 2));
+	metrics_inc(metrics_series_capped(m, METRIC_LABELS(huge, "500"), 2));
+	metrics_inc(metrics_series_capped(m, METRIC_LABELS("b", "500"), 2));
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "attacker-%d", i);
+		metrics_inc(metrics_series_capped(m, METRIC_LABELS(name, "500"), 2));
+	}
+	metrics_inc(metrics_series_capped(m, METRIC_LABELS("a", "500"), 2));
+	metrics_inc(metrics_series_capped(m, METRIC_LABELS("a", "404"), 2));
+	expect_render(reg, "# HELP dead_letters_total Dead letters.\n"
+			   "# TYPE dead_letters_total counter\n"
+			   "dead_letters_total{destination=\"a\",code=\"500\"} 2\n"
+			   "dead_letters_total{destination=\"other\",code=\"other\"} 1002\n"
+			   "dead_letters_total{destination=\"b\",code=\"500\"} 1\n");
+	free(huge);
 	metrics_free(reg);
 }
 
