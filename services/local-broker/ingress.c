@@ -93,7 +93,11 @@ static int h_post(struct http_request *req)
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
 	if (rc == ERR_OVERLOADED)
-		return http_fail(req, ERR_OVERLOADED, "the broker queues are full");
+		return http_fail(req, ERR_OVERLOADED,
+				 "the broker queues are full (BROKER_QUEUE_MAX deliveries or "
+				 "BROKER_QUEUE_BYTES bytes pending)");
+	if (rc == ERR_IO)
+		return http_fail(req, ERR_IO, "the event could not be written to the broker's log");
 	if (rc)
 		return http_fail(req, rc, "the event was not accepted");
 	return http_respond(req, 202, NULL, NULL, 0);
@@ -142,7 +146,7 @@ int ingress_ready(void *ctx, struct buf *reason)
 		buf_appends(reason, "shutting down");
 		return -1;
 	}
-	return 0;
+	return dispatcher_check(in->disp, reason);
 }
 
 void ingress_stop(struct ingress *in)
