@@ -183,7 +183,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 	char *tmp = xasprintf("%s.tmp", path);
 	struct buf chunk;
 	long long size = 0;
-	int fd, rc = ERR_IO, more = fn ? 0 : 1;
+	int fd, rc = ERR_IO, more;
 
 	buf_init(&chunk, BUF_NOCAP);
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);

@@ -56,17 +56,32 @@ struct dispatcher {
 	struct delivery *all;
 	size_t depth, inflight, bytes;
 	int stopping;
-	struct wal *wal;	    /* NULL: memory only */
+	struct wal *wal; /* NULL: memory only */
+	/* The committer thread: one wal_commit() (one group sync) per batch of waiters. */
+	pthread_t committer;
+	bool committer_started, committer_stop;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccond;
+	struct commit_wait *waiters; /* FIFO (head), under cmu */
+	struct commit_wait *waiters_tail;
 	unsigned long long next_id; /* the next delivery's id in the log */
 	size_t live_wal_bytes;	    /* sum of wal_bytes of the live deliveries */
 	struct metric *deliveries, *dropped;
 	struct metric_series *received, *depth_gauge, *bytes_gauge, *wal_gauge, *compactions;
 };
 
+struct commit_wait {
+	unsigned long long seq;
+	dispatcher_durable_fn fn;
+	void *arg;
+	struct commit_wait *next;
+};
+
 static void on_done(const struct httpc_response *res, void *arg);
 static void on_timer(void *arg, int cancelled);
 static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
-		  const char *traceparent, const char *tracestate, bool commit);
+		  const char *traceparent, const char *tracestate, bool commit,
+		  unsigned long long *seq_out);
 
 static long long now_ms(void)
 {
@@ -522,7 +537,7 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 		ts = ninj > 1 ? ctx->tracestate : NULL;
 	}
 	ttl_put(r->reply, dv->ttl);
-	rc = ingest(d, b, r->reply, tp, ts, false);
+	rc = ingest(d, b, r->reply, tp, ts, false, NULL);
 	if (rc == 0) {
 		r->outcome = DELIVERY_OK;
 		return NULL;
@@ -580,7 +595,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 static int ingest_locked(struct dispatcher *d, size_t bi, struct ce_event *ev, int ttl, size_t n,
 			 const char *traceparent, const char *tracestate, unsigned long long *seq)
 {
-	struct delivery **made = xcalloc(n + 1, sizeof(*made));
+	struct delivery **made = xcalloc(n + 1, sizeof(struct delivery *));
 	size_t i, k = 0, bytes = 0;
 	struct buf lines;
 	int rc = 0;
@@ -607,12 +622,18 @@ static int ingest_locked(struct dispatcher *d, size_t bi, struct ce_event *ev, i
 		if (rc)
 			goto cleanup;
 	}
+	/* All tracked before any attempt: an attempt may end at once and compact the log, and
+	 * the snapshot must then hold every record just appended. */
 	for (i = 0; i < k; i++) {
 		track(d, made[i]);
 		d->live_wal_bytes += made[i]->wal_bytes;
-		enqueue(d, made[i]);
-		pump(d, queue_of(d, made[i]));
+	}
+	for (i = 0; i < k; i++) {
+		struct delivery *dv = made[i];
+
 		made[i] = NULL;
+		enqueue(d, dv);
+		pump(d, queue_of(d, dv));
 	}
 	wal_gauge_update(d);
 cleanup:
@@ -624,12 +645,14 @@ cleanup:
 }
 
 /*
- * Accepts ev into broker b. With commit, returns only once its records are on disk (ingress);
- * without (a reply, re-ingested on the client thread, which must not wait for the disk), its
- * records ride on the next sync, ahead of the "done" of the delivery that got the reply.
+ * Accepts ev into broker b. With commit, returns only once its records are on disk; without,
+ * sets *seq_out (when not NULL) to what a commit must cover (0: nothing), and the records
+ * otherwise ride on the next sync (a reply, re-ingested on the client thread, which must not
+ * wait for the disk: its records are ahead of the "done" of the delivery that got it).
  */
 static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
-		  const char *traceparent, const char *tracestate, bool commit)
+		  const char *traceparent, const char *tracestate, bool commit,
+		  unsigned long long *seq_out)
 {
 	size_t bi = (size_t)(b - d->topo->brokers), i, n = 0;
 	unsigned long long seq = 0;
@@ -655,6 +678,8 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 	if (rc == 0)
 		metrics_inc(d->received);
 	pthread_mutex_unlock(&d->mu);
+	if (seq_out)
+		*seq_out = rc == 0 ? seq : 0;
 	if (rc == 0 && commit && seq > 0)
 		rc = wal_commit(d->wal, seq);
 	return rc;
@@ -663,7 +688,78 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		      const char *traceparent, const char *tracestate)
 {
-	return ingest(d, b, ev, traceparent, tracestate, true);
+	return ingest(d, b, ev, traceparent, tracestate, true, NULL);
+}
+
+int dispatcher_ingest_begin(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+			    const char *traceparent, const char *tracestate,
+			    unsigned long long *seq)
+{
+	return ingest(d, b, ev, traceparent, tracestate, false, seq);
+}
+
+/* ---- the committer thread ------------------------------------------------------------------ */
+
+static void *committer_main(void *arg)
+{
+	struct dispatcher *d = arg;
+
+	pthread_mutex_lock(&d->cmu);
+	for (;;) {
+		struct commit_wait *batch, *w;
+		unsigned long long top = 0;
+		int rc;
+
+		while (!d->waiters && !d->committer_stop)
+			pthread_cond_wait(&d->ccond, &d->cmu);
+		if (!d->waiters)
+			break;
+		batch = d->waiters;
+		d->waiters = d->waiters_tail = NULL;
+		pthread_mutex_unlock(&d->cmu);
+		for (w = batch; w; w = w->next)
+			top = w->seq > top ? w->seq : top;
+		rc = wal_commit(d->wal, top);
+		while (batch) {
+			w = batch;
+			batch = w->next;
+			w->fn(w->arg, rc);
+			free(w);
+		}
+		pthread_mutex_lock(&d->cmu);
+	}
+	pthread_mutex_unlock(&d->cmu);
+	return NULL;
+}
+
+void dispatcher_commit_async(struct dispatcher *d, unsigned long long seq, dispatcher_durable_fn fn,
+			     void *arg)
+{
+	struct commit_wait *w = xcalloc(1, sizeof(*w));
+
+	w->seq = seq;
+	w->fn = fn;
+	w->arg = arg;
+	pthread_mutex_lock(&d->cmu);
+	if (d->waiters_tail)
+		d->waiters_tail->next = w;
+	else
+		d->waiters = w;
+	d->waiters_tail = w;
+	pthread_cond_signal(&d->ccond);
+	pthread_mutex_unlock(&d->cmu);
+}
+
+static void committer_stop(struct dispatcher *d)
+{
+	if (!d->committer_started)
+		return;
+	pthread_mutex_lock(&d->cmu);
+	d->committer_stop = true;
+	pthread_cond_signal(&d->ccond);
+	pthread_mutex_unlock(&d->cmu);
+	pthread_join(d->committer, NULL); /* it answers every waiter before it exits */
+	d->committer_started = false;
 }
 
 size_t dispatcher_depth(struct dispatcher *d)
@@ -758,6 +854,8 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	if (!d->opt.ingress_base)
 		d->opt.ingress_base = "http://127.0.0.1:8080";
 	pthread_mutex_init(&d->mu, NULL);
+	pthread_mutex_init(&d->cmu, NULL);
+	pthread_cond_init(&d->ccond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cond, &ca);
@@ -975,6 +1073,11 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 		goto out;
 	d->live_wal_bytes = sn.live;
 	wal_gauge_update(d);
+	if (pthread_create(&d->committer, NULL, committer_main, d) != 0) {
+		log_error("local-broker: cannot start the log's committer thread");
+		abort();
+	}
+	d->committer_started = true;
 	/* The log now holds the spool's deliveries: only now may the spool go. */
 	if (spooled && spool_remove(legacy_spool) != 0)
 		log_warn("%s: resumed, but cannot be removed: %s", legacy_spool, strerror(errno));
@@ -1021,9 +1124,12 @@ void dispatcher_free(struct dispatcher *d)
 		pthread_mutex_unlock(&d->mu);
 		httpc_free(d->client);
 	}
+	committer_stop(d);
 	while (d->all)
 		untrack_free(d, d->all);
 	wal_close(d->wal);
+	pthread_cond_destroy(&d->ccond);
+	pthread_mutex_destroy(&d->cmu);
 	free(d->queues);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->mu);

@@ -35,7 +35,8 @@
  * broker_delivery_duration_seconds{trigger}, broker_queue_depth, broker_queue_bytes,
  * broker_wal_bytes, broker_wal_compactions_total.
  *
- * Thread safety: dispatcher_ingest() may be called from any thread; the others by the owner.
+ * Thread safety: dispatcher_ingest(), dispatcher_ingest_begin() and dispatcher_commit_async()
+ * may be called from any thread; the others by the owner.
  */
 #ifndef LOCAL_BROKER_DISPATCHER_H
 #define LOCAL_BROKER_DISPATCHER_H
@@ -74,6 +75,19 @@ struct dispatcher *dispatcher_new(const struct topology *topo,
  */
 int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		      const char *traceparent, const char *tracestate);
+/*
+ * dispatcher_ingest() without the wait, for ingress threads that must not block on the disk:
+ * the deliveries are queued and their records written, and *seq says what must be durable
+ * before the 202 (0: nothing, answer now). Then dispatcher_commit_async(d, seq, fn, arg): the
+ * committer thread calls fn(arg, rc) once, after one group sync that covers seq (rc 0) or
+ * failed (ERR_IO: answer 500, the sender retries). fn runs on that thread and must not block.
+ */
+int dispatcher_ingest_begin(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+			    const char *traceparent, const char *tracestate,
+			    unsigned long long *seq);
+typedef void (*dispatcher_durable_fn)(void *arg, int rc);
+void dispatcher_commit_async(struct dispatcher *d, unsigned long long seq, dispatcher_durable_fn fn,
+			     void *arg);
 /* Deliveries not yet finished. */
 size_t dispatcher_depth(struct dispatcher *d);
 /* Stops delivering: waits up to grace_ms for attempts in flight, cancels the rest. */
