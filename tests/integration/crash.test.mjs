@@ -203,7 +203,7 @@ async function pgKillRestart(pause) {
 		await waitFor(async () => {
 			const child = spawn(argv[0], argv[1], { detached: true, stdio: ['ignore', logFd, logFd] });
 			child.unref();
-			return waitFor(ready, { timeoutMs: 10000, intervalMs: 20, what: 'PostgreSQL ready after the crash' })
+			return waitFor(ready, { timeoutMs: 2500, intervalMs: 20, what: 'PostgreSQL ready after the crash' })
 				.then(() => true, () => false);
 		}, { timeoutMs: 30000, intervalMs: 200, what: 'PostgreSQL restarted' });
 	} finally {
