@@ -21,8 +21,9 @@
 # RUN_KEEP_GOING=1 keeps the rest running when one service exits (see the end of start()).
 #
 # Each service runs in its own session (setsid), so Ctrl-C reaches only this script, which
-# then stops them in order: node-server (no new events), the broker (it finishes or spools the
-# deliveries in flight while the subscribers are still up), the sinks, db-service, PostgreSQL.
+# then stops them in order: node-server (no new events), the broker (it finishes the deliveries
+# in flight while the subscribers are still up, and keeps the rest in its write-ahead log), the
+# sinks, db-service, PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,6 +10,7 @@
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "ttl.h"
 
@@ -27,6 +28,8 @@ struct delivery *delivery_new(const struct topo_trigger *tr, const struct ce_eve
 	dv->ttl = ttl;
 	dv->traceparent = traceparent ? xstrdup(traceparent) : NULL;
 	dv->tracestate = tracestate ? xstrdup(tracestate) : NULL;
+	dv->state = DELIVERY_NEW;
+	dv->bytes = sizeof(*dv) + delivery_event_bytes(dv->event);
 	return dv;
 }
 
@@ -39,6 +42,78 @@ void delivery_free(struct delivery *dv)
 	free(dv->tracestate);
 	free(dv);
 }
+
+/* ---- the state machine -------------------------------------------------------------------- */
+
+static const char *const state_names[] = { "new", "queued", "inflight", "waiting", "done" };
+static const char *const end_names[] = { "delivered", "dead_lettered", "dropped" };
+
+/* edges[from] is the set of states reachable from it, as bits. */
+#define BIT(s) (1u << (s))
+static const unsigned edges[] = {
+	[DELIVERY_NEW] = BIT(DELIVERY_QUEUED) | BIT(DELIVERY_WAITING),
+	[DELIVERY_QUEUED] = BIT(DELIVERY_INFLIGHT) | BIT(DELIVERY_DONE),
+	[DELIVERY_INFLIGHT] = BIT(DELIVERY_QUEUED) | BIT(DELIVERY_WAITING) | BIT(DELIVERY_DONE),
+	[DELIVERY_WAITING] = BIT(DELIVERY_QUEUED),
+	[DELIVERY_DONE] = 0,
+};
+#undef BIT
+
+const char *delivery_state_name(enum delivery_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
+}
+
+const char *delivery_end_name(enum delivery_end e)
+{
+	return (unsigned)e < sizeof(end_names) / sizeof(end_names[0]) ? end_names[e] : "?";
+}
+
+int delivery_end_parse(const char *name, enum delivery_end *out)
+{
+	size_t i;
+
+	for (i = 0; name && i < sizeof(end_names) / sizeof(end_names[0]); i++) {
+		if (strcmp(name, end_names[i]) == 0) {
+			*out = (enum delivery_end)i;
+			return 0;
+		}
+	}
+	return ERR_VALIDATION;
+}
+
+bool delivery_transition_ok(enum delivery_state from, enum delivery_state to)
+{
+	if ((unsigned)from >= sizeof(edges) / sizeof(edges[0]) ||
+	    (unsigned)to >= sizeof(edges) / sizeof(edges[0]))
+		return false;
+	return (edges[from] & (1u << to)) != 0;
+}
+
+void delivery_set_state(struct delivery *dv, enum delivery_state to)
+{
+	if (!delivery_transition_ok(dv->state, to)) {
+		log_error("BUG: delivery of event %s: no transition %s -> %s", dv->event->id,
+			  delivery_state_name(dv->state), delivery_state_name(to));
+		abort();
+	}
+	dv->state = to;
+}
+
+size_t delivery_event_bytes(const struct ce_event *ev)
+{
+	const char *attrs[] = { ev->specversion,     ev->id,	     ev->source,  ev->type,
+				ev->datacontenttype, ev->dataschema, ev->subject, ev->time };
+	size_t i, n = sizeof(*ev) + ev->data_len;
+
+	for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+		n += attrs[i] ? strlen(attrs[i]) + 1 : 0;
+	for (i = 0; i < ev->n_ext; i++)
+		n += sizeof(ev->ext[i]) + strlen(ev->ext[i].name) + strlen(ev->ext[i].value) + 2;
+	return n;
+}
+
+/* ---- one delivery -------------------------------------------------------------------------- */
 
 const char *delivery_url(const struct delivery *dv)
 {

@@ -30,6 +30,33 @@ struct httpc_response;
 
 enum delivery_phase { DELIVERY_SUBSCRIBER = 0, DELIVERY_DEAD_LETTER = 1 };
 
+/*
+ * Where a delivery is in the dispatcher (dispatcher.c). delivery_set_state() checks every
+ * change against this machine and aborts on any other (a bug, never input):
+ *
+ *   NEW ──► QUEUED ──► INFLIGHT ──► DONE        (delivered, dead-lettered or dropped)
+ *    │        ▲  │        │  │
+ *    │        │  └─► DONE │  └─► QUEUED         (cancelled at shutdown, or on to the DLS)
+ *    └──► WAITING ◄───────┘                     (a retry's backoff, or the client is busy)
+ *
+ * NEW → WAITING is a resumed delivery whose next attempt is not due yet; QUEUED → DONE is a
+ * dead-letter sink that disappeared from the manifests.
+ */
+enum delivery_state {
+	DELIVERY_NEW = 0,  /* made, not yet in a queue */
+	DELIVERY_QUEUED,   /* on its Trigger's FIFO */
+	DELIVERY_INFLIGHT, /* an attempt is running: the HTTP client owns it until it answers */
+	DELIVERY_WAITING,  /* a timer owns it until the next attempt is due */
+	DELIVERY_DONE,	   /* finished: about to be freed */
+};
+
+/* How a delivery finished (recorded in the write-ahead log). */
+enum delivery_end {
+	DELIVERY_END_DELIVERED,	    /* the subscriber took it */
+	DELIVERY_END_DEAD_LETTERED, /* the dead-letter sink took it */
+	DELIVERY_END_DROPPED,	    /* given up: no (working) dead-letter sink */
+};
+
 struct delivery {
 	struct ce_event *event; /* what this phase sends; knativebrokerttl removed */
 	const struct topo_trigger *trigger;
@@ -40,9 +67,24 @@ struct delivery {
 	char *traceparent, *tracestate; /* HTTP trace headers it arrived with, or NULL */
 	/* The dispatcher's bookkeeping (dispatcher.c). */
 	struct delivery *prev, *next, *qnext;
-	int state;
+	enum delivery_state state; /* change it with delivery_set_state() only */
+	unsigned long long id;	   /* its name in the write-ahead log */
+	size_t bytes;		   /* delivery_bytes() at creation: the byte budget's unit */
+	size_t wal_bytes;	   /* the size of its latest full record in the log */
 	void *owner;
 };
+
+/* The state name ("queued", ...) and the end name ("delivered", ...), for logs and the WAL. */
+const char *delivery_state_name(enum delivery_state s);
+const char *delivery_end_name(enum delivery_end e);
+/* Parses delivery_end_name(); 0 or ERR_VALIDATION. */
+int delivery_end_parse(const char *name, enum delivery_end *out);
+/* Moves dv to state to; aborts when the machine above has no such edge. */
+void delivery_set_state(struct delivery *dv, enum delivery_state to);
+/* Whether the machine above has the edge from → to. */
+bool delivery_transition_ok(enum delivery_state from, enum delivery_state to);
+/* What the event costs in memory, roughly: its attributes, extensions and data. */
+size_t delivery_event_bytes(const struct ce_event *ev);
 
 /*
  * A new subscriber-phase delivery of a copy of ev (its knativebrokerttl removed; ttl is kept
@@ -101,10 +143,10 @@ void delivery_result_release(struct delivery_result *r);
 void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,
 			     size_t len);
 
-/* The delivery as a spool record (a new reference). */
+/* The delivery as a log (or legacy spool) record (a new reference). */
 json_t *delivery_to_json(const struct delivery *dv);
 /*
- * A delivery from a spool record. Returns 0 with *out set, or ERR_VALIDATION with a reason
+ * A delivery from a log or legacy spool record. Returns 0 with *out set, or ERR_VALIDATION with a reason
  * in err (unknown trigger, bad event).
  */
 int delivery_from_json(json_t *j, const struct topology *t, struct delivery **out, struct buf *err);

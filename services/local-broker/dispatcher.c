@@ -1,14 +1,26 @@
 /*
- * dispatcher.c: queues, attempts, retries and dead-lettering (see dispatcher.h).
+ * dispatcher.c: queues, attempts, retries, dead-lettering and the write-ahead log (see
+ * dispatcher.h).
  *
- * Every live delivery is on d->all and in exactly one state: QUEUED (on its Trigger's FIFO),
- * INFLIGHT (an httpc request owns it until on_done) or WAITING (an httpc timer owns it until
- * on_timer). All state changes happen under d->mu; httpc calls made under it never block.
+ * Every live delivery is on d->all and in exactly one state of enum delivery_state
+ * (delivery.h): QUEUED (on its Trigger's FIFO), INFLIGHT (an httpc request owns it until
+ * on_done) or WAITING (an httpc timer owns it until on_timer). All state changes happen under
+ * d->mu; httpc calls made under it never block.
+ *
+ * The log's records are JSON lines, appended under d->mu so their order is the order of the
+ * changes:
+ *   {"op":"put","id":N,"delivery":{...}}   a delivery as delivery_to_json() (new, or moved to
+ *                                         its dead-letter phase); the snapshot is all puts
+ *   {"op":"retry","id":N,"attempts":A,"due_ms":T}   a failed attempt, next one due at T
+ *   {"op":"done","id":N,"end":"delivered"|"dead_lettered"|"dropped"}
+ * Only ingress waits for its puts to be durable (wal_commit outside d->mu); the rest rides on
+ * the next sync. Lock order: d->mu, then the wal's own lock.
  */
 #include "dispatcher.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,11 +32,13 @@
 #include "common/metrics.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
+#include "common/wal.h"
 #include "delivery.h"
 #include "spool.h"
 #include "ttl.h"
 
-enum { ST_QUEUED, ST_INFLIGHT, ST_WAITING };
+/* A snapshot writes up to this many bytes of records per chunk. */
+#define SNAPSHOT_CHUNK ((size_t)1024 * 1024)
 
 struct trig_queue {
 	struct delivery *head, *tail;
@@ -40,14 +54,34 @@ struct dispatcher {
 	pthread_cond_t cond;
 	struct trig_queue *queues; /* one per topo->triggers entry */
 	struct delivery *all;
-	size_t depth, inflight;
+	size_t depth, inflight, bytes;
 	int stopping;
+	struct wal *wal; /* NULL: memory only */
+	/* The committer thread: one wal_commit() (one group sync) per batch of waiters. */
+	pthread_t committer;
+	bool committer_started, committer_stop;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccond;
+	struct commit_wait *waiters; /* FIFO (head), under cmu */
+	struct commit_wait *waiters_tail;
+	unsigned long long next_id; /* the next delivery's id in the log */
+	size_t live_wal_bytes;	    /* sum of wal_bytes of the live deliveries */
 	struct metric *deliveries, *dropped;
-	struct metric_series *received, *depth_gauge;
+	struct metric_series *received, *depth_gauge, *bytes_gauge, *wal_gauge, *compactions;
+};
+
+struct commit_wait {
+	unsigned long long seq;
+	dispatcher_durable_fn fn;
+	void *arg;
+	struct commit_wait *next;
 };
 
 static void on_done(const struct httpc_response *res, void *arg);
 static void on_timer(void *arg, int cancelled);
+static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+		  const char *traceparent, const char *tracestate, bool commit,
+		  unsigned long long *seq_out);
 
 static long long now_ms(void)
 {
@@ -64,6 +98,137 @@ static struct trig_queue *queue_of(struct dispatcher *d, const struct delivery *
 
 /* ---- bookkeeping (d->mu held) ------------------------------------------------------------- */
 
+/* ---- the write-ahead log (d->mu held) ------------------------------------------------------- */
+
+static void wal_gauge_update(struct dispatcher *d)
+{
+	if (d->wal)
+		metrics_set(d->wal_gauge, (double)wal_size(d->wal));
+}
+
+/* Appends rec (consumed) as one line to line. */
+static void record_line(json_t *rec, struct buf *line)
+{
+	char *text = json_dumps(rec, JSON_COMPACT);
+
+	buf_appends(line, text);
+	buf_appendc(line, '\n');
+	free(text);
+	json_decref(rec);
+}
+
+/* dv's full record ("put"), appended to line; sets dv->wal_bytes. */
+static void put_line(struct delivery *dv, struct buf *line)
+{
+	size_t start = line->len;
+
+	record_line(json_pack("{s:s,s:I,s:o}", "op", "put", "id", (json_int_t)dv->id, "delivery",
+			      delivery_to_json(dv)),
+		    line);
+	dv->wal_bytes = line->len - start;
+}
+
+/*
+ * Appends a record that need not be durable before going on: losing it in a crash repeats a
+ * step (a redelivery), never loses one. A failure is logged; it is sticky in the wal, and
+ * /readyz then reports it.
+ */
+static void note(struct dispatcher *d, json_t *rec)
+{
+	unsigned long long seq;
+	struct buf line;
+
+	if (!d->wal) {
+		json_decref(rec);
+		return;
+	}
+	buf_init(&line, BUF_NOCAP);
+	record_line(rec, &line);
+	if (wal_append(d->wal, line.data, line.len, &seq) != 0)
+		log_error("broker.wal: a delivery record was not written (%s)", line.data);
+	buf_release(&line);
+}
+
+static void note_put(struct dispatcher *d, struct delivery *dv)
+{
+	unsigned long long seq;
+	struct buf line;
+
+	if (!d->wal)
+		return;
+	d->live_wal_bytes -= dv->wal_bytes;
+	buf_init(&line, BUF_NOCAP);
+	put_line(dv, &line);
+	d->live_wal_bytes += dv->wal_bytes;
+	if (wal_append(d->wal, line.data, line.len, &seq) != 0)
+		log_error("broker.wal: the dead-letter phase of event %s was not written",
+			  dv->event->id);
+	buf_release(&line);
+}
+
+static void note_retry(struct dispatcher *d, const struct delivery *dv)
+{
+	note(d, json_pack("{s:s,s:I,s:i,s:I}", "op", "retry", "id", (json_int_t)dv->id, "attempts",
+			  dv->attempts, "due_ms", (json_int_t)dv->due_ms));
+}
+
+static void note_done(struct dispatcher *d, const struct delivery *dv, enum delivery_end end)
+{
+	note(d, json_pack("{s:s,s:I,s:s}", "op", "done", "id", (json_int_t)dv->id, "end",
+			  delivery_end_name(end)));
+}
+
+struct snapshot {
+	struct dispatcher *d;
+	struct delivery *cursor;
+	size_t live;
+};
+
+/* wal_snapshot_fn: one put per live delivery, about SNAPSHOT_CHUNK bytes at a time. */
+static int snapshot_chunk(struct buf *chunk, void *arg)
+{
+	struct snapshot *sn = arg;
+
+	while (sn->cursor && chunk->len < SNAPSHOT_CHUNK) {
+		put_line(sn->cursor, chunk);
+		sn->live += sn->cursor->wal_bytes;
+		sn->cursor = sn->cursor->next;
+	}
+	return sn->cursor ? 0 : 1;
+}
+
+/* Rewrites the log from the live deliveries. */
+static int compact(struct dispatcher *d)
+{
+	struct snapshot sn = { .d = d, .cursor = d->all };
+	int rc;
+
+	rc = wal_rewrite(d->wal, snapshot_chunk, &sn);
+	if (rc == 0) {
+		d->live_wal_bytes = sn.live;
+		metrics_inc(d->compactions);
+	}
+	wal_gauge_update(d);
+	return rc;
+}
+
+/* Compacts when the log has grown past compact_bytes and past twice what is live. */
+static void maybe_compact(struct dispatcher *d)
+{
+	long long size;
+
+	if (!d->wal)
+		return;
+	size = wal_size(d->wal);
+	if (size < d->opt.compact_bytes || size < 2 * (long long)d->live_wal_bytes) {
+		wal_gauge_update(d);
+		return;
+	}
+	(void)compact(d);
+}
+
+/* ---- bookkeeping (d->mu held) ------------------------------------------------------------- */
+
 static void track(struct dispatcher *d, struct delivery *dv)
 {
 	dv->owner = d;
@@ -73,7 +238,9 @@ static void track(struct dispatcher *d, struct delivery *dv)
 		d->all->prev = dv;
 	d->all = dv;
 	d->depth++;
+	d->bytes += dv->bytes;
 	metrics_set(d->depth_gauge, (double)d->depth);
+	metrics_set(d->bytes_gauge, (double)d->bytes);
 }
 
 static void untrack_free(struct dispatcher *d, struct delivery *dv)
@@ -85,15 +252,27 @@ static void untrack_free(struct dispatcher *d, struct delivery *dv)
 	if (dv->next)
 		dv->next->prev = dv->prev;
 	d->depth--;
+	d->bytes -= dv->bytes;
+	d->live_wal_bytes -= dv->wal_bytes;
 	metrics_set(d->depth_gauge, (double)d->depth);
+	metrics_set(d->bytes_gauge, (double)d->bytes);
 	delivery_free(dv);
+}
+
+/* Ends dv: records how, forgets it, and compacts the log when it is due. */
+static void finish(struct dispatcher *d, struct delivery *dv, enum delivery_end end)
+{
+	delivery_set_state(dv, DELIVERY_DONE);
+	note_done(d, dv, end);
+	untrack_free(d, dv);
+	maybe_compact(d);
 }
 
 static void enqueue(struct dispatcher *d, struct delivery *dv)
 {
 	struct trig_queue *q = queue_of(d, dv);
 
-	dv->state = ST_QUEUED;
+	delivery_set_state(dv, DELIVERY_QUEUED);
 	dv->qnext = NULL;
 	if (q->tail)
 		q->tail->qnext = dv;
@@ -113,7 +292,7 @@ static void drop(struct dispatcher *d, struct delivery *dv, const char *reason, 
 		   "event %s dropped after delivery to trigger %s/%s failed: %s", dv->event->id,
 		   tr->ns, tr->name, reason);
 	metrics_inc(metrics_series(d->dropped, METRIC_LABELS(tr->name, reason)));
-	untrack_free(d, dv);
+	finish(d, dv, DELIVERY_END_DROPPED);
 }
 
 /* Schedules the next attempt of dv wait_ms from now. */
@@ -124,10 +303,10 @@ static void schedule(struct dispatcher *d, struct delivery *dv, long long wait_m
 		enqueue(d, dv);
 		return;
 	}
-	dv->state = ST_WAITING;
+	delivery_set_state(dv, DELIVERY_WAITING);
 	if (d->client && httpc_timer(d->client, wait_ms, on_timer, dv) == 0)
 		return;
-	/* The client is shutting down: the delivery stays WAITING and goes to the spool. */
+	/* The client is shutting down: the delivery stays WAITING, as the log has it. */
 }
 
 /*
@@ -148,7 +327,9 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 	if (r->outcome != DELIVERY_FAILED) {
 		if (dv->phase == DELIVERY_DEAD_LETTER)
 			metrics_inc(queue_of(d, dv)->dead_letters);
-		untrack_free(d, dv);
+		finish(d, dv,
+		       dv->phase == DELIVERY_DEAD_LETTER ? DELIVERY_END_DEAD_LETTERED
+							 : DELIVERY_END_DELIVERED);
 		return;
 	}
 	log_fields(LOG_WARN,
@@ -157,10 +338,12 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 		   "delivery attempt %d to %s failed with %d", dv->attempts, url, r->code);
 	if (delivery_retryable(r->code) && dv->attempts <= spec->retry) {
 		schedule(d, dv, delivery_backoff_ms(spec, dv->attempts));
+		note_retry(d, dv);
 		return;
 	}
 	if (dv->phase == DELIVERY_SUBSCRIBER && spec->dls_url) {
 		delivery_to_dead_letter(dv, url, r->code, r->body.data, r->body.len);
+		note_put(d, dv);
 		enqueue(d, dv);
 		return;
 	}
@@ -280,9 +463,9 @@ static void start_attempt(struct dispatcher *d, struct trig_queue *q, struct del
 		drop(d, dv, "dead_letter_sink_removed", 0);
 		return;
 	}
+	delivery_set_state(dv, DELIVERY_INFLIGHT);
 	rc = send_attempt(d, dv, url);
 	if (rc == 0) {
-		dv->state = ST_INFLIGHT;
 		q->inflight++;
 		d->inflight++;
 		return;
@@ -329,7 +512,7 @@ static void on_timer(void *arg, int cancelled)
 	struct dispatcher *d = dv->owner;
 
 	if (cancelled)
-		return; /* stays WAITING with its due time: spooled */
+		return; /* stays WAITING with its due time, as the log has it */
 	pthread_mutex_lock(&d->mu);
 	enqueue(d, dv);
 	pump(d, queue_of(d, dv));
@@ -354,7 +537,7 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 		ts = ninj > 1 ? ctx->tracestate : NULL;
 	}
 	ttl_put(r->reply, dv->ttl);
-	rc = dispatcher_ingest(d, b, r->reply, tp, ts);
+	rc = ingest(d, b, r->reply, tp, ts, false, NULL);
 	if (rc == 0) {
 		r->outcome = DELIVERY_OK;
 		return NULL;
@@ -405,10 +588,74 @@ static void on_done(const struct httpc_response *res, void *arg)
 
 /* ---- public API --------------------------------------------------------------------------- */
 
-int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
-		      const char *traceparent, const char *tracestate)
+/*
+ * Makes, logs and queues the deliveries of ev (d->mu held): one per matching Trigger. n is
+ * their number. Sets *seq to the log's sequence number of their records (0: none written).
+ */
+static int ingest_locked(struct dispatcher *d, size_t bi, struct ce_event *ev, int ttl, size_t n,
+			 const char *traceparent, const char *tracestate, unsigned long long *seq)
+{
+	struct delivery **made = xcalloc(n + 1, sizeof(struct delivery *));
+	size_t i, k = 0, bytes = 0;
+	struct buf lines;
+	int rc = 0;
+
+	buf_init(&lines, BUF_NOCAP);
+	for (i = 0; i < d->topo->ntriggers && k < n; i++) {
+		const struct topo_trigger *tr = &d->topo->triggers[i];
+
+		if (tr->broker_index != bi || !filter_match(tr->filter, ev))
+			continue;
+		made[k] = delivery_new(tr, ev, ttl, traceparent, tracestate);
+		made[k]->id = d->next_id++;
+		bytes += made[k]->bytes;
+		if (d->wal)
+			put_line(made[k], &lines);
+		k++;
+	}
+	if (d->depth + k > d->opt.queue_max || d->bytes + bytes > d->opt.queue_bytes) {
+		rc = ERR_OVERLOADED;
+		goto cleanup;
+	}
+	if (d->wal && k > 0) {
+		rc = wal_append(d->wal, lines.data, lines.len, seq);
+		if (rc)
+			goto cleanup;
+	}
+	/* All tracked before any attempt: an attempt may end at once and compact the log, and
+	 * the snapshot must then hold every record just appended. */
+	for (i = 0; i < k; i++) {
+		track(d, made[i]);
+		d->live_wal_bytes += made[i]->wal_bytes;
+	}
+	for (i = 0; i < k; i++) {
+		struct delivery *dv = made[i];
+
+		made[i] = NULL;
+		enqueue(d, dv);
+		pump(d, queue_of(d, dv));
+	}
+	wal_gauge_update(d);
+cleanup:
+	for (i = 0; i < k; i++)
+		delivery_free(made[i]);
+	free(made);
+	buf_release(&lines);
+	return rc;
+}
+
+/*
+ * Accepts ev into broker b. With commit, returns only once its records are on disk; without,
+ * sets *seq_out (when not NULL) to what a commit must cover (0: nothing), and the records
+ * otherwise ride on the next sync (a reply, re-ingested on the client thread, which must not
+ * wait for the disk: its records are ahead of the "done" of the delivery that got it).
+ */
+static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+		  const char *traceparent, const char *tracestate, bool commit,
+		  unsigned long long *seq_out)
 {
 	size_t bi = (size_t)(b - d->topo->brokers), i, n = 0;
+	unsigned long long seq = 0;
 	char now[CE_TIME_LEN];
 	struct timespec ts;
 	int ttl, rc;
@@ -427,24 +674,92 @@ int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct 
 			n++;
 	}
 	pthread_mutex_lock(&d->mu);
-	if (d->depth + n > d->opt.queue_max) {
-		pthread_mutex_unlock(&d->mu);
-		return ERR_OVERLOADED;
-	}
-	for (i = 0; i < d->topo->ntriggers; i++) {
-		const struct topo_trigger *tr = &d->topo->triggers[i];
-		struct delivery *dv;
-
-		if (tr->broker_index != bi || !filter_match(tr->filter, ev))
-			continue;
-		dv = delivery_new(tr, ev, ttl, traceparent, tracestate);
-		track(d, dv);
-		enqueue(d, dv);
-		pump(d, &d->queues[i]);
-	}
-	metrics_inc(d->received);
+	rc = ingest_locked(d, bi, ev, ttl, n, traceparent, tracestate, &seq);
+	if (rc == 0)
+		metrics_inc(d->received);
 	pthread_mutex_unlock(&d->mu);
-	return 0;
+	if (seq_out)
+		*seq_out = rc == 0 ? seq : 0;
+	if (rc == 0 && commit && seq > 0)
+		rc = wal_commit(d->wal, seq);
+	return rc;
+}
+
+int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+		      const char *traceparent, const char *tracestate)
+{
+	return ingest(d, b, ev, traceparent, tracestate, true, NULL);
+}
+
+int dispatcher_ingest_begin(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+			    const char *traceparent, const char *tracestate,
+			    unsigned long long *seq)
+{
+	return ingest(d, b, ev, traceparent, tracestate, false, seq);
+}
+
+/* ---- the committer thread ------------------------------------------------------------------ */
+
+static void *committer_main(void *arg)
+{
+	struct dispatcher *d = arg;
+
+	pthread_mutex_lock(&d->cmu);
+	for (;;) {
+		struct commit_wait *batch, *w;
+		unsigned long long top = 0;
+		int rc;
+
+		while (!d->waiters && !d->committer_stop)
+			pthread_cond_wait(&d->ccond, &d->cmu);
+		if (!d->waiters)
+			break;
+		batch = d->waiters;
+		d->waiters = d->waiters_tail = NULL;
+		pthread_mutex_unlock(&d->cmu);
+		for (w = batch; w; w = w->next)
+			top = w->seq > top ? w->seq : top;
+		rc = wal_commit(d->wal, top);
+		while (batch) {
+			w = batch;
+			batch = w->next;
+			w->fn(w->arg, rc);
+			free(w);
+		}
+		pthread_mutex_lock(&d->cmu);
+	}
+	pthread_mutex_unlock(&d->cmu);
+	return NULL;
+}
+
+void dispatcher_commit_async(struct dispatcher *d, unsigned long long seq, dispatcher_durable_fn fn,
+			     void *arg)
+{
+	struct commit_wait *w = xcalloc(1, sizeof(*w));
+
+	w->seq = seq;
+	w->fn = fn;
+	w->arg = arg;
+	pthread_mutex_lock(&d->cmu);
+	if (d->waiters_tail)
+		d->waiters_tail->next = w;
+	else
+		d->waiters = w;
+	d->waiters_tail = w;
+	pthread_cond_signal(&d->ccond);
+	pthread_mutex_unlock(&d->cmu);
+}
+
+static void committer_stop(struct dispatcher *d)
+{
+	if (!d->committer_started)
+		return;
+	pthread_mutex_lock(&d->cmu);
+	d->committer_stop = true;
+	pthread_cond_signal(&d->ccond);
+	pthread_mutex_unlock(&d->cmu);
+	pthread_join(d->committer, NULL); /* it answers every waiter before it exits */
+	d->committer_started = false;
 }
 
 size_t dispatcher_depth(struct dispatcher *d)
@@ -453,6 +768,16 @@ size_t dispatcher_depth(struct dispatcher *d)
 
 	pthread_mutex_lock(&d->mu);
 	n = d->depth;
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+size_t dispatcher_bytes(struct dispatcher *d)
+{
+	size_t n;
+
+	pthread_mutex_lock(&d->mu);
+	n = d->bytes;
 	pthread_mutex_unlock(&d->mu);
 	return n;
 }
@@ -472,6 +797,20 @@ static void register_metrics(struct dispatcher *d)
 	    metrics_series(metrics_gauge(reg, "broker_queue_depth", "Deliveries not yet finished",
 					 METRIC_NO_LABELS),
 			   NULL);
+	d->bytes_gauge = metrics_series(metrics_gauge(reg, "broker_queue_bytes",
+						      "Bytes of the deliveries not yet finished "
+						      "(bounded by BROKER_QUEUE_BYTES)",
+						      METRIC_NO_LABELS),
+					NULL);
+	d->wal_gauge =
+	    metrics_series(metrics_gauge(reg, "broker_wal_bytes",
+					 "Size of the write-ahead log file", METRIC_NO_LABELS),
+			   NULL);
+	d->compactions = metrics_series(metrics_counter(reg, "broker_wal_compactions_total",
+							"Rewrites of the write-ahead log to the "
+							"pending deliveries",
+							METRIC_NO_LABELS),
+					NULL);
 	d->deliveries = metrics_counter(reg, "broker_deliveries_total",
 					"Delivery attempts to subscribers by result code",
 					METRIC_LABELS("trigger", "code"));
@@ -501,6 +840,11 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	d->opt = *opt;
 	if (!d->opt.queue_max)
 		d->opt.queue_max = 10000;
+	if (!d->opt.queue_bytes)
+		d->opt.queue_bytes = (size_t)64 * 1024 * 1024;
+	if (!d->opt.compact_bytes)
+		d->opt.compact_bytes = 16LL * 1024 * 1024;
+	d->next_id = 1;
 	if (!d->opt.max_ttl)
 		d->opt.max_ttl = TTL_DEFAULT_MAX;
 	if (!d->opt.timeout_default_ms)
@@ -510,6 +854,8 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	if (!d->opt.ingress_base)
 		d->opt.ingress_base = "http://127.0.0.1:8080";
 	pthread_mutex_init(&d->mu, NULL);
+	pthread_mutex_init(&d->cmu, NULL);
+	pthread_cond_init(&d->ccond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cond, &ca);
@@ -553,61 +899,219 @@ void dispatcher_drain(struct dispatcher *d, long long grace_ms)
 	d->client = NULL;
 }
 
-int dispatcher_spool_save(struct dispatcher *d, const char *path, struct buf *err)
-{
-	json_t *arr = json_array();
-	struct delivery *dv;
-	int rc = 0;
+/* ---- resuming ------------------------------------------------------------------------------ */
 
-	for (dv = d->all; dv; dv = dv->next)
-		json_array_append_new(arr, delivery_to_json(dv));
-	if (json_array_size(arr) > 0)
-		rc = spool_write(path, arr, err);
-	else
-		rc = spool_remove(path);
-	if (rc == 0 && json_array_size(arr) > 0)
-		log_info("spooled %zu pending deliveries to %s", json_array_size(arr), path);
-	json_decref(arr);
+struct replay {
+	json_t *live; /* id (decimal text) -> the "delivery" of its latest put, updated by retry */
+	size_t bad;   /* lines that are not records */
+	unsigned long long next_id;
+};
+
+/* wal_record_fn: applies one record to the live set. */
+static int replay_record(const char *line, size_t len, void *arg)
+{
+	struct replay *rp = arg;
+	json_t *rec = json_loadb(line, len, 0, NULL), *dj;
+	json_int_t id = 0, attempts = 0, due = 0;
+	const char *op = NULL;
+	char key[32];
+
+	if (!rec || json_unpack(rec, "{s:s,s:I}", "op", &op, "id", &id) != 0 || id < 0) {
+		rp->bad++;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	if ((unsigned long long)id >= rp->next_id)
+		rp->next_id = (unsigned long long)id + 1;
+	if (strcmp(op, "put") == 0) {
+		dj = json_object_get(rec, "delivery");
+		if (json_is_object(dj))
+			json_object_set(rp->live, key, dj);
+		else
+			rp->bad++;
+	} else if (strcmp(op, "retry") == 0) {
+		dj = json_object_get(rp->live, key);
+		if (json_unpack(rec, "{s:I,s:I}", "attempts", &attempts, "due_ms", &due) != 0)
+			rp->bad++;
+		else if (dj) {
+			json_object_set_new(dj, "attempts", json_integer(attempts));
+			json_object_set_new(dj, "due_ms", json_integer(due));
+		}
+	} else if (strcmp(op, "done") == 0) {
+		json_object_del(rp->live, key);
+	} else {
+		rp->bad++;
+	}
+out:
+	json_decref(rec);
+	return 0;
+}
+
+/* Tracks a resumed delivery (d->mu held); logs and frees what cannot be resumed. */
+static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, const char *from)
+{
+	struct delivery *dv = NULL;
+	struct buf why;
+
+	buf_init(&why, 512);
+	if (delivery_from_json(dj, d->topo, &dv, &why) != 0) {
+		log_error("%s: a pending delivery cannot be resumed and is dropped: %s", from,
+			  why.data);
+		buf_release(&why);
+		return 0;
+	}
+	buf_release(&why);
+	dv->id = id;
+	track(d, dv);
+	return 1;
+}
+
+/* Replays the log at path into d (d->mu held). 0, or ERR_IO when it must be set aside. */
+static int replay_log(struct dispatcher *d, const char *path)
+{
+	struct replay rp = { .live = json_object(), .next_id = 1 };
+	struct wal_replay_stats st;
+	struct buf err, aside;
+	const char *key;
+	json_t *dj;
+	int rc;
+
+	buf_init(&err, 1024);
+	buf_init(&aside, 1024);
+	rc = wal_replay(path, replay_record, &rp, &st, &err);
+	if (rc == ERR_NOT_FOUND) {
+		rc = 0;
+		goto cleanup;
+	}
+	if (rc == 0 && st.torn_bytes)
+		log_warn("%s: the last record was cut short by a crash (%zu bytes): ignored", path,
+			 st.torn_bytes);
+	if (rc != 0 || rp.bad > 0) {
+		if (wal_set_aside(path, &aside) != 0) {
+			log_error("%s: unreadable (%s) and cannot be moved aside: %s", path,
+				  rc ? err.data : "damaged records", strerror(errno));
+			rc = ERR_IO;
+			goto cleanup;
+		}
+		log_warn("%s: %s; the file is kept as %s%s", path,
+			 rc ? err.data : "some lines are not log records", aside.data,
+			 rc ? "" : " and the records that could be read are resumed");
+		if (rc)
+			goto cleanup_ok;
+	}
+	json_object_foreach(rp.live, key, dj)
+	{
+		(void)resume_one(d, dj, strtoull(key, NULL, 10), path);
+	}
+	if (rp.next_id > d->next_id)
+		d->next_id = rp.next_id;
+cleanup_ok:
+	rc = 0;
+cleanup:
+	json_decref(rp.live);
+	buf_release(&err);
+	buf_release(&aside);
 	return rc;
 }
 
-int dispatcher_spool_load(struct dispatcher *d, const char *path, struct buf *err)
+/* Adds a spool written by an older version (d->mu held). Whether one was loaded. */
+static bool load_legacy_spool(struct dispatcher *d, const char *path)
 {
 	json_t *arr = NULL, *rec;
+	struct buf err, aside;
+	bool loaded = false;
 	size_t i;
-	int rc, n = 0;
-	long long now = now_ms();
+	int rc;
 
-	rc = spool_read(path, &arr, err);
+	buf_init(&err, 1024);
+	buf_init(&aside, 1024);
+	rc = spool_read(path, &arr, &err);
 	if (rc == ERR_NOT_FOUND)
-		return 0;
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&d->mu);
+		goto cleanup;
+	if (rc) {
+		if (wal_set_aside(path, &aside) == 0)
+			log_warn("spool %s is unreadable (%s): kept as %s", path, err.data,
+				 aside.data);
+		else
+			log_error("spool %s is unreadable (%s) and cannot be moved aside", path,
+				  err.data);
+		goto cleanup;
+	}
 	json_array_foreach(arr, i, rec)
 	{
-		struct delivery *dv = NULL;
-		struct buf why;
+		(void)resume_one(d, rec, d->next_id++, path);
+	}
+	loaded = true;
+cleanup:
+	json_decref(arr);
+	buf_release(&err);
+	buf_release(&aside);
+	return loaded;
+}
 
-		buf_init(&why, 512);
-		if (delivery_from_json(rec, d->topo, &dv, &why) != 0) {
-			log_error("spool record %zu dropped: %s", i, why.data);
-			buf_release(&why);
-			continue;
-		}
-		buf_release(&why);
-		track(d, dv);
+int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err)
+{
+	struct snapshot sn = { .d = d };
+	struct delivery *dv;
+	long long now = now_ms();
+	bool spooled = false;
+	int rc = 0, n = 0;
+
+	if (!d->opt.wal_path)
+		return 0;
+	pthread_mutex_lock(&d->mu);
+	rc = replay_log(d, d->opt.wal_path);
+	if (rc) {
+		buf_appendf(err, "%s cannot be read or moved aside", d->opt.wal_path);
+		goto out;
+	}
+	if (legacy_spool)
+		spooled = load_legacy_spool(d, legacy_spool);
+	sn.cursor = d->all;
+	rc = wal_open(d->opt.wal_path, d->opt.fsync, snapshot_chunk, &sn, &d->wal, err);
+	if (rc)
+		goto out;
+	d->live_wal_bytes = sn.live;
+	wal_gauge_update(d);
+	if (pthread_create(&d->committer, NULL, committer_main, d) != 0) {
+		log_error("local-broker: cannot start the log's committer thread");
+		abort();
+	}
+	d->committer_started = true;
+	/* The log now holds the spool's deliveries: only now may the spool go. */
+	if (spooled && spool_remove(legacy_spool) != 0)
+		log_warn("%s: resumed, but cannot be removed: %s", legacy_spool, strerror(errno));
+	for (dv = d->all; dv; dv = dv->next) {
 		schedule(d, dv, dv->due_ms > now ? dv->due_ms - now : 0);
 		n++;
 	}
 	pump_all(d);
+out:
 	pthread_mutex_unlock(&d->mu);
-	json_decref(arr);
-	if (spool_remove(path) != 0) {
-		buf_appendf(err, "%s: cannot remove the spool after loading it", path);
-		return ERR_IO;
-	}
+	return rc ? rc : n;
+}
+
+size_t dispatcher_checkpoint(struct dispatcher *d)
+{
+	size_t n;
+
+	pthread_mutex_lock(&d->mu);
+	n = d->depth;
+	if (d->wal && compact(d) == 0 && n > 0)
+		log_info("kept %zu pending deliveries in %s for the next start", n,
+			 d->opt.wal_path);
+	else if (!d->wal && n > 0)
+		log_warn(
+		    "%zu pending deliveries are lost: BROKER_DURABILITY=memory keeps them only "
+		    "in memory",
+		    n);
+	pthread_mutex_unlock(&d->mu);
 	return n;
+}
+
+int dispatcher_check(struct dispatcher *d, struct buf *reason)
+{
+	return d->wal ? wal_check(d->wal, reason) : 0;
 }
 
 void dispatcher_free(struct dispatcher *d)
@@ -620,8 +1124,12 @@ void dispatcher_free(struct dispatcher *d)
 		pthread_mutex_unlock(&d->mu);
 		httpc_free(d->client);
 	}
+	committer_stop(d);
 	while (d->all)
 		untrack_free(d, d->all);
+	wal_close(d->wal);
+	pthread_cond_destroy(&d->ccond);
+	pthread_mutex_destroy(&d->cmu);
 	free(d->queues);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->mu);

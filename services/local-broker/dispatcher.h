@@ -13,16 +13,30 @@
  * reply's TTL is exhausted, the latter dead-lettered with the Broker's ingress URL as
  * knativeerrordest, as EV's reply path does).
  *
+ * Durability (opt.wal_path set, BROKER_DURABILITY=wal): every accepted delivery is first
+ * written to a write-ahead log (common/wal.h), and dispatcher_ingest() returns only once that
+ * record is on disk (group commit: one sync serves every ingress request waiting at that
+ * moment). Each later step is logged too, without waiting for the disk: a failed attempt with
+ * its attempt count and next due time, the switch to the dead-letter phase, and the end
+ * (delivered, dead-lettered, dropped). dispatcher_resume() at start-up replays the log, so a
+ * restart after SIGKILL resumes every pending delivery at its backoff position. A step whose
+ * record was lost in the crash is repeated: delivery is at least once, never lost. The log is
+ * compacted (rewritten from the pending deliveries) when it has grown past compact_bytes and
+ * past twice what is pending, and once more at a graceful stop.
+ * Without wal_path (BROKER_DURABILITY=memory) the queues live only in memory, like Knative's
+ * in-memory channel: a stop or a crash loses what is pending.
+ *
  * Shutdown: dispatcher_drain() stops starting attempts, waits up to grace_ms for the attempts
  * in flight, then cancels the rest (they will be retried with the same attempt number: at
- * least once, never lost). dispatcher_spool_save() then writes every pending delivery;
- * dispatcher_spool_load() at the next start resumes them and removes the spool.
+ * least once, never lost).
  *
  * Metrics (default registry): broker_events_received_total, broker_deliveries_total{trigger,
  * code}, broker_dead_letters_total{trigger}, broker_events_dropped_total{trigger,reason},
- * broker_delivery_duration_seconds{trigger}, broker_queue_depth.
+ * broker_delivery_duration_seconds{trigger}, broker_queue_depth, broker_queue_bytes,
+ * broker_wal_bytes, broker_wal_compactions_total.
  *
- * Thread safety: dispatcher_ingest() may be called from any thread; the others by the owner.
+ * Thread safety: dispatcher_ingest(), dispatcher_ingest_begin() and dispatcher_commit_async()
+ * may be called from any thread; the others by the owner.
  */
 #ifndef LOCAL_BROKER_DISPATCHER_H
 #define LOCAL_BROKER_DISPATCHER_H
@@ -30,12 +44,17 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/eventlog.h"
 #include "topology.h"
 
 struct ce_event;
 
 struct dispatcher_options {
 	size_t queue_max;	      /* deliveries tracked at once [10000] */
+	size_t queue_bytes;	      /* bytes of deliveries tracked at once [64 MiB] */
+	const char *wal_path;	      /* the write-ahead log; NULL = memory only */
+	enum eventlog_fsync fsync;    /* the log's durability (0 = always) */
+	long long compact_bytes;      /* compact the log past this size [16 MiB] */
 	int max_ttl;		      /* knativebrokerttl for new events [255] */
 	long long timeout_default_ms; /* per attempt when the spec sets none [30000] */
 	size_t trigger_inflight;      /* attempts in flight per Trigger [32] */
@@ -50,21 +69,47 @@ struct dispatcher *dispatcher_new(const struct topology *topo,
 /*
  * Accepts ev (borrowed: copied per Trigger; its knativebrokerttl and knativearrivaltime are
  * updated) into broker b's Triggers. traceparent/tracestate (may be NULL) are passed on.
- * Returns 0, ERR_TTL (loop protection) or ERR_OVERLOADED (queues full; nothing enqueued).
+ * Returns 0 once the deliveries are durable (see Durability), ERR_TTL (loop protection),
+ * ERR_OVERLOADED (queue_max or queue_bytes reached; nothing enqueued) or ERR_IO (the log
+ * cannot be written: the sender must retry).
  */
 int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		      const char *traceparent, const char *tracestate);
+/*
+ * dispatcher_ingest() without the wait, for ingress threads that must not block on the disk:
+ * the deliveries are queued and their records written, and *seq says what must be durable
+ * before the 202 (0: nothing, answer now). Then dispatcher_commit_async(d, seq, fn, arg): the
+ * committer thread calls fn(arg, rc) once, after one group sync that covers seq (rc 0) or
+ * failed (ERR_IO: answer 500, the sender retries). fn runs on that thread and must not block.
+ */
+int dispatcher_ingest_begin(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
+			    const char *traceparent, const char *tracestate,
+			    unsigned long long *seq);
+typedef void (*dispatcher_durable_fn)(void *arg, int rc);
+void dispatcher_commit_async(struct dispatcher *d, unsigned long long seq, dispatcher_durable_fn fn,
+			     void *arg);
 /* Deliveries not yet finished. */
 size_t dispatcher_depth(struct dispatcher *d);
 /* Stops delivering: waits up to grace_ms for attempts in flight, cancels the rest. */
 void dispatcher_drain(struct dispatcher *d, long long grace_ms);
-/* After dispatcher_drain(): writes every pending delivery to path (removes it when none). */
-int dispatcher_spool_save(struct dispatcher *d, const char *path, struct buf *err);
+/* Bytes of deliveries not yet finished (what queue_bytes bounds). */
+size_t dispatcher_bytes(struct dispatcher *d);
 /*
- * Resumes the deliveries spooled at path and removes the file. Returns the number resumed
- * (>= 0), or a negative error with err filled (the file is then left in place).
+ * Opens the write-ahead log (no-op without opt.wal_path): replays it, adds the deliveries of
+ * a spool left by an older version at legacy_spool (may be NULL), writes them all as the new
+ * log and only then removes the spool, and starts them at their due times. A log or spool
+ * that cannot be read is moved aside ("<path>.broken-<time>", never deleted) with a warning.
+ * Returns the number of deliveries resumed (>= 0), or ERR_IO with err filled when the new
+ * log cannot be written (the broker must not accept events then).
  */
-int dispatcher_spool_load(struct dispatcher *d, const char *path, struct buf *err);
+int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err);
+/*
+ * After dispatcher_drain(): compacts the log to the deliveries still pending, which the next
+ * start resumes. Returns how many there are (memory mode: they are lost, with a warning).
+ */
+size_t dispatcher_checkpoint(struct dispatcher *d);
+/* The readiness check: 0, or -1 with a reason appended (the log failed to sync). */
+int dispatcher_check(struct dispatcher *d, struct buf *reason);
 /* Stops (without grace if not drained) and frees every delivery still pending. */
 void dispatcher_free(struct dispatcher *d);
 

@@ -66,6 +66,18 @@ static void span_event_attrs(struct http_request *req, const struct ce_event *ev
 	trace_span_set_str(span, "cloudevents.event_source", ev->source);
 }
 
+/* dispatcher_durable_fn: the suspended request's answer, once its records are on disk. */
+static void on_durable(void *arg, int rc)
+{
+	struct http_request *req = arg;
+
+	if (rc == 0)
+		(void)http_respond(req, 202, NULL, NULL, 0);
+	else
+		(void)http_fail(req, ERR_IO, "the event could not be written to the broker's log");
+	http_resume(req);
+}
+
 static int h_post(struct http_request *req)
 {
 	struct ingress *in = req->ctx;
@@ -74,6 +86,7 @@ static int h_post(struct http_request *req)
 	struct ce_event *ev = NULL;
 	const char *traceparent, *tracestate;
 	char tp[TRACEPARENT_LEN + 1];
+	unsigned long long seq = 0;
 	int rc;
 
 	if (strcmp(req->route, BROKER_PATH) != 0)
@@ -88,15 +101,24 @@ static int h_post(struct http_request *req)
 		return rc;
 	span_event_attrs(req, ev);
 	delivery_context(req, tp, &traceparent, &tracestate);
-	rc = dispatcher_ingest(in->disp, b, ev, traceparent, tracestate);
+	rc = dispatcher_ingest_begin(in->disp, b, ev, traceparent, tracestate, &seq);
 	ce_event_free(ev);
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
 	if (rc == ERR_OVERLOADED)
-		return http_fail(req, ERR_OVERLOADED, "the broker queues are full");
+		return http_fail(req, ERR_OVERLOADED,
+				 "the broker queues are full (BROKER_QUEUE_MAX deliveries or "
+				 "BROKER_QUEUE_BYTES bytes pending)");
+	if (rc == ERR_IO)
+		return http_fail(req, ERR_IO, "the event could not be written to the broker's log");
 	if (rc)
 		return http_fail(req, rc, "the event was not accepted");
-	return http_respond(req, 202, NULL, NULL, 0);
+	if (seq == 0)
+		return http_respond(req, 202, NULL, NULL, 0);
+	/* 202 only once the log's sync covers the event; no pool thread waits for the disk. */
+	(void)http_suspend(req);
+	dispatcher_commit_async(in->disp, seq, on_durable, req);
+	return 0;
 }
 
 static int h_options(struct http_request *req)
@@ -142,7 +164,7 @@ int ingress_ready(void *ctx, struct buf *reason)
 		buf_appends(reason, "shutting down");
 		return -1;
 	}
-	return 0;
+	return dispatcher_check(in->disp, reason);
 }
 
 void ingress_stop(struct ingress *in)

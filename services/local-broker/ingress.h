@@ -1,10 +1,12 @@
 /*
  * ingress.h: the broker's HTTP ingress, as Knative's MT broker answers it (protocols.md §1.7).
  *
- *   POST /<namespace>/<broker>   202 once the event is in the queue of every matching Trigger;
+ *   POST /<namespace>/<broker>   202 once the event is in the queue of every matching Trigger
+ *                                (and, with BROKER_DURABILITY=wal, on disk in the log);
  *                                400 not a (valid) CloudEvent, a batch, or TTL exhausted;
  *                                404 unknown broker; 503 + Retry-After when the queues are full
- *                                or the broker is shutting down
+ *                                (count or bytes) or the broker is shutting down; 500 when the
+ *                                log cannot be written
  *   POST /<any other depth>      400 (the path must be exactly /<namespace>/<broker>)
  *   OPTIONS (those paths)        200, Allow: POST, OPTIONS, WebHook-Allowed-Origin: *,
  *                                WebHook-Allowed-Rate: *
@@ -37,7 +39,10 @@ struct ingress {
 /* The route table (a static const struct route routes[] in ingress.c) and its size in *n. */
 const struct route *ingress_routes(size_t *n);
 
-/* GET /readyz: ready while the topology is loaded and the broker is not shutting down. */
+/*
+ * GET /readyz: ready while the topology is loaded, the broker is not shutting down and its
+ * log has not failed to sync.
+ */
 int ingress_ready(void *ctx, struct buf *reason);
 /* From now on ingress answers 503 and /readyz fails. */
 void ingress_stop(struct ingress *in);

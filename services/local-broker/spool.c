@@ -1,11 +1,10 @@
 /*
- * spool.c: atomic spool file writes and reads (see spool.h).
+ * spool.c: reading the spool of older versions (see spool.h).
  */
 #include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,57 +32,6 @@ static int fsync_dir_of(const char *path)
 	if (fd >= 0)
 		close(fd);
 	free(dir);
-	return rc;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return ERR_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int spool_write(const char *path, json_t *records, struct buf *err)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	json_t *doc = json_pack("{s:i,s:O}", "version", 1, "deliveries", records);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	int fd = -1, rc = ERR_IO;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !text || write_all(fd, text, strlen(text)) || fsync(fd) != 0) {
-		buf_appendf(err, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		buf_appendf(err, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		buf_appendf(err, "rename %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	rc = fsync_dir_of(path);
-	if (rc)
-		buf_appendf(err, "fsync of the directory of %s failed", path);
-cleanup:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	free(text);
-	json_decref(doc);
-	free(tmp);
 	return rc;
 }
 

@@ -1,10 +1,10 @@
 /*
- * spool.h: the file where pending deliveries survive a graceful restart.
+ * spool.h: the spool of older versions, which wrote pending deliveries to one file at a
+ * graceful stop. The write-ahead log (dispatcher.h) replaced it; a spool found at start-up is
+ * read once, its deliveries go into the log, and only then is it removed.
  *
  * The spool is one JSON document {"version":1,"deliveries":[<record>...]} (records are
- * delivery_to_json()). spool_write() writes a temp file next to the target, fsyncs it,
- * renames it over the target and fsyncs the directory, so a crash leaves either the old
- * file or the new one, never a torn one.
+ * delivery_to_json()).
  */
 #ifndef LOCAL_BROKER_SPOOL_H
 #define LOCAL_BROKER_SPOOL_H
@@ -15,8 +15,6 @@
 
 /* The spool path under dir (caller frees). */
 char *spool_path(const char *dir);
-/* Writes records (a JSON array, borrowed) to path. 0 or ERR_IO with err filled. */
-int spool_write(const char *path, json_t *records, struct buf *err);
 /*
  * Reads path into *records (a new array reference). 0; ERR_NOT_FOUND when there is no
  * spool; ERR_IO or ERR_VALIDATION (unreadable or malformed) with err filled.

@@ -1,17 +1,19 @@
 /*
  * Unit tests for services/local-broker/delivery.c: the backoff schedule as shipped (linear,
  * exponential, unset policy or delay), the retryable status table row by row, knativeerrordata
- * (base64, 1024-character truncation), response classification, the dead-letter event and the
- * spool record round trip.
+ * (base64, 1024-character truncation), response classification, the dead-letter event, the
+ * record round trip and the state machine's transition table.
  */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 
 #include "../../../services/local-broker/delivery.h"
 #include "../../../services/local-broker/ttl.h"
 #include "common/buf.h"
 #include "common/ce.h"
+#include "common/err.h"
 #include "common/httpc.h"
 
 Test(delivery, backoff_schedule)
@@ -302,4 +304,49 @@ Test(delivery, spool_record_round_trip)
 	ce_event_free(ev);
 	topology_free(t);
 	buf_release(&err);
+}
+
+/* The state machine of delivery.h: every edge drawn there is allowed, nothing else. */
+Test(delivery, state_transition_table)
+{
+	enum { N = DELIVERY_DONE + 1 };
+	static const bool allowed[N][N] = {
+		/* to:             NEW    QUEUED INFLT  WAIT   DONE */
+		[DELIVERY_NEW] = { false, true, false, true, false },
+		[DELIVERY_QUEUED] = { false, false, true, false, true },
+		[DELIVERY_INFLIGHT] = { false, true, false, true, true },
+		[DELIVERY_WAITING] = { false, true, false, false, false },
+		[DELIVERY_DONE] = { false, false, false, false, false },
+	};
+
+	for (int from = 0; from < N; from++)
+		for (int to = 0; to < N; to++)
+			cr_expect_eq(delivery_transition_ok(from, to), allowed[from][to],
+				     "%s -> %s", delivery_state_name(from),
+				     delivery_state_name(to));
+	cr_expect_not(delivery_transition_ok(DELIVERY_NEW, (enum delivery_state)99));
+}
+
+Test(delivery, set_state_aborts_on_an_illegal_edge, .signal = SIGABRT)
+{
+	char id[] = "x";
+	struct delivery dv = { 0 };
+	struct ce_event ev = { .id = id };
+
+	dv.event = &ev;
+	delivery_set_state(&dv, DELIVERY_QUEUED);
+	delivery_set_state(&dv, DELIVERY_INFLIGHT);
+	delivery_set_state(&dv, DELIVERY_DONE);
+	delivery_set_state(&dv, DELIVERY_QUEUED); /* a bug: DONE is final */
+}
+
+Test(delivery, end_names_round_trip)
+{
+	for (int e = DELIVERY_END_DELIVERED; e <= DELIVERY_END_DROPPED; e++) {
+		enum delivery_end out;
+
+		cr_assert_eq(delivery_end_parse(delivery_end_name(e), &out), 0);
+		cr_assert_eq((int)out, e);
+	}
+	cr_assert_eq(delivery_end_parse("lost", &(enum delivery_end){ 0 }), ERR_VALIDATION);
 }

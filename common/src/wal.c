@@ -1,0 +1,427 @@
+/*
+ * wal.c: the write-ahead log (see wal.h for the contract).
+ *
+ * Group commit (batch) works as eventlog.c's: `written` numbers the appends, `synced` is the
+ * highest one known to be on disk. A committer whose seq is not synced leads a sync when none
+ * is running (`syncing`): it snapshots `written`, syncs without the lock, then publishes the
+ * snapshot as `synced` and wakes every waiter. wal_rewrite() holds the lock from start to end
+ * and starts only when no sync is running, so no sync ever sees the file descriptor change.
+ */
+#include "common/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define READ_CHUNK ((size_t)64 * 1024)
+
+struct wal {
+	char *path;
+	int fd;
+	enum eventlog_fsync mode;
+	eventlog_sync_fn sync_fn;
+	void *sync_arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned long long written; /* appends made (seq of the last one) */
+	unsigned long long synced;  /* appends 1..synced are on disk */
+	unsigned long long syncs;   /* syncs performed */
+	bool syncing;		    /* a leader is syncing right now */
+	int sync_errno;		    /* sticky: a sync failed with this errno */
+	long long size;		    /* bytes in the file */
+};
+
+static int default_sync(int fd, void *arg)
+{
+	(void)arg;
+	return fdatasync(fd);
+}
+
+/* ---- replay -------------------------------------------------------------------------------- */
+
+/* Hands the complete lines of data[0..len) to fn; returns the bytes consumed in *used. */
+static int replay_lines(const char *data, size_t len, size_t *used, wal_record_fn fn, void *arg,
+			struct wal_replay_stats *st)
+{
+	size_t start = 0;
+	const char *nl;
+	int rc;
+
+	while (start < len && (nl = memchr(data + start, '\n', len - start)) != NULL) {
+		size_t end = (size_t)(nl - data);
+
+		if (end > start) {
+			rc = fn(data + start, end - start, arg);
+			if (rc)
+				return rc;
+			st->records++;
+		}
+		start = end + 1;
+	}
+	*used = start;
+	return 0;
+}
+
+int wal_replay(const char *path, wal_record_fn fn, void *arg, struct wal_replay_stats *st,
+	       struct buf *err)
+{
+	struct wal_replay_stats local = { 0 };
+	char *chunk = NULL;
+	struct buf carry;
+	int fd, rc = 0;
+
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return ERR_NOT_FOUND;
+	if (fd < 0) {
+		buf_appendf(err, "%s: %s", path, strerror(errno));
+		return ERR_IO;
+	}
+	chunk = xmalloc(READ_CHUNK);
+	buf_init(&carry, BUF_NOCAP);
+	for (;;) {
+		ssize_t n = read(fd, chunk, READ_CHUNK);
+		size_t used;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			buf_appendf(err, "%s: %s", path, strerror(errno));
+			rc = ERR_IO;
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		buf_append(&carry, chunk, (size_t)n);
+		rc = replay_lines(carry.data, carry.len, &used, fn, arg, st);
+		if (rc)
+			goto cleanup;
+		memmove(carry.data, carry.data + used, carry.len - used);
+		carry.len -= used;
+		carry.data[carry.len] = '\0';
+	}
+	st->torn_bytes = carry.len;
+cleanup:
+	buf_release(&carry);
+	free(chunk);
+	close(fd);
+	return rc;
+}
+
+int wal_set_aside(const char *path, struct buf *moved_to)
+{
+	char *dst = xasprintf("%s.broken-%lld", path, (long long)time(NULL));
+	int rc = 0;
+
+	if (rename(path, dst) != 0)
+		rc = ERR_IO;
+	else
+		buf_appends(moved_to, dst);
+	free(dst);
+	return rc;
+}
+
+/* ---- files --------------------------------------------------------------------------------- */
+
+static void sync_parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) != 0)
+			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return ERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Writes the snapshot to "<path>.tmp", syncs it (unless mode is never) and renames it over
+ * path. Returns 0 with the new file's descriptor (open for appending) and size, or ERR_IO.
+ */
+static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, void *arg,
+			  int *fd_out, long long *size_out, struct buf *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	struct buf chunk;
+	long long size = 0;
+	int fd, rc = ERR_IO, more;
+
+	buf_init(&chunk, BUF_NOCAP);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		buf_appendf(err, "%s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	while (fn) {
+		more = fn(&chunk, arg);
+		if (more < 0) {
+			buf_appendf(err, "%s: the snapshot failed (%s)", tmp, err_code_name(more));
+			goto cleanup;
+		}
+		if (write_all(fd, chunk.data, chunk.len) != 0) {
+			buf_appendf(err, "%s: %s", tmp, strerror(errno));
+			goto cleanup;
+		}
+		size += (long long)chunk.len;
+		buf_reset(&chunk);
+		if (more == 1)
+			break;
+	}
+	if (mode != EVENTLOG_FSYNC_NEVER && fdatasync(fd) != 0 && errno != EINVAL) {
+		buf_appendf(err, "%s: sync: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	if (rename(tmp, path) != 0) {
+		buf_appendf(err, "rename %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (mode != EVENTLOG_FSYNC_NEVER)
+		sync_parent_dir(path);
+	*fd_out = fd;
+	*size_out = size;
+	fd = -1;
+	rc = 0;
+cleanup:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	buf_release(&chunk);
+	free(tmp);
+	return rc;
+}
+
+int wal_open(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, void *arg,
+	     struct wal **out, struct buf *err)
+{
+	struct wal *w;
+	long long size = 0;
+	int fd = -1, rc;
+
+	*out = NULL;
+	rc = write_snapshot(path, mode, fn, arg, &fd, &size, err);
+	if (rc)
+		return rc;
+	w = xcalloc(1, sizeof(*w));
+	w->path = xstrdup(path);
+	w->fd = fd;
+	w->mode = mode;
+	w->size = size;
+	w->sync_fn = default_sync;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	*out = w;
+	return 0;
+}
+
+void wal_set_sync(struct wal *w, eventlog_sync_fn fn, void *arg)
+{
+	w->sync_fn = fn ? fn : default_sync;
+	w->sync_arg = fn ? arg : NULL;
+}
+
+void wal_close(struct wal *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w->path);
+	free(w);
+}
+
+/* ---- append and commit --------------------------------------------------------------------- */
+
+int wal_append(struct wal *w, const char *data, size_t len, unsigned long long *seq)
+{
+	ssize_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->sync_errno) {
+		rc = ERR_IO;
+		goto out;
+	}
+	n = write(w->fd, data, len);
+	if (n != (ssize_t)len) {
+		int e = errno;
+
+		/* O_APPEND: the partial record ends the file; cut it so the next starts clean. */
+		if (n > 0 && ftruncate(w->fd, (off_t)w->size) != 0)
+			log_error("%s: cannot cut a partial record: %s", w->path, strerror(errno));
+		log_error("%s: write failed: %s", w->path, n < 0 ? strerror(e) : "short write");
+		rc = ERR_IO;
+		goto out;
+	}
+	w->size += (long long)len;
+	*seq = ++w->written;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+static int do_sync(struct wal *w)
+{
+	int rc = w->sync_fn(w->fd, w->sync_arg);
+
+	if (rc != 0 && errno == EINVAL)
+		return 0; /* not syncable at all (a pipe, /dev/null) */
+	return rc;
+}
+
+/* Records the outcome of a sync of appends 1..target. Lock held. */
+static void sync_done(struct wal *w, unsigned long long target, int rc, int e)
+{
+	w->syncs++;
+	if (rc == 0) {
+		if (target > w->synced)
+			w->synced = target;
+	} else if (!w->sync_errno) {
+		w->sync_errno = e ? e : EIO;
+		log_error("%s: sync failed: %s; refusing further appends", w->path, strerror(e));
+	}
+}
+
+int wal_commit(struct wal *w, unsigned long long seq)
+{
+	int rc = 0;
+
+	if (w->mode == EVENTLOG_FSYNC_NEVER)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		unsigned long long target = w->written;
+		int sr, e;
+
+		if (w->synced >= seq)
+			break;
+		if (w->sync_errno) {
+			rc = ERR_IO;
+			break;
+		}
+		if (w->syncing) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		if (w->mode == EVENTLOG_FSYNC_ALWAYS) {
+			/* Keep the lock: nothing is written while this sync runs. */
+			sr = do_sync(w);
+			sync_done(w, target, sr, errno);
+			continue;
+		}
+		w->syncing = true;
+		pthread_mutex_unlock(&w->mu);
+		sr = do_sync(w);
+		e = errno;
+		pthread_mutex_lock(&w->mu);
+		w->syncing = false;
+		sync_done(w, target, sr, e);
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg)
+{
+	struct buf err;
+	long long size = 0;
+	int fd = -1, rc;
+
+	buf_init(&err, 1024);
+	pthread_mutex_lock(&w->mu);
+	while (w->syncing)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->sync_errno) {
+		rc = ERR_IO;
+		goto out;
+	}
+	rc = write_snapshot(w->path, w->mode, fn, arg, &fd, &size, &err);
+	if (rc) {
+		log_error("%s: compaction failed, appending to the old file: %s", w->path,
+			  err.data);
+		goto out;
+	}
+	close(w->fd);
+	w->fd = fd;
+	w->size = size;
+	w->synced = w->written; /* the snapshot holds the effect of every append */
+	pthread_cond_broadcast(&w->cv);
+out:
+	pthread_mutex_unlock(&w->mu);
+	buf_release(&err);
+	return rc;
+}
+
+long long wal_size(struct wal *w)
+{
+	long long n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->size;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+unsigned long long wal_syncs(struct wal *w)
+{
+	unsigned long long n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->syncs;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+int wal_check(struct wal *w, struct buf *reason)
+{
+	int e;
+
+	pthread_mutex_lock(&w->mu);
+	e = w->sync_errno;
+	pthread_mutex_unlock(&w->mu);
+	if (!e)
+		return 0;
+	buf_appendf(reason, "%s: a sync failed (%s)", w->path, strerror(e));
+	return -1;
+}
