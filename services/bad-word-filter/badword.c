@@ -15,10 +15,10 @@
 #include "common/text.h"
 #include "common/xalloc.h"
 
-#define GAP	 26 /* the trie symbol between the words of a phrase entry */
-#define NSYM	 27
-#define ALL_AZ	 ((1u << 26) - 1)
-#define BIT(c)	 (1u << ((c) - 'a'))
+#define GAP	  26 /* the trie symbol between the words of a phrase entry */
+#define NSYM	  27
+#define ALL_AZ	  ((1u << 26) - 1)
+#define BIT(c)	  (1u << ((c) - 'a'))
 #define MAX_WORDS 4 /* most words in a phrase entry */
 
 enum unit_kind {
@@ -41,9 +41,9 @@ struct unit {
 
 /* ---- reading characters --------------------------------------------------------------- */
 
-static const char latin1[] = "aaaaaaaceeeeiiiidnooooo_ouuuuyts"  /* U+00C0 - U+00DF */
+static const char latin1[] = "aaaaaaaceeeeiiiidnooooo_ouuuuyts"	 /* U+00C0 - U+00DF */
 			     "aaaaaaaceeeeiiiidnooooo_ouuuuyty"; /* U+00E0 - U+00FF */
-static const char latin_ext_a[] = /* U+0100 - U+017F */
+static const char latin_ext_a[] =				 /* U+0100 - U+017F */
     "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkkllllllllllnnnnnnnnnooooooo"
     "orrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
 
@@ -70,9 +70,9 @@ static const struct {
 	char c;
 	const char *letters;
 } leet[] = {
-	{ '0', "o" }, { '1', "il" }, { '2', "z" }, { '3', "e" },  { '4', "a" },	 { '5', "s" },
-	{ '6', "gb" }, { '7', "t" }, { '8', "b" }, { '9', "g" },  { '@', "a" },	 { '$', "s" },
-	{ '!', "i" }, { '|', "li" }, { '+', "t" },
+	{ '0', "o" }, { '1', "il" }, { '2', "z" }, { '3', "e" },  { '4', "a" },
+	{ '5', "s" }, { '6', "gb" }, { '7', "t" }, { '8', "b" },  { '9', "g" },
+	{ '@', "a" }, { '$', "s" },  { '!', "i" }, { '|', "li" }, { '+', "t" },
 };
 
 static bool is_space(uint32_t cp)
@@ -141,8 +141,7 @@ static void classify(uint32_t cp, struct unit *u)
 	else if (cp == '*') {
 		u->kind = U_MASK;
 		u->mask = ALL_AZ;
-	}
-	else if (is_space(cp))
+	} else if (is_space(cp))
 		u->kind = U_SPACE;
 	else if (is_ignored(cp))
 		u->kind = U_IGNORE;
@@ -168,7 +167,9 @@ static void classify(uint32_t cp, struct unit *u)
 		set_leet(u, (char)('0' + (cp - 0x1d7ce) % 10), '0' + (cp - 0x1d7ce) % 10);
 	else
 		set_letter(u, 0, 0); /* a letter of another script */
-	for (size_t i = 0; u->kind == U_LETTER && !u->latin && i < sizeof(lookalikes) / sizeof(lookalikes[0]); i++)
+	for (size_t i = 0;
+	     u->kind == U_LETTER && !u->latin && i < sizeof(lookalikes) / sizeof(lookalikes[0]);
+	     i++)
 		if (lookalikes[i].cp == cp)
 			set_letter(u, lookalikes[i].letter, 0);
 }
@@ -323,8 +324,8 @@ struct span {
 };
 
 /* The words of chunk units [from, to), with ! | + * trimmed at both ends, appended to *w. */
-static void chunk_words(const struct unit *u, size_t from, size_t to, struct span **w,
-			size_t *n, size_t *alloc)
+static void chunk_words(const struct unit *u, size_t from, size_t to, struct span **w, size_t *n,
+			size_t *alloc)
 {
 	size_t i = from, a, b;
 
@@ -420,7 +421,9 @@ static size_t chunk_to(const struct scan *s, const struct chunk *ch)
 
 /*
  * Across chunks: the phrases (chunks ch[0..k) joined, GAP between them, k = 2..MAX_WORDS)
- * and the spelled-out words (three or more one-character chunks from ch[0]).
+ * and the spelled-out words: the one-character chunks from ch[0] to the end of their run,
+ * when there are three or more ("f u c k", and "a f u c k" from its second chunk; but not
+ * the "a s s" that starts "a s s e m b l y").
  */
 static bool check_across(struct scan *s, const struct chunk *ch, size_t avail)
 {
@@ -439,13 +442,10 @@ static bool check_across(struct scan *s, const struct chunk *ch, size_t avail)
 	if (!single_char(s, &ch[0]))
 		return false;
 	memset(&c, 0, sizeof(c));
-	for (k = 0; k < avail && k <= BADWORD_ENTRY_MAX && single_char(s, &ch[k]); k++) {
+	for (k = 0; k < avail && k <= BADWORD_ENTRY_MAX && single_char(s, &ch[k]); k++)
 		cand_add(&c, &s->u[chunk_from(s, &ch[k])]);
-		if (k >= 2 && report(s, cand_match(s->l, &c, TERM_WORD | TERM_JOINED),
-				     chunk_from(s, &ch[0]), chunk_to(s, &ch[k])))
-			return true;
-	}
-	return false;
+	return k >= 3 && report(s, cand_match(s->l, &c, TERM_WORD | TERM_JOINED),
+				chunk_from(s, &ch[0]), chunk_to(s, &ch[k - 1]));
 }
 
 /* Cuts text[0..len) into units, words and chunks (the chunks that hold no word are left out). */
@@ -521,6 +521,15 @@ static int entry_symbols(const struct unit *u, const struct span *w, uint8_t *sy
 	return 0;
 }
 
+/* Whether an entry is written with lower-case letters only. */
+static bool plain(const char *entry, size_t len)
+{
+	for (size_t i = 0; i < len && entry[i]; i++)
+		if (!(entry[i] >= 'a' && entry[i] <= 'z'))
+			return false;
+	return true;
+}
+
 static void trie_add(struct badword_list *l, const uint8_t *syms, size_t n, unsigned term,
 		     const char *entry, size_t entry_len)
 {
@@ -538,6 +547,10 @@ static void trie_add(struct badword_list *l, const uint8_t *syms, size_t n, unsi
 		XGROW(l->entries, l->nentries + 1, l->alloc_entries);
 		l->entries[l->nentries] = xstrndup(entry, entry_len);
 		l->nodes[node].entry = (int32_t)l->nentries++;
+	} else if (plain(entry, entry_len) && !plain(l->entries[l->nodes[node].entry], SIZE_MAX)) {
+		/* "shit" names the entry better than "5h1t" */
+		free(l->entries[l->nodes[node].entry]);
+		l->entries[l->nodes[node].entry] = xstrndup(entry, entry_len);
 	}
 	l->nodes[node].term |= term;
 	if (n > l->max_steps)
@@ -567,7 +580,7 @@ static int add_entry(struct badword_list *l, const char *p, size_t len, size_t l
 		goto done;
 	}
 	term = (s.nch == 1 && s.ch[0].nwords == 1) || (s.nch > 1 && !spelled) ? TERM_WORD
-									       : TERM_JOINED;
+									      : TERM_JOINED;
 	for (k = 0; k < s.nch && rc == 0; k++) {
 		if (k && !spelled)
 			syms[n++] = GAP;

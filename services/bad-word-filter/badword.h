@@ -18,7 +18,7 @@
  *   - repeated letters: a run of three or more of one character reads as one or two of it
  *     ("fuuuuck", "shiiit"); runs of one or two must match exactly, so "cook" is not "cok";
  *   - separators inside a word: a whitespace-free chunk split by punctuation is also read
- *     joined ("f.u.c.k", "s-h-i-t", "a_s_s"), and so is a run of three or more
+ *     joined ("f.u.c.k", "s-h-i-t", "a_s_s"), and so is the end of a run of three or more
  *     one-character words ("f u c k").
  * List entries: one per line (blank lines and lines starting with '#' are skipped). An entry
  * written with separators ("s.o.b.", "a_s_s") matches only text written with separators, so

@@ -8,9 +8,9 @@
 
 void filter_init(struct filter *f, const struct badword_list *list)
 {
-	struct metric *m = metrics_counter(metrics_default(), "badwordfilter_reviews_total",
-					   "Reviews checked, by result (good or bad).",
-					   METRIC_LABELS("result"));
+	struct metric *m =
+	    metrics_counter(metrics_default(), "badwordfilter_reviews_total",
+			    "Reviews checked, by result (good or bad).", METRIC_LABELS("result"));
 
 	f->list = list;
 	f->good = metrics_series(m, METRIC_LABELS("good"));
@@ -30,8 +30,9 @@ static int post_review(struct http_request *req)
 	result = badword_check(f->list, st.text, st.text_len, &m) ? "bad" : "good";
 	trace_span_set_str(st.span, "badwordfilter.result", result);
 	if (result[0] == 'b')
-		log_fields(LOG_INFO, json_pack("{s:s, s:s}", "event_id", st.in->id, "matched", m.entry),
-			   "review %s is bad: it matches the list entry \"%s\"", st.in->id, m.entry);
+		log_fields(
+		    LOG_INFO, json_pack("{s:s, s:s}", "event_id", st.in->id, "matched", m.entry),
+		    "review %s is bad: it matches the list entry \"%s\"", st.in->id, m.entry);
 	(void)json_object_set_new(st.data, "badWordResult", json_string(result));
 	rc = step_reply(req, &st, FILTER_REPLY_TYPE, FILTER_REPLY_SOURCE,
 			&(struct step_ext){ FILTER_EXTENSION, result }, 1);

@@ -9,14 +9,14 @@
 
 void analyser_init(struct analyser *a, const struct sentiment *s)
 {
-	struct metric *m = metrics_counter(metrics_default(), "sentiment_reviews_total",
-					   "Reviews scored, by result (positive, negative, neutral).",
-					   METRIC_LABELS("result"));
+	struct metric *m = metrics_counter(
+	    metrics_default(), "sentiment_reviews_total",
+	    "Reviews scored, by result (positive, negative, neutral).", METRIC_LABELS("result"));
 
 	a->sentiment = s;
 	for (int l = SENTIMENT_NEUTRAL; l <= SENTIMENT_NEGATIVE; l++)
-		a->by_label[l] = metrics_series(
-		    m, METRIC_LABELS(sentiment_label_name((enum sentiment_label)l)));
+		a->by_label[l] =
+		    metrics_series(m, METRIC_LABELS(sentiment_label_name((enum sentiment_label)l)));
 }
 
 static int post_review(struct http_request *req)

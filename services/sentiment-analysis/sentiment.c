@@ -53,8 +53,7 @@ static struct entry *map_slot(const struct map *m, const char *k, size_t n)
 {
 	size_t i = (size_t)hash_bytes(k, n) & (m->cap - 1);
 
-	while (m->slots[i].key &&
-	       (m->slots[i].klen != n || memcmp(m->slots[i].key, k, n) != 0))
+	while (m->slots[i].key && (m->slots[i].klen != n || memcmp(m->slots[i].key, k, n) != 0))
 		i = (i + 1) & (m->cap - 1);
 	return &m->slots[i];
 }
@@ -188,8 +187,7 @@ static int lexicon_line(struct sentiment *st, const char *p, size_t n, size_t li
 	return 0;
 }
 
-static int emoji_line(struct sentiment *st, const char *p, size_t n, size_t lineno,
-		      struct buf *err)
+static int emoji_line(struct sentiment *st, const char *p, size_t n, size_t lineno, struct buf *err)
 {
 	const char *tab = memchr(p, '\t', n);
 	struct entry *e;
@@ -277,20 +275,19 @@ size_t sentiment_emoji_size(const struct sentiment *s)
 /* ---- the word lists of the reference ---------------------------------------------------- */
 
 static const char *const PUNC_LIST[] = {
-	".", "!", "?", ",", ";", ":", "-", "'", "\"", "!!", "!!!", "??", "???", "?!?", "!?!", "?!?!",
-	"!?!?",
+	".",  "!",   "?",  ",",	  ";",	 ":",	"-",	"'",	"\"",
+	"!!", "!!!", "??", "???", "?!?", "!?!", "?!?!", "!?!?",
 };
 
 static const char *const NEGATE[] = {
-	"aint",	   "arent",    "cannot",   "cant",	   "couldnt", "darent",	  "didnt",
-	"doesnt",  "ain't",    "aren't",   "can't",	   "couldn't", "daren't", "didn't",
-	"doesn't", "dont",     "hadnt",	   "hasnt",	   "havent",  "isnt",	  "mightnt",
-	"mustnt",  "neither",  "don't",	   "hadn't",   "hasn't",  "haven't", "isn't",
-	"mightn't", "mustn't", "neednt",   "needn't",  "never",   "none",	  "nope",
-	"nor",	   "not",      "nothing",  "nowhere",  "oughtnt", "shant",	  "shouldnt",
-	"uhuh",	   "wasnt",    "werent",   "oughtn't", "shan't",  "shouldn't", "uh-uh",
-	"wasn't",  "weren't",  "without",  "wont",	   "wouldnt", "won't",	  "wouldn't",
-	"rarely",  "seldom",   "despite",
+	"aint",	  "arent",    "cannot",	 "cant",     "couldnt",	 "darent",   "didnt",	"doesnt",
+	"ain't",  "aren't",   "can't",	 "couldn't", "daren't",	 "didn't",   "doesn't", "dont",
+	"hadnt",  "hasnt",    "havent",	 "isnt",     "mightnt",	 "mustnt",   "neither", "don't",
+	"hadn't", "hasn't",   "haven't", "isn't",    "mightn't", "mustn't",  "neednt",	"needn't",
+	"never",  "none",     "nope",	 "nor",	     "not",	 "nothing",  "nowhere", "oughtnt",
+	"shant",  "shouldnt", "uhuh",	 "wasnt",    "werent",	 "oughtn't", "shan't",	"shouldn't",
+	"uh-uh",  "wasn't",   "weren't", "without",  "wont",	 "wouldnt",  "won't",	"wouldn't",
+	"rarely", "seldom",   "despite",
 };
 
 struct booster {
@@ -299,28 +296,28 @@ struct booster {
 };
 
 static const struct booster BOOSTER_DICT[] = {
-	{ "absolutely", B_INCR },    { "amazingly", B_INCR },	  { "awfully", B_INCR },
-	{ "completely", B_INCR },    { "considerably", B_INCR }, { "decidedly", B_INCR },
-	{ "deeply", B_INCR },	     { "effing", B_INCR },	  { "enormously", B_INCR },
-	{ "entirely", B_INCR },	     { "especially", B_INCR },	  { "exceptionally", B_INCR },
-	{ "extremely", B_INCR },     { "fabulously", B_INCR },	  { "flipping", B_INCR },
-	{ "flippin", B_INCR },	     { "fricking", B_INCR },	  { "frickin", B_INCR },
-	{ "frigging", B_INCR },	     { "friggin", B_INCR },	  { "fully", B_INCR },
-	{ "fucking", B_INCR },	     { "greatly", B_INCR },	  { "hella", B_INCR },
-	{ "highly", B_INCR },	     { "hugely", B_INCR },	  { "incredibly", B_INCR },
-	{ "intensely", B_INCR },     { "majorly", B_INCR },	  { "more", B_INCR },
-	{ "most", B_INCR },	     { "particularly", B_INCR }, { "purely", B_INCR },
-	{ "quite", B_INCR },	     { "really", B_INCR },	  { "remarkably", B_INCR },
-	{ "so", B_INCR },	     { "substantially", B_INCR }, { "thoroughly", B_INCR },
-	{ "totally", B_INCR },	     { "tremendously", B_INCR }, { "uber", B_INCR },
-	{ "unbelievably", B_INCR },  { "unusually", B_INCR },	  { "utterly", B_INCR },
-	{ "very", B_INCR },	     { "almost", B_DECR },	  { "barely", B_DECR },
-	{ "hardly", B_DECR },	     { "just enough", B_DECR },  { "kind of", B_DECR },
-	{ "kinda", B_DECR },	     { "kindof", B_DECR },	  { "kind-of", B_DECR },
-	{ "less", B_DECR },	     { "little", B_DECR },	  { "marginally", B_DECR },
-	{ "occasionally", B_DECR },  { "partly", B_DECR },	  { "scarcely", B_DECR },
-	{ "slightly", B_DECR },	     { "somewhat", B_DECR },	  { "sort of", B_DECR },
-	{ "sorta", B_DECR },	     { "sortof", B_DECR },	  { "sort-of", B_DECR },
+	{ "absolutely", B_INCR },   { "amazingly", B_INCR },	 { "awfully", B_INCR },
+	{ "completely", B_INCR },   { "considerably", B_INCR },	 { "decidedly", B_INCR },
+	{ "deeply", B_INCR },	    { "effing", B_INCR },	 { "enormously", B_INCR },
+	{ "entirely", B_INCR },	    { "especially", B_INCR },	 { "exceptionally", B_INCR },
+	{ "extremely", B_INCR },    { "fabulously", B_INCR },	 { "flipping", B_INCR },
+	{ "flippin", B_INCR },	    { "fricking", B_INCR },	 { "frickin", B_INCR },
+	{ "frigging", B_INCR },	    { "friggin", B_INCR },	 { "fully", B_INCR },
+	{ "fucking", B_INCR },	    { "greatly", B_INCR },	 { "hella", B_INCR },
+	{ "highly", B_INCR },	    { "hugely", B_INCR },	 { "incredibly", B_INCR },
+	{ "intensely", B_INCR },    { "majorly", B_INCR },	 { "more", B_INCR },
+	{ "most", B_INCR },	    { "particularly", B_INCR },	 { "purely", B_INCR },
+	{ "quite", B_INCR },	    { "really", B_INCR },	 { "remarkably", B_INCR },
+	{ "so", B_INCR },	    { "substantially", B_INCR }, { "thoroughly", B_INCR },
+	{ "totally", B_INCR },	    { "tremendously", B_INCR },	 { "uber", B_INCR },
+	{ "unbelievably", B_INCR }, { "unusually", B_INCR },	 { "utterly", B_INCR },
+	{ "very", B_INCR },	    { "almost", B_DECR },	 { "barely", B_DECR },
+	{ "hardly", B_DECR },	    { "just enough", B_DECR },	 { "kind of", B_DECR },
+	{ "kinda", B_DECR },	    { "kindof", B_DECR },	 { "kind-of", B_DECR },
+	{ "less", B_DECR },	    { "little", B_DECR },	 { "marginally", B_DECR },
+	{ "occasionally", B_DECR }, { "partly", B_DECR },	 { "scarcely", B_DECR },
+	{ "slightly", B_DECR },	    { "somewhat", B_DECR },	 { "sort of", B_DECR },
+	{ "sorta", B_DECR },	    { "sortof", B_DECR },	 { "sort-of", B_DECR },
 };
 
 struct idiom {
@@ -329,8 +326,8 @@ struct idiom {
 };
 
 static const struct idiom SPECIAL_CASE_IDIOMS[] = {
-	{ "the shit", 3 },	      { "the bomb", 3 },	   { "bad ass", 1.5 },
-	{ "yeah right", -2 },	      { "cut the mustard", 2 },	   { "kiss of death", -1.5 },
+	{ "the shit", 3 },	 { "the bomb", 3 },	   { "bad ass", 1.5 },
+	{ "yeah right", -2 },	 { "cut the mustard", 2 }, { "kiss of death", -1.5 },
 	{ "hand to mouth", -2 },
 };
 
@@ -457,8 +454,7 @@ static void split_words(const char *text, size_t len, struct words *w)
 }
 
 /* VADER 3.3: each emoji of the table becomes its name, a space before it unless one is. */
-static void replace_emoji(const struct sentiment *s, const char *text, size_t len,
-			  struct buf *out)
+static void replace_emoji(const struct sentiment *s, const char *text, size_t len, struct buf *out)
 {
 	size_t i = 0, k;
 	uint32_t cp;
@@ -477,7 +473,8 @@ static void replace_emoji(const struct sentiment *s, const char *text, size_t le
 			/* variation selectors and skin tones belong to the emoji */
 			while (i < len) {
 				k = text_utf8_next((const unsigned char *)text + i, len - i, &cp);
-				if (cp != 0xfe0f && cp != 0xfe0e && !(cp >= 0x1f3fb && cp <= 0x1f3ff))
+				if (cp != 0xfe0f && cp != 0xfe0e &&
+				    !(cp >= 0x1f3fb && cp <= 0x1f3ff))
 					break;
 				i += k;
 			}
