@@ -508,7 +508,7 @@ static int entry_symbols(const struct unit *u, const struct span *w, uint8_t *sy
 	for (size_t i = w->from; i < w->to; i++) {
 		if (u[i].mask == 0 || u[i].kind == U_MASK)
 			return -1;
-		if (*n == BADWORD_ENTRY_MAX)
+		if (*n >= BADWORD_ENTRY_MAX)
 			return -1;
 		if (u[i].kind == U_LETTER) {
 			syms[(*n)++] = (uint8_t)(u[i].raw - 'a');
