@@ -50,7 +50,8 @@ int step_begin(struct http_request *req, struct step *st)
 	st->text = json_string_value(text);
 	st->text_len = json_string_length(text);
 	if (st->text_len > STEP_TEXT_MAX) {
-		rc = reject(req, ERR_VALIDATION, st->in->id, "data.reviewText is longer than 64 KiB");
+		rc = reject(req, ERR_VALIDATION, st->in->id,
+			    "data.reviewText is longer than 64 KiB");
 		step_end(st, rc);
 		return rc;
 	}
