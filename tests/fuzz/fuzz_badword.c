@@ -14,7 +14,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char builtin[] = "fuck\nsh1t\na_s_s\nf u c k e r\nblow job\nb!tch\ns.o.b.\n";
-static const char sample[] = "What a f*cking b!tch, sh i t, a s s, blow-job, s.o.b. \xf0\x9f\x98\x80";
+static const char sample[] =
+    "What a f*cking b!tch, sh i t, a s s, blow-job, s.o.b. \xf0\x9f\x98\x80";
 
 static void check(const struct badword_list *l, const char *text, size_t len)
 {

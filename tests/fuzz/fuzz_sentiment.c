@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char lexicon[] = "good\t1.9\nbad\t-2.5\ngreat\t3.1\nhorrible\t-2.5\nlol\t1.8\n"
 			      ":)\t2.0\nsux\t-1.5\nleast\t-0.1\nface\t0.1\nheart\t2.2\n";
 static const char emoji[] = "\xf0\x9f\x98\x80\tgrinning face\n\xe2\x9d\xa4\tred heart\n";
-static const char sample[] = "Not a VERY good book, but kind of GREAT!!! :) \xe2\x9d\xa4\xef\xb8\x8f ??";
+static const char sample[] =
+    "Not a VERY good book, but kind of GREAT!!! :) \xe2\x9d\xa4\xef\xb8\x8f ??";
 
 static void check(const struct sentiment *s, const char *text, size_t len)
 {
@@ -43,9 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    sentiment_parse(lexicon, sizeof(lexicon) - 1, emoji, sizeof(emoji) - 1, &builtin, NULL))
 		abort();
 	if (size > 0 && (data[0] == 'L' || data[0] == 'E')) {
-		int rc = data[0] == 'L'
-			     ? sentiment_parse(text, size - 1, emoji, sizeof(emoji) - 1, &s, NULL)
-			     : sentiment_parse(lexicon, sizeof(lexicon) - 1, text, size - 1, &s, NULL);
+		int rc =
+		    data[0] == 'L'
+			? sentiment_parse(text, size - 1, emoji, sizeof(emoji) - 1, &s, NULL)
+			: sentiment_parse(lexicon, sizeof(lexicon) - 1, text, size - 1, &s, NULL);
 
 		if (rc == 0) {
 			check(s, sample, sizeof(sample) - 1);

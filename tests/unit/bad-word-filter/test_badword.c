@@ -52,8 +52,8 @@ static void check_rows(const struct row *rows, size_t n)
 		}
 		cr_expect(bad, "\"%s\" not flagged", rows[i].text);
 		if (bad)
-			cr_expect_str_eq(m.entry, rows[i].entry, "\"%s\" matched \"%s\"", rows[i].text,
-					 m.entry);
+			cr_expect_str_eq(m.entry, rows[i].entry, "\"%s\" matched \"%s\"",
+					 rows[i].text, m.entry);
 	}
 }
 
@@ -81,15 +81,24 @@ Test(badword, case_and_unicode)
 	static const struct row rows[] = {
 		{ "SHIT", "shit" },
 		{ "ShIt", "shit" },
-		{ "F\xc3\xbc" "ck this", "fuck" },			/* ü */
-		{ "fu\xcc\x88" "ck", "fuck" },				/* u + combining diaeresis */
+		{ "F\xc3\xbc"
+		  "ck this",
+		  "fuck" }, /* ü */
+		{ "fu\xcc\x88"
+		  "ck",
+		  "fuck" }, /* u + combining diaeresis */
 		{ "\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b", "fuck" }, /* fullwidth */
-		{ "\xf0\x9d\x90\x9f\xf0\x9d\x90\xae\xf0\x9d\x90\x9c\xf0\x9d\x90\xa4", "fuck" }, /* bold */
-		{ "fu\xe2\x80\x8b" "ck", "fuck" },			/* zero-width space */
-		{ "fu\xd1\x81k", "fuck" },				/* Cyrillic es */
-		{ "\xd1\x81\xd0\xbe\xd0\xba", NULL },			/* Russian "juice", all Cyrillic */
-		{ "\xe5\xa5\xbd\xe4\xb9\xa6", NULL },			/* Chinese */
-		{ "shit\xe2\x80\x94" "a dash", "shit" },		/* em dash separates */
+		{ "\xf0\x9d\x90\x9f\xf0\x9d\x90\xae\xf0\x9d\x90\x9c\xf0\x9d\x90\xa4",
+		  "fuck" }, /* bold */
+		{ "fu\xe2\x80\x8b"
+		  "ck",
+		  "fuck" },			      /* zero-width space */
+		{ "fu\xd1\x81k", "fuck" },	      /* Cyrillic es */
+		{ "\xd1\x81\xd0\xbe\xd0\xba", NULL }, /* Russian "juice", all Cyrillic */
+		{ "\xe5\xa5\xbd\xe4\xb9\xa6", NULL }, /* Chinese */
+		{ "shit\xe2\x80\x94"
+		  "a dash",
+		  "shit" }, /* em dash separates */
 		{ "caf\xc3\xa9 assassin", NULL },
 	};
 
@@ -123,22 +132,49 @@ Test(badword, obfuscations)
 Test(badword, scunthorpe_never_flagged)
 {
 	static const struct row rows[] = {
-		{ "Scunthorpe", NULL },	  { "assassin", NULL },	   { "classic", NULL },
-		{ "cocktail", NULL },	  { "Essex", NULL },	   { "grape", NULL },
-		{ "therapist", NULL },	  { "Sussex", NULL },	   { "Middlesex", NULL },
-		{ "Penistone", NULL },	  { "cockpit", NULL },	   { "Dickens", NULL },
-		{ "analysis", NULL },	  { "butter", NULL },	   { "buttress", NULL },
-		{ "hello", NULL },	  { "shell", NULL },	   { "passion", NULL },
-		{ "bass", NULL },	  { "compass", NULL },	   { "cumulative", NULL },
-		{ "document", NULL },	  { "scrap", NULL },	   { "title", NULL },
-		{ "cook", NULL },	  { "sob", NULL },	   { "Hancock", NULL },
-		{ "peacock", NULL },	  { "assume", NULL },	   { "shiitake", NULL },
-		{ "arsenal", NULL },	  { "arsenic", NULL },	   { "hitch", NULL },
-		{ "Moby Dick", NULL },	  { "a pawn in the game", NULL },
-		{ "It's hit the shelves", NULL },		   { "the pen is mightier", NULL },
-		{ "a s s e m b l y", NULL }, { "5 stars, 4.5 overall", NULL },
-		{ "***** five stars", NULL }, { "a 555 page book", NULL },
-		{ "Dick Van Dyke", NULL }, { "a chink in his armour", NULL },
+		{ "Scunthorpe", NULL },
+		{ "assassin", NULL },
+		{ "classic", NULL },
+		{ "cocktail", NULL },
+		{ "Essex", NULL },
+		{ "grape", NULL },
+		{ "therapist", NULL },
+		{ "Sussex", NULL },
+		{ "Middlesex", NULL },
+		{ "Penistone", NULL },
+		{ "cockpit", NULL },
+		{ "Dickens", NULL },
+		{ "analysis", NULL },
+		{ "butter", NULL },
+		{ "buttress", NULL },
+		{ "hello", NULL },
+		{ "shell", NULL },
+		{ "passion", NULL },
+		{ "bass", NULL },
+		{ "compass", NULL },
+		{ "cumulative", NULL },
+		{ "document", NULL },
+		{ "scrap", NULL },
+		{ "title", NULL },
+		{ "cook", NULL },
+		{ "sob", NULL },
+		{ "Hancock", NULL },
+		{ "peacock", NULL },
+		{ "assume", NULL },
+		{ "shiitake", NULL },
+		{ "arsenal", NULL },
+		{ "arsenic", NULL },
+		{ "hitch", NULL },
+		{ "Moby Dick", NULL },
+		{ "a pawn in the game", NULL },
+		{ "It's hit the shelves", NULL },
+		{ "the pen is mightier", NULL },
+		{ "a s s e m b l y", NULL },
+		{ "5 stars, 4.5 overall", NULL },
+		{ "***** five stars", NULL },
+		{ "a 555 page book", NULL },
+		{ "Dick Van Dyke", NULL },
+		{ "a chink in his armour", NULL },
 	};
 
 	ROWS(rows);

@@ -54,7 +54,8 @@ static const struct row rows[] = {
 	{ "one word", "The book was good.", 0.4404 },
 	{ "at least, n't", "At least it isn't a horrible book.", 0.431 },
 	{ "kind of", "The book was kind of good.", 0.3832 },
-	{ "but", "The plot was good, but the characters are uncompelling and the dialog is not great.",
+	{ "but",
+	  "The plot was good, but the characters are uncompelling and the dialog is not great.",
 	  -0.7042 },
 	{ "slang, caps", "Today SUX!", -0.5461 },
 	{ "emoticons", "Make sure you :) or :D today!", 0.8633 },
@@ -82,8 +83,9 @@ Test(sentiment, same_compound_as_the_reference)
 		struct sentiment_score sc;
 
 		sentiment_analyze(sa, rows[i].text, strlen(rows[i].text), &sc);
-		cr_expect(fabs(sc.compound - rows[i].compound) < 1e-9, "%s: \"%s\" gave %.4f, not %.4f",
-			  rows[i].rule, rows[i].text, sc.compound, rows[i].compound);
+		cr_expect(fabs(sc.compound - rows[i].compound) < 1e-9,
+			  "%s: \"%s\" gave %.4f, not %.4f", rows[i].rule, rows[i].text, sc.compound,
+			  rows[i].compound);
 		cr_expect_eq(sc.label, sentiment_label_of(rows[i].compound), "%s", rows[i].rule);
 	}
 }
@@ -107,9 +109,10 @@ struct emoji_row {
 Test(sentiment, emoji)
 {
 	static const struct emoji_row erows[] = {
-		{ "\xf0\x9f\x98\x8d", SENTIMENT_POSITIVE },		/* smiling face with heart-eyes */
-		{ "the book \xf0\x9f\x98\x8a", SENTIMENT_POSITIVE },	/* smiling face, smiling eyes */
-		{ "the book\xf0\x9f\x98\xa2", SENTIMENT_NEGATIVE },	/* crying face, no space */
+		{ "\xf0\x9f\x98\x8d", SENTIMENT_POSITIVE }, /* smiling face with heart-eyes */
+		{ "the book \xf0\x9f\x98\x8a",
+		  SENTIMENT_POSITIVE },				    /* smiling face, smiling eyes */
+		{ "the book\xf0\x9f\x98\xa2", SENTIMENT_NEGATIVE }, /* crying face, no space */
 		{ "\xf0\x9f\x98\xa1\xef\xb8\x8f", SENTIMENT_NEGATIVE }, /* enraged face + VS16 */
 		{ "\xf0\x9f\x93\x9a", SENTIMENT_NEUTRAL },		/* books */
 	};
@@ -175,8 +178,8 @@ Test(sentiment, parse)
 		int rc;
 
 		buf_init(&err, BUF_NOCAP);
-		rc = sentiment_parse(r->lex, strlen(r->lex), r->emoji, r->emoji ? strlen(r->emoji) : 0,
-				     &s, &err);
+		rc = sentiment_parse(r->lex, strlen(r->lex), r->emoji,
+				     r->emoji ? strlen(r->emoji) : 0, &s, &err);
 		cr_expect_eq(rc, r->rc, "row %zu: %d (%s)", i, rc, err.data);
 		if (rc == 0) {
 			cr_expect_eq(sentiment_lexicon_size(s), r->nlex, "row %zu", i);
