@@ -97,6 +97,7 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	rc |= ce_set(out, "time", ce_time_format(&ts, when));
 	rc |= ce_set(out, "type", type);
 	rc |= ce_set(out, "source", source);
+	rc |= ce_set(out, "dataschema", NULL); /* the input's schema does not describe the reply */
 	rc |= ce_set_data(out, data, strlen(data), "application/json");
 	for (size_t i = 0; i < next; i++)
 		rc |= ce_set(out, ext[i].name, ext[i].value);

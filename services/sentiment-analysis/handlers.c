@@ -1,8 +1,11 @@
 /* handlers.c: sentiment-analysis's routes (see handlers.h). */
 #include "handlers.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "common/err.h"
 #include "common/http.h"
 #include "common/step.h"
 #include "common/trace.h"
@@ -19,6 +22,16 @@ void analyser_init(struct analyser *a, const struct sentiment *s)
 		    metrics_series(m, METRIC_LABELS(sentiment_label_name((enum sentiment_label)l)));
 }
 
+/* badWordResult is absent, null, "", "good" or "bad" (what bad-word-filter writes). */
+static bool bad_word_result_valid(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!v || json_is_null(v))
+		return true;
+	return s && (!*s || !strcmp(s, "good") || !strcmp(s, "bad"));
+}
+
 static int post_review(struct http_request *req)
 {
 	struct analyser *a = req->ctx;
@@ -30,6 +43,12 @@ static int post_review(struct http_request *req)
 
 	if (rc)
 		return rc;
+	if (!bad_word_result_valid(json_object_get(st.data, "badWordResult"))) {
+		rc = http_fail(req, ERR_VALIDATION,
+			       "data.badWordResult must be \"good\", \"bad\" or absent");
+		step_end(&st, rc);
+		return rc;
+	}
 	sentiment_analyze(a->sentiment, st.text, st.text_len, &sc);
 	label = sentiment_label_name(sc.label);
 	snprintf(score, sizeof(score), "%.4f", sc.compound);

@@ -10,6 +10,7 @@
  *	         input's badWordResult; unset when it has none, and data.badWordResult ""), and the input's data with
  *	         "sentimentResult" and "badWordResult" set; beyond upstream, "sentimentScore"
  *	         (VADER's compound score, -1..1) in the data and the extension sentimentscore.
+ *	         A badWordResult other than "good", "bad", "" or null is refused (400).
  *
  * Metric: sentiment_reviews_total{result}. Span: the CONSUMER span "process {type}" with
  * sentiment.result and sentiment.score. Every handler expects req->ctx to be the struct

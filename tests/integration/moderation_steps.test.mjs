@@ -127,6 +127,15 @@ const REVIEW_MALFORMED = [
 	['reviewText over 64 KiB', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, JSON.stringify({ reviewText: 'a'.repeat(65 * 1024) })],
 ];
 
+test('sentiment-analysis refuses a badWordResult that bad-word-filter would not write', async () => {
+	for (const bad of ['maybe', 5, '\u0001', { a: 1 }]) {
+		const r = await post(sentiment, HTTP.binary(review({ reviewText: 'good', badWordResult: bad })));
+		assert.equal(r.status, 400, JSON.stringify(bad));
+		assert.equal(JSON.parse(r.body).error, 'validation_failed');
+	}
+	assert.equal((await step(sentiment, review({ reviewText: 'good', badWordResult: null }))).data.badWordResult, '');
+});
+
 test('malformed requests get a 4xx JSON answer from both steps, never a 5xx', async () => {
 	for (const srv of [filter, sentiment]) {
 		for (const [name, headers, body] of [...MALFORMED_EVENTS, ...REVIEW_MALFORMED]) {

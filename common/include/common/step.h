@@ -17,8 +17,8 @@
  * body of http.h, and logged at warn.
  *
  * The reply is the input event with a new id and time, the given type and source,
- * datacontenttype application/json, data = st.data (the input's data object, with what the
- * step added), and the given extensions set. Every other attribute and extension of the input
+ * datacontenttype application/json, no dataschema, data = st.data (the input's data object,
+ * with what the step added), and the given extensions set. Every other attribute and extension of the input
  * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
  * is answered 200 in binary mode.
  *
