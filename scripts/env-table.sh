@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 b=${1:-build}
-services=(node-server db-service file-sink dead-letter-logger local-broker)
+services=(node-server db-service file-sink dead-letter-logger local-broker bad-word-filter sentiment-analysis)
 
 declare -A bins defaults descs
 order=()

@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,4 +109,31 @@ int buf_appendf(struct buf *b, const char *fmt, ...)
 	ret = buf_vappendf(b, fmt, ap);
 	va_end(ap);
 	return ret;
+}
+
+int buf_read_file(struct buf *b, const char *path, struct buf *err)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[65536];
+	size_t n;
+	int rc = 0;
+
+	if (!f) {
+		(void)buf_appendf(err, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(b, chunk, n)) {
+			(void)buf_appendf(err, "%s: larger than %zu bytes", path, b->cap);
+			rc = -1;
+			goto done;
+		}
+	}
+	if (ferror(f)) {
+		(void)buf_appendf(err, "%s: read error", path);
+		rc = -1;
+	}
+done:
+	fclose(f);
+	return rc;
 }

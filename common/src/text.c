@@ -43,6 +43,21 @@ size_t text_utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t len = text_utf8_seq(p, n), i;
+	static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+
+	if (len == 0) {
+		*cp = p[0];
+		return 1;
+	}
+	*cp = p[0] & lead_mask[len];
+	for (i = 1; i < len; i++)
+		*cp = *cp << 6 | (p[i] & 0x3f);
+	return len;
+}
+
 int text_percent_decode(const char *s, size_t len, struct buf *out)
 {
 	size_t i;

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { binPath, repoRoot } from './lib/proc.mjs';
 
-const services = ['node-server', 'db-service', 'file-sink', 'dead-letter-logger', 'local-broker'];
+const services = ['node-server', 'db-service', 'file-sink', 'dead-letter-logger', 'local-broker',
+	'bad-word-filter', 'sentiment-analysis'];
 const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 
 function readmeTable() {

@@ -41,4 +41,11 @@ int buf_appendc(struct buf *b, char c);
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/*
+ * Appends the whole file at path to b. Returns 0, or -1 with "<path>: <reason>" appended to
+ * err (cannot open, read error, or "larger than <cap> bytes" when b's cap is reached; b then
+ * holds a prefix).
+ */
+int buf_read_file(struct buf *b, const char *path, struct buf *err);
+
 #endif

@@ -1,12 +1,13 @@
 /*
  * text.h: small text helpers that the parsers share: hex digits, UTF-8 sequences and
  * percent-decoding (CloudEvents headers, OTEL_* variables, request paths, log and metric
- * escaping). Pure functions; no state.
+ * escaping, the word scanners of the review analysers). Pure functions; no state.
  */
 #ifndef COMMON_TEXT_H
 #define COMMON_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 
@@ -18,6 +19,13 @@ int text_hex_value(char c);
  * not valid UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncation).
  */
 size_t text_utf8_seq(const unsigned char *p, size_t n);
+
+/*
+ * Decodes the character at p (n >= 1 bytes) into *cp and returns its length in bytes. A byte
+ * that does not start a valid sequence (text_utf8_seq() == 0) decodes as itself, U+0000 to
+ * U+00FF, with length 1, so a scan over any bytes always advances.
+ */
+size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 
 /*
  * Appends the percent-decoded bytes of s[0..len) to out (one round: "%2541" gives "%41").

@@ -1,0 +1,71 @@
+/*
+ * step.h: one request to a Sequence step that works on a review (bad-word-filter,
+ * sentiment-analysis): the CloudEvent in, its data's reviewText, and the reply event out.
+ *
+ *	struct step st;
+ *	int rc = step_begin(req, &st);       // decodes, or answers 4xx and returns its code
+ *	if (rc)
+ *		return rc;
+ *	... analyse st.text, add to st.data ...
+ *	rc = step_reply(req, &st, "moderated-comment", "sentiment-analysis", exts, n);
+ *	step_end(&st, rc);
+ *	return rc;
+ *
+ * The request must be one CloudEvent (binary or structured mode; a batch is refused) whose
+ * data is a JSON object with a string member reviewText (at most STEP_TEXT_MAX bytes). Any
+ * other request is answered 400 (415 for an unsupported event format) with the JSON error
+ * body of http.h, and logged at warn.
+ *
+ * The reply is the input event with a new id and time, the given type and source,
+ * datacontenttype application/json, no dataschema, data = st.data (the input's data object,
+ * with what the step added), and the given extensions set. Every other attribute and extension of the input
+ * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
+ * is answered 200 in binary mode.
+ *
+ * Tracing: step_begin() starts the CONSUMER span "process {type}" (ce_trace.h) as st.span
+ * and makes it current; step_end() marks it failed when rc < 0 and ends it.
+ *
+ * Ownership: st owns in, data and span until step_end(); st.text points into data.
+ */
+#ifndef COMMON_STEP_H
+#define COMMON_STEP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/ce.h"
+#include "common/http.h"
+#include "common/trace.h"
+
+#define STEP_TEXT_MAX ((size_t)64 * 1024)
+
+struct step {
+	struct ce_event *in;
+	json_t *data;	  /* the input's data object; the step adds its result to it */
+	const char *text; /* data.reviewText */
+	size_t text_len;
+	struct trace_span *span;
+};
+
+/* An extension of the reply. */
+struct step_ext {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Decodes the request into st. Returns 0, or the negative err.h code after answering the
+ * request (st is then empty, and step_end() is a no-op).
+ */
+int step_begin(struct http_request *req, struct step *st);
+/* Answers the reply event (see above). Returns 0 or the code of a failed answer (500). */
+int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
+	       const struct step_ext *ext, size_t next);
+/* Ends the span (failed when rc < 0) and frees st. */
+void step_end(struct step *st, int rc);
+
+/* Answers status with ev as a binary-mode CloudEvent: its ce- headers and data. */
+int step_respond_event(struct http_request *req, int status, const struct ce_event *ev);
+
+#endif

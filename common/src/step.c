@@ -1,0 +1,125 @@
+/* step.c: a Sequence step's request and reply (see step.h). */
+#include "common/step.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/ce_trace.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/rand.h"
+#include "common/xalloc.h"
+
+static int reject(struct http_request *req, int rc, const char *id, const char *msg)
+{
+	log_fields(LOG_WARN, json_pack("{s:s, s:s?}", "error", err_code_name(rc), "event_id", id),
+		   "rejected a review event: %s", msg);
+	return http_fail(req, rc, "%s", msg);
+}
+
+int step_begin(struct http_request *req, struct step *st)
+{
+	struct ce_error cerr = { 0 };
+	json_t *text;
+	size_t n;
+	const struct http_header *h = http_headers(req, &n);
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = ce_decode_event(h, n, req->body, req->body_len, &st->in, &cerr);
+	if (rc)
+		return reject(req, rc, NULL, cerr.message);
+	(void)ce_trace_consume(req, st->in, 0, &st->span);
+	trace_span_enter(st->span);
+	if (st->in->has_data && !st->in->data_base64 &&
+	    (!st->in->datacontenttype || ce_content_type_is_json(st->in->datacontenttype)))
+		st->data = json_loadb((const char *)st->in->data, st->in->data_len,
+				      JSON_REJECT_DUPLICATES, NULL);
+	text = json_object_get(st->data, "reviewText");
+	if (!json_is_object(st->data) || !json_is_string(text)) {
+		rc = reject(req, ERR_VALIDATION, st->in->id,
+			    !json_is_object(st->data)
+				? "the event's data must be a JSON object {\"reviewText\": \"...\"}"
+				: (text ? "data.reviewText must be a string"
+					: "data.reviewText is missing"));
+		step_end(st, rc);
+		return rc;
+	}
+	st->text = json_string_value(text);
+	st->text_len = json_string_length(text);
+	if (st->text_len > STEP_TEXT_MAX) {
+		rc = reject(req, ERR_VALIDATION, st->in->id,
+			    "data.reviewText is longer than 64 KiB");
+		step_end(st, rc);
+		return rc;
+	}
+	return 0;
+}
+
+int step_respond_event(struct http_request *req, int status, const struct ce_event *ev)
+{
+	const char *ctype = NULL;
+	struct ce_headers h;
+	const void *body;
+	size_t len, i;
+	int rc;
+
+	ce_headers_init(&h);
+	rc = ce_encode_binary(ev, &h, &body, &len);
+	for (i = 0; rc == 0 && i < h.n; i++) {
+		if (strcasecmp(h.items[i].name, "Content-Type") == 0)
+			ctype = h.items[i].value;
+		else
+			rc = http_add_header(req, h.items[i].name, h.items[i].value);
+	}
+	if (rc == 0)
+		rc = http_respond(req, status, ctype, body, len);
+	else
+		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
+	ce_headers_release(&h);
+	return rc;
+}
+
+int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
+	       const struct step_ext *ext, size_t next)
+{
+	struct ce_event *out = ce_event_clone(st->in);
+	char id[37], when[CE_TIME_LEN];
+	struct timespec ts;
+	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	int rc = 0;
+
+	rand_uuid_v4(id);
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	rc |= ce_set(out, "id", id);
+	rc |= ce_set(out, "time", ce_time_format(&ts, when));
+	rc |= ce_set(out, "type", type);
+	rc |= ce_set(out, "source", source);
+	rc |= ce_set(out, "dataschema", NULL); /* the input's schema does not describe the reply */
+	rc |= ce_set_data(out, data, strlen(data), "application/json");
+	for (size_t i = 0; i < next; i++)
+		rc |= ce_set(out, ext[i].name, ext[i].value);
+	free(data);
+	if (rc)
+		rc = http_fail(req, ERR_INTERNAL, "could not build the reply event");
+	else
+		rc = step_respond_event(req, 200, out);
+	ce_event_free(out);
+	return rc;
+}
+
+void step_end(struct step *st, int rc)
+{
+	if (st->span) {
+		if (rc < 0) {
+			trace_span_set_str(st->span, "error.type", err_code_name(rc));
+			trace_span_set_status(st->span, TRACE_STATUS_ERROR, NULL);
+		}
+		trace_span_end(st->span);
+	}
+	json_decref(st->data);
+	ce_event_free(st->in);
+	memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,666 @@
+/*
+ * badword.c: the list is a trie over a-z plus a word-gap marker; the text becomes a row of
+ * units (one per character: its kind and the letters it may stand for), cut into chunks
+ * (between whitespace) and words (between punctuation), and each candidate is matched whole
+ * against the trie (see badword.h for what is a candidate and how obfuscations read).
+ */
+#include "badword.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/text.h"
+#include "common/xalloc.h"
+
+#define GAP	  26 /* the trie symbol between the words of a phrase entry */
+#define NSYM	  27
+#define ALL_AZ	  ((1u << 26) - 1)
+#define BIT(c)	  (1u << ((c) - 'a'))
+#define MAX_WORDS 4 /* most words in a phrase entry */
+
+enum unit_kind {
+	U_LETTER,   /* a letter: mask = its a-z letter, or 0 for a letter of another script */
+	U_LEET,	    /* a digit or @ $: mask = the letters it may stand for */
+	U_LEET_END, /* ! | +: a letter inside a word, a separator at its ends */
+	U_MASK,	    /* '*': any letter inside a word, a separator at its ends */
+	U_SPACE,
+	U_PUNCT,
+	U_IGNORE, /* zero-width characters, combining marks: dropped */
+};
+
+struct unit {
+	enum unit_kind kind;
+	uint32_t mask;	 /* letters this unit may stand for */
+	uint32_t raw;	 /* what a run of repeats compares: the folded letter or the symbol */
+	unsigned latin;	 /* a Latin letter (not a look-alike from another script) */
+	size_t off, end; /* bytes in the text */
+};
+
+/* ---- reading characters --------------------------------------------------------------- */
+
+static const char latin1[] = "aaaaaaaceeeeiiiidnooooo_ouuuuyts"	 /* U+00C0 - U+00DF */
+			     "aaaaaaaceeeeiiiidnooooo_ouuuuyty"; /* U+00E0 - U+00FF */
+static const char latin_ext_a[] =				 /* U+0100 - U+017F */
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkkllllllllllnnnnnnnnnooooooo"
+    "orrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+
+/* Cyrillic and Greek letters that look like Latin ones. */
+static const struct {
+	uint32_t cp;
+	char letter;
+} lookalikes[] = {
+	{ 0x391, 'a' }, { 0x392, 'b' }, { 0x395, 'e' }, { 0x396, 'z' }, { 0x397, 'h' },
+	{ 0x399, 'i' }, { 0x39a, 'k' }, { 0x39c, 'm' }, { 0x39d, 'n' }, { 0x39f, 'o' },
+	{ 0x3a1, 'p' }, { 0x3a4, 't' }, { 0x3a5, 'y' }, { 0x3a7, 'x' }, { 0x3b1, 'a' },
+	{ 0x3b5, 'e' }, { 0x3b9, 'i' }, { 0x3ba, 'k' }, { 0x3bd, 'v' }, { 0x3bf, 'o' },
+	{ 0x3c1, 'p' }, { 0x3c4, 't' }, { 0x3c5, 'u' }, { 0x3c7, 'x' }, { 0x405, 's' },
+	{ 0x406, 'i' }, { 0x408, 'j' }, { 0x410, 'a' }, { 0x412, 'b' }, { 0x415, 'e' },
+	{ 0x41a, 'k' }, { 0x41c, 'm' }, { 0x41d, 'h' }, { 0x41e, 'o' }, { 0x420, 'p' },
+	{ 0x421, 'c' }, { 0x422, 't' }, { 0x423, 'y' }, { 0x425, 'x' }, { 0x430, 'a' },
+	{ 0x435, 'e' }, { 0x43a, 'k' }, { 0x43e, 'o' }, { 0x440, 'p' }, { 0x441, 'c' },
+	{ 0x443, 'y' }, { 0x445, 'x' }, { 0x455, 's' }, { 0x456, 'i' }, { 0x458, 'j' },
+	{ 0x501, 'd' },
+};
+
+/* Digits and symbols that stand for letters; the first letter is the one entries use. */
+static const struct {
+	char c;
+	const char *letters;
+} leet[] = {
+	{ '0', "o" }, { '1', "il" }, { '2', "z" }, { '3', "e" },  { '4', "a" },
+	{ '5', "s" }, { '6', "gb" }, { '7', "t" }, { '8', "b" },  { '9', "g" },
+	{ '@', "a" }, { '$', "s" },  { '!', "i" }, { '|', "li" }, { '+', "t" },
+};
+
+static bool is_space(uint32_t cp)
+{
+	return cp <= 0x20 || cp == 0x7f || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+	       (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+	       cp == 0x205f || cp == 0x3000;
+}
+
+static bool is_ignored(uint32_t cp)
+{
+	return cp == 0xad || cp == 0x34f || cp == 0x180e || (cp >= 0x200b && cp <= 0x200d) ||
+	       (cp >= 0x2060 && cp <= 0x2064) || cp == 0xfeff || (cp >= 0x300 && cp <= 0x36f) ||
+	       (cp >= 0x1ab0 && cp <= 0x1aff) || (cp >= 0x1dc0 && cp <= 0x1dff) ||
+	       (cp >= 0x20d0 && cp <= 0x20ff) || (cp >= 0xfe00 && cp <= 0xfe0f) ||
+	       (cp >= 0xfe20 && cp <= 0xfe2f) || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/* Punctuation and symbols beyond ASCII: they separate words. */
+static bool is_symbol(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0xbf) || cp == 0xd7 || cp == 0xf7 ||
+	       (cp >= 0x2010 && cp <= 0x2027) || (cp >= 0x2030 && cp <= 0x205e) ||
+	       (cp >= 0x2070 && cp <= 0x2bff) || (cp >= 0x2e00 && cp <= 0x2e7f) ||
+	       (cp >= 0x3001 && cp <= 0x303f) || (cp >= 0xfe10 && cp <= 0xfe6f) ||
+	       (cp >= 0xff01 && cp <= 0xff0f) || (cp >= 0xff1a && cp <= 0xff20) ||
+	       (cp >= 0xff3b && cp <= 0xff40) || (cp >= 0xff5b && cp <= 0xff65) ||
+	       (cp >= 0xfff0 && cp <= 0xffff) || (cp >= 0x1f000 && cp <= 0x1faff);
+}
+
+static void set_leet(struct unit *u, char c, uint32_t raw)
+{
+	for (size_t i = 0; i < sizeof(leet) / sizeof(leet[0]); i++) {
+		if (leet[i].c != c)
+			continue;
+		for (const char *l = leet[i].letters; *l; l++)
+			u->mask |= BIT(*l);
+		u->kind = (c == '!' || c == '|' || c == '+') ? U_LEET_END : U_LEET;
+		u->raw = raw;
+		return;
+	}
+}
+
+static void set_letter(struct unit *u, char letter, unsigned latin)
+{
+	u->kind = U_LETTER;
+	u->mask = letter >= 'a' && letter <= 'z' ? BIT(letter) : 0;
+	u->raw = (uint32_t)letter;
+	u->latin = latin;
+}
+
+/* The unit for code point cp. */
+static void classify(uint32_t cp, struct unit *u)
+{
+	u->kind = U_PUNCT;
+	u->mask = 0;
+	u->raw = cp;
+	u->latin = 0;
+	if (cp >= 'A' && cp <= 'Z')
+		set_letter(u, (char)(cp - 'A' + 'a'), 1);
+	else if (cp >= 'a' && cp <= 'z')
+		set_letter(u, (char)cp, 1);
+	else if ((cp >= '0' && cp <= '9') || cp == '@' || cp == '$' || cp == '!' || cp == '|' ||
+		 cp == '+')
+		set_leet(u, (char)cp, cp);
+	else if (cp == '*') {
+		u->kind = U_MASK;
+		u->mask = ALL_AZ;
+	} else if (is_space(cp))
+		u->kind = U_SPACE;
+	else if (is_ignored(cp))
+		u->kind = U_IGNORE;
+	else if (cp < 0x80 || is_symbol(cp))
+		u->kind = U_PUNCT;
+	else if (cp >= 0xc0 && cp <= 0xff)
+		set_letter(u, latin1[cp - 0xc0], 1); /* x and / are symbols (above) */
+	else if (cp >= 0x100 && cp <= 0x17f)
+		set_letter(u, latin_ext_a[cp - 0x100], 1);
+	else if (cp >= 0xff21 && cp <= 0xff3a)
+		set_letter(u, (char)('a' + (cp - 0xff21)), 1);
+	else if (cp >= 0xff41 && cp <= 0xff5a)
+		set_letter(u, (char)('a' + (cp - 0xff41)), 1);
+	else if (cp >= 0xff10 && cp <= 0xff19)
+		set_leet(u, (char)('0' + (cp - 0xff10)), '0' + (cp - 0xff10));
+	else if (cp >= 0x24b6 && cp <= 0x24cf)
+		set_letter(u, (char)('a' + (cp - 0x24b6)), 1);
+	else if (cp >= 0x24d0 && cp <= 0x24e9)
+		set_letter(u, (char)('a' + (cp - 0x24d0)), 1);
+	else if (cp >= 0x1d400 && cp <= 0x1d6a3)
+		set_letter(u, (char)('a' + (cp - 0x1d400) % 52 % 26), 1);
+	else if (cp >= 0x1d7ce && cp <= 0x1d7ff)
+		set_leet(u, (char)('0' + (cp - 0x1d7ce) % 10), '0' + (cp - 0x1d7ce) % 10);
+	else
+		set_letter(u, 0, 0); /* a letter of another script */
+	for (size_t i = 0;
+	     u->kind == U_LETTER && !u->latin && i < sizeof(lookalikes) / sizeof(lookalikes[0]);
+	     i++)
+		if (lookalikes[i].cp == cp)
+			set_letter(u, lookalikes[i].letter, 0);
+}
+
+/* The units of text[0..len), ignored characters dropped. The caller frees *out. */
+static size_t read_units(const char *text, size_t len, struct unit **out)
+{
+	struct unit *u = xcalloc(len ? len : 1, sizeof(*u));
+	size_t n = 0, i = 0, k;
+	uint32_t cp;
+
+	while (i < len) {
+		k = text_utf8_next((const unsigned char *)text + i, len - i, &cp);
+		classify(cp, &u[n]);
+		u[n].off = i;
+		u[n].end = i + k;
+		if (u[n].kind != U_IGNORE)
+			n++;
+		i += k;
+	}
+	*out = u;
+	return n;
+}
+
+static bool is_word_unit(const struct unit *u)
+{
+	return u->kind == U_LETTER || u->kind == U_LEET || u->kind == U_LEET_END ||
+	       u->kind == U_MASK;
+}
+
+/* ---- the trie ---------------------------------------------------------------------------- */
+
+enum term {
+	TERM_WORD = 1 << 0,   /* an entry written as a word (or words) */
+	TERM_JOINED = 1 << 1, /* an entry written with separators inside ("s.o.b.") */
+};
+
+struct node {
+	int32_t child[NSYM]; /* 0: none (the root is never a child) */
+	int32_t entry;	     /* index into entries when term */
+	unsigned term;
+};
+
+struct badword_list {
+	struct node *nodes;
+	size_t nnodes, alloc;
+	char **entries;
+	size_t nentries, alloc_entries;
+	size_t max_steps; /* the longest entry, in trie symbols */
+};
+
+static int32_t node_new(struct badword_list *l)
+{
+	XGROW(l->nodes, l->nnodes + 1, l->alloc);
+	memset(&l->nodes[l->nnodes], 0, sizeof(l->nodes[0]));
+	return (int32_t)l->nnodes++;
+}
+
+/* ---- candidates ----------------------------------------------------------------------------- */
+
+/* A candidate: symbols (letter masks; GAP between phrase words) read as runs of repeats. */
+struct run {
+	uint32_t mask; /* letters; 1 << GAP for the gap */
+	uint32_t raw;
+	size_t count;
+};
+
+struct cand {
+	struct run runs[BADWORD_ENTRY_MAX + 1];
+	size_t nruns;
+	size_t letters; /* U_LETTER units (any script) */
+	size_t latin;	/* of them, Latin letters */
+	bool masked;	/* holds a '*' */
+	bool full;	/* longer than any entry: cannot match */
+};
+
+static void cand_add(struct cand *c, const struct unit *u)
+{
+	struct run *last = c->nruns ? &c->runs[c->nruns - 1] : NULL;
+
+	c->letters += u->kind == U_LETTER;
+	c->latin += u->latin;
+	c->masked |= u->kind == U_MASK;
+	if (last && u->kind != U_MASK && last->raw == u->raw && last->mask == u->mask) {
+		last->count++;
+		return;
+	}
+	if (c->nruns == BADWORD_ENTRY_MAX + 1) {
+		c->full = true;
+		return;
+	}
+	c->runs[c->nruns++] = (struct run){ u->mask, u->kind == U_MASK ? 0 : u->raw, 1 };
+}
+
+static void cand_gap(struct cand *c)
+{
+	static const struct unit gap = { U_PUNCT, 1u << GAP, 0, 0, 0, 0 };
+
+	if (c->nruns == BADWORD_ENTRY_MAX + 1)
+		c->full = true;
+	else
+		c->runs[c->nruns++] = (struct run){ gap.mask, 0xffffffffu, 1 };
+}
+
+/*
+ * Matches runs[ri..] from node; returns the entry index or -1. A run of one or two must be
+ * matched exactly, a longer run by one or two of its letter.
+ */
+static int32_t walk(const struct badword_list *l, const struct cand *c, size_t ri, int32_t node,
+		    unsigned accept)
+{
+	const struct run *r;
+	int32_t res, child, next;
+
+	if (ri == c->nruns)
+		return (l->nodes[node].term & accept) ? l->nodes[node].entry : -1;
+	r = &c->runs[ri];
+	for (unsigned sym = 0; sym < NSYM; sym++) {
+		if (!(r->mask & (1u << sym)))
+			continue;
+		child = l->nodes[node].child[sym];
+		if (!child)
+			continue;
+		next = r->count == 2 ? l->nodes[child].child[sym] : child;
+		if (r->count <= 2) {
+			res = next ? walk(l, c, ri + 1, next, accept) : -1;
+		} else {
+			res = walk(l, c, ri + 1, child, accept);
+			next = l->nodes[child].child[sym];
+			if (res < 0 && next)
+				res = walk(l, c, ri + 1, next, accept);
+		}
+		if (res >= 0)
+			return res;
+	}
+	return -1;
+}
+
+static int32_t cand_match(const struct badword_list *l, const struct cand *c, unsigned accept)
+{
+	if (c->full || c->nruns == 0 || c->nruns > l->max_steps || c->latin == 0)
+		return -1;
+	if (c->masked && c->letters < 2)
+		return -1;
+	return walk(l, c, 0, 0, accept);
+}
+
+/* ---- splitting the text ---------------------------------------------------------------------- */
+
+struct span {
+	size_t from, to; /* units [from, to) */
+};
+
+/* The words of chunk units [from, to), with ! | + * trimmed at both ends, appended to *w. */
+static void chunk_words(const struct unit *u, size_t from, size_t to, struct span **w, size_t *n,
+			size_t *alloc)
+{
+	size_t i = from, a, b;
+
+	while (i < to) {
+		while (i < to && !is_word_unit(&u[i]))
+			i++;
+		a = i;
+		while (i < to && is_word_unit(&u[i]))
+			i++;
+		b = i;
+		while (a < b && (u[a].kind == U_LEET_END || u[a].kind == U_MASK))
+			a++;
+		while (b > a && (u[b - 1].kind == U_LEET_END || u[b - 1].kind == U_MASK))
+			b--;
+		if (a < b) {
+			XGROW(*w, *n + 1, *alloc);
+			(*w)[(*n)++] = (struct span){ a, b };
+		}
+	}
+}
+
+/* A whitespace-separated chunk of text that holds words: words[0..nwords). */
+struct chunk {
+	size_t first, nwords; /* scan.words[first..first + nwords) */
+};
+
+/* The text cut into units, chunks and words. */
+struct scan {
+	const struct badword_list *l;
+	struct unit *u;
+	struct span *words;
+	struct chunk *ch;
+	size_t nu, nwords, nch;
+	struct badword_match *m;
+	bool found;
+};
+
+static void cand_words(struct cand *c, const struct unit *u, const struct span *w, size_t n)
+{
+	for (size_t k = 0; k < n && !c->full; k++)
+		for (size_t i = w[k].from; i < w[k].to && !c->full; i++)
+			cand_add(c, &u[i]);
+}
+
+static bool report(struct scan *s, int32_t entry, size_t ufrom, size_t uto)
+{
+	if (entry < 0)
+		return false;
+	s->found = true;
+	if (s->m) {
+		s->m->entry = s->l->entries[entry];
+		s->m->offset = s->u[ufrom].off;
+		s->m->len = s->u[uto - 1].end - s->u[ufrom].off;
+	}
+	return true;
+}
+
+/* Each word of the chunk alone, then the chunk's words joined. */
+static bool check_chunk(struct scan *s, const struct chunk *ch)
+{
+	const struct span *w = s->words + ch->first;
+	struct cand c;
+
+	for (size_t k = 0; k < ch->nwords; k++) {
+		memset(&c, 0, sizeof(c));
+		cand_words(&c, s->u, &w[k], 1);
+		if (report(s, cand_match(s->l, &c, TERM_WORD), w[k].from, w[k].to))
+			return true;
+	}
+	if (ch->nwords < 2)
+		return false;
+	memset(&c, 0, sizeof(c));
+	cand_words(&c, s->u, w, ch->nwords);
+	return report(s, cand_match(s->l, &c, TERM_WORD | TERM_JOINED), w[0].from,
+		      w[ch->nwords - 1].to);
+}
+
+static bool single_char(const struct scan *s, const struct chunk *ch)
+{
+	return ch->nwords == 1 && s->words[ch->first].to - s->words[ch->first].from == 1;
+}
+
+/* The first unit of chunk ch and the end of its last word. */
+static size_t chunk_from(const struct scan *s, const struct chunk *ch)
+{
+	return s->words[ch->first].from;
+}
+
+static size_t chunk_to(const struct scan *s, const struct chunk *ch)
+{
+	return s->words[ch->first + ch->nwords - 1].to;
+}
+
+/*
+ * Across chunks: the phrases (chunks ch[0..k) joined, GAP between them, k = 2..MAX_WORDS)
+ * and the spelled-out words: the one-character chunks from ch[0] to the end of their run,
+ * when there are three or more ("f u c k", and "a f u c k" from its second chunk; but not
+ * the "a s s" that starts "a s s e m b l y").
+ */
+static bool check_across(struct scan *s, const struct chunk *ch, size_t avail)
+{
+	struct cand c;
+	size_t k;
+
+	memset(&c, 0, sizeof(c));
+	cand_words(&c, s->u, s->words + ch[0].first, ch[0].nwords);
+	for (k = 1; k < avail && k < MAX_WORDS; k++) {
+		cand_gap(&c);
+		cand_words(&c, s->u, s->words + ch[k].first, ch[k].nwords);
+		if (report(s, cand_match(s->l, &c, TERM_WORD), chunk_from(s, &ch[0]),
+			   chunk_to(s, &ch[k])))
+			return true;
+	}
+	if (!single_char(s, &ch[0]))
+		return false;
+	memset(&c, 0, sizeof(c));
+	for (k = 0; k < avail && k <= BADWORD_ENTRY_MAX && single_char(s, &ch[k]); k++)
+		cand_add(&c, &s->u[chunk_from(s, &ch[k])]);
+	return k >= 3 && report(s, cand_match(s->l, &c, TERM_WORD | TERM_JOINED),
+				chunk_from(s, &ch[0]), chunk_to(s, &ch[k - 1]));
+}
+
+/* Cuts text[0..len) into units, words and chunks (the chunks that hold no word are left out). */
+static void scan_init(struct scan *s, const char *text, size_t len)
+{
+	size_t i = 0, a, w0, alloc_w = 0;
+
+	s->nu = read_units(text, len, &s->u);
+	s->words = NULL;
+	s->nwords = 0;
+	s->ch = xcalloc(s->nu ? s->nu : 1, sizeof(*s->ch));
+	s->nch = 0;
+	while (i < s->nu) {
+		while (i < s->nu && s->u[i].kind == U_SPACE)
+			i++;
+		a = i;
+		while (i < s->nu && s->u[i].kind != U_SPACE)
+			i++;
+		w0 = s->nwords;
+		chunk_words(s->u, a, i, &s->words, &s->nwords, &alloc_w);
+		if (s->nwords > w0)
+			s->ch[s->nch++] = (struct chunk){ w0, s->nwords - w0 };
+	}
+}
+
+static void scan_release(struct scan *s)
+{
+	free(s->u);
+	free(s->words);
+	free(s->ch);
+}
+
+bool badword_check(const struct badword_list *l, const char *text, size_t len,
+		   struct badword_match *m)
+{
+	struct scan s = { .l = l, .m = m };
+
+	if (len > BADWORD_TEXT_MAX)
+		len = BADWORD_TEXT_MAX;
+	scan_init(&s, text, len);
+	for (size_t i = 0; i < s.nch && !s.found; i++)
+		if (!check_chunk(&s, &s.ch[i]))
+			(void)check_across(&s, &s.ch[i], s.nch - i);
+	scan_release(&s);
+	return s.found;
+}
+
+/* ---- building the list ------------------------------------------------------------------------ */
+
+static int bad_entry(struct buf *err, size_t lineno, const char *why)
+{
+	if (err)
+		(void)buf_appendf(err, "line %zu: %s", lineno, why);
+	return ERR_VALIDATION;
+}
+
+/* Appends one symbol path for the units of a word to syms (primary letter of each). */
+static int entry_symbols(const struct unit *u, const struct span *w, uint8_t *syms, size_t *n)
+{
+	for (size_t i = w->from; i < w->to; i++) {
+		if (u[i].mask == 0 || u[i].kind == U_MASK)
+			return -1;
+		if (*n >= BADWORD_ENTRY_MAX)
+			return -1;
+		if (u[i].kind == U_LETTER) {
+			syms[(*n)++] = (uint8_t)(u[i].raw - 'a');
+		} else {
+			for (size_t k = 0; k < sizeof(leet) / sizeof(leet[0]); k++)
+				if ((uint32_t)(unsigned char)leet[k].c == u[i].raw)
+					syms[(*n)++] = (uint8_t)(leet[k].letters[0] - 'a');
+		}
+	}
+	return 0;
+}
+
+/* Whether an entry is written with lower-case letters only. */
+static bool plain(const char *entry, size_t len)
+{
+	for (size_t i = 0; i < len && entry[i]; i++)
+		if (!(entry[i] >= 'a' && entry[i] <= 'z'))
+			return false;
+	return true;
+}
+
+static void trie_add(struct badword_list *l, const uint8_t *syms, size_t n, unsigned term,
+		     const char *entry, size_t entry_len)
+{
+	int32_t node = 0, child;
+
+	for (size_t i = 0; i < n; i++) {
+		child = l->nodes[node].child[syms[i]];
+		if (!child) {
+			child = node_new(l);
+			l->nodes[node].child[syms[i]] = child;
+		}
+		node = child;
+	}
+	if (!l->nodes[node].term) {
+		XGROW(l->entries, l->nentries + 1, l->alloc_entries);
+		l->entries[l->nentries] = xstrndup(entry, entry_len);
+		l->nodes[node].entry = (int32_t)l->nentries++;
+	} else if (plain(entry, entry_len) && !plain(l->entries[l->nodes[node].entry], SIZE_MAX)) {
+		/* "shit" names the entry better than "5h1t" */
+		free(l->entries[l->nodes[node].entry]);
+		l->entries[l->nodes[node].entry] = xstrndup(entry, entry_len);
+	}
+	l->nodes[node].term |= term;
+	if (n > l->max_steps)
+		l->max_steps = n;
+}
+
+/*
+ * One entry: one word → TERM_WORD; one chunk of several words, or single characters spaced
+ * out ("f u c k") → joined, TERM_JOINED; several words → a phrase with GAPs, TERM_WORD.
+ */
+static int add_entry(struct badword_list *l, const char *p, size_t len, size_t lineno,
+		     struct buf *err)
+{
+	uint8_t syms[BADWORD_ENTRY_MAX + MAX_WORDS];
+	struct scan s = { .l = l };
+	size_t n = 0, k, w;
+	bool spelled = true;
+	unsigned term;
+	int rc = 0;
+
+	scan_init(&s, p, len);
+	for (k = 0; k < s.nch; k++)
+		spelled &= single_char(&s, &s.ch[k]);
+	spelled &= s.nch >= 3;
+	if (s.nch == 0 || (s.nch > MAX_WORDS && !spelled)) {
+		rc = bad_entry(err, lineno, s.nch ? "more than 4 words" : "no letter to match");
+		goto done;
+	}
+	term = (s.nch == 1 && s.ch[0].nwords == 1) || (s.nch > 1 && !spelled) ? TERM_WORD
+									      : TERM_JOINED;
+	for (k = 0; k < s.nch && rc == 0; k++) {
+		if (k && !spelled)
+			syms[n++] = GAP;
+		for (w = 0; w < s.ch[k].nwords && rc == 0; w++)
+			rc = entry_symbols(s.u, &s.words[s.ch[k].first + w], syms, &n);
+	}
+	if (rc) {
+		rc = bad_entry(err, lineno, "a character this filter cannot match, or too long");
+		goto done;
+	}
+	trie_add(l, syms, n, term, p, len);
+done:
+	scan_release(&s);
+	return rc;
+}
+
+int badword_parse(const char *text, size_t len, struct badword_list **out, struct buf *err)
+{
+	struct badword_list *l = xcalloc(1, sizeof(*l));
+	size_t i = 0, lineno = 0, n;
+	int rc = 0;
+
+	*out = NULL;
+	(void)node_new(l); /* the root */
+	while (i < len && rc == 0) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		const char *p = text + i;
+
+		lineno++;
+		n = end - i;
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		while (n && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
+		}
+		if (n && *p != '#')
+			rc = add_entry(l, p, n, lineno, err);
+		i = end + 1;
+	}
+	if (rc) {
+		badword_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+int badword_load(const char *path, struct badword_list **out, struct buf *err)
+{
+	struct buf data;
+	int rc;
+
+	*out = NULL;
+	buf_init(&data, BADWORD_FILE_MAX);
+	if (buf_read_file(&data, path, err)) {
+		rc = ERR_IO;
+		goto done;
+	}
+	rc = badword_parse(data.data, data.len, out, err);
+	if (rc)
+		(void)buf_appendf(err, " in %s", path);
+done:
+	buf_release(&data);
+	return rc;
+}
+
+void badword_free(struct badword_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nentries; i++)
+		free(l->entries[i]);
+	free(l->entries);
+	free(l->nodes);
+	free(l);
+}
+
+size_t badword_count(const struct badword_list *l)
+{
+	return l->nentries;
+}

@@ -1,0 +1,53 @@
+/* handlers.c: bad-word-filter's routes (see handlers.h). */
+#include "handlers.h"
+
+#include "common/http.h"
+#include "common/log.h"
+#include "common/step.h"
+#include "common/trace.h"
+
+void filter_init(struct filter *f, const struct badword_list *list)
+{
+	struct metric *m =
+	    metrics_counter(metrics_default(), "badwordfilter_reviews_total",
+			    "Reviews checked, by result (good or bad).", METRIC_LABELS("result"));
+
+	f->list = list;
+	f->good = metrics_series(m, METRIC_LABELS("good"));
+	f->bad = metrics_series(m, METRIC_LABELS("bad"));
+}
+
+static int post_review(struct http_request *req)
+{
+	struct filter *f = req->ctx;
+	struct badword_match m;
+	struct step st;
+	const char *result;
+	int rc = step_begin(req, &st);
+
+	if (rc)
+		return rc;
+	result = badword_check(f->list, st.text, st.text_len, &m) ? "bad" : "good";
+	trace_span_set_str(st.span, "badwordfilter.result", result);
+	if (result[0] == 'b')
+		log_fields(
+		    LOG_INFO, json_pack("{s:s, s:s}", "event_id", st.in->id, "matched", m.entry),
+		    "review %s is bad: it matches the list entry \"%s\"", st.in->id, m.entry);
+	(void)json_object_set_new(st.data, "badWordResult", json_string(result));
+	rc = step_reply(req, &st, FILTER_REPLY_TYPE, FILTER_REPLY_SOURCE,
+			&(struct step_ext){ FILTER_EXTENSION, result }, 1);
+	if (rc == 0)
+		metrics_inc(result[0] == 'b' ? f->bad : f->good);
+	step_end(&st, rc);
+	return rc;
+}
+
+static const struct route routes[] = {
+	{ "POST", "/", post_review, STEP_TEXT_MAX * 2, 0 },
+};
+
+const struct route *handlers_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}

@@ -1,0 +1,209 @@
+// The two moderation steps end to end, the real binaries over real HTTP: bad-word-filter and
+// sentiment-analysis take a new review as a CloudEvent (binary or structured) and answer with
+// the reply event upstream's functions send, checked with the cloudevents SDK; chained as the
+// Sequence chains them; malformed requests get a 4xx JSON answer; metrics; bad settings.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { binPath, repoRoot, startServer, stopClean } from './lib/proc.mjs';
+import { MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
+
+const require = createRequire(import.meta.url);
+const { CloudEvent, HTTP } = require('cloudevents');
+
+const BADWORDS_FILE = path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt');
+const SENTIMENT_LEXICON_FILE = path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt');
+const SENTIMENT_EMOJI_FILE = path.join(repoRoot, 'services/sentiment-analysis/data/emoji_names.tsv');
+
+let filter, sentiment;
+before(async () => {
+	filter = await startServer(binPath('bad-word-filter'), { env: { BADWORDS_FILE, LOG_LEVEL: 'warn' } });
+	sentiment = await startServer(binPath('sentiment-analysis'),
+		{ env: { SENTIMENT_LEXICON_FILE, SENTIMENT_EMOJI_FILE, LOG_LEVEL: 'warn' } });
+});
+after(async () => {
+	if (filter)
+		await stopClean(filter);
+	if (sentiment)
+		await stopClean(sentiment);
+});
+
+let seq = 0;
+function review(data, extra = {}) {
+	return new CloudEvent({
+		id: `review-${++seq}`, source: 'bookstore-eda', type: 'new-review-comment',
+		subject: 'book-1', datacontenttype: 'application/json', data,
+		traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', ...extra,
+	});
+}
+
+async function post(srv, msg) {
+	const res = await fetch(`${srv.url}/`, { method: 'POST', headers: msg.headers, body: msg.body });
+	const body = await res.text();
+	return { status: res.status, headers: Object.fromEntries(res.headers), body };
+}
+
+// Posts ev and returns the reply event (asserting a 200 in binary mode).
+async function step(srv, ev, mode = 'binary') {
+	const r = await post(srv, HTTP[mode](ev));
+	assert.equal(r.status, 200, r.body);
+	assert.equal(r.headers['ce-specversion'], '1.0', 'binary-mode reply');
+	return HTTP.toEvent({ headers: r.headers, body: r.body });
+}
+
+test('bad-word-filter replies new-review-comment with badwordfilter good or bad, as upstream', async () => {
+	for (const [text, want] of [['A wonderful, moving book.', 'good'], ['What a load of sh1t', 'bad'],
+		['f.u.c.k this ending', 'bad'], ['A classic from Scunthorpe, an assassin story', 'good']]) {
+		for (const mode of ['binary', 'structured']) {
+			const ev = review({ reviewText: text, bookId: 7 });
+			const out = await step(filter, ev, mode);
+			assert.equal(out.type, 'new-review-comment');
+			assert.equal(out.source, 'book-review-broker');
+			assert.equal(out.datacontenttype, 'application/json');
+			assert.equal(out.badwordfilter, want, `${text} (${mode})`);
+			assert.deepEqual(out.data, { reviewText: text, bookId: 7, badWordResult: want });
+			assert.notEqual(out.id, ev.id, 'a reply is a new event');
+			assert.equal(out.subject, 'book-1', 'other attributes are kept');
+			assert.equal(out.traceparent, ev.traceparent, 'the review stays in its trace');
+			assert.ok(!Number.isNaN(Date.parse(out.time)));
+		}
+	}
+});
+
+test('sentiment-analysis replies moderated-comment with sentimentresult and the compound score', async () => {
+	const rows = [
+		['I love this book, it is wonderful!', 'positive', 'good'],
+		['A horrible, boring waste of paper.', 'negative', 'bad'],
+		['The book has 300 pages.', 'neutral', 'good'],
+		['Not bad at all', 'negative', 'good'], // VADER's own answer for it
+		['\u{1F60D}\u{1F60D}', 'positive', 'good'],
+	];
+	for (const [text, want, bad] of rows) {
+		const out = await step(sentiment, review({ reviewText: text, badWordResult: bad }));
+		assert.equal(out.type, 'moderated-comment');
+		assert.equal(out.source, 'sentiment-analysis');
+		assert.equal(out.sentimentresult, want, text);
+		assert.equal(out.badwordfilter, bad);
+		assert.equal(out.data.sentimentResult, want);
+		assert.equal(out.data.badWordResult, bad);
+		assert.equal(typeof out.data.sentimentScore, 'number');
+		assert.equal(Number(out.sentimentscore), out.data.sentimentScore);
+		assert.ok(out.data.sentimentScore >= -1 && out.data.sentimentScore <= 1);
+		if (want === 'positive')
+			assert.ok(out.data.sentimentScore >= 0.05);
+		else if (want === 'negative')
+			assert.ok(out.data.sentimentScore <= -0.05);
+		else
+			assert.ok(Math.abs(out.data.sentimentScore) < 0.05);
+	}
+	// Without a badWordResult (not through the filter): data gets "", the extension is unset.
+	const out = await step(sentiment, review({ reviewText: 'good' }));
+	assert.equal(out.data.badWordResult, '');
+	assert.equal(out.badwordfilter, undefined);
+});
+
+test('chained as the Sequence chains them, the last reply carries both results', async () => {
+	const first = await step(filter, review({ reviewText: 'This fuuuucking book is GREAT!!!' }));
+	const last = await step(sentiment, first);
+	assert.equal(last.type, 'moderated-comment');
+	assert.equal(last.badwordfilter, 'bad');
+	assert.equal(last.sentimentresult, 'positive');
+	assert.deepEqual(Object.keys(last.data).sort(),
+		['badWordResult', 'reviewText', 'sentimentResult', 'sentimentScore']);
+	assert.equal(last.traceparent, first.traceparent);
+});
+
+const REVIEW_MALFORMED = [
+	['no data', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'new-review-comment' }, ''],
+	['data not JSON', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'text/plain' }, 'hello'],
+	['data an array', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, '[1]'],
+	['no reviewText', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, '{"text":"x"}'],
+	['reviewText a number', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, '{"reviewText":5}'],
+	['data_base64', { 'content-type': 'application/cloudevents+json' }, JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', data_base64: 'e30=' })],
+	['reviewText over 64 KiB', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, JSON.stringify({ reviewText: 'a'.repeat(65 * 1024) })],
+];
+
+test('sentiment-analysis refuses a badWordResult that bad-word-filter would not write', async () => {
+	for (const bad of ['maybe', 5, '\u0001', { a: 1 }]) {
+		const r = await post(sentiment, HTTP.binary(review({ reviewText: 'good', badWordResult: bad })));
+		assert.equal(r.status, 400, JSON.stringify(bad));
+		assert.equal(JSON.parse(r.body).error, 'validation_failed');
+	}
+	assert.equal((await step(sentiment, review({ reviewText: 'good', badWordResult: null }))).data.badWordResult, '');
+});
+
+test('malformed requests get a 4xx JSON answer from both steps, never a 5xx', async () => {
+	for (const srv of [filter, sentiment]) {
+		for (const [name, headers, body] of [...MALFORMED_EVENTS, ...REVIEW_MALFORMED]) {
+			const r = await post(srv, { headers: cleanHeaders(headers), body });
+			assert.ok(r.status >= 400 && r.status < 500, `${name}: status ${r.status} ${r.body}`);
+			const j = JSON.parse(r.body);
+			assert.equal(typeof j.error, 'string', name);
+			assert.equal(typeof j.message, 'string', name);
+		}
+		const big = await post(srv, { headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't' }, body: 'x'.repeat(1024 * 1024) });
+		assert.equal(big.status, 413);
+		assert.equal((await fetch(`${srv.url}/`)).status, 405);
+		assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+	}
+});
+
+test('metrics count the results', async () => {
+	const text = async (srv) => (await fetch(`${srv.url}/metrics`)).text();
+	const count = (t, re) => Number((t.match(re) || [0, 0])[1]);
+	const f0 = count(await text(filter), /badwordfilter_reviews_total\{result="bad"\} (\d+)/);
+	const s0 = count(await text(sentiment), /sentiment_reviews_total\{result="negative"\} (\d+)/);
+	await step(filter, review({ reviewText: 'a$$hole' }));
+	await step(sentiment, review({ reviewText: 'terrible' }));
+	assert.equal(count(await text(filter), /badwordfilter_reviews_total\{result="bad"\} (\d+)/), f0 + 1);
+	assert.equal(count(await text(sentiment), /sentiment_reviews_total\{result="negative"\} (\d+)/), s0 + 1);
+});
+
+test('--help lists the data-file settings; unreadable or malformed files stop the start with status 2', () => {
+	const help = spawnSync(binPath('bad-word-filter'), ['--help'], { encoding: 'utf8' });
+	assert.equal(help.status, 0);
+	assert.match(help.stdout, /BADWORDS_FILE/);
+	const shelp = spawnSync(binPath('sentiment-analysis'), ['--help'], { encoding: 'utf8' });
+	assert.match(shelp.stdout, /SENTIMENT_LEXICON_FILE/);
+	assert.match(shelp.stdout, /SENTIMENT_EMOJI_FILE/);
+
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moderation-'));
+	try {
+		const badList = path.join(dir, 'list.txt');
+		fs.writeFileSync(badList, 'darn\n...\n');
+		const badLex = path.join(dir, 'lexicon.txt');
+		fs.writeFileSync(badLex, 'good\t1.9\nbad\tnot-a-number\n');
+		const cases = [
+			['bad-word-filter', { BADWORDS_FILE: path.join(dir, 'missing.txt') }, /BADWORDS_FILE: .*missing\.txt/],
+			['bad-word-filter', { BADWORDS_FILE: badList }, /line 2/],
+			['sentiment-analysis', { SENTIMENT_LEXICON_FILE: badLex }, /line 2/],
+			['sentiment-analysis', { SENTIMENT_LEXICON_FILE, SENTIMENT_EMOJI_FILE: path.join(dir, 'none.tsv') }, /none\.tsv/],
+			['bad-word-filter', { PORT: '99999' }, /PORT/],
+		];
+		for (const [bin, env, re] of cases) {
+			const r = spawnSync(binPath(bin), [], { encoding: 'utf8', env: { ...process.env, PORT: '1', ...env }, timeout: 10000 });
+			assert.equal(r.status, 2, `${bin} ${JSON.stringify(env)}: ${r.stderr}`);
+			assert.match(r.stderr, re);
+		}
+	} finally {
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+});
+
+test('a replacement word list is used', async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moderation-'));
+	const list = path.join(dir, 'list.txt');
+	fs.writeFileSync(list, '# only one word\nspoiler\n');
+	const srv = await startServer(binPath('bad-word-filter'), { env: { BADWORDS_FILE: list, LOG_LEVEL: 'warn' } });
+	try {
+		assert.equal((await step(srv, review({ reviewText: 'Sp0ilers ahead: SPOILER' }))).badwordfilter, 'bad');
+		assert.equal((await step(srv, review({ reviewText: 'what a load of shit' }))).badwordfilter, 'good');
+	} finally {
+		await stopClean(srv);
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+});

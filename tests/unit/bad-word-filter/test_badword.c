@@ -1,0 +1,254 @@
+/*
+ * test_badword.c: bad-word-filter's matcher on the shipped list (data/badwords.txt):
+ * obfuscations it must catch, innocent words it must never flag (the Scunthorpe problem),
+ * where the match is, and the list parser's errors.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "../../../services/bad-word-filter/badword.h"
+#include "../unit.h"
+#include "common/err.h"
+
+#define LIST_FILE "services/bad-word-filter/data/badwords.txt"
+
+static struct badword_list *list;
+
+static void load(void)
+{
+	struct buf err;
+
+	buf_init(&err, BUF_NOCAP);
+	cr_assert_eq(badword_load(LIST_FILE, &list, &err), 0, "%s", err.data);
+	buf_release(&err);
+}
+
+static void unload(void)
+{
+	badword_free(list);
+	list = NULL;
+#ifdef __SANITIZE_ADDRESS__
+	unit_leak_check();
+#endif
+}
+
+TestSuite(badword, .init = load, .fini = unload);
+
+struct row {
+	const char *text;
+	const char *entry; /* the list entry it must match; NULL: must not match */
+};
+
+static void check_rows(const struct row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct badword_match m = { 0 };
+		bool bad = badword_check(list, rows[i].text, strlen(rows[i].text), &m);
+
+		if (!rows[i].entry) {
+			cr_expect(!bad, "\"%s\" flagged (matched \"%s\")", rows[i].text,
+				  bad ? m.entry : "");
+			continue;
+		}
+		cr_expect(bad, "\"%s\" not flagged", rows[i].text);
+		if (bad)
+			cr_expect_str_eq(m.entry, rows[i].entry, "\"%s\" matched \"%s\"",
+					 rows[i].text, m.entry);
+	}
+}
+
+#define ROWS(r) check_rows(r, sizeof(r) / sizeof(r[0]))
+
+Test(badword, plain_words_on_word_boundaries)
+{
+	static const struct row rows[] = {
+		{ "This book is shit", "shit" },
+		{ "shit, what a book", "shit" },
+		{ "(shit)", "shit" },
+		{ "what an asshole wrote this", "asshole" },
+		{ "Bitches!", "bitches" },
+		{ "a blow job scene", "blow job" },
+		{ "a blow-job scene", "blowjob" },
+		{ "A great book", NULL },
+		{ "", NULL },
+	};
+
+	ROWS(rows);
+}
+
+Test(badword, case_and_unicode)
+{
+	static const struct row rows[] = {
+		{ "SHIT", "shit" },
+		{ "ShIt", "shit" },
+		{ "F\xc3\xbc"
+		  "ck this",
+		  "fuck" }, /* ü */
+		{ "fu\xcc\x88"
+		  "ck",
+		  "fuck" }, /* u + combining diaeresis */
+		{ "\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b", "fuck" }, /* fullwidth */
+		{ "\xf0\x9d\x90\x9f\xf0\x9d\x90\xae\xf0\x9d\x90\x9c\xf0\x9d\x90\xa4",
+		  "fuck" }, /* bold */
+		{ "fu\xe2\x80\x8b"
+		  "ck",
+		  "fuck" },			      /* zero-width space */
+		{ "fu\xd1\x81k", "fuck" },	      /* Cyrillic es */
+		{ "\xd1\x81\xd0\xbe\xd0\xba", NULL }, /* Russian "juice", all Cyrillic */
+		{ "\xe5\xa5\xbd\xe4\xb9\xa6", NULL }, /* Chinese */
+		{ "shit\xe2\x80\x94"
+		  "a dash",
+		  "shit" }, /* em dash separates */
+		{ "caf\xc3\xa9 assassin", NULL },
+	};
+
+	ROWS(rows);
+}
+
+Test(badword, obfuscations)
+{
+	static const struct row rows[] = {
+		{ "sh1t", "shit" },
+		{ "$h!t", "shit" },
+		{ "a$$", "ass" },
+		{ "@ss", "ass" },
+		{ "b!tch!", "bitch" },
+		{ "f*ck", "feck" }, /* the first entry the mask fits */
+		{ "pi**ed me off", "pissed" },
+		{ "fuuuuuck", "fuck" },
+		{ "shiiiiit", "shit" },
+		{ "f.u.c.k", "fuck" },
+		{ "s-h-i-t", "shit" },
+		{ "f_u_c_k", "fuck" },
+		{ "f u c k this", "fuck" },
+		{ "what a f u c k", "fuck" },
+		{ "s.o.b.", "s.o.b." },
+	};
+
+	ROWS(rows);
+}
+
+/* Innocent words that contain a bad word, or look like one after normalization. */
+Test(badword, scunthorpe_never_flagged)
+{
+	static const struct row rows[] = {
+		{ "Scunthorpe", NULL },
+		{ "assassin", NULL },
+		{ "classic", NULL },
+		{ "cocktail", NULL },
+		{ "Essex", NULL },
+		{ "grape", NULL },
+		{ "therapist", NULL },
+		{ "Sussex", NULL },
+		{ "Middlesex", NULL },
+		{ "Penistone", NULL },
+		{ "cockpit", NULL },
+		{ "Dickens", NULL },
+		{ "analysis", NULL },
+		{ "butter", NULL },
+		{ "buttress", NULL },
+		{ "hello", NULL },
+		{ "shell", NULL },
+		{ "passion", NULL },
+		{ "bass", NULL },
+		{ "compass", NULL },
+		{ "cumulative", NULL },
+		{ "document", NULL },
+		{ "scrap", NULL },
+		{ "title", NULL },
+		{ "cook", NULL },
+		{ "sob", NULL },
+		{ "Hancock", NULL },
+		{ "peacock", NULL },
+		{ "assume", NULL },
+		{ "shiitake", NULL },
+		{ "arsenal", NULL },
+		{ "arsenic", NULL },
+		{ "hitch", NULL },
+		{ "Moby Dick", NULL },
+		{ "a pawn in the game", NULL },
+		{ "It's hit the shelves", NULL },
+		{ "the pen is mightier", NULL },
+		{ "a s s e m b l y", NULL },
+		{ "5 stars, 4.5 overall", NULL },
+		{ "***** five stars", NULL },
+		{ "a 555 page book", NULL },
+		{ "Dick Van Dyke", NULL },
+		{ "a chink in his armour", NULL },
+	};
+
+	ROWS(rows);
+}
+
+Test(badword, match_position)
+{
+	const char *t = "what the  shit is this";
+	struct badword_match m;
+
+	cr_assert(badword_check(list, t, strlen(t), &m));
+	cr_assert_eq(m.offset, 10);
+	cr_assert_eq(m.len, 4);
+	t = "oh f.u.c.k!";
+	cr_assert(badword_check(list, t, strlen(t), &m));
+	cr_assert_eq(m.offset, 3);
+	cr_assert_eq(m.len, 7);
+	cr_assert(badword_check(list, t, strlen(t), NULL));
+}
+
+Test(badword, any_bytes)
+{
+	static const char junk[] = "\xff\xfe\x80\xc0\xaf sh\xe1\x80 \xf4\x90\x80\x80 ok";
+
+	cr_assert(!badword_check(list, junk, sizeof(junk) - 1, NULL));
+	cr_assert(!badword_check(list, "", 0, NULL));
+}
+
+struct parse_row {
+	const char *text;
+	int rc;
+	size_t count;
+	const char *error; /* substring of the message */
+};
+
+Test(badword, parse)
+{
+	static const struct parse_row rows[] = {
+		{ "", 0, 0, NULL },
+		{ "# a comment\n\n  darn  \r\nheck\n", 0, 2, NULL },
+		{ "darn\nDARN\nd4rn\n", 0, 1, NULL },
+		{ "darn\n\xd0\xbf\xd1\x80\xd0\xb8\n", ERR_VALIDATION, 0, "line 2:" },
+		{ "...\n", ERR_VALIDATION, 0, "line 1: no letter" },
+		{ "a b c d e\n", 0, 1, NULL }, /* spelled out: one word */
+		{ "one two three four five\n", ERR_VALIDATION, 0, "more than 4 words" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		  ERR_VALIDATION, 0, "too long" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct badword_list *l = NULL;
+		struct buf err;
+		int rc;
+
+		buf_init(&err, BUF_NOCAP);
+		rc = badword_parse(rows[i].text, strlen(rows[i].text), &l, &err);
+		cr_expect_eq(rc, rows[i].rc, "row %zu: rc %d (%s)", i, rc, err.data);
+		if (rc == 0)
+			cr_expect_eq(badword_count(l), rows[i].count, "row %zu", i);
+		else
+			cr_expect(strstr(err.data, rows[i].error), "row %zu: %s", i, err.data);
+		badword_free(l);
+		buf_release(&err);
+	}
+}
+
+Test(badword, load_errors)
+{
+	struct badword_list *l;
+	struct buf err;
+
+	buf_init(&err, BUF_NOCAP);
+	cr_assert_eq(badword_load("/nonexistent/list.txt", &l, &err), ERR_IO);
+	cr_assert_null(l);
+	cr_assert(strstr(err.data, "/nonexistent/list.txt"), "%s", err.data);
+	buf_release(&err);
+}

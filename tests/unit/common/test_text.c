@@ -1,0 +1,72 @@
+/*
+ * test_text.c: text.h's UTF-8 decoder (text_utf8_next) on valid sequences of each length and
+ * on bytes that are not UTF-8, and buf.h's buf_read_file (whole file, cap, missing file).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../unit.h"
+#include "common/buf.h"
+#include "common/text.h"
+
+TestSuite(text, LEAK_FINI);
+
+struct utf8_row {
+	const char *bytes;
+	size_t n;
+	uint32_t cp;
+	size_t len;
+};
+
+Test(text, utf8_next)
+{
+	static const struct utf8_row rows[] = {
+		{ "A", 1, 'A', 1 },
+		{ "\xc3\xa9", 2, 0xe9, 2 },
+		{ "\xe2\x82\xac", 3, 0x20ac, 3 },
+		{ "\xf0\x9f\x98\x80", 4, 0x1f600, 4 },
+		{ "\xf4\x8f\xbf\xbf", 4, 0x10ffff, 4 },
+		{ "\xff", 1, 0xff, 1 },		    /* not a lead byte: the byte itself */
+		{ "\xc0\xaf", 2, 0xc0, 1 },	    /* overlong */
+		{ "\xed\xa0\x80", 3, 0xed, 1 },	    /* surrogate */
+		{ "\xf0\x9f\x98", 3, 0xf0, 1 },	    /* truncated */
+		{ "\xf4\x90\x80\x80", 4, 0xf4, 1 }, /* past U+10FFFF */
+		{ "\x80", 1, 0x80, 1 },		    /* a continuation byte alone */
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint32_t cp = 0;
+		size_t len = text_utf8_next((const unsigned char *)rows[i].bytes, rows[i].n, &cp);
+
+		cr_expect_eq(len, rows[i].len, "row %zu: length %zu", i, len);
+		cr_expect_eq(cp, rows[i].cp, "row %zu: U+%04X", i, (unsigned)cp);
+	}
+}
+
+Test(text, read_file)
+{
+	char path[] = "/tmp/test_text_XXXXXX";
+	int fd = mkstemp(path);
+	struct buf b, err;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "hello\nworld\n", 12), 12);
+	close(fd);
+	buf_init(&b, BUF_NOCAP);
+	buf_init(&err, BUF_NOCAP);
+	cr_assert_eq(buf_read_file(&b, path, &err), 0);
+	cr_assert_eq(b.len, 12);
+	cr_assert_str_eq(b.data, "hello\nworld\n");
+	buf_release(&b);
+	buf_init(&b, 5);
+	cr_assert_eq(buf_read_file(&b, path, &err), -1);
+	cr_assert(strstr(err.data, "larger than 5 bytes"), "%s", err.data);
+	buf_reset(&err);
+	cr_assert_eq(buf_read_file(&b, "/nonexistent/file", &err), -1);
+	cr_assert(strstr(err.data, "/nonexistent/file: "), "%s", err.data);
+	buf_release(&b);
+	buf_release(&err);
+	unlink(path);
+}
