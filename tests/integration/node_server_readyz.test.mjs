@@ -7,6 +7,7 @@
 // probes answered 503 and queued GET / behind them (12.6 s measured with 40 probes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startStack, stackSkipReason } from './lib/stack.mjs';
 import { waitFor } from './lib/proc.mjs';
 
@@ -35,6 +36,10 @@ test('a cold node-server is not ready until the reviews are loaded, without wait
 test('40 concurrent /readyz against a hung db-service: all answered 200 and GET / answered, before db-service is released', { skip }, async () => {
 	st.db.proc.kill('SIGSTOP');
 	try {
+		// A group stop completes asynchronously: wait until every thread of db-service is stopped.
+		await waitFor(() => fs.readdirSync(`/proc/${st.db.proc.pid}/task`).every((t) =>
+			/^\d+ \(.*\) T /.test(fs.readFileSync(`/proc/${st.db.proc.pid}/task/${t}/stat`, 'utf8'))),
+		{ timeoutMs: 5000, what: 'db-service stopped (state T)' });
 		// A route that needs db-service answers 503 once its call times out.
 		const books = await fetch(`${st.url}/books`);
 		assert.equal(books.status, 503, await books.text());
