@@ -173,7 +173,7 @@ function childrenOf(pid) {
 /**
  * PostgreSQL crashes as a whole: SIGKILL to the postmaster and every backend at once (as an
  * OOM kill of the machine's database would), then a start on the same data directory, which
- * runs crash recovery from the WAL.
+ * runs crash recovery from the WAL. Returns how many starts it took (pg_starts, 1 expected).
  */
 async function pgKillRestart(pause) {
 	const pid = r.pgPid();
@@ -192,12 +192,18 @@ async function pgKillRestart(pause) {
 	}
 	await waitFor(() => all.every((p) => !isAlive(p)), { what: 'every PostgreSQL process to exit' });
 	// The killed postmaster is not our child: it stays a zombie until PID 1 reaps it, which can
-	// take seconds, and PostgreSQL's lock-file check (kill(pid, 0) on the pid in postmaster.pid)
-	// takes a zombie for a running postmaster ("lock file already exists"), so the first start
-	// failed and the restart took 3-4 s. Once every process is dead, the lock file is stale (as
-	// after a reboot): remove it. PostgreSQL still refuses to start if any process remains
-	// attached to the old shared memory segment, which it checks apart from the lock file.
-	if (fs.existsSync(`/proc/${pid}`)) fs.rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
+	// take seconds, and PostgreSQL's lock-file checks (kill(pid, 0) on the pid in postmaster.pid
+	// and in the socket's .s.PGSQL.<port>.lock) take a zombie for a running postmaster ("lock
+	// file already exists"), so the first start failed and the restart took 3-4 s. Once every
+	// process is dead, both lock files are stale (as after a reboot): remove them. PostgreSQL
+	// still refuses to start if any process remains attached to the old shared memory segment,
+	// which it checks apart from the lock files.
+	if (fs.existsSync(`/proc/${pid}`)) {
+		const pidFile = path.join(dataDir, 'postmaster.pid');
+		const [, , , port, sockDir] = fs.readFileSync(pidFile, 'utf8').split('\n');
+		if (port && sockDir) fs.rmSync(path.join(sockDir, `.s.PGSQL.${port}.lock`), { force: true });
+		fs.rmSync(pidFile, { force: true });
+	}
 	await sleep(pause);
 	const logFd = fs.openSync(path.join(path.dirname(dataDir), 'postgresql.log'), 'a');
 	const argv = process.getuid() === 0 ? ['runuser', ['-u', 'postgres', '--', ...cmd]] : [cmd[0], cmd.slice(1)];
@@ -208,8 +214,10 @@ async function pgKillRestart(pause) {
 		const now = Number(lines[0]);
 		return now !== pid && isAlive(now) && /ready/.test(lines[7] || '');
 	};
+	let starts = 0;
 	try {
 		await waitFor(async () => {
+			starts++;
 			const child = spawn(argv[0], argv[1], { detached: true, stdio: ['ignore', logFd, logFd] });
 			child.unref();
 			return waitFor(ready, { timeoutMs: 2500, intervalMs: 20, what: 'PostgreSQL ready after the crash' })
@@ -218,11 +226,13 @@ async function pgKillRestart(pause) {
 	} finally {
 		fs.closeSync(logFd);
 	}
+	return starts;
 }
 
 /**
  * Kills one random component at a time until `done()` and at least MIN_KILLS kills;
- * PostgreSQL once, at a random turn. Returns {kills, byName, maxPauseMs}.
+ * PostgreSQL once, at a random turn. Returns {kills, byName, maxPauseMs, timeline, pgRestartMs,
+ * pgStarts}.
  */
 async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
 	const targets = SERVICES; // db-service, file-sink, dead-letter-logger, local-broker, node-server
@@ -232,6 +242,7 @@ async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
 	let maxPauseMs = 0;
 	const timeline = [];
 	let pgRestartMs;
+	let pgStarts;
 	while (!done() || kills < minKills) {
 		await sleep(MIN_GAP_MS + Math.floor(rand() * 1000));
 		const name = kills === pgTurn ? 'postgres' : targets[Math.floor(rand() * targets.length)];
@@ -239,7 +250,7 @@ async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
 		maxPauseMs = Math.max(maxPauseMs, pause);
 		const killAt = new Date().toISOString();
 		if (name === 'postgres') {
-			await pgKillRestart(pause);
+			pgStarts = await pgKillRestart(pause);
 		} else {
 			await r.kill(name, 'SIGKILL');
 			await sleep(pause);
@@ -250,7 +261,7 @@ async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
 		byName[name] = (byName[name] || 0) + 1;
 		kills++;
 	}
-	return { kills, byName, maxPauseMs, timeline, pgRestartMs };
+	return { kills, byName, maxPauseMs, timeline, pgRestartMs, pgStarts };
 }
 
 // ---- the checks --------------------------------------------------------------------------
@@ -365,7 +376,7 @@ async function round(rand, label, { reviews, minKills, withPg }) {
 		`redeliveries=${resumedTotal() - resumed0} duplicates_suppressed=${duplicates} ` +
 		`saved=${saved} dead_lettered=${dead} saved_and_dead_lettered=${both} lost=${lost} ` +
 		`dead_letters_repeated=${deadRepeats} insert_dead_lettered=${insertDead} ` +
-		`pg_restart_ms=${c.pgRestartMs ?? '-'} ` +
+		`pg_restart_ms=${c.pgRestartMs ?? '-'} pg_starts=${c.pgStarts ?? '-'} ` +
 		`add_retries=${sent.retried} unanswered_reviews_stored=${extraRows} max_pause_ms=${c.maxPauseMs}`;
 	console.log(figures);
 	assert.equal(lost, 0, 'no review answered 200 is lost');
