@@ -19,9 +19,20 @@ void deadletters_init(struct deadletters *dl, struct eventlog *log)
 	dl->log = log;
 	dl->max_series = DEADLETTERS_DEFAULT_SERIES;
 	dl->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
+	dl->dedupe = NULL;
 	dl->total = metrics_counter(metrics_default(), "dead_letters_total",
 				    "Dead letters received, by failed destination and HTTP code.",
 				    METRIC_LABELS("destination", "code"));
+}
+
+int deadletters_key(json_t *rec, const char **source, const char **id, const char **scope)
+{
+	json_t *ev = json_object_get(rec, "event");
+
+	*source = json_string_value(json_object_get(ev, "source"));
+	*id = json_string_value(json_object_get(ev, "id"));
+	*scope = json_string_value(json_object_get(json_object_get(rec, "error"), "destination"));
+	return *source && *id;
 }
 
 int handlers_ready(void *ctx, struct buf *reason)
@@ -130,8 +141,21 @@ static int post_dead_letter(struct http_request *req)
 	log_format_time(now, 0);
 	rec = deadletter_record(ev, now, &info);
 	trace_dead_letter(span, &info, rec);
+	if (dl->dedupe &&
+	    dedupe_begin(dl->dedupe, ev->source, ev->id, info.destination) == DEDUPE_SAVED) {
+		json_decref(rec);
+		log_fields(LOG_INFO, json_pack("{s:s}", "event_id", ev->id),
+			   "dead letter %s was recorded before: a redelivery, not recorded again",
+			   ev->id);
+		rc = http_respond(req, 200, NULL, NULL, 0);
+		goto out;
+	}
 	rc = eventlog_append(dl->log, rec);
 	json_decref(rec);
+	if (dl->dedupe && rc == 0)
+		dedupe_commit(dl->dedupe, ev->source, ev->id, info.destination);
+	else if (dl->dedupe)
+		dedupe_abort(dl->dedupe, ev->source, ev->id, info.destination);
 	if (rc != 0) {
 		rc = http_fail(req, ERR_IO, "could not write dead letter %s to events.log", ev->id);
 		goto out;

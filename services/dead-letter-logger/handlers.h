@@ -6,6 +6,9 @@
  *	               type, destination, code), then answers 200 with an empty body. A failed
  *	               write is 500 io_error, so the broker retries; a malformed event (or a
  *	               batch) is 4xx. The error attributes themselves never cause a rejection.
+ *	               A redelivery of a dead letter already recorded (same source, id and
+ *	               knativeerrordest; dedupe.h) is answered 200 and not recorded again: one
+ *	               INFO log record, no events.log line, no dead_letters_total increment.
  *	GET  /events   ?limit=1..1000 (default 100): the newest records, newest first, at most
  *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
  *
@@ -20,6 +23,7 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
@@ -32,14 +36,18 @@ struct deadletters {
 	struct metric *total;	 /* dead_letters_total */
 	size_t max_series;	 /* DEAD_LETTER_SERIES: dead_letters_total's own series */
 	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
+	struct dedupe *dedupe;	 /* borrowed, may be NULL (no dedupe): recorded keys */
 };
+
+/* The key of an events.log record (a dedupe_key_fn): event.source, event.id, error.destination. */
+int deadletters_key(json_t *rec, const char **source, const char **id, const char **scope);
 
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
 const struct route *handlers_routes(size_t *n);
 
 /*
- * Fills dl (with the default budgets; main sets max_series and events_max_bytes from the
- * settings) and registers its metric in metrics_default().
+ * Fills dl (with the default budgets and no dedupe; main sets max_series, events_max_bytes
+ * and dedupe from the settings) and registers its metric in metrics_default().
  */
 void deadletters_init(struct deadletters *dl, struct eventlog *log);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -27,6 +28,7 @@ struct dll_config {
 	int fsync;
 	long long events_max_bytes;
 	long long max_series;
+	long long dedupe_keys;
 };
 
 static const struct config_var vars[] = {
@@ -42,8 +44,25 @@ static const struct config_var vars[] = {
 	{ "DEAD_LETTER_SERIES", CONFIG_INT, offsetof(struct dll_config, max_series), "100", 1,
 	  100000, NULL,
 	  "dead_letters_total series kept (destination, code); more go to destination=\"other\"" },
+	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct dll_config, dedupe_keys), "100000", 1, 1000000,
+	  NULL, "recorded event keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+/* The recorded-keys set, rebuilt from events.log; exits 2 if it cannot be read. */
+static struct dedupe *open_dedupe(const char *path, long long keys)
+{
+	struct dedupe *d = dedupe_new((size_t)keys);
+	size_t n;
+
+	if (dedupe_load(d, path, deadletters_key, &n) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	log_info("%zu dead letters remembered from %s (DEDUPE_KEYS=%lld)", dedupe_count(d), path,
+		 keys);
+	return d;
+}
 
 int main(int argc, char **argv)
 {
@@ -65,12 +84,14 @@ int main(int argc, char **argv)
 	deadletters_init(&dl, log);
 	dl.max_series = (size_t)cfg.max_series;
 	dl.events_max_bytes = (size_t)cfg.events_max_bytes;
+	dl.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &dl;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
+		dedupe_free(dl.dedupe);
 		eventlog_close(log);
 		free(path);
 		service_stop();
@@ -81,6 +102,7 @@ int main(int argc, char **argv)
 	service_wait();
 	http_server_stop(srv);
 	service_stop(); /* after the server, before what metrics read */
+	dedupe_free(dl.dedupe);
 	eventlog_close(log);
 	free(path);
 	return 0;

@@ -128,7 +128,7 @@ static int post_event(struct http_request *req)
 		return reject(fs, req, rc, cerr.message);
 	(void)ce_trace_consume(req, ev, 0, &span);
 	trace_span_enter(span);
-	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id) == DEDUPE_SAVED) {
+	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED) {
 		rc = save_duplicate(fs, req, ev);
 		goto out;
 	}
@@ -138,9 +138,9 @@ static int post_event(struct http_request *req)
 	rc = eventlog_append(fs->log, rec);
 	json_decref(rec);
 	if (fs->dedupe && rc == 0 && !fail)
-		dedupe_commit(fs->dedupe, ev->source, ev->id);
+		dedupe_commit(fs->dedupe, ev->source, ev->id, NULL);
 	else if (fs->dedupe)
-		dedupe_abort(fs->dedupe, ev->source, ev->id);
+		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
 	if (rc != 0) {
 		rc = http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 		goto out;

@@ -24,10 +24,10 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
-#include "dedupe.h"
 #include "failsim.h"
 
 #define FILESINK_SAVED	   "saved"

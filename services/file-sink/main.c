@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "common/xalloc.h"
-#include "dedupe.h"
 #include "failsim.h"
 #include "handlers.h"
 
@@ -51,7 +51,7 @@ static const struct config_var vars[] = {
 	  NULL, "seed of the FAILURE_RATE draws (reproducible); unset = random" },
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct filesink_config, dedupe_keys), "100000", 1,
 	  1000000, NULL,
-	  "saved (source, id) keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
+	  "recorded event keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
 	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct filesink_config, events_max_bytes),
 	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
@@ -82,13 +82,27 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 	}
 }
 
+/* The key of an events.log record (dedupe_key_fn): (event.source, event.id) of "saved" lines. */
+static int saved_key(json_t *rec, const char **source, const char **id, const char **scope)
+{
+	const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+	json_t *ev = json_object_get(rec, "event");
+
+	if (!outcome || strcmp(outcome, "saved") != 0)
+		return 0;
+	*source = json_string_value(json_object_get(ev, "source"));
+	*id = json_string_value(json_object_get(ev, "id"));
+	*scope = NULL;
+	return 1;
+}
+
 /* The saved-keys set, rebuilt from the log's "saved" lines; exits 2 if it cannot be read. */
 static struct dedupe *open_dedupe(const char *path, long long keys)
 {
 	struct dedupe *d = dedupe_new((size_t)keys);
 	size_t n;
 
-	if (dedupe_load(d, path, &n) != 0) {
+	if (dedupe_load(d, path, saved_key, &n) != 0) {
 		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", path, strerror(errno));
 		exit(2);
 	}

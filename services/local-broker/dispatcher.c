@@ -36,6 +36,7 @@
 #include "delivery.h"
 #include "spool.h"
 #include "ttl.h"
+#include "walreplay.h"
 
 /* A snapshot writes up to this many bytes of records per chunk. */
 #define SNAPSHOT_CHUNK ((size_t)1024 * 1024)
@@ -901,52 +902,6 @@ void dispatcher_drain(struct dispatcher *d, long long grace_ms)
 
 /* ---- resuming ------------------------------------------------------------------------------ */
 
-struct replay {
-	json_t *live; /* id (decimal text) -> the "delivery" of its latest put, updated by retry */
-	size_t bad;   /* lines that are not records */
-	unsigned long long next_id;
-};
-
-/* wal_record_fn: applies one record to the live set. */
-static int replay_record(const char *line, size_t len, void *arg)
-{
-	struct replay *rp = arg;
-	json_t *rec = json_loadb(line, len, 0, NULL), *dj;
-	json_int_t id = 0, attempts = 0, due = 0;
-	const char *op = NULL;
-	char key[32];
-
-	if (!rec || json_unpack(rec, "{s:s,s:I}", "op", &op, "id", &id) != 0 || id < 0) {
-		rp->bad++;
-		goto out;
-	}
-	snprintf(key, sizeof(key), "%lld", (long long)id);
-	if ((unsigned long long)id >= rp->next_id)
-		rp->next_id = (unsigned long long)id + 1;
-	if (strcmp(op, "put") == 0) {
-		dj = json_object_get(rec, "delivery");
-		if (json_is_object(dj))
-			json_object_set(rp->live, key, dj);
-		else
-			rp->bad++;
-	} else if (strcmp(op, "retry") == 0) {
-		dj = json_object_get(rp->live, key);
-		if (json_unpack(rec, "{s:I,s:I}", "attempts", &attempts, "due_ms", &due) != 0)
-			rp->bad++;
-		else if (dj) {
-			json_object_set_new(dj, "attempts", json_integer(attempts));
-			json_object_set_new(dj, "due_ms", json_integer(due));
-		}
-	} else if (strcmp(op, "done") == 0) {
-		json_object_del(rp->live, key);
-	} else {
-		rp->bad++;
-	}
-out:
-	json_decref(rec);
-	return 0;
-}
-
 /* Tracks a resumed delivery (d->mu held); logs and frees what cannot be resumed. */
 static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, const char *from)
 {
@@ -969,16 +924,17 @@ static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, c
 /* Replays the log at path into d (d->mu held). 0, or ERR_IO when it must be set aside. */
 static int replay_log(struct dispatcher *d, const char *path)
 {
-	struct replay rp = { .live = json_object(), .next_id = 1 };
+	struct walreplay rp;
 	struct wal_replay_stats st;
 	struct buf err, aside;
 	const char *key;
 	json_t *dj;
 	int rc;
 
+	walreplay_init(&rp);
 	buf_init(&err, 1024);
 	buf_init(&aside, 1024);
-	rc = wal_replay(path, replay_record, &rp, &st, &err);
+	rc = wal_replay(path, walreplay_record, &rp, &st, &err);
 	if (rc == ERR_NOT_FOUND) {
 		rc = 0;
 		goto cleanup;
@@ -1008,7 +964,7 @@ static int replay_log(struct dispatcher *d, const char *path)
 cleanup_ok:
 	rc = 0;
 cleanup:
-	json_decref(rp.live);
+	walreplay_release(&rp);
 	buf_release(&err);
 	buf_release(&aside);
 	return rc;

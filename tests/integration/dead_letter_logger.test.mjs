@@ -288,3 +288,33 @@ test('SIGTERM with deliveries in flight: the one in flight completes, exit 0, ev
 	for (const id of answered)
 		assert.ok(ids.has(id), `${id} answered 200 but not in events.log`);
 });
+
+test('a redelivered dead letter (same source, id, destination) is recorded once, also across a restart; another destination is its own', async () => {
+	const { srv, dir, lines } = await start();
+	const dl = deadLetter({ dest: DEST, code: '500', data: b64('first') });
+	const other = { ...dl, headers: { ...dl.headers, 'ce-knativeerrordest': 'http://node-server/insert' } };
+	let events;
+	try {
+		assert.equal((await post(srv, dl)).status, 200);
+		const again = await post(srv, dl);
+		assert.equal(again.status, 200, 'the redelivery is answered 200, so the broker stops');
+		assert.equal(again.text, '');
+		assert.equal(lines().length, 1, 'one line for the dead letter delivered twice');
+		assert.ok(stderrRecords(srv).some((x) => x.level === 'info' && x.event_id === dl.id &&
+			/recorded before/.test(x.msg ?? x.message ?? JSON.stringify(x))), 'the repeat is logged at INFO');
+		assert.equal((await post(srv, other)).status, 200);
+		assert.equal(lines().length, 2, 'the same event dead-lettered at another destination is a second dead letter');
+		events = fs.readFileSync(path.join(dir, 'events.log'));
+	} finally {
+		await stopClean(srv);
+	}
+	// A restart on the same events.log (as after a kill) remembers both.
+	const second = await start({}, (d) => fs.writeFileSync(path.join(d, 'events.log'), events));
+	try {
+		assert.equal((await post(second.srv, dl)).status, 200);
+		assert.equal((await post(second.srv, other)).status, 200);
+		assert.equal(second.lines().length, 2, 'no new line after the restart');
+	} finally {
+		await stopClean(second.srv);
+	}
+});

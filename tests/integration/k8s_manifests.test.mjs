@@ -158,14 +158,24 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 		assert.ok(ksvc("dead-letter-logger"), "the dead-letter sink is deployed");
 	});
 
-	test("Triggers reach deployed Services and inherit the Broker's delivery", () => {
+	test("Triggers reach deployed Services; file-sink's inherits the Broker's delivery, db-insert's rides out a restart", () => {
 		const triggers = app().filter((o) => o.kind === "Trigger");
 		assert.deepEqual(triggers.map((t) => t.metadata.name).sort(), ["db-insert-trigger", "file-sink-trigger"]);
 		for (const t of triggers) {
 			assert.equal(t.spec.broker, "bookstore-broker");
-			assert.equal(t.spec.delivery, undefined, `${t.metadata.name} overrides the delivery`);
 			assert.ok(ksvc(t.spec.subscriber.ref.name), `${t.metadata.name} subscriber is deployed`);
 		}
+		const fs = triggers.find((t) => t.metadata.name === "file-sink-trigger");
+		assert.equal(fs.spec.delivery, undefined, "file-sink-trigger overrides the delivery (the failure demo is the Broker's)");
+		const d = triggers.find((t) => t.metadata.name === "db-insert-trigger").spec.delivery;
+		assert.ok(d, "db-insert-trigger has its own delivery");
+		assert.equal(d.retry, 6);
+		assert.equal(d.backoffPolicy, "exponential");
+		assert.equal(d.backoffDelay, "PT1S");
+		assert.deepEqual(
+			{ apiVersion: d.deadLetterSink.ref.apiVersion, kind: d.deadLetterSink.ref.kind, name: d.deadLetterSink.ref.name },
+			{ apiVersion: "serving.knative.dev/v1", kind: "Service", name: "dead-letter-logger" },
+		);
 	});
 
 	test("SinkBinding gives node-server the broker as K_SINK", () => {

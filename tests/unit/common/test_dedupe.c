@@ -23,7 +23,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <string.h>
 #include <unistd.h>
 
-#include "../../../services/file-sink/dedupe.h"
+#include "common/dedupe.h"
 #include "common/err.h"
 
 enum op { BEGIN, COMMIT, ABORT, ADD, COUNT };
@@ -88,18 +88,18 @@ Test(dedupe, scripted_sequences)
 
 			switch (st->op) {
 			case BEGIN:
-				cr_assert_eq((int)dedupe_begin(d, st->source, st->id), st->want,
-					     "%s: step %zu begin(%s, %s)", sc->name, k, st->source,
-					     st->id);
+				cr_assert_eq((int)dedupe_begin(d, st->source, st->id, NULL),
+					     st->want, "%s: step %zu begin(%s, %s)", sc->name, k,
+					     st->source, st->id);
 				break;
 			case COMMIT:
-				dedupe_commit(d, st->source, st->id);
+				dedupe_commit(d, st->source, st->id, NULL);
 				break;
 			case ABORT:
-				dedupe_abort(d, st->source, st->id);
+				dedupe_abort(d, st->source, st->id, NULL);
 				break;
 			case ADD:
-				dedupe_add(d, st->source, st->id);
+				dedupe_add(d, st->source, st->id, NULL);
 				break;
 			case COUNT:
 				cr_assert_eq(dedupe_count(d), (size_t)st->want,
@@ -118,17 +118,17 @@ Test(dedupe, keeps_exactly_the_newest_keys)
 
 	for (int i = 0; i < 5000; i++) {
 		(void)snprintf(id, sizeof(id), "ev-%d", i);
-		cr_assert_eq(dedupe_begin(d, "src", id), DEDUPE_NEW);
-		dedupe_commit(d, "src", id);
+		cr_assert_eq(dedupe_begin(d, "src", id, NULL), DEDUPE_NEW);
+		dedupe_commit(d, "src", id, NULL);
 	}
 	cr_assert_eq(dedupe_count(d), 1000);
 	for (int i = 0; i < 5000; i++) {
 		enum dedupe_state want = i >= 4000 ? DEDUPE_SAVED : DEDUPE_NEW;
 
 		(void)snprintf(id, sizeof(id), "ev-%d", i);
-		cr_assert_eq(dedupe_begin(d, "src", id), want, "ev-%d", i);
+		cr_assert_eq(dedupe_begin(d, "src", id, NULL), want, "ev-%d", i);
 		if (want == DEDUPE_NEW)
-			dedupe_abort(d, "src", id);
+			dedupe_abort(d, "src", id, NULL);
 	}
 	cr_assert_eq(dedupe_count(d), 1000);
 	dedupe_free(d);
@@ -143,9 +143,9 @@ static void *second_delivery(void *arg)
 {
 	struct racer *r = arg;
 
-	r->got = dedupe_begin(r->d, "s", "same");
+	r->got = dedupe_begin(r->d, "s", "same", NULL);
 	if (r->got == DEDUPE_NEW)
-		dedupe_abort(r->d, "s", "same");
+		dedupe_abort(r->d, "s", "same", NULL);
 	return NULL;
 }
 
@@ -165,15 +165,15 @@ Test(dedupe, second_delivery_waits_for_the_first, .timeout = 30)
 		struct racer r = { dedupe_new(8), (enum dedupe_state) - 1 };
 		pthread_t t;
 
-		cr_assert_eq(dedupe_begin(r.d, "s", "same"), DEDUPE_NEW);
+		cr_assert_eq(dedupe_begin(r.d, "s", "same", NULL), DEDUPE_NEW);
 		cr_assert_eq(pthread_create(&t, NULL, second_delivery, &r), 0);
 		while (dedupe_waiting(r.d) == 0)
 			sched_yield(); /* until the second delivery blocks on the claim */
 		cr_assert_eq(r.got, (enum dedupe_state) - 1, "it has not returned while waiting");
 		if (rows[i].commit)
-			dedupe_commit(r.d, "s", "same");
+			dedupe_commit(r.d, "s", "same", NULL);
 		else
-			dedupe_abort(r.d, "s", "same");
+			dedupe_abort(r.d, "s", "same", NULL);
 		cr_assert_eq(pthread_join(t, NULL), 0);
 		cr_assert_eq(r.got, rows[i].want, "row %zu", i);
 		dedupe_free(r.d);
@@ -212,6 +212,39 @@ static const struct {
 	{ "s", "g", DEDUPE_NEW },
 };
 
+/* file-sink's key function (services/file-sink/main.c): the "saved" lines only. */
+static int saved_key(json_t *rec, const char **source, const char **id, const char **scope)
+{
+	const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+	json_t *ev = json_object_get(rec, "event");
+
+	if (!outcome || strcmp(outcome, "saved") != 0)
+		return 0;
+	*source = json_string_value(json_object_get(ev, "source"));
+	*id = json_string_value(json_object_get(ev, "id"));
+	*scope = NULL;
+	return 1;
+}
+
+/* The scope is part of the key; NULL and "" are the same scope. */
+Test(dedupe, scope_is_part_of_the_key)
+{
+	struct dedupe *d = dedupe_new(8);
+
+	cr_assert_eq(dedupe_begin(d, "s", "a", "http://x/insert"), DEDUPE_NEW);
+	dedupe_commit(d, "s", "a", "http://x/insert");
+	cr_assert_eq(dedupe_begin(d, "s", "a", "http://x/insert"), DEDUPE_SAVED);
+	cr_assert_eq(dedupe_begin(d, "s", "a", "http://y"), DEDUPE_NEW);
+	dedupe_abort(d, "s", "a", "http://y");
+	cr_assert_eq(dedupe_begin(d, "s", "a", NULL), DEDUPE_NEW);
+	dedupe_commit(d, "s", "a", NULL);
+	cr_assert_eq(dedupe_begin(d, "s", "a", ""), DEDUPE_SAVED);
+	cr_assert_eq(dedupe_begin(d, "s", "ahttp://y", NULL), DEDUPE_NEW, "id and scope are apart");
+	dedupe_abort(d, "s", "ahttp://y", NULL);
+	cr_assert_eq(dedupe_count(d), 2);
+	dedupe_free(d);
+}
+
 Test(dedupe, load_rebuilds_from_saved_lines)
 {
 	char path[] = "/tmp/test_dedupe_XXXXXX";
@@ -222,17 +255,18 @@ Test(dedupe, load_rebuilds_from_saved_lines)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, log_text, sizeof(log_text) - 1), (ssize_t)sizeof(log_text) - 1);
 	cr_assert_eq(close(fd), 0);
-	cr_assert_eq(dedupe_load(d, path, &n), 0);
+	cr_assert_eq(dedupe_load(d, path, saved_key, &n), 0);
 	(void)unlink(path);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(dedupe_count(d), 2);
 	for (size_t i = 0; i < sizeof(loaded_rows) / sizeof(loaded_rows[0]); i++) {
-		enum dedupe_state got = dedupe_begin(d, loaded_rows[i].source, loaded_rows[i].id);
+		enum dedupe_state got =
+		    dedupe_begin(d, loaded_rows[i].source, loaded_rows[i].id, NULL);
 
 		cr_assert_eq(got, loaded_rows[i].want, "(%s, %s)", loaded_rows[i].source,
 			     loaded_rows[i].id);
 		if (got == DEDUPE_NEW)
-			dedupe_abort(d, loaded_rows[i].source, loaded_rows[i].id);
+			dedupe_abort(d, loaded_rows[i].source, loaded_rows[i].id, NULL);
 	}
 	dedupe_free(d);
 }
@@ -251,14 +285,14 @@ Test(dedupe, load_keeps_the_newest_when_over_the_bound)
 		fprintf(f, "{\"outcome\":\"saved\",\"event\":{\"id\":\"%d\",\"source\":\"s\"}}\n",
 			i);
 	cr_assert_eq(fclose(f), 0);
-	cr_assert_eq(dedupe_load(d, path, &n), 0);
+	cr_assert_eq(dedupe_load(d, path, saved_key, &n), 0);
 	(void)unlink(path);
 	cr_assert_eq(n, 50);
 	cr_assert_eq(dedupe_count(d), 10);
-	cr_assert_eq(dedupe_begin(d, "s", "49"), DEDUPE_SAVED);
-	cr_assert_eq(dedupe_begin(d, "s", "40"), DEDUPE_SAVED);
-	cr_assert_eq(dedupe_begin(d, "s", "39"), DEDUPE_NEW);
-	dedupe_abort(d, "s", "39");
+	cr_assert_eq(dedupe_begin(d, "s", "49", NULL), DEDUPE_SAVED);
+	cr_assert_eq(dedupe_begin(d, "s", "40", NULL), DEDUPE_SAVED);
+	cr_assert_eq(dedupe_begin(d, "s", "39", NULL), DEDUPE_NEW);
+	dedupe_abort(d, "s", "39", NULL);
 	dedupe_free(d);
 }
 
@@ -278,8 +312,8 @@ Test(dedupe, load_missing_or_special_file_is_empty_unopenable_is_an_error)
 		struct dedupe *d = dedupe_new(4);
 		size_t n = 7;
 
-		cr_assert_eq(dedupe_load(d, load_errors[i].path, &n), load_errors[i].want, "%s",
-			     load_errors[i].path);
+		cr_assert_eq(dedupe_load(d, load_errors[i].path, saved_key, &n),
+			     load_errors[i].want, "%s", load_errors[i].path);
 		cr_assert_eq(n, 0);
 		cr_assert_eq(dedupe_count(d), 0);
 		dedupe_free(d);
@@ -315,15 +349,15 @@ Test(dedupe, memory_does_not_follow_the_id_length)
 	before = heap_in_use();
 	for (int i = 0; i < N; i++) {
 		snprintf(id + ID_BYTES, 16, "-%d", i);
-		cr_assert_eq(dedupe_begin(d, "/bookstore/reviews", id), DEDUPE_NEW);
-		dedupe_commit(d, "/bookstore/reviews", id);
+		cr_assert_eq(dedupe_begin(d, "/bookstore/reviews", id, NULL), DEDUPE_NEW);
+		dedupe_commit(d, "/bookstore/reviews", id, NULL);
 	}
 	after = heap_in_use();
 	cr_assert_eq(dedupe_count(d), N);
 	cr_assert_leq(after - before, (size_t)N * DEDUPE_ENTRY_BYTES + 4096,
 		      "the set grew by %zu bytes for %d keys", after - before, N);
 	snprintf(id + ID_BYTES, 16, "-%d", N - 1);
-	cr_assert_eq(dedupe_begin(d, "/bookstore/reviews", id), DEDUPE_SAVED);
+	cr_assert_eq(dedupe_begin(d, "/bookstore/reviews", id, NULL), DEDUPE_SAVED);
 	free(id);
 	dedupe_free(d);
 }

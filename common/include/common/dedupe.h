@@ -1,11 +1,14 @@
 /*
- * dedupe.h: the events file-sink has already saved, so that a redelivery is not saved twice.
+ * dedupe.h: the events a sink has already recorded, so that a redelivery is not recorded twice.
  *
- * The broker delivers at least once: an event whose "saved" line was written but whose 200
- * never reached the broker (file-sink killed in between, a broker restart with the attempt in
- * flight, a timeout) is delivered again. CloudEvents identify an event by (source, id), so
- * file-sink keeps the set of saved (source, id) keys and answers a redelivery of a saved event
- * 200 with a "duplicate" line instead of a second "saved" one (handlers.h).
+ * The broker delivers at least once: an event whose line was written but whose 200 never
+ * reached the broker (the sink killed in between, a broker restart with the attempt in
+ * flight, a timeout) is delivered again. CloudEvents identify an event by (source, id), so a
+ * sink keeps the set of recorded keys and answers a redelivery 200 without recording it
+ * again. file-sink keys by (source, id) and writes a "duplicate" line instead of a second
+ * "saved" one; dead-letter-logger keys by (source, id, knativeerrordest), since one event can
+ * fail at two Triggers' subscribers, and writes nothing for a repeat. The optional third part
+ * of a key, `scope`, is that destination (NULL: none, the same as "").
  *
  * Protocol, one delivery:
  *   dedupe_begin(key)    DEDUPE_SAVED: already saved, it is a duplicate (nothing to finish).
@@ -29,24 +32,27 @@
  * 70 bytes, so about 7 MiB at the default 100000 keys. An id of 500 KB costs what an id of 5
  * bytes costs.
  *
- * Rebuild: dedupe_load() reads events.log from the start and adds the key of every "saved"
- * line, so the set survives a restart (the newest `capacity` keys win). Lines that are torn
- * (no final newline), not JSON, or without a string event.source and event.id are skipped;
- * eventlog_open() has already cut a torn last line off the log (eventlog.h).
+ * Rebuild: dedupe_load() reads events.log from the start and adds the key that the caller's
+ * dedupe_key_fn finds in each line (file-sink: "saved" lines only), so the set survives a
+ * restart (the newest `capacity` keys win). Lines that are torn (no final newline), not JSON,
+ * or without a key are skipped; eventlog_open() has already cut a torn last line off the log
+ * (eventlog.h).
  *
- * Keys: the digest is SipHash-2-4-128 (siphash.h) of (length of source, source, id), under a
- * key drawn from getrandom(2) at dedupe_new(). Source and id are thus compared byte for byte,
- * exactly as received; ("ab", "c") and ("a", "bc") differ. Two different events share a
+ * Keys: the digest is SipHash-2-4-128 (siphash.h) of (length of source, source, length of id,
+ * id, scope), under a key drawn from getrandom(2) at dedupe_new(). Source, id and scope are
+ * thus compared byte for byte, exactly as received; ("ab", "c") and ("a", "bc") differ. Two different events share a
  * digest with probability about n^2 / 2^129 for n keys (below 10^-28 at 100000), and nobody
  * can craft ids that collide or that aim at one hash chain without the per-process key.
  *
  * Ownership: struct dedupe is opaque, created by dedupe_new() and freed by dedupe_free(); it
  * keeps no pointer to the strings it is given. Every function except dedupe_free() is thread-safe.
  */
-#ifndef FILE_SINK_DEDUPE_H
-#define FILE_SINK_DEDUPE_H
+#ifndef COMMON_DEDUPE_H
+#define COMMON_DEDUPE_H
 
 #include <stddef.h>
+
+#include <jansson.h>
 
 /* The default for DEDUPE_KEYS. */
 #define DEDUPE_DEFAULT_KEYS 100000
@@ -65,25 +71,35 @@ struct dedupe *dedupe_new(size_t capacity);
 /* Frees the set; no call may be running. NULL is a no-op. */
 void dedupe_free(struct dedupe *d);
 
-/* Claims (source, id) or reports it saved; waits while another delivery holds the claim. */
-enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id);
+/*
+ * Claims (source, id, scope) or reports it saved; waits while another delivery holds the
+ * claim. scope may be NULL (the same as ""); so may it in the three calls below.
+ */
+enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id,
+			       const char *scope);
 /* Marks a claimed key saved (evicting the oldest saved key when the set is full). */
-void dedupe_commit(struct dedupe *d, const char *source, const char *id);
+void dedupe_commit(struct dedupe *d, const char *source, const char *id, const char *scope);
 /* Drops a claim without saving. */
-void dedupe_abort(struct dedupe *d, const char *source, const char *id);
+void dedupe_abort(struct dedupe *d, const char *source, const char *id, const char *scope);
 
-/* Adds (source, id) as saved without a claim (used by dedupe_load()). */
-void dedupe_add(struct dedupe *d, const char *source, const char *id);
+/* Adds (source, id, scope) as saved without a claim (used by dedupe_load()). */
+void dedupe_add(struct dedupe *d, const char *source, const char *id, const char *scope);
 /* Saved keys held now (pending claims not counted). */
 size_t dedupe_count(struct dedupe *d);
 /* Deliveries waiting in dedupe_begin() on another delivery's claim right now. */
 size_t dedupe_waiting(struct dedupe *d);
 
 /*
- * Adds the key of every "saved" line of the events.log at path. A missing file, or one that
- * is not a regular file (a device, a FIFO, a directory), has nothing to rebuild from.
- * Returns 0 with *loaded = the saved lines read (before eviction), or ERR_IO (errno set).
+ * The key one events.log record holds: returns 1 with *source, *id and *scope (NULL allowed)
+ * borrowed from rec, or 0 when the record holds none (not a recorded event).
  */
-int dedupe_load(struct dedupe *d, const char *path, size_t *loaded);
+typedef int (*dedupe_key_fn)(json_t *rec, const char **source, const char **id, const char **scope);
+
+/*
+ * Adds the key key_of() finds in each whole line of the events.log at path. A missing file, or one that
+ * is not a regular file (a device, a FIFO, a directory), has nothing to rebuild from.
+ * Returns 0 with *loaded = the keys read (before eviction), or ERR_IO (errno set).
+ */
+int dedupe_load(struct dedupe *d, const char *path, dedupe_key_fn key_of, size_t *loaded);
 
 #endif

@@ -3,7 +3,7 @@
  * ring of the saved entries in commit order (the ring's head is the next one to evict), under
  * one mutex; a condition variable wakes deliveries waiting on a pending key.
  */
-#include "dedupe.h"
+#include "common/dedupe.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -38,19 +38,29 @@ struct dedupe {
 	unsigned char key[SIPHASH_KEY_BYTES];
 };
 
-/* The digest of (source, id): SipHash-128 of the source's length, the source and the id. */
-static void key_digest(const struct dedupe *d, const char *source, const char *id, uint64_t out[2])
+/* Feeds the 8-byte little-endian length of s, then s. */
+static void update_part(struct siphash *h, const char *s)
 {
-	uint64_t slen = strlen(source);
+	uint64_t n = strlen(s);
 	unsigned char len[8];
-	struct siphash h;
 
 	for (int i = 0; i < 8; i++)
-		len[i] = (unsigned char)(slen >> (8 * i));
+		len[i] = (unsigned char)(n >> (8 * i));
+	siphash_update(h, len, sizeof(len));
+	siphash_update(h, s, (size_t)n);
+}
+
+/* The digest of (source, id, scope): SipHash-128 of the length-prefixed source and id, then scope. */
+static void key_digest(const struct dedupe *d, const char *source, const char *id,
+		       const char *scope, uint64_t out[2])
+{
+	struct siphash h;
+
 	siphash_init(&h, d->key);
-	siphash_update(&h, len, sizeof(len));
-	siphash_update(&h, source, (size_t)slen);
-	siphash_update(&h, id, strlen(id));
+	update_part(&h, source);
+	update_part(&h, id);
+	if (scope)
+		siphash_update(&h, scope, strlen(scope));
 	siphash_final(&h, out);
 }
 
@@ -149,13 +159,14 @@ void dedupe_free(struct dedupe *d)
 	free(d);
 }
 
-enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id)
+enum dedupe_state dedupe_begin(struct dedupe *d, const char *source, const char *id,
+			       const char *scope)
 {
 	enum dedupe_state st;
 	struct entry **link;
 	uint64_t k[2];
 
-	key_digest(d, source, id, k);
+	key_digest(d, source, id, scope, k);
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		link = find(d, k);
@@ -190,23 +201,23 @@ static void mark_saved(struct dedupe *d, const uint64_t k[2])
 	ring_push(d, e);
 }
 
-void dedupe_commit(struct dedupe *d, const char *source, const char *id)
+void dedupe_commit(struct dedupe *d, const char *source, const char *id, const char *scope)
 {
 	uint64_t k[2];
 
-	key_digest(d, source, id, k);
+	key_digest(d, source, id, scope, k);
 	pthread_mutex_lock(&d->mu);
 	mark_saved(d, k);
 	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->mu);
 }
 
-void dedupe_abort(struct dedupe *d, const char *source, const char *id)
+void dedupe_abort(struct dedupe *d, const char *source, const char *id, const char *scope)
 {
 	struct entry **link;
 	uint64_t k[2];
 
-	key_digest(d, source, id, k);
+	key_digest(d, source, id, scope, k);
 	pthread_mutex_lock(&d->mu);
 	link = find(d, k);
 	if (*link && !(*link)->saved)
@@ -215,9 +226,9 @@ void dedupe_abort(struct dedupe *d, const char *source, const char *id)
 	pthread_mutex_unlock(&d->mu);
 }
 
-void dedupe_add(struct dedupe *d, const char *source, const char *id)
+void dedupe_add(struct dedupe *d, const char *source, const char *id, const char *scope)
 {
-	dedupe_commit(d, source, id);
+	dedupe_commit(d, source, id, scope);
 }
 
 size_t dedupe_waiting(struct dedupe *d)
@@ -240,29 +251,25 @@ size_t dedupe_count(struct dedupe *d)
 	return n;
 }
 
-/* Adds the key of one events.log line if it is a whole "saved" line. Returns 1 if so. */
-static int load_line(struct dedupe *d, const char *line, size_t len)
+/* Adds the key of one whole events.log line, if it holds one. Returns 1 if so. */
+static int load_line(struct dedupe *d, const char *line, size_t len, dedupe_key_fn key_of)
 {
-	json_t *rec, *ev;
-	const char *outcome, *source, *id;
+	const char *source = NULL, *id = NULL, *scope = NULL;
+	json_t *rec;
 	int added = 0;
 
-	if (len == 0 || line[len - 1] != '\n' || !strstr(line, "\"saved\""))
-		return 0; /* torn (no newline yet) or not a saved line: cheap checks first */
+	if (len == 0 || line[len - 1] != '\n')
+		return 0; /* torn: no newline yet */
 	rec = json_loadb(line, len - 1, 0, NULL);
-	ev = json_object_get(rec, "event");
-	outcome = json_string_value(json_object_get(rec, "outcome"));
-	source = json_string_value(json_object_get(ev, "source"));
-	id = json_string_value(json_object_get(ev, "id"));
-	if (outcome && strcmp(outcome, "saved") == 0 && source && id) {
-		dedupe_add(d, source, id);
+	if (rec && key_of(rec, &source, &id, &scope) && source && id) {
+		dedupe_add(d, source, id, scope);
 		added = 1;
 	}
 	json_decref(rec);
 	return added;
 }
 
-int dedupe_load(struct dedupe *d, const char *path, size_t *loaded)
+int dedupe_load(struct dedupe *d, const char *path, dedupe_key_fn key_of, size_t *loaded)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -280,7 +287,7 @@ int dedupe_load(struct dedupe *d, const char *path, size_t *loaded)
 		return 0;
 	}
 	while ((n = getline(&line, &cap, f)) > 0)
-		*loaded += (size_t)load_line(d, line, (size_t)n);
+		*loaded += (size_t)load_line(d, line, (size_t)n, key_of);
 	if (ferror(f))
 		rc = ERR_IO;
 	free(line);
