@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 
@@ -25,6 +24,7 @@
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/step.h"
 #include "common/metrics.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
@@ -142,31 +142,6 @@ static int send_binary(struct httpc *client, const char *url, const struct ce_ev
 	return rc;
 }
 
-/* Answers status with ev as a binary-mode CloudEvent. */
-static int respond_event(struct http_request *req, int status, const struct ce_event *ev)
-{
-	const char *ctype = NULL;
-	struct ce_headers h;
-	const void *body;
-	size_t len, i;
-	int rc;
-
-	ce_headers_init(&h);
-	rc = ce_encode_binary(ev, &h, &body, &len);
-	for (i = 0; rc == 0 && i < h.n; i++) {
-		if (strcasecmp(h.items[i].name, "Content-Type") == 0)
-			ctype = h.items[i].value;
-		else
-			rc = http_add_header(req, h.items[i].name, h.items[i].value);
-	}
-	if (rc == 0)
-		rc = http_respond(req, status, ctype, body, len);
-	else
-		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	ce_headers_release(&h);
-	return rc;
-}
-
 /* ---- POST /add -------------------------------------------------------------------------- */
 
 static void add_done(const struct httpc_response *res, void *arg)
@@ -261,7 +236,7 @@ static void insert_stored(struct call *c, const struct httpc_response *res)
 		return;
 	}
 	buf_release(&msg);
-	(void)respond_event(c->req, 200, ev);
+	(void)step_respond_event(c->req, 200, ev);
 	ce_event_free(ev);
 	metrics_inc(res->status == 201 ? c->app->insert_created : c->app->insert_duplicate);
 	if (res->status == 201)
