@@ -110,9 +110,7 @@ int wal_replay(const char *path, wal_record_fn fn, void *arg, struct wal_replay_
 		rc = replay_lines(carry.data, carry.len, &used, fn, arg, st);
 		if (rc)
 			goto cleanup;
-		memmove(carry.data, carry.data + used, carry.len - used);
-		carry.len -= used;
-		carry.data[carry.len] = '\0';
+		buf_consume(&carry, used);
 	}
 	st->torn_bytes = carry.len;
 cleanup:

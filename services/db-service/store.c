@@ -196,8 +196,7 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 		if (rc != ERR_UNAVAILABLE || !reused || !repeatable || attempt > 0)
 			return rc;
 		log_info("database: connection lost, trying once more on a new one");
-		msg->len = mark;
-		msg->data[mark] = '\0';
+		buf_setlen(msg, mark);
 	}
 }
 

@@ -152,10 +152,8 @@ int delivery_error_data(const void *body, size_t len, struct buf *out)
 
 	/* 768 bytes encode to exactly 1024 characters, a prefix of the whole body's base64. */
 	rc = ce_base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
-	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX) {
-		out->len = start + DELIVERY_ERROR_DATA_MAX;
-		out->data[out->len] = '\0';
-	}
+	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX)
+		buf_setlen(out, start + DELIVERY_ERROR_DATA_MAX);
 	return rc;
 }
 

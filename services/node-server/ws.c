@@ -134,10 +134,8 @@ int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len)
 	size_t old = out->len;
 
 	if (buf_append(out, h, hlen) || buf_append(out, payload, len)) {
-		out->len = old;
-		if (out->alloc)
-			out->data[old] = '\0';
-		return BUF_TOO_BIG;
+		buf_setlen(out, old);
+		return ERR_TOO_LARGE;
 	}
 	return 0;
 }
@@ -580,9 +578,7 @@ static void client_parse(struct ws_hub *hub, struct ws_client *c)
 		buf_release(&c->in); /* idle clients keep no input buffer */
 		return;
 	}
-	memmove(c->in.data, c->in.data + pos, c->in.len - pos);
-	c->in.len -= pos;
-	c->in.data[c->in.len] = '\0';
+	buf_consume(&c->in, pos);
 }
 
 static void client_read(struct ws_hub *hub, struct ws_client *c)
