@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 /* The core attributes: where each lives in the struct and its type. */
@@ -106,72 +107,6 @@ const char *ce_errcode_name(enum ce_errcode code)
 
 /* ---- value checks ------------------------------------------------------------------------ */
 
-static bool is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/* Length of the UTF-8 sequence at s[0..len), its code point in *cp, or 0 and a reason. */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp, const char **why)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c < 0xC0) {
-		*why = "unexpected continuation byte";
-		return 0;
-	}
-	if (c < 0xC2) {
-		*why = "overlong encoding";
-		return 0;
-	}
-	if (c > 0xF4) {
-		*why = c < 0xF8 ? "code point above U+10FFFF" : "invalid byte";
-		return 0;
-	}
-	n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	*cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (len < 2) {
-		*why = "truncated sequence";
-		return 0;
-	}
-	if (!is_cont(s[1])) {
-		*why = "missing continuation byte";
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi) {
-		*why = c == 0xED   ? "UTF-16 surrogate"
-		       : c == 0xF4 ? "code point above U+10FFFF"
-				   : "overlong encoding";
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if (i >= len) {
-			*why = "truncated sequence";
-			return 0;
-		}
-		if (!is_cont(s[i])) {
-			*why = "missing continuation byte";
-			return 0;
-		}
-		*cp = (*cp << 6) | (s[i] & 0x3F);
-	}
-	return n;
-}
-
 const char *ce_utf8_check(const void *data, size_t len)
 {
 	const unsigned char *s = data;
@@ -184,7 +119,7 @@ const char *ce_utf8_check(const void *data, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_next(s + i, len - i, &cp, &why);
+		n = text_utf8_decode(s + i, len - i, &cp, &why);
 		if (!n)
 			return why;
 		i += n;
@@ -201,7 +136,7 @@ static int check_string(const char *v, size_t len, const char *what, struct ce_e
 	size_t i = 0, n;
 
 	while (i < len) {
-		n = utf8_next(s + i, len - i, &cp, &why);
+		n = text_utf8_decode(s + i, len - i, &cp, &why);
 		if (!n) {
 			ce_error_setf(err, CE_ERR_UTF8, "%s: invalid UTF-8 (%s)", what, why);
 			return -1;

@@ -15,6 +15,14 @@
 int text_hex_value(char c);
 
 /*
+ * The one UTF-8 decoder. Decodes the sequence at p (n >= 1 bytes) into *cp and returns its
+ * length (1-4), or returns 0 and points *why at a static reason ("overlong encoding", "UTF-16
+ * surrogate", "code point above U+10FFFF", "truncated sequence", "missing continuation byte",
+ * "unexpected continuation byte", "invalid byte") when it is not valid UTF-8. NUL is valid.
+ */
+size_t text_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp, const char **why);
+
+/*
  * The length (1-4) of the valid UTF-8 sequence at p, which has n >= 1 bytes, or 0 when it is
  * not valid UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncation).
  */

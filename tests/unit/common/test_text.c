@@ -70,3 +70,44 @@ Test(text, read_file)
 	buf_release(&err);
 	unlink(path);
 }
+
+struct why_row {
+	const char *bytes;
+	size_t n;
+	const char *why; /* NULL: valid */
+};
+
+Test(text, utf8_decode_says_why)
+{
+	static const struct why_row rows[] = {
+		{ "\xe2\x82\xac", 3, NULL },
+		{ "\0", 1, NULL },
+		{ "\x80", 1, "unexpected continuation byte" },
+		{ "\xc1\xbf", 2, "overlong encoding" },
+		{ "\xe0\x80\x80", 3, "overlong encoding" },
+		{ "\xed\xa0\x80", 3, "UTF-16 surrogate" },
+		{ "\xf4\x90\x80\x80", 4, "code point above U+10FFFF" },
+		{ "\xf5\x80\x80\x80", 4, "code point above U+10FFFF" },
+		{ "\xff", 1, "invalid byte" },
+		{ "\xe2\x82", 2, "truncated sequence" },
+		{ "\xc3", 1, "truncated sequence" },
+		{ "\xe2\x28\xac", 3, "missing continuation byte" },
+		{ "\xe2\x82\x28", 3, "missing continuation byte" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *why = NULL;
+		uint32_t cp;
+		size_t len =
+		    text_utf8_decode((const unsigned char *)rows[i].bytes, rows[i].n, &cp, &why);
+
+		if (!rows[i].why) {
+			cr_expect_eq(len, rows[i].n, "row %zu", i);
+			continue;
+		}
+		cr_expect_eq(len, 0, "row %zu", i);
+		cr_expect_str_eq(why ? why : "(none)", rows[i].why, "row %zu", i);
+		cr_expect_eq(text_utf8_seq((const unsigned char *)rows[i].bytes, rows[i].n), 0,
+			     "row %zu", i);
+	}
+}
