@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/ce.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -151,7 +152,7 @@ int delivery_error_data(const void *body, size_t len, struct buf *out)
 	int rc;
 
 	/* 768 bytes encode to exactly 1024 characters, a prefix of the whole body's base64. */
-	rc = ce_base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
+	rc = base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
 	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX)
 		buf_setlen(out, start + DELIVERY_ERROR_DATA_MAX);
 	return rc;

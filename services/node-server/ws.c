@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -142,39 +143,6 @@ int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len)
 
 /* ---- handshake -------------------------------------------------------------------------- */
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
 /* Whether key is the canonical base64 of exactly 16 bytes: 22 symbols and "==". */
 static int key_valid(const char *key)
 {
@@ -183,16 +151,17 @@ static int key_valid(const char *key)
 	if (strlen(key) != 24 || key[22] != '=' || key[23] != '=')
 		return 0;
 	for (i = 0; i < 22; i++)
-		if (b64_value(key[i]) < 0)
+		if (base64_value(key[i]) < 0)
 			return 0;
 	/* 22 symbols carry 132 bits: the last 4 must be zero for 128. */
-	return (b64_value(key[21]) & 0x0f) == 0;
+	return (base64_value(key[21]) & 0x0f) == 0;
 }
 
 int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
 {
 	unsigned char digest[SHA1_DIGEST_LEN];
 	struct sha1 s;
+	struct buf b;
 
 	out[0] = '\0';
 	if (!key || !key_valid(key))
@@ -201,7 +170,10 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
 	sha1_update(&s, key, strlen(key));
 	sha1_update(&s, WS_GUID, strlen(WS_GUID));
 	sha1_final(&s, digest);
-	b64_encode(digest, sizeof(digest), out);
+	buf_init(&b, WS_ACCEPT_LEN);
+	(void)base64_encode(digest, sizeof(digest), &b); /* 28 symbols: fits the cap */
+	memcpy(out, b.data, b.len + 1);
+	buf_release(&b);
 	return 0;
 }
 
