@@ -6,6 +6,7 @@
  * and freed with protobuf-c's free_unpacked (see "protobuf builders").
  */
 #include "common/otlp.h"
+#include "common/clock.h"
 #include "common/text.h"
 
 #include <ctype.h>
@@ -692,13 +693,7 @@ static void wait_ms(struct otlp *o, long long ms, int stop_early)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&o->mu);
 	while (!(stop_early && o->stopping))
 		if (pthread_cond_timedwait(&o->cond, &o->mu, &ts) == ETIMEDOUT)
@@ -763,7 +758,7 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 	int attempt, ok = 0, retry = 1;
 
 	for (attempt = 0; retry; attempt++) {
-		long long left = deadline_ms - trace_mono_ms(), delay;
+		long long left = deadline_ms - clock_mono_ms(), delay;
 
 		if (left <= 0)
 			break;
@@ -773,7 +768,7 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 		retry = !ok && (r.err ? r.err != ERR_INTERNAL && r.err != ERR_TOO_LARGE
 				      : retryable_status(r.status));
 		delay = retry ? backoff_ms(attempt, &r) : 0;
-		if (ok || !retry || trace_mono_ms() + delay >= deadline_ms) {
+		if (ok || !retry || clock_mono_ms() + delay >= deadline_ms) {
 			note_result(t, ok, &r, attempt + 1);
 			httpc_result_release(&r);
 			return ok ? 0 : ERR_BAD_GATEWAY;
@@ -916,7 +911,7 @@ static int push_metrics(struct otlp *o, long long deadline_ms)
 	if (o->env.metrics_exporter != EXPORTER_OTLP)
 		return ERR_NOT_FOUND;
 	buf_init(&body, (size_t)64 << 20);
-	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, trace_now_ns(), &body);
+	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, clock_real_ns(), &body);
 	if (!rc)
 		rc = post(o, &o->metrics, &body, deadline_ms);
 	buf_release(&body);
@@ -936,7 +931,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&o->mu);
 		if (stop)
 			return NULL;
-		push_metrics(o, trace_mono_ms() + o->env.metric_timeout);
+		push_metrics(o, clock_mono_ms() + o->env.metric_timeout);
 	}
 }
 
@@ -1057,16 +1052,9 @@ int otlp_init(const char *service)
 	    (o->env.sdk_disabled && !strcasecmp(o->env.sdk_disabled, "true")) || !otlp_configured();
 	if (disabled)
 		o->env.traces_exporter = o->env.metrics_exporter = EXPORTER_NONE;
-	o->start_ns = trace_now_ns();
+	o->start_ns = clock_real_ns();
 	pthread_mutex_init(&o->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&o->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	(void)clock_cond_init(&o->cond);
 	trace_resource_detect(&o->res, service);
 	if (o->env.traces_exporter == EXPORTER_OTLP || o->env.metrics_exporter == EXPORTER_OTLP) {
 		struct httpc_options opt = { .max_body = (size_t)4 << 20,
@@ -1096,7 +1084,7 @@ int otlp_push_metrics(void)
 {
 	if (!state)
 		return ERR_NOT_FOUND;
-	return push_metrics(state, trace_mono_ms() + state->env.metric_timeout);
+	return push_metrics(state, clock_mono_ms() + state->env.metric_timeout);
 }
 
 const struct trace_resource *otlp_resource(void)
@@ -1117,7 +1105,7 @@ void otlp_shutdown(void)
 	pthread_mutex_unlock(&o->mu);
 	if (o->reader_running) {
 		pthread_join(o->reader, NULL);
-		push_metrics(o, trace_mono_ms() + o->env.metric_timeout); /* the final push */
+		push_metrics(o, clock_mono_ms() + o->env.metric_timeout); /* the final push */
 	}
 	httpc_free(o->client);
 	target_release(&o->traces);

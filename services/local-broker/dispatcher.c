@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "common/ce.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -83,14 +84,6 @@ static void on_timer(void *arg, int cancelled);
 static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		  const char *traceparent, const char *tracestate, bool commit,
 		  unsigned long long *seq_out);
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct trig_queue *queue_of(struct dispatcher *d, const struct delivery *dv)
 {
@@ -299,7 +292,7 @@ static void drop(struct dispatcher *d, struct delivery *dv, const char *reason, 
 /* Schedules the next attempt of dv wait_ms from now. */
 static void schedule(struct dispatcher *d, struct delivery *dv, long long wait_ms)
 {
-	dv->due_ms = now_ms() + wait_ms;
+	dv->due_ms = clock_real_ms() + wait_ms;
 	if (wait_ms <= 0) {
 		enqueue(d, dv);
 		return;
@@ -835,7 +828,6 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 {
 	struct dispatcher *d = xcalloc(1, sizeof(*d));
 	struct httpc_options ho = { 0 };
-	pthread_condattr_t ca;
 
 	d->topo = topo;
 	d->opt = *opt;
@@ -857,10 +849,7 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_mutex_init(&d->cmu, NULL);
 	pthread_cond_init(&d->ccond, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	(void)clock_cond_init(&d->cond);
 	d->queues = xcalloc(topo->ntriggers + 1, sizeof(*d->queues));
 	register_metrics(d);
 	ho.max_transfers = 512;
@@ -879,13 +868,7 @@ void dispatcher_drain(struct dispatcher *d, long long grace_ms)
 {
 	struct timespec dl;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += grace_ms / 1000;
-	dl.tv_nsec += (grace_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, grace_ms);
 	pthread_mutex_lock(&d->mu);
 	d->stopping = 1;
 	while (d->inflight > 0) {
@@ -1009,7 +992,7 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 {
 	struct snapshot sn = { .d = d };
 	struct delivery *dv;
-	long long now = now_ms();
+	long long now = clock_real_ms();
 	bool spooled = false;
 	int rc = 0, n = 0;
 

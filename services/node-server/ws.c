@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -283,14 +284,6 @@ struct ws_hub {
 	atomic_size_t nclients;
 	struct metric_series *m_clients, *m_slow, *m_timeout, *m_limit, *m_published;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
 {
@@ -697,7 +690,7 @@ static int hub_timeout(const struct ws_hub *hub)
 
 	if (hub->cfg.ping_interval_ms < 0)
 		return -1;
-	left = hub->next_ping - now_ms();
+	left = hub->next_ping - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
@@ -734,9 +727,9 @@ static void *hub_main(void *arg)
 		}
 		if (woke)
 			stop = hub_take_work(hub);
-		if (!stop && hub->cfg.ping_interval_ms >= 0 && now_ms() >= hub->next_ping) {
+		if (!stop && hub->cfg.ping_interval_ms >= 0 && clock_mono_ms() >= hub->next_ping) {
 			hub_keepalive(hub);
-			hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+			hub->next_ping = clock_mono_ms() + hub->cfg.ping_interval_ms;
 		}
 		hub_bury(hub);
 	}
@@ -800,7 +793,7 @@ int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
 	raise_fd_limit();
 	atomic_init(&hub->nclients, 0);
 	pthread_mutex_init(&hub->lock, NULL);
-	hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+	hub->next_ping = clock_mono_ms() + hub->cfg.ping_interval_ms;
 	hub->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	hub->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (hub->evfd < 0 || hub->epfd < 0 || epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->evfd, &ev))

@@ -291,8 +291,4 @@ int trace_flush(long long timeout_ms);
  */
 void trace_shutdown(void);
 
-/* Time helpers shared with otlp.c: CLOCK_REALTIME ns and CLOCK_MONOTONIC ms. */
-long long trace_now_ns(void);
-long long trace_mono_ms(void);
-
 #endif

@@ -16,8 +16,13 @@ struct row {
 };
 
 static const struct row rfc4648[] = {
-	{ "", "" },	    { "f", "Zg==" },	     { "fo", "Zm8=" },		{ "foo", "Zm9v" },
-	{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	{ "", "" },
+	{ "f", "Zg==" },
+	{ "fo", "Zm8=" },
+	{ "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" },
+	{ "fooba", "Zm9vYmE=" },
+	{ "foobar", "Zm9vYmFy" },
 };
 
 Test(base64, rfc4648_vectors)
@@ -42,8 +47,8 @@ Test(base64, rfc4648_vectors)
 
 Test(base64, decode_errors)
 {
-	static const char *bad[] = { "Zg=",  "Zg",	 "Z===", "Zm9v!A==", "Zg==Zg==",
-				     "Zg=a", "=Zm9v", "Zm9vY" };
+	static const char *bad[] = { "Zg=",	 "Zg",	 "Z===",  "Zm9v!A==",
+				     "Zg==Zg==", "Zg=a", "=Zm9v", "Zm9vY" };
 	struct buf b;
 
 	buf_init(&b, BUF_NOCAP);

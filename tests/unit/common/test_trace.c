@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -286,7 +287,7 @@ static int capture(void *arg, struct trace_span *const *spans, size_t n, long lo
 {
 	struct sink *k = arg;
 
-	cr_assert_gt(deadline, trace_mono_ms() - 1);
+	cr_assert_gt(deadline, clock_mono_ms() - 1);
 	pthread_mutex_lock(&k->mu);
 	k->batches++;
 	k->total += n;
