@@ -118,23 +118,36 @@ static size_t header_values(const struct http_header *h, size_t n, const char *n
 	return k;
 }
 
+int trace_context_parse(const char *const *tp, size_t ntp, const char *const *ts, size_t nts,
+			struct trace_context *out)
+{
+	struct traceparent parsed;
+
+	memset(out, 0, sizeof(*out));
+	if (traceparent_parse(tp, ntp, &parsed))
+		return ERR_NOT_FOUND;
+	memcpy(out->trace_id, parsed.trace_id, sizeof(out->trace_id));
+	memcpy(out->span_id, parsed.span_id, sizeof(out->span_id));
+	out->flags = parsed.flags;
+	out->is_remote = 1;
+	if (tracestate_parse(ts, nts, out->tracestate, sizeof(out->tracestate)) < 0)
+		out->tracestate[0] = '\0';
+	return 0;
+}
+
+int trace_context_from(const char *traceparent, const char *tracestate, struct trace_context *out)
+{
+	return trace_context_parse(&traceparent, traceparent ? 1 : 0, &tracestate,
+				   tracestate ? 1 : 0, out);
+}
+
 static int extract_pair(const struct http_header *h, size_t n, const char *tp_name,
 			const char *ts_name, struct trace_context *out)
 {
-	const char *v[MAX_HEADER_VALUES];
-	struct traceparent tp;
-	size_t k = header_values(h, n, tp_name, v);
+	const char *tp[MAX_HEADER_VALUES], *ts[MAX_HEADER_VALUES];
+	size_t ntp = header_values(h, n, tp_name, tp), nts = header_values(h, n, ts_name, ts);
 
-	if (traceparent_parse(v, k, &tp))
-		return ERR_NOT_FOUND;
-	memcpy(out->trace_id, tp.trace_id, 16);
-	memcpy(out->span_id, tp.span_id, 8);
-	out->flags = tp.flags;
-	out->is_remote = 1;
-	k = header_values(h, n, ts_name, v);
-	if (tracestate_parse(v, k, out->tracestate, sizeof(out->tracestate)) < 0)
-		out->tracestate[0] = '\0';
-	return 0;
+	return trace_context_parse(tp, ntp, ts, nts, out);
 }
 
 int trace_context_extract(const struct http_header *headers, size_t n, struct trace_context *out)

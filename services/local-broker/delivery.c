@@ -23,6 +23,7 @@ struct delivery *delivery_new(const struct topo_trigger *tr, const struct ce_eve
 {
 	struct delivery *dv = xcalloc(1, sizeof(*dv));
 
+	list_init(&dv->link);
 	dv->event = ce_event_clone(ev);
 	(void)ttl_take(dv->event);
 	dv->trigger = tr;

@@ -55,7 +55,7 @@ struct dispatcher {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	struct trig_queue *queues; /* one per topo->triggers entry */
-	struct delivery *all;
+	struct list_head all;	   /* every live delivery, newest first */
 	size_t depth, inflight, bytes;
 	int stopping;
 	struct wal *wal; /* NULL: memory only */
@@ -174,7 +174,7 @@ static void note_done(struct dispatcher *d, const struct delivery *dv, enum deli
 
 struct snapshot {
 	struct dispatcher *d;
-	struct delivery *cursor;
+	struct list_head *cursor; /* the next delivery to write; &d->all at the end */
 	size_t live;
 };
 
@@ -183,18 +183,20 @@ static int snapshot_chunk(struct buf *chunk, void *arg)
 {
 	struct snapshot *sn = arg;
 
-	while (sn->cursor && chunk->len < SNAPSHOT_CHUNK) {
-		put_line(sn->cursor, chunk);
-		sn->live += sn->cursor->wal_bytes;
+	while (sn->cursor != &sn->d->all && chunk->len < SNAPSHOT_CHUNK) {
+		struct delivery *dv = list_entry(sn->cursor, struct delivery, link);
+
+		put_line(dv, chunk);
+		sn->live += dv->wal_bytes;
 		sn->cursor = sn->cursor->next;
 	}
-	return sn->cursor ? 0 : 1;
+	return sn->cursor != &sn->d->all ? 0 : 1;
 }
 
 /* Rewrites the log from the live deliveries. */
 static int compact(struct dispatcher *d)
 {
-	struct snapshot sn = { .d = d, .cursor = d->all };
+	struct snapshot sn = { .d = d, .cursor = d->all.next };
 	int rc;
 
 	rc = wal_rewrite(d->wal, snapshot_chunk, &sn);
@@ -226,11 +228,7 @@ static void maybe_compact(struct dispatcher *d)
 static void track(struct dispatcher *d, struct delivery *dv)
 {
 	dv->owner = d;
-	dv->prev = NULL;
-	dv->next = d->all;
-	if (d->all)
-		d->all->prev = dv;
-	d->all = dv;
+	list_add(&dv->link, &d->all);
 	d->depth++;
 	d->bytes += dv->bytes;
 	metrics_set(d->depth_gauge, (double)d->depth);
@@ -239,12 +237,7 @@ static void track(struct dispatcher *d, struct delivery *dv)
 
 static void untrack_free(struct dispatcher *d, struct delivery *dv)
 {
-	if (dv->prev)
-		dv->prev->next = dv->next;
-	else
-		d->all = dv->next;
-	if (dv->next)
-		dv->next->prev = dv->prev;
+	list_del(&dv->link);
 	d->depth--;
 	d->bytes -= dv->bytes;
 	d->live_wal_bytes -= dv->wal_bytes;
@@ -356,23 +349,6 @@ static void add_header(struct http_header *hs, size_t *n, const char *name, cons
 	(*n)++;
 }
 
-/* The trace context dv continues (zeroed when it has none: the attempt is not traced). */
-static void delivery_trace_parent(const struct delivery *dv, struct trace_context *ctx)
-{
-	const char *ts = dv->tracestate;
-	struct traceparent tp;
-
-	memset(ctx, 0, sizeof(*ctx));
-	if (!dv->traceparent || traceparent_parse1(dv->traceparent, &tp) != 0)
-		return;
-	memcpy(ctx->trace_id, tp.trace_id, sizeof(ctx->trace_id));
-	memcpy(ctx->span_id, tp.span_id, sizeof(ctx->span_id));
-	ctx->flags = tp.flags;
-	ctx->is_remote = 1;
-	if (ts && tracestate_parse(&ts, 1, ctx->tracestate, sizeof(ctx->tracestate)) < 0)
-		ctx->tracestate[0] = '\0';
-}
-
 /*
  * The attempt's tracing: a CLIENT span under the delivery's context (the ingress span, or
  * the attempt that got the reply), one per attempt, retries with http.request.resend_count.
@@ -380,7 +356,8 @@ static void delivery_trace_parent(const struct delivery *dv, struct trace_contex
 static void trace_attempt(const struct delivery *dv, struct trace_context *parent,
 			  struct trace_attr attrs[4], struct httpc_request *req)
 {
-	delivery_trace_parent(dv, parent);
+	/* Zeroed when dv has no trace context: the attempt is not traced. */
+	(void)trace_context_from(dv->traceparent, dv->tracestate, parent);
 	attrs[0] = (struct trace_attr){ .key = "kn.trigger.name",
 					.type = TRACE_ATTR_STRING,
 					.v.s = dv->trigger->name };
@@ -831,6 +808,7 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 
 	d->topo = topo;
 	d->opt = *opt;
+	list_init(&d->all);
 	if (!d->opt.queue_max)
 		d->opt.queue_max = 10000;
 	if (!d->opt.queue_bytes)
@@ -991,6 +969,7 @@ cleanup:
 int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err)
 {
 	struct snapshot sn = { .d = d };
+	struct list_head *pos;
 	struct delivery *dv;
 	long long now = clock_real_ms();
 	bool spooled = false;
@@ -1006,7 +985,7 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	}
 	if (legacy_spool)
 		spooled = load_legacy_spool(d, legacy_spool);
-	sn.cursor = d->all;
+	sn.cursor = d->all.next;
 	rc = wal_open(d->opt.wal_path, d->opt.fsync, snapshot_chunk, &sn, &d->wal, err);
 	if (rc)
 		goto out;
@@ -1020,7 +999,9 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	/* The log now holds the spool's deliveries: only now may the spool go. */
 	if (spooled && spool_remove(legacy_spool) != 0)
 		log_warn("%s: resumed, but cannot be removed: %s", legacy_spool, strerror(errno));
-	for (dv = d->all; dv; dv = dv->next) {
+	list_for_each(pos, &d->all)
+	{
+		dv = list_entry(pos, struct delivery, link);
 		schedule(d, dv, dv->due_ms > now ? dv->due_ms - now : 0);
 		n++;
 	}
@@ -1064,8 +1045,8 @@ void dispatcher_free(struct dispatcher *d)
 		httpc_free(d->client);
 	}
 	committer_stop(d);
-	while (d->all)
-		untrack_free(d, d->all);
+	while (!list_empty(&d->all))
+		untrack_free(d, list_entry(d->all.next, struct delivery, link));
 	wal_close(d->wal);
 	pthread_cond_destroy(&d->ccond);
 	pthread_mutex_destroy(&d->cmu);

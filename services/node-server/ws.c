@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
@@ -263,7 +264,8 @@ struct ws_client {
 	int in_fragment;		/* inside a fragmented data message */
 	size_t msg_total;		/* its size so far */
 	int dead;			/* closed; freed at the end of the loop round */
-	struct ws_client *prev, *next;
+	struct list_head link;		/* on hub->clients while open */
+	struct ws_client *next;		/* on the adopted or the graveyard stack */
 };
 
 struct ws_hub {
@@ -278,7 +280,7 @@ struct ws_hub {
 	struct ws_client *adopted;
 	/* hub thread only (and ws_hub_free() after the join) */
 	struct ws_msg *snapshot;
-	struct ws_client *clients;
+	struct list_head clients; /* the open clients, newest first */
 	struct ws_client *graveyard;
 	long long next_ping;
 	atomic_size_t nclients;
@@ -352,13 +354,7 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		hub->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = NULL;
+	list_del(&c->link);
 	c->next = hub->graveyard;
 	hub->graveyard = c;
 	clients_changed(hub, -1);
@@ -605,10 +601,7 @@ static void client_start(struct ws_hub *hub, struct ws_client *c)
 	c->events = EPOLLIN;
 	c->queue = xcalloc(hub->cfg.queue_frames, sizeof(struct ws_msg *));
 	c->qcap = hub->cfg.queue_frames;
-	c->next = hub->clients;
-	if (hub->clients)
-		hub->clients->prev = c;
-	hub->clients = c;
+	list_add(&c->link, &hub->clients);
 	clients_changed(hub, 1);
 	if (hub->snapshot)
 		client_send(hub, c, hub->snapshot);
@@ -619,10 +612,12 @@ static void client_start(struct ws_hub *hub, struct ws_client *c)
 /* Queues m to every open client, then makes it the snapshot (taking the caller's reference). */
 static void hub_fanout(struct ws_hub *hub, struct ws_msg *m)
 {
-	struct ws_client *c, *next;
+	struct list_head *pos, *next;
 
-	for (c = hub->clients; c; c = next) {
-		next = c->next;
+	list_for_each_safe(pos, next, &hub->clients)
+	{
+		struct ws_client *c = list_entry(pos, struct ws_client, link);
+
 		if (!c->closing)
 			client_send(hub, c, m);
 	}
@@ -664,10 +659,12 @@ static int hub_take_work(struct ws_hub *hub)
 /* Keepalive: drops clients that missed the last ping (or a close), pings the others. */
 static void hub_keepalive(struct ws_hub *hub)
 {
-	struct ws_client *c, *next;
+	struct list_head *pos, *next;
 
-	for (c = hub->clients; c; c = next) {
-		next = c->next;
+	list_for_each_safe(pos, next, &hub->clients)
+	{
+		struct ws_client *c = list_entry(pos, struct ws_client, link);
+
 		if (c->closing) {
 			if (c->close_ticks++)
 				client_close(hub, c);
@@ -788,6 +785,7 @@ int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 	*out = NULL;
+	list_init(&hub->clients);
 	hub_config(hub, cfg);
 	hub_metrics(hub, hub->cfg.metrics);
 	raise_fd_limit();
@@ -843,8 +841,9 @@ void ws_hub_free(struct ws_hub *hub)
 	wake(hub);
 	pthread_join(hub->thread, NULL);
 	/* The thread is gone: everything below is ours. */
-	while ((c = hub->clients)) {
-		hub->clients = c->next;
+	while (!list_empty(&hub->clients)) {
+		c = list_entry(hub->clients.next, struct ws_client, link);
+		list_del(&c->link);
 		client_goodbye(c);
 	}
 	while ((c = hub->adopted)) {
@@ -905,6 +904,7 @@ int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
 		return ERR_BAD_REQUEST;
 	}
 	c = xcalloc(1, sizeof(*c));
+	list_init(&c->link);
 	c->fd = fd;
 	c->up = up;
 	buf_init(&c->in, WS_INPUT_CAP);
