@@ -352,12 +352,7 @@ static bool sub_ends(const char *sub, size_t slen, const char *suffix)
 
 bool ce_content_type_is_json(const char *ct)
 {
-	const char *type, *sub;
-	size_t tlen, slen;
-
-	if (!ct || !media_split(ct, &type, &tlen, &sub, &slen))
-		return false;
-	return sub_is(sub, slen, "json") || sub_ends(sub, slen, "+json");
+	return text_media_type_is_json(ct, NULL);
 }
 
 /* Textual media types whose data can travel as a JSON string. */
@@ -637,5 +632,15 @@ int ce_validate(const struct ce_event *ev, struct ce_error *err)
 	    check_nonempty(ev->dataschema, "dataschema", err) ||
 	    check_nonempty(ev->subject, "subject", err))
 		return ERR_INVALID_EVENT;
+	return 0;
+}
+
+int ce_event_finish(struct ce_event *ev, struct ce_error *err, struct ce_event **out)
+{
+	if (ce_validate(ev, err)) {
+		ce_event_free(ev);
+		return ERR_INVALID_EVENT;
+	}
+	*out = ev;
 	return 0;
 }

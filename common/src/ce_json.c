@@ -146,10 +146,9 @@ int ce_from_json(json_t *obj, struct ce_event **out, struct ce_error *err)
 		else if (json_member(ev, key, v, err))
 			goto fail;
 	}
-	if (json_data(ev, data, b64, err) || ce_validate(ev, err))
+	if (json_data(ev, data, b64, err))
 		goto fail;
-	*out = ev;
-	return 0;
+	return ce_event_finish(ev, err, out);
 fail:
 	ce_event_free(ev);
 	return ERR_INVALID_EVENT;

@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "common/xalloc.h"
 
@@ -91,6 +92,27 @@ size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 		return 1;
 	}
 	return len;
+}
+
+bool text_media_type_is_json(const char *ct, const char *type)
+{
+	const char *slash, *sub;
+	size_t tlen, slen;
+
+	if (!ct)
+		return false;
+	ct += strspn(ct, " \t");
+	slash = strchr(ct, '/');
+	if (!slash || slash == ct)
+		return false;
+	tlen = (size_t)(slash - ct);
+	if (type && (strlen(type) != tlen || strncasecmp(ct, type, tlen) != 0))
+		return false;
+	sub = slash + 1;
+	slen = strcspn(sub, "; \t");
+	if (slen == 4 && strncasecmp(sub, "json", 4) == 0)
+		return true;
+	return slen > 5 && strncasecmp(sub + slen - 5, "+json", 5) == 0;
 }
 
 int text_percent_decode(const char *s, size_t len, struct buf *out)

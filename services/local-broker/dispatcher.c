@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/trace.h"
@@ -735,22 +736,12 @@ static void committer_stop(struct dispatcher *d)
 
 size_t dispatcher_depth(struct dispatcher *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->depth;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->depth);
 }
 
 size_t dispatcher_bytes(struct dispatcher *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->bytes;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->bytes);
 }
 
 static void register_metrics(struct dispatcher *d)

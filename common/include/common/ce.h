@@ -198,6 +198,11 @@ int ce_set_data(struct ce_event *ev, const void *data, size_t len, const char *c
  * Returns 0 or ERR_INVALID_EVENT.
  */
 int ce_validate(const struct ce_event *ev, struct ce_error *err);
+/*
+ * The last step of every decoder: ce_validate(ev), then hands ev to *out (0), or frees it and
+ * returns ERR_INVALID_EVENT with *err filled.
+ */
+int ce_event_finish(struct ce_event *ev, struct ce_error *err, struct ce_event **out);
 
 /* ---- JSON format ----------------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 
 TestSuite(groupcommit, LEAK_FINI);
 
-#define THREADS 8
+#define THREADS	   8
 #define PER_THREAD 40
 
 struct file {

@@ -111,3 +111,35 @@ Test(text, utf8_decode_says_why)
 			     "row %zu", i);
 	}
 }
+
+struct media_row {
+	const char *ct;
+	bool any, application; /* text_media_type_is_json(ct, NULL), (ct, "application") */
+};
+
+Test(text, media_type_is_json)
+{
+	static const struct media_row rows[] = {
+		{ "application/json", true, true },
+		{ "Application/JSON; charset=utf-8", true, true },
+		{ " \tapplication/json", true, true },
+		{ "application/cloudevents+json", true, true },
+		{ "application/vnd.api+json;x=1", true, true },
+		{ "text/json", true, false },
+		{ "text/x+json", true, false },
+		{ "application/+json", false, false },
+		{ "application/jsonx", false, false },
+		{ "application/xml", false, false },
+		{ "application /json", true, false },
+		{ "/json", false, false },
+		{ "json", false, false },
+		{ "", false, false },
+		{ NULL, false, false },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cr_expect_eq(text_media_type_is_json(rows[i].ct, NULL), rows[i].any, "row %zu", i);
+		cr_expect_eq(text_media_type_is_json(rows[i].ct, "application"),
+			     rows[i].application, "row %zu", i);
+	}
+}
