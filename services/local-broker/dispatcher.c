@@ -15,9 +15,13 @@
  *   {"op":"done","id":N,"end":"delivered"|"dead_lettered"|"dropped"}
  * Only ingress waits for its puts to be durable (wal_commit outside d->mu); the rest rides on
  * the next sync. Lock order: d->mu, then the wal's own lock.
+ *
+ * Debug builds assert the bookkeeping (depth, bytes and in-flight counts never go below zero,
+ * a tracked delivery is on d->all exactly once, only a QUEUED delivery leaves a FIFO).
  */
 #include "dispatcher.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -228,6 +232,7 @@ static void maybe_compact(struct dispatcher *d)
 
 static void track(struct dispatcher *d, struct delivery *dv)
 {
+	assert(list_empty(&dv->link) && dv->owner == NULL);
 	dv->owner = d;
 	list_add(&dv->link, &d->all);
 	d->depth++;
@@ -238,6 +243,8 @@ static void track(struct dispatcher *d, struct delivery *dv)
 
 static void untrack_free(struct dispatcher *d, struct delivery *dv)
 {
+	assert(dv->owner == d && !list_empty(&dv->link));
+	assert(d->depth > 0 && d->bytes >= dv->bytes && d->live_wal_bytes >= dv->wal_bytes);
 	list_del(&dv->link);
 	d->depth--;
 	d->bytes -= dv->bytes;
@@ -261,6 +268,7 @@ static void enqueue(struct dispatcher *d, struct delivery *dv)
 	struct trig_queue *q = queue_of(d, dv);
 
 	delivery_set_state(dv, DELIVERY_QUEUED);
+	assert(dv->owner == d);
 	dv->qnext = NULL;
 	if (q->tail)
 		q->tail->qnext = dv;
@@ -460,6 +468,7 @@ static void pump(struct dispatcher *d, struct trig_queue *q)
 	while (!d->stopping && q->head && q->inflight < d->opt.trigger_inflight) {
 		struct delivery *dv = q->head;
 
+		assert(dv->state == DELIVERY_QUEUED);
 		q->head = dv->qnext;
 		if (!q->head)
 			q->tail = NULL;
@@ -536,6 +545,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 
 	if (res->cancelled) {
 		pthread_mutex_lock(&d->mu);
+		assert(q->inflight > 0 && d->inflight > 0);
 		q->inflight--;
 		d->inflight--;
 		enqueue(d, dv); /* not counted as an attempt: resumed after the restart */
@@ -547,6 +557,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 	if (r.outcome == DELIVERY_REPLY)
 		dest = take_reply(d, dv, &r, res->trace, &owned);
 	pthread_mutex_lock(&d->mu);
+	assert(q->inflight > 0 && d->inflight > 0);
 	q->inflight--;
 	d->inflight--;
 	metrics_observe(q->duration, (double)res->elapsed_us / 1e6);
