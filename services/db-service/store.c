@@ -14,7 +14,6 @@
 
 #include "common/err.h"
 #include "common/clock.h"
-#include "common/locked.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "pq.h"
@@ -192,7 +191,12 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 
 int store_migrated(struct store *s)
 {
-	return locked_int(&s->mu, &s->migrated);
+	int m;
+
+	pthread_mutex_lock(&s->mu);
+	m = s->migrated;
+	pthread_mutex_unlock(&s->mu);
+	return m;
 }
 
 static int migrate_op(PGconn *c, void *arg, struct buf *msg)

@@ -134,7 +134,7 @@ static int refused_port(int *fd)
 
 /* ---- topology and events ------------------------------------------------------------------- */
 
-#define BROKER                                                                           \
+#define BROKER                                                                               \
 	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: b, namespace: " \
 	"ns}\n"
 
