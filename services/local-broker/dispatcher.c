@@ -1001,8 +1001,7 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	/* The log now holds the spool's deliveries: only now may the spool go. */
 	if (spooled && spool_remove(legacy_spool) != 0)
 		log_warn("%s: resumed, but cannot be removed: %s", legacy_spool, strerror(errno));
-	list_for_each(pos, &d->all)
-	{
+	list_for_each(pos, &d->all) {
 		dv = list_entry(pos, struct delivery, link);
 		schedule(d, dv, dv->due_ms > now ? dv->due_ms - now : 0);
 		n++;

@@ -614,8 +614,7 @@ static void hub_fanout(struct ws_hub *hub, struct ws_msg *m)
 {
 	struct list_head *pos, *next;
 
-	list_for_each_safe(pos, next, &hub->clients)
-	{
+	list_for_each_safe(pos, next, &hub->clients) {
 		struct ws_client *c = list_entry(pos, struct ws_client, link);
 
 		if (!c->closing)
@@ -661,8 +660,7 @@ static void hub_keepalive(struct ws_hub *hub)
 {
 	struct list_head *pos, *next;
 
-	list_for_each_safe(pos, next, &hub->clients)
-	{
+	list_for_each_safe(pos, next, &hub->clients) {
 		struct ws_client *c = list_entry(pos, struct ws_client, link);
 
 		if (c->closing) {

@@ -21,8 +21,7 @@ static size_t collect(struct list_head *head, int *out, size_t n)
 	struct list_head *pos;
 	size_t k = 0;
 
-	list_for_each(pos, head)
-	{
+	list_for_each(pos, head) {
 		if (k < n)
 			out[k] = list_entry(pos, struct item, link)->v;
 		k++;
@@ -35,8 +34,7 @@ static int consistent(struct list_head *head)
 {
 	struct list_head *pos, *prev = head;
 
-	list_for_each(pos, head)
-	{
+	list_for_each(pos, head) {
 		if (pos->prev != prev)
 			return 0;
 		prev = pos;
@@ -114,8 +112,7 @@ Test(list, del_while_iterating)
 		it[i].v = i;
 		list_add_tail(&it[i].link, &head);
 	}
-	list_for_each_safe(pos, n, &head)
-	{
+	list_for_each_safe(pos, n, &head) {
 		if (list_entry(pos, struct item, link)->v % 2 == 0)
 			list_del(pos);
 	}
