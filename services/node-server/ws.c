@@ -828,6 +828,7 @@ static void client_goodbye(struct ws_client *c)
 
 void ws_hub_free(struct ws_hub *hub)
 {
+	struct list_head *pos, *next;
 	struct ws_client *c;
 	struct ws_msg *m;
 
@@ -839,10 +840,9 @@ void ws_hub_free(struct ws_hub *hub)
 	wake(hub);
 	pthread_join(hub->thread, NULL);
 	/* The thread is gone: everything below is ours. */
-	while (!list_empty(&hub->clients)) {
-		c = list_entry(hub->clients.next, struct ws_client, link);
-		list_del(&c->link);
-		client_goodbye(c);
+	list_for_each_safe(pos, next, &hub->clients) {
+		list_del(pos);
+		client_goodbye(list_entry(pos, struct ws_client, link));
 	}
 	while ((c = hub->adopted)) {
 		hub->adopted = c->next;
