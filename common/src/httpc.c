@@ -26,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/http_check.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -246,33 +247,16 @@ static void wake_locked(struct httpc *c)
 
 /* ---- building a transfer -------------------------------------------------------------- */
 
-static int is_tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static int valid_token(const char *s)
-{
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++) {
-		if (!is_tchar((unsigned char)*s))
-			return 0;
-	}
-	return 1;
-}
-
 static int valid_request(const struct httpc_request *req)
 {
-	if (!req->url || !*req->url || (req->method && !valid_token(req->method)))
+	if (!req->url || !*req->url || (req->method && !http_check_token(req->method)))
 		return 0;
 	if (req->body_len && !req->body)
 		return 0;
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const char *v = req->headers[i].value;
 
-		if (!valid_token(req->headers[i].name) || !v || strpbrk(v, "\r\n"))
+		if (!http_check_token(req->headers[i].name) || !v || !http_check_value(v))
 			return 0;
 	}
 	return 1;
@@ -473,17 +457,6 @@ static const char *method_of(const struct httpc_request *req)
 	return req->method ? req->method : (req->body_len ? "POST" : "GET");
 }
 
-static int known_method(const char *m)
-{
-	static const char *const known[] = { "GET",    "HEAD",	  "POST",  "PUT",     "PATCH",
-					     "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY" };
-
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(m, known[i]) == 0)
-			return 1;
-	return 0;
-}
-
 /* server.address, server.port and url.full (without user and password) from the URL. */
 static void url_attrs(struct trace_span *span, const char *url)
 {
@@ -511,14 +484,11 @@ cleanup:
 
 static void client_attrs(struct trace_span *span, const struct httpc_request *req)
 {
-	const char *m = method_of(req);
+	const char *m = method_of(req), *label = http_check_method(m);
 
-	if (known_method(m)) {
-		trace_span_set_str(span, "http.request.method", m);
-	} else {
-		trace_span_set_str(span, "http.request.method", "_OTHER");
+	trace_span_set_str(span, "http.request.method", label);
+	if (strcmp(label, "_OTHER") == 0)
 		trace_span_set_str(span, "http.request.method_original", m);
-	}
 	url_attrs(span, req->url);
 	if (req->resend_count > 0)
 		trace_span_set_int(span, "http.request.resend_count", req->resend_count);
@@ -540,7 +510,7 @@ static void trace_begin(struct xfer *x, const struct httpc_request *req)
 		return;
 	x->tctx = *parent;
 	x->has_tctx = 1;
-	if (!known_method(m))
+	if (strcmp(http_check_method(m), "_OTHER") == 0)
 		m = "HTTP";
 	if (req->trace_route)
 		snprintf(name, sizeof(name), "%s %s", m, req->trace_route);
