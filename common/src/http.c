@@ -66,21 +66,11 @@ int http_conn_transition_ok(int from, int to)
 	return (legal[from] & TO(to)) != 0;
 }
 
-/* The one place c->state changes; c->lock held. */
+/* The one place c->state changes; c->lock held (readers use atomic_load, no lock). */
 static void conn_to(struct http_conn *c, enum conn_state to)
 {
-	assert(http_conn_transition_ok((int)c->state, (int)to));
-	c->state = to;
-}
-
-static enum conn_state conn_state(struct http_conn *c)
-{
-	enum conn_state s;
-
-	pthread_mutex_lock(&c->lock);
-	s = c->state;
-	pthread_mutex_unlock(&c->lock);
-	return s;
+	assert(http_conn_transition_ok((int)atomic_load(&c->state), (int)to));
+	atomic_store(&c->state, to);
 }
 
 /* ---- request state ------------------------------------------------------------------------ */
@@ -715,7 +705,7 @@ static enum MHD_Result run_handler(struct http_conn *c)
 	rc = c->match.route->handler(&c->req);
 	if (c->span && trace_current() == c->span)
 		trace_span_exit(c->span); /* http_suspend() already did when it was called */
-	s = conn_state(c);
+	s = atomic_load(&c->state);
 	if (s != CONN_HANDLER) /* suspended, perhaps resumed already */
 		return park(c);
 	if (rc < 0) {
@@ -736,7 +726,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 
 	if (c == NULL) /* cannot happen: on_uri always runs first */
 		*con_cls = c = on_uri(cls, url, mc);
-	s = conn_state(c);
+	s = atomic_load(&c->state);
 	switch (s) {
 	case CONN_HEADERS:
 		return on_headers(c, method, version);

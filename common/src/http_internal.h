@@ -46,7 +46,8 @@
  * thread that will call http_resume(). The last one frees the request and its arena.
  *
  * Locks: srv->lock (the parked list, the stopping flag) is taken before c->lock. c->lock
- * guards c->state, the response and c->refs, which two threads can touch.
+ * guards the changes of c->state (read with atomic_load anywhere), the response and c->refs,
+ * which two threads can touch.
  */
 #ifndef COMMON_HTTP_INTERNAL_H
 #define COMMON_HTTP_INTERNAL_H
@@ -118,7 +119,7 @@ struct http_conn {
 	struct MHD_Connection *mc;
 	pthread_mutex_t lock;
 	int refs;
-	enum conn_state state;
+	_Atomic enum conn_state state; /* written by conn_to() under lock */
 	struct arena arena; /* http_arena(): the request's copies and the handler's scratch */
 	long long t0_ns;    /* CLOCK_MONOTONIC at on_uri */
 	char *path, *method, *rawquery; /* in arena */
