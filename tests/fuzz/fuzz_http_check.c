@@ -68,12 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = xstrndup((const char *)data, size);
 	char *lines[MAX_HEADERS + 2];
 	size_t n = split_lines(text, lines, MAX_HEADERS + 2);
-	const char *label = http_check_method(lines[0]);
+	const char *label = http_check_method(lines[0]), *type;
 
 	if (strcmp(label, lines[0]) != 0 && strcmp(label, "_OTHER") != 0)
 		abort();
-	if (http_check_json_type(lines[0]) && strncasecmp(lines[0] + strspn(lines[0], " \t"),
-							  "application/", 12) != 0)
+	type = lines[0] + strspn(lines[0], " \t");
+	if (http_check_json_type(lines[0]) && strncasecmp(type, "application/", 12) != 0)
 		abort();
 	check_request(lines, n);
 	free(text);
