@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/arena.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -58,39 +59,50 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
+/* arena_defer() callbacks: what a reply borrows lives as long as the request. */
+static void event_free(void *ev)
+{
+	ce_event_free(ev);
+}
+
+static void headers_release(void *h)
+{
+	ce_headers_release(h);
+}
+
 int step_respond_event(struct http_request *req, int status, const struct ce_event *ev)
 {
+	struct arena *a = http_arena(req);
+	struct ce_headers *h = arena_alloc(a, sizeof(*h));
 	const char *ctype = NULL;
-	struct ce_headers h;
 	const void *body;
-	size_t len, i;
-	int rc;
+	size_t len;
 
-	ce_headers_init(&h);
-	rc = ce_encode_binary(ev, &h, &body, &len);
-	for (i = 0; rc == 0 && i < h.n; i++) {
-		if (strcasecmp(h.items[i].name, "Content-Type") == 0)
-			ctype = h.items[i].value;
-		else
-			rc = http_add_header(req, h.items[i].name, h.items[i].value);
+	ce_headers_init(h);
+	arena_defer(a, headers_release, h);
+	if (ce_encode_binary(ev, h, &body, &len))
+		return http_fail(req, ERR_INTERNAL, "could not encode the reply event");
+	for (size_t i = 0; i < h->n; i++) {
+		if (strcasecmp(h->items[i].name, "Content-Type") == 0)
+			ctype = h->items[i].value;
+		else if (http_add_header(req, h->items[i].name, h->items[i].value))
+			return http_fail(req, ERR_INTERNAL, "could not encode the reply event");
 	}
-	if (rc == 0)
-		rc = http_respond(req, status, ctype, body, len);
-	else
-		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	ce_headers_release(&h);
-	return rc;
+	return http_respond(req, status, ctype, body, len);
 }
 
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {
+	struct arena *a = http_arena(req);
 	struct ce_event *out = ce_event_clone(st->in);
+	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	char id[37], when[CE_TIME_LEN];
 	struct timespec ts;
-	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	int rc = 0;
 
+	arena_defer(a, event_free, out);
+	arena_defer(a, free, data);
 	rand_uuid_v4(id);
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	rc |= ce_set(out, "id", id);
@@ -101,13 +113,9 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	rc |= ce_set_data(out, data, strlen(data), "application/json");
 	for (size_t i = 0; i < next; i++)
 		rc |= ce_set(out, ext[i].name, ext[i].value);
-	free(data);
 	if (rc)
-		rc = http_fail(req, ERR_INTERNAL, "could not build the reply event");
-	else
-		rc = step_respond_event(req, 200, out);
-	ce_event_free(out);
-	return rc;
+		return http_fail(req, ERR_INTERNAL, "could not build the reply event");
+	return step_respond_event(req, 200, out);
 }
 
 void step_end(struct step *st, int rc)

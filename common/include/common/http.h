@@ -24,14 +24,32 @@
  * sent, which is after the handler returned, or after http_resume() for a suspended request.
  * After http_resume() the caller must not touch req again.
  *
+ * Per-request memory. Every request has one arena (arena.h), http_arena(req), for the
+ * handler's scratch: formatted URLs and messages, header arrays, copies of strings. It is
+ * freed in one go when the request is over: after the response went out (or the client went
+ * away, MHD's completed callback) and no thread holds the request any more, which for a
+ * suspended request is not before http_resume(). So:
+ *   - lives in the arena, dies with the request: whatever the handler allocates from it, and
+ *     the layer's own copies of the request (method, path, headers, query values);
+ *   - outlives it: the response (http_respond* copy status, type, body and headers into
+ *     memory the layer hands to libmicrohttpd, so arena memory may be passed to them), a
+ *     json_t given to http_respond_json() (stolen), the upgraded socket (http_upgrade_close()),
+ *     and anything the handler copies out with malloc (a queued event, a cache entry) or
+ *     hands to another module (httpc copies its request's URL, headers and body);
+ *   - never point at the arena from anything that outlives the request: once http_resume()
+ *     returned, or the handler returned without suspending, the arena may be gone.
+ * Only the thread that holds the request (see Threads) allocates from its arena; the layer
+ * does not touch it once the handler started.
+ *
  * Threads. A request is used by one thread at a time: the pool thread running the handler,
  * or, after http_suspend(), the one thread that will call http_resume(). The server-wide
  * functions are thread-safe.
  *
  * Tracing (trace.h, docs/tracing.md). Every request except the built-in routes gets a SERVER
- * span, req->span, named "{method} {route}" ("{method}" when no route matched, "HTTP" for an
- * unknown method), continuing the trace of the request's traceparent header, or of its
- * ce-traceparent header when there is no traceparent (trace_context_extract()). Attributes:
+ * span, req->span, named "{method} {route}" ("{method}" when no route matched, "HTTP" for a
+ * method outside http_check_method()'s list, which httpc shares), continuing the trace of the
+ * request's traceparent header, or of its ce-traceparent header when there is no traceparent
+ * (trace_context_extract()). Attributes:
  * http.request.method (+ _original), url.path, url.scheme, url.query, http.route,
  * server.port, client.address, user_agent.original, network.protocol.version, and at the end
  * http.response.status_code; status Error (and error.type) only for 5xx. The span is current
@@ -50,11 +68,10 @@
 
 #include <jansson.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/header.h"
 #include "common/route.h"
-
-/* One request header as received (name case preserved). */
 
 /*
  * One request. The fields are read-only for handlers; the layer keeps its own state next to
@@ -70,6 +87,9 @@ struct http_request {
 	void *ctx;	    /* http_server_config.ctx */
 	void *span;	    /* the SERVER span (struct trace_span *), or NULL: see Tracing */
 };
+
+/* The request's arena (see Per-request memory): handler scratch freed with the request. */
+struct arena *http_arena(struct http_request *req);
 
 /* The percent-decoded path parameter name ("id" for "{id}"), or NULL. */
 const char *http_param(const struct http_request *req, const char *name);
@@ -102,6 +122,12 @@ int http_add_header(struct http_request *req, const char *name, const char *valu
  */
 int http_fail(struct http_request *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * http_fail() with the message collected in msg (a reason a lower layer appended, as in
+ * store.c's `struct buf *msg` parameters), or "request failed" when msg is empty. Returns err.
+ */
+int http_fail_buf(struct http_request *req, int err, const struct buf *msg);
 
 /*
  * Parks the request: the handler returns 0 and the connection waits without holding a
