@@ -13,8 +13,9 @@
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
 #   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 BAD_WORD_FILTER_PORT=8085
 #   SENTIMENT_ANALYSIS_PORT=8086 RUN_PG_PORT=55432
-# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, LOG_LEVEL and the OTEL_* variables
-# pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
+# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, BADWORDS_FILE, SENTIMENT_LEXICON_FILE,
+# SENTIMENT_EMOJI_FILE (default: the files under services/*/data), LOG_LEVEL and the OTEL_*
+# variables pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
 # nothing listens beyond this machine; a port already in use stops the start with a message.
 # PostgreSQL listens on 127.0.0.1 and asks for a password (scram-sha-256), generated on the
 # first run and kept in .run/pg-password (mode 0600); db-service gets it in DATABASE_URL.
@@ -274,11 +275,12 @@ start() {
 	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" "$failure"
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
 		DATA_DIR="$run/data/dead-letter-logger"
+	local sa_data=$top/services/sentiment-analysis/data
 	start_service bad-word-filter "$BAD_WORD_FILTER_PORT" \
-		BADWORDS_FILE="$top/services/bad-word-filter/data/badwords.txt"
+		BADWORDS_FILE="${BADWORDS_FILE:-$top/services/bad-word-filter/data/badwords.txt}"
 	start_service sentiment-analysis "$SENTIMENT_ANALYSIS_PORT" \
-		SENTIMENT_LEXICON_FILE="$top/services/sentiment-analysis/data/vader_lexicon.txt" \
-		SENTIMENT_EMOJI_FILE="$top/services/sentiment-analysis/data/emoji_names.tsv"
+		SENTIMENT_LEXICON_FILE="${SENTIMENT_LEXICON_FILE:-$sa_data/vader_lexicon.txt}" \
+		SENTIMENT_EMOJI_FILE="${SENTIMENT_EMOJI_FILE:-$sa_data/emoji_names.tsv}"
 	start_service local-broker "$BROKER_PORT" DATA_DIR="$run/data/local-broker" \
 		BROKER_MANIFESTS="$top/k8s/base/eventing" BROKER_SERVICES="$services"
 	start_service node-server "$NODE_SERVER_PORT" \
