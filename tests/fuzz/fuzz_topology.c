@@ -58,8 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t,
 		"node-server=http://n,file-sink=http://f/,dead-letter-logger=http://d,"
 		"bad-word-filter=http://b,sentiment-analysis=http://s",
-		&err) !=
-	    0)
+		&err) != 0)
 		abort();
 	if (topology_add_yaml(t, (const char *)data, size, "fuzz", &err) == 0 &&
 	    topology_finish(t, &err) == 0)
