@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Deploys the whole bookstore on minikube with one command: Knative Serving (Kourier) and
-# Eventing (in-memory channel, MT broker) at pinned versions, the five images built inside
-# minikube's Docker, PostgreSQL, the four Knative Services, the Broker, Triggers and SinkBinding,
-# and the observability stack (kube-prometheus-stack, OpenTelemetry Collector, Jaeger, Grafana
+# Eventing (in-memory channel, MT broker) at pinned versions, the seven images built inside
+# minikube's Docker, PostgreSQL, the six Knative Services, the Brokers, Triggers, Sequence and
+# SinkBinding, and the observability stack (kube-prometheus-stack, OpenTelemetry Collector, Jaeger, Grafana
 # dashboards, alert rules). A second run changes only what changed (kubectl apply, helm upgrade
 # --install, merge patches). docs/deploy.md walks through it step by step.
 #
@@ -39,8 +39,9 @@ NAMESPACE=bookstore
 HELM_RELEASE=kube-prometheus-stack
 HELM_NAMESPACE=monitoring
 # Every image solution.sh builds (docker/Dockerfile targets), and the ones k8s/ deploys.
-SERVICES=(node-server db-service file-sink dead-letter-logger local-broker)
-DEPLOYED=(node-server db-service file-sink dead-letter-logger)
+SERVICES=(node-server db-service file-sink dead-letter-logger bad-word-filter sentiment-analysis
+	local-broker)
+DEPLOYED=(node-server db-service file-sink dead-letter-logger bad-word-filter sentiment-analysis)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$ROOT/build/deploy
@@ -59,9 +60,10 @@ Usage: ./solution.sh [--dry-run] [--no-monitoring] [--teardown] [--help]
 Deploys the bookstore on minikube (profile "$PROFILE"): Knative Serving $KNATIVE_SERVING_VERSION
 with Kourier $KNATIVE_KOURIER_VERSION, Knative Eventing $KNATIVE_EVENTING_VERSION (in-memory
 channel, MT channel broker), the images built inside minikube's Docker and tagged with a hash
-of their inputs (an unchanged service keeps its tag and its revision), PostgreSQL, the four Knative Services, Broker, Triggers, SinkBinding, and the
-observability stack (kube-prometheus-stack chart $KUBE_PROMETHEUS_STACK_VERSION, OpenTelemetry
-Collector, Jaeger, Grafana dashboards, alert rules). Safe to run again.
+of their inputs (an unchanged service keeps its tag and its revision), PostgreSQL, the six
+Knative Services, Brokers, Triggers, the Sequence, SinkBinding, and the observability stack
+(kube-prometheus-stack chart $KUBE_PROMETHEUS_STACK_VERSION, OpenTelemetry Collector, Jaeger,
+Grafana dashboards, alert rules). Safe to run again.
 
   --dry-run        print every step and render every manifest into build/deploy/ with
                    kubectl kustomize; needs no cluster, minikube, docker or helm
@@ -319,7 +321,8 @@ install_knative() {
 	run kubectl apply -f "$serving/serving-crds.yaml" -f "$eventing/eventing-crds.yaml"
 	run kubectl wait crd --for=condition=Established --timeout=120s \
 		services.serving.knative.dev brokers.eventing.knative.dev \
-		triggers.eventing.knative.dev sinkbindings.sources.knative.dev
+		triggers.eventing.knative.dev sinkbindings.sources.knative.dev \
+		sequences.flows.knative.dev
 	run kubectl apply -f "$serving/serving-core.yaml"
 	wait_deployments knative-serving
 	# Kourier as the ingress, sslip.io names, no tag resolution for dev.local, emptyDir allowed
@@ -500,8 +503,8 @@ deploy_app() {
 wait_ready() {
 	run kubectl rollout status statefulset/postgresql -n "$NAMESPACE" --timeout=300s
 	run kubectl wait ksvc --all -n "$NAMESPACE" --for=condition=Ready --timeout=300s
-	run kubectl wait broker,trigger,sinkbinding --all -n "$NAMESPACE" --for=condition=Ready \
-		--timeout=300s
+	run kubectl wait broker,trigger,sequence,sinkbinding --all -n "$NAMESPACE" \
+		--for=condition=Ready --timeout=300s
 	if $MONITORING; then
 		wait_deployments observability
 	fi
@@ -630,7 +633,7 @@ main() {
 		step "Deploy the observability stack (kube-prometheus-stack $KUBE_PROMETHEUS_STACK_VERSION, collector, Jaeger, dashboards, rules)" \
 			deploy_monitoring
 	fi
-	step "Deploy PostgreSQL, the services, Broker, Triggers and SinkBinding" deploy_app
+	step "Deploy PostgreSQL, the services, Brokers, Triggers, Sequence and SinkBinding" deploy_app
 	step "Wait until everything is ready" wait_ready
 	STEP=$((STEP + 1))
 	printf '==> [%d/%d] %s\n' "$STEP" "$TOTAL" "How to open it"

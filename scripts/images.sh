@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make images: the five service images from docker/Dockerfile, and the PostgreSQL image the
+# make images: the seven service images from docker/Dockerfile, and the PostgreSQL image the
 # container test runs, with the Docker engine of this machine. No image is pulled: the Debian
 # base image is made locally with debootstrap (minbase, bookworm) from this machine's own Debian
 # mirror, then `docker import`ed, and reused while it exists.
@@ -27,7 +27,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-SERVICES=(node-server db-service file-sink dead-letter-logger local-broker)
+SERVICES=(node-server db-service file-sink dead-letter-logger bad-word-filter sentiment-analysis
+	local-broker)
 DEBIAN_IMAGE=${DEBIAN_IMAGE:-bookstore.local/debian:bookworm-minbase}
 PG_IMAGE=dev.local/postgresql-15
 DOCKER=${DOCKER:-docker}

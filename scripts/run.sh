@@ -2,7 +2,8 @@
 # make run / make stop: the whole product on one machine, wired as on the cluster.
 #
 #   scripts/run.sh start   start PostgreSQL, db-service, node-server, file-sink,
-#                          dead-letter-logger and the local broker; stay in the foreground
+#                          dead-letter-logger, the two moderation steps (bad-word-filter,
+#                          sentiment-analysis) and the local broker; stay in the foreground
 #                          until Ctrl-C (or `make stop`), then stop everything cleanly
 #   scripts/run.sh stop    stop a running `make run` from another terminal
 #
@@ -10,9 +11,11 @@
 # one log file per process under logs/, each service's DATA_DIR under data/ and the pid files.
 # Binaries come from build/ (BUILD_DIR overrides it). Ports can be overridden:
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
-#   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 RUN_PG_PORT=55432
-# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, LOG_LEVEL and the OTEL_* variables
-# pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
+#   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 BAD_WORD_FILTER_PORT=8085
+#   SENTIMENT_ANALYSIS_PORT=8086 RUN_PG_PORT=55432
+# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, BADWORDS_FILE, SENTIMENT_LEXICON_FILE,
+# SENTIMENT_EMOJI_FILE (default: the files under services/*/data), LOG_LEVEL and the OTEL_*
+# variables pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
 # nothing listens beyond this machine; a port already in use stops the start with a message.
 # PostgreSQL listens on 127.0.0.1 and asks for a password (scram-sha-256), generated on the
 # first run and kept in .run/pg-password (mode 0600); db-service gets it in DATABASE_URL.
@@ -23,7 +26,7 @@
 # Each service runs in its own session (setsid), so Ctrl-C reaches only this script, which
 # then stops them in order: node-server (no new events), the broker (it finishes the deliveries
 # in flight while the subscribers are still up, and keeps the rest in its write-ahead log), the
-# sinks, db-service, PostgreSQL.
+# sinks and the moderation steps, db-service, PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,10 +49,13 @@ DB_SERVICE_PORT=${DB_SERVICE_PORT:-8081}
 FILE_SINK_PORT=${FILE_SINK_PORT:-8082}
 DEAD_LETTER_LOGGER_PORT=${DEAD_LETTER_LOGGER_PORT:-8083}
 BROKER_PORT=${BROKER_PORT:-8084}
+BAD_WORD_FILTER_PORT=${BAD_WORD_FILTER_PORT:-8085}
+SENTIMENT_ANALYSIS_PORT=${SENTIMENT_ANALYSIS_PORT:-8086}
 RUN_PG_PORT=${RUN_PG_PORT:-55432}
 
 # Stop order; start order is the reverse (db-service first, node-server last).
-SERVICES="node-server local-broker file-sink dead-letter-logger db-service"
+SERVICES="node-server local-broker file-sink dead-letter-logger bad-word-filter"
+SERVICES+=" sentiment-analysis db-service"
 
 # PostgreSQL refuses to run as root: as root, it runs as the `postgres` system user.
 pg_user=$(id -un)
@@ -244,6 +250,8 @@ start() {
 	port_free "$FILE_SINK_PORT" FILE_SINK_PORT
 	port_free "$DEAD_LETTER_LOGGER_PORT" DEAD_LETTER_LOGGER_PORT
 	port_free "$BROKER_PORT" BROKER_PORT
+	port_free "$BAD_WORD_FILTER_PORT" BAD_WORD_FILTER_PORT
+	port_free "$SENTIMENT_ANALYSIS_PORT" SENTIMENT_ANALYSIS_PORT
 	port_free "$NODE_SERVER_PORT" NODE_SERVER_PORT
 	port_free "$RUN_PG_PORT" RUN_PG_PORT
 	echo $$ >"$run/run.pid"
@@ -257,6 +265,8 @@ start() {
 	local services="node-server=http://127.0.0.1:$NODE_SERVER_PORT"
 	services+=",file-sink=http://127.0.0.1:$FILE_SINK_PORT"
 	services+=",dead-letter-logger=http://127.0.0.1:$DEAD_LETTER_LOGGER_PORT"
+	services+=",bad-word-filter=http://127.0.0.1:$BAD_WORD_FILTER_PORT"
+	services+=",sentiment-analysis=http://127.0.0.1:$SENTIMENT_ANALYSIS_PORT"
 
 	start_service db-service "$DB_SERVICE_PORT" DATABASE_URL="$db_url"
 	# FAIL_EVERY=N (fail every Nth attempt) replaces FAILURE_RATE; file-sink refuses both.
@@ -265,6 +275,12 @@ start() {
 	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" "$failure"
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
 		DATA_DIR="$run/data/dead-letter-logger"
+	local sa_data=$top/services/sentiment-analysis/data
+	start_service bad-word-filter "$BAD_WORD_FILTER_PORT" \
+		BADWORDS_FILE="${BADWORDS_FILE:-$top/services/bad-word-filter/data/badwords.txt}"
+	start_service sentiment-analysis "$SENTIMENT_ANALYSIS_PORT" \
+		SENTIMENT_LEXICON_FILE="${SENTIMENT_LEXICON_FILE:-$sa_data/vader_lexicon.txt}" \
+		SENTIMENT_EMOJI_FILE="${SENTIMENT_EMOJI_FILE:-$sa_data/emoji_names.tsv}"
 	start_service local-broker "$BROKER_PORT" DATA_DIR="$run/data/local-broker" \
 		BROKER_MANIFESTS="$top/k8s/base/eventing" BROKER_SERVICES="$services"
 	start_service node-server "$NODE_SERVER_PORT" \
@@ -277,6 +293,7 @@ start() {
     page:               http://127.0.0.1:$NODE_SERVER_PORT/
     file-sink log:      $run/data/file-sink/events.log
     dead letters:       $run/data/dead-letter-logger/events.log
+    bad reviews:        $run/data/file-sink/bad-reviews.log
     process logs:       $run/logs/
     broker ingress:     http://127.0.0.1:$BROKER_PORT/bookstore/bookstore-broker
     broker metrics:     http://127.0.0.1:$BROKER_PORT/metrics

@@ -14,7 +14,7 @@ import { startSink } from './sink.mjs';
 import { sampleRss, vmRssKiB } from './rss.mjs';
 import { recordLoad } from './bookstore.mjs';
 import { wrk } from './wrk.mjs';
-import { SECONDS, buildDir, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
+import { SECONDS, buildDir, repoRoot, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
 
 const E2E_TARGET = 3000;
 const ADDED_P99_TARGET_MS = 5;
@@ -91,8 +91,14 @@ async function benchE2e(ctx, g) {
 		s.db = await startService('db-service', { DATABASE_URL: ctx.pg.url });
 		s.fs = await startService('file-sink', { DATA_DIR: path.join(dir, 'file-sink'), FAILURE_RATE: '0' });
 		s.dll = await startService('dead-letter-logger', { DATA_DIR: path.join(dir, 'dead-letter-logger') });
+		s.bwf = await startService('bad-word-filter', { BADWORDS_FILE: path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt') });
+		s.sa = await startService('sentiment-analysis', {
+			SENTIMENT_LEXICON_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt'),
+			SENTIMENT_EMOJI_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/emoji_names.tsv'),
+		});
 		s.broker = await startBroker(path.join(dir, 'local-broker'), {
 			nodeServer: `http://127.0.0.1:${nodePort}`, fileSink: s.fs.url, deadLetter: s.dll.url,
+			badWordFilter: s.bwf.url, sentiment: s.sa.url,
 		});
 		s.node = await startService('node-server', {
 			K_SINK: `${s.broker.url}${INGRESS_PATH}`, DB_SERVICE_URL: s.db.url, FRONTEND_DIR,
@@ -133,12 +139,12 @@ async function benchE2e(ctx, g) {
 		g.row(`end to end at ${fmtInt(E2E_PACED_RATE)} reviews/s (paced)`, `p99 ${fmtMs(percentile(q.lat, 99))}`, {
 			detail: `p50 ${fmtMs(percentile(q.lat, 50))}, max ${fmtMs(Math.max(...q.lat))}; ${fmtInt(q.n)} saved of ${fmtInt(p.sent.size)} sent${p.failed ? `, ${p.failed} failed` : ''}`,
 		});
-		g.note(`End to end: scripts/run.sh's wiring on free ports and temp dirs (PostgreSQL, db-service, file-sink FAILURE_RATE=0 FSYNC=batch, dead-letter-logger, local-broker with k8s/base/eventing, node-server with K_SINK = the broker), LOG_LEVEL=warn; wrk -c 32 for ${SECONDS} s with bench/lua/e2e.lua. Both Triggers get each event, so every review is also stored through node-server /insert → db-service → PostgreSQL and its reply event goes back into the broker.`);
+		g.note(`End to end: scripts/run.sh's wiring on free ports and temp dirs (PostgreSQL, db-service, file-sink FAILURE_RATE=0 FSYNC=batch, dead-letter-logger, local-broker with k8s/base/eventing, node-server with K_SINK = the broker), LOG_LEVEL=warn; wrk -c 32 for ${SECONDS} s with bench/lua/e2e.lua. Every review also goes through the moderation Sequence (bad-word-filter, sentiment-analysis, both started) and is stored through node-server /insert → db-service → PostgreSQL, whose reply event goes back into the broker.`);
 		g.note(`Reviews/s = "saved" lines ÷ (last line's time − first send). Latency = the line's "time" (file-sink's clock, 1 ms resolution) − the send time wrk's Lua put into the event data (benchSentMs, CLOCK_REALTIME); the event data, not the /add answer's id, correlates them, which needs no per-request bookkeeping in wrk. wrk runs closed-loop at saturation, so that latency includes the broker's queue (up to BROKER_QUEUE_MAX=10000 events; when full, the broker answers 503 and /add 502, counted as non-2xx); the paced row sends ${fmtInt(E2E_PACED_RATE)} /add per second for ${PACED_SECONDS} s (the Node sender below) after the backlog has drained, and measures the same way with the sender's wall clock.`);
 	} catch (err) {
 		g.skip('end to end', `failed: ${err.message.split('\n')[0]}`, target);
 	} finally {
-		await stopAll(s.db, s.fs, s.dll, s.broker, s.node);
+		await stopAll(s.db, s.fs, s.dll, s.bwf, s.sa, s.broker, s.node);
 	}
 }
 

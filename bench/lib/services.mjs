@@ -31,8 +31,13 @@ export async function stopAll(...servers) {
 	}
 }
 
-/** BROKER_SERVICES mapping every Knative Service name the manifests use to base URLs. */
-export function brokerServices({ nodeServer, fileSink, deadLetter }) {
+/**
+ * BROKER_SERVICES mapping every Knative Service name the manifests use to base URLs. The two
+ * moderation steps default to fileSink (a sink answering 202 without a reply ends the Sequence
+ * there), for the groups that measure the broker alone.
+ */
+export function brokerServices({ nodeServer, fileSink, deadLetter, badWordFilter = fileSink, sentiment = fileSink }) {
 	return [`node-server=${nodeServer}`, `file-sink=${fileSink}`,
-		`dead-letter-logger=${deadLetter}`].join(',');
+		`dead-letter-logger=${deadLetter}`, `bad-word-filter=${badWordFilter}`,
+		`sentiment-analysis=${sentiment}`].join(',');
 }

@@ -10,7 +10,6 @@
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "common/rand.h"
 #include "common/xalloc.h"
 
 static int reject(struct http_request *req, int rc, const char *id, const char *msg)
@@ -97,15 +96,13 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	struct arena *a = http_arena(req);
 	struct ce_event *out = ce_event_clone(st->in);
 	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	char id[37], when[CE_TIME_LEN];
+	char when[CE_TIME_LEN];
 	struct timespec ts;
 	int rc = 0;
 
 	arena_defer(a, event_free, out);
 	arena_defer(a, free, data);
-	rand_uuid_v4(id);
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	rc |= ce_set(out, "id", id);
 	rc |= ce_set(out, "time", ce_time_format(&ts, when));
 	rc |= ce_set(out, "type", type);
 	rc |= ce_set(out, "source", source);

@@ -29,6 +29,7 @@ void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fa
 	fs->fail = fail;
 	fs->policy = policy;
 	fs->dedupe = NULL;
+	fs->bad = NULL;
 	fs->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	d = metrics_counter(reg, "filesink_deliveries_total",
 			    "Delivery attempts by outcome (saved, error simulated, rejected, "
@@ -49,6 +50,8 @@ int handlers_ready(void *ctx, struct buf *reason)
 {
 	struct filesink *fs = ctx;
 
+	if (fs->bad && badreviews_check(fs->bad, reason) != 0)
+		return -1;
 	return eventlog_check(fs->log, reason);
 }
 
@@ -175,9 +178,29 @@ static int get_events(struct http_request *req)
 	return eventlog_respond_tail(req, fs->log, fs->events_max_bytes);
 }
 
+static int post_bad_review(struct http_request *req)
+{
+	struct filesink *fs = req->ctx;
+
+	if (!fs->bad)
+		return http_fail(req, ERR_NOT_FOUND, "no bad-review sink");
+	return badreviews_post(fs->bad, req);
+}
+
+static int get_bad_reviews(struct http_request *req)
+{
+	struct filesink *fs = req->ctx;
+
+	if (!fs->bad)
+		return http_fail(req, ERR_NOT_FOUND, "no bad-review sink");
+	return badreviews_get(fs->bad, req);
+}
+
 static const struct route routes[] = {
 	{ "POST", "/", post_event, 0, 0 },
 	{ "GET", "/events", get_events, 0, 0 },
+	{ "POST", "/bad-reviews", post_bad_review, 0, 0 },
+	{ "GET", "/bad-reviews", get_bad_reviews, 0, 0 },
 };
 const struct route *handlers_routes(size_t *n)
 {

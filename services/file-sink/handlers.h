@@ -14,6 +14,8 @@
  *	               io_error, so the Trigger retries.
  *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first, at most
  *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
+ *	POST /bad-reviews, GET /bad-reviews   the notification sink of the moderation path,
+ *	               with its own log (badreviews.h); no simulated failures.
  *
  * Metrics: filesink_deliveries_total{outcome} and the gauge filesink_log_bytes.
  * Every handler expects req->ctx to be the struct filesink.
@@ -28,6 +30,7 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "badreviews.h"
 #include "failsim.h"
 
 #define FILESINK_SAVED	   "saved"
@@ -42,6 +45,7 @@ struct filesink {
 	/* borrowed; NULL (as filesink_init() leaves it) = no deduplication */
 	struct dedupe *dedupe;
 	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
+	struct badreviews *bad;	 /* borrowed; NULL (as filesink_init() leaves it) = 404 */
 	struct metric_series *saved, *simulated, *rejected, *duplicate;
 	struct metric_series *log_bytes;
 };

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "common/xalloc.h"
+#include "badreviews.h"
 #include "failsim.h"
 #include "handlers.h"
 
@@ -119,6 +120,8 @@ int main(int argc, char **argv)
 	struct eventlog *log;
 	struct failsim fail;
 	struct filesink fs;
+	struct badreviews *bad;
+	struct buf err;
 	char policy[64];
 	char *path;
 
@@ -131,7 +134,15 @@ int main(int argc, char **argv)
 		free(path);
 		return 2;
 	}
+	buf_init(&err, 1024);
+	if (badreviews_open(cfg.data_dir, (enum eventlog_fsync)cfg.fsync, (size_t)cfg.dedupe_keys,
+			    (size_t)cfg.events_max_bytes, &bad, &err) != 0) {
+		fprintf(stderr, "DATA_DIR: %s\n", err.data);
+		exit(2);
+	}
+	buf_release(&err);
 	filesink_init(&fs, log, &fail, policy);
+	fs.bad = bad;
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
 	http.port = cfg.port;
@@ -140,6 +151,7 @@ int main(int argc, char **argv)
 	http.ctx = &fs;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
+		badreviews_close(bad);
 		dedupe_free(fs.dedupe);
 		eventlog_close(log);
 		free(path);
@@ -152,6 +164,7 @@ int main(int argc, char **argv)
 	http_server_stop(srv);
 	dedupe_free(fs.dedupe);
 	service_stop(); /* after the server, before what metrics read */
+	badreviews_close(bad);
 	eventlog_close(log);
 	failsim_release(&fail);
 	free(path);

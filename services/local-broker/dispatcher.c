@@ -501,18 +501,25 @@ static void on_timer(void *arg, int cancelled)
 }
 
 /*
- * Re-ingests a reply, in the trace of the attempt that got it (ctx, may be NULL); turns a
- * refusal into a failed attempt. Returns the URL that failed.
+ * Re-ingests a reply into its Trigger's Broker (a Sequence step's: the next channel or the
+ * Sequence's reply; none: dropped), in the trace of the attempt that got it (ctx, may be
+ * NULL); turns a refusal into a failed attempt. Returns the URL that failed.
  */
 static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct delivery_result *r,
 			      const struct trace_context *ctx, char **owned)
 {
-	const struct topo_broker *b = &d->topo->brokers[dv->trigger->broker_index];
+	const struct topo_broker *b;
 	const char *tp = dv->traceparent, *ts = dv->tracestate;
 	struct trace_inject inj;
-	size_t ninj = ctx ? trace_context_inject(ctx, &inj) : 0;
+	size_t ninj;
 	int rc;
 
+	if (dv->trigger->reply_index == TOPO_NO_REPLY) {
+		r->outcome = DELIVERY_OK;
+		return NULL;
+	}
+	b = &d->topo->brokers[dv->trigger->reply_index];
+	ninj = ctx ? trace_context_inject(ctx, &inj) : 0;
 	if (ninj) {
 		tp = inj.traceparent;
 		ts = ninj > 1 ? ctx->tracestate : NULL;

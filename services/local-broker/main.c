@@ -51,10 +51,11 @@ static const char *const durability_names[] = { "wal", "memory", NULL };
 static const struct config_var vars[] = {
 	{ "PORT", CONFIG_PORT, F(port), "8080", 0, 0, NULL, "TCP port of the ingress" },
 	{ "BROKER_MANIFESTS", CONFIG_STRING, F(manifests), "k8s/base/eventing", 0, 0, NULL,
-	  "comma-separated Broker/Trigger manifest files or directories" },
+	  "comma-separated Broker, Trigger and Sequence manifest files or directories" },
 	{ "BROKER_SERVICES", CONFIG_STRING, F(services),
 	  "node-server=http://127.0.0.1:8080,file-sink=http://127.0.0.1:8082,"
-	  "dead-letter-logger=http://127.0.0.1:8083",
+	  "dead-letter-logger=http://127.0.0.1:8083,bad-word-filter=http://127.0.0.1:8085,"
+	  "sentiment-analysis=http://127.0.0.1:8086",
 	  0, 0, NULL, "Knative Service name=local base URL, comma-separated" },
 	{ "DATA_DIR", CONFIG_STRING, F(data_dir), "data/local-broker", 0, 0, NULL,
 	  "directory of the broker's write-ahead log (broker.wal)" },
@@ -87,13 +88,16 @@ static struct topology *load_topology(const struct broker_config *cfg)
 {
 	struct topology *topo = NULL;
 	struct buf err;
+	char self[64];
 
+	snprintf(self, sizeof(self), "http://127.0.0.1:%d", cfg->port);
 	buf_init(&err, 4096);
-	if (topology_load(cfg->manifests, cfg->services, &topo, &err) != 0)
+	if (topology_load(cfg->manifests, cfg->services, self, &topo, &err) != 0)
 		log_error("cannot load the broker topology: %s", err.data);
 	else
-		log_info("topology: %zu brokers, %zu triggers from %s", topo->nbrokers,
-			 topo->ntriggers, cfg->manifests);
+		log_info("topology: %zu brokers and channels, %zu triggers and subscriptions, %zu "
+			 "sequences from %s",
+			 topo->nbrokers, topo->ntriggers, topo->nsequences, cfg->manifests);
 	buf_release(&err);
 	return topo;
 }

@@ -1,5 +1,5 @@
 /*
- * topology.c: reading Broker and Trigger manifests with libyaml (see topology.h).
+ * topology.c: reading Broker, Trigger and Sequence manifests with libyaml (see topology.h).
  *
  * The YAML is loaded into libyaml's document tree and read by schema: only the paths the
  * broker needs are visited, so aliases cannot make the walk loop, and filter nesting is
@@ -34,7 +34,8 @@ struct yctx {
 	const char *kind;
 	const char *ns, *name;
 	struct buf *err;
-	size_t budget; /* filter nodes left */
+	size_t budget;	   /* filter nodes left */
+	const char *dpath; /* the delivery block being read, for errors ("spec.delivery") */
 };
 
 static int fail(struct yctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -126,16 +127,55 @@ static char *join_url(const char *base, const char *path)
 	return xasprintf("%.*s%s%s", (int)n, base, path[0] == '/' ? "" : "/", path);
 }
 
-static int ref_url(struct yctx *c, const yaml_node_t *ref, const char *path, const char **out)
+/* The channel in front of step i of Sequence seq (EV: SequenceChannelName()). */
+static char *sequence_channel(const char *seq, size_t i)
+{
+	return xasprintf("%s-kn-sequence-%zu", seq, i);
+}
+
+/*
+ * A ref to a Broker or a Sequence: the broker's own ingress for it, and a target that
+ * topology_finish() checks. *owned gets the URL.
+ */
+static int self_ref_url(struct yctx *c, const char *kind, const char *ns, const char *name,
+			const char *path, char **owned)
+{
+	struct topology *t = c->topo;
+	struct topo_target tg;
+	struct buf what;
+
+	if (!t->self)
+		return fail(c, "%s.ref: a %s destination needs the broker's own URL", path, kind);
+	tg.ns = xstrdup(ns);
+	tg.name = strcmp(kind, "Broker") == 0 ? xstrdup(name) : sequence_channel(name, 0);
+	buf_init(&what, BUF_NOCAP);
+	buf_appendf(&what, "%s: %s %s/%s: %s.ref: %s %s/%s", c->origin, c->kind, c->ns, c->name,
+		    path, kind, ns, name);
+	tg.what = xstrdup(what.data);
+	buf_release(&what);
+	*owned = xasprintf("%s/%s/%s", t->self, tg.ns, tg.name);
+	XGROW(t->targets, t->ntargets + 1, t->atargets);
+	t->targets[t->ntargets++] = tg;
+	return 0;
+}
+
+/* *out is a mapped service's URL, or *owned a URL on the broker's own ingress. */
+static int ref_url(struct yctx *c, const yaml_node_t *ref, const char *path, const char **out,
+		   char **owned)
 {
 	const char *kind = scalar(map_get(c->doc, ref, "kind"));
 	const char *name = scalar(map_get(c->doc, ref, "name"));
+	const char *ns = scalar(map_get(c->doc, ref, "namespace"));
 
 	if (ref->type != YAML_MAPPING_NODE || !name || !name[0])
 		return fail(c, "%s.ref: needs a name", path);
+	if (kind && (!strcmp(kind, "Broker") || !strcmp(kind, "Sequence")))
+		return self_ref_url(c, kind, ns && ns[0] ? ns : c->ns, name, path, owned);
 	if (kind && strcmp(kind, "Service") != 0)
-		return fail(c, "%s.ref: kind %s is not supported (only Knative Services)", path,
-			    kind);
+		return fail(c,
+			    "%s.ref: kind %s is not supported (Knative Services, Brokers and "
+			    "Sequences)",
+			    path, kind);
 	*out = service_url(c->topo, name);
 	if (!*out)
 		return fail(c, "%s.ref: service '%s' is not mapped in BROKER_SERVICES", path, name);
@@ -147,6 +187,7 @@ static int parse_destination(struct yctx *c, const yaml_node_t *n, const char *p
 	const yaml_node_t *ref = map_get(c->doc, n, "ref");
 	const yaml_node_t *urin = map_get(c->doc, n, "uri");
 	const char *uri = scalar(urin), *base = NULL;
+	char *owned = NULL;
 
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(c, "%s: must be an object with ref and/or uri", path);
@@ -154,14 +195,17 @@ static int parse_destination(struct yctx *c, const yaml_node_t *n, const char *p
 		return fail(c, "%s.uri: must be a string", path);
 	if (!ref && !uri)
 		return fail(c, "%s: needs ref or uri", path);
-	if (ref && ref_url(c, ref, path, &base))
+	if (ref && ref_url(c, ref, path, &base, &owned))
 		return ERR_VALIDATION;
 	if (!ref && !is_http_url(uri))
 		return fail(c, "%s.uri: '%s' is not an absolute http(s) URL", path, uri);
+	if (owned)
+		base = owned;
 	if (base)
 		*out = uri ? join_url(base, uri) : xstrdup(base);
 	else
 		*out = xstrdup(uri);
+	free(owned);
 	return 0;
 }
 
@@ -172,11 +216,11 @@ static int parse_retry(struct yctx *c, const yaml_node_t *n, long long *out)
 	long long v;
 
 	if (!s)
-		return fail(c, "spec.delivery.retry: must be an integer");
+		return fail(c, "%s.retry: must be an integer", c->dpath);
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || *end || v < 0 || v > INT32_MAX)
-		return fail(c, "spec.delivery.retry: must be an integer >= 0 (got '%s')", s);
+		return fail(c, "%s.retry: must be an integer >= 0 (got '%s')", c->dpath, s);
 	*out = v;
 	return 0;
 }
@@ -186,7 +230,7 @@ static int parse_duration(struct yctx *c, const yaml_node_t *n, const char *fiel
 	const char *s = scalar(n), *why = "not a string";
 
 	if (!s || duration_parse_why(s, out, &why))
-		return fail(c, "spec.delivery.%s: '%s' is not an ISO-8601 duration (%s)", field,
+		return fail(c, "%s.%s: '%s' is not an ISO-8601 duration (%s)", c->dpath, field,
 			    s ? s : "", why);
 	return 0;
 }
@@ -201,22 +245,27 @@ static int parse_enum(struct yctx *c, const yaml_node_t *n, const char *field, c
 	else if (s && !strcmp(s, b))
 		*out = 2;
 	else
-		return fail(c, "spec.delivery.%s: must be %s or %s (got '%s')", field, a, b,
+		return fail(c, "%s.%s: must be %s or %s (got '%s')", c->dpath, field, a, b,
 			    s ? s : "");
 	return 0;
 }
 
-static int parse_delivery(struct yctx *c, const yaml_node_t *spec, struct delivery_spec *d)
+/* The delivery block of spec (dpath names it in errors; NULL: "spec.delivery"). */
+static int parse_delivery_at(struct yctx *c, const yaml_node_t *spec, const char *dpath,
+			     struct delivery_spec *d)
 {
 	const yaml_node_t *n = map_get(c->doc, spec, "delivery"), *v;
+	char dls[300];
 	long long ms;
 	int e = 0;
 
+	c->dpath = dpath ? dpath : "spec.delivery";
+	snprintf(dls, sizeof(dls), "%s.deadLetterSink", c->dpath);
 	d->delay_ms = -1;
 	if (!n)
 		return 0;
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(c, "spec.delivery: must be an object");
+		return fail(c, "%s: must be an object", c->dpath);
 	d->set = true;
 	if ((v = map_get(c->doc, n, "retry")) && parse_retry(c, v, &d->retry))
 		return ERR_VALIDATION;
@@ -232,7 +281,7 @@ static int parse_delivery(struct yctx *c, const yaml_node_t *spec, struct delive
 		if (parse_duration(c, v, "timeout", &d->timeout_ms))
 			return ERR_VALIDATION;
 		if (d->timeout_ms == 0)
-			return fail(c, "spec.delivery.timeout: must not be zero");
+			return fail(c, "%s.timeout: must not be zero", c->dpath);
 	}
 	/* retryAfterMax needs the delivery-retryafter feature, disabled by default: checked only. */
 	if ((v = map_get(c->doc, n, "retryAfterMax")) && parse_duration(c, v, "retryAfterMax", &ms))
@@ -242,10 +291,14 @@ static int parse_delivery(struct yctx *c, const yaml_node_t *spec, struct delive
 			return ERR_VALIDATION;
 		d->format = e == 1 ? FORMAT_JSON : FORMAT_BINARY;
 	}
-	if ((v = map_get(c->doc, n, "deadLetterSink")) &&
-	    parse_destination(c, v, "spec.delivery.deadLetterSink", &d->dls_url))
+	if ((v = map_get(c->doc, n, "deadLetterSink")) && parse_destination(c, v, dls, &d->dls_url))
 		return ERR_VALIDATION;
 	return 0;
+}
+
+static int parse_delivery(struct yctx *c, const yaml_node_t *spec, struct delivery_spec *d)
+{
+	return parse_delivery_at(c, spec, NULL, d);
 }
 
 static void delivery_spec_release(struct delivery_spec *d)
@@ -455,6 +508,7 @@ static void trigger_release(struct topo_trigger *tr)
 	free(tr->name);
 	free(tr->broker);
 	free(tr->subscriber);
+	free(tr->reply);
 	filter_free(tr->filter);
 	delivery_spec_release(&tr->own);
 }
@@ -485,6 +539,106 @@ static int load_trigger(struct yctx *c, const yaml_node_t *spec)
 	return 0;
 }
 
+static void broker_release(struct topo_broker *b)
+{
+	free(b->ns);
+	free(b->name);
+	delivery_spec_release(&b->delivery);
+}
+
+/* spec.reply: only a ref to a Broker of the Sequence's namespace. *out gets its name. */
+static int parse_sequence_reply(struct yctx *c, const yaml_node_t *spec, const char **out)
+{
+	const yaml_node_t *reply = map_get(c->doc, spec, "reply"), *ref;
+	const char *kind, *ns;
+
+	*out = NULL;
+	if (!reply)
+		return 0;
+	ref = map_get(c->doc, reply, "ref");
+	kind = scalar(map_get(c->doc, ref, "kind"));
+	ns = scalar(map_get(c->doc, ref, "namespace"));
+	if (reply->type != YAML_MAPPING_NODE || !ref || ref->type != YAML_MAPPING_NODE ||
+	    map_get(c->doc, reply, "uri") || !kind || strcmp(kind, "Broker") != 0)
+		return fail(c, "spec.reply: the local broker supports only a ref to a Broker");
+	if (ns && ns[0] && strcmp(ns, c->ns) != 0)
+		return fail(c, "spec.reply.ref: the Broker must be in the Sequence's namespace");
+	*out = scalar(map_get(c->doc, ref, "name"));
+	if (!*out || !(*out)[0])
+		return fail(c, "spec.reply.ref: needs a name");
+	return 0;
+}
+
+/* Step i: its channel and its Subscription (see topology.h). */
+static int load_step(struct yctx *c, const yaml_node_t *step, const yaml_node_t *tmpl_spec,
+		     size_t i, size_t n, const char *reply)
+{
+	struct topology *t = c->topo;
+	struct topo_broker ch = { .kind = TOPO_CHANNEL };
+	struct topo_trigger tr = { .step = true };
+	char *name = sequence_channel(c->name, i);
+	char path[64], dpath[80];
+
+	snprintf(path, sizeof(path), "spec.steps[%zu]", i);
+	snprintf(dpath, sizeof(dpath), "%s.delivery", path);
+	if (topology_broker(t, c->ns, name) || topology_trigger(t, c->ns, name)) {
+		fail(c, "%s: its channel %s/%s is defined twice", path, c->ns, name);
+		goto fail;
+	}
+	if (!step || step->type != YAML_MAPPING_NODE) {
+		fail(c, "%s: must be an object with ref and/or uri", path);
+		goto fail;
+	}
+	if (parse_delivery_at(c, tmpl_spec, "spec.channelTemplate.spec.delivery", &ch.delivery) ||
+	    parse_destination(c, step, path, &tr.subscriber) ||
+	    parse_delivery_at(c, step, dpath, &tr.own))
+		goto fail;
+	ch.ns = xstrdup(c->ns);
+	ch.name = xstrdup(name);
+	tr.ns = xstrdup(c->ns);
+	tr.name = xstrdup(name);
+	tr.broker = name;
+	if (i + 1 < n)
+		tr.reply = sequence_channel(c->name, i + 1);
+	else if (reply)
+		tr.reply = xstrdup(reply);
+	XGROW(t->brokers, t->nbrokers + 1, t->abrokers);
+	t->brokers[t->nbrokers++] = ch;
+	XGROW(t->triggers, t->ntriggers + 1, t->atriggers);
+	t->triggers[t->ntriggers++] = tr;
+	return 0;
+fail:
+	free(name);
+	broker_release(&ch);
+	trigger_release(&tr);
+	return ERR_VALIDATION;
+}
+
+static int load_sequence(struct yctx *c, const yaml_node_t *spec)
+{
+	const yaml_node_t *steps = map_get(c->doc, spec, "steps");
+	const yaml_node_t *tmpl = map_get(c->doc, spec, "channelTemplate");
+	const char *reply = NULL;
+	size_t i, n;
+
+	if (!steps || steps->type != YAML_SEQUENCE_NODE ||
+	    steps->data.sequence.items.top == steps->data.sequence.items.start)
+		return fail(c, "spec.steps: must be a non-empty list");
+	if (tmpl && tmpl->type != YAML_MAPPING_NODE)
+		return fail(c, "spec.channelTemplate: must be an object");
+	if (parse_sequence_reply(c, spec, &reply))
+		return ERR_VALIDATION;
+	n = (size_t)(steps->data.sequence.items.top - steps->data.sequence.items.start);
+	for (i = 0; i < n; i++) {
+		if (load_step(c,
+			      yaml_document_get_node(c->doc, steps->data.sequence.items.start[i]),
+			      map_get(c->doc, tmpl, "spec"), i, n, reply))
+			return ERR_VALIDATION;
+	}
+	c->topo->nsequences++;
+	return 0;
+}
+
 static int load_document(struct yctx *c)
 {
 	const yaml_node_t *root = yaml_document_get_root_node(c->doc);
@@ -493,9 +647,12 @@ static int load_document(struct yctx *c)
 	const yaml_node_t *meta = map_get(c->doc, root, "metadata");
 	const yaml_node_t *spec = map_get(c->doc, root, "spec");
 
-	if (!api || strncmp(api, "eventing.knative.dev/", 21) != 0 || !kind)
+	bool sequence =
+	    api && kind && !strncmp(api, "flows.knative.dev/", 18) && !strcmp(kind, "Sequence");
+
+	if (!sequence && (!api || strncmp(api, "eventing.knative.dev/", 21) != 0 || !kind))
 		return 0;
-	if (strcmp(kind, "Broker") != 0 && strcmp(kind, "Trigger") != 0)
+	if (!sequence && strcmp(kind, "Broker") != 0 && strcmp(kind, "Trigger") != 0)
 		return 0;
 	c->kind = kind;
 	c->name = scalar(map_get(c->doc, meta, "name"));
@@ -510,7 +667,7 @@ static int load_document(struct yctx *c)
 		return load_broker(c, spec);
 	if (!spec)
 		return fail(c, "spec: required");
-	return load_trigger(c, spec);
+	return sequence ? load_sequence(c, spec) : load_trigger(c, spec);
 }
 
 int topology_add_yaml(struct topology *t, const char *text, size_t len, const char *origin,
@@ -706,10 +863,68 @@ int topology_set_services(struct topology *t, const char *spec, struct buf *err)
 	return 0;
 }
 
+void topology_set_self(struct topology *t, const char *base)
+{
+	size_t n = base ? strlen(base) : 0;
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	free(t->self);
+	t->self = base ? xstrndup(base, n) : NULL;
+}
+
+/* A step's replies: the next channel, the Sequence's reply Broker, or none. */
+static int link_reply(struct topology *t, struct topo_trigger *tr, struct buf *err)
+{
+	const struct topo_broker *b;
+
+	if (!tr->step) {
+		tr->reply_index = tr->broker_index;
+		return 0;
+	}
+	if (!tr->reply) {
+		tr->reply_index = TOPO_NO_REPLY;
+		return 0;
+	}
+	b = topology_broker(t, tr->ns, tr->reply);
+	if (!b) {
+		buf_appendf(err,
+			    "Sequence step %s/%s: spec.reply: no Broker %s/%s in the manifests",
+			    tr->ns, tr->name, tr->ns, tr->reply);
+		return ERR_VALIDATION;
+	}
+	tr->reply_index = (size_t)(b - t->brokers);
+	return 0;
+}
+
+/*
+ * The effective delivery spec. A step whose own spec has no dead-letter sink takes its
+ * channel's (EV's subscription reconciler, resolveDeadLetterSink()).
+ */
+static void link_delivery(struct topo_trigger *tr, const struct topo_broker *b)
+{
+	if (!tr->own.set) {
+		tr->delivery = &b->delivery;
+		return;
+	}
+	if (tr->step && !tr->own.dls_url && b->delivery.dls_url)
+		tr->own.dls_url = xstrdup(b->delivery.dls_url);
+	tr->delivery = &tr->own;
+}
+
 int topology_finish(struct topology *t, struct buf *err)
 {
 	size_t i, j;
 
+	for (i = 0; i < t->ntargets; i++) {
+		const struct topo_target *tg = &t->targets[i];
+
+		if (!topology_broker(t, tg->ns, tg->name)) {
+			buf_appendf(err, "%s: no such %s in the manifests", tg->what,
+				    strstr(tg->name, "-kn-sequence-") ? "Sequence" : "Broker");
+			return ERR_VALIDATION;
+		}
+	}
 	for (i = 0; i < t->ntriggers; i++) {
 		struct topo_trigger *tr = &t->triggers[i];
 
@@ -725,17 +940,21 @@ int topology_finish(struct topology *t, struct buf *err)
 			return ERR_VALIDATION;
 		}
 		tr->broker_index = j;
-		tr->delivery = tr->own.set ? &tr->own : &t->brokers[j].delivery;
+		link_delivery(tr, &t->brokers[j]);
+		if (link_reply(t, tr, err))
+			return ERR_VALIDATION;
 	}
 	return 0;
 }
 
-int topology_load(const char *paths, const char *services, struct topology **out, struct buf *err)
+int topology_load(const char *paths, const char *services, const char *self, struct topology **out,
+		  struct buf *err)
 {
 	struct topology *t = topology_new();
 	int rc;
 
 	*out = NULL;
+	topology_set_self(t, self);
 	rc = topology_set_services(t, services, err);
 	if (!rc)
 		rc = topology_add_paths(t, paths, err);
@@ -760,20 +979,24 @@ void topology_free(struct topology *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->nbrokers; i++) {
-		free(t->brokers[i].ns);
-		free(t->brokers[i].name);
-		delivery_spec_release(&t->brokers[i].delivery);
-	}
+	for (i = 0; i < t->nbrokers; i++)
+		broker_release(&t->brokers[i]);
 	for (i = 0; i < t->ntriggers; i++)
 		trigger_release(&t->triggers[i]);
 	for (i = 0; i < t->nservices; i++) {
 		free(t->services[i].name);
 		free(t->services[i].url);
 	}
+	for (i = 0; i < t->ntargets; i++) {
+		free(t->targets[i].ns);
+		free(t->targets[i].name);
+		free(t->targets[i].what);
+	}
 	free(t->brokers);
 	free(t->triggers);
 	free(t->services);
+	free(t->targets);
+	free(t->self);
 	free(t);
 }
 

@@ -1,8 +1,9 @@
 /*
  * fuzz_topology: the local broker's manifest reader (libyaml + Knative validation) and the
  * filters it builds, with the invariants every accepted topology must satisfy: each Trigger
- * has a resolved subscriber, an effective delivery spec, a known Broker and a bounded filter
- * tree that can be evaluated.
+ * (and Sequence step) has a resolved subscriber, an effective delivery spec, a known Broker (or
+ * channel), replies that go to a known Broker or nowhere, and a bounded filter tree that can
+ * be evaluated.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,8 @@ static void check(const struct topology *t, const struct ce_event *ev)
 
 		if (!tr->subscriber || strncmp(tr->subscriber, "http", 4) != 0 || !tr->delivery ||
 		    tr->broker_index >= t->nbrokers || tr->delivery->retry < 0 ||
+		    (tr->reply_index >= t->nbrokers && tr->reply_index != TOPO_NO_REPLY) ||
+		    (!tr->step && tr->reply_index != tr->broker_index) ||
 		    filter_count(tr->filter) > 1001)
 			abort();
 		(void)filter_match(tr->filter, ev);
@@ -50,9 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf err;
 
 	buf_init(&err, 4096);
+	topology_set_self(t, "http://self:1");
 	if (topology_set_services(
-		t, "node-server=http://n,file-sink=http://f/,dead-letter-logger=http://d", &err) !=
-	    0)
+		t,
+		"node-server=http://n,file-sink=http://f/,dead-letter-logger=http://d,"
+		"bad-word-filter=http://b,sentiment-analysis=http://s",
+		&err) != 0)
 		abort();
 	if (topology_add_yaml(t, (const char *)data, size, "fuzz", &err) == 0 &&
 	    topology_finish(t, &err) == 0)

@@ -256,7 +256,18 @@ describe('backoff schedule as shipped (§1.2)', () => {
 
 	test('the demo manifests (k8s/base/eventing): PT1S exponential, retry 2 → waits 1 s and 2 s, then dead-letter-logger', async () => {
 		const [node, fileSink, dll] = await receivers(() => ({ status: 200 }), () => ({ status: 500, body: 'simulated failure' }), () => ({ status: 200 }));
-		const services = `node-server=${node.url},file-sink=${fileSink.url},dead-letter-logger=${dll.url}`;
+		// The moderation Sequence's two steps: each answers with the reply event the real one
+		// would (binary mode), so the review reaches db-insert-trigger as a good moderated-comment.
+		const [steps] = await receivers((req) => ({
+			status: 200, body: req.body,
+			headers: {
+				'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': req.headers['ce-id'],
+				'ce-source': req.path === '/bwf' ? 'book-review-broker' : 'sentiment-analysis',
+				'ce-type': req.path === '/bwf' ? 'new-review-comment' : 'moderated-comment', 'ce-badwordfilter': 'good',
+			},
+		}));
+		const services = `node-server=${node.url},file-sink=${fileSink.url},dead-letter-logger=${dll.url},` +
+			`bad-word-filter=${steps.url}/bwf,sentiment-analysis=${steps.url}/sa`;
 		const manifests = path.join(repoRoot, 'k8s/base/eventing');
 		await withBroker([], { manifests, env: { BROKER_SERVICES: services } }, async (b) => {
 			const r = await send(`${b.url}/bookstore/bookstore-broker`, { type: 'new-review-comment', data: '{"review":"great"}' });
@@ -264,6 +275,8 @@ describe('backoff schedule as shipped (§1.2)', () => {
 			await idle(b, 20000);
 			assert.equal(node.requests.length, 1, 'node-server got the event once');
 			assert.equal(node.requests[0].path, '/insert', 'ref + uri appends the path');
+			assert.equal(node.requests[0].headers['ce-type'], 'moderated-comment', 'through the Sequence');
+			assert.deepEqual(steps.requests.map((q) => q.path), ['/bwf', '/sa']);
 			assertWaits(fileSink.requests, [1000, 2000]);
 			assert.equal(dll.requests.length, 1);
 			const h = dll.requests[0].headers;
@@ -272,7 +285,7 @@ describe('backoff schedule as shipped (§1.2)', () => {
 			assert.equal(h['ce-knativeerrordata'], b64('simulated failure'));
 			assert.equal(dll.requests[0].body, '{"review":"great"}');
 		});
-		await closeAll(node, fileSink, dll);
+		await closeAll(node, fileSink, dll, steps);
 	});
 });
 

@@ -1,16 +1,18 @@
 // The real images, run as the cluster runs them. `make images` (scripts/images.sh: the Docker
-// engine, a Debian base image made with debootstrap, the five service images and a PostgreSQL 15
+// engine, a Debian base image made with debootstrap, the seven service images and a PostgreSQL 15
 // image from Debian's postgresql-15) runs first; unchanged images are reused. Then, on a Docker
-// network of their own, PostgreSQL and the five images run with the constraints of the
+// network of their own, PostgreSQL and the seven images run with the constraints of the
 // k8s/base/services manifests' securityContext:
 //   --read-only, --user 65532:65532, --cap-drop ALL, --security-opt no-new-privileges,
 //   tmpfs /data and /tmp (the emptyDir volumes), PORT=8080 (Knative's $PORT),
-// and the local broker reads the Broker and Triggers of k8s/base/eventing baked into its image.
+// and the local broker reads the Brokers, Triggers and the moderation Sequence of
+// k8s/base/eventing baked into its image (the Sequence's steps are the two step containers).
 // Each container's port 8080 is published on 127.0.0.1 only (an ephemeral port Docker picks).
 //
 // Against them: 200 reviews with FAILURE_RATE=0.5 (each saved once or dead-lettered once, the
 // database holding each once), the page in Chromium (lib/page.mjs), and
-// `docker exec <file-sink> cat /data/events.log`, the user's own `kubectl exec` step.
+// `docker exec <file-sink> cat /data/events.log` (and bad-reviews.log, where a bad review ends
+// up instead of the database), the user's own `kubectl exec` step.
 //
 // No Docker engine is a FAILURE, with the reason printed: CI (root, fresh Debian 12) must run
 // this. On a machine that cannot run containers at all, CONTAINER_TEST=skip skips it, saying so.
@@ -37,7 +39,7 @@ const SD = Math.sqrt(N * P * (1 - P));
 const LOW = Math.ceil(N * P - 5 * SD);
 const HIGH = Math.floor(N * P + 5 * SD);
 
-const SERVICES = ['db-service', 'file-sink', 'dead-letter-logger', 'local-broker', 'node-server'];
+const SERVICES = ['db-service', 'file-sink', 'dead-letter-logger', 'bad-word-filter', 'sentiment-analysis', 'local-broker', 'node-server'];
 const UID = '65532';
 const run = crypto.randomBytes(3).toString('hex');
 const net = `bookstore-test-${run}`;
@@ -67,6 +69,7 @@ const TMPFS = {
 const EMPTYDIRS = {
 	'db-service': ['/tmp'], 'node-server': ['/tmp'], 'file-sink': ['/data', '/tmp'],
 	'dead-letter-logger': ['/data', '/tmp'], 'local-broker': ['/data', '/tmp'],
+	'bad-word-filter': ['/tmp'], 'sentiment-analysis': ['/tmp'],
 };
 const constraints = (s) => [...CONSTRAINTS, ...EMPTYDIRS[s].flatMap((d) => ['--tmpfs', TMPFS[d]])];
 
@@ -83,9 +86,9 @@ function hostUrl(name) {
 	return `http://${out}`;
 }
 
-/** The JSON lines of /data/events.log inside a container, read with `docker exec cat`. */
-function eventsLog(name) {
-	const r = docker(['exec', cname(name), 'cat', '/data/events.log'], { check: false });
+/** The JSON lines of /data/events.log (or another file) inside a container, read with `docker exec cat`. */
+function eventsLog(name, file = '/data/events.log') {
+	const r = docker(['exec', cname(name), 'cat', file], { check: false });
 	if (r.status !== 0) return [];
 	const end = r.stdout.lastIndexOf('\n');
 	return end < 0 ? [] : r.stdout.slice(0, end).split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -128,9 +131,12 @@ before(async () => {
 	start('db-service', images['db-service'], { ...common, PGHOST: 'postgresql', PGUSER: 'postgres', PGPASSWORD: password, PGDATABASE: 'bookstore', DB_POOL_SIZE: '4' }, constraints('db-service'));
 	start('file-sink', images['file-sink'], { ...common, DATA_DIR: '/data', FAILURE_RATE: '0.5' }, constraints('file-sink'));
 	start('dead-letter-logger', images['dead-letter-logger'], { ...common, DATA_DIR: '/data' }, constraints('dead-letter-logger'));
+	start('bad-word-filter', images['bad-word-filter'], common, constraints('bad-word-filter'));
+	start('sentiment-analysis', images['sentiment-analysis'], common, constraints('sentiment-analysis'));
 	start('local-broker', images['local-broker'], {
 		...common, DATA_DIR: '/data',
-		BROKER_SERVICES: ['node-server', 'file-sink', 'dead-letter-logger'].map((s) => `${s}=${url(s)}`).join(','),
+		BROKER_SERVICES: ['node-server', 'file-sink', 'dead-letter-logger', 'bad-word-filter', 'sentiment-analysis']
+			.map((s) => `${s}=${url(s)}`).join(','),
 	}, constraints('local-broker'));
 	start('node-server', images['node-server'], {
 		...common, DB_SERVICE_URL: url('db-service'), K_SINK: `${url('local-broker')}/bookstore/bookstore-broker`,
@@ -162,7 +168,7 @@ after(() => {
 	if (started.length || images) docker(['network', 'rm', net], { check: false });
 });
 
-test('the five images run read-only, as 65532, without capabilities, with tmpfs where the manifests have emptyDir', { skip }, () => {
+test('the seven images run read-only, as 65532, without capabilities, with tmpfs where the manifests have emptyDir', { skip }, () => {
 	for (const s of SERVICES) {
 		const [c] = JSON.parse(docker(['inspect', cname(s)]).stdout);
 		assert.equal(c.Config.Image, images[s], `${s} runs the content-tagged image`);
@@ -289,4 +295,22 @@ test('docker exec <file-sink> cat /data/events.log: the user\'s kubectl exec ste
 	}
 	const saved = eventsLog('file-sink').filter((l) => l.outcome === 'saved');
 	assert.ok(saved.length >= 1 && saved.every((l) => l.event.type === 'new-review-comment'));
+});
+
+test('a bad review: in docker exec <file-sink> cat /data/bad-reviews.log, never in the database', { skip, timeout: 60000 }, async () => {
+	const text = `containers: what a load of sh1t ${crypto.randomBytes(4).toString('hex')}`;
+	const res = await fetch(`${st.url}/add`, {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'new-review-comment', 'ce-source': 'bookstore-frontend', 'ce-id': 'bad-1' },
+		body: JSON.stringify({ reviewText: text }),
+	});
+	assert.equal(res.status, 200);
+	const { id } = await res.json();
+	await waitFor(() => eventsLog('file-sink', '/data/bad-reviews.log').some((l) => l.event?.id === id),
+		{ timeoutMs: 30000, intervalMs: 200, what: 'the bad review in /data/bad-reviews.log' });
+	const [line] = eventsLog('file-sink', '/data/bad-reviews.log').filter((l) => l.event?.id === id);
+	assert.deepEqual([line.review.reviewText, line.review.badwordfilter, line.event.type], [text, 'bad', 'moderated-comment']);
+	await waitFor(async () => metric(await st.metrics(st.brokerUrl), 'broker_queue_depth') === 0,
+		{ timeoutMs: 30000, intervalMs: 100, what: 'broker_queue_depth 0' });
+	assert.equal(Number(query(`SELECT count(*) FROM book_reviews WHERE event_id = '${id}'`)[0][0]), 0, 'not stored');
 });

@@ -110,7 +110,11 @@ test('1,000 reviews: each saved once or dead-lettered once, 12.5% dead letters, 
 	const bm = await r.metrics(r.brokerUrl);
 	const fs = '{trigger="file-sink-trigger"}';
 	const db = '{trigger="db-insert-trigger"}';
-	assert.equal(metric(bm, 'broker_events_received_total'), 2 * N, 'each review and its reply');
+	// Each review: itself, its copy on the Sequence's first channel, bad-word-filter's reply on the
+	// second, sentiment-analysis's moderated-comment back in the broker, and node-server's reply.
+	assert.equal(metric(bm, 'broker_events_received_total'), 5 * N, 'each review, its three moderation hops and its reply');
+	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="sequence-kn-sequence-0",code="200"}'), N);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="sequence-kn-sequence-1",code="200"}'), N);
 	assert.equal(metric(bm, 'broker_dead_letters_total', fs), dead.length);
 	assert.equal(metric(bm, 'broker_dead_letters_total', db), 0);
 	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="file-sink-trigger",code="200"}'), saved);
@@ -192,8 +196,8 @@ test('malformed events at every ingress: 400 with JSON, and nothing gets through
 		{ timeoutMs: 10000, what: 'the barrier review in the database' });
 
 	const bm = await r.metrics(r.brokerUrl);
-	assert.equal(metric(bm, 'broker_events_received_total'), before.received + 2,
-		'only the barrier review and its reply reached the broker');
+	assert.equal(metric(bm, 'broker_events_received_total'), before.received + 5,
+		'only the barrier review, its three moderation hops and its reply reached the broker');
 	const rows = Number((await r.query('SELECT count(*) FROM book_reviews'))[0][0]);
 	assert.equal(rows, before.rows + 1, 'only the barrier review was stored');
 	const newSink = r.sinkLines().slice(before.sink);

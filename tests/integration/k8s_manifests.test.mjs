@@ -160,10 +160,14 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 
 	test("Triggers reach deployed Services; file-sink's inherits the Broker's delivery, db-insert's rides out a restart", () => {
 		const triggers = app().filter((o) => o.kind === "Trigger");
-		assert.deepEqual(triggers.map((t) => t.metadata.name).sort(), ["db-insert-trigger", "file-sink-trigger"]);
+		assert.deepEqual(triggers.map((t) => t.metadata.name).sort(),
+			["badword-noti-trigger", "badword-notification-trigger", "db-insert-trigger", "file-sink-trigger", "sequence-trigger"]);
 		for (const t of triggers) {
-			assert.equal(t.spec.broker, "bookstore-broker");
-			assert.ok(ksvc(t.spec.subscriber.ref.name), `${t.metadata.name} subscriber is deployed`);
+			const ref = t.spec.subscriber.ref;
+			assert.equal(t.spec.broker, t.metadata.name === "badword-notification-trigger" ? "badword-broker" : "bookstore-broker");
+			const target = { Service: () => ksvc(ref.name), Sequence: () => find(app(), "flows.knative.dev/v1", "Sequence", ref.name),
+				Broker: () => find(app(), "eventing.knative.dev/v1", "Broker", ref.name) }[ref.kind];
+			assert.ok(target && target(), `${t.metadata.name} subscriber ${ref.kind} ${ref.name} is deployed`);
 		}
 		const fs = triggers.find((t) => t.metadata.name === "file-sink-trigger");
 		assert.equal(fs.spec.delivery, undefined, "file-sink-trigger overrides the delivery (the failure demo is the Broker's)");
@@ -176,6 +180,32 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 			{ apiVersion: d.deadLetterSink.ref.apiVersion, kind: d.deadLetterSink.ref.kind, name: d.deadLetterSink.ref.name },
 			{ apiVersion: "serving.knative.dev/v1", kind: "Service", name: "dead-letter-logger" },
 		);
+	});
+
+	test("moderation: the Sequence of the two steps replies to the broker; good reviews are stored, bad ones go to badword-broker", () => {
+		const seq = find(app(), "flows.knative.dev/v1", "Sequence", "sequence");
+		assert.ok(seq, "Sequence sequence is rendered");
+		assert.deepEqual(seq.spec.channelTemplate, { apiVersion: "messaging.knative.dev/v1", kind: "InMemoryChannel" });
+		assert.deepEqual(seq.spec.steps.map((st) => [st.ref.kind, st.ref.name]), [["Service", "bad-word-filter"], ["Service", "sentiment-analysis"]]);
+		for (const st of seq.spec.steps) {
+			assert.ok(ksvc(st.ref.name), `step ${st.ref.name} is deployed`);
+			assert.equal(st.delivery.retry, 3);
+			assert.equal(st.delivery.deadLetterSink.ref.name, "dead-letter-logger");
+		}
+		assert.deepEqual([seq.spec.reply.ref.kind, seq.spec.reply.ref.name], ["Broker", "bookstore-broker"]);
+		const trig = (name) => find(app(), "eventing.knative.dev/v1", "Trigger", name);
+		assert.deepEqual(trig("sequence-trigger").spec.filter.attributes, { type: "new-review-comment" });
+		assert.deepEqual(trig("file-sink-trigger").spec.filter.attributes, { type: "new-review-comment" });
+		assert.deepEqual(trig("db-insert-trigger").spec.filter.attributes, { type: "moderated-comment", badwordfilter: "good" });
+		assert.deepEqual(trig("badword-noti-trigger").spec.filter.attributes, { type: "moderated-comment", badwordfilter: "bad" });
+		assert.deepEqual([trig("badword-noti-trigger").spec.subscriber.ref.kind, trig("badword-noti-trigger").spec.subscriber.ref.name], ["Broker", "badword-broker"]);
+		const wb = find(app(), "eventing.knative.dev/v1", "Broker", "badword-broker");
+		assert.ok(wb, "Broker badword-broker is rendered");
+		assert.equal(wb.spec.delivery.retry, 3);
+		assert.equal(wb.spec.delivery.deadLetterSink.ref.name, "dead-letter-logger");
+		const n = trig("badword-notification-trigger");
+		assert.equal(n.spec.broker, "badword-broker");
+		assert.deepEqual([n.spec.subscriber.ref.name, n.spec.subscriber.uri], ["file-sink", "/bad-reviews"]);
 	});
 
 	test("SinkBinding gives node-server the broker as K_SINK", () => {
@@ -211,7 +241,7 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 	});
 
 	test("Knative Services keep the runtime contract: one http1 port, /readyz and /healthz", () => {
-		for (const name of ["node-server", "db-service", "file-sink", "dead-letter-logger"]) {
+		for (const name of ["node-server", "db-service", "file-sink", "dead-letter-logger", "bad-word-filter", "sentiment-analysis"]) {
 			const s = ksvc(name);
 			assert.ok(s, `${name} is deployed`);
 			const [c] = s.spec.template.spec.containers;

@@ -39,7 +39,7 @@ function tempRunDir() {
 // Runs `scripts/run.sh start` to its end (it fails early in these tests) with free ports.
 async function runStartExpectingFailure(env, wrap = []) {
 	const ports = {};
-	for (const k of ['NODE_SERVER_PORT', 'DB_SERVICE_PORT', 'FILE_SINK_PORT', 'DEAD_LETTER_LOGGER_PORT', 'BROKER_PORT', 'RUN_PG_PORT'])
+	for (const k of ['NODE_SERVER_PORT', 'DB_SERVICE_PORT', 'FILE_SINK_PORT', 'DEAD_LETTER_LOGGER_PORT', 'BROKER_PORT', 'BAD_WORD_FILTER_PORT', 'SENTIMENT_ANALYSIS_PORT', 'RUN_PG_PORT'])
 		ports[k] = String(await freePort());
 	const cmd = [...wrap, 'bash', SCRIPT, 'start'];
 	return spawnSync(cmd[0], cmd.slice(1), {

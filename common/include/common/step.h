@@ -16,11 +16,13 @@
  * other request is answered 400 (415 for an unsupported event format) with the JSON error
  * body of http.h, and logged at warn.
  *
- * The reply is the input event with a new id and time, the given type and source,
- * datacontenttype application/json, no dataschema, data = st.data (the input's data object,
- * with what the step added), and the given extensions set. Every other attribute and extension of the input
+ * The reply is the input event with a new time, the given type and source, datacontenttype
+ * application/json, no dataschema, data = st.data (the input's data object, with what the
+ * step added), and the given extensions set. Every other attribute and extension of the input
  * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
- * is answered 200 in binary mode.
+ * is answered 200 in binary mode. It keeps the input's id: its source is new, so (source, id)
+ * is still unique as CloudEvents requires, and a review keeps one id from /add through both
+ * steps to /insert, which deduplicates by it (a redelivered review is not stored twice).
  *
  * Tracing: step_begin() starts the CONSUMER span "process {type}" (ce_trace.h) as st.span
  * and makes it current; step_end() marks it failed when rc < 0 and ends it.

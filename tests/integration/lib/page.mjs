@@ -8,8 +8,8 @@
 //   await checkPage(browser.context, 'http://127.0.0.1:PORT', { screenshot: 'bookstore.png' });
 //
 // checkPage() loads the page from node-server, sees the book from the API, posts a review that
-// travels /add → broker → Trigger → /insert → db-service and arrives over the WebSocket with the
-// checklist complete, checks that markup in a review renders as text, and saves a screenshot
+// travels /add → broker → the moderation Sequence → Trigger → /insert → db-service and arrives
+// over the WebSocket with the checklist complete and its sentiment's face, checks that markup in a review renders as text, and saves a screenshot
 // under build/screenshots/.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -82,15 +82,18 @@ export async function checkPage(context, url, { screenshot = 'bookstore.png' } =
 		.some((e) => e.textContent === 'This book is great!'), null, { timeout: 10000 });
 
 	// post a review: the checklist completes and the review arrives through the broker
-	const text = `A browser review ${Date.now()}`;
+	const text = `A wonderful browser review ${Date.now()}`;
 	await submit(page, text);
 	for (const step of ['packed', 'sent', 'accepted'])
 		assert.equal(await page.getByTestId(`step-${step}`).getAttribute('data-state'), 'ok', step);
 	const item = page.getByTestId('review-item').filter({ hasText: text });
 	await item.waitFor({ timeout: 10000 });
 	assert.equal(await item.getByTestId('review-content').textContent(), text);
-	// no sentiment step in this pipeline: no emoji (the original showed 😡 for none)
-	assert.equal(await item.getAttribute('data-sentiment'), 'none');
+	// the moderation Sequence's sentiment-analysis step scored it: the face the seeded ones have
+	await page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="review-item"]')]
+		.some((li) => li.textContent.includes(t) && li.dataset.sentiment === 'positive'), text, { timeout: 10000 });
+	assert.equal(await item.getByTestId('review-sentiment').textContent(), '😃');
+	assert.equal(await item.getByTestId('review-sentiment').getAttribute('aria-label'), 'Positive sentiment');
 
 	// markup in a review is shown as text: no dialog, no <img> inside the list
 	await page.getByTestId('review-reset').click();

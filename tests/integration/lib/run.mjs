@@ -23,8 +23,9 @@
 // foreground job would be; r.stop() sends SIGINT to that group, exactly what Ctrl-C does.
 //
 // The returned object:
-//   runDir, logsDir, ports {node, db, sink, dll, broker, pg}, url (node-server), dbUrl, brokerUrl,
-//   ingress (the broker's ingress URL), sinkUrl, dllUrl, sinkLog, deadLetterLog (the paths the
+//   runDir, logsDir, ports {node, db, sink, dll, broker, pg, badword, sentiment}, url
+//   (node-server), dbUrl, brokerUrl, ingress (the broker's ingress URL), sinkUrl, dllUrl,
+//   badwordUrl, sentimentUrl, badReviewsLog (file-sink's bad-reviews.log), sinkLog, deadLetterLog (the paths the
 //   script printed), stdout() (what it printed so far), proc.
 //   pids()        {name: pid} from RUN_DIR/pids; pgPid() the postmaster's pid (or null)
 //   alive(pid)    whether pid is a running process (a zombie is not)
@@ -52,7 +53,7 @@ import assert from 'node:assert/strict';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { buildDir, repoRoot, freePort, waitFor, assertClean } from './proc.mjs';
 
-export const SERVICES = ['db-service', 'file-sink', 'dead-letter-logger', 'local-broker', 'node-server'];
+export const SERVICES = ['db-service', 'file-sink', 'dead-letter-logger', 'bad-word-filter', 'sentiment-analysis', 'local-broker', 'node-server'];
 const SCRIPT = path.join(repoRoot, 'scripts/run.sh');
 
 const live = new Set();
@@ -109,7 +110,7 @@ export async function startRun({ env = {}, timeoutMs = 120000, runDir: reuse = n
 	fs.chmodSync(runDir, 0o755); // PostgreSQL's user must be able to traverse it when we are root
 	const ports = {};
 	const used = new Set();
-	for (const k of ['node', 'db', 'sink', 'dll', 'broker', 'pg']) {
+	for (const k of ['node', 'db', 'sink', 'dll', 'broker', 'pg', 'badword', 'sentiment']) {
 		let p;
 		do p = await freePort(); while (used.has(p));
 		used.add(p);
@@ -132,6 +133,8 @@ export async function startRun({ env = {}, timeoutMs = 120000, runDir: reuse = n
 			DEAD_LETTER_LOGGER_PORT: String(ports.dll),
 			BROKER_PORT: String(ports.broker),
 			RUN_PG_PORT: String(ports.pg),
+			BAD_WORD_FILTER_PORT: String(ports.badword),
+			SENTIMENT_ANALYSIS_PORT: String(ports.sentiment),
 			...env,
 		},
 	});
@@ -155,6 +158,9 @@ export async function startRun({ env = {}, timeoutMs = 120000, runDir: reuse = n
 		ingress: `http://${host}:${ports.broker}/bookstore/bookstore-broker`,
 		sinkUrl: `http://${host}:${ports.sink}`,
 		dllUrl: `http://${host}:${ports.dll}`,
+		badwordUrl: `http://${host}:${ports.badword}`,
+		sentimentUrl: `http://${host}:${ports.sentiment}`,
+		badReviewsLog: path.join(runDir, 'data/file-sink/bad-reviews.log'),
 		stdout: () => out,
 		exited: () => exited,
 		alive: isAlive,

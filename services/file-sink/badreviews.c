@@ -1,0 +1,178 @@
+/* badreviews.c: the notification sink of the moderation path (see badreviews.h). */
+#include "badreviews.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ce.h"
+#include "common/ce_trace.h"
+#include "common/dedupe.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/trace.h"
+#include "common/xalloc.h"
+
+struct badreviews {
+	struct eventlog *log;
+	struct dedupe *dedupe;
+	size_t tail_bytes;
+	struct metric_series *notified, *duplicate, *rejected;
+};
+
+/* The dedupe key of a bad-reviews.log line (dedupe_key_fn): its "notified" events. */
+static int notified_key(json_t *rec, const char **source, const char **id, const char **scope)
+{
+	const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+	json_t *ev = json_object_get(rec, "event");
+
+	if (!outcome || strcmp(outcome, "notified") != 0)
+		return 0;
+	*source = json_string_value(json_object_get(ev, "source"));
+	*id = json_string_value(json_object_get(ev, "id"));
+	*scope = NULL;
+	return 1;
+}
+
+int badreviews_open(const char *dir, enum eventlog_fsync mode, size_t dedupe_keys,
+		    size_t tail_bytes, struct badreviews **out, struct buf *err)
+{
+	struct badreviews *b = xcalloc(1, sizeof(*b));
+	char *path = xasprintf("%s/%s", dir, BADREVIEWS_FILE);
+	struct metric *m;
+	size_t n;
+	int rc = 0;
+
+	*out = NULL;
+	b->tail_bytes = tail_bytes;
+	if (eventlog_open(path, mode, &b->log) != 0) {
+		buf_appendf(err, "cannot open %s for appending: %s", path, strerror(errno));
+		rc = ERR_IO;
+		goto cleanup;
+	}
+	b->dedupe = dedupe_new(dedupe_keys);
+	if (dedupe_load(b->dedupe, path, notified_key, &n) != 0) {
+		buf_appendf(err, "cannot read %s: %s", path, strerror(errno));
+		rc = ERR_IO;
+		goto cleanup;
+	}
+	m = metrics_counter(metrics_default(), "filesink_bad_reviews_total",
+			    "Bad reviews delivered to POST /bad-reviews by outcome (notified, "
+			    "duplicate, rejected).",
+			    METRIC_LABELS("outcome"));
+	b->notified = metrics_series(m, METRIC_LABELS("notified"));
+	b->duplicate = metrics_series(m, METRIC_LABELS("duplicate"));
+	b->rejected = metrics_series(m, METRIC_LABELS("rejected"));
+	*out = b;
+	b = NULL;
+cleanup:
+	badreviews_close(b);
+	free(path);
+	return rc;
+}
+
+/* The review in a few fields, for the line and the log record. */
+static json_t *review_summary(const struct ce_event *ev)
+{
+	json_t *data = NULL, *text, *out;
+
+	if (ev->has_data && ev->data_len > 0)
+		data = json_loadb((const char *)ev->data, ev->data_len, 0, NULL);
+	text = json_object_get(data, "reviewText");
+	out = json_pack("{s:s, s:O?, s:s?, s:s?}", "id", ev->id, "reviewText",
+			json_is_string(text) ? text : NULL, "badwordfilter",
+			ce_get(ev, "badwordfilter"), "sentimentresult",
+			ce_get(ev, "sentimentresult"));
+	json_decref(data);
+	return out;
+}
+
+/* Appends the line; 0 or ERR_IO. */
+static int record(struct badreviews *b, const char *outcome, const struct ce_event *ev)
+{
+	char now[32];
+	json_t *rec;
+	int rc;
+
+	log_format_time(now, 0);
+	rec = json_pack("{s:s, s:s, s:o, s:o}", "time", now, "outcome", outcome, "review",
+			review_summary(ev), "event", ce_to_json(ev));
+	rc = eventlog_append(b->log, rec);
+	json_decref(rec);
+	return rc ? ERR_IO : 0;
+}
+
+static int decode(struct badreviews *b, struct http_request *req, struct ce_event **ev)
+{
+	struct ce_error cerr = { 0 };
+	size_t n;
+	const struct http_header *h = http_headers(req, &n);
+	int rc = ce_decode_event(h, n, req->body, req->body_len, ev, &cerr);
+
+	if (rc == 0)
+		return 0;
+	metrics_inc(b->rejected);
+	log_fields(LOG_WARN,
+		   json_pack("{s:s, s:s}", "error", err_code_name(rc), "reason", cerr.message),
+		   "rejected a bad-review delivery: %s", cerr.message);
+	return http_fail(req, rc, "%s", cerr.message);
+}
+
+int badreviews_post(struct badreviews *b, struct http_request *req)
+{
+	struct trace_span *span = NULL;
+	struct ce_event *ev;
+	bool dup;
+	int rc = decode(b, req, &ev);
+
+	if (rc != 0)
+		return rc;
+	(void)ce_trace_consume(req, ev, 0, &span);
+	trace_span_enter(span);
+	dup = dedupe_begin(b->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED;
+	rc = record(b, dup ? "duplicate" : "notified", ev);
+	if (!dup && rc == 0)
+		dedupe_commit(b->dedupe, ev->source, ev->id, NULL);
+	else if (!dup)
+		dedupe_abort(b->dedupe, ev->source, ev->id, NULL);
+	if (rc != 0) {
+		rc = http_fail(req, ERR_IO, "could not write event %s to %s", ev->id,
+			       BADREVIEWS_FILE);
+		trace_span_set_str(span, "error.type", err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+		goto out;
+	}
+	metrics_inc(dup ? b->duplicate : b->notified);
+	if (!dup)
+		log_fields(LOG_WARN,
+			   json_pack("{s:s, s:s?, s:s?}", "event_id", ev->id, "badwordfilter",
+				     ce_get(ev, "badwordfilter"), "sentimentresult",
+				     ce_get(ev, "sentimentresult")),
+			   "bad review %s notified (kept out of the database)", ev->id);
+	rc = http_respond(req, 200, NULL, NULL, 0);
+out:
+	trace_span_end(span);
+	ce_event_free(ev);
+	return rc;
+}
+
+int badreviews_get(struct badreviews *b, struct http_request *req)
+{
+	return eventlog_respond_tail(req, b->log, b->tail_bytes);
+}
+
+int badreviews_check(struct badreviews *b, struct buf *reason)
+{
+	return eventlog_check(b->log, reason);
+}
+
+void badreviews_close(struct badreviews *b)
+{
+	if (!b)
+		return;
+	dedupe_free(b->dedupe);
+	eventlog_close(b->log);
+	free(b);
+}
