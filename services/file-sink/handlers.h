@@ -15,7 +15,12 @@
  *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first, at most
  *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
  *
- * Metrics: filesink_deliveries_total{outcome} and the gauge filesink_log_bytes.
+ * Journeys: each attempt of an event with an id is counted (attempts.h, the counter
+ * filesink_redeliveries_total for attempts after the first) and, with JOURNEY_URL set,
+ * reported to node-server as a journey record (common/journey_client.h), best-effort.
+ *
+ * Metrics: filesink_deliveries_total{outcome}, filesink_redeliveries_total and the gauge
+ * filesink_log_bytes.
  * Every handler expects req->ctx to be the struct filesink.
  */
 #ifndef FILE_SINK_HANDLERS_H
@@ -28,7 +33,10 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "attempts.h"
 #include "failsim.h"
+
+struct journey_client;
 
 #define FILESINK_SAVED	   "saved"
 #define FILESINK_SIMULATED "error simulated"
@@ -44,6 +52,9 @@ struct filesink {
 	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
 	struct metric_series *saved, *simulated, *rejected, *duplicate;
 	struct metric_series *log_bytes;
+	struct metric_series *redelivered;
+	struct attempts attempts;
+	struct journey_client *journey; /* owned; NULL = no journey records */
 };
 
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
@@ -52,6 +63,9 @@ const struct route *handlers_routes(size_t *n);
 /* Fills fs and registers its metrics in metrics_default(). */
 void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
 		   const char *policy);
+
+/* Frees what filesink_init() made and the journey client. */
+void filesink_release(struct filesink *fs);
 
 /* The /readyz callback: ctx is the struct filesink. */
 int handlers_ready(void *ctx, struct buf *reason);

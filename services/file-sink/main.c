@@ -19,6 +19,7 @@
 #include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "common/xalloc.h"
@@ -34,6 +35,7 @@ struct filesink_config {
 	long long failure_seed;
 	long long dedupe_keys;
 	long long events_max_bytes;
+	const char *journey_url;
 };
 
 static const struct config_var vars[] = {
@@ -55,6 +57,8 @@ static const struct config_var vars[] = {
 	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct filesink_config, events_max_bytes),
 	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0, NULL,
+	  "node-server's POST /journey: each attempt reported for the page, best-effort; unset = off" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -134,12 +138,15 @@ int main(int argc, char **argv)
 	filesink_init(&fs, log, &fail, policy);
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
+	if (cfg.journey_url)
+		fs.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
 	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &fs;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
+		filesink_release(&fs);
 		dedupe_free(fs.dedupe);
 		eventlog_close(log);
 		free(path);
@@ -150,6 +157,7 @@ int main(int argc, char **argv)
 		 path, eventlog_fsync_names[cfg.fsync], policy);
 	service_wait();
 	http_server_stop(srv);
+	filesink_release(&fs);
 	dedupe_free(fs.dedupe);
 	service_stop(); /* after the server, before what metrics read */
 	eventlog_close(log);
