@@ -15,6 +15,7 @@ import {
 	safeImagePath,
 	sentimentInfo,
 } from './lib.js';
+import { createJourneys, startPanel } from './journey.js';
 
 const THEME_KEY = 'bookstore-theme'; // shared with theme-init.js
 const REQUEST_TIMEOUT_MS = 15000;
@@ -159,6 +160,7 @@ function createReviewItem(id) {
 	del.setAttribute('aria-label', `Delete review ${id}`);
 	del.title = 'Delete this review';
 	del.addEventListener('click', () => deleteReview(id, li));
+	li.querySelector('.review__journey').addEventListener('click', () => toggleJourney(li));
 	return li;
 }
 
@@ -171,6 +173,9 @@ function fillReviewItem(li, row) {
 	time.textContent = formatPostTime(row.post_time);
 	if (typeof row.post_time === 'string') time.dateTime = row.post_time;
 	li.querySelector('.review__content').textContent = typeof row.content === 'string' ? row.content : '';
+	const eventId = typeof row.event_id === 'string' ? row.event_id : '';
+	li.dataset.eventId = eventId;
+	li.querySelector('.review__journey').hidden = eventId === '';
 	const s = sentimentInfo(row.sentiment);
 	const badge = li.querySelector('.review__sentiment');
 	badge.hidden = !s;
@@ -289,6 +294,33 @@ function removeReviewLocally(id) {
 	if (hadFocus) restoreFocus(index);
 }
 
+/** GET path as JSON, or null (not found, not JSON, network error). */
+async function fetchJson(path) {
+	try {
+		const res = await fetchWithTimeout(apiUrl(path), { headers: { Accept: 'application/json' } });
+		return res.ok ? await res.json() : null;
+	} catch {
+		return null;
+	}
+}
+
+const journeys = createJourneys({ apiUrl, fetchJson });
+
+/** The Journey button of a review: shows (and follows) or hides the review's journey. */
+function toggleJourney(li) {
+	const id = li.dataset.eventId;
+	const button = li.querySelector('.review__journey');
+	const trip = li.querySelector('.review__trip');
+	if (!id) return;
+	if (journeys.isShown(id) && !trip.hidden) {
+		journeys.unfollow(id);
+		button.setAttribute('aria-expanded', 'false');
+		return;
+	}
+	button.setAttribute('aria-expanded', 'true');
+	journeys.open(id, trip);
+}
+
 /* ------------------------------------------------------------- connection */
 
 const feed = {
@@ -362,11 +394,17 @@ function connect() {
 	}
 	feed.ws = ws;
 	feed.gotMessage = false;
-	ws.onopen = () => setBadge('live');
+	ws.onopen = () => {
+		setBadge('live');
+		journeys.attach(ws);
+	};
 	ws.onmessage = (ev) => {
 		feed.gotMessage = true;
 		feed.attempt = 0;
-		if (typeof ev.data === 'string') applyReviewsPayload(ev.data);
+		if (typeof ev.data !== 'string') return;
+		// {"journey": ...} frames are for the journeys this page follows; the rest is the list.
+		if (ev.data.startsWith('{"journey"')) journeys.onMessage(JSON.parse(ev.data));
+		else if (!ev.data.startsWith('{"error":"bad_request"')) applyReviewsPayload(ev.data);
 	};
 	ws.onclose = () => {
 		if (feed.ws !== ws) return;
@@ -426,6 +464,7 @@ const form = {
 	busy: false,
 	done: false,
 	succeeded: false,
+	journeyId: '', // the posted review's event id, whose journey is shown under the checklist
 };
 
 const STEP_STATUS = { pending: 'in progress', ok: 'done', fail: 'failed' };
@@ -489,6 +528,10 @@ async function sendReview(text) {
 	setStep('sent', 'ok', `node-server answered HTTP ${res.status}.`);
 	const answer = describeAddResponse(res.status, await res.text().catch(() => ''));
 	setStep('accepted', answer.ok ? 'ok' : 'fail', answer.message);
+	if (answer.ok && answer.id) {
+		form.journeyId = answer.id;
+		journeys.follow(answer.id, $('journey-live'));
+	}
 	return answer.ok;
 }
 
@@ -516,6 +559,8 @@ async function submitReview(event) {
 function resetForm() {
 	const textarea = $('review-text');
 	if (form.succeeded) textarea.value = '';
+	if (form.journeyId) journeys.unfollow(form.journeyId);
+	form.journeyId = '';
 	form.done = false;
 	form.succeeded = false;
 	$('checklist').hidden = true;
@@ -547,3 +592,5 @@ theme.init();
 initForm();
 loadBook();
 initConnection();
+journeys.loadSpec().catch(() => {});
+startPanel($('delivery-panel'), fetchJson);

@@ -11,7 +11,7 @@
 # Binaries come from build/ (BUILD_DIR overrides it). Ports can be overridden:
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
 #   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 RUN_PG_PORT=55432
-# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, LOG_LEVEL, TRACE_UI_URL (node-server)
+# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, FAIL_FIRST, LOG_LEVEL, TRACE_UI_URL (node-server)
 # and the OTEL_* variables pass through. node-server gets the Broker's delivery spec
 # (DELIVERY_*) from k8s/base/eventing/broker.yaml, and both sinks its POST /journey. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
 # nothing listens beyond this machine; a port already in use stops the start with a message.
@@ -271,10 +271,13 @@ start() {
 	# FAIL_EVERY=N (fail every Nth attempt) replaces FAILURE_RATE; file-sink refuses both.
 	local failure="FAILURE_RATE=${FAILURE_RATE:-0.5}"
 	[ -z "${FAIL_EVERY:-}" ] || failure="FAIL_EVERY=$FAIL_EVERY"
+	# FAIL_FIRST=N also fails each event's first N attempts (FAIL_FIRST=2: two retries, saved).
+	failure="$failure FAIL_FIRST=${FAIL_FIRST:-0}"
 	# Both sinks report what they see to node-server for the page's journeys (best-effort;
 	# node-server starts last, records sent before it listens are dropped).
 	local journey="JOURNEY_URL=http://127.0.0.1:$NODE_SERVER_PORT/journey"
-	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" "$failure" \
+	# shellcheck disable=SC2086 # $failure is two NAME=value words
+	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" $failure \
 		"$journey"
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
 		DATA_DIR="$run/data/dead-letter-logger" "$journey"

@@ -51,6 +51,7 @@ void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fa
 	    METRIC_NO_LABELS);
 	attempts_init(&fs->attempts);
 	fs->journey = NULL;
+	fs->fail_first = 0;
 }
 
 void filesink_release(struct filesink *fs)
@@ -60,19 +61,26 @@ void filesink_release(struct filesink *fs)
 	attempts_release(&fs->attempts);
 }
 
-/*
- * Counts the attempt and reports it to node-server (journey_client.h): best-effort, never
- * delaying the answer. status is what the broker is answered.
- */
-static void report(struct filesink *fs, const struct ce_event *ev, const char *outcome, int status,
-		   const struct trace_span *span)
+/* Counts one attempt of ev (attempts.h) and returns its number, 1 for the first. */
+static uint64_t count_attempt(struct filesink *fs, const struct ce_event *ev)
 {
 	uint64_t n = attempts_next(&fs->attempts, ev->source, ev->id);
-	char trace_id[33];
-	json_t *r;
 
 	if (n > 1)
 		metrics_inc(fs->redelivered);
+	return n;
+}
+
+/*
+ * Reports attempt n of ev to node-server (journey_client.h): best-effort, never delaying the
+ * answer. status is what the broker is answered.
+ */
+static void report(struct filesink *fs, const struct ce_event *ev, uint64_t n, const char *outcome,
+		   int status, const struct trace_span *span)
+{
+	char trace_id[33];
+	json_t *r;
+
 	if (fs->journey == NULL || !journey_client_id_ok(ev->id))
 		return;
 	journey_client_trace_id(trace_span_context(span), trace_id);
@@ -144,7 +152,7 @@ static void consumer_end(struct trace_span *span, int rc)
 
 /* A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. */
 static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev,
-			  const struct trace_span *span)
+			  uint64_t n, const struct trace_span *span)
 {
 	json_t *rec = record_new(FILESINK_DUPLICATE);
 	int rc;
@@ -155,7 +163,7 @@ static int save_duplicate(struct filesink *fs, struct http_request *req, const s
 	if (rc != 0)
 		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 	metrics_inc(fs->duplicate);
-	report(fs, ev, FILESINK_DUPLICATE, 200, span);
+	report(fs, ev, n, FILESINK_DUPLICATE, 200, span);
 	log_info("event %s from %s was saved before: a redelivery, not saved again", ev->id,
 		 ev->source);
 	return http_respond(req, 200, NULL, NULL, 0);
@@ -168,6 +176,7 @@ static int post_event(struct http_request *req)
 	struct trace_span *span = NULL;
 	struct ce_event *ev;
 	json_t *rec;
+	uint64_t n;
 	bool fail;
 	int rc = decode_event(req, &ev, &cerr);
 
@@ -176,10 +185,12 @@ static int post_event(struct http_request *req)
 	(void)ce_trace_consume(req, ev, 0, &span);
 	trace_span_enter(span);
 	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED) {
-		rc = save_duplicate(fs, req, ev, span);
+		rc = save_duplicate(fs, req, ev, count_attempt(fs, ev), span);
 		goto out;
 	}
+	n = count_attempt(fs, ev);
 	fail = failsim_next(fs->fail);
+	fail = fail || n <= fs->fail_first;
 	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
 	json_object_set_new(rec, "event", ce_to_json(ev));
 	rc = eventlog_append(fs->log, rec);
@@ -189,20 +200,20 @@ static int post_event(struct http_request *req)
 	else if (fs->dedupe)
 		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
 	if (rc != 0) {
-		report(fs, ev, "io error", 500, span);
+		report(fs, ev, n, "io error", 500, span);
 		rc = http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 		goto out;
 	}
 	if (fail) {
 		metrics_inc(fs->simulated);
-		report(fs, ev, FILESINK_SIMULATED, 500, span);
+		report(fs, ev, n, FILESINK_SIMULATED, 500, span);
 		log_info("simulated a failure for event %s (%s)", ev->id, fs->policy);
 		rc = http_fail(req, ERR_SIMULATED, "simulated failure for event %s (%s)", ev->id,
 			       fs->policy);
 		goto out;
 	}
 	metrics_inc(fs->saved);
-	report(fs, ev, FILESINK_SAVED, 200, span);
+	report(fs, ev, n, FILESINK_SAVED, 200, span);
 	log_debug("saved event %s of type %s", ev->id, ev->type);
 	rc = http_respond(req, 200, NULL, NULL, 0);
 out:

@@ -15,6 +15,10 @@
  *	GET  /events   ?limit=1..1000 (default 100): the newest lines, newest first, at most
  *	               EVENTS_MAX_BYTES of them (eventlog_tail()).
  *
+ * FAIL_FIRST=N (fs->fail_first) also fails the first N attempts of every event, counted per
+ * event (attempts.h), whatever FAILURE_RATE or FAIL_EVERY decide: FAIL_FIRST=2 with the
+ * Broker's retry 2 shows two retries, then "saved".
+ *
  * Journeys: each attempt of an event with an id is counted (attempts.h, the counter
  * filesink_redeliveries_total for attempts after the first) and, with JOURNEY_URL set,
  * reported to node-server as a journey record (common/journey_client.h), best-effort.
@@ -55,6 +59,7 @@ struct filesink {
 	struct metric_series *redelivered;
 	struct attempts attempts;
 	struct journey_client *journey; /* owned; NULL = no journey records */
+	uint64_t fail_first;		/* FAIL_FIRST: each event's first N attempts fail */
 };
 
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */

@@ -36,6 +36,7 @@ struct filesink_config {
 	long long dedupe_keys;
 	long long events_max_bytes;
 	const char *journey_url;
+	long long fail_first;
 };
 
 static const struct config_var vars[] = {
@@ -57,6 +58,8 @@ static const struct config_var vars[] = {
 	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct filesink_config, events_max_bytes),
 	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
+	{ "FAIL_FIRST", CONFIG_INT, offsetof(struct filesink_config, fail_first), "0", 0, 1000,
+	  NULL, "also fail the first N attempts of every event (counted per event id)" },
 	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0, NULL,
 	  "node-server's POST /journey: each attempt reported for the page, best-effort; unset = off" },
 };
@@ -83,6 +86,11 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 		failsim_init_rate(fail, cfg->failure_rate, (uint64_t)cfg->failure_seed,
 				  is_set("FAILURE_SEED"));
 		snprintf(policy, n, "FAILURE_RATE=%g", cfg->failure_rate);
+	}
+	if (cfg->fail_first > 0) {
+		size_t used = strlen(policy);
+
+		snprintf(policy + used, n - used, ", FAIL_FIRST=%lld", cfg->fail_first);
 	}
 }
 
@@ -138,6 +146,7 @@ int main(int argc, char **argv)
 	filesink_init(&fs, log, &fail, policy);
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
+	fs.fail_first = (uint64_t)cfg.fail_first;
 	if (cfg.journey_url)
 		fs.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
