@@ -173,9 +173,6 @@ function fillReviewItem(li, row) {
 	time.textContent = formatPostTime(row.post_time);
 	if (typeof row.post_time === 'string') time.dateTime = row.post_time;
 	li.querySelector('.review__content').textContent = typeof row.content === 'string' ? row.content : '';
-	const eventId = typeof row.event_id === 'string' ? row.event_id : '';
-	li.dataset.eventId = eventId;
-	li.querySelector('.review__journey').hidden = eventId === '';
 	const s = sentimentInfo(row.sentiment);
 	const badge = li.querySelector('.review__sentiment');
 	badge.hidden = !s;
@@ -307,18 +304,18 @@ async function fetchJson(path) {
 const journeys = createJourneys({ apiUrl, fetchJson });
 
 /** The Journey button of a review: shows (and follows) or hides the review's journey. */
-function toggleJourney(li) {
-	const id = li.dataset.eventId;
+async function toggleJourney(li) {
 	const button = li.querySelector('.review__journey');
 	const trip = li.querySelector('.review__trip');
-	if (!id) return;
-	if (journeys.isShown(id) && !trip.hidden) {
-		journeys.unfollow(id);
+	if (button.getAttribute('aria-expanded') === 'true') {
 		button.setAttribute('aria-expanded', 'false');
+		if (li.dataset.journeyId) journeys.unfollow(li.dataset.journeyId);
+		trip.hidden = true;
+		trip.replaceChildren();
 		return;
 	}
 	button.setAttribute('aria-expanded', 'true');
-	journeys.open(id, trip);
+	li.dataset.journeyId = (await journeys.open(li.dataset.reviewId, trip)) || '';
 }
 
 /* ------------------------------------------------------------- connection */

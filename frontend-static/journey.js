@@ -214,18 +214,23 @@ export function createJourneys({ apiUrl, fetchJson }) {
 			if (!ticker) ticker = setInterval(tick, 200);
 			if (!ctx.spec) loadSpec().then(() => draw(id)).catch(() => {});
 		},
-		async open(id, container) {
-			this.follow(id, container);
-			const j = await fetchJson(`journey/${encodeURIComponent(id)}`);
-			const s = shown.get(id);
-			if (!s) return;
-			if (j && !s.journey) {
-				s.journey = j;
-				draw(id);
-			} else if (!j && !s.journey) {
+		/** Shows a stored review's journey (GET /reviews/{id}/journey) and follows it; its event id or null. */
+		async open(reviewId, container) {
+			container.hidden = false;
+			container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Loading the journey…'));
+			const j = await fetchJson(`reviews/${encodeURIComponent(reviewId)}/journey`);
+			if (!j || typeof j.id !== 'string') {
 				container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-none' },
-					'node-server keeps the journeys of the newest reviews only; this one is not kept (or was posted before it started). Updates still show here.'));
+					'No journey kept for this review: node-server keeps those of the newest reviews it stored since it started.'));
+				return null;
 			}
+			this.follow(j.id, container);
+			const s = shown.get(j.id);
+			if (s && !s.journey) {
+				s.journey = j;
+				draw(j.id);
+			}
+			return j.id;
 		},
 		unfollow(id) {
 			const s = shown.get(id);
@@ -256,9 +261,9 @@ export function createJourneys({ apiUrl, fetchJson }) {
 /* ------------------------------------------------------------------------ the panel */
 
 function cell(dl, key, label, value, testid) {
-	const dt = el('dt', {}, label);
-	const dd = el('dd', { 'data-testid': testid, 'data-key': key }, String(value));
-	dl.append(dt, dd);
+	const item = el('div', { class: 'panel__item' });
+	item.append(el('dt', {}, label), el('dd', { 'data-testid': testid, 'data-key': key }, String(value)));
+	dl.append(item);
 }
 
 /** Fills the delivery panel from a GET /delivery answer. */

@@ -30,7 +30,8 @@ struct trip {
 	char trace_id[33];
 	json_t *steps[JOURNEY_STEPS];
 	size_t nsteps, more;
-	int inserts; /* /insert attempts served */
+	int inserts;	     /* /insert attempts served */
+	long long review_id; /* the stored review's id (db-service), 0 = not stored yet */
 };
 
 struct journey {
@@ -147,7 +148,8 @@ static json_t *trip_json(const struct trip *t)
 
 	for (i = 0; i < t->nsteps; i++)
 		json_array_append(steps, t->steps[i]);
-	return json_pack("{s:s, s:o, s:o, s:o, s:I}", "id", t->id, "posted",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:I}", "id", t->id, "review_id",
+			 t->review_id ? json_integer(t->review_id) : json_null(), "posted",
 			 t->posted_ms ? json_integer(t->posted_ms) : json_null(), "trace_id",
 			 t->trace_id[0] ? json_string(t->trace_id) : json_null(), "steps", steps,
 			 "more", (json_int_t)t->more);
@@ -220,7 +222,8 @@ void journey_posted(struct journey *j, const char *id, long long time_ms, const 
 	pthread_mutex_unlock(&j->lock);
 }
 
-void journey_insert(struct journey *j, const char *id, const char *outcome, int code)
+void journey_insert(struct journey *j, const char *id, const char *outcome, int code,
+		    long long review_id)
 {
 	struct trip *t;
 
@@ -229,6 +232,8 @@ void journey_insert(struct journey *j, const char *id, const char *outcome, int 
 	pthread_mutex_lock(&j->lock);
 	t = trip_get(j, id);
 	t->inserts++;
+	if (review_id > 0)
+		t->review_id = review_id;
 	trip_add(t, json_pack("{s:s, s:s, s:i, s:s, s:i, s:I}", "source", "node-server", "kind",
 			      "insert", "attempt", t->inserts, "outcome", outcome, "code", code,
 			      "time", (json_int_t)now_ms()));
@@ -470,6 +475,19 @@ json_t *journey_get(struct journey *j, const char *id)
 	t = trip_find(j, id);
 	if (t)
 		out = trip_json(t);
+	pthread_mutex_unlock(&j->lock);
+	return out;
+}
+
+json_t *journey_get_review(struct journey *j, long long review_id)
+{
+	json_t *out = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&j->lock);
+	for (i = 0; i < j->cfg.keep && review_id > 0 && !out; i++)
+		if (j->trips[i].review_id == review_id)
+			out = trip_json(&j->trips[i]);
 	pthread_mutex_unlock(&j->lock);
 	return out;
 }

@@ -83,8 +83,12 @@ uint64_t journey_topic(const char *id);
 
 /* node-server's own steps. trace_id may be NULL or "". */
 void journey_posted(struct journey *j, const char *id, long long time_ms, const char *trace_id);
-/* One /insert served: outcome "stored" | "already stored" | "rejected" | "unavailable". */
-void journey_insert(struct journey *j, const char *id, const char *outcome, int code);
+/*
+ * One /insert served: outcome "stored" | "already stored" | "rejected" | "unavailable";
+ * review_id is the stored review's id (> 0), or 0.
+ */
+void journey_insert(struct journey *j, const char *id, const char *outcome, int code,
+		    long long review_id);
 /* The reply event sent in the /insert answer. */
 void journey_reply(struct journey *j, const char *id, const char *type, const char *reply_id);
 
@@ -98,6 +102,8 @@ int journey_ingest(struct journey *j, const char *body, size_t len, size_t *n, s
 
 /* The journey of id as JSON (new reference), or NULL when it is not kept. */
 json_t *journey_get(struct journey *j, const char *id);
+/* The journey of the stored review review_id (from db-service), or NULL when it is not kept. */
+json_t *journey_get_review(struct journey *j, long long review_id);
 /* GET /delivery: the delivery spec, the trace URL template and the senders' latest counters. */
 json_t *journey_delivery(struct journey *j);
 

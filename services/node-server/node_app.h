@@ -8,7 +8,8 @@
  *   GET  /books[/{id}]   proxied to db-service
  *   DELETE /reviews/{id} proxied to db-service
  *   POST /journey        journey records from file-sink and dead-letter-logger (journey.h)
- *   GET  /journey/{id}   one review's journey; GET /delivery: the delivery spec and counters
+ *   GET  /journey/{id}   one review's journey by event id; GET /reviews/{id}/journey by review
+ *   GET  /delivery       the delivery spec, the trace URL template and the senders' counters
  *   GET  / and files     FRONTEND_DIR (statics.h)
  * The handlers live in node_routes.c; this module wires the parts together.
  *

@@ -239,6 +239,17 @@ static void upstream_message(const struct httpc_response *res, char *out, size_t
 	json_decref(j);
 }
 
+/* The "id" of the review db-service answered, or 0. */
+static long long stored_review_id(const struct httpc_response *res)
+{
+	json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
+	json_t *id = json_object_get(j, "id");
+	long long v = json_is_integer(id) ? (long long)json_integer_value(id) : 0;
+
+	json_decref(j);
+	return v;
+}
+
 /* Answers an /insert whose review db-service stored (200 existing, 201 new). */
 static void insert_stored(struct call *c, const struct httpc_response *res)
 {
@@ -255,7 +266,7 @@ static void insert_stored(struct call *c, const struct httpc_response *res)
 	buf_release(&msg);
 	(void)step_respond_event(c->req, 200, ev);
 	journey_insert(c->app->journey, c->id, res->status == 201 ? "stored" : "already stored",
-		       200);
+		       200, stored_review_id(res));
 	journey_reply(c->app->journey, c->id, ev->type, ev->id);
 	ce_event_free(ev);
 	metrics_inc(res->status == 201 ? c->app->insert_created : c->app->insert_duplicate);
@@ -273,19 +284,19 @@ static void insert_done(const struct httpc_response *res, void *arg)
 	snprintf(code, sizeof(code), "%d", res->status);
 	if (res->err) {
 		metrics_inc(app->insert_unavailable);
-		journey_insert(app->journey, c->id, "unavailable", 503);
+		journey_insert(app->journey, c->id, "unavailable", 503, 0);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
 	} else if (res->status == 200 || res->status == 201) {
 		insert_stored(c, res);
 	} else if (res->status >= 400 && res->status < 500) {
 		metrics_inc(app->insert_rejected);
-		journey_insert(app->journey, c->id, "rejected", 400);
+		journey_insert(app->journey, c->id, "rejected", 400, 0);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_VALIDATION, "db-service rejected the review: %s", why);
 	} else {
 		metrics_inc(app->insert_unavailable);
-		journey_insert(app->journey, c->id, "unavailable", 503);
+		journey_insert(app->journey, c->id, "unavailable", 503, 0);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service answered %d: %s", res->status,
 				why);
@@ -528,6 +539,22 @@ static int journey_get_one(struct http_request *req)
 	return http_respond_json(req, 200, j);
 }
 
+static int review_journey_get(struct http_request *req)
+{
+	struct node_app *app = req->ctx;
+	const char *id = http_param(req, "id");
+	json_t *j;
+
+	if (!id_ok(id))
+		return http_fail(req, ERR_BAD_REQUEST, "a review id is a positive integer");
+	j = journey_get_review(app->journey, strtoll(id, NULL, 10));
+	if (j == NULL)
+		return http_fail(req, ERR_NOT_FOUND,
+				 "no journey kept for this review (only the newest reviews' are)");
+	(void)http_add_header(req, "Cache-Control", "no-store");
+	return http_respond_json(req, 200, j);
+}
+
 static int delivery_get(struct http_request *req)
 {
 	struct node_app *app = req->ctx;
@@ -568,6 +595,7 @@ static const struct route routes[] = {
 	{ "DELETE", "/reviews/{id}", reviews_delete, 0, 0 },
 	{ "POST", "/journey", journey_post, JOURNEY_BODY_MAX, ROUTE_JSON },
 	{ "GET", "/journey/{id}", journey_get_one, 0, 0 },
+	{ "GET", "/reviews/{id}/journey", review_journey_get, 0, 0 },
 	{ "GET", "/delivery", delivery_get, 0, 0 },
 	{ "GET", "/", static_get, 0, 0 },
 	{ "GET", "/{p1}", static_get, 0, 0 },
