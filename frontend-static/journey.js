@@ -91,9 +91,16 @@ function deliveredRows(sum, spec, now) {
 	sum.attempts.forEach((a, i) => {
 		if (i > 0) {
 			const k = i;
-			const gap = a.time - sum.attempts[i - 1].time;
-			rows.push(el('li', { 'data-testid': 'journey-retry', class: 'journey__retry' },
-				`retry ${k} after ${(gap / 1000).toFixed(2)} s (${spec ? `${spec.backoffPolicy} backoff, ${spec.backoffDelay}: ${retryDelayMs(spec, k) / 1000} s expected` : 'backoff'})`));
+			const prev = sum.attempts[i - 1];
+			const gap = a.time - prev.time;
+			if (a.attempt <= prev.attempt) {
+				// file-sink's count went back: it restarted in between (its table is in memory)
+				rows.push(el('li', { 'data-testid': 'journey-restart', class: 'journey__note' },
+					`a later attempt after ${(gap / 1000).toFixed(2)} s: file-sink restarted in between (it counts attempts since its start), and attempts made while it was down were not seen`));
+			} else {
+				rows.push(el('li', { 'data-testid': 'journey-retry', class: 'journey__retry' },
+					`retry ${k} after ${(gap / 1000).toFixed(2)} s (${spec ? `${spec.backoffPolicy} backoff, ${spec.backoffDelay}: ${retryDelayMs(spec, k) / 1000} s expected` : 'backoff'})`));
+			}
 		}
 		const what = attemptOk(a) ? a.outcome : `${a.code || ''} ${a.outcome}`.trim();
 		rows.push(el('li', {
