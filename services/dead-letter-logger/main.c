@@ -49,7 +49,7 @@ static const struct config_var vars[] = {
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct dll_config, dedupe_keys), "100000", 1, 1000000,
 	  NULL, "recorded event keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
 	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct dll_config, journey_url), NULL, 0, 0, NULL,
-	  "node-server's POST /journey: each dead letter reported for the page, best-effort; unset = off" },
+	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
