@@ -22,7 +22,7 @@ struct journey_client {
 	/* under lock */
 	char *queue[JOURNEY_CLIENT_QUEUE]; /* ring of rendered records */
 	size_t head, n, bytes;
-	int in_flight; /* a batch is being posted */
+	int in_flight;	/* a batch is being posted */
 	size_t batch_n; /* records in the batch in flight */
 	struct metric_series *sent, *dropped_full, *dropped_error;
 };

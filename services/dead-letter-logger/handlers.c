@@ -137,10 +137,9 @@ static void report(struct deadletters *dl, const struct ce_event *ev,
 	if (dl->journey == NULL || !journey_client_id_ok(ev->id))
 		return;
 	journey_client_trace_id(trace_span_context(span), trace_id);
-	r = json_pack("{s:s, s:s, s:s, s:I, s:{s:I}}", "id", ev->id, "source",
-		      "dead-letter-logger", "kind", "dead-letter", "time",
-		      (json_int_t)journey_client_now_ms(), "counters", "dead_letters",
-		      (json_int_t)n);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:{s:I}}", "id", ev->id, "source", "dead-letter-logger",
+		      "kind", "dead-letter", "time", (json_int_t)journey_client_now_ms(),
+		      "counters", "dead_letters", (json_int_t)n);
 	if (info->destination && strlen(info->destination) <= 512)
 		json_object_set_new(r, "destination", json_string(info->destination));
 	if (info->has_code && info->code >= 0 && info->code <= 999)

@@ -22,7 +22,7 @@ struct attempts {
 	struct attempts_slot {
 		uint64_t key; /* 0 = empty */
 		uint64_t count;
-	} *slots;
+	} * slots;
 };
 
 void attempts_init(struct attempts *a);

@@ -60,8 +60,8 @@ static const struct config_var vars[] = {
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
 	{ "FAIL_FIRST", CONFIG_INT, offsetof(struct filesink_config, fail_first), "0", 0, 1000,
 	  NULL, "also fail the first N attempts of every event (counted per event id)" },
-	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0, NULL,
-	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0,
+	  NULL, "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 

@@ -14,13 +14,13 @@
 #include "common/xalloc.h"
 #include "ws.h"
 
-#define DESTINATION_MAX 512
-#define RESPONSE_MAX	1024
-#define OUTCOME_MAX	32
-#define POLICY_MAX	64
-#define COUNTERS_MAX	16
+#define DESTINATION_MAX	 512
+#define RESPONSE_MAX	 1024
+#define OUTCOME_MAX	 32
+#define POLICY_MAX	 64
+#define COUNTERS_MAX	 16
 #define COUNTER_NAME_MAX 32
-#define FOLLOW_TEXT_MAX ((size_t)8 * 1024)
+#define FOLLOW_TEXT_MAX	 ((size_t)8 * 1024)
 
 /* One review's journey. */
 struct trip {
@@ -64,9 +64,10 @@ struct journey *journey_new(const struct journey_config *cfg)
 	j->trips = xcalloc(j->cfg.keep, sizeof(*j->trips));
 	j->senders = json_object();
 	pthread_mutex_init(&j->lock, NULL);
-	m = metrics_counter(metrics_default(), "node_journey_records_total",
-			    "Journey records posted to node-server, by outcome (accepted, rejected).",
-			    METRIC_LABELS("outcome"));
+	m = metrics_counter(
+	    metrics_default(), "node_journey_records_total",
+	    "Journey records posted to node-server, by outcome (accepted, rejected).",
+	    METRIC_LABELS("outcome"));
 	j->m_accepted = metrics_series(m, METRIC_LABELS("accepted"));
 	j->m_rejected = metrics_series(m, METRIC_LABELS("rejected"));
 	return j;
@@ -257,7 +258,8 @@ void journey_reply(struct journey *j, const char *id, const char *type, const ch
 
 /* ---- POST /journey --------------------------------------------------------------------- */
 
-static int fail(struct buf *err, int idx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct buf *err, int idx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Appends "records[idx]: " (idx >= 0) and the reason to err; returns ERR_VALIDATION. */
 static int fail(struct buf *err, int idx, const char *fmt, ...)
@@ -301,10 +303,8 @@ static int counters_ok(json_t *v)
 
 	if (!json_is_object(v) || json_object_size(v) > COUNTERS_MAX)
 		return 0;
-	json_object_foreach (v, k, x)
-		if (strlen(k) == 0 || strlen(k) > COUNTER_NAME_MAX ||
-		    !int_ok(x, 0, 1LL << 53))
-			return 0;
+	json_object_foreach(v, k, x) if (strlen(k) == 0 || strlen(k) > COUNTER_NAME_MAX ||
+					 !int_ok(x, 0, 1LL << 53)) return 0;
 	return 1;
 }
 
@@ -326,29 +326,35 @@ static int field_check(const char *k, json_t *v, int attempt, int idx, struct bu
 	if (strcmp(k, "id") == 0 || strcmp(k, "source") == 0 || strcmp(k, "kind") == 0)
 		return 0; /* checked by record_check() */
 	if (strcmp(k, "time") == 0)
-		return int_ok(v, 1, 1LL << 50) ? 0 : fail(err, idx, "%s must be milliseconds > 0", k);
+		return int_ok(v, 1, 1LL << 50) ? 0
+					       : fail(err, idx, "%s must be milliseconds > 0", k);
 	if (strcmp(k, "code") == 0)
 		return int_ok(v, 0, 999) ? 0 : fail(err, idx, "%s must be an integer 0..999", k);
 	if (strcmp(k, "trace_id") == 0)
 		return hex32_ok(v) ? 0 : fail(err, idx, "%s must be 32 lowercase hex digits", k);
 	if (strcmp(k, "counters") == 0)
-		return counters_ok(v) ? 0
-				      : fail(err, idx,
-					     "%s must be an object of at most 16 integers >= 0", k);
+		return counters_ok(v)
+			   ? 0
+			   : fail(err, idx, "%s must be an object of at most 16 integers >= 0", k);
 	if (strcmp(k, "policy") == 0)
-		return string_ok(v, POLICY_MAX, 1) ? 0 : fail(err, idx, "%s: a string <= 64 bytes", k);
+		return string_ok(v, POLICY_MAX, 1) ? 0
+						   : fail(err, idx, "%s: a string <= 64 bytes", k);
 	if (attempt && strcmp(k, "attempt") == 0)
 		return int_ok(v, 1, 1000) ? 0 : fail(err, idx, "%s must be an integer 1..1000", k);
 	if (attempt && strcmp(k, "outcome") == 0)
 		return outcome_ok(v) ? 0
-				     : fail(err, idx, "%s must be saved, error simulated, "
-						      "duplicate or io error", k);
+				     : fail(err, idx,
+					    "%s must be saved, error simulated, "
+					    "duplicate or io error",
+					    k);
 	if (!attempt && strcmp(k, "destination") == 0)
-		return string_ok(v, DESTINATION_MAX, 1) ? 0
-							: fail(err, idx, "%s: a string <= 512 bytes", k);
+		return string_ok(v, DESTINATION_MAX, 1)
+			   ? 0
+			   : fail(err, idx, "%s: a string <= 512 bytes", k);
 	if (!attempt && strcmp(k, "response") == 0)
-		return string_ok(v, RESPONSE_MAX, 1) ? 0
-						     : fail(err, idx, "%s: a string <= 1024 bytes", k);
+		return string_ok(v, RESPONSE_MAX, 1)
+			   ? 0
+			   : fail(err, idx, "%s: a string <= 1024 bytes", k);
 	return fail(err, idx, "unknown key \"%.40s\"", k);
 }
 
@@ -372,15 +378,15 @@ static int record_check(json_t *r, int idx, struct buf *err)
 	attempt = strcmp(kind, "attempt") == 0;
 	if (!(attempt && strcmp(source, "file-sink") == 0) &&
 	    !(strcmp(kind, "dead-letter") == 0 && strcmp(source, "dead-letter-logger") == 0))
-		return fail(err, idx, "%s",
-			    "source/kind must be file-sink/attempt or dead-letter-logger/dead-letter");
-	if (!json_object_get(r, "time") || (attempt && (!json_object_get(r, "attempt") ||
-							!json_object_get(r, "outcome"))))
+		return fail(
+		    err, idx, "%s",
+		    "source/kind must be file-sink/attempt or dead-letter-logger/dead-letter");
+	if (!json_object_get(r, "time") ||
+	    (attempt && (!json_object_get(r, "attempt") || !json_object_get(r, "outcome"))))
 		return fail(err, idx, "%s",
 			    "time is required, and attempt and outcome for an attempt");
-	json_object_foreach (r, k, v)
-		if (field_check(k, v, attempt, idx, err))
-			return ERR_VALIDATION;
+	json_object_foreach(r, k,
+			    v) if (field_check(k, v, attempt, idx, err)) return ERR_VALIDATION;
 	return 0;
 }
 
@@ -533,15 +539,20 @@ int journey_follow_parse(const char *text, size_t len, int *follow, json_t **ids
 	if (!k || (strcmp(k, "follow") != 0 && strcmp(k, "unfollow") != 0) ||
 	    !json_is_array(list) || json_array_size(list) == 0 ||
 	    json_array_size(list) > JOURNEY_FOLLOW_MAX) {
-		(void)buf_appendf(err, "expected {\"follow\": [ids]} or {\"unfollow\": [ids]} with "
-				       "1 to %d ids", JOURNEY_FOLLOW_MAX);
+		(void)buf_appendf(err,
+				  "expected {\"follow\": [ids]} or {\"unfollow\": [ids]} with "
+				  "1 to %d ids",
+				  JOURNEY_FOLLOW_MAX);
 		goto out;
 	}
-	json_array_foreach (list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		if (!string_ok(v, JOURNEY_ID_MAX, 0) ||
 		    !id_valid(json_string_value(v), json_string_length(v))) {
-			(void)buf_appendf(err, "ids[%zu] must be 1 to %d bytes without control "
-					       "characters", i, JOURNEY_ID_MAX);
+			(void)buf_appendf(err,
+					  "ids[%zu] must be 1 to %d bytes without control "
+					  "characters",
+					  i, JOURNEY_ID_MAX);
 			goto out;
 		}
 	}
@@ -582,7 +593,8 @@ void journey_ws_text(void *arg, struct ws_hub *hub, struct ws_client *c, const c
 		return;
 	}
 	buf_release(&err);
-	json_array_foreach (ids, i, v) {
+	json_array_foreach(ids, i, v)
+	{
 		const char *id = json_string_value(v);
 
 		if (!follow) {

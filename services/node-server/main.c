@@ -43,8 +43,9 @@ static const struct config_var vars[] = {
 	{ "DELIVERY_BACKOFF_POLICY", CONFIG_ENUM, offsetof(struct node_config, delivery_policy),
 	  "exponential", 0, 0, node_backoff_policies,
 	  "the Broker's delivery.backoffPolicy, shown on the page" },
-	{ "DELIVERY_BACKOFF_DELAY", CONFIG_DURATION, offsetof(struct node_config, delivery_delay_ms),
-	  "PT1S", 0, 86400000, NULL, "the Broker's delivery.backoffDelay, shown on the page" },
+	{ "DELIVERY_BACKOFF_DELAY", CONFIG_DURATION,
+	  offsetof(struct node_config, delivery_delay_ms), "PT1S", 0, 86400000, NULL,
+	  "the Broker's delivery.backoffDelay, shown on the page" },
 	{ "TRACE_UI_URL", CONFIG_STRING, offsetof(struct node_config, trace_url), NULL, 0, 0, NULL,
 	  "trace link on the page, {traceId} replaced (http://localhost:16686/trace/{traceId}); "
 	  "unset = no link" },

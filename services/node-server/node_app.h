@@ -53,11 +53,11 @@ struct node_config {
 	long long db_timeout_ms;
 	long long threads; /* 0 = number of CPUs */
 	long long ws_ping_ms;
-	long long journey_keep;	      /* JOURNEY_KEEP */
-	long long delivery_retry;     /* DELIVERY_RETRY */
-	int delivery_policy;	      /* DELIVERY_BACKOFF_POLICY: index in node_backoff_policies */
-	long long delivery_delay_ms;  /* DELIVERY_BACKOFF_DELAY */
-	const char *trace_url;	      /* TRACE_UI_URL, NULL = unset */
+	long long journey_keep;	     /* JOURNEY_KEEP */
+	long long delivery_retry;    /* DELIVERY_RETRY */
+	int delivery_policy;	     /* DELIVERY_BACKOFF_POLICY: index in node_backoff_policies */
+	long long delivery_delay_ms; /* DELIVERY_BACKOFF_DELAY */
+	const char *trace_url;	     /* TRACE_UI_URL, NULL = unset */
 };
 
 /* The choices of DELIVERY_BACKOFF_POLICY (Knative's backoffPolicy values). */

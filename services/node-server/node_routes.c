@@ -44,10 +44,10 @@
 struct call {
 	struct http_request *req;
 	struct node_app *app;
-	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
+	int refresh_on_204;	     /* DELETE: refresh the feed when it worked */
 	char id[JOURNEY_ID_MAX + 1]; /* /add: the forwarded event's id; /insert: the event's */
 	long long t0_ms;	     /* /add: when it arrived (epoch ms), for the journey */
-	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
+	struct trace_span *span;     /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
 };
 
 /* Ends c's messaging span, failed (error.type why) unless why is NULL. */

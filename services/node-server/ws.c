@@ -295,8 +295,8 @@ struct ws_client {
 	int in_fragment;		/* inside a fragmented data message */
 	size_t msg_total;		/* its size so far */
 	int dead;			/* closed; freed at the end of the loop round */
-	uint64_t *follows;		/* ring of hub->cfg.follow_max topics, NULL until the first */
-	size_t nfollows, follow_head;	/* follow_head: the oldest */
+	uint64_t *follows;	      /* ring of hub->cfg.follow_max topics, NULL until the first */
+	size_t nfollows, follow_head; /* follow_head: the oldest */
 	struct ws_client *prev, *next;
 };
 
@@ -559,7 +559,8 @@ static void client_frame(struct ws_hub *hub, struct ws_client *c, const struct w
 		break;
 	default:
 		client_data(hub, c, f);
-		if (f->opcode == WS_OP_TEXT && f->fin && !c->dead && !c->closing && hub->cfg.on_text)
+		if (f->opcode == WS_OP_TEXT && f->fin && !c->dead && !c->closing &&
+		    hub->cfg.on_text)
 			hub->cfg.on_text(hub->cfg.text_arg, hub, c, (const char *)payload,
 					 f->payload_len);
 		break;

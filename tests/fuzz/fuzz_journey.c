@@ -31,7 +31,8 @@ static void fuzz_records(const char *text, size_t len)
 		buf_reset(&err);
 		if (journey_ingest(j, text, len, &n, &err) != 0 || n != json_array_size(out))
 			abort();
-		r = journey_get(j, json_string_value(json_object_get(json_array_get(out, 0), "id")));
+		r = journey_get(j,
+				json_string_value(json_object_get(json_array_get(out, 0), "id")));
 		if (r == NULL)
 			abort();
 		json_decref(r);

@@ -18,7 +18,7 @@
 
 TestSuite(journey, LEAK_FINI);
 
-#define REC(extra)                                                                          \
+#define REC(extra)                                                                               \
 	"{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"attempt\",\"time\":5," \
 	"\"attempt\":1,\"outcome\":\"saved\"" extra "}]}"
 
@@ -42,7 +42,8 @@ static const struct {
 	{ REC(",\"trace_id\":\"short\""), ERR_VALIDATION },
 	{ REC(",\"counters\":{\"a\":1.5}"), ERR_VALIDATION },
 	{ REC(",\"destination\":\"http://x\""), ERR_VALIDATION },
-	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"dead-letter\",\"time\":5}]}",
+	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"dead-letter\",\"time\":"
+	  "5}]}",
 	  ERR_VALIDATION },
 	{ "{\"records\":[{\"id\":\"\\u0007\",\"source\":\"file-sink\",\"kind\":\"attempt\","
 	  "\"time\":5,\"attempt\":1,\"outcome\":\"saved\"}]}",
@@ -91,7 +92,8 @@ Test(journey, steps_of_one_review)
 	json_t *g, *steps;
 
 	journey_posted(j, "e1", 1000, "0123456789abcdef0123456789abcdef");
-	cr_assert_eq(ingest(j, REC(",\"counters\":{\"saved\":7},\"policy\":\"FAILURE_RATE=0\"")), 0);
+	cr_assert_eq(ingest(j, REC(",\"counters\":{\"saved\":7},\"policy\":\"FAILURE_RATE=0\"")),
+		     0);
 	journey_insert(j, "e1", "stored", 200, 42);
 	journey_reply(j, "e1", "com.example.reviews.inserted", "r1");
 	g = journey_get(j, "e1");
@@ -112,11 +114,12 @@ Test(journey, steps_of_one_review)
 	json_decref(g);
 	cr_assert_null(journey_get_review(j, 43));
 	g = journey_delivery(j);
-	cr_assert_eq(json_integer_value(json_object_get(
-			 json_object_get(json_object_get(json_object_get(g, "senders"), "file-sink"),
-					 "counters"),
-			 "saved")),
-		     7);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(
+		json_object_get(json_object_get(json_object_get(g, "senders"), "file-sink"),
+				"counters"),
+		"saved")),
+	    7);
 	cr_assert_str_eq(
 	    json_string_value(json_object_get(json_object_get(g, "delivery"), "backoffDelay")),
 	    "PT1S");
@@ -168,7 +171,8 @@ Test(journey, follow_parse)
 		int rc;
 
 		buf_init(&err, 256);
-		rc = journey_follow_parse(cases[i].text, strlen(cases[i].text), &follow, &ids, &err);
+		rc =
+		    journey_follow_parse(cases[i].text, strlen(cases[i].text), &follow, &ids, &err);
 		cr_assert_eq(rc, cases[i].rc, "case %zu", i);
 		if (rc == 0) {
 			cr_assert_eq(follow, cases[i].follow, "case %zu", i);
@@ -253,7 +257,8 @@ Test(journey, followers_get_frames)
 	cr_assert(read_until(a[1], buf, sizeof(buf), "\"outcome\":\"stored\""), "the change");
 	send_text(b[1], "{\"follow\":1}");
 	cr_assert(read_until(b[1], buf, sizeof(buf), "\"error\":\"bad_request\""));
-	cr_assert_not(holds(buf, strlen(buf), "\"journey\""), "a socket that follows nothing gets none");
+	cr_assert_not(holds(buf, strlen(buf), "\"journey\""),
+		      "a socket that follows nothing gets none");
 	journey_attach(j, NULL);
 	ws_hub_free(hub);
 	journey_free(j);
