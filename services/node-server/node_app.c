@@ -112,8 +112,8 @@ static int journey_setup(struct node_app *app, struct ws_hub_config *hub)
 	struct journey_config jc = { 0 };
 	const char *t = cfg->trace_url;
 
-	if (t &&
-	    (!strstr(t, "{traceId}") || (strncmp(t, "http://", 7) && strncmp(t, "https://", 8))))
+	if (t && (strstr(t, "{traceId}") == NULL ||
+		  (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0)))
 		return ERR_VALIDATION;
 	jc.keep = (size_t)cfg->journey_keep;
 	jc.retry = cfg->delivery_retry;
