@@ -5,7 +5,8 @@
 //   - FAIL_FIRST=2: three attempts at about t, t + 1 s and t + 3 s (the Broker's retry 2,
 //     exponential from PT1S), a countdown while a retry is pending, then "saved";
 //   - FAILURE_RATE=1: the dead letter, with code 500 and file-sink as the destination;
-//   - FAILURE_RATE=0: one attempt, saved, stored, and the same journey opened from the list.
+//   - FAILURE_RATE=0: one attempt, saved, stored, the same journey opened from the list, and
+//     with tracing on, the link to the event's trace (TRACE_UI_URL).
 // Every run checks the page against the events.log lines it reflects, and saves a screenshot
 // under build/screenshots/.
 import { test, before, after } from 'node:test';
@@ -139,8 +140,10 @@ test('FAILURE_RATE=1: the dead letter with code 500 and file-sink as the destina
 	});
 });
 
-test('FAILURE_RATE=0: one attempt, saved, stored; the review list opens the same journey', { skip, timeout: 180000 }, async () => {
-	await withRun({ FAILURE_RATE: '0' }, async (st) => {
+test('FAILURE_RATE=0: one attempt, saved, stored; the review list opens the same journey; the trace link', { skip, timeout: 180000 }, async () => {
+	// tracing on (spans printed as JSON lines), and the page's trace link template
+	const env = { FAILURE_RATE: '0', OTEL_TRACES_EXPORTER: 'console', TRACE_UI_URL: 'http://127.0.0.1:16686/trace/{traceId}' };
+	await withRun(env, async (st) => {
 		const text = `Saved at once ${Date.now()}`;
 		const { page, id, errors } = await postReview(st, text);
 		await page.waitForSelector(`${live}[data-delivery="saved"][data-stored="yes"]`, { timeout: 20000 });
@@ -151,6 +154,9 @@ test('FAILURE_RATE=0: one attempt, saved, stored; the review list opens the same
 		const per = account(st, [id]).get(id);
 		assert.equal(per.saved.length, 1);
 		assert.equal(per.simulated.length, 0);
+		// the trace link names the event's own trace (its traceparent in events.log)
+		const traceId = per.saved[0].event.traceparent.split('-')[1];
+		assert.equal(await page.locator(`${live} [data-testid="journey-trace"]`).getAttribute('href'), `http://127.0.0.1:16686/trace/${traceId}`);
 		// the same journey from the reviews list (GET /journey/{id})
 		const item = page.getByTestId('review-item').filter({ hasText: text });
 		await item.waitFor({ timeout: 15000 });
