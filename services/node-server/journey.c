@@ -173,7 +173,8 @@ static void trip_publish(struct journey *j, const struct trip *t)
 	size_t len;
 	char *s;
 
-	if (j->hub == NULL)
+	/* nobody follows anything: no frame to build (a later follow gets the stored state) */
+	if (j->hub == NULL || ws_hub_following(j->hub) == 0)
 		return;
 	s = trip_frame(t, &len);
 	if (s && ws_hub_publish_topic(j->hub, t->topic, s, len) == ERR_OVERLOADED)

@@ -295,8 +295,8 @@ struct ws_client {
 	int in_fragment;		/* inside a fragmented data message */
 	size_t msg_total;		/* its size so far */
 	int dead;			/* closed; freed at the end of the loop round */
-	uint64_t *follows;	      /* ring of hub->cfg.follow_max topics, NULL until the first */
-	size_t nfollows, follow_head; /* follow_head: the oldest */
+	uint64_t *follows; /* hub->cfg.follow_max topics, oldest first; NULL until the first */
+	size_t nfollows;
 	struct ws_client *prev, *next;
 };
 
@@ -318,6 +318,7 @@ struct ws_hub {
 	struct ws_client *graveyard;
 	long long next_ping;
 	atomic_size_t nclients;
+	atomic_size_t nfollowing; /* clients that follow at least one topic */
 	struct metric_series *m_clients, *m_slow, *m_timeout, *m_limit, *m_published;
 	struct metric_series *m_topic_slow, *m_topic_backlog;
 };
@@ -398,6 +399,10 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
+	if (c->nfollows) {
+		atomic_fetch_sub(&hub->nfollowing, 1);
+		c->nfollows = 0;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -738,28 +743,36 @@ void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
 		return;
 	if (c->follows == NULL)
 		c->follows = xcalloc(max, sizeof(*c->follows));
+	if (c->nfollows == 0)
+		atomic_fetch_add(&hub->nfollowing, 1);
 	if (c->nfollows < max) {
 		c->follows[c->nfollows++] = topic;
 		return;
 	}
-	c->follows[c->follow_head] = topic; /* full: forget the oldest */
-	c->follow_head = (c->follow_head + 1) % max;
+	/* full: forget the oldest (the array is kept oldest first) */
+	memmove(c->follows, c->follows + 1, (max - 1) * sizeof(*c->follows));
+	c->follows[max - 1] = topic;
 }
 
 void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
 {
 	size_t i;
 
-	(void)hub;
 	for (i = 0; i < c->nfollows; i++) {
 		if (c->follows[i] != topic)
 			continue;
 		memmove(c->follows + i, c->follows + i + 1,
 			(c->nfollows - i - 1) * sizeof(*c->follows));
 		c->nfollows--;
-		c->follow_head = 0;
+		if (c->nfollows == 0)
+			atomic_fetch_sub(&hub->nfollowing, 1);
 		return;
 	}
+}
+
+size_t ws_hub_following(struct ws_hub *hub)
+{
+	return atomic_load(&hub->nfollowing);
 }
 
 void ws_hub_send_text(struct ws_hub *hub, struct ws_client *c, const char *text, size_t len)
@@ -972,6 +985,7 @@ int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
 	hub_metrics(hub, hub->cfg.metrics);
 	raise_fd_limit();
 	atomic_init(&hub->nclients, 0);
+	atomic_init(&hub->nfollowing, 0);
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
 	hub->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -227,6 +227,9 @@ void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
 /* Hub thread only: queues one text frame to c alone, skipped like a topic frame when slow. */
 void ws_hub_send_text(struct ws_hub *hub, struct ws_client *c, const char *text, size_t len);
 
+/* Clients that follow at least one topic right now (thread-safe; 0 lets publishers skip work). */
+size_t ws_hub_following(struct ws_hub *hub);
+
 /* Clients connected right now: taken over by the hub thread and not closed yet. */
 size_t ws_hub_clients(struct ws_hub *hub);
 
