@@ -11,6 +11,7 @@ import { buildDir, cleanupAll, onCleanup, fmtMiB, SECONDS } from './lib/util.mjs
 import { Report } from './lib/table.mjs';
 import { benchBookstore, startBookstore } from './lib/bookstore.mjs';
 import { benchWs } from './lib/ws.mjs';
+import { benchWsJourneys } from './lib/ws_journeys.mjs';
 import { benchColdStart } from './lib/coldstart.mjs';
 import { benchDelivery } from './lib/delivery.mjs';
 import { benchTracing } from './lib/tracing.mjs';
@@ -65,7 +66,7 @@ async function main() {
 		} else {
 			ctx.bookstore = await startBookstore(ctx);
 		}
-		for (const [g, fn] of [['ws', benchWs], ['coldstart', benchColdStart]]) {
+		for (const [g, fn] of [['ws', benchWs], ['ws', benchWsJourneys], ['coldstart', benchColdStart]]) {
 			if (!has(g)) continue;
 			console.error(`bench: ${g}...`);
 			await fn(ctx);

@@ -15,6 +15,7 @@ import {
 	safeImagePath,
 	sentimentInfo,
 } from './lib.js';
+import { createJourneys, startPanel } from './journey.js';
 
 const THEME_KEY = 'bookstore-theme'; // shared with theme-init.js
 const REQUEST_TIMEOUT_MS = 15000;
@@ -159,6 +160,7 @@ function createReviewItem(id) {
 	del.setAttribute('aria-label', `Delete review ${id}`);
 	del.title = 'Delete this review';
 	del.addEventListener('click', () => deleteReview(id, li));
+	li.querySelector('.review__journey').addEventListener('click', () => toggleJourney(li));
 	return li;
 }
 
@@ -289,6 +291,33 @@ function removeReviewLocally(id) {
 	if (hadFocus) restoreFocus(index);
 }
 
+/** GET path as JSON, or null (not found, not JSON, network error). */
+async function fetchJson(path) {
+	try {
+		const res = await fetchWithTimeout(apiUrl(path), { headers: { Accept: 'application/json' } });
+		return res.ok ? await res.json() : null;
+	} catch {
+		return null;
+	}
+}
+
+const journeys = createJourneys({ apiUrl, fetchJson });
+
+/** The Journey button of a review: shows (and follows) or hides the review's journey. */
+async function toggleJourney(li) {
+	const button = li.querySelector('.review__journey');
+	const trip = li.querySelector('.review__trip');
+	if (button.getAttribute('aria-expanded') === 'true') {
+		button.setAttribute('aria-expanded', 'false');
+		if (li.dataset.journeyId) journeys.unfollow(li.dataset.journeyId);
+		trip.hidden = true;
+		trip.replaceChildren();
+		return;
+	}
+	button.setAttribute('aria-expanded', 'true');
+	li.dataset.journeyId = (await journeys.open(li.dataset.reviewId, trip)) || '';
+}
+
 /* ------------------------------------------------------------- connection */
 
 const feed = {
@@ -362,11 +391,17 @@ function connect() {
 	}
 	feed.ws = ws;
 	feed.gotMessage = false;
-	ws.onopen = () => setBadge('live');
+	ws.onopen = () => {
+		setBadge('live');
+		journeys.attach(ws);
+	};
 	ws.onmessage = (ev) => {
 		feed.gotMessage = true;
 		feed.attempt = 0;
-		if (typeof ev.data === 'string') applyReviewsPayload(ev.data);
+		if (typeof ev.data !== 'string') return;
+		// {"journey": ...} frames are for the journeys this page follows; the rest is the list.
+		if (ev.data.startsWith('{"journey"')) journeys.onMessage(JSON.parse(ev.data));
+		else if (!ev.data.startsWith('{"error":"bad_request"')) applyReviewsPayload(ev.data);
 	};
 	ws.onclose = () => {
 		if (feed.ws !== ws) return;
@@ -426,6 +461,7 @@ const form = {
 	busy: false,
 	done: false,
 	succeeded: false,
+	journeyId: '', // the posted review's event id, whose journey is shown under the checklist
 };
 
 const STEP_STATUS = { pending: 'in progress', ok: 'done', fail: 'failed' };
@@ -489,6 +525,10 @@ async function sendReview(text) {
 	setStep('sent', 'ok', `node-server answered HTTP ${res.status}.`);
 	const answer = describeAddResponse(res.status, await res.text().catch(() => ''));
 	setStep('accepted', answer.ok ? 'ok' : 'fail', answer.message);
+	if (answer.ok && answer.id) {
+		form.journeyId = answer.id;
+		journeys.follow(answer.id, $('journey-live'));
+	}
 	return answer.ok;
 }
 
@@ -516,6 +556,8 @@ async function submitReview(event) {
 function resetForm() {
 	const textarea = $('review-text');
 	if (form.succeeded) textarea.value = '';
+	if (form.journeyId) journeys.unfollow(form.journeyId);
+	form.journeyId = '';
 	form.done = false;
 	form.succeeded = false;
 	$('checklist').hidden = true;
@@ -547,3 +589,5 @@ theme.init();
 initForm();
 loadBook();
 initConnection();
+journeys.loadSpec().catch(() => {});
+startPanel($('delivery-panel'), fetchJson);

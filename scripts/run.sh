@@ -13,9 +13,11 @@
 #   NODE_SERVER_PORT=8080 DB_SERVICE_PORT=8081 FILE_SINK_PORT=8082
 #   DEAD_LETTER_LOGGER_PORT=8083 BROKER_PORT=8084 BAD_WORD_FILTER_PORT=8085
 #   SENTIMENT_ANALYSIS_PORT=8086 RUN_PG_PORT=55432
-# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, BADWORDS_FILE, SENTIMENT_LEXICON_FILE,
-# SENTIMENT_EMOJI_FILE (default: the files under services/*/data), LOG_LEVEL and the OTEL_*
-# variables pass through. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
+# FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, FAIL_FIRST, BADWORDS_FILE,
+# SENTIMENT_LEXICON_FILE, SENTIMENT_EMOJI_FILE (default: the files under services/*/data),
+# LOG_LEVEL, TRACE_UI_URL (node-server) and the OTEL_* variables pass through. node-server gets
+# the Broker's delivery spec (DELIVERY_*) from k8s/base/eventing/broker.yaml, and both sinks its
+# POST /journey. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
 # nothing listens beyond this machine; a port already in use stops the start with a message.
 # PostgreSQL listens on 127.0.0.1 and asks for a password (scram-sha-256), generated on the
 # first run and kept in .run/pg-password (mode 0600); db-service gets it in DATABASE_URL.
@@ -192,6 +194,14 @@ stop_pg() {
 	fi
 }
 
+# One key of the Broker's delivery spec in k8s/base/eventing/broker.yaml (retry, backoffPolicy,
+# backoffDelay), read from the file the cluster applies: node-server shows it on the page.
+broker_delivery() { # key
+	awk -v k="$1:" '/^kind: Broker/ { b = 1 } b && /^  delivery:/ { d = 1; next }
+		b && d && /^  [^ ]/ { d = 0 } b && d && $1 == k { print $2; exit }' \
+		"$top/k8s/base/eventing/broker.yaml"
+}
+
 start_service() { # name port env...
 	local name=$1 port=$2 pid
 	shift 2
@@ -272,9 +282,16 @@ start() {
 	# FAIL_EVERY=N (fail every Nth attempt) replaces FAILURE_RATE; file-sink refuses both.
 	local failure="FAILURE_RATE=${FAILURE_RATE:-0.5}"
 	[ -z "${FAIL_EVERY:-}" ] || failure="FAIL_EVERY=$FAIL_EVERY"
-	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" "$failure"
+	# FAIL_FIRST=N also fails each event's first N attempts (FAIL_FIRST=2: two retries, saved).
+	failure="$failure FAIL_FIRST=${FAIL_FIRST:-0}"
+	# Both sinks report what they see to node-server for the page's journeys (best-effort;
+	# node-server starts last, records sent before it listens are dropped).
+	local journey="JOURNEY_URL=http://127.0.0.1:$NODE_SERVER_PORT/journey"
+	# shellcheck disable=SC2086 # $failure is two NAME=value words
+	start_service file-sink "$FILE_SINK_PORT" DATA_DIR="$run/data/file-sink" $failure \
+		"$journey"
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
-		DATA_DIR="$run/data/dead-letter-logger"
+		DATA_DIR="$run/data/dead-letter-logger" "$journey"
 	local sa_data=$top/services/sentiment-analysis/data
 	start_service bad-word-filter "$BAD_WORD_FILTER_PORT" \
 		BADWORDS_FILE="${BADWORDS_FILE:-$top/services/bad-word-filter/data/badwords.txt}"
@@ -285,7 +302,11 @@ start() {
 		BROKER_MANIFESTS="$top/k8s/base/eventing" BROKER_SERVICES="$services"
 	start_service node-server "$NODE_SERVER_PORT" \
 		K_SINK="http://127.0.0.1:$BROKER_PORT/bookstore/bookstore-broker" \
-		DB_SERVICE_URL="http://127.0.0.1:$DB_SERVICE_PORT" FRONTEND_DIR="$top/frontend-static"
+		DB_SERVICE_URL="http://127.0.0.1:$DB_SERVICE_PORT" FRONTEND_DIR="$top/frontend-static" \
+		DELIVERY_RETRY="$(broker_delivery retry)" \
+		DELIVERY_BACKOFF_POLICY="$(broker_delivery backoffPolicy)" \
+		DELIVERY_BACKOFF_DELAY="$(broker_delivery backoffDelay)" \
+		TRACE_UI_URL="${TRACE_UI_URL:-}"
 
 	cat <<MSG
 

@@ -481,6 +481,11 @@ void metrics_add(struct metric_series *s, double v)
 		atomic_add_double(&s->bits, v);
 }
 
+double metrics_value(const struct metric_series *s)
+{
+	return bits_to_double(atomic_load_explicit(&s->bits, memory_order_relaxed));
+}
+
 void metrics_set(struct metric_series *s, double v)
 {
 	atomic_store_explicit(&s->bits, double_to_bits(v), memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
@@ -20,6 +21,8 @@ void deadletters_init(struct deadletters *dl, struct eventlog *log)
 	dl->max_series = DEADLETTERS_DEFAULT_SERIES;
 	dl->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	dl->dedupe = NULL;
+	dl->journey = NULL;
+	atomic_init(&dl->recorded, 0);
 	dl->total = metrics_counter(metrics_default(), "dead_letters_total",
 				    "Dead letters received, by failed destination and HTTP code.",
 				    METRIC_LABELS("destination", "code"));
@@ -120,6 +123,34 @@ static void trace_dead_letter(struct trace_span *span, const struct deadletter_i
 	trace_span_add_event(span, "dead letter", a, n);
 }
 
+/* The journey record of a dead letter just recorded (journey_client.h), best-effort. */
+static void report(struct deadletters *dl, const struct ce_event *ev,
+		   const struct deadletter_info *info, const json_t *rec,
+		   const struct trace_span *span)
+{
+	const char *resp =
+	    json_string_value(json_object_get(json_object_get(rec, "error"), "response"));
+	unsigned long long n = atomic_fetch_add(&dl->recorded, 1) + 1;
+	char cut[SPAN_RESPONSE_MAX + 4], trace_id[33];
+	json_t *r;
+
+	if (dl->journey == NULL || !journey_client_id_ok(ev->id))
+		return;
+	journey_client_trace_id(trace_span_context(span), trace_id);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:{s:I}}", "id", ev->id, "source", "dead-letter-logger",
+		      "kind", "dead-letter", "time", (json_int_t)journey_client_now_ms(),
+		      "counters", "dead_letters", (json_int_t)n);
+	if (info->destination && strlen(info->destination) <= 512)
+		json_object_set_new(r, "destination", json_string(info->destination));
+	if (info->has_code && info->code >= 0 && info->code <= 999)
+		json_object_set_new(r, "code", json_integer(info->code));
+	if (resp)
+		json_object_set_new(r, "response", json_string(cut_text(resp, cut)));
+	if (trace_id[0])
+		json_object_set_new(r, "trace_id", json_string(trace_id));
+	journey_client_record(dl->journey, r);
+}
+
 /* Records ev (or fails), answering the request. Returns 0 or the err.h code answered. */
 static int record_dead_letter(struct deadletters *dl, struct http_request *req,
 			      const struct ce_event *ev, struct trace_span *span)
@@ -141,6 +172,8 @@ static int record_dead_letter(struct deadletters *dl, struct http_request *req,
 		return http_respond(req, 200, NULL, NULL, 0);
 	}
 	rc = eventlog_append(dl->log, rec);
+	if (rc == 0)
+		report(dl, ev, &info, rec, span);
 	json_decref(rec);
 	if (dl->dedupe && rc == 0)
 		dedupe_commit(dl->dedupe, ev->source, ev->id, info.destination);

@@ -20,6 +20,7 @@
 #ifndef DEAD_LETTER_LOGGER_HANDLERS_H
 #define DEAD_LETTER_LOGGER_HANDLERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -27,6 +28,8 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+
+struct journey_client;
 
 /* The default for DEAD_LETTER_SERIES. */
 #define DEADLETTERS_DEFAULT_SERIES 100
@@ -37,6 +40,10 @@ struct deadletters {
 	size_t max_series;	 /* DEAD_LETTER_SERIES: dead_letters_total's own series */
 	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
 	struct dedupe *dedupe;	 /* borrowed, may be NULL (no dedupe): recorded keys */
+	/* Journeys: with JOURNEY_URL set, each dead letter recorded is reported to node-server
+	 * (common/journey_client.h, best-effort), with the count recorded since the start. */
+	struct journey_client *journey; /* borrowed, NULL = off */
+	_Atomic unsigned long long recorded;
 };
 
 /* The key of an events.log record (a dedupe_key_fn): event.source, event.id, error.destination. */

@@ -17,6 +17,7 @@
 #include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "common/xalloc.h"
@@ -29,6 +30,7 @@ struct dll_config {
 	long long events_max_bytes;
 	long long max_series;
 	long long dedupe_keys;
+	const char *journey_url;
 };
 
 static const struct config_var vars[] = {
@@ -46,6 +48,8 @@ static const struct config_var vars[] = {
 	  "dead_letters_total series kept (destination, code); more go to destination=\"other\"" },
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct dll_config, dedupe_keys), "100000", 1, 1000000,
 	  NULL, "recorded event keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct dll_config, journey_url), NULL, 0, 0, NULL,
+	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -85,12 +89,15 @@ int main(int argc, char **argv)
 	dl.max_series = (size_t)cfg.max_series;
 	dl.events_max_bytes = (size_t)cfg.events_max_bytes;
 	dl.dedupe = open_dedupe(path, cfg.dedupe_keys);
+	if (cfg.journey_url)
+		dl.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
 	http.service = "dead-letter-logger";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &dl;
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
+		journey_client_free(dl.journey);
 		dedupe_free(dl.dedupe);
 		eventlog_close(log);
 		free(path);
@@ -101,6 +108,7 @@ int main(int argc, char **argv)
 		 http_server_port(srv), path, eventlog_fsync_names[cfg.fsync]);
 	service_wait();
 	http_server_stop(srv);
+	journey_client_free(dl.journey);
 	service_stop(); /* after the server, before what metrics read */
 	dedupe_free(dl.dedupe);
 	eventlog_close(log);

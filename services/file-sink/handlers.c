@@ -7,6 +7,7 @@
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
@@ -44,6 +45,58 @@ void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fa
 					 METRIC_NO_LABELS),
 			   METRIC_NO_LABELS);
 	metrics_on_collect(reg, collect_log_bytes, fs);
+	fs->redelivered = metrics_series(
+	    metrics_counter(reg, "filesink_redeliveries_total",
+			    "Delivery attempts of an event seen before (retries; attempts.h).",
+			    METRIC_NO_LABELS),
+	    METRIC_NO_LABELS);
+	attempts_init(&fs->attempts);
+	fs->journey = NULL;
+	fs->fail_first = 0;
+}
+
+void filesink_release(struct filesink *fs)
+{
+	journey_client_free(fs->journey);
+	fs->journey = NULL;
+	attempts_release(&fs->attempts);
+}
+
+/* Counts one attempt of ev (attempts.h) and returns its number, 1 for the first. */
+static uint64_t count_attempt(struct filesink *fs, const struct ce_event *ev)
+{
+	uint64_t n = attempts_next(&fs->attempts, ev->source, ev->id);
+
+	if (n > 1)
+		metrics_inc(fs->redelivered);
+	return n;
+}
+
+/*
+ * Reports attempt n of ev to node-server (journey_client.h): best-effort, never delaying the
+ * answer. status is what the broker is answered.
+ */
+static void report(struct filesink *fs, const struct ce_event *ev, uint64_t n, const char *outcome,
+		   int status, const struct trace_span *span)
+{
+	char trace_id[33];
+	json_t *r;
+
+	if (fs->journey == NULL || !journey_client_id_ok(ev->id))
+		return;
+	journey_client_trace_id(trace_span_context(span), trace_id);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "id",
+		      ev->id, "source", "file-sink", "kind", "attempt", "time",
+		      (json_int_t)journey_client_now_ms(), "attempt", (json_int_t)n, "outcome",
+		      outcome, "code", status, "policy", fs->policy, "counters", "saved",
+		      (json_int_t)metrics_value(fs->saved), "error_simulated",
+		      (json_int_t)metrics_value(fs->simulated), "duplicate",
+		      (json_int_t)metrics_value(fs->duplicate), "rejected",
+		      (json_int_t)metrics_value(fs->rejected), "redeliveries",
+		      (json_int_t)metrics_value(fs->redelivered));
+	if (trace_id[0])
+		json_object_set_new(r, "trace_id", json_string(trace_id));
+	journey_client_record(fs->journey, r);
 }
 
 int handlers_ready(void *ctx, struct buf *reason)
@@ -101,7 +154,8 @@ static void consumer_end(struct trace_span *span, int rc)
 }
 
 /* A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. */
-static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev)
+static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev,
+			  uint64_t n, const struct trace_span *span)
 {
 	json_t *rec = record_new(FILESINK_DUPLICATE);
 	int rc;
@@ -112,38 +166,48 @@ static int save_duplicate(struct filesink *fs, struct http_request *req, const s
 	if (rc != 0)
 		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 	metrics_inc(fs->duplicate);
+	report(fs, ev, n, FILESINK_DUPLICATE, 200, span);
 	log_info("event %s from %s was saved before: a redelivery, not saved again", ev->id,
 		 ev->source);
 	return http_respond(req, 200, NULL, NULL, 0);
 }
 
-/* Saves ev (or fails), answering the request. Returns 0 or the err.h code answered. */
-static int save_event(struct filesink *fs, struct http_request *req, const struct ce_event *ev)
+/*
+ * Saves ev (or fails), answering the request and reporting the attempt to the journeys.
+ * Returns 0 or the err.h code answered.
+ */
+static int save_event(struct filesink *fs, struct http_request *req, const struct ce_event *ev,
+		      const struct trace_span *span)
 {
+	uint64_t n = count_attempt(fs, ev);
 	bool fail;
 	json_t *rec;
 	int rc;
 
 	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED)
-		return save_duplicate(fs, req, ev);
-	fail = failsim_next(fs->fail);
+		return save_duplicate(fs, req, ev, n, span);
+	fail = failsim_next(fs->fail) || n <= fs->fail_first;
 	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
 	json_object_set_new(rec, "event", ce_to_json(ev));
 	rc = eventlog_append(fs->log, rec);
 	json_decref(rec);
-	if (fs->dedupe && rc == 0 && !fail)
+	if (rc == 0 && !fail && fs->dedupe)
 		dedupe_commit(fs->dedupe, ev->source, ev->id, NULL);
 	else if (fs->dedupe)
 		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
-	if (rc != 0)
+	if (rc != 0) {
+		report(fs, ev, n, "io error", 500, span);
 		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
+	}
 	if (fail) {
 		metrics_inc(fs->simulated);
+		report(fs, ev, n, FILESINK_SIMULATED, 500, span);
 		log_info("simulated a failure for event %s (%s)", ev->id, fs->policy);
 		return http_fail(req, ERR_SIMULATED, "simulated failure for event %s (%s)", ev->id,
 				 fs->policy);
 	}
 	metrics_inc(fs->saved);
+	report(fs, ev, n, FILESINK_SAVED, 200, span);
 	log_debug("saved event %s of type %s", ev->id, ev->type);
 	return http_respond(req, 200, NULL, NULL, 0);
 }
@@ -166,7 +230,7 @@ static int post_event(struct http_request *req)
 	arena_defer(http_arena(req), event_free, ev);
 	(void)ce_trace_consume(req, ev, 0, &span);
 	trace_span_enter(span);
-	rc = save_event(fs, req, ev);
+	rc = save_event(fs, req, ev, span);
 	consumer_end(span, rc);
 	return rc;
 }

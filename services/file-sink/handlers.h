@@ -17,7 +17,16 @@
  *	POST /bad-reviews, GET /bad-reviews   the notification sink of the moderation path,
  *	               with its own log (badreviews.h); no simulated failures.
  *
- * Metrics: filesink_deliveries_total{outcome} and the gauge filesink_log_bytes.
+ * FAIL_FIRST=N (fs->fail_first) also fails the first N attempts of every event, counted per
+ * event (attempts.h), whatever FAILURE_RATE or FAIL_EVERY decide: FAIL_FIRST=2 with the
+ * Broker's retry 2 shows two retries, then "saved".
+ *
+ * Journeys: each attempt of an event with an id is counted (attempts.h, the counter
+ * filesink_redeliveries_total for attempts after the first) and, with JOURNEY_URL set,
+ * reported to node-server as a journey record (common/journey_client.h), best-effort.
+ *
+ * Metrics: filesink_deliveries_total{outcome}, filesink_redeliveries_total and the gauge
+ * filesink_log_bytes.
  * Every handler expects req->ctx to be the struct filesink.
  */
 #ifndef FILE_SINK_HANDLERS_H
@@ -30,8 +39,11 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "attempts.h"
 #include "badreviews.h"
 #include "failsim.h"
+
+struct journey_client;
 
 #define FILESINK_SAVED	   "saved"
 #define FILESINK_SIMULATED "error simulated"
@@ -48,6 +60,10 @@ struct filesink {
 	struct badreviews *bad;	 /* borrowed; NULL (as filesink_init() leaves it) = 404 */
 	struct metric_series *saved, *simulated, *rejected, *duplicate;
 	struct metric_series *log_bytes;
+	struct metric_series *redelivered;
+	struct attempts attempts;
+	struct journey_client *journey; /* owned; NULL = no journey records */
+	uint64_t fail_first;		/* FAIL_FIRST: each event's first N attempts fail */
 };
 
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
@@ -56,6 +72,9 @@ const struct route *handlers_routes(size_t *n);
 /* Fills fs and registers its metrics in metrics_default(). */
 void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
 		   const char *policy);
+
+/* Frees what filesink_init() made and the journey client. */
+void filesink_release(struct filesink *fs);
 
 /* The /readyz callback: ctx is the struct filesink. */
 int handlers_ready(void *ctx, struct buf *reason);

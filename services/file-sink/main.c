@@ -19,6 +19,7 @@
 #include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "common/xalloc.h"
@@ -35,6 +36,8 @@ struct filesink_config {
 	long long failure_seed;
 	long long dedupe_keys;
 	long long events_max_bytes;
+	const char *journey_url;
+	long long fail_first;
 };
 
 static const struct config_var vars[] = {
@@ -56,6 +59,10 @@ static const struct config_var vars[] = {
 	{ "EVENTS_MAX_BYTES", CONFIG_INT, offsetof(struct filesink_config, events_max_bytes),
 	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
+	{ "FAIL_FIRST", CONFIG_INT, offsetof(struct filesink_config, fail_first), "0", 0, 1000,
+	  NULL, "also fail the first N attempts of every event (counted per event id)" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0,
+	  NULL, "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -80,6 +87,11 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 		failsim_init_rate(fail, cfg->failure_rate, (uint64_t)cfg->failure_seed,
 				  is_set("FAILURE_SEED"));
 		snprintf(policy, n, "FAILURE_RATE=%g", cfg->failure_rate);
+	}
+	if (cfg->fail_first > 0) {
+		size_t used = strlen(policy);
+
+		snprintf(policy + used, n - used, ", FAIL_FIRST=%lld", cfg->fail_first);
 	}
 }
 
@@ -145,6 +157,9 @@ int main(int argc, char **argv)
 	fs.bad = bad;
 	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
+	fs.fail_first = (uint64_t)cfg.fail_first;
+	if (cfg.journey_url)
+		fs.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
 	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);
@@ -152,6 +167,7 @@ int main(int argc, char **argv)
 	http.ready = handlers_ready;
 	if (http_server_start(&http, &srv) != 0) {
 		badreviews_close(bad);
+		filesink_release(&fs);
 		dedupe_free(fs.dedupe);
 		eventlog_close(log);
 		free(path);
@@ -162,6 +178,7 @@ int main(int argc, char **argv)
 		 path, eventlog_fsync_names[cfg.fsync], policy);
 	service_wait();
 	http_server_stop(srv);
+	filesink_release(&fs);
 	dedupe_free(fs.dedupe);
 	service_stop(); /* after the server, before what metrics read */
 	badreviews_close(bad);

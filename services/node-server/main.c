@@ -36,6 +36,19 @@ static const struct config_var vars[] = {
 	  "HTTP worker threads; 0 = one per CPU (handlers never block)" },
 	{ "WS_PING_INTERVAL_MS", CONFIG_MILLIS, offsetof(struct node_config, ws_ping_ms), "30000",
 	  1, 3600000, NULL, "WebSocket keepalive ping period" },
+	{ "JOURNEY_KEEP", CONFIG_INT, offsetof(struct node_config, journey_keep), "256", 1, 10000,
+	  NULL, "reviews whose journey is kept for the page (the newest; at most 16 steps each)" },
+	{ "DELIVERY_RETRY", CONFIG_INT, offsetof(struct node_config, delivery_retry), "2", 0, 100,
+	  NULL, "the Broker's delivery.retry, shown on the page (k8s/ and make run copy it)" },
+	{ "DELIVERY_BACKOFF_POLICY", CONFIG_ENUM, offsetof(struct node_config, delivery_policy),
+	  "exponential", 0, 0, node_backoff_policies,
+	  "the Broker's delivery.backoffPolicy, shown on the page" },
+	{ "DELIVERY_BACKOFF_DELAY", CONFIG_DURATION,
+	  offsetof(struct node_config, delivery_delay_ms), "PT1S", 0, 86400000, NULL,
+	  "the Broker's delivery.backoffDelay, shown on the page" },
+	{ "TRACE_UI_URL", CONFIG_STRING, offsetof(struct node_config, trace_url), NULL, 0, 0, NULL,
+	  "trace link on the page, {traceId} replaced (http://localhost:16686/trace/{traceId}); "
+	  "unset = no link" },
 };
 
 int main(int argc, char **argv)

@@ -12,8 +12,11 @@
 #include "common/metrics.h"
 #include "common/xalloc.h"
 #include "feed.h"
+#include "journey.h"
 #include "statics.h"
 #include "ws.h"
+
+const char *const node_backoff_policies[] = { "exponential", "linear", NULL };
 
 /* WebSocket clients count against the HTTP layer's connection limit. */
 #define CONNECTION_LIMIT 8192
@@ -102,6 +105,27 @@ static int clients_new(struct node_app *app)
 	return app->sink ? 0 : ERR_INTERNAL;
 }
 
+/* The journeys store, and the hub's hook for the pages' follow messages (journey.h). */
+static int journey_setup(struct node_app *app, struct ws_hub_config *hub)
+{
+	const struct node_config *cfg = app->cfg;
+	struct journey_config jc = { 0 };
+	const char *t = cfg->trace_url;
+
+	if (t && (strstr(t, "{traceId}") == NULL ||
+		  (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0)))
+		return ERR_VALIDATION;
+	jc.keep = (size_t)cfg->journey_keep;
+	jc.retry = cfg->delivery_retry;
+	jc.backoff_policy = node_backoff_policies[cfg->delivery_policy];
+	jc.backoff_delay_ms = cfg->delivery_delay_ms;
+	jc.trace_url = t;
+	app->journey = journey_new(&jc);
+	hub->on_text = journey_ws_text;
+	hub->text_arg = app->journey;
+	return 0;
+}
+
 /* Everything but the HTTP server. Returns 0, ERR_VALIDATION or ERR_INTERNAL. */
 static int parts_new(struct node_app *app, struct buf *err)
 {
@@ -127,9 +151,14 @@ static int parts_new(struct node_app *app, struct buf *err)
 	if (statics_new(cfg->frontend_dir, &app->statics, &msg) != 0)
 		log_warn("%s: every page file will answer 404", msg.data);
 	buf_release(&msg);
+	if (journey_setup(app, &hub) != 0) {
+		(void)buf_appends(err, "TRACE_UI_URL: must be an http(s) URL with {traceId} in it");
+		return ERR_VALIDATION;
+	}
 	hub.ping_interval_ms = cfg->ws_ping_ms;
 	if (ws_hub_new(&hub, &app->hub) != 0)
 		return ERR_INTERNAL;
+	journey_attach(app->journey, app->hub);
 	fo.http = app->db;
 	fo.db_url = app->db_url;
 	fo.limit = (int)cfg->reviews_limit;
@@ -145,6 +174,8 @@ static void parts_free(struct node_app *app)
 {
 	if (app->feed)
 		feed_stop(app->feed);
+	if (app->journey)
+		journey_attach(app->journey, NULL);
 	pthread_rwlock_wrlock(&app->hub_lock);
 	ws_hub_free(app->hub);
 	app->hub = NULL;
@@ -155,6 +186,7 @@ static void parts_free(struct node_app *app)
 	httpc_free(app->sink);
 	httpc_free(app->db);
 	feed_free(app->feed);
+	journey_free(app->journey);
 	statics_free(app->statics);
 	review_overrides_release(&app->overrides);
 	free(app->sink_name);

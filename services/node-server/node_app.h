@@ -7,6 +7,9 @@
  *   GET  /comments       the reviews array; with Upgrade: websocket, the live feed (ws.h)
  *   GET  /books[/{id}]   proxied to db-service
  *   DELETE /reviews/{id} proxied to db-service
+ *   POST /journey        journey records from file-sink and dead-letter-logger (journey.h)
+ *   GET  /journey/{id}   one review's journey by event id; GET /reviews/{id}/journey by review
+ *   GET  /delivery       the delivery spec, the trace URL template and the senders' counters
  *   GET  / and files     FRONTEND_DIR (statics.h)
  * The handlers live in node_routes.c; this module wires the parts together.
  *
@@ -33,6 +36,7 @@ struct httpc;
 struct feed;
 struct statics;
 struct ws_hub;
+struct journey;
 struct http_server;
 struct http_upgrade;
 struct metric_series;
@@ -49,7 +53,15 @@ struct node_config {
 	long long db_timeout_ms;
 	long long threads; /* 0 = number of CPUs */
 	long long ws_ping_ms;
+	long long journey_keep;	     /* JOURNEY_KEEP */
+	long long delivery_retry;    /* DELIVERY_RETRY */
+	int delivery_policy;	     /* DELIVERY_BACKOFF_POLICY: index in node_backoff_policies */
+	long long delivery_delay_ms; /* DELIVERY_BACKOFF_DELAY */
+	const char *trace_url;	     /* TRACE_UI_URL, NULL = unset */
 };
+
+/* The choices of DELIVERY_BACKOFF_POLICY (Knative's backoffPolicy values). */
+extern const char *const node_backoff_policies[];
 
 struct node_app {
 	const struct node_config *cfg;
@@ -59,6 +71,7 @@ struct node_app {
 	char *sink_name; /* messaging.destination.name: K_SINK's last path segment (the broker) */
 	struct httpc *db;
 	struct feed *feed;
+	struct journey *journey; /* the reviews' journeys (journey.h) */
 	struct statics *statics;
 	pthread_rwlock_t hub_lock;
 	struct ws_hub *hub; /* NULL once stopping */

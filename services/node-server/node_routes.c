@@ -28,7 +28,9 @@
 #include "common/metrics.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
+#include "common/clock.h"
 #include "feed.h"
+#include "journey.h"
 #include "node_app.h"
 #include "review_event.h"
 #include "statics.h"
@@ -42,9 +44,10 @@
 struct call {
 	struct http_request *req;
 	struct node_app *app;
-	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
-	char id[40];		 /* /add: the forwarded event's id */
-	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
+	int refresh_on_204;	     /* DELETE: refresh the feed when it worked */
+	char id[JOURNEY_ID_MAX + 1]; /* /add: the forwarded event's id; /insert: the event's */
+	long long t0_ms;	     /* /add: when it arrived (epoch ms), for the journey */
+	struct trace_span *span;     /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
 };
 
 /* Ends c's messaging span, failed (error.type why) unless why is NULL. */
@@ -144,6 +147,17 @@ static int send_binary(struct httpc *client, const char *url, const struct ce_ev
 
 /* ---- POST /add -------------------------------------------------------------------------- */
 
+/* The journey's first step: the broker accepted the event (trace id only when sampled). */
+static void journey_add_posted(struct call *c)
+{
+	const struct trace_context *ctx = trace_span_context(c->span);
+	char trace_id[33] = "";
+
+	if (trace_context_valid(ctx) && (ctx->flags & TRACE_FLAG_SAMPLED))
+		trace_context_hex(ctx, trace_id, NULL);
+	journey_posted(c->app->journey, c->id, c->t0_ms, trace_id);
+}
+
 static void add_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
@@ -152,6 +166,8 @@ static void add_done(const struct httpc_response *res, void *arg)
 
 	trace_span_enter(c->req->span);
 	snprintf(code, sizeof(code), "%d", res->status);
+	if (res->err == 0 && res->status >= 200 && res->status < 300)
+		journey_add_posted(c);
 	call_span_end(c, res->err ? err_code_name(res->err) : res->status >= 300 ? code : NULL);
 	if (res->err == 0 && res->status >= 200 && res->status < 300) {
 		metrics_inc(app->add_ok);
@@ -200,6 +216,7 @@ static int add_post(struct http_request *req)
 	}
 	c = call_new(req);
 	(void)snprintf(c->id, sizeof(c->id), "%s", ev->id);
+	c->t0_ms = clock_real_ns() / 1000000;
 	(void)ce_trace_produce(ev, app->sink_name, NULL, &c->span);
 	(void)http_suspend(req);
 	rc = send_binary(app->sink, app->cfg->k_sink, ev, trace_span_context(c->span),
@@ -222,6 +239,17 @@ static void upstream_message(const struct httpc_response *res, char *out, size_t
 	json_decref(j);
 }
 
+/* The "id" of the review db-service answered, or 0. */
+static long long stored_review_id(const struct httpc_response *res)
+{
+	json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
+	json_t *id = json_object_get(j, "id");
+	long long v = json_is_integer(id) ? (long long)json_integer_value(id) : 0;
+
+	json_decref(j);
+	return v;
+}
+
 /* Answers an /insert whose review db-service stored (200 existing, 201 new). */
 static void insert_stored(struct call *c, const struct httpc_response *res)
 {
@@ -237,6 +265,9 @@ static void insert_stored(struct call *c, const struct httpc_response *res)
 	}
 	buf_release(&msg);
 	(void)step_respond_event(c->req, 200, ev);
+	journey_insert(c->app->journey, c->id, res->status == 201 ? "stored" : "already stored",
+		       200, stored_review_id(res));
+	journey_reply(c->app->journey, c->id, ev->type, ev->id);
 	ce_event_free(ev);
 	metrics_inc(res->status == 201 ? c->app->insert_created : c->app->insert_duplicate);
 	if (res->status == 201)
@@ -253,16 +284,19 @@ static void insert_done(const struct httpc_response *res, void *arg)
 	snprintf(code, sizeof(code), "%d", res->status);
 	if (res->err) {
 		metrics_inc(app->insert_unavailable);
+		journey_insert(app->journey, c->id, "unavailable", 503, 0);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
 	} else if (res->status == 200 || res->status == 201) {
 		insert_stored(c, res);
 	} else if (res->status >= 400 && res->status < 500) {
 		metrics_inc(app->insert_rejected);
+		journey_insert(app->journey, c->id, "rejected", 400, 0);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_VALIDATION, "db-service rejected the review: %s", why);
 	} else {
 		metrics_inc(app->insert_unavailable);
+		journey_insert(app->journey, c->id, "unavailable", 503, 0);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service answered %d: %s", res->status,
 				why);
@@ -284,6 +318,7 @@ static int insert_post(struct http_request *req)
 	struct buf msg;
 	struct call *c;
 	char *body = NULL, *url;
+	char id[JOURNEY_ID_MAX + 1] = "";
 	size_t len = 0;
 	int rc;
 
@@ -291,6 +326,7 @@ static int insert_post(struct http_request *req)
 	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
 		(void)ce_trace_consume(req, in, 0, &span);
+		(void)snprintf(id, sizeof(id), "%s", in->id);
 		rc = review_event_insert_body(in, &body, &len, &msg);
 		ce_event_free(in);
 	}
@@ -313,6 +349,7 @@ static int insert_post(struct http_request *req)
 	r.trace_route = "/reviews";
 	c = call_new(req);
 	c->span = span;
+	memcpy(c->id, id, sizeof(c->id));
 	r.trace_parent = trace_span_context(span);
 	(void)http_suspend(req);
 	rc = httpc_send(app->db, &r, insert_done, c);
@@ -473,6 +510,59 @@ static int static_get(struct http_request *req)
 	return rc;
 }
 
+/* ---- journeys (journey.h) -------------------------------------------------------------- */
+
+static int journey_post(struct http_request *req)
+{
+	struct node_app *app = req->ctx;
+	struct buf msg;
+	size_t n;
+	int rc;
+
+	buf_init(&msg, MSG_CAP);
+	rc = journey_ingest(app->journey, req->body, req->body_len, &n, &msg);
+	if (rc)
+		return fail_msg(req, rc, &msg);
+	buf_release(&msg);
+	return http_respond_json(req, 202, json_pack("{s:I}", "accepted", (json_int_t)n));
+}
+
+static int journey_get_one(struct http_request *req)
+{
+	struct node_app *app = req->ctx;
+	json_t *j = journey_get(app->journey, http_param(req, "id"));
+
+	if (j == NULL)
+		return http_fail(req, ERR_NOT_FOUND,
+				 "no journey kept for this id (only the newest reviews' are)");
+	(void)http_add_header(req, "Cache-Control", "no-store");
+	return http_respond_json(req, 200, j);
+}
+
+static int review_journey_get(struct http_request *req)
+{
+	struct node_app *app = req->ctx;
+	const char *id = http_param(req, "id");
+	json_t *j;
+
+	if (!id_ok(id))
+		return http_fail(req, ERR_BAD_REQUEST, "a review id is a positive integer");
+	j = journey_get_review(app->journey, strtoll(id, NULL, 10));
+	if (j == NULL)
+		return http_fail(req, ERR_NOT_FOUND,
+				 "no journey kept for this review (only the newest reviews' are)");
+	(void)http_add_header(req, "Cache-Control", "no-store");
+	return http_respond_json(req, 200, j);
+}
+
+static int delivery_get(struct http_request *req)
+{
+	struct node_app *app = req->ctx;
+
+	(void)http_add_header(req, "Cache-Control", "no-store");
+	return http_respond_json(req, 200, journey_delivery(app->journey));
+}
+
 /* ---- readiness -------------------------------------------------------------------------- */
 
 /*
@@ -503,6 +593,10 @@ static const struct route routes[] = {
 	{ "GET", "/books", books_list, 0, 0 },
 	{ "GET", "/books/{id}", books_get, 0, 0 },
 	{ "DELETE", "/reviews/{id}", reviews_delete, 0, 0 },
+	{ "POST", "/journey", journey_post, JOURNEY_BODY_MAX, ROUTE_JSON },
+	{ "GET", "/journey/{id}", journey_get_one, 0, 0 },
+	{ "GET", "/reviews/{id}/journey", review_journey_get, 0, 0 },
+	{ "GET", "/delivery", delivery_get, 0, 0 },
 	{ "GET", "/", static_get, 0, 0 },
 	{ "GET", "/{p1}", static_get, 0, 0 },
 	{ "GET", "/{p1}/{p2}", static_get, 0, 0 },

@@ -29,6 +29,8 @@
 #define WS_DEFAULT_QUEUE   8
 #define WS_DEFAULT_PING_MS 30000
 #define WS_DEFAULT_MAX	   10000
+#define WS_DEFAULT_FOLLOW  32
+#define WS_DEFAULT_BACKLOG 4096
 #define WS_READ_CHUNK	   4096
 #define WS_READ_ROUNDS	   16
 #define WS_EVENTS	   64
@@ -247,6 +249,7 @@ int ws_handshake(struct http_request *req)
 struct ws_msg {
 	size_t refs;
 	size_t len;
+	uint64_t topic;	     /* topic frames: the topic */
 	struct ws_msg *next; /* pending list */
 	unsigned char data[];
 };
@@ -264,6 +267,8 @@ struct ws_client {
 	int in_fragment;		/* inside a fragmented data message */
 	size_t msg_total;		/* its size so far */
 	int dead;			/* closed; freed at the end of the loop round */
+	uint64_t *follows; /* hub->cfg.follow_max topics, oldest first; NULL until the first */
+	size_t nfollows;
 	struct list_head link;		/* on hub->clients while open */
 	struct ws_client *next;		/* on the adopted or the graveyard stack */
 };
@@ -278,13 +283,17 @@ struct ws_hub {
 	struct ws_msg *pending, *pending_tail;
 	size_t npending;
 	struct ws_client *adopted;
+	struct ws_msg *topics, *topics_tail; /* topic frames, in order */
+	size_t ntopics;
 	/* hub thread only (and ws_hub_free() after the join) */
 	struct ws_msg *snapshot;
 	struct list_head clients; /* the open clients, newest first */
 	struct ws_client *graveyard;
 	long long next_ping;
 	atomic_size_t nclients;
+	atomic_size_t nfollowing; /* clients that follow at least one topic */
 	struct metric_series *m_clients, *m_slow, *m_timeout, *m_limit, *m_published;
+	struct metric_series *m_topic_slow, *m_topic_backlog;
 };
 
 static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
@@ -296,6 +305,7 @@ static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
 	m->refs = 1;
 	m->len = hlen + len;
 	m->next = NULL;
+	m->topic = 0;
 	memcpy(m->data, h, hlen);
 	if (len)
 		memcpy(m->data + hlen, payload, len);
@@ -354,6 +364,10 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
+	if (c->nfollows) {
+		atomic_fetch_sub(&hub->nfollowing, 1);
+		c->nfollows = 0;
+	}
 	list_del(&c->link);
 	c->next = hub->graveyard;
 	hub->graveyard = c;
@@ -362,6 +376,7 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 
 static void client_free(struct ws_client *c)
 {
+	free(c->follows);
 	free(c->queue);
 	free(c);
 }
@@ -508,6 +523,10 @@ static void client_frame(struct ws_hub *hub, struct ws_client *c, const struct w
 		break;
 	default:
 		client_data(hub, c, f);
+		if (f->opcode == WS_OP_TEXT && f->fin && !c->dead && !c->closing &&
+		    hub->cfg.on_text)
+			hub->cfg.on_text(hub->cfg.text_arg, hub, c, (const char *)payload,
+					 f->payload_len);
 		break;
 	}
 }
@@ -624,10 +643,133 @@ static void hub_fanout(struct ws_hub *hub, struct ws_msg *m)
 	hub->snapshot = m;
 }
 
+static int client_follows(const struct ws_client *c, uint64_t topic)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfollows; i++)
+		if (c->follows[i] == topic)
+			return 1;
+	return 0;
+}
+
+/* Queues a best-effort frame to c unless its queue is half full (then counts it dropped). */
+static void client_send_optional(struct ws_hub *hub, struct ws_client *c, struct ws_msg *m)
+{
+	if (c->dead || c->closing)
+		return;
+	if (c->qlen * 2 >= c->qcap) {
+		metrics_inc(hub->m_topic_slow);
+		return;
+	}
+	client_send(hub, c, m);
+}
+
+/* Queues topic frame m to the clients that follow its topic, then drops the caller's ref. */
+static void hub_fanout_topic(struct ws_hub *hub, struct ws_msg *m)
+{
+	struct list_head *pos, *next;
+
+	list_for_each_safe(pos, next, &hub->clients) {
+		struct ws_client *c = list_entry(pos, struct ws_client, link);
+
+		if (c->nfollows && client_follows(c, m->topic))
+			client_send_optional(hub, c, m);
+	}
+	msg_unref(m);
+}
+
+/* Fans out the topic frames taken from the locked list. */
+static void hub_topics(struct ws_hub *hub, struct ws_msg *msgs)
+{
+	struct ws_msg *m;
+
+	for (m = msgs; m; m = msgs) {
+		msgs = m->next;
+		m->next = NULL;
+		hub_fanout_topic(hub, m);
+	}
+}
+
+void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
+{
+	size_t max = hub->cfg.follow_max;
+
+	if (client_follows(c, topic))
+		return;
+	if (c->follows == NULL)
+		c->follows = xcalloc(max, sizeof(*c->follows));
+	if (c->nfollows == 0)
+		atomic_fetch_add(&hub->nfollowing, 1);
+	if (c->nfollows < max) {
+		c->follows[c->nfollows++] = topic;
+		return;
+	}
+	/* full: forget the oldest (the array is kept oldest first) */
+	memmove(c->follows, c->follows + 1, (max - 1) * sizeof(*c->follows));
+	c->follows[max - 1] = topic;
+}
+
+void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfollows; i++) {
+		if (c->follows[i] != topic)
+			continue;
+		memmove(c->follows + i, c->follows + i + 1,
+			(c->nfollows - i - 1) * sizeof(*c->follows));
+		c->nfollows--;
+		if (c->nfollows == 0)
+			atomic_fetch_sub(&hub->nfollowing, 1);
+		return;
+	}
+}
+
+size_t ws_hub_following(struct ws_hub *hub)
+{
+	return atomic_load(&hub->nfollowing);
+}
+
+void ws_hub_send_text(struct ws_hub *hub, struct ws_client *c, const char *text, size_t len)
+{
+	struct ws_msg *m = msg_new(WS_OP_TEXT, text, len);
+
+	client_send_optional(hub, c, m);
+	msg_unref(m);
+}
+
+int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, size_t len)
+{
+	struct ws_msg *m;
+	int rc = 0;
+
+	pthread_mutex_lock(&hub->lock);
+	if (hub->stopping) {
+		rc = ERR_UNAVAILABLE;
+	} else if (hub->ntopics >= hub->cfg.topic_backlog) {
+		metrics_inc(hub->m_topic_backlog);
+		rc = ERR_OVERLOADED;
+	} else {
+		m = msg_new(WS_OP_TEXT, json, len);
+		m->topic = topic;
+		if (hub->topics_tail)
+			hub->topics_tail->next = m;
+		else
+			hub->topics = m;
+		hub->topics_tail = m;
+		hub->ntopics++;
+	}
+	pthread_mutex_unlock(&hub->lock);
+	if (rc == 0)
+		wake(hub);
+	return rc;
+}
+
 /* Takes the published frames and adopted clients; returns whether the hub is stopping. */
 static int hub_take_work(struct ws_hub *hub)
 {
-	struct ws_msg *msgs, *m;
+	struct ws_msg *msgs, *m, *topics;
 	struct ws_client *adopted, *c;
 	uint64_t count;
 	int stopping;
@@ -638,6 +780,9 @@ static int hub_take_work(struct ws_hub *hub)
 	msgs = hub->pending;
 	hub->pending = hub->pending_tail = NULL;
 	hub->npending = 0;
+	topics = hub->topics;
+	hub->topics = hub->topics_tail = NULL;
+	hub->ntopics = 0;
 	adopted = hub->adopted;
 	hub->adopted = NULL;
 	stopping = hub->stopping;
@@ -647,6 +792,7 @@ static int hub_take_work(struct ws_hub *hub)
 		m->next = NULL;
 		hub_fanout(hub, m);
 	}
+	hub_topics(hub, topics);
 	for (c = adopted; c; c = adopted) {
 		adopted = c->next;
 		c->next = NULL;
@@ -760,6 +906,11 @@ static void hub_metrics(struct ws_hub *hub, struct metrics *reg)
 	    metrics_counter(reg, "ws_messages_published_total",
 			    "Snapshots published to the WebSocket clients.", METRIC_NO_LABELS),
 	    NULL);
+	dropped = metrics_counter(reg, "ws_topic_frames_dropped_total",
+				  "Best-effort topic frames (journeys) not sent, by reason.",
+				  METRIC_LABELS("reason"));
+	hub->m_topic_slow = metrics_series(dropped, METRIC_LABELS("slow"));
+	hub->m_topic_backlog = metrics_series(dropped, METRIC_LABELS("backlog"));
 	metrics_set(hub->m_clients, 0);
 }
 
@@ -775,6 +926,10 @@ static void hub_config(struct ws_hub *hub, const struct ws_hub_config *cfg)
 		hub->cfg.max_clients = WS_DEFAULT_MAX;
 	if (!hub->cfg.metrics)
 		hub->cfg.metrics = metrics_default();
+	if (!hub->cfg.follow_max)
+		hub->cfg.follow_max = WS_DEFAULT_FOLLOW;
+	if (!hub->cfg.topic_backlog)
+		hub->cfg.topic_backlog = WS_DEFAULT_BACKLOG;
 }
 
 int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
@@ -788,6 +943,7 @@ int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
 	hub_metrics(hub, hub->cfg.metrics);
 	raise_fd_limit();
 	atomic_init(&hub->nclients, 0);
+	atomic_init(&hub->nfollowing, 0);
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->next_ping = clock_mono_ms() + hub->cfg.ping_interval_ms;
 	hub->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -850,6 +1006,10 @@ void ws_hub_free(struct ws_hub *hub)
 	}
 	while ((m = hub->pending)) {
 		hub->pending = m->next;
+		free(m);
+	}
+	while ((m = hub->topics)) {
+		hub->topics = m->next;
 		free(m);
 	}
 	hub_bury(hub);

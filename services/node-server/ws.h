@@ -37,9 +37,19 @@
  * Keepalive: every ping_interval_ms the hub pings each client; a client that has not answered
  * the previous ping by the next tick is dropped (reason="timeout").
  *
+ * Topics (the review journeys, journey.h). Besides the snapshot that every client gets, a
+ * frame can be published to one topic (a 64-bit key): only the clients that follow it get it.
+ * A client follows at most ws_hub_config.follow_max topics (default 32; following one more
+ * forgets the oldest). Topic frames are best-effort: a client whose queue is half full skips
+ * them (the snapshot keeps the other half), and at most topic_backlog frames wait for the hub
+ * thread (more are dropped); both count in ws_topic_frames_dropped_total{reason="slow|backlog"}.
+ * A client says what it follows in its own text messages: each complete, unfragmented text
+ * message is handed to ws_hub_config.on_text on the hub thread, which may call
+ * ws_hub_follow(), ws_hub_unfollow() and ws_hub_send_text() for that client.
+ *
  * Metrics (in ws_hub_config.metrics, default metrics_default()): gauge ws_clients (connected
  * now), counter ws_clients_dropped_total{reason="slow|timeout|limit"}, counter
- * ws_messages_published_total.
+ * ws_messages_published_total, counter ws_topic_frames_dropped_total{reason}.
  *
  * File descriptors: ws_hub_new() raises the RLIMIT_NOFILE soft limit to the hard limit, so
  * 1,000+ clients fit (the HTTP layer's connection_limit must allow them too).
@@ -146,12 +156,24 @@ int ws_handshake(struct http_request *req);
 /* ---- hub -------------------------------------------------------------------------------- */
 
 struct ws_hub;
+struct ws_client;
+
+/*
+ * A client's text message (len bytes, not NUL-terminated, not UTF-8 checked), on the hub
+ * thread. c is valid only during the call.
+ */
+typedef void (*ws_text_fn)(void *arg, struct ws_hub *hub, struct ws_client *c, const char *text,
+			   size_t len);
 
 struct ws_hub_config {
 	size_t queue_frames;	    /* frames a client may have pending; 0 = 8 */
 	long long ping_interval_ms; /* keepalive period; 0 = 30000, negative = never ping */
 	size_t max_clients;	    /* beyond it new clients are closed at once; 0 = 10000 */
 	struct metrics *metrics;    /* NULL = metrics_default() */
+	ws_text_fn on_text;	    /* NULL: client messages are ignored */
+	void *text_arg;
+	size_t follow_max;    /* topics one client follows at most; 0 = 32 */
+	size_t topic_backlog; /* topic frames waiting for the hub thread at most; 0 = 4096 */
 };
 
 /*
@@ -190,6 +212,23 @@ void ws_hub_adopt_cb(void *arg, int fd, const char *extra_in, size_t extra_in_si
  */
 int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
 		    struct http_upgrade *up);
+
+/*
+ * Publishes json (len bytes, copied, framed once) to the clients that follow topic, best
+ * effort (see Topics). Returns 0, ERR_OVERLOADED when the backlog is full (dropped, counted)
+ * or ERR_UNAVAILABLE once ws_hub_free() has begun. Thread-safe.
+ */
+int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, size_t len);
+
+/* Hub thread only (inside on_text): c follows topic (forgetting its oldest when full). */
+void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
+/* Hub thread only: c stops following topic (no-op when it did not). */
+void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
+/* Hub thread only: queues one text frame to c alone, skipped like a topic frame when slow. */
+void ws_hub_send_text(struct ws_hub *hub, struct ws_client *c, const char *text, size_t len);
+
+/* Clients that follow at least one topic right now (thread-safe; 0 lets publishers skip work). */
+size_t ws_hub_following(struct ws_hub *hub);
 
 /* Clients connected right now: taken over by the hub thread and not closed yet. */
 size_t ws_hub_clients(struct ws_hub *hub);

@@ -82,6 +82,8 @@ void metrics_inc(struct metric_series *s);
 void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 (else ignored) */
 void metrics_set(struct metric_series *s, double v);	 /* gauges */
 void metrics_observe(struct metric_series *s, double v); /* histograms */
+/* The current value of a counter or gauge series (a histogram's sum). */
+double metrics_value(const struct metric_series *s);
 
 /*
  * Callback run before each render/walk, to refresh gauges that are read on demand. It runs

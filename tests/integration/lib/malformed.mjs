@@ -36,3 +36,49 @@ export const MALFORMED_EVENTS = [
 export function cleanHeaders(h) {
 	return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined));
 }
+
+// Malformed POST /journey bodies (node-server, services/node-server/journey.h): each must be
+// answered 400 with a JSON error body, and nothing of the batch kept. [name, body, error code].
+const rec = (o = {}) => ({ id: 'j-1', source: 'file-sink', kind: 'attempt', time: 1700000000000, attempt: 1, outcome: 'saved', ...o });
+const dead = (o = {}) => ({ id: 'j-1', source: 'dead-letter-logger', kind: 'dead-letter', time: 1700000000000, ...o });
+const batch = (...r) => JSON.stringify({ records: r });
+export const MALFORMED_JOURNEYS = [
+	['empty body', '', 'invalid_json'],
+	['not JSON', '{"records": [', 'invalid_json'],
+	['an array', '[]', 'validation_failed'],
+	['no records', '{}', 'validation_failed'],
+	['records not an array', '{"records": {}}', 'validation_failed'],
+	['zero records', '{"records": []}', 'validation_failed'],
+	['65 records', batch(...Array.from({ length: 65 }, () => rec())), 'validation_failed'],
+	['an extra top-level key', JSON.stringify({ records: [rec()], x: 1 }), 'validation_failed'],
+	['duplicate keys', '{"records": [], "records": []}', 'invalid_json'],
+	['a record that is a string', batch('x'), 'validation_failed'],
+	['no id', batch(rec({ id: undefined })), 'validation_failed'],
+	['empty id', batch(rec({ id: '' })), 'validation_failed'],
+	['id of 129 bytes', batch(rec({ id: 'x'.repeat(129) })), 'validation_failed'],
+	['id with a control character', batch(rec({ id: 'a\u0001b' })), 'validation_failed'],
+	['id with a NUL', batch(rec({ id: 'a\u0000b' })), 'invalid_json'],
+	['id a number', batch(rec({ id: 5 })), 'validation_failed'],
+	['unknown source', batch(rec({ source: 'broker' })), 'validation_failed'],
+	['source and kind mismatched', batch(rec({ kind: 'dead-letter' })), 'validation_failed'],
+	['no time', batch(rec({ time: undefined })), 'validation_failed'],
+	['time negative', batch(rec({ time: -1 })), 'validation_failed'],
+	['time a float', batch(rec({ time: 1.5 })), 'validation_failed'],
+	['time a string', batch(rec({ time: '1' })), 'validation_failed'],
+	['attempt 0', batch(rec({ attempt: 0 })), 'validation_failed'],
+	['attempt 1001', batch(rec({ attempt: 1001 })), 'validation_failed'],
+	['no attempt', batch(rec({ attempt: undefined })), 'validation_failed'],
+	['unknown outcome', batch(rec({ outcome: 'lost' })), 'validation_failed'],
+	['code 1000', batch(rec({ code: 1000 })), 'validation_failed'],
+	['trace_id not hex', batch(rec({ trace_id: 'Z'.repeat(32) })), 'validation_failed'],
+	['trace_id uppercase', batch(rec({ trace_id: 'A'.repeat(32) })), 'validation_failed'],
+	['counters not an object', batch(rec({ counters: [1] })), 'validation_failed'],
+	['a negative counter', batch(rec({ counters: { saved: -1 } })), 'validation_failed'],
+	['17 counters', batch(rec({ counters: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`c${i}`, 1])) })), 'validation_failed'],
+	['policy of 65 bytes', batch(rec({ policy: 'p'.repeat(65) })), 'validation_failed'],
+	['destination on an attempt', batch(rec({ destination: 'http://x' })), 'validation_failed'],
+	['response of 1025 bytes', batch(dead({ response: 'r'.repeat(1025) })), 'validation_failed'],
+	['destination of 513 bytes', batch(dead({ destination: 'd'.repeat(513) })), 'validation_failed'],
+	['an unknown key', batch(rec({ extra: true })), 'validation_failed'],
+	['one good, one bad record', batch(rec(), rec({ attempt: -1 })), 'validation_failed'],
+];

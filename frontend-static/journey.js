@@ -1,0 +1,313 @@
+// Each review's journey, live (docs/journey.md): what file-sink, dead-letter-logger and
+// node-server reported about one event id, pushed over the WebSocket /comments to the pages that
+// follow that id ({"follow": [ids]}), and GET /journey/{id} for a review opened from the list.
+// The delivery panel sums up the senders' own counters (GET /delivery, polled).
+// All data goes into the DOM through textContent and attributes only.
+
+const FOLLOW_MAX = 32; // node-server keeps at most 32 followed ids per socket
+const PANEL_POLL_MS = 2000;
+
+/* ---------------------------------------------------------------- pure parts (testable) */
+
+/** The wait before retry k (1-based) under a delivery spec, as Knative computes it. */
+export function retryDelayMs(spec, k) {
+	const base = spec && Number.isFinite(spec.backoffDelayMs) ? spec.backoffDelayMs : 1000;
+	if (spec && spec.backoffPolicy === 'linear') return base * k;
+	return base * 2 ** (k - 1); // exponential: delay * 2^n, n = retries made so far
+}
+
+/** "+1.02 s" for an offset in milliseconds. */
+export function formatOffset(ms) {
+	const s = ms / 1000;
+	return `${s >= 0 ? '+' : '−'}${Math.abs(s).toFixed(2)} s`;
+}
+
+/** The failure rate in file-sink's policy text ("FAILURE_RATE=0.5"), or null (FAIL_EVERY). */
+export function policyRate(policy) {
+	const m = /^FAILURE_RATE=([0-9.eE+-]+)(,|$)/.exec(policy || '');
+	const r = m ? Number(m[1]) : NaN;
+	return Number.isFinite(r) && r >= 0 && r <= 1 ? r : null;
+}
+
+/**
+ * Sorts a journey's steps into what the page shows: {t0, attempts, dead, inserts, reply,
+ * posted}. t0 is the post time (or the first step's time when node-server did not see the
+ * post); every list is in time order.
+ */
+export function summarize(journey) {
+	const steps = Array.isArray(journey && journey.steps) ? journey.steps.filter((s) => s && typeof s === 'object') : [];
+	steps.sort((a, b) => (a.time || 0) - (b.time || 0));
+	const posted = steps.find((s) => s.kind === 'posted') || null;
+	const t0 = Number.isFinite(journey && journey.posted) ? journey.posted : (steps[0] ? steps[0].time : Date.now());
+	return {
+		t0,
+		posted,
+		attempts: steps.filter((s) => s.kind === 'attempt'),
+		dead: steps.filter((s) => s.kind === 'dead-letter'),
+		inserts: steps.filter((s) => s.kind === 'insert'),
+		reply: steps.find((s) => s.kind === 'reply') || null,
+	};
+}
+
+/** Whether an attempt's outcome means file-sink kept the event. */
+function attemptOk(a) {
+	return a.outcome === 'saved' || a.outcome === 'duplicate';
+}
+
+/** Where file-sink's delivery stands: 'saved', 'dead-lettered', 'retrying' or 'waiting'. */
+export function deliveryState(sum) {
+	if (sum.attempts.some(attemptOk)) return 'saved';
+	if (sum.dead.some((d) => !/\/insert$/.test(d.destination || ''))) return 'dead-lettered';
+	return sum.attempts.length ? 'retrying' : 'waiting';
+}
+
+/* -------------------------------------------------------------------------- rendering */
+
+function el(tag, attrs = {}, text = '') {
+	const e = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+	if (text) e.textContent = text;
+	return e;
+}
+
+function specText(spec) {
+	if (!spec) return 'Delivery spec: not known yet.';
+	return `Delivery spec, as read from the Broker: retry ${spec.retry}, ${spec.backoffPolicy} backoff, backoffDelay ${spec.backoffDelay}` +
+		` (attempts at t${Array.from({ length: spec.retry }, (_, i) => {
+			let at = 0;
+			for (let k = 1; k <= i + 1; k++) at += retryDelayMs(spec, k);
+			return `, t + ${at / 1000} s`;
+		}).join('')}).`;
+}
+
+/** The rows of file-sink's attempts, the retries between them and the countdown. */
+function deliveredRows(sum, spec, now) {
+	const rows = [];
+	const first = sum.attempts[0];
+	if (first && first.attempt === 1 && sum.posted && first.time - sum.t0 > 0.8 * retryDelayMs(spec, 1)) {
+		rows.push(el('li', { 'data-testid': 'journey-gap', class: 'journey__note' },
+			`No attempt reached file-sink before ${formatOffset(first.time - sum.t0)}: the broker's earlier attempts did not get there (file-sink was down or unreachable), and a restarted file-sink counts again from 1.`));
+	}
+	sum.attempts.forEach((a, i) => {
+		if (i > 0) {
+			const k = i;
+			const prev = sum.attempts[i - 1];
+			const gap = a.time - prev.time;
+			if (a.attempt <= prev.attempt) {
+				// file-sink's count went back: it restarted in between (its table is in memory)
+				rows.push(el('li', { 'data-testid': 'journey-restart', class: 'journey__note' },
+					`a later attempt after ${(gap / 1000).toFixed(2)} s: file-sink restarted in between (it counts attempts since its start), and attempts made while it was down were not seen`));
+			} else {
+				rows.push(el('li', { 'data-testid': 'journey-retry', class: 'journey__retry' },
+					`retry ${k} after ${(gap / 1000).toFixed(2)} s (${spec ? `${spec.backoffPolicy} backoff, ${spec.backoffDelay}: ${retryDelayMs(spec, k) / 1000} s expected` : 'backoff'})`));
+			}
+		}
+		const what = attemptOk(a) ? a.outcome : `${a.code || ''} ${a.outcome}`.trim();
+		rows.push(el('li', {
+			'data-testid': 'journey-attempt', class: 'journey__attempt',
+			'data-attempt': a.attempt, 'data-outcome': a.outcome, 'data-offset-ms': Math.round(a.time - sum.t0),
+		}, `attempt ${a.attempt} · ${what} · ${formatOffset(a.time - sum.t0)}`));
+	});
+	const last = sum.attempts[sum.attempts.length - 1];
+	const state = deliveryState(sum);
+	if (state === 'retrying' && spec) {
+		const n = sum.attempts.length;
+		if (n <= spec.retry) {
+			const due = last.time + retryDelayMs(spec, n);
+			const left = due - now;
+			rows.push(el('li', { 'data-testid': 'journey-countdown', class: 'journey__countdown', 'data-due': due },
+				left > 0 ? `next retry (retry ${n}) in ${(left / 1000).toFixed(1)} s` : `retry ${n} due now`));
+		} else {
+			rows.push(el('li', { class: 'journey__note' }, 'No retries left: the broker sends the event to the dead-letter sink.'));
+		}
+	} else if (state === 'waiting') {
+		rows.push(el('li', { 'data-testid': 'journey-waiting', class: 'journey__note' },
+			'Waiting for file-sink to report an attempt (attempts that never reach it are not seen).'));
+	}
+	return rows;
+}
+
+function group(name, title, state, rows) {
+	const li = el('li', { class: 'journey__group', 'data-group': name, 'data-testid': `journey-${name}`, 'data-state': state });
+	li.append(el('span', { class: 'journey__title' }, title));
+	if (rows.length) {
+		const ol = el('ol', { class: 'journey__rows' });
+		ol.append(...rows);
+		li.append(ol);
+	}
+	return li;
+}
+
+/** Renders one journey into a fresh element. */
+export function renderJourney(journey, ctx) {
+	const { spec, traceUrl } = ctx;
+	const now = ctx.now || Date.now();
+	const sum = summarize(journey);
+	const state = deliveryState(sum);
+	const box = el('div', {
+		class: 'journey', 'data-testid': 'journey', 'data-journey-id': journey.id,
+		'data-delivery': state, 'data-stored': sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'yes' : 'no',
+	});
+	box.append(el('p', { class: 'journey__spec', 'data-testid': 'journey-spec' }, specText(spec)));
+	const list = el('ol', { class: 'journey__groups' });
+	list.append(group('delivered', 'Delivered to file-sink', state, deliveredRows(sum, spec, now)));
+	if (sum.dead.length) {
+		list.append(group('dead-letter', 'Dead-lettered', 'fail', sum.dead.map((d) => el('li', {
+			'data-testid': 'journey-dead-row', 'data-code': d.code ?? '', 'data-destination': d.destination || '',
+		}, `dead-letter-logger recorded it ${formatOffset(d.time - sum.t0)}: destination ${d.destination || 'unknown'}, code ${d.code ?? 'unknown'}${d.response ? `, response ${d.response}` : ''}`))));
+	}
+	list.append(group('stored', 'Stored in the database (POST /insert)', sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'ok' : 'pending',
+		sum.inserts.map((s) => el('li', { 'data-testid': 'journey-insert', 'data-outcome': s.outcome },
+			`attempt ${s.attempt} · ${s.outcome} · ${formatOffset(s.time - sum.t0)}`))));
+	if (sum.reply) {
+		list.append(group('reply', 'The reply event re-entered the broker', 'ok', [el('li', { 'data-testid': 'journey-reply-row' },
+			`${sum.reply.type} (id ${sum.reply.reply_id}) · ${formatOffset(sum.reply.time - sum.t0)}`)]));
+	}
+	box.append(list);
+	if (journey.more > 0) box.append(el('p', { class: 'journey__note' }, `${journey.more} more steps not kept.`));
+	if (traceUrl && journey.trace_id) {
+		const a = el('a', { href: traceUrl.replace('{traceId}', encodeURIComponent(journey.trace_id)), target: '_blank', rel: 'noopener', 'data-testid': 'journey-trace' }, 'Open the trace');
+		box.append(a);
+	}
+	return box;
+}
+
+/* ------------------------------------------------------------------------ controller */
+
+/**
+ * The journeys a page shows. opts.apiUrl(path) resolves backend paths; opts.fetch is a fetch
+ * with a timeout. follow(id, container) shows id's journey in container and follows it;
+ * attach(ws) (re)sends the follow set on a new socket; onMessage(obj) takes a {"journey"}
+ * frame; unfollow(id) stops.
+ */
+export function createJourneys({ apiUrl, fetchJson }) {
+	const shown = new Map(); // id -> {container, journey}
+	const ctx = { spec: null, traceUrl: null };
+	let ws = null;
+	let ticker = 0;
+
+	const send = (msg) => {
+		if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
+	};
+	const draw = (id) => {
+		const s = shown.get(id);
+		if (!s || !s.journey) return;
+		s.container.replaceChildren(renderJourney(s.journey, ctx));
+		s.container.hidden = false;
+	};
+	const tick = () => {
+		for (const [id, s] of shown) if (s.journey && deliveryState(summarize(s.journey)) === 'retrying') draw(id);
+	};
+	const loadSpec = async () => {
+		const d = await fetchJson('delivery');
+		if (!d) return null;
+		ctx.spec = d.delivery || null;
+		ctx.traceUrl = typeof d.traceUrl === 'string' ? d.traceUrl : null;
+		return d;
+	};
+
+	return {
+		ctx,
+		loadSpec,
+		follow(id, container) {
+			if (!shown.has(id) && shown.size >= FOLLOW_MAX) {
+				const oldest = shown.keys().next().value;
+				shown.delete(oldest);
+			}
+			shown.set(id, { container, journey: null });
+			container.hidden = false;
+			container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Following this review…'));
+			send({ follow: [id] });
+			if (!ticker) ticker = setInterval(tick, 200);
+			if (!ctx.spec) loadSpec().then(() => draw(id)).catch(() => {});
+		},
+		/** Shows a stored review's journey (GET /reviews/{id}/journey) and follows it; its event id or null. */
+		async open(reviewId, container) {
+			container.hidden = false;
+			container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Loading the journey…'));
+			const j = await fetchJson(`reviews/${encodeURIComponent(reviewId)}/journey`);
+			if (!j || typeof j.id !== 'string') {
+				container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-none' },
+					'No journey kept for this review: node-server keeps those of the newest reviews it stored since it started.'));
+				return null;
+			}
+			this.follow(j.id, container);
+			const s = shown.get(j.id);
+			if (s && !s.journey) {
+				s.journey = j;
+				draw(j.id);
+			}
+			return j.id;
+		},
+		unfollow(id) {
+			const s = shown.get(id);
+			if (!s) return;
+			shown.delete(id);
+			s.container.hidden = true;
+			s.container.replaceChildren();
+			send({ unfollow: [id] });
+		},
+		isShown(id) {
+			return shown.has(id);
+		},
+		attach(socket) {
+			ws = socket;
+			if (shown.size) send({ follow: [...shown.keys()] });
+		},
+		onMessage(obj) {
+			const j = obj && obj.journey;
+			if (!j || typeof j.id !== 'string') return;
+			const s = shown.get(j.id);
+			if (!s) return;
+			s.journey = j;
+			draw(j.id);
+		},
+	};
+}
+
+/* ------------------------------------------------------------------------ the panel */
+
+function cell(dl, key, label, value, testid) {
+	const item = el('div', { class: 'panel__item' });
+	item.append(el('dt', {}, label), el('dd', { 'data-testid': testid, 'data-key': key }, String(value)));
+	dl.append(item);
+}
+
+/** Fills the delivery panel from a GET /delivery answer. */
+export function renderPanel(box, d) {
+	const fs = (d && d.senders && d.senders['file-sink']) || null;
+	const dll = (d && d.senders && d.senders['dead-letter-logger']) || null;
+	const c = (fs && fs.counters) || {};
+	const dead = (dll && dll.counters && dll.counters.dead_letters) || 0;
+	const attempts = (c.saved || 0) + (c.error_simulated || 0) + (c.duplicate || 0);
+	const events = attempts - (c.redeliveries || 0);
+	const spec = d && d.delivery;
+	const rate = policyRate(fs && fs.policy);
+	const dl = el('dl', { class: 'panel__grid' });
+	cell(dl, 'attempts', 'Attempts', attempts, 'panel-attempts');
+	cell(dl, 'saved', 'Saved', c.saved || 0, 'panel-saved');
+	cell(dl, 'simulated', 'Simulated failures', c.error_simulated || 0, 'panel-simulated');
+	cell(dl, 'retries', 'Retries', c.redeliveries || 0, 'panel-retries');
+	cell(dl, 'dead', 'Dead letters', dead, 'panel-dead');
+	const share = events > 0 ? `${((100 * dead) / events).toFixed(1)}%` : '—';
+	const expected = rate !== null && spec ? `${(100 * rate ** (spec.retry + 1)).toFixed(1)}%` : '—';
+	cell(dl, 'share', 'Dead-letter share', share, 'panel-share');
+	cell(dl, 'expected', `Expected FAILURE_RATE^(retry+1)`, expected, 'panel-expected');
+	const note = el('p', { class: 'panel__note' },
+		fs ? `From file-sink's and dead-letter-logger's own counters since they started (${fs.policy || 'policy unknown'}).`
+			: 'No delivery reported yet: the counters arrive with the first attempt file-sink reports.');
+	box.replaceChildren(dl, note);
+	box.dataset.state = fs ? 'ready' : 'empty';
+}
+
+/** Polls GET /delivery into the panel while the page is visible. */
+export function startPanel(box, fetchJson) {
+	const poll = async () => {
+		if (document.visibilityState === 'visible') {
+			const d = await fetchJson('delivery').catch(() => null);
+			if (d) renderPanel(box, d);
+		}
+		setTimeout(poll, PANEL_POLL_MS);
+	};
+	poll();
+}

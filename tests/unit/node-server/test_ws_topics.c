@@ -1,0 +1,218 @@
+/*
+ * Unit tests for the WebSocket hub's topics (ws.h, Topics): a client's text message reaches
+ * on_text, topic frames reach only the clients that follow the topic, the follow set is
+ * bounded, and a slow client skips topic frames (counted) instead of being dropped, so the
+ * reviews snapshot still reaches it. Clients are socketpairs (ws_hub_adopt_fd).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/metrics.h"
+#include "../../../services/node-server/ws.h"
+
+#include "../unit.h"
+
+TestSuite(ws_topics, LEAK_FINI);
+
+/* on_text: "f<n>" follows topic n, "u<n>" unfollows it. */
+static void on_text(void *arg, struct ws_hub *hub, struct ws_client *c, const char *text,
+		    size_t len)
+{
+	char num[32];
+	uint64_t topic;
+
+	(void)arg;
+	if (len < 2 || len >= sizeof(num))
+		return;
+	memcpy(num, text + 1, len - 1);
+	num[len - 1] = '\0';
+	topic = strtoull(num, NULL, 10);
+	if (text[0] == 'f')
+		ws_hub_follow(hub, c, topic);
+	else
+		ws_hub_unfollow(hub, c, topic);
+	ws_hub_send_text(hub, c, "ok", 2);
+}
+
+static struct ws_hub *hub_start(struct metrics *reg, size_t queue, size_t follow_max)
+{
+	struct ws_hub_config cfg = { .ping_interval_ms = -1,
+				     .metrics = reg,
+				     .queue_frames = queue,
+				     .on_text = on_text,
+				     .follow_max = follow_max };
+	struct ws_hub *hub;
+
+	cr_assert_eq(ws_hub_new(&cfg, &hub), 0);
+	return hub;
+}
+
+static int client(struct ws_hub *hub, int sndbuf)
+{
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if (sndbuf)
+		cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	cr_assert_eq(ws_hub_adopt_fd(hub, sv[0], NULL, 0, NULL), 0);
+	return sv[1];
+}
+
+static void send_text(int fd, const char *text)
+{
+	static const unsigned char key[4] = { 9, 8, 7, 6 };
+	unsigned char f[64];
+	size_t n = strlen(text);
+
+	f[0] = 0x81;
+	f[1] = (unsigned char)(0x80 | n);
+	memcpy(f + 2, key, 4);
+	memcpy(f + 6, text, n);
+	ws_mask(f + 6, n, key);
+	cr_assert_eq(write(fd, f, 6 + n), (ssize_t)(6 + n));
+}
+
+static void read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		cr_assert_gt(poll(&pfd, 1, 3000), 0, "a frame within 3 s");
+		r = read(fd, (char *)p + got, n - got);
+		cr_assert_gt(r, 0);
+		got += (size_t)r;
+	}
+}
+
+/* Reads one server frame's text payload into out (NUL-terminated); returns its length. */
+static size_t read_frame(int fd, struct buf *out)
+{
+	unsigned char h[10];
+	size_t len;
+
+	read_full(fd, h, 2);
+	len = h[1] & 0x7f;
+	if (len == 126) {
+		read_full(fd, h + 2, 2);
+		len = (size_t)h[2] << 8 | h[3];
+	} else if (len == 127) {
+		read_full(fd, h + 2, 8);
+		len = 0;
+		for (int i = 0; i < 8; i++)
+			len = len << 8 | h[2 + i];
+	}
+	buf_reset(out);
+	cr_assert_eq(buf_append(out, "", 0), 0);
+	while (out->len < len) {
+		char chunk[4096];
+		size_t want = len - out->len < sizeof(chunk) ? len - out->len : sizeof(chunk);
+
+		read_full(fd, chunk, want);
+		cr_assert_eq(buf_append(out, chunk, want), 0);
+	}
+	return len;
+}
+
+static int nothing_pending(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, 200) == 0;
+}
+
+static int has_sample(struct metrics *reg, const char *line)
+{
+	struct buf b;
+	int found;
+
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(metrics_render(reg, &b), 0);
+	found = strstr(b.data, line) != NULL;
+	buf_release(&b);
+	return found;
+}
+
+Test(ws_topics, only_followers_get_topic_frames)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub *hub = hub_start(reg, 8, 2);
+	struct buf f;
+	int a = client(hub, 0), b = client(hub, 0);
+
+	buf_init(&f, BUF_NOCAP);
+	send_text(a, "f42");
+	read_frame(a, &f);
+	cr_assert_str_eq(f.data, "ok");
+	cr_assert_eq(ws_hub_publish_topic(hub, 42, "t1", 2), 0);
+	cr_assert_eq(ws_hub_publish_topic(hub, 7, "other", 5), 0);
+	read_frame(a, &f);
+	cr_assert_str_eq(f.data, "t1");
+	cr_assert(nothing_pending(a), "topic 7 is not followed");
+	cr_assert(nothing_pending(b), "b follows nothing");
+	/* follow_max 2: following 1 and 2 forgets 42, the oldest */
+	send_text(a, "f1");
+	read_frame(a, &f);
+	send_text(a, "f2");
+	read_frame(a, &f);
+	cr_assert_eq(ws_hub_publish_topic(hub, 42, "t2", 2), 0);
+	cr_assert_eq(ws_hub_publish_topic(hub, 2, "t3", 2), 0);
+	read_frame(a, &f);
+	cr_assert_str_eq(f.data, "t3");
+	/* unfollow */
+	send_text(a, "u2");
+	read_frame(a, &f);
+	cr_assert_eq(ws_hub_publish_topic(hub, 2, "t4", 2), 0);
+	cr_assert(nothing_pending(a));
+	ws_hub_free(hub);
+	close(a);
+	close(b);
+	buf_release(&f);
+	metrics_free(reg);
+}
+
+Test(ws_topics, slow_client_skips_topic_frames_and_keeps_the_snapshot)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub *hub = hub_start(reg, 4, 0);
+	size_t big = 60000, i;
+	char *payload = malloc(big);
+	struct buf f;
+	int a = client(hub, 4096), saw_snapshot = 0;
+
+	cr_assert_not_null(payload);
+	memset(payload, 'x', big);
+	buf_init(&f, BUF_NOCAP);
+	send_text(a, "f5");
+	read_frame(a, &f);
+	/* a does not read: its socket fills, then its queue to half, then frames are skipped */
+	for (i = 0; i < 20; i++)
+		cr_assert_eq(ws_hub_publish_topic(hub, 5, payload, big), 0);
+	for (i = 0; i < 300 && has_sample(reg, "ws_topic_frames_dropped_total{reason=\"slow\"} 0");
+	     i++)
+		usleep(10000);
+	cr_assert(!has_sample(reg, "ws_topic_frames_dropped_total{reason=\"slow\"} 0"),
+		  "topic frames were skipped");
+	cr_assert_eq(ws_hub_publish(hub, "[\"snapshot\"]", 12), 0);
+	usleep(100000);
+	cr_assert_eq(ws_hub_clients(hub), 1, "the slow client is not dropped");
+	cr_assert(has_sample(reg, "ws_clients_dropped_total{reason=\"slow\"} 0"));
+	for (i = 0; i < 25 && !saw_snapshot; i++) {
+		read_frame(a, &f);
+		saw_snapshot = strcmp(f.data, "[\"snapshot\"]") == 0;
+	}
+	cr_assert(saw_snapshot, "the snapshot still reached the slow client");
+	ws_hub_free(hub);
+	close(a);
+	free(payload);
+	buf_release(&f);
+	metrics_free(reg);
+}
