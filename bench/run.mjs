@@ -3,7 +3,7 @@
 // the same as Markdown to <build>/bench/results.md. Asserts nothing: the exit status is 0 unless
 // the run itself breaks (PostgreSQL or a tool missing).
 //
-//   node bench/run.mjs [group...]   groups: bookstore ws coldstart rss delivery tracing
+//   node bench/run.mjs [group...]   groups: bookstore ws coldstart rss delivery tracing images
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,10 +14,11 @@ import { benchWs } from './lib/ws.mjs';
 import { benchColdStart } from './lib/coldstart.mjs';
 import { benchDelivery } from './lib/delivery.mjs';
 import { benchTracing } from './lib/tracing.mjs';
+import { benchImages } from './lib/images.mjs';
 import { startPostgres } from '../tests/integration/lib/pg.mjs';
 
 const RSS_TARGET_KIB = 10 * 1024;
-const ALL = ['bookstore', 'ws', 'coldstart', 'delivery', 'tracing', 'rss'];
+const ALL = ['bookstore', 'ws', 'coldstart', 'delivery', 'tracing', 'rss', 'images'];
 
 function machine() {
 	const cpu = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
@@ -73,7 +74,7 @@ async function main() {
 		ctx.bookstore = null;
 		await st?.stop();
 	}
-	for (const [g, fn] of [['delivery', benchDelivery], ['tracing', benchTracing], ['rss', rssGroup]]) {
+	for (const [g, fn] of [['delivery', benchDelivery], ['tracing', benchTracing], ['rss', rssGroup], ['images', benchImages]]) {
 		if (!has(g)) continue;
 		console.error(`bench: ${g}...`);
 		await fn(ctx);

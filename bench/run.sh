@@ -4,7 +4,7 @@
 # builds). Results: printed, and written to $BENCH_BUILD_DIR/bench/results.md.
 #
 #   bench/run.sh                 every group
-#   bench/run.sh bookstore ws    only some groups (bookstore rss coldstart ws delivery tracing)
+#   bench/run.sh bookstore ws    only some groups (bookstore rss coldstart ws delivery tracing images)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
