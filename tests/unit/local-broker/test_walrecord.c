@@ -102,15 +102,16 @@ Test(walrecord, put_record_escapes_trace_headers)
 {
 	struct topology *t = topo();
 	struct ce_event *ev = event();
-	struct delivery *dv =
-	    delivery_new(&t->triggers[0], ev, 3, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-			 "a=\"q\",b=back\\slash\x01");
+	struct delivery *dv = delivery_new(
+	    &t->triggers[0], ev, 3, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	    "a=\"q\",b=back\\slash\x01");
 	json_t *rec;
 
 	delivery_to_dead_letter(dv, "http://sub", 503, "down", 4);
 	rec = check_record(dv, 7);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(rec, "delivery"), "phase")),
-			 "dead_letter");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(rec, "delivery"), "phase")),
+	    "dead_letter");
 	json_decref(rec);
 	delivery_free(dv);
 	ce_event_free(ev);
