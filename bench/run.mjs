@@ -4,6 +4,7 @@
 // the run itself breaks (PostgreSQL or a tool missing).
 //
 //   node bench/run.mjs [group...]   groups: bookstore ws coldstart rss delivery tracing moderation
+//                                   images
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +17,11 @@ import { benchColdStart } from './lib/coldstart.mjs';
 import { benchDelivery } from './lib/delivery.mjs';
 import { benchTracing } from './lib/tracing.mjs';
 import { benchModeration } from './lib/moderation.mjs';
+import { benchImages } from './lib/images.mjs';
 import { startPostgres } from '../tests/integration/lib/pg.mjs';
 
 const RSS_TARGET_KIB = 10 * 1024;
-const ALL = ['bookstore', 'ws', 'coldstart', 'delivery', 'tracing', 'moderation', 'rss'];
+const ALL = ['bookstore', 'ws', 'coldstart', 'delivery', 'tracing', 'moderation', 'rss', 'images'];
 
 function machine() {
 	const cpu = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
@@ -75,7 +77,7 @@ async function main() {
 		ctx.bookstore = null;
 		await st?.stop();
 	}
-	for (const [g, fn] of [['delivery', benchDelivery], ['tracing', benchTracing], ['moderation', benchModeration], ['rss', rssGroup]]) {
+	for (const [g, fn] of [['delivery', benchDelivery], ['tracing', benchTracing], ['moderation', benchModeration], ['rss', rssGroup], ['images', benchImages]]) {
 		if (!has(g)) continue;
 		console.error(`bench: ${g}...`);
 		await fn(ctx);

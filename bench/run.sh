@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# make bench: builds the two C helpers under bench/c/ into $BENCH_BUILD_DIR/bench/bin and runs
+# make bench: builds the three C helpers under bench/c/ into $BENCH_BUILD_DIR/bench/bin and runs
 # bench/run.mjs against the release binaries in $BENCH_BUILD_DIR (default build/, what `make`
 # builds). Results: printed, and written to $BENCH_BUILD_DIR/bench/results.md.
 #
 #   bench/run.sh                 every group
 #   bench/run.sh bookstore ws    only some groups (bookstore rss coldstart ws delivery tracing
-#                                moderation)
+#                                moderation images)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +21,12 @@ mkdir -p "$bin"
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Wpedantic
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
 	-include common/banned.h)
-for tool in sink202 coldstart; do
+for tool in sink202 coldstart bare; do
+	libs=()
+	[ "$tool" = bare ] && libs=(-pthread $(pkg-config --cflags --libs libmicrohttpd))
 	if [ ! -x "$bin/$tool" ] || [ "bench/c/$tool.c" -nt "$bin/$tool" ]; then
 		echo "    CC $bin/$tool"
-		${CC:-cc} "${cflags[@]}" -Icommon/include -o "$bin/$tool" "bench/c/$tool.c"
+		${CC:-cc} "${cflags[@]}" -Icommon/include -o "$bin/$tool" "bench/c/$tool.c" "${libs[@]}"
 	fi
 done
 

@@ -3,7 +3,9 @@
 // binary-mode CloudEvent). All data goes into the DOM through textContent and attributes only.
 
 import {
+	ADD_MAX_ATTEMPTS,
 	MAX_REVIEW_LENGTH,
+	addRetryDelayMs,
 	backoffDelay,
 	describeAddResponse,
 	formatPostTime,
@@ -505,22 +507,30 @@ async function sendReview(text) {
 	}
 	setStep('packed', 'ok', `Event id ${id}`);
 	let res;
-	try {
-		res = await fetchWithTimeout(apiUrl('add'), {
-			method: 'POST',
-			headers: {
-				'Content-Type': 'application/json',
-				'ce-specversion': '1.0',
-				'ce-type': CE_TYPE,
-				'ce-source': CE_SOURCE,
-				'ce-id': id,
-			},
-			body: JSON.stringify({ reviewText: text }),
-		});
-	} catch (err) {
-		setStep('sent', 'fail', `Not delivered: ${networkReason(err)}.`);
-		setStep('accepted', 'fail', 'Skipped: the event never reached node-server.');
-		return false;
+	// The same event (same id: the sinks deduplicate) again while node-server answers 503 with
+	// Retry-After, the broker being full, at most ADD_MAX_ATTEMPTS times.
+	for (let attempt = 1; ; attempt++) {
+		try {
+			res = await fetchWithTimeout(apiUrl('add'), {
+				method: 'POST',
+				headers: {
+					'Content-Type': 'application/json',
+					'ce-specversion': '1.0',
+					'ce-type': CE_TYPE,
+					'ce-source': CE_SOURCE,
+					'ce-id': id,
+				},
+				body: JSON.stringify({ reviewText: text }),
+			});
+		} catch (err) {
+			setStep('sent', 'fail', `Not delivered: ${networkReason(err)}.`);
+			setStep('accepted', 'fail', 'Skipped: the event never reached node-server.');
+			return false;
+		}
+		const wait = addRetryDelayMs(res.status, res.headers.get('Retry-After'), attempt);
+		if (wait === null) break;
+		setStep('sent', 'pending', `node-server answered HTTP 503 (the broker is full): trying again in ${wait / 1000} s (attempt ${attempt + 1} of ${ADD_MAX_ATTEMPTS}).`);
+		await new Promise((resolve) => setTimeout(resolve, wait));
 	}
 	setStep('sent', 'ok', `node-server answered HTTP ${res.status}.`);
 	const answer = describeAddResponse(res.status, await res.text().catch(() => ''));

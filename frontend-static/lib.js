@@ -148,7 +148,7 @@ const STATUS_TEXT = {
 	429: 'Too many requests',
 	500: 'Server error',
 	502: 'The broker refused the event',
-	503: 'The broker is not reachable',
+	503: 'The broker is not reachable or is full',
 	504: 'The broker did not answer in time',
 };
 
@@ -172,4 +172,23 @@ export function describeAddResponse(status, bodyText) {
 	}
 	const reason = fromServer('message') || fromServer('error') || STATUS_TEXT[status] || 'Unexpected answer';
 	return { ok: false, message: `HTTP ${status}: ${reason}` };
+}
+
+/** Attempts of one review when node-server answers 503 with Retry-After (the broker is full). */
+export const ADD_MAX_ATTEMPTS = 3;
+const RETRY_AFTER_CAP_S = 10;
+
+/**
+ * How long to wait before sending the same review again, in ms, or null not to retry: only a
+ * 503 with a Retry-After header (delta-seconds or an HTTP date; capped at 10 s, at least 1 s)
+ * is retried, and only while attempt (1-based, the one just answered) < ADD_MAX_ATTEMPTS.
+ */
+export function addRetryDelayMs(status, retryAfter, attempt, now = Date.now()) {
+	if (status !== 503 || typeof retryAfter !== 'string' || attempt >= ADD_MAX_ATTEMPTS) return null;
+	const v = retryAfter.trim();
+	let seconds;
+	if (/^\d+$/.test(v)) seconds = Number(v);
+	else if (Number.isFinite(Date.parse(v))) seconds = Math.ceil((Date.parse(v) - now) / 1000);
+	else return null;
+	return Math.min(RETRY_AFTER_CAP_S, Math.max(1, seconds)) * 1000;
 }

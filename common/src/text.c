@@ -152,3 +152,28 @@ char *text_percent_decode_ows(const char *s, size_t len)
 	}
 	return buf_detach(&b, NULL);
 }
+
+int text_json_string(struct buf *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, start = 0, k;
+	int rc = buf_appendc(out, '"');
+
+	while (rc == 0 && i < n) {
+		unsigned char c = p[i];
+
+		k = c < 0x80 ? 1 : text_utf8_seq(p + i, n - i);
+		if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+			i += k; /* part of the run copied as is */
+			continue;
+		}
+		rc = buf_append(out, p + start, i - start);
+		if (rc == 0 && (c == '"' || c == '\\'))
+			rc = buf_appendf(out, "\\%c", c);
+		else if (rc == 0)
+			rc = buf_appendf(out, "\\u%04x", c);
+		start = ++i;
+	}
+	rc = rc ? rc : buf_append(out, p + start, n - start);
+	return rc ? rc : buf_appendc(out, '"');
+}

@@ -148,6 +148,15 @@ void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, co
 /* The delivery as a log (or legacy spool) record (a new reference). */
 json_t *delivery_to_json(const struct delivery *dv);
 /*
+ * Appends the write-ahead log's line {"op":"put","id":id,"delivery":R}\n to out, R being
+ * delivery_to_json(dv) with its "event" member taken as is from event_json
+ * (ce_encode_structured() of dv->event). Every delivery of one event has the same event, so
+ * the broker encodes it once for all of them. Returns 0, or ERR_TOO_LARGE when out's cap is
+ * reached (out unchanged).
+ */
+int delivery_put_record(const struct delivery *dv, unsigned long long id,
+			const struct buf *event_json, struct buf *out);
+/*
  * A delivery from a log or legacy spool record. Returns 0 with *out set, or ERR_VALIDATION with a reason
  * in err (unknown trigger, bad event).
  */

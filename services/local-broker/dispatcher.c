@@ -24,7 +24,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,8 +73,8 @@ struct dispatcher {
 	pthread_cond_t ccond;
 	struct commit_wait *waiters; /* FIFO (head), under cmu */
 	struct commit_wait *waiters_tail;
-	unsigned long long next_id; /* the next delivery's id in the log */
-	size_t live_wal_bytes;	    /* sum of wal_bytes of the live deliveries */
+	atomic_ullong next_id; /* the next delivery's id in the log (taken outside mu) */
+	size_t live_wal_bytes; /* sum of wal_bytes of the live deliveries */
 	struct metric *deliveries, *dropped;
 	struct metric_series *received, *depth_gauge, *bytes_gauge, *wal_gauge, *compactions;
 };
@@ -105,26 +107,29 @@ static void wal_gauge_update(struct dispatcher *d)
 		metrics_set(d->wal_gauge, (double)wal_size(d->wal));
 }
 
-/* Appends rec (consumed) as one line to line. */
-static void record_line(json_t *rec, struct buf *line)
-{
-	char *text = json_dumps(rec, JSON_COMPACT);
-
-	buf_appends(line, text);
-	buf_appendc(line, '\n');
-	free(text);
-	json_decref(rec);
-}
-
-/* dv's full record ("put"), appended to line; sets dv->wal_bytes. */
-static void put_line(struct delivery *dv, struct buf *line)
+/*
+ * dv's full record ("put") with event_json its event's encoding (NULL: encoded here),
+ * appended to line; sets dv->wal_bytes. Returns 0 or ERR_INTERNAL (nothing appended).
+ */
+static int put_line(struct delivery *dv, const struct buf *event_json, struct buf *line)
 {
 	size_t start = line->len;
+	struct buf own;
+	int rc;
 
-	record_line(json_pack("{s:s,s:I,s:o}", "op", "put", "id", (json_int_t)dv->id, "delivery",
-			      delivery_to_json(dv)),
-		    line);
-	dv->wal_bytes = line->len - start;
+	buf_init(&own, BUF_NOCAP);
+	if (!event_json) {
+		rc = ce_encode_structured(dv->event, &own);
+		if (rc)
+			goto cleanup;
+		event_json = &own;
+	}
+	rc = delivery_put_record(dv, dv->id, event_json, line);
+	if (rc == 0)
+		dv->wal_bytes = line->len - start;
+cleanup:
+	buf_release(&own);
+	return rc;
 }
 
 /*
@@ -132,20 +137,13 @@ static void put_line(struct delivery *dv, struct buf *line)
  * step (a redelivery), never loses one. A failure is logged; it is sticky in the wal, and
  * /readyz then reports it.
  */
-static void note(struct dispatcher *d, json_t *rec)
+static void note(struct dispatcher *d, const char *line, size_t len)
 {
 	unsigned long long seq;
-	struct buf line;
 
-	if (!d->wal) {
-		json_decref(rec);
-		return;
-	}
-	buf_init(&line, BUF_NOCAP);
-	record_line(rec, &line);
-	if (wal_append(d->wal, line.data, line.len, &seq) != 0)
-		log_error("broker.wal: a delivery record was not written (%s)", line.data);
-	buf_release(&line);
+	if (d->wal && wal_append(d->wal, line, len, &seq) != 0)
+		log_error("broker.wal: a delivery record was not written (%.*s)", (int)len - 1,
+			  line);
 }
 
 static void note_put(struct dispatcher *d, struct delivery *dv)
@@ -157,24 +155,37 @@ static void note_put(struct dispatcher *d, struct delivery *dv)
 		return;
 	d->live_wal_bytes -= dv->wal_bytes;
 	buf_init(&line, BUF_NOCAP);
-	put_line(dv, &line);
-	d->live_wal_bytes += dv->wal_bytes;
-	if (wal_append(d->wal, line.data, line.len, &seq) != 0)
+	if (put_line(dv, NULL, &line) != 0 || wal_append(d->wal, line.data, line.len, &seq) != 0)
 		log_error("broker.wal: the dead-letter phase of event %s was not written",
 			  dv->event->id);
+	d->live_wal_bytes += dv->wal_bytes;
 	buf_release(&line);
 }
 
+/* The small records are formatted by hand: every value is a number or a fixed name. */
 static void note_retry(struct dispatcher *d, const struct delivery *dv)
 {
-	note(d, json_pack("{s:s,s:I,s:i,s:I}", "op", "retry", "id", (json_int_t)dv->id, "attempts",
-			  dv->attempts, "due_ms", (json_int_t)dv->due_ms));
+	char line[128];
+	int n;
+
+	if (!d->wal)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"op\":\"retry\",\"id\":%llu,\"attempts\":%d,\"due_ms\":%lld}\n", dv->id,
+		     dv->attempts, dv->due_ms);
+	note(d, line, (size_t)n);
 }
 
 static void note_done(struct dispatcher *d, const struct delivery *dv, enum delivery_end end)
 {
-	note(d, json_pack("{s:s,s:I,s:s}", "op", "done", "id", (json_int_t)dv->id, "end",
-			  delivery_end_name(end)));
+	char line[128];
+	int n;
+
+	if (!d->wal)
+		return;
+	n = snprintf(line, sizeof(line), "{\"op\":\"done\",\"id\":%llu,\"end\":\"%s\"}\n", dv->id,
+		     delivery_end_name(end));
+	note(d, line, (size_t)n);
 }
 
 struct snapshot {
@@ -191,7 +202,8 @@ static int snapshot_chunk(struct buf *chunk, void *arg)
 	while (sn->cursor != &sn->d->all && chunk->len < SNAPSHOT_CHUNK) {
 		struct delivery *dv = list_entry(sn->cursor, struct delivery, link);
 
-		put_line(dv, chunk);
+		if (put_line(dv, NULL, chunk) != 0)
+			return ERR_INTERNAL;
 		sn->live += dv->wal_bytes;
 		sn->cursor = sn->cursor->next;
 	}
@@ -578,60 +590,93 @@ static void on_done(const struct httpc_response *res, void *arg)
 
 /* ---- public API --------------------------------------------------------------------------- */
 
+/* The deliveries of one accepted event, made and encoded before d->mu is taken. */
+struct batch {
+	struct delivery **made;
+	size_t n, bytes;
+	struct buf lines; /* their "put" records (with a log) */
+};
+
 /*
- * Makes, logs and queues the deliveries of ev (d->mu held): one per matching Trigger. n is
- * their number. Sets *seq to the log's sequence number of their records (0: none written).
+ * Makes one delivery per Trigger of broker bi that ev matches, with their log records (the
+ * event encoded once for all). Returns 0 or ERR_INTERNAL (the event cannot be encoded).
  */
-static int ingest_locked(struct dispatcher *d, size_t bi, struct ce_event *ev, int ttl, size_t n,
-			 const char *traceparent, const char *tracestate, unsigned long long *seq)
+static int batch_make(struct dispatcher *d, size_t bi, struct ce_event *ev, int ttl,
+		      const char *traceparent, const char *tracestate, struct batch *bt)
 {
-	struct delivery **made = xcalloc(n + 1, sizeof(struct delivery *));
-	size_t i, k = 0, bytes = 0;
-	struct buf lines;
+	struct buf event_json;
+	size_t i;
 	int rc = 0;
 
-	buf_init(&lines, BUF_NOCAP);
-	for (i = 0; i < d->topo->ntriggers && k < n; i++) {
+	bt->made = xcalloc(d->topo->ntriggers + 1, sizeof(struct delivery *));
+	buf_init(&bt->lines, BUF_NOCAP);
+	buf_init(&event_json, BUF_NOCAP);
+	for (i = 0; i < d->topo->ntriggers; i++) {
 		const struct topo_trigger *tr = &d->topo->triggers[i];
+		struct delivery *dv;
 
 		if (tr->broker_index != bi || !filter_match(tr->filter, ev))
 			continue;
-		made[k] = delivery_new(tr, ev, ttl, traceparent, tracestate);
-		made[k]->id = d->next_id++;
-		bytes += made[k]->bytes;
-		if (d->wal)
-			put_line(made[k], &lines);
-		k++;
-	}
-	if (d->depth + k > d->opt.queue_max || d->bytes + bytes > d->opt.queue_bytes) {
-		rc = ERR_OVERLOADED;
-		goto cleanup;
-	}
-	if (d->wal && k > 0) {
-		rc = wal_append(d->wal, lines.data, lines.len, seq);
+		dv = delivery_new(tr, ev, ttl, traceparent, tracestate);
+		dv->id = atomic_fetch_add(&d->next_id, 1);
+		bt->made[bt->n++] = dv;
+		bt->bytes += dv->bytes;
+		if (!d->wal)
+			continue;
+		/* Every delivery of ev carries the same event: one encoding serves them all. */
+		if (!event_json.len)
+			rc = ce_encode_structured(dv->event, &event_json);
+		if (rc == 0)
+			rc = put_line(dv, &event_json, &bt->lines);
 		if (rc)
-			goto cleanup;
+			break;
+	}
+	buf_release(&event_json);
+	return rc;
+}
+
+static void batch_release(struct batch *bt)
+{
+	size_t i;
+
+	for (i = 0; i < bt->n; i++)
+		delivery_free(bt->made[i]);
+	free(bt->made);
+	buf_release(&bt->lines);
+}
+
+/*
+ * Logs and queues the deliveries of bt (d->mu held), taking them from bt, all or none. Sets
+ * *seq to the log's sequence number of their records (0: none written).
+ */
+static int ingest_locked(struct dispatcher *d, struct batch *bt, unsigned long long *seq)
+{
+	size_t i;
+	int rc;
+
+	if (d->depth + bt->n > d->opt.queue_max || d->bytes + bt->bytes > d->opt.queue_bytes)
+		return ERR_OVERLOADED;
+	if (d->wal && bt->n > 0) {
+		rc = wal_append(d->wal, bt->lines.data, bt->lines.len, seq);
+		if (rc)
+			return rc;
 	}
 	/* All tracked before any attempt: an attempt may end at once and compact the log, and
 	 * the snapshot must then hold every record just appended. */
-	for (i = 0; i < k; i++) {
-		track(d, made[i]);
-		d->live_wal_bytes += made[i]->wal_bytes;
+	for (i = 0; i < bt->n; i++) {
+		track(d, bt->made[i]);
+		d->live_wal_bytes += bt->made[i]->wal_bytes;
 	}
-	for (i = 0; i < k; i++) {
-		struct delivery *dv = made[i];
+	for (i = 0; i < bt->n; i++) {
+		struct delivery *dv = bt->made[i];
 
-		made[i] = NULL;
+		bt->made[i] = NULL;
 		enqueue(d, dv);
 		pump(d, queue_of(d, dv));
 	}
+	bt->n = 0;
 	wal_gauge_update(d);
-cleanup:
-	for (i = 0; i < k; i++)
-		delivery_free(made[i]);
-	free(made);
-	buf_release(&lines);
-	return rc;
+	return 0;
 }
 
 /*
@@ -644,7 +689,8 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 		  const char *traceparent, const char *tracestate, bool commit,
 		  unsigned long long *seq_out)
 {
-	size_t bi = (size_t)(b - d->topo->brokers), i, n = 0;
+	size_t bi = (size_t)(b - d->topo->brokers);
+	struct batch bt = { 0 };
 	unsigned long long seq = 0;
 	char now[CE_TIME_LEN];
 	struct timespec ts;
@@ -657,17 +703,17 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 	(void)ce_set(ev, "knativearrivaltime", NULL);
 	(void)ce_set_typed(ev, "knativearrivaltime", CE_TYPE_TIMESTAMP, ce_time_format(&ts, now),
 			   NULL);
-	for (i = 0; i < d->topo->ntriggers; i++) {
-		const struct topo_trigger *tr = &d->topo->triggers[i];
-
-		if (tr->broker_index == bi && filter_match(tr->filter, ev))
-			n++;
+	/* The deliveries and their records are made before the lock: only the append, the
+	 * queues and the first attempts are under it. */
+	rc = batch_make(d, bi, ev, ttl, traceparent, tracestate, &bt);
+	if (rc == 0) {
+		pthread_mutex_lock(&d->mu);
+		rc = ingest_locked(d, &bt, &seq);
+		if (rc == 0)
+			metrics_inc(d->received);
+		pthread_mutex_unlock(&d->mu);
 	}
-	pthread_mutex_lock(&d->mu);
-	rc = ingest_locked(d, bi, ev, ttl, n, traceparent, tracestate, &seq);
-	if (rc == 0)
-		metrics_inc(d->received);
-	pthread_mutex_unlock(&d->mu);
+	batch_release(&bt);
 	if (seq_out)
 		*seq_out = rc == 0 ? seq : 0;
 	if (rc == 0 && commit && seq > 0)
@@ -824,7 +870,7 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 		d->opt.queue_bytes = (size_t)64 * 1024 * 1024;
 	if (!d->opt.compact_bytes)
 		d->opt.compact_bytes = 16LL * 1024 * 1024;
-	d->next_id = 1;
+	atomic_init(&d->next_id, 1);
 	if (!d->opt.max_ttl)
 		d->opt.max_ttl = TTL_DEFAULT_MAX;
 	if (!d->opt.timeout_default_ms)

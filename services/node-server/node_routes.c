@@ -174,6 +174,12 @@ static void add_done(const struct httpc_response *res, void *arg)
 		(void)http_respond_json(c->req, 200,
 					json_pack("{s:b,s:s,s:s}", "success", 1, "message",
 						  "Event forwarded successfully", "id", c->id));
+	} else if (res->err == 0 && (res->status == 503 || res->status == 429)) {
+		/* The broker is full (or shedding load): a retry later will do, so say so. */
+		metrics_inc(app->add_unavailable);
+		(void)http_fail(c->req, ERR_OVERLOADED,
+				"the broker is full (HTTP %d): send the review again in a moment",
+				res->status);
 	} else if (res->err == 0) {
 		metrics_inc(app->add_refused);
 		(void)http_fail(c->req, ERR_BAD_GATEWAY, "the broker refused the event (HTTP %d)",

@@ -58,4 +58,11 @@ int text_percent_decode(const char *s, size_t len, struct buf *out);
  */
 char *text_percent_decode_ows(const char *s, size_t len);
 
+/*
+ * Appends s as a JSON string literal (RFC 8259: quoted; '"', '\\' and control characters
+ * escaped, valid UTF-8 as is, any other byte as the code point of the same value), for
+ * writers that format small records by hand. Returns buf_append()'s result.
+ */
+int text_json_string(struct buf *out, const char *s);
+
 #endif

@@ -10,7 +10,8 @@
 //
 // What it does: initdb (Debian's binaries under /usr/lib/postgresql/15/bin, or PG_BINDIR) into a
 // fresh temporary directory, trust authentication, superuser "postgres", UTF-8, fsync=off for
-// speed; then runs the postmaster listening on 127.0.0.1 on a free port, with its unix socket in
+// speed (startPostgres({ durable: true }) keeps PostgreSQL's defaults, fsync on); then runs
+// the postmaster listening on 127.0.0.1 on a free port, with its unix socket in
 // that same directory, polls pg_isready until it accepts connections (with a deadline), and
 // creates the database. initdb and postgres refuse to run as root, so when the test runs as root
 // every server-side command runs as the `postgres` system user (runuser -u postgres --) and the
@@ -122,8 +123,8 @@ class Postgres {
 	async spawnServer() {
 		const [file, argv] = cmd('postgres', [
 			'-D', this.dataDir, '-p', String(this.port), '-k', this.socketDir,
-			'-c', `listen_addresses=${this.host}`, '-c', 'fsync=off',
-			'-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+			'-c', `listen_addresses=${this.host}`,
+			...(this.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
 			'-c', 'max_connections=100', '-c', 'shared_buffers=16MB',
 			'-c', 'logging_collector=off', '-c', 'log_min_messages=warning',
 			'-c', 'TimeZone=UTC',
@@ -224,9 +225,12 @@ class Postgres {
 }
 
 // Starts a fresh server and creates `database` in it.
-export async function startPostgres({ database = 'bookstore' } = {}) {
+// durable: PostgreSQL's own defaults (fsync, synchronous_commit, full_page_writes on), as users
+// run it (bench/); the default turns them off for speed.
+export async function startPostgres({ database = 'bookstore', durable = false } = {}) {
 	const dir = mkdtempSync(join(tmpdir(), 'pgtest-'));
 	const pg = new Postgres(dir, database);
+	pg.durable = durable;
 	live.add(pg);
 	try {
 		if (isRoot) {

@@ -143,3 +143,26 @@ Test(text, media_type_is_json)
 			     rows[i].application, "row %zu", i);
 	}
 }
+
+/* text_json_string(): the literal parses back (jansson) to the same string; escapes shown. */
+Test(text, json_string)
+{
+	static const char *const rows[][2] = {
+		{ "plain", "\"plain\"" },
+		{ "q\"b\\", "\"q\\\"b\\\\\"" },
+		{ "tab\tnl\n\x01", "\"tab\\u0009nl\\u000a\\u0001\"" },
+		{ "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
+		{ "bad\xff", "\"bad\\u00ff\"" },
+		{ "", "\"\"" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct buf b;
+
+		buf_init(&b, BUF_NOCAP);
+		cr_assert_eq(text_json_string(&b, rows[i][0]), 0);
+		cr_assert_str_eq(b.data, rows[i][1], "row %zu", i);
+		buf_release(&b);
+	}
+}

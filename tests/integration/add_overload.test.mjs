@@ -1,0 +1,89 @@
+// POST /add when the broker is full (issue 14, §2): node-server answers 503 with Retry-After
+// and the JSON error "overloaded", not 502, so a sender knows a retry later will do; the page's
+// rule for that retry (frontend-static/lib.js addRetryDelayMs) is checked beside it.
+// Real parts: local-broker with BROKER_QUEUE_MAX=2 (one event fills it: both Triggers match),
+// a subscriber that holds every delivery, node-server with K_SINK = the broker.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, binPath, freePort, stopClean, repoRoot, waitFor } from './lib/proc.mjs';
+import { startReceiver } from './lib/receiver.mjs';
+import { ADD_MAX_ATTEMPTS, addRetryDelayMs } from '../../frontend-static/lib.js';
+
+const dirs = [];
+after(() => {
+	for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function add(base, id) {
+	return fetch(`${base}/add`, {
+		method: 'POST',
+		headers: {
+			'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'new-review-comment',
+			'ce-source': 'overload-test', 'ce-id': id,
+		},
+		body: JSON.stringify({ reviewText: `review ${id}` }),
+	});
+}
+
+test('POST /add: 503 with Retry-After (not 502) while the broker queue is full; 200 again once it drains', async () => {
+	let release;
+	const held = new Promise((r) => { release = r; });
+	const sub = await startReceiver(async () => { await held; return { status: 202 }; });
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'add-overload-'));
+	dirs.push(dir);
+	const nodePort = await freePort();
+	let broker, node;
+	try {
+		broker = await startServer(binPath('local-broker'), {
+			env: {
+				DATA_DIR: dir, BROKER_MANIFESTS: path.join(repoRoot, 'k8s/base/eventing'), BROKER_QUEUE_MAX: '2',
+				BROKER_SERVICES: ['node-server', 'file-sink', 'dead-letter-logger', 'bad-word-filter', 'sentiment-analysis']
+					.map((name) => `${name}=${sub.url}`).join(','),
+				BROKER_SHUTDOWN_GRACE: 'PT0S',
+			},
+			readyPath: '/healthz',
+		});
+		node = await startServer(binPath('node-server'), {
+			env: { K_SINK: `${broker.url}/bookstore/bookstore-broker`, DB_SERVICE_URL: `http://127.0.0.1:${await freePort()}` },
+			port: nodePort, readyPath: '/healthz',
+		});
+		const first = await add(node.url, 'ov-1');
+		assert.equal(first.status, 200, await first.text());
+		await waitFor(() => sub.requests.length >= 2, { what: 'both deliveries of the first event held' });
+
+		const full = await add(node.url, 'ov-2');
+		const body = await full.json();
+		assert.equal(full.status, 503, JSON.stringify(body));
+		assert.equal(full.headers.get('retry-after'), '1');
+		assert.equal(body.error, 'overloaded');
+		assert.match(body.message, /broker is full/);
+		assert.equal(addRetryDelayMs(full.status, full.headers.get('retry-after'), 1), 1000,
+			'the page waits the Retry-After and sends the review again');
+
+		release();
+		await waitFor(async () => (await add(node.url, 'ov-2')).status === 200,
+			{ timeoutMs: 20000, intervalMs: 200, what: 'the same review accepted once the queue drained' });
+	} finally {
+		release();
+		if (node) await stopClean(node);
+		if (broker) await stopClean(broker);
+		await sub.close();
+	}
+});
+
+test('page: retries only a 503 with Retry-After, at most ADD_MAX_ATTEMPTS times, waiting 1–10 s', () => {
+	const now = Date.parse('2026-01-01T00:00:00Z');
+	assert.equal(addRetryDelayMs(503, '1', 1, now), 1000);
+	assert.equal(addRetryDelayMs(503, ' 3 ', 2, now), 3000);
+	assert.equal(addRetryDelayMs(503, '0', 1, now), 1000, 'at least 1 s');
+	assert.equal(addRetryDelayMs(503, '120', 1, now), 10000, 'capped at 10 s');
+	assert.equal(addRetryDelayMs(503, 'Thu, 01 Jan 2026 00:00:04 GMT', 1, now), 4000, 'an HTTP date');
+	assert.equal(addRetryDelayMs(503, '1', ADD_MAX_ATTEMPTS, now), null, 'no attempt past the last');
+	assert.equal(addRetryDelayMs(503, null, 1, now), null, 'no Retry-After header');
+	assert.equal(addRetryDelayMs(503, 'soon', 1, now), null);
+	for (const status of [200, 400, 429, 500, 502, 504])
+		assert.equal(addRetryDelayMs(status, '1', 1, now), null, `HTTP ${status}`);
+});
