@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/ce.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
@@ -40,18 +41,6 @@ int handlers_ready(void *ctx, struct buf *reason)
 	struct deadletters *dl = ctx;
 
 	return eventlog_check(dl->log, reason);
-}
-
-/*
- * Decodes the request's event. Returns 0 with *out set (caller frees), or an err.h code with
- * the reason in err->message.
- */
-static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
-{
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
-
-	return ce_decode_event(h, n, req->body, req->body_len, out, err);
 }
 
 /* The WARN record every dead letter gets, and a second one for bad error attributes. */
@@ -129,7 +118,7 @@ static int post_dead_letter(struct http_request *req)
 	struct ce_event *ev;
 	char now[32], code[16];
 	json_t *rec;
-	int rc = decode_event(req, &ev, &cerr);
+	int rc = ce_request_decode(req, &ev, &cerr);
 
 	if (rc != 0) {
 		log_fields(LOG_WARN, json_pack("{s:s}", "error", err_code_name(rc)),

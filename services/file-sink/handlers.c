@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "common/ce.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
@@ -60,18 +61,6 @@ static json_t *record_new(const char *outcome)
 	return json_pack("{s:s, s:s}", "time", now, "outcome", outcome);
 }
 
-/*
- * Decodes the request's event. Returns 0 with *out set (caller frees), or an err.h code with
- * the reason in err->message.
- */
-static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
-{
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
-
-	return ce_decode_event(h, n, req->body, req->body_len, out, err);
-}
-
 /* A malformed request: one WARN record, one "rejected" line, the 4xx answer. */
 static int reject(struct filesink *fs, struct http_request *req, int err, const char *why)
 {
@@ -122,7 +111,7 @@ static int post_event(struct http_request *req)
 	struct ce_event *ev;
 	json_t *rec;
 	bool fail;
-	int rc = decode_event(req, &ev, &cerr);
+	int rc = ce_request_decode(req, &ev, &cerr);
 
 	if (rc != 0)
 		return reject(fs, req, rc, cerr.message);

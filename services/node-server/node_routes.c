@@ -1,5 +1,5 @@
 /*
- * node_routes.c: node-server's HTTP handlers and route table (see node_app.h).
+ * node_routes.c: node-server's HTTP handlers and route table (see node_routes.h).
  *
  * Calls to K_SINK and db-service are asynchronous: the handler suspends its request, queues
  * the call on an httpc client, and the completion callback (on the client's thread) answers
@@ -11,7 +11,8 @@
  * proxied routes. Callbacks enter the request's span (or the messaging span) so their log
  * records carry its ids; http_resume() leaves it.
  */
-#include <pthread.h>
+#include "node_routes.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,17 +20,17 @@
 #include <jansson.h>
 
 #include "common/ce.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
-#include "common/step.h"
 #include "common/metrics.h"
+#include "common/step.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 #include "feed.h"
-#include "node_app.h"
 #include "review_event.h"
 #include "statics.h"
 #include "ws.h"
@@ -41,7 +42,7 @@
 /* One suspended request waiting for an upstream answer. */
 struct call {
 	struct http_request *req;
-	struct node_app *app;
+	struct node_routes *r;
 	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
 	char id[40];		 /* /add: the forwarded event's id */
 	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
@@ -63,7 +64,7 @@ static struct call *call_new(struct http_request *req)
 	struct call *c = xcalloc(1, sizeof(*c));
 
 	c->req = req;
-	c->app = req->ctx;
+	c->r = req->ctx;
 	return c;
 }
 
@@ -93,12 +94,9 @@ static void send_failed(struct call *c, int rc, const char *what)
 /* Decodes the request as one CloudEvent (binary or structured mode). */
 static int decode_event(struct http_request *req, struct ce_event **ev, struct buf *msg)
 {
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
 	struct ce_error cerr;
-	int rc;
+	int rc = ce_request_decode(req, ev, &cerr);
 
-	rc = ce_decode_event(h, n, req->body, req->body_len, ev, &cerr);
 	if (rc)
 		(void)buf_appendf(msg, "not a valid CloudEvent: %s", cerr.message);
 	return rc;
@@ -147,26 +145,26 @@ static int send_binary(struct httpc *client, const char *url, const struct ce_ev
 static void add_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
-	struct node_app *app = c->app;
+	struct node_routes *r = c->r;
 	char code[16];
 
 	trace_span_enter(c->req->span);
 	snprintf(code, sizeof(code), "%d", res->status);
 	call_span_end(c, res->err ? err_code_name(res->err) : res->status >= 300 ? code : NULL);
 	if (res->err == 0 && res->status >= 200 && res->status < 300) {
-		metrics_inc(app->add_ok);
+		metrics_inc(r->add_ok);
 		(void)http_respond_json(c->req, 200,
 					json_pack("{s:b,s:s,s:s}", "success", 1, "message",
 						  "Event forwarded successfully", "id", c->id));
 	} else if (res->err == 0) {
-		metrics_inc(app->add_refused);
+		metrics_inc(r->add_refused);
 		(void)http_fail(c->req, ERR_BAD_GATEWAY, "the broker refused the event (HTTP %d)",
 				res->status);
 	} else if (res->err == ERR_UNAVAILABLE || res->err == ERR_TIMEOUT) {
-		metrics_inc(app->add_unavailable);
+		metrics_inc(r->add_unavailable);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "K_SINK is unreachable: %s", res->error);
 	} else {
-		metrics_inc(app->add_refused);
+		metrics_inc(r->add_refused);
 		(void)http_fail(c->req, ERR_BAD_GATEWAY, "K_SINK failed: %s", res->error);
 	}
 	http_resume(c->req);
@@ -175,7 +173,7 @@ static void add_done(const struct httpc_response *res, void *arg)
 
 static int add_post(struct http_request *req)
 {
-	struct node_app *app = req->ctx;
+	struct node_routes *r = req->ctx;
 	struct ce_event *in = NULL, *ev = NULL;
 	struct call *c;
 	struct buf msg;
@@ -184,26 +182,26 @@ static int add_post(struct http_request *req)
 	buf_init(&msg, MSG_CAP);
 	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
-		rc = review_event_forward(in, &app->overrides, &ev, &msg);
+		rc = review_event_forward(in, r->overrides, &ev, &msg);
 		ce_event_free(in);
 	}
 	if (rc) {
-		metrics_inc(app->add_rejected);
+		metrics_inc(r->add_rejected);
 		return fail_msg(req, rc, &msg);
 	}
 	buf_release(&msg);
-	if (app->sink == NULL) {
+	if (r->sink == NULL) {
 		ce_event_free(ev);
-		metrics_inc(app->add_unavailable);
+		metrics_inc(r->add_unavailable);
 		return http_fail(req, ERR_UNAVAILABLE,
 				 "K_SINK is not set: there is no broker to forward the event to");
 	}
 	c = call_new(req);
 	(void)snprintf(c->id, sizeof(c->id), "%s", ev->id);
-	(void)ce_trace_produce(ev, app->sink_name, NULL, &c->span);
+	(void)ce_trace_produce(ev, r->sink_name, NULL, &c->span);
 	(void)http_suspend(req);
-	rc = send_binary(app->sink, app->cfg->k_sink, ev, trace_span_context(c->span),
-			 (long)app->cfg->sink_timeout_ms, add_done, c);
+	rc = send_binary(r->sink, r->sink_url, ev, trace_span_context(c->span), r->sink_timeout_ms,
+			 add_done, c);
 	ce_event_free(ev);
 	if (rc)
 		send_failed(c, rc, "K_SINK");
@@ -238,31 +236,31 @@ static void insert_stored(struct call *c, const struct httpc_response *res)
 	buf_release(&msg);
 	(void)step_respond_event(c->req, 200, ev);
 	ce_event_free(ev);
-	metrics_inc(res->status == 201 ? c->app->insert_created : c->app->insert_duplicate);
+	metrics_inc(res->status == 201 ? c->r->insert_created : c->r->insert_duplicate);
 	if (res->status == 201)
-		feed_refresh(c->app->feed);
+		feed_refresh(c->r->feed);
 }
 
 static void insert_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
-	struct node_app *app = c->app;
+	struct node_routes *r = c->r;
 	char why[256], code[16];
 
 	trace_span_enter(c->span);
 	snprintf(code, sizeof(code), "%d", res->status);
 	if (res->err) {
-		metrics_inc(app->insert_unavailable);
+		metrics_inc(r->insert_unavailable);
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
 	} else if (res->status == 200 || res->status == 201) {
 		insert_stored(c, res);
 	} else if (res->status >= 400 && res->status < 500) {
-		metrics_inc(app->insert_rejected);
+		metrics_inc(r->insert_rejected);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_VALIDATION, "db-service rejected the review: %s", why);
 	} else {
-		metrics_inc(app->insert_unavailable);
+		metrics_inc(r->insert_unavailable);
 		upstream_message(res, why, sizeof(why));
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service answered %d: %s", res->status,
 				why);
@@ -277,8 +275,8 @@ static void insert_done(const struct httpc_response *res, void *arg)
 static int insert_post(struct http_request *req)
 {
 	static const struct http_header json_type[] = { { "Content-Type", "application/json" } };
-	struct node_app *app = req->ctx;
-	struct httpc_request r = { 0 };
+	struct node_routes *r = req->ctx;
+	struct httpc_request up = { 0 };
 	struct trace_span *span = NULL;
 	struct ce_event *in = NULL;
 	struct buf msg;
@@ -298,24 +296,24 @@ static int insert_post(struct http_request *req)
 		trace_span_set_str(span, "error.type", err_code_name(rc));
 		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
 		trace_span_end(span);
-		metrics_inc(app->insert_rejected);
+		metrics_inc(r->insert_rejected);
 		return fail_msg(req, rc, &msg);
 	}
 	buf_release(&msg);
-	url = xasprintf("%s/reviews", app->db_url);
-	r.method = "POST";
-	r.url = url;
-	r.headers = json_type;
-	r.nheaders = 1;
-	r.body = body;
-	r.body_len = len;
-	r.timeout_ms = (long)app->cfg->db_timeout_ms;
-	r.trace_route = "/reviews";
+	url = xasprintf("%s/reviews", r->db_url);
+	up.method = "POST";
+	up.url = url;
+	up.headers = json_type;
+	up.nheaders = 1;
+	up.body = body;
+	up.body_len = len;
+	up.timeout_ms = r->db_timeout_ms;
+	up.trace_route = "/reviews";
 	c = call_new(req);
 	c->span = span;
-	r.trace_parent = trace_span_context(span);
+	up.trace_parent = trace_span_context(span);
 	(void)http_suspend(req);
-	rc = httpc_send(app->db, &r, insert_done, c);
+	rc = httpc_send(r->db, &up, insert_done, c);
 	free(url);
 	free(body);
 	if (rc)
@@ -341,7 +339,7 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 			(void)http_add_header(c->req, "Retry-After", retry);
 		(void)http_respond(c->req, res->status, ctype, res->body, res->body_len);
 		if (res->status == 204 && c->refresh_on_204)
-			feed_refresh(c->app->feed);
+			feed_refresh(c->r->feed);
 	}
 	http_resume(c->req);
 	free(c);
@@ -350,20 +348,20 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 /* Forwards method path to db-service and passes its answer through. */
 static int proxy(struct http_request *req, const char *method, const char *path, int refresh)
 {
-	struct node_app *app = req->ctx;
-	struct httpc_request r = { 0 };
+	struct node_routes *r = req->ctx;
+	struct httpc_request up = { 0 };
 	struct call *c = call_new(req);
-	char *url = xasprintf("%s%s", app->db_url, path);
+	char *url = xasprintf("%s%s", r->db_url, path);
 	int rc;
 
 	c->refresh_on_204 = refresh;
-	r.method = method;
-	r.url = url;
-	r.timeout_ms = (long)app->cfg->db_timeout_ms;
-	r.trace_parent = trace_span_context(req->span);
-	r.trace_route = req->route;
+	up.method = method;
+	up.url = url;
+	up.timeout_ms = r->db_timeout_ms;
+	up.trace_parent = trace_span_context(req->span);
+	up.trace_route = req->route;
 	(void)http_suspend(req);
-	rc = httpc_send(app->db, &r, proxy_done, c);
+	rc = httpc_send(r->db, &up, proxy_done, c);
 	free(url);
 	if (rc)
 		send_failed(c, rc, "db-service");
@@ -383,56 +381,39 @@ static int books_list(struct http_request *req)
 	return proxy(req, "GET", "/books", 0);
 }
 
-static int books_get(struct http_request *req)
+/* Proxies method {prefix}/{id} after checking the id parameter (what: "book", "review"). */
+static int proxy_id(struct http_request *req, const char *method, const char *what, int refresh)
 {
 	const char *id = http_param(req, "id");
 	char path[32];
 
 	if (!id_ok(id))
-		return http_fail(req, ERR_BAD_REQUEST, "a book id is a positive integer");
-	(void)snprintf(path, sizeof(path), "/books/%s", id);
-	return proxy(req, "GET", path, 0);
+		return http_fail(req, ERR_BAD_REQUEST, "a %s id is a positive integer", what);
+	(void)snprintf(path, sizeof(path), "/%ss/%s", what, id);
+	return proxy(req, method, path, refresh);
+}
+
+static int books_get(struct http_request *req)
+{
+	return proxy_id(req, "GET", "book", 0);
 }
 
 static int reviews_delete(struct http_request *req)
 {
-	const char *id = http_param(req, "id");
-	char path[32];
-
-	if (!id_ok(id))
-		return http_fail(req, ERR_BAD_REQUEST, "a review id is a positive integer");
-	(void)snprintf(path, sizeof(path), "/reviews/%s", id);
-	return proxy(req, "DELETE", path, 1);
+	return proxy_id(req, "DELETE", "review", 1);
 }
 
 /* ---- GET /comments ---------------------------------------------------------------------- */
 
-static int comments_ws(struct http_request *req)
-{
-	struct node_app *app = req->ctx;
-	int rc;
-
-	pthread_rwlock_rdlock(&app->hub_lock);
-	if (app->hub == NULL) {
-		rc = http_fail(req, ERR_UNAVAILABLE, "the server is shutting down");
-	} else {
-		rc = ws_handshake(req);
-		if (rc == 0)
-			rc = http_respond_upgrade(req, node_app_adopt, app);
-	}
-	pthread_rwlock_unlock(&app->hub_lock);
-	return rc;
-}
-
 static int comments_get(struct http_request *req)
 {
-	struct node_app *app = req->ctx;
+	struct node_routes *r = req->ctx;
 	struct feed_snapshot *s;
 	int rc;
 
 	if (http_header(req, "Upgrade"))
-		return comments_ws(req);
-	s = feed_get(app->feed);
+		return ws_hub_upgrade(r->hub, req);
+	s = feed_get(r->feed);
 	if (s == NULL)
 		return http_fail(req, ERR_UNAVAILABLE,
 				 "the reviews are not loaded yet: db-service has not answered");
@@ -447,7 +428,7 @@ static int comments_get(struct http_request *req)
 static int static_get(struct http_request *req)
 {
 	static const char *const names[STATICS_MAX_SEGMENTS] = { "p1", "p2", "p3" };
-	struct node_app *app = req->ctx;
+	struct node_routes *r = req->ctx;
 	const char *segs[STATICS_MAX_SEGMENTS];
 	struct statics_file *f;
 	struct buf msg;
@@ -458,7 +439,7 @@ static int static_get(struct http_request *req)
 		if ((segs[n] = http_param(req, names[i])) != NULL)
 			n++;
 	buf_init(&msg, MSG_CAP);
-	rc = statics_lookup(app->statics, segs, n, &f, &msg);
+	rc = statics_lookup(r->statics, segs, n, &f, &msg);
 	if (rc)
 		return fail_msg(req, rc, &msg);
 	buf_release(&msg);
@@ -475,26 +456,32 @@ static int static_get(struct http_request *req)
 
 /* ---- readiness -------------------------------------------------------------------------- */
 
-/*
- * GET /readyz: node-server's own state, read without any I/O, so a probe never waits on a
- * pool thread. Ready once the feed has loaded the reviews (the page and GET /comments can be
- * served); a later db-service outage leaves it ready, serving the last snapshot, while the
- * routes that need db-service answer 503 with Retry-After.
- */
 int node_routes_ready(void *ctx, struct buf *reason)
 {
-	struct node_app *app = ctx;
-	struct feed_snapshot *s = feed_get(app->feed);
+	struct node_routes *r = ctx;
 
-	if (s) {
-		feed_snapshot_release(s);
-		return 0;
-	}
-	(void)buf_appendf(reason, "reviews: not loaded from db-service yet (retrying)");
-	return -1;
+	return feed_ready(r->feed, reason);
 }
 
-/* ---- the table -------------------------------------------------------------------------- */
+/* ---- metrics and the table -------------------------------------------------------------- */
+
+void node_routes_metrics(struct node_routes *r)
+{
+	struct metric *add, *ins;
+
+	add = metrics_counter(metrics_default(), "node_add_total", "POST /add requests by outcome",
+			      METRIC_LABELS("outcome"));
+	ins = metrics_counter(metrics_default(), "node_insert_total",
+			      "POST /insert requests by outcome", METRIC_LABELS("outcome"));
+	r->add_ok = metrics_series(add, METRIC_LABELS("forwarded"));
+	r->add_rejected = metrics_series(add, METRIC_LABELS("rejected"));
+	r->add_refused = metrics_series(add, METRIC_LABELS("refused"));
+	r->add_unavailable = metrics_series(add, METRIC_LABELS("unavailable"));
+	r->insert_created = metrics_series(ins, METRIC_LABELS("created"));
+	r->insert_duplicate = metrics_series(ins, METRIC_LABELS("duplicate"));
+	r->insert_rejected = metrics_series(ins, METRIC_LABELS("rejected"));
+	r->insert_unavailable = metrics_series(ins, METRIC_LABELS("unavailable"));
+}
 
 static const struct route routes[] = {
 	{ "POST", "/add", add_post, EVENT_MAX_BODY, 0 },
@@ -508,7 +495,7 @@ static const struct route routes[] = {
 	{ "GET", "/{p1}/{p2}", static_get, 0, 0 },
 	{ "GET", "/{p1}/{p2}/{p3}", static_get, 0, 0 },
 };
-const struct route *node_routes(size_t *n)
+const struct route *node_routes_table(size_t *n)
 {
 	*n = sizeof(routes) / sizeof(routes[0]);
 	return routes;

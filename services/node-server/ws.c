@@ -869,38 +869,70 @@ static void client_goodbye(struct ws_client *c)
 	client_free(c);
 }
 
-void ws_hub_free(struct ws_hub *hub)
+void ws_hub_close(struct ws_hub *hub)
 {
 	struct ws_client *c;
-	struct ws_msg *m;
+	int closed;
 
-	if (!hub)
-		return;
 	pthread_mutex_lock(&hub->lock);
+	closed = hub->stopping;
 	hub->stopping = 1;
 	pthread_mutex_unlock(&hub->lock);
+	if (closed)
+		return;
 	wake(hub);
 	pthread_join(hub->thread, NULL);
-	/* The thread is gone: everything below is ours. */
+	/* The thread is gone, and adopters see stopping: the lists below are ours. */
 	while ((c = hub->clients)) {
 		hub->clients = c->next;
 		client_goodbye(c);
 	}
-	while ((c = hub->adopted)) {
-		hub->adopted = c->next;
+	pthread_mutex_lock(&hub->lock);
+	c = hub->adopted;
+	hub->adopted = NULL;
+	pthread_mutex_unlock(&hub->lock);
+	while (c) {
+		struct ws_client *next = c->next;
+
 		client_goodbye(c);
+		c = next;
 	}
+	hub_bury(hub);
+	atomic_store(&hub->nclients, 0);
+	metrics_set(hub->m_clients, 0);
+}
+
+void ws_hub_free(struct ws_hub *hub)
+{
+	struct ws_msg *m;
+
+	if (!hub)
+		return;
+	ws_hub_close(hub);
 	while ((m = hub->pending)) {
 		hub->pending = m->next;
 		free(m);
 	}
-	hub_bury(hub);
 	msg_unref(hub->snapshot);
-	metrics_set(hub->m_clients, 0);
 	close(hub->evfd);
 	close(hub->epfd);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub);
+}
+
+int ws_hub_upgrade(struct ws_hub *hub, struct http_request *req)
+{
+	int stopping, rc;
+
+	pthread_mutex_lock(&hub->lock);
+	stopping = hub->stopping;
+	pthread_mutex_unlock(&hub->lock);
+	if (stopping)
+		return http_fail(req, ERR_UNAVAILABLE, "the server is shutting down");
+	rc = ws_handshake(req);
+	if (rc == 0)
+		rc = http_respond_upgrade(req, ws_hub_adopt_cb, hub);
+	return rc;
 }
 
 int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len)
