@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/sink.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 #include "deadletter.h"
@@ -172,7 +173,7 @@ static int get_events(struct http_request *req)
 {
 	struct deadletters *dl = req->ctx;
 
-	return eventlog_respond_tail(req, dl->log, dl->events_max_bytes);
+	return sink_respond_tail(req, dl->log, dl->events_max_bytes);
 }
 
 static const struct route routes[] = {

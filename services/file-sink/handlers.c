@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/sink.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -154,7 +155,7 @@ static int get_events(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
 
-	return eventlog_respond_tail(req, fs->log, fs->events_max_bytes);
+	return sink_respond_tail(req, fs->log, fs->events_max_bytes);
 }
 
 static const struct route routes[] = {

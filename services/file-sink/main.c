@@ -8,7 +8,6 @@
  * why and exits 2 (as for any bad setting), so the pod crash-loops visibly instead of
  * reporting ready and answering every event with 500.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,12 +15,10 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
-#include "common/log.h"
 #include "common/service.h"
-#include "common/xalloc.h"
+#include "common/sink.h"
 #include "failsim.h"
 #include "handlers.h"
 
@@ -96,64 +93,32 @@ static int saved_key(json_t *rec, const char **source, const char **id, const ch
 	return 1;
 }
 
-/* The saved-keys set, rebuilt from the log's "saved" lines; exits 2 if it cannot be read. */
-static struct dedupe *open_dedupe(const char *path, long long keys)
-{
-	struct dedupe *d = dedupe_new((size_t)keys);
-	size_t n;
-
-	if (dedupe_load(d, path, saved_key, &n) != 0) {
-		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	log_info("%zu saved events remembered from %s (DEDUPE_KEYS=%lld)", dedupe_count(d), path,
-		 keys);
-	return d;
-}
-
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
 	struct http_server_config http = { 0 };
-	struct http_server *srv;
-	struct eventlog *log;
 	struct failsim fail;
 	struct filesink fs;
+	struct sink files;
 	char policy[64];
-	char *path;
+	int rc;
 
 	service_start("file-sink", argc, argv, vars, NVARS, &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
-	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
-	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
-		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", path,
-			strerror(errno));
-		free(path);
+	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
+		      "saved events") != 0)
 		return 2;
-	}
-	filesink_init(&fs, log, &fail, policy);
-	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
+	filesink_init(&fs, files.log, &fail, policy);
+	fs.dedupe = files.dedupe;
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
 	http.port = cfg.port;
 	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &fs;
 	http.ready = handlers_ready;
-	if (http_server_start(&http, &srv) != 0) {
-		dedupe_free(fs.dedupe);
-		eventlog_close(log);
-		free(path);
-		service_stop();
-		return 1;
-	}
-	log_info("file-sink listening on port %d, writing %s (FSYNC=%s, %s)", http_server_port(srv),
-		 path, eventlog_fsync_names[cfg.fsync], policy);
-	service_wait();
-	http_server_stop(srv);
-	dedupe_free(fs.dedupe);
-	service_stop(); /* after the server, before what metrics read */
-	eventlog_close(log);
+	rc = service_run(&http, ", writing %s (FSYNC=%s, %s)", files.path,
+			 eventlog_fsync_names[cfg.fsync], policy);
+	sink_close(&files);
 	failsim_release(&fail);
-	free(path);
-	return 0;
+	return rc;
 }

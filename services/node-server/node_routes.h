@@ -33,8 +33,8 @@ struct metric_series;
 /* What the handlers use; every pointer is borrowed. */
 struct node_routes {
 	const struct review_overrides *overrides; /* K_CE_OVERRIDES */
-	struct httpc *sink;			   /* NULL when K_SINK is unset: /add answers 503 */
-	const char *sink_url;			   /* K_SINK */
+	struct httpc *sink;			  /* NULL when K_SINK is unset: /add answers 503 */
+	const char *sink_url;			  /* K_SINK */
 	const char *sink_name; /* messaging.destination.name: K_SINK's last path segment */
 	long sink_timeout_ms;
 	struct httpc *db;

@@ -13,7 +13,6 @@
  * refused), as ce_decode_event() does. Returns 0 with *out set (the caller frees it with
  * ce_event_free()), or the err.h code with the reason in err->message and *out NULL.
  */
-int ce_request_decode(const struct http_request *req, struct ce_event **out,
-		      struct ce_error *err);
+int ce_request_decode(const struct http_request *req, struct ce_event **out, struct ce_error *err);
 
 #endif
