@@ -55,6 +55,12 @@ struct kv_list {
 	size_t n, alloc;
 };
 
+/* Request headers or query values, copied into the request's arena. */
+struct kv_in {
+	struct http_header *v;
+	size_t n, alloc;
+};
+
 struct http_upgrade {
 	http_upgrade_fn fn;
 	void *arg;
@@ -78,14 +84,15 @@ struct http_conn {
 	struct MHD_Connection *mc;
 	pthread_mutex_t lock;
 	int refs;
+	struct arena arena; /* http_arena(): the request's copies and the handler's scratch */
 	struct timespec t0;
-	char *path, *method, *rawquery;
+	char *path, *method, *rawquery; /* in arena */
 	char remote[INET6_ADDRSTRLEN];
 	char version[16]; /* "1.1" */
 	struct trace_span *span;
 	int aborted; /* MHD terminated the request before a normal completion */
 	const char *method_label;
-	struct kv_list headers, query;
+	struct kv_in headers, query; /* in arena */
 	struct route_match match;
 	unsigned flags; /* of the matched route */
 	struct buf body;
@@ -230,13 +237,9 @@ static void conn_free(struct http_conn *c)
 	span_finish(c);
 	resp_clear(c);
 	kv_clear(&c->out);
-	kv_clear(&c->headers);
-	kv_clear(&c->query);
 	route_match_release(&c->match);
 	buf_release(&c->body);
-	free(c->path);
-	free(c->method);
-	free(c->rawquery);
+	arena_release(&c->arena);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -262,10 +265,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	c->refs = 1;
 	c->srv = srv;
 	c->mc = mc;
+	arena_init(&c->arena);
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	c->path = xstrndup(uri ? uri : "", uri ? strcspn(uri, "?") : 0);
+	c->path = arena_strndup(&c->arena, uri ? uri : "", uri ? strcspn(uri, "?") : 0);
 	if (uri && uri[strlen(c->path)] == '?')
-		c->rawquery = xstrdup(uri + strlen(c->path) + 1);
+		c->rawquery = arena_strdup(&c->arena, uri + strlen(c->path) + 1);
 	buf_init(&c->body, srv->cfg.max_body);
 	c->req.path = c->path;
 	c->req.route = "unmatched";
@@ -279,12 +283,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 
 /* ---- request accessors -------------------------------------------------------------------- */
 
+struct arena *http_arena(struct http_request *req)
+{
+	return &conn_of(req)->arena;
+}
+
 const char *http_param(const struct http_request *req, const char *name)
 {
 	return route_match_param(&conn_of(req)->match, name);
 }
 
-static const char *kv_find(const struct kv_list *l, const char *name, int nocase)
+static const char *kv_find(const struct kv_in *l, const char *name, int nocase)
 {
 	size_t i;
 
@@ -306,7 +315,7 @@ const char *http_header(const struct http_request *req, const char *name)
 
 size_t http_header_count(const struct http_request *req, const char *name)
 {
-	const struct kv_list *l = &conn_of(req)->headers;
+	const struct kv_in *l = &conn_of(req)->headers;
 	size_t i, n = 0;
 
 	for (i = 0; i < l->n; i++)
@@ -744,9 +753,25 @@ static void log_trace_of(const struct trace_span *span)
 static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key,
 				  const char *value)
 {
-	(void)kind;
-	kv_add(cls, key, value);
+	struct http_conn *c = cls;
+	struct kv_in *l = kind == MHD_HEADER_KIND ? &c->headers : &c->query;
+
+	if (l->n == l->alloc) /* MHD counted them before: cannot happen */
+		return MHD_NO;
+	l->v[l->n].name = arena_strdup(&c->arena, key ? key : "");
+	l->v[l->n].value = arena_strdup(&c->arena, value ? value : "");
+	l->n++;
 	return MHD_YES;
+}
+
+/* Copies the request's values of one kind (headers or query) into the arena. */
+static void collect_values(struct http_conn *c, enum MHD_ValueKind kind, struct kv_in *l)
+{
+	int n = MHD_get_connection_values(c->mc, kind, NULL, NULL);
+
+	l->alloc = n > 0 ? (size_t)n : 0;
+	l->v = arena_calloc(&c->arena, l->alloc, sizeof(*l->v));
+	(void)MHD_get_connection_values(c->mc, kind, collect_kv, c);
 }
 
 /* An IPv6 peer address as text; an IPv4-mapped one (dual stack) as plain IPv4. */
@@ -763,11 +788,11 @@ static void request_info(struct http_conn *c, const char *method)
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	c->method = xstrdup(method);
+	c->method = arena_strdup(&c->arena, method);
 	c->req.method = c->method;
 	c->method_label = method_label(method);
-	(void)MHD_get_connection_values(c->mc, MHD_HEADER_KIND, collect_kv, &c->headers);
-	(void)MHD_get_connection_values(c->mc, MHD_GET_ARGUMENT_KIND, collect_kv, &c->query);
+	collect_values(c, MHD_HEADER_KIND, &c->headers);
+	collect_values(c, MHD_GET_ARGUMENT_KIND, &c->query);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 

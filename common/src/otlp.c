@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/config.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -204,51 +205,10 @@ long long otlp_retry_after_ms(const char *value, long long now_s)
 
 /*
  * Where a message tree's memory comes from. Span batches (the hot path) are built in an arena:
- * one bump allocator freed at once after packing, with strings pointing into the spans
+ * one bump allocator (arena.h) freed at once after packing, with strings pointing into the spans
  * themselves (they outlive the packing). Metric requests grow arrays as the walk goes, so
  * they use malloc and protobuf-c's free_unpacked; there every string is copied.
  */
-struct arena_block {
-	struct arena_block *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-struct arena {
-	struct arena_block *head;
-};
-
-#define ARENA_BLOCK ((size_t)64 * 1024)
-
-static void *arena_alloc(struct arena *a, size_t n)
-{
-	struct arena_block *b = a->head;
-	void *p;
-
-	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-	if (!b || b->size - b->used < n) {
-		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-
-		b = xmalloc(sizeof(*b) + size);
-		b->size = size;
-		b->used = 0;
-		b->next = a->head;
-		a->head = b;
-	}
-	p = (char *)b->data + b->used;
-	b->used += n;
-	return memset(p, 0, n);
-}
-
-static void arena_release(struct arena *a)
-{
-	while (a->head) {
-		struct arena_block *b = a->head;
-
-		a->head = b->next;
-		free(b);
-	}
-}
 
 /* n zeroed bytes from the arena, or from malloc when a is NULL. */
 static void *zalloc(struct arena *a, size_t n)
@@ -420,7 +380,7 @@ static int pack_and_free(ProtobufCMessage *msg, struct buf *out, struct arena *a
 int otlp_encode_spans(const struct trace_resource *res, struct trace_span *const *spans, size_t n,
 		      struct buf *out)
 {
-	struct arena a = { 0 };
+	struct arena a = ARENA_INIT;
 	Otlp__ExportTraceServiceRequest *req = arena_alloc(&a, sizeof(*req));
 	Otlp__ResourceSpans *rs = arena_alloc(&a, sizeof(*rs));
 	Otlp__ScopeSpans *ss = arena_alloc(&a, sizeof(*ss));

@@ -24,6 +24,23 @@
  * sent, which is after the handler returned, or after http_resume() for a suspended request.
  * After http_resume() the caller must not touch req again.
  *
+ * Per-request memory. Every request has one arena (arena.h), http_arena(req), for the
+ * handler's scratch: formatted URLs and messages, header arrays, copies of strings. It is
+ * freed in one go when the request is over: after the response went out (or the client went
+ * away, MHD's completed callback) and no thread holds the request any more, which for a
+ * suspended request is not before http_resume(). So:
+ *   - lives in the arena, dies with the request: whatever the handler allocates from it, and
+ *     the layer's own copies of the request (method, path, headers, query values);
+ *   - outlives it: the response (http_respond* copy status, type, body and headers into
+ *     memory the layer hands to libmicrohttpd, so arena memory may be passed to them), a
+ *     json_t given to http_respond_json() (stolen), the upgraded socket (http_upgrade_close()),
+ *     and anything the handler copies out with malloc (a queued event, a cache entry) or
+ *     hands to another module (httpc copies its request's URL, headers and body);
+ *   - never point at the arena from anything that outlives the request: once http_resume()
+ *     returned, or the handler returned without suspending, the arena may be gone.
+ * Only the thread that holds the request (see Threads) allocates from its arena; the layer
+ * does not touch it once the handler started.
+ *
  * Threads. A request is used by one thread at a time: the pool thread running the handler,
  * or, after http_suspend(), the one thread that will call http_resume(). The server-wide
  * functions are thread-safe.
@@ -50,11 +67,10 @@
 
 #include <jansson.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/header.h"
 #include "common/route.h"
-
-/* One request header as received (name case preserved). */
 
 /*
  * One request. The fields are read-only for handlers; the layer keeps its own state next to
@@ -70,6 +86,9 @@ struct http_request {
 	void *ctx;	    /* http_server_config.ctx */
 	void *span;	    /* the SERVER span (struct trace_span *), or NULL: see Tracing */
 };
+
+/* The request's arena (see Per-request memory): handler scratch freed with the request. */
+struct arena *http_arena(struct http_request *req);
 
 /* The percent-decoded path parameter name ("id" for "{id}"), or NULL. */
 const char *http_param(const struct http_request *req, const char *name);

@@ -1,0 +1,99 @@
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/arena.h"
+
+Test(arena, allocations_are_aligned_zeroed_and_distinct)
+{
+	struct arena a;
+	char *prev = NULL;
+
+	arena_init(&a);
+	for (size_t n = 0; n < 200; n++) {
+		unsigned char *p = arena_alloc(&a, n);
+
+		cr_assert_eq((uintptr_t)p % alignof(max_align_t), 0, "size %zu misaligned", n);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(p[i], 0);
+		memset(p, 0xab, n);
+		cr_assert_neq((char *)p, prev);
+		prev = (char *)p;
+	}
+	arena_release(&a);
+	cr_assert_null(a.head);
+	cr_assert_eq(a.total, 0);
+}
+
+Test(arena, strings_are_copied)
+{
+	struct arena a = ARENA_INIT;
+	char src[] = "hello";
+	char *d = arena_strdup(&a, src);
+	char *n = arena_strndup(&a, "abcdef", 3);
+	char *m = arena_memdup(&a, "x\0y", 3);
+
+	src[0] = 'j';
+	cr_assert_str_eq(d, "hello");
+	cr_assert_str_eq(n, "abc");
+	cr_assert_eq(memcmp(m, "x\0y", 4), 0);
+	cr_assert_str_eq(arena_strdup(&a, ""), "");
+	arena_release(&a);
+}
+
+Test(arena, printf_formats_any_length)
+{
+	struct arena a = ARENA_INIT;
+	char big[5000];
+	char *s;
+
+	cr_assert_str_eq(arena_printf(&a, "%s/books/%d", "http://db", 42), "http://db/books/42");
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	s = arena_printf(&a, "<%s>", big);
+	cr_assert_eq(strlen(s), sizeof(big) + 1);
+	cr_assert_eq(s[0], '<');
+	cr_assert_eq(s[sizeof(big)], '>');
+	arena_release(&a);
+}
+
+Test(arena, large_allocation_keeps_the_current_block)
+{
+	struct arena a = ARENA_INIT;
+	char *small1 = arena_alloc(&a, 16);
+	char *huge;
+	char *small2;
+
+	for (int i = 0; i < 20; i++) /* grow the blocks up to the 64 KiB cap */
+		arena_alloc(&a, 8000);
+	huge = arena_alloc(&a, 1 << 20);
+	small2 = arena_alloc(&a, 16);
+	memset(huge, 1, 1 << 20);
+	cr_assert_neq(small1, small2);
+	cr_assert(small2 < huge || small2 >= huge + (1 << 20), "small alloc inside the huge one");
+	cr_assert_geq(a.total, (size_t)(1 << 20) + 20 * 8000 + 32);
+	arena_release(&a);
+}
+
+Test(arena, calloc_zeroes_arrays_and_reuse_after_release)
+{
+	struct arena a = ARENA_INIT;
+	int *v = arena_calloc(&a, 100, sizeof(int));
+
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(v[i], 0);
+	arena_release(&a);
+	v = arena_calloc(&a, 10, sizeof(int));
+	v[9] = 7;
+	cr_assert_eq(v[9], 7);
+	arena_release(&a);
+}
+
+Test(arena, calloc_overflow_aborts, .signal = SIGABRT)
+{
+	struct arena a = ARENA_INIT;
+
+	arena_calloc(&a, SIZE_MAX / 2, 4);
+}
