@@ -11,8 +11,8 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys,
-	      dedupe_key_fn key_of, const char *what)
+int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys, dedupe_key_fn key_of,
+	      const char *what)
 {
 	size_t n;
 

@@ -3,9 +3,9 @@
 
 #include <stdbool.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -23,12 +23,10 @@ int step_begin(struct http_request *req, struct step *st)
 {
 	struct ce_error cerr = { 0 };
 	json_t *text;
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = ce_decode_event(h, n, req->body, req->body_len, &st->in, &cerr);
+	rc = ce_request_decode(req, &st->in, &cerr);
 	if (rc)
 		return reject(req, rc, NULL, cerr.message);
 	(void)ce_trace_consume(req, st->in, 0, &st->span);
@@ -58,30 +56,6 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
-int step_respond_event(struct http_request *req, int status, const struct ce_event *ev)
-{
-	const char *ctype = NULL;
-	struct ce_headers h;
-	const void *body;
-	size_t len, i;
-	int rc;
-
-	ce_headers_init(&h);
-	rc = ce_encode_binary(ev, &h, &body, &len);
-	for (i = 0; rc == 0 && i < h.n; i++) {
-		if (strcasecmp(h.items[i].name, "Content-Type") == 0)
-			ctype = h.items[i].value;
-		else
-			rc = http_add_header(req, h.items[i].name, h.items[i].value);
-	}
-	if (rc == 0)
-		rc = http_respond(req, status, ctype, body, len);
-	else
-		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	ce_headers_release(&h);
-	return rc;
-}
-
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {
@@ -105,7 +79,7 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	if (rc)
 		rc = http_fail(req, ERR_INTERNAL, "could not build the reply event");
 	else
-		rc = step_respond_event(req, 200, out);
+		rc = ce_request_respond(req, 200, out);
 	ce_event_free(out);
 	return rc;
 }

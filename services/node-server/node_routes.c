@@ -27,7 +27,6 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/step.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 #include "feed.h"
@@ -44,7 +43,7 @@ struct call {
 	struct http_request *req;
 	struct node_routes *r;
 	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
-	char id[40];		 /* /add: the forwarded event's id */
+	const char *id;		 /* /add: the forwarded event's id */
 	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
 };
 
@@ -59,9 +58,10 @@ static void call_span_end(struct call *c, const char *why)
 	c->span = NULL;
 }
 
+/* A call lives in the request's arena: it dies with the request, after http_resume(). */
 static struct call *call_new(struct http_request *req)
 {
-	struct call *c = xcalloc(1, sizeof(*c));
+	struct call *c = arena_alloc(http_arena(req), sizeof(*c));
 
 	c->req = req;
 	c->r = req->ctx;
@@ -82,13 +82,12 @@ static int send_error(int rc)
 	return rc == ERR_OVERLOADED || rc == ERR_UNAVAILABLE ? rc : ERR_INTERNAL;
 }
 
-/* After http_suspend(): answers a failed send at once and frees the call. */
+/* After http_suspend(): answers a failed send at once (the call dies with the request). */
 static void send_failed(struct call *c, int rc, const char *what)
 {
 	call_span_end(c, err_code_name(rc));
 	(void)http_fail(c->req, send_error(rc), "could not queue the call to %s", what);
 	http_resume(c->req);
-	free(c);
 }
 
 /* Decodes the request as one CloudEvent (binary or structured mode). */
@@ -99,44 +98,6 @@ static int decode_event(struct http_request *req, struct ce_event **ev, struct b
 
 	if (rc)
 		(void)buf_appendf(msg, "not a valid CloudEvent: %s", cerr.message);
-	return rc;
-}
-
-/*
- * Sends ev in binary mode as a POST to url, traced under parent. Returns httpc_send()'s code
- * or an encode error.
- */
-static int send_binary(struct httpc *client, const char *url, const struct ce_event *ev,
-		       const struct trace_context *parent, long timeout_ms, httpc_done_fn done,
-		       void *arg)
-{
-	struct httpc_request r = { 0 };
-	struct http_header *hh;
-	struct ce_headers h;
-	const void *body;
-	size_t len, i;
-	int rc;
-
-	ce_headers_init(&h);
-	rc = ce_encode_binary(ev, &h, &body, &len);
-	if (rc == 0) {
-		hh = xcalloc(h.n ? h.n : 1, sizeof(*hh));
-		for (i = 0; i < h.n; i++) {
-			hh[i].name = h.items[i].name;
-			hh[i].value = h.items[i].value;
-		}
-		r.method = "POST";
-		r.url = url;
-		r.headers = hh;
-		r.nheaders = h.n;
-		r.body = body;
-		r.body_len = len;
-		r.timeout_ms = timeout_ms;
-		r.trace_parent = parent;
-		rc = httpc_send(client, &r, done, arg);
-		free(hh);
-	}
-	ce_headers_release(&h);
 	return rc;
 }
 
@@ -168,12 +129,12 @@ static void add_done(const struct httpc_response *res, void *arg)
 		(void)http_fail(c->req, ERR_BAD_GATEWAY, "K_SINK failed: %s", res->error);
 	}
 	http_resume(c->req);
-	free(c);
 }
 
 static int add_post(struct http_request *req)
 {
 	struct node_routes *r = req->ctx;
+	struct httpc_request up = { 0 };
 	struct ce_event *in = NULL, *ev = NULL;
 	struct call *c;
 	struct buf msg;
@@ -197,11 +158,13 @@ static int add_post(struct http_request *req)
 				 "K_SINK is not set: there is no broker to forward the event to");
 	}
 	c = call_new(req);
-	(void)snprintf(c->id, sizeof(c->id), "%s", ev->id);
+	c->id = arena_strdup(http_arena(req), ev->id);
 	(void)ce_trace_produce(ev, r->sink_name, NULL, &c->span);
 	(void)http_suspend(req);
-	rc = send_binary(r->sink, r->sink_url, ev, trace_span_context(c->span), r->sink_timeout_ms,
-			 add_done, c);
+	up.url = r->sink_url;
+	up.timeout_ms = r->sink_timeout_ms;
+	up.trace_parent = trace_span_context(c->span);
+	rc = ce_request_send(r->sink, &up, ev, add_done, c);
 	ce_event_free(ev);
 	if (rc)
 		send_failed(c, rc, "K_SINK");
@@ -234,7 +197,7 @@ static void insert_stored(struct call *c, const struct httpc_response *res)
 		return;
 	}
 	buf_release(&msg);
-	(void)step_respond_event(c->req, 200, ev);
+	(void)ce_request_respond(c->req, 200, ev);
 	ce_event_free(ev);
 	metrics_inc(res->status == 201 ? c->r->insert_created : c->r->insert_duplicate);
 	if (res->status == 201)
@@ -269,7 +232,6 @@ static void insert_done(const struct httpc_response *res, void *arg)
 			 : res->status == 200 || res->status == 201 ? NULL
 								    : code);
 	http_resume(c->req);
-	free(c);
 }
 
 static int insert_post(struct http_request *req)
@@ -300,7 +262,7 @@ static int insert_post(struct http_request *req)
 		return fail_msg(req, rc, &msg);
 	}
 	buf_release(&msg);
-	url = xasprintf("%s/reviews", r->db_url);
+	url = arena_printf(http_arena(req), "%s/reviews", r->db_url);
 	up.method = "POST";
 	up.url = url;
 	up.headers = json_type;
@@ -314,7 +276,6 @@ static int insert_post(struct http_request *req)
 	up.trace_parent = trace_span_context(span);
 	(void)http_suspend(req);
 	rc = httpc_send(r->db, &up, insert_done, c);
-	free(url);
 	free(body);
 	if (rc)
 		send_failed(c, rc, "db-service");
@@ -342,7 +303,6 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 			feed_refresh(c->r->feed);
 	}
 	http_resume(c->req);
-	free(c);
 }
 
 /* Forwards method path to db-service and passes its answer through. */
@@ -351,7 +311,7 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	struct node_routes *r = req->ctx;
 	struct httpc_request up = { 0 };
 	struct call *c = call_new(req);
-	char *url = xasprintf("%s%s", r->db_url, path);
+	char *url = arena_printf(http_arena(req), "%s%s", r->db_url, path);
 	int rc;
 
 	c->refresh_on_204 = refresh;
@@ -362,7 +322,6 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	up.trace_route = req->route;
 	(void)http_suspend(req);
 	rc = httpc_send(r->db, &up, proxy_done, c);
-	free(url);
 	if (rc)
 		send_failed(c, rc, "db-service");
 	return 0;

@@ -35,8 +35,8 @@ struct sink {
  * written or read is a start-up error: prints one line to stderr, frees what it opened and
  * returns ERR_IO (the service exits 2). Returns 0 on success.
  */
-int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys,
-	      dedupe_key_fn key_of, const char *what);
+int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys, dedupe_key_fn key_of,
+	      const char *what);
 /* Frees what sink_open() opened. */
 void sink_close(struct sink *s);
 

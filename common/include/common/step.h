@@ -20,7 +20,7 @@
  * datacontenttype application/json, no dataschema, data = st.data (the input's data object,
  * with what the step added), and the given extensions set. Every other attribute and extension of the input
  * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
- * is answered 200 in binary mode.
+ * is answered 200 in binary mode (ce_request_respond()).
  *
  * Tracing: step_begin() starts the CONSUMER span "process {type}" (ce_trace.h) as st.span
  * and makes it current; step_end() marks it failed when rc < 0 and ends it.
@@ -64,8 +64,5 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	       const struct step_ext *ext, size_t next);
 /* Ends the span (failed when rc < 0) and frees st. */
 void step_end(struct step *st, int rc);
-
-/* Answers status with ev as a binary-mode CloudEvent: its ce- headers and data. */
-int step_respond_event(struct http_request *req, int status, const struct ce_event *ev);
 
 #endif
