@@ -97,3 +97,27 @@ void step_end(struct step *st, int rc)
 	ce_event_free(st->in);
 	memset(st, 0, sizeof(*st));
 }
+
+/* POST / of a step service: decode, run, end. */
+static int step_post(struct http_request *req)
+{
+	const struct step_service *svc = req->ctx;
+	struct step st;
+	int rc = step_begin(req, &st);
+
+	if (rc)
+		return rc;
+	rc = svc->run(svc->arg, req, &st);
+	step_end(&st, rc);
+	return rc;
+}
+
+static const struct route routes[] = {
+	{ "POST", "/", step_post, STEP_TEXT_MAX * 2, 0 },
+};
+
+const struct route *step_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}

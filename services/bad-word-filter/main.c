@@ -20,8 +20,7 @@ struct bwf_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct bwf_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct bwf_config),
 	{ "BADWORDS_FILE", CONFIG_STRING, offsetof(struct bwf_config, badwords_file),
 	  "./services/bad-word-filter/data/badwords.txt", 0, 0, NULL,
 	  "the word list, one entry per line (its source and licence: data/SOURCES.md)" },
@@ -48,8 +47,8 @@ int main(int argc, char **argv)
 	filter_init(&f, list);
 	http.port = cfg.port;
 	http.service = "bad-word-filter";
-	http.routes = handlers_routes(&http.nroutes);
-	http.ctx = &f;
+	http.routes = step_routes(&http.nroutes);
+	http.ctx = &f.service;
 	rc = service_run(&http, ", %zu entries from %s", badword_count(list), cfg.badwords_file);
 	badword_free(list);
 	return rc;

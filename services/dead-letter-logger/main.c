@@ -26,8 +26,7 @@ struct dll_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct dll_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct dll_config),
 	{ "DATA_DIR", CONFIG_STRING, offsetof(struct dll_config, data_dir), "/data", 0, 0, NULL,
 	  "directory of events.log (must exist and be writable)" },
 	{ "FSYNC", CONFIG_ENUM, offsetof(struct dll_config, fsync), "batch", 0, 0,

@@ -34,8 +34,7 @@ struct filesink_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct filesink_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct filesink_config),
 	{ "DATA_DIR", CONFIG_STRING, offsetof(struct filesink_config, data_dir), "/data", 0, 0,
 	  NULL, "directory of events.log (must exist and be writable)" },
 	{ "FSYNC", CONFIG_ENUM, offsetof(struct filesink_config, fsync), "batch", 0, 0,

@@ -21,8 +21,7 @@ struct sa_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct sa_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct sa_config),
 	{ "SENTIMENT_LEXICON_FILE", CONFIG_STRING, offsetof(struct sa_config, lexicon_file),
 	  "./services/sentiment-analysis/data/vader_lexicon.txt", 0, 0, NULL,
 	  "VADER's lexicon, token<TAB>valence per line (source and licence: data/SOURCES.md)" },
@@ -52,8 +51,8 @@ int main(int argc, char **argv)
 	analyser_init(&a, s);
 	http.port = cfg.port;
 	http.service = "sentiment-analysis";
-	http.routes = handlers_routes(&http.nroutes);
-	http.ctx = &a;
+	http.routes = step_routes(&http.nroutes);
+	http.ctx = &a.service;
 	rc = service_run(&http, ", %zu lexicon entries from %s, %zu emoji",
 			 sentiment_lexicon_size(s), cfg.lexicon_file, sentiment_emoji_size(s));
 	sentiment_free(s);

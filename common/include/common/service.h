@@ -30,6 +30,16 @@
 struct http_server_config;
 
 /*
+ * The PORT row of a service's settings table (as git's OPT_* macros build option tables):
+ * type is the service's config struct, whose int port receives the value.
+ */
+#define SERVICE_VAR_PORT(type)                                                 \
+	{                                                                      \
+		"PORT", CONFIG_PORT, offsetof(type, port), "8080", 0, 0, NULL, \
+		    "TCP port of the HTTP API"                                 \
+	}
+
+/*
  * Handles the command line (--help prints the settings and exits 0; any other argument
  * exits 2), loads the service's settings into cfg and the shared ones (a bad value prints one
  * line and exits 2), sets up the JSON logs, blocks the termination signals in the calling

@@ -26,6 +26,10 @@
  * and makes it current; step_end() marks it failed when rc < 0 and ends it.
  *
  * Ownership: st owns in, data and span until step_end(); st.text points into data.
+ *
+ * A step service needs no route table of its own: step_routes() is its one route, POST /,
+ * which runs step_begin(), then the service's run function, then step_end(). req->ctx is
+ * then the service's struct step_service.
  */
 #ifndef COMMON_STEP_H
 #define COMMON_STEP_H
@@ -36,6 +40,7 @@
 
 #include "common/ce.h"
 #include "common/http.h"
+#include "common/route.h"
 #include "common/trace.h"
 
 #define STEP_TEXT_MAX ((size_t)64 * 1024)
@@ -64,5 +69,22 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	       const struct step_ext *ext, size_t next);
 /* Ends the span (failed when rc < 0) and frees st. */
 void step_end(struct step *st, int rc);
+
+/*
+ * What a step service does with a decoded review: adds its result to st->data and answers
+ * (step_reply(), or http_fail() for a review it refuses), returning that answer's code.
+ */
+typedef int (*step_run_fn)(void *arg, struct http_request *req, struct step *st);
+
+struct step_service {
+	step_run_fn run;
+	void *arg;
+};
+
+/*
+ * The route table of a step service: POST / (a body up to 2 * STEP_TEXT_MAX bytes) with
+ * req->ctx a struct step_service. Its size goes to *n.
+ */
+const struct route *step_routes(size_t *n);
 
 #endif
