@@ -17,12 +17,19 @@ struct arena_block {
 	max_align_t data[];
 };
 
+struct arena_defer {
+	struct arena_defer *next;
+	void (*fn)(void *);
+	void *arg;
+};
+
 #define ARENA_FIRST_BLOCK ((size_t)1024)
 #define ARENA_MAX_BLOCK	  ((size_t)64 * 1024)
 
 void arena_init(struct arena *a)
 {
 	a->head = NULL;
+	a->defers = NULL;
 	a->total = 0;
 }
 
@@ -138,8 +145,38 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
 	return s;
 }
 
+void arena_defer(struct arena *a, void (*fn)(void *), void *arg)
+{
+	struct arena_defer *d = arena_alloc(a, sizeof(*d));
+
+	d->fn = fn;
+	d->arg = arg;
+	d->next = a->defers;
+	a->defers = d;
+}
+
+static void release_buf(void *arg)
+{
+	buf_release(arg);
+}
+
+struct buf *arena_buf(struct arena *a, size_t cap)
+{
+	struct buf *b = arena_alloc(a, sizeof(*b));
+
+	buf_init(b, cap);
+	arena_defer(a, release_buf, b);
+	return b;
+}
+
 void arena_release(struct arena *a)
 {
+	while (a->defers) { /* a deferred function may defer more: they run too */
+		struct arena_defer *d = a->defers;
+
+		a->defers = d->next;
+		d->fn(d->arg);
+	}
 	while (a->head) {
 		struct arena_block *b = a->head;
 

@@ -1,37 +1,22 @@
 /*
- * http.c: the HTTP server on libmicrohttpd 0.9.75 (see http.h).
+ * http.c: the HTTP server on libmicrohttpd 0.9.75 (see http.h): the MHD callbacks and the
+ * request lifecycle, a state machine whose diagram is in http_internal.h (and
+ * docs/http-lifecycle.md).
  *
- * Life of a request (struct http_conn, refcounted):
- *   on_uri        MHD parsed the request line: allocate the state, keep the raw path.
- *                 The pointer becomes *con_cls; the MHD reference is dropped in on_completed.
- *   on_access #1  headers are in: copy headers and query, route, reject early (400/404/405/
- *                 413/415, CORS preflight) by queueing an error at once.
- *   on_access #n  body chunks: accumulate up to the route's cap, 413 beyond it.
- *   on_access end run the handler; queue its response, or park the connection (suspend).
- *   http_resume   another thread: MHD_resume_connection; MHD calls on_access again and the
- *                 stored response is queued. http_suspend() took a reference for that thread.
- *   on_completed  metrics, access log, drop the MHD reference.
- *   conn_free     the last reference: the SERVER span gets its status and ends.
- *
- * Tracing: the SERVER span starts once the request is routed (first_call), is current on the
- * pool thread while the handler runs, stops being current on http_suspend() and http_resume()
- * (a resuming thread may enter it meanwhile), and ends in conn_free(), when no thread can use
- * it any more. The built-in routes (/healthz, /readyz, /metrics) get no span: probes every
- * few seconds would bury the traces that matter.
- *
- * Locks: srv->lock (the list of parked requests, the stopping flag) is taken before c->lock.
- * c->lock guards the response and the suspend/resume flags, which two threads can touch.
+ *   on_uri        MHD parsed the request line: allocate the request, keep the raw path.
+ *   on_access     one function per state: route and reject early (HEADERS), collect the body
+ *                 up to the route's cap (BODY, DISCARD), run the handler, queue its answer or
+ *                 park the connection (HANDLER -> SUSPENDED -> PARKED), queue the answer of a
+ *                 resumed request (RESUMED).
+ *   http_resume   another thread: MHD_resume_connection; MHD calls on_access again.
+ *   on_completed  metrics, access log (http_builtin.c), drop MHD's reference.
+ *   conn_free     the last reference: the SERVER span ends, the arena goes.
  */
 #include "common/http.h"
 
-#include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,74 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/http_check.h"
 #include "common/log.h"
-#include "common/metrics.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
+#include "http_internal.h"
 
-#define METRICS_MAX_BYTES  ((size_t)16 * 1024 * 1024)
 #define DRAIN_AFTER_503_MS 2000
 #define DISCARD_SLACK	   ((size_t)64 * 1024)
-
-struct kv_list {
-	struct http_header *v;
-	size_t n, alloc;
-};
-
-/* Request headers or query values, copied into the request's arena. */
-struct kv_in {
-	struct http_header *v;
-	size_t n, alloc;
-};
-
-struct http_upgrade {
-	http_upgrade_fn fn;
-	void *arg;
-	struct MHD_UpgradeResponseHandle *urh;
-};
-
-struct http_server {
-	struct http_server_config cfg;
-	struct MHD_Daemon *d;
-	int port;
-	pthread_mutex_t lock;
-	struct http_conn *parked; /* MHD-suspended requests, under lock */
-	int stopping;		  /* under lock: no more parking */
-	atomic_int draining;	  /* responses carry Connection: close */
-	atomic_long active;	  /* requests between on_uri and on_completed */
-};
-
-struct http_conn {
-	struct http_request req; /* first: handlers get &c->req */
-	struct http_server *srv;
-	struct MHD_Connection *mc;
-	pthread_mutex_t lock;
-	int refs;
-	struct arena arena; /* http_arena(): the request's copies and the handler's scratch */
-	struct timespec t0;
-	char *path, *method, *rawquery; /* in arena */
-	char remote[INET6_ADDRSTRLEN];
-	char version[16]; /* "1.1" */
-	struct trace_span *span;
-	int aborted; /* MHD terminated the request before a normal completion */
-	const char *method_label;
-	struct kv_in headers, query; /* in arena */
-	struct route_match match;
-	unsigned flags; /* of the matched route */
-	struct buf body;
-	size_t cap; /* body cap of the matched route */
-	size_t bytes_in;
-	int started, dispatched, queued, too_large, want_suspend, mhd_suspended, resumed, forced;
-	/* the response */
-	int has_response, status;
-	char *ctype, *rbody;
-	size_t rlen;
-	struct kv_list out;
-	struct http_upgrade *upgrade;
-	struct http_conn *prev, *next; /* srv->parked */
-	int in_list;
-};
 
 /* http_set_defaults(): what a config's zero fields become (set before any server starts). */
 static struct {
@@ -115,41 +42,50 @@ static struct {
 	unsigned connection_timeout_s, header_timeout_s, client_connection_limit;
 } defaults;
 
-static struct metric *m_duration;
-static atomic_long active_total;
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+/* ---- the state machine -------------------------------------------------------------------- */
 
-static int h_healthz(struct http_request *req);
-static int h_readyz(struct http_request *req);
-static int h_metrics(struct http_request *req);
+#define TO(s) (1u << (s))
 
-static const struct route builtin_routes[] = {
-	{ "GET", "/healthz", h_healthz, 0, 0 },
-	{ "GET", "/readyz", h_readyz, 0, 0 },
-	{ "GET", "/metrics", h_metrics, 0, 0 },
+/* The edges of the diagram in http_internal.h: legal[from] has bit `to` set. */
+static const unsigned legal[] = {
+	[CONN_HEADERS] = TO(CONN_BODY) | TO(CONN_QUEUED) | TO(CONN_DONE),
+	[CONN_BODY] = TO(CONN_DISCARD) | TO(CONN_HANDLER) | TO(CONN_DONE),
+	[CONN_DISCARD] = TO(CONN_QUEUED) | TO(CONN_DONE),
+	[CONN_HANDLER] = TO(CONN_SUSPENDED) | TO(CONN_QUEUED),
+	[CONN_SUSPENDED] = TO(CONN_PARKED) | TO(CONN_RESUMED),
+	[CONN_PARKED] = TO(CONN_RESUMED) | TO(CONN_DONE),
+	[CONN_RESUMED] = TO(CONN_QUEUED) | TO(CONN_DONE),
+	[CONN_QUEUED] = TO(CONN_DONE),
+	[CONN_DONE] = 0,
 };
 
-/* ---- small helpers ------------------------------------------------------------------------ */
-
-static struct http_conn *conn_of(const struct http_request *req)
+int http_conn_transition_ok(int from, int to)
 {
-	/* req is the first member of struct http_conn */
-	return (struct http_conn *)(uintptr_t)req;
+	if (from < CONN_HEADERS || from > CONN_DONE || to < CONN_HEADERS || to > CONN_DONE)
+		return 0;
+	return (legal[from] & TO(to)) != 0;
 }
+
+/* The one place c->state changes; c->lock held (readers use atomic_load, no lock). */
+static void conn_to(struct http_conn *c, enum conn_state to)
+{
+	assert(http_conn_transition_ok((int)atomic_load(&c->state), (int)to));
+	atomic_store(&c->state, to);
+}
+
+/* ---- request state ------------------------------------------------------------------------ */
 
 static void kv_add(struct kv_list *l, const char *name, const char *value)
 {
 	XGROW(l->v, l->n + 1, l->alloc);
-	l->v[l->n].name = xstrdup(name ? name : "");
-	l->v[l->n].value = xstrdup(value ? value : "");
+	l->v[l->n].name = xstrdup(name);
+	l->v[l->n].value = xstrdup(value);
 	l->n++;
 }
 
 static void kv_clear(struct kv_list *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < l->n; i++) {
 		free((char *)(uintptr_t)l->v[i].name);
 		free((char *)(uintptr_t)l->v[i].value);
 	}
@@ -157,84 +93,22 @@ static void kv_clear(struct kv_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static long long elapsed_ns(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000000000LL + (t1.tv_nsec - t0->tv_nsec);
-}
-
-/* A JSON string for text that may hold invalid UTF-8 (bytes >= 0x80 become '?' then). */
-static json_t *json_str_safe(const char *s)
-{
-	json_t *j = json_string(s ? s : "");
-	char *copy;
-	size_t i;
-
-	if (j)
-		return j;
-	copy = xstrdup(s);
-	for (i = 0; copy[i]; i++)
-		if ((unsigned char)copy[i] >= 0x80 || (unsigned char)copy[i] < 0x20)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
-static const char *method_label(const char *m)
-{
-	static const char *const known[] = { "GET",    "HEAD",	  "POST",  "PUT",    "PATCH",
-					     "DELETE", "OPTIONS", "TRACE", "CONNECT" };
-	size_t i;
-
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(m, known[i]) == 0)
-			return known[i];
-	return "_OTHER";
-}
-
-static void collect_active(struct metrics *reg, void *arg)
-{
-	(void)reg;
-	metrics_set(arg, (double)atomic_load(&active_total));
-}
-
-static void metrics_setup(void)
-{
-	struct metrics *reg = metrics_default();
-	struct metric *active;
-
-	metrics_register_process(reg);
-	m_duration = metrics_histogram(
-	    reg, "http_server_request_duration_seconds", "Duration of HTTP server requests.",
-	    METRIC_LABELS("method", "route", "status_code"), metrics_http_duration_buckets,
-	    metrics_http_duration_nbuckets);
-	active = metrics_gauge(reg, "http_server_active_requests",
-			       "Number of HTTP server requests in flight.", METRIC_NO_LABELS);
-	metrics_on_collect(reg, collect_active, metrics_series(active, METRIC_NO_LABELS));
-}
-
-/* ---- request state ------------------------------------------------------------------------ */
-
 static void resp_clear(struct http_conn *c)
 {
 	free(c->ctype);
 	free(c->rbody);
 	c->ctype = c->rbody = NULL;
 	c->rlen = 0;
-	c->has_response = 0;
+	c->resp = RESP_NONE;
 	c->status = 0;
 	free(c->upgrade);
 	c->upgrade = NULL;
 }
 
-static void span_finish(struct http_conn *c);
-
 static void conn_free(struct http_conn *c)
 {
-	span_finish(c);
+	assert(c->refs == 0 && list_empty(&c->node));
+	http_span_finish(c);
 	resp_clear(c);
 	kv_clear(&c->out);
 	route_match_release(&c->match);
@@ -249,6 +123,7 @@ static void conn_unref(struct http_conn *c)
 	int left;
 
 	pthread_mutex_lock(&c->lock);
+	assert(c->refs > 0);
 	left = --c->refs;
 	pthread_mutex_unlock(&c->lock);
 	if (left == 0)
@@ -260,16 +135,19 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
 	struct http_server *srv = cls;
 	struct http_conn *c = xcalloc(1, sizeof(*c));
+	size_t plen = uri ? strcspn(uri, "?") : 0;
 
 	pthread_mutex_init(&c->lock, NULL);
 	c->refs = 1;
+	c->state = CONN_HEADERS;
 	c->srv = srv;
 	c->mc = mc;
+	list_init(&c->node);
 	arena_init(&c->arena);
-	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	c->path = arena_strndup(&c->arena, uri ? uri : "", uri ? strcspn(uri, "?") : 0);
-	if (uri && uri[strlen(c->path)] == '?')
-		c->rawquery = arena_strdup(&c->arena, uri + strlen(c->path) + 1);
+	c->t0_ns = clock_mono_ns();
+	c->path = arena_strndup(&c->arena, uri ? uri : "", plen);
+	if (uri && uri[plen] == '?')
+		c->rawquery = arena_strdup(&c->arena, uri + plen + 1);
 	buf_init(&c->body, srv->cfg.max_body);
 	c->req.path = c->path;
 	c->req.route = "unmatched";
@@ -277,7 +155,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	c->req.remote = c->remote;
 	c->req.ctx = srv->cfg.ctx;
 	atomic_fetch_add(&srv->active, 1);
-	atomic_fetch_add(&active_total, 1);
+	http_metrics_active(1);
 	return c;
 }
 
@@ -285,19 +163,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 
 struct arena *http_arena(struct http_request *req)
 {
-	return &conn_of(req)->arena;
+	return &http_conn_of(req)->arena;
 }
 
 const char *http_param(const struct http_request *req, const char *name)
 {
-	return route_match_param(&conn_of(req)->match, name);
+	return route_match_param(&http_conn_of(req)->match, name);
 }
 
 static const char *kv_find(const struct kv_in *l, const char *name, int nocase)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++)
 		if ((nocase ? strcasecmp(l->v[i].name, name) : strcmp(l->v[i].name, name)) == 0)
 			return l->v[i].value;
 	return NULL;
@@ -305,27 +181,27 @@ static const char *kv_find(const struct kv_in *l, const char *name, int nocase)
 
 const char *http_query(const struct http_request *req, const char *name)
 {
-	return kv_find(&conn_of(req)->query, name, 0);
+	return kv_find(&http_conn_of(req)->query, name, 0);
 }
 
 const char *http_header(const struct http_request *req, const char *name)
 {
-	return kv_find(&conn_of(req)->headers, name, 1);
+	return kv_find(&http_conn_of(req)->headers, name, 1);
 }
 
 size_t http_header_count(const struct http_request *req, const char *name)
 {
-	const struct kv_in *l = &conn_of(req)->headers;
-	size_t i, n = 0;
+	const struct kv_in *l = &http_conn_of(req)->headers;
+	size_t n = 0;
 
-	for (i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++)
 		n += strcasecmp(l->v[i].name, name) == 0;
 	return n;
 }
 
 const struct http_header *http_headers(const struct http_request *req, size_t *n)
 {
-	const struct http_conn *c = conn_of(req);
+	const struct http_conn *c = http_conn_of(req);
 
 	*n = c->headers.n;
 	return c->headers.v;
@@ -337,9 +213,9 @@ const struct http_header *http_headers(const struct http_request *req, size_t *n
 static int resp_set(struct http_conn *c, int status, const char *ctype, const void *body,
 		    size_t len)
 {
-	if (c->has_response || c->forced)
+	if (c->resp != RESP_NONE)
 		return ERR_INTERNAL;
-	c->has_response = 1;
+	c->resp = RESP_SET;
 	c->status = status;
 	c->ctype = ctype ? xstrdup(ctype) : NULL;
 	c->rbody = xmalloc(len + 1);
@@ -358,7 +234,7 @@ static int resp_error(struct http_conn *c, int err, const char *msg)
 	int rc;
 
 	json_object_set_new(j, "error", json_string(err_code_name(err)));
-	json_object_set_new(j, "message", json_str_safe(msg));
+	json_object_set_new(j, "message", http_json_str_safe(msg));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	rc = resp_set(c, err_http_status(err), "application/json", text, strlen(text));
@@ -371,7 +247,7 @@ static int resp_error(struct http_conn *c, int err, const char *msg)
 int http_respond(struct http_request *req, int status, const char *content_type, const void *body,
 		 size_t len)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -393,20 +269,15 @@ int http_respond_json(struct http_request *req, int status, json_t *body)
 	return rc;
 }
 
-static int header_ok(const char *s)
-{
-	return strpbrk(s, "\r\n") == NULL;
-}
-
 int http_add_header(struct http_request *req, const char *name, const char *value)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 
-	if (name == NULL || value == NULL || name[0] == '\0' || !header_ok(name) ||
-	    !header_ok(value))
+	if (name == NULL || value == NULL || name[0] == '\0' || !http_check_value(name) ||
+	    !http_check_value(value))
 		return ERR_BAD_REQUEST;
 	pthread_mutex_lock(&c->lock);
-	if (!c->forced)
+	if (c->resp != RESP_FORCED)
 		kv_add(&c->out, name, value);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -414,7 +285,7 @@ int http_add_header(struct http_request *req, const char *name, const char *valu
 
 int http_fail(struct http_request *req, int err, const char *fmt, ...)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 	struct buf msg;
 	va_list ap;
 
@@ -431,9 +302,14 @@ int http_fail(struct http_request *req, int err, const char *fmt, ...)
 	return err;
 }
 
+int http_fail_buf(struct http_request *req, int err, const struct buf *msg)
+{
+	return http_fail(req, err, "%s", msg->len ? msg->data : "request failed");
+}
+
 int http_respond_upgrade(struct http_request *req, http_upgrade_fn fn, void *arg)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -466,10 +342,10 @@ void http_upgrade_close(struct http_upgrade *up)
 	free(up);
 }
 
+/* The MHD response for the stored one; c->lock held. */
 static struct MHD_Response *build_response(struct http_conn *c)
 {
 	struct MHD_Response *r;
-	size_t i;
 
 	if (c->upgrade) {
 		r = MHD_create_response_for_upgrade(on_upgraded, c->upgrade);
@@ -482,7 +358,7 @@ static struct MHD_Response *build_response(struct http_conn *c)
 		return NULL;
 	if (c->ctype)
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, c->ctype);
-	for (i = 0; i < c->out.n; i++) {
+	for (size_t i = 0; i < c->out.n; i++) {
 		/* MHD adds "Connection: Upgrade" to 101 answers itself */
 		if (c->status == MHD_HTTP_SWITCHING_PROTOCOLS &&
 		    strcasecmp(c->out.v[i].name, "Connection") == 0)
@@ -496,16 +372,17 @@ static struct MHD_Response *build_response(struct http_conn *c)
 	return r;
 }
 
-/* Queues the stored response (on the connection's MHD thread). */
+/* Queues the stored response (on the connection's MHD thread): -> CONN_QUEUED. */
 static enum MHD_Result queue_stored(struct http_conn *c)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ok;
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->has_response)
+	if (c->resp == RESP_NONE)
 		(void)resp_error(c, ERR_INTERNAL, "the handler returned without a response");
-	c->queued = 1;
+	conn_to(c, CONN_QUEUED);
+	c->sent_status = c->status;
 	r = build_response(c);
 	pthread_mutex_unlock(&c->lock);
 	if (r == NULL)
@@ -515,6 +392,7 @@ static enum MHD_Result queue_stored(struct http_conn *c)
 	return ok;
 }
 
+/* Replaces whatever was stored with the error answer and queues it. */
 static enum MHD_Result fail_now(struct http_conn *c, int err, const char *msg)
 {
 	pthread_mutex_lock(&c->lock);
@@ -528,29 +406,33 @@ static enum MHD_Result fail_now(struct http_conn *c, int err, const char *msg)
 
 int http_suspend(struct http_request *req)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 
 	if (c->span && trace_current() == c->span)
 		trace_span_exit(c->span);
 	pthread_mutex_lock(&c->lock);
-	if (!c->want_suspend) {
-		c->want_suspend = 1;
+	if (c->state == CONN_HANDLER) { /* a second call changes nothing */
+		conn_to(c, CONN_SUSPENDED);
 		c->refs++; /* for the thread that will call http_resume() */
 	}
+	assert(c->state == CONN_SUSPENDED);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
 void http_resume(struct http_request *req)
 {
-	struct http_conn *c = conn_of(req);
+	struct http_conn *c = http_conn_of(req);
 
 	if (c->span && trace_current() == c->span)
 		trace_span_exit(c->span);
 	pthread_mutex_lock(&c->lock);
-	c->resumed = 1;
-	if (c->mhd_suspended) {
-		c->mhd_suspended = 0;
+	/* The stop may have answered already (RESUMED, QUEUED), or the daemon closed (DONE). */
+	assert(c->state >= CONN_SUSPENDED);
+	if (c->state == CONN_SUSPENDED) {
+		conn_to(c, CONN_RESUMED);
+	} else if (c->state == CONN_PARKED) {
+		conn_to(c, CONN_RESUMED);
 		MHD_resume_connection(c->mc);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -563,192 +445,56 @@ static void force_unavailable(struct http_conn *c)
 	resp_clear(c);
 	kv_clear(&c->out);
 	(void)resp_error(c, ERR_UNAVAILABLE, "the server is shutting down");
-	c->forced = 1;
-	c->resumed = 1;
+	c->resp = RESP_FORCED;
+	conn_to(c, CONN_RESUMED);
 }
 
-/* After a handler called http_suspend(): park the connection, unless already resumed. */
+/* After the handler returned from http_suspend(): park the connection, unless resumed. */
 static enum MHD_Result park(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
 	pthread_mutex_lock(&srv->lock);
 	pthread_mutex_lock(&c->lock);
-	if (!c->resumed && srv->stopping)
+	if (c->state == CONN_SUSPENDED && srv->stopping)
 		force_unavailable(c);
-	if (c->resumed) {
+	if (c->state == CONN_RESUMED) {
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&srv->lock);
 		return queue_stored(c);
 	}
 	MHD_suspend_connection(c->mc);
-	c->mhd_suspended = 1;
-	c->next = srv->parked;
-	c->prev = NULL;
-	if (srv->parked)
-		srv->parked->prev = c;
-	srv->parked = c;
-	c->in_list = 1;
+	conn_to(c, CONN_PARKED);
+	list_add(&c->node, &srv->parked);
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&srv->lock);
 	return MHD_YES;
 }
 
-static void unpark(struct http_conn *c)
+/* Answers every parked request with 503 and resumes it; no request parks after this. */
+static size_t answer_parked(struct http_server *srv)
 {
-	struct http_server *srv = c->srv;
+	struct list_head *pos;
+	size_t n = 0;
 
 	pthread_mutex_lock(&srv->lock);
-	if (c->in_list) {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			srv->parked = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		c->in_list = 0;
+	srv->stopping = 1;
+	list_for_each(pos, &srv->parked) {
+		struct http_conn *c = list_entry(pos, struct http_conn, node);
+
+		pthread_mutex_lock(&c->lock);
+		if (c->state == CONN_PARKED) {
+			force_unavailable(c);
+			MHD_resume_connection(c->mc);
+			n++;
+		}
+		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&srv->lock);
+	return n;
 }
 
-/* ---- built-in routes ---------------------------------------------------------------------- */
-
-static int h_healthz(struct http_request *req)
-{
-	return http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-static int h_readyz(struct http_request *req)
-{
-	struct http_server *srv = conn_of(req)->srv;
-	struct buf why;
-	int rc = 0;
-
-	if (srv->cfg.ready == NULL)
-		return http_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
-	buf_init(&why, 4096);
-	if (srv->cfg.ready(srv->cfg.ctx, &why) == 0) {
-		rc = http_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
-	} else {
-		json_t *j = json_pack("{s:s}", "status", "not_ready");
-
-		json_object_set_new(j, "reason", json_str_safe(why.len ? why.data : "not ready"));
-		rc = http_respond_json(req, 503, j);
-	}
-	buf_release(&why);
-	return rc;
-}
-
-static int h_metrics(struct http_request *req)
-{
-	struct buf out;
-	int rc;
-
-	buf_init(&out, METRICS_MAX_BYTES);
-	if (metrics_render(metrics_default(), &out) != 0) {
-		buf_release(&out);
-		return http_fail(req, ERR_INTERNAL, "the metrics exposition is too large");
-	}
-	rc = http_respond(req, 200, METRICS_CONTENT_TYPE, out.data, out.len);
-	buf_release(&out);
-	return rc;
-}
-
-/* ---- the SERVER span ---------------------------------------------------------------------- */
-
-static int is_builtin(const struct route *r)
-{
-	for (size_t i = 0; i < sizeof(builtin_routes) / sizeof(builtin_routes[0]); i++)
-		if (r == &builtin_routes[i])
-			return 1;
-	return 0;
-}
-
-static void span_attrs(struct http_conn *c, const struct route *r)
-{
-	struct trace_span *s = c->span;
-	const char *ua = http_header(&c->req, "User-Agent");
-
-	trace_span_set_str(s, "http.request.method", c->method_label);
-	if (strcmp(c->method_label, "_OTHER") == 0)
-		trace_span_set_str(s, "http.request.method_original", c->method);
-	trace_span_set_str(s, "url.path", c->path);
-	trace_span_set_str(s, "url.scheme", "http");
-	if (c->rawquery)
-		trace_span_set_str(s, "url.query", c->rawquery);
-	if (r)
-		trace_span_set_str(s, "http.route", r->pattern);
-	trace_span_set_int(s, "server.port", c->srv->port);
-	if (c->remote[0])
-		trace_span_set_str(s, "client.address", c->remote);
-	if (ua)
-		trace_span_set_str(s, "user_agent.original", ua);
-	if (c->version[0])
-		trace_span_set_str(s, "network.protocol.version", c->version);
-}
-
-/*
- * Starts the SERVER span of a request routed to r (NULL when no route matched), continuing
- * the trace of its traceparent (or ce-traceparent) header. Built-in routes get none.
- */
-static void span_begin(struct http_conn *c, const struct route *r)
-{
-	const char *m = strcmp(c->method_label, "_OTHER") != 0 ? c->method_label : "HTTP";
-	const struct http_header *h;
-	struct trace_context parent;
-	char name[160];
-	size_t n;
-
-	if (r && is_builtin(r))
-		return;
-	h = http_headers(&c->req, &n);
-	(void)trace_context_extract(h, n, &parent); /* zeroed when absent: a new trace */
-	if (r)
-		snprintf(name, sizeof(name), "%s %s", m, r->pattern);
-	else
-		snprintf(name, sizeof(name), "%s", m);
-	(void)trace_span_start(name, TRACE_SPAN_SERVER, &parent, &c->span);
-	c->req.span = c->span;
-	if (trace_span_recording(c->span))
-		span_attrs(c, r);
-}
-
-/* Records the outcome and ends the span; called with the last reference (conn_free). */
-static void span_finish(struct http_conn *c)
-{
-	char code[16];
-
-	if (!c->span)
-		return;
-	if (c->queued && c->status > 0) {
-		trace_span_set_int(c->span, "http.response.status_code", c->status);
-		if (c->status >= 500) {
-			snprintf(code, sizeof(code), "%d", c->status);
-			trace_span_set_str(c->span, "error.type", code);
-			trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
-		}
-	} else if (c->aborted) {
-		trace_span_set_str(c->span, "error.type", "connection_aborted");
-	}
-	trace_span_end(c->span);
-	c->span = NULL;
-	c->req.span = NULL;
-}
-
-/* Makes log records of this thread carry span's ids (NULL: none). */
-static void log_trace_of(const struct trace_span *span)
-{
-	char tid[33], sid[17];
-
-	if (!span) {
-		log_set_trace(NULL, NULL);
-		return;
-	}
-	trace_context_hex(trace_span_context(span), tid, sid);
-	log_set_trace(tid, sid);
-}
-
-/* ---- the dispatcher ----------------------------------------------------------------------- */
+/* ---- reading the request ------------------------------------------------------------------ */
 
 static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key,
 				  const char *value)
@@ -774,126 +520,42 @@ static void collect_values(struct http_conn *c, enum MHD_ValueKind kind, struct 
 	(void)MHD_get_connection_values(c->mc, kind, collect_kv, c);
 }
 
-/* An IPv6 peer address as text; an IPv4-mapped one (dual stack) as plain IPv4. */
-static void remote_v6(const struct in6_addr *a, char *out, size_t n)
+/* The peer address as text; an IPv4-mapped IPv6 one (dual stack) as plain IPv4. */
+static void remote_text(const struct sockaddr *sa, char *out, size_t n)
 {
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)n);
+	const struct in6_addr *a6;
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)n);
+		return;
+	}
+	if (sa->sa_family != AF_INET6)
+		return;
+	a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a6))
+		inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)n);
 	else
-		inet_ntop(AF_INET6, a, out, (socklen_t)n);
+		inet_ntop(AF_INET6, a6, out, (socklen_t)n);
 }
 
-static void request_info(struct http_conn *c, const char *method)
+static void request_info(struct http_conn *c, const char *method, const char *version)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 	c->method = arena_strdup(&c->arena, method);
 	c->req.method = c->method;
-	c->method_label = method_label(method);
+	c->method_label = http_check_method(method);
 	collect_values(c, MHD_HEADER_KIND, &c->headers);
 	collect_values(c, MHD_GET_ARGUMENT_KIND, &c->query);
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  c->remote, sizeof(c->remote));
-		else if (sa->sa_family == AF_INET6)
-			remote_v6(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  c->remote, sizeof(c->remote));
-	}
+	if (ci && ci->client_addr)
+		remote_text(ci->client_addr, c->remote, sizeof(c->remote));
+	if (strncmp(version, "HTTP/", 5) == 0)
+		snprintf(c->version, sizeof(c->version), "%s", version + 5);
 }
 
-/* application/json or application/<x>+json, parameters ignored. */
-static int is_json_type(const char *ct)
-{
-	size_t n;
-
-	if (ct == NULL)
-		return 0;
-	ct += strspn(ct, " \t");
-	n = strcspn(ct, "; \t");
-	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
-		return 1;
-	return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
-	       strncasecmp(ct + n - 5, "+json", 5) == 0;
-}
-
-static int is_tchar(unsigned char ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static int is_token(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s; s++)
-		if (!is_tchar((unsigned char)*s))
-			return 0;
-	return 1;
-}
-
-/* Valid UTF-8 without control characters other than HTAB. */
-static int is_clean_text(const unsigned char *s)
-{
-	while (*s) {
-		size_t n, i;
-
-		if (*s < 0x80) {
-			if ((*s < 0x20 && *s != '\t') || *s == 0x7f)
-				return 0;
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf)
-			n = 1;
-		else if (*s >= 0xe0 && *s <= 0xef)
-			n = 2;
-		else if (*s >= 0xf0 && *s <= 0xf4)
-			n = 3;
-		else
-			return 0;
-		for (i = 1; i <= n; i++)
-			if ((s[i] & 0xc0) != 0x80)
-				return 0;
-		if ((*s == 0xe0 && s[1] < 0xa0) || (*s == 0xed && s[1] > 0x9f) ||
-		    (*s == 0xf0 && s[1] < 0x90) || (*s == 0xf4 && s[1] > 0x8f))
-			return 0; /* overlong, surrogate or beyond U+10FFFF */
-		s += n + 1;
-	}
-	return 1;
-}
-
-/* What MHD's parser lets through but we refuse: returns a message, or NULL when fine. */
-static const char *request_problem(const struct http_conn *c, const char *version)
-{
-	const char *te = http_header(&c->req, "Transfer-Encoding");
-	size_t i;
-
-	if (!is_token(c->method))
-		return "malformed method";
-	for (i = 0; i < c->headers.n; i++) {
-		if (!is_token(c->headers.v[i].name))
-			return "malformed header name";
-		if (!is_clean_text((const unsigned char *)c->headers.v[i].value))
-			return "header values must be UTF-8 text without control characters";
-	}
-	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && http_header_count(&c->req, "Host") != 1)
-		return "HTTP/1.1 requests need exactly one Host header";
-	if (http_header_count(&c->req, "Content-Length") > 1)
-		return "more than one Content-Length";
-	if (te == NULL)
-		return NULL;
-	if (http_header_count(&c->req, "Transfer-Encoding") > 1 || strcasecmp(te, "chunked") != 0)
-		return "only Transfer-Encoding: chunked is supported";
-	if (http_header(&c->req, "Content-Length"))
-		return "Content-Length and Transfer-Encoding together";
-	return NULL;
-}
+/* ---- CONN_HEADERS: route and reject what can be rejected before the body ------------------ */
 
 static enum MHD_Result preflight(struct http_conn *c)
 {
@@ -902,7 +564,7 @@ static enum MHD_Result preflight(struct http_conn *c)
 	pthread_mutex_lock(&c->lock);
 	(void)resp_set(c, 204, NULL, NULL, 0);
 	kv_add(&c->out, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
-	if (want && header_ok(want))
+	if (want && http_check_value(want))
 		kv_add(&c->out, "Access-Control-Allow-Headers", want);
 	kv_add(&c->out, "Access-Control-Max-Age", "600");
 	pthread_mutex_unlock(&c->lock);
@@ -914,8 +576,7 @@ static int route_request(struct http_conn *c)
 	const struct http_server_config *cfg = &c->srv->cfg;
 	int rc;
 
-	rc = route_match(builtin_routes, sizeof(builtin_routes) / sizeof(builtin_routes[0]),
-			 c->method, c->path, &c->match);
+	rc = route_match(http_builtin_routes, http_builtin_nroutes, c->method, c->path, &c->match);
 	if (rc == ROUTE_NOT_FOUND) {
 		route_match_release(&c->match);
 		rc = route_match(cfg->routes, cfg->nroutes, c->method, c->path, &c->match);
@@ -923,109 +584,133 @@ static int route_request(struct http_conn *c)
 	return rc;
 }
 
+static enum MHD_Result not_routed(struct http_conn *c, int rc)
+{
+	char msg[192];
+
+	if (rc == ROUTE_BAD_PATH)
+		return fail_now(c, ERR_BAD_REQUEST, "malformed request path");
+	if (rc == ROUTE_NOT_FOUND)
+		return fail_now(c, ERR_NOT_FOUND, "no such path");
+	if (c->srv->cfg.cors && strcmp(c->method, "OPTIONS") == 0)
+		return preflight(c);
+	pthread_mutex_lock(&c->lock);
+	kv_add(&c->out, "Allow", c->match.allow);
+	pthread_mutex_unlock(&c->lock);
+	snprintf(msg, sizeof(msg), "method %.40s is not allowed here; allowed: %.96s", c->method,
+		 c->match.allow);
+	return fail_now(c, ERR_METHOD, msg);
+}
+
+/* The body cap and the JSON content type of the route; -> CONN_BODY when both pass. */
 static enum MHD_Result check_body_limits(struct http_conn *c)
 {
 	const char *cl = http_header(&c->req, "Content-Length");
 	const struct route *r = c->match.route;
-	size_t cap = r->max_body ? r->max_body : c->srv->cfg.max_body;
 	char msg[96];
 
-	c->cap = cap;
-	c->body.cap = cap;
+	c->cap = r->max_body ? r->max_body : c->srv->cfg.max_body;
+	c->body.cap = c->cap;
 	if (cl) {
 		char *end;
 		unsigned long long v;
 
 		errno = 0;
 		v = strtoull(cl, &end, 10);
-		if (errno == 0 && end != cl && v > cap) {
-			snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", cap);
+		if (errno == 0 && end != cl && v > c->cap) {
+			snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", c->cap);
 			return fail_now(c, ERR_TOO_LARGE, msg);
 		}
 	}
-	if ((r->flags & ROUTE_JSON) && !is_json_type(http_header(&c->req, "Content-Type")))
+	if ((r->flags & ROUTE_JSON) && !http_check_json_type(http_header(&c->req, "Content-Type")))
 		return fail_now(c, ERR_MEDIA_TYPE, "Content-Type must be application/json");
+	pthread_mutex_lock(&c->lock);
+	conn_to(c, CONN_BODY);
+	pthread_mutex_unlock(&c->lock);
 	return MHD_YES;
 }
 
-/* First call: headers are in. Route and reject what can be rejected before the body. */
-static enum MHD_Result first_call(struct http_conn *c, const char *method, const char *version)
+static enum MHD_Result on_headers(struct http_conn *c, const char *method, const char *version)
 {
 	const char *problem;
-	char msg[192];
 	int rc;
 
-	c->started = 1;
 	/* The headers are in: from here on the connection gets the longer idle timeout. */
 	if (c->srv->cfg.header_timeout_s != c->srv->cfg.connection_timeout_s)
 		(void)MHD_set_connection_option(c->mc, MHD_CONNECTION_OPTION_TIMEOUT,
 						c->srv->cfg.connection_timeout_s);
-	request_info(c, method);
-	if (strncmp(version, "HTTP/", 5) == 0)
-		snprintf(c->version, sizeof(c->version), "%s", version + 5);
-	problem = request_problem(c, version);
+	request_info(c, method, version);
+	problem = http_check_request(c->method, version, c->headers.v, c->headers.n);
 	if (problem) {
-		span_begin(c, NULL);
+		http_span_begin(c, NULL);
 		return fail_now(c, ERR_BAD_REQUEST, problem);
 	}
 	rc = route_request(c);
-	span_begin(c, rc == ROUTE_FOUND ? c->match.route : NULL);
-	if (rc == ROUTE_BAD_PATH)
-		return fail_now(c, ERR_BAD_REQUEST, "malformed request path");
-	if (rc == ROUTE_NOT_FOUND)
-		return fail_now(c, ERR_NOT_FOUND, "no such path");
-	if (rc == ROUTE_NO_METHOD) {
-		if (c->srv->cfg.cors && strcmp(method, "OPTIONS") == 0)
-			return preflight(c);
-		pthread_mutex_lock(&c->lock);
-		kv_add(&c->out, "Allow", c->match.allow);
-		pthread_mutex_unlock(&c->lock);
-		snprintf(msg, sizeof(msg), "method %.40s is not allowed here; allowed: %.96s",
-			 c->method, c->match.allow);
-		return fail_now(c, ERR_METHOD, msg);
-	}
+	http_span_begin(c, rc == ROUTE_FOUND ? c->match.route : NULL);
+	if (rc != ROUTE_FOUND)
+		return not_routed(c, rc);
 	c->req.route = c->match.route->pattern;
 	c->flags = c->match.route->flags;
 	return check_body_limits(c);
 }
 
+/* ---- CONN_BODY, CONN_DISCARD: the body ---------------------------------------------------- */
+
 /*
- * A body chunk. Beyond the cap nothing more is kept; MHD 0.9.75 cannot queue an answer in the
- * middle of a body, so the rest is read and dropped and the 413 goes out at the end. A client
- * that keeps sending far past the cap is disconnected.
+ * A body chunk. Beyond the cap nothing more is kept (CONN_DISCARD); MHD 0.9.75 cannot queue
+ * an answer in the middle of a body, so the rest is read and dropped and the 413 goes out at
+ * the end. A client that keeps sending far past the cap (or past an early answer) is
+ * disconnected.
  */
-static enum MHD_Result body_chunk(struct http_conn *c, const char *data, size_t *size)
+static enum MHD_Result body_chunk(struct http_conn *c, enum conn_state s, const char *data,
+				  size_t *size)
 {
 	size_t n = *size;
 
 	*size = 0;
 	c->bytes_in += n;
-	if (c->too_large || c->queued)
+	if (s != CONN_BODY)
 		return c->bytes_in - n > c->cap * 2 + DISCARD_SLACK ? MHD_NO : MHD_YES;
 	if (buf_append(&c->body, data, n) != BUF_OK) {
-		c->too_large = 1;
 		buf_release(&c->body);
 		buf_init(&c->body, 1);
+		pthread_mutex_lock(&c->lock);
+		conn_to(c, CONN_DISCARD);
+		pthread_mutex_unlock(&c->lock);
 	}
 	return MHD_YES;
 }
 
+static enum MHD_Result too_large(struct http_conn *c)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", c->cap);
+	return fail_now(c, ERR_TOO_LARGE, msg);
+}
+
+/* ---- CONN_HANDLER ------------------------------------------------------------------------- */
+
 static enum MHD_Result run_handler(struct http_conn *c)
 {
+	enum conn_state s;
 	int rc;
 
-	c->dispatched = 1;
+	pthread_mutex_lock(&c->lock);
+	conn_to(c, CONN_HANDLER);
+	pthread_mutex_unlock(&c->lock);
 	c->req.body = c->body.data;
 	c->req.body_len = c->body.len;
 	trace_span_enter(c->span);
 	rc = c->match.route->handler(&c->req);
 	if (c->span && trace_current() == c->span)
 		trace_span_exit(c->span); /* http_suspend() already did when it was called */
-	if (c->want_suspend)
+	s = atomic_load(&c->state);
+	if (s != CONN_HANDLER) /* suspended, perhaps resumed already */
 		return park(c);
 	if (rc < 0) {
 		pthread_mutex_lock(&c->lock);
-		if (!c->has_response)
+		if (c->resp == RESP_NONE)
 			(void)resp_error(c, rc, "the request failed");
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -1037,47 +722,32 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 				 size_t *upload_data_size, void **con_cls)
 {
 	struct http_conn *c = *con_cls;
-	char msg[96];
+	enum conn_state s;
 
 	if (c == NULL) /* cannot happen: on_uri always runs first */
 		*con_cls = c = on_uri(cls, url, mc);
-	if (!c->started)
-		return first_call(c, method, version);
-	if (*upload_data_size > 0)
-		return body_chunk(c, upload_data, upload_data_size);
-	if (c->queued)
-		return MHD_YES;
-	if (c->too_large) {
-		snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", c->cap);
-		return fail_now(c, ERR_TOO_LARGE, msg);
-	}
-	if (c->dispatched) /* back from a suspension */
+	s = atomic_load(&c->state);
+	switch (s) {
+	case CONN_HEADERS:
+		return on_headers(c, method, version);
+	case CONN_BODY:
+	case CONN_DISCARD:
+	case CONN_QUEUED:
+		if (*upload_data_size > 0)
+			return body_chunk(c, s, upload_data, upload_data_size);
+		if (s == CONN_BODY)
+			return run_handler(c);
+		return s == CONN_DISCARD ? too_large(c) : MHD_YES;
+	case CONN_RESUMED:
 		return queue_stored(c);
-	return run_handler(c);
-}
-
-static void access_log(struct http_conn *c, long long ns, enum MHD_RequestTerminationCode toe)
-{
-	json_t *f = json_object();
-	enum log_level level = (c->flags & ROUTE_QUIET) ? LOG_DEBUG : LOG_INFO;
-
-	if (!log_enabled(level)) {
-		json_decref(f);
-		return;
+	case CONN_HANDLER:
+	case CONN_SUSPENDED:
+	case CONN_PARKED:
+	case CONN_DONE:
+		break;
 	}
-	json_object_set_new(f, "method", json_str_safe(c->method ? c->method : "-"));
-	json_object_set_new(f, "route", json_string(c->req.route));
-	json_object_set_new(f, "path", json_str_safe(c->path));
-	json_object_set_new(f, "status", json_integer(c->queued ? c->status : 0));
-	json_object_set_new(f, "duration_ms", json_real((double)ns / 1e6));
-	json_object_set_new(f, "bytes_in", json_integer((json_int_t)c->bytes_in));
-	json_object_set_new(f, "bytes_out", json_integer((json_int_t)(c->queued ? c->rlen : 0)));
-	json_object_set_new(f, "remote", json_string(c->remote));
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		json_object_set_new(f, "aborted", json_integer((json_int_t)toe));
-	log_trace_of(c->span);
-	log_fields(level, f, "request");
-	log_trace_of(trace_current());
+	assert(!"on_access in a state where MHD cannot call it");
+	return MHD_NO;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
@@ -1085,25 +755,20 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 {
 	struct http_server *srv = cls;
 	struct http_conn *c = *con_cls;
-	long long ns;
 
 	(void)mc;
 	if (c == NULL)
 		return;
 	*con_cls = NULL;
-	ns = elapsed_ns(&c->t0);
-	c->aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
-	if (c->started && c->queued) {
-		char code[16];
-
-		snprintf(code, sizeof(code), "%d", c->status);
-		metrics_observe(
-		    metrics_series(m_duration, METRIC_LABELS(c->method_label, c->req.route, code)),
-		    (double)ns / 1e9);
-	}
-	access_log(c, ns, toe);
-	unpark(c);
-	atomic_fetch_sub(&active_total, 1);
+	pthread_mutex_lock(&srv->lock);
+	list_del(&c->node);
+	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_lock(&c->lock);
+	c->toe = toe;
+	conn_to(c, CONN_DONE);
+	pthread_mutex_unlock(&c->lock);
+	http_observe(c, clock_mono_ns() - c->t0_ns);
+	http_metrics_active(-1);
 	atomic_fetch_sub(&srv->active, 1);
 	conn_unref(c);
 }
@@ -1144,7 +809,7 @@ static int parse_bind(const char *addr, int port, struct sockaddr_storage *ss)
 
 /*
  * MHD_OPTION_NOTIFY_CONNECTION: a new connection waits for its first request's headers, so it
- * gets the short header timeout; first_call() gives it the idle timeout once they are in.
+ * gets the short header timeout; on_headers() gives it the idle timeout once they are in.
  * (libmicrohttpd calls this outside its connection-list lock; MHD_set_connection_option()
  * takes that lock, so it must not be called from on_completed(), which may run under it.)
  */
@@ -1237,10 +902,11 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	const union MHD_DaemonInfo *di;
 
 	*out = NULL;
-	pthread_once(&metrics_once, metrics_setup);
+	http_metrics_setup();
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
 	pthread_mutex_init(&srv->lock, NULL);
+	list_init(&srv->parked);
 	if (srv->cfg.bind) {
 		if (parse_bind(srv->cfg.bind, cfg->port, &ss) != 0) {
 			log_error("http: bad bind address '%s'", srv->cfg.bind);
@@ -1274,57 +940,36 @@ int http_server_port(const struct http_server *srv)
 	return srv->port;
 }
 
-/* Waits until no request is in flight or deadline_ns (CLOCK_MONOTONIC) passes. */
-static void wait_idle(struct http_server *srv, const struct timespec *t0, long long limit_ns)
+/* Waits until no request is in flight or the CLOCK_MONOTONIC time deadline_ms passes. */
+static void wait_idle(struct http_server *srv, long long deadline_ms)
 {
 	const struct timespec tick = { 0, 10000000L };
 
-	while (atomic_load(&srv->active) > 0 && elapsed_ns(t0) < limit_ns)
+	while (atomic_load(&srv->active) > 0 && clock_mono_ms() < deadline_ms)
 		nanosleep(&tick, NULL);
-}
-
-/* Answers every parked request with 503 and resumes it; no request parks after this. */
-static size_t answer_parked(struct http_server *srv)
-{
-	struct http_conn *c;
-	size_t n = 0;
-
-	pthread_mutex_lock(&srv->lock);
-	srv->stopping = 1;
-	for (c = srv->parked; c; c = c->next) {
-		pthread_mutex_lock(&c->lock);
-		if (c->mhd_suspended) {
-			force_unavailable(c);
-			c->mhd_suspended = 0;
-			MHD_resume_connection(c->mc);
-			n++;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
-	pthread_mutex_unlock(&srv->lock);
-	return n;
 }
 
 void http_server_stop(struct http_server *srv)
 {
-	struct timespec t0;
+	long long t0;
 	MHD_socket fd;
 	size_t forced;
 
 	if (srv == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_ms();
 	atomic_store(&srv->draining, 1);
 	fd = MHD_quiesce_daemon(srv->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	log_info("http: stopping, %ld requests in flight", atomic_load(&srv->active));
-	wait_idle(srv, &t0, srv->cfg.shutdown_grace_ms * 1000000LL);
+	wait_idle(srv, t0 + srv->cfg.shutdown_grace_ms);
 	forced = answer_parked(srv);
 	if (forced)
 		log_warn("http: answered %zu suspended requests with 503", forced);
-	wait_idle(srv, &t0, (srv->cfg.shutdown_grace_ms + DRAIN_AFTER_503_MS) * 1000000LL);
+	wait_idle(srv, t0 + srv->cfg.shutdown_grace_ms + DRAIN_AFTER_503_MS);
 	MHD_stop_daemon(srv->d);
+	assert(list_empty(&srv->parked));
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

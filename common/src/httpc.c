@@ -16,6 +16,7 @@
  */
 #include "common/httpc.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/clock.h"
+#include "common/http_check.h"
+#include "common/list.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -44,7 +48,7 @@ enum {
 enum overflow { OVERFLOW_NONE, OVERFLOW_BODY, OVERFLOW_HEADERS };
 
 struct xfer {
-	struct xfer *prev, *next;
+	struct list_head node; /* on incoming, waiting or running */
 	CURL *easy;
 	struct curl_slist *req_headers;
 	httpc_done_fn done;
@@ -61,7 +65,7 @@ struct xfer {
 };
 
 struct xlist {
-	struct xfer *head, *tail;
+	struct list_head head;
 	size_t len;
 };
 
@@ -117,48 +121,35 @@ void httpc_global_init(void)
 	pthread_once(&global_once, global_init_once);
 }
 
-static long long now_ns(void)
+/* ---- FIFO lists of transfers (list.h, with a length) ------------------------------- */
+
+static void xlist_init(struct xlist *l)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	list_init(&l->head);
+	l->len = 0;
 }
-
-/* ---- intrusive FIFO lists ------------------------------------------------------------- */
 
 static void xlist_push(struct xlist *l, struct xfer *x)
 {
-	x->next = NULL;
-	x->prev = l->tail;
-	if (l->tail)
-		l->tail->next = x;
-	else
-		l->head = x;
-	l->tail = x;
+	list_add_tail(&x->node, &l->head);
 	l->len++;
 }
 
 static void xlist_remove(struct xlist *l, struct xfer *x)
 {
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		l->head = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	else
-		l->tail = x->prev;
-	x->prev = x->next = NULL;
+	assert(l->len > 0 && !list_empty(&x->node));
+	list_del(&x->node);
 	l->len--;
 }
 
 static struct xfer *xlist_pop(struct xlist *l)
 {
-	struct xfer *x = l->head;
+	struct xfer *x;
 
-	if (x)
-		xlist_remove(l, x);
+	if (list_empty(&l->head))
+		return NULL;
+	x = list_entry(l->head.next, struct xfer, node);
+	xlist_remove(l, x);
 	return x;
 }
 
@@ -246,33 +237,16 @@ static void wake_locked(struct httpc *c)
 
 /* ---- building a transfer -------------------------------------------------------------- */
 
-static int is_tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static int valid_token(const char *s)
-{
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++) {
-		if (!is_tchar((unsigned char)*s))
-			return 0;
-	}
-	return 1;
-}
-
 static int valid_request(const struct httpc_request *req)
 {
-	if (!req->url || !*req->url || (req->method && !valid_token(req->method)))
+	if (!req->url || !*req->url || (req->method && !http_check_token(req->method)))
 		return 0;
 	if (req->body_len && !req->body)
 		return 0;
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const char *v = req->headers[i].value;
 
-		if (!valid_token(req->headers[i].name) || !v || strpbrk(v, "\r\n"))
+		if (!http_check_token(req->headers[i].name) || !v || !http_check_value(v))
 			return 0;
 	}
 	return 1;
@@ -473,17 +447,6 @@ static const char *method_of(const struct httpc_request *req)
 	return req->method ? req->method : (req->body_len ? "POST" : "GET");
 }
 
-static int known_method(const char *m)
-{
-	static const char *const known[] = { "GET",    "HEAD",	  "POST",  "PUT",     "PATCH",
-					     "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY" };
-
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(m, known[i]) == 0)
-			return 1;
-	return 0;
-}
-
 /* server.address, server.port and url.full (without user and password) from the URL. */
 static void url_attrs(struct trace_span *span, const char *url)
 {
@@ -511,14 +474,11 @@ cleanup:
 
 static void client_attrs(struct trace_span *span, const struct httpc_request *req)
 {
-	const char *m = method_of(req);
+	const char *m = method_of(req), *label = http_check_method(m);
 
-	if (known_method(m)) {
-		trace_span_set_str(span, "http.request.method", m);
-	} else {
-		trace_span_set_str(span, "http.request.method", "_OTHER");
+	trace_span_set_str(span, "http.request.method", label);
+	if (strcmp(label, "_OTHER") == 0)
 		trace_span_set_str(span, "http.request.method_original", m);
-	}
 	url_attrs(span, req->url);
 	if (req->resend_count > 0)
 		trace_span_set_int(span, "http.request.resend_count", req->resend_count);
@@ -540,7 +500,7 @@ static void trace_begin(struct xfer *x, const struct httpc_request *req)
 		return;
 	x->tctx = *parent;
 	x->has_tctx = 1;
-	if (!known_method(m))
+	if (strcmp(http_check_method(m), "_OTHER") == 0)
 		m = "HTTP";
 	if (req->trace_route)
 		snprintf(name, sizeof(name), "%s %s", m, req->trace_route);
@@ -592,9 +552,10 @@ static int xfer_new(struct httpc *c, const struct httpc_request *req, httpc_done
 	if (!valid_request(req))
 		return ERR_BAD_REQUEST;
 	x = xcalloc(1, sizeof(*x));
+	list_init(&x->node);
 	x->done = done;
 	x->arg = arg;
-	x->start_ns = now_ns();
+	x->start_ns = clock_mono_ns();
 	buf_init(&x->body, c->max_body);
 	buf_init(&x->head, MAX_HEADER_BYTES);
 	x->easy = easy_get(c);
@@ -679,7 +640,7 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 	res.nheaders = x->nhead;
 	res.body = x->body.data;
 	res.body_len = x->body.len;
-	res.elapsed_us = (now_ns() - x->start_ns) / 1000;
+	res.elapsed_us = (clock_mono_ns() - x->start_ns) / 1000;
 	res.trace = x->has_tctx ? &x->tctx : NULL;
 	trace_finish(x, res.status, res.err, cancelled, res.error);
 
@@ -705,7 +666,7 @@ static int client_stopping(struct httpc *c)
 
 static void run_due_timers(struct httpc *c)
 {
-	long long now = now_ns();
+	long long now = clock_mono_ns();
 	struct timer t;
 
 	while (timer_take(c, now, &t))
@@ -762,7 +723,7 @@ static int poll_wait_ms(struct httpc *c)
 		wait = curl_ms;
 	pthread_mutex_lock(&c->mu);
 	if (c->ntimers) {
-		long long left = c->timers[0].deadline_ns - now_ns();
+		long long left = c->timers[0].deadline_ns - clock_mono_ns();
 		long long ms =
 		    left <= 0 ? 0 : (left + 999999) / 1000000; /* round up: never early */
 
@@ -841,6 +802,9 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
 	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
+	xlist_init(&c->incoming);
+	xlist_init(&c->waiting);
+	xlist_init(&c->running);
 	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		pthread_mutex_destroy(&c->pool_mu);
@@ -911,7 +875,7 @@ int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *ar
 		delay_ms = 0;
 	if (delay_ms > MAX_TIMER_DELAY_MS)
 		delay_ms = MAX_TIMER_DELAY_MS;
-	t.deadline_ns = now_ns() + delay_ms * 1000000LL;
+	t.deadline_ns = clock_mono_ns() + delay_ms * 1000000LL;
 	t.fn = fn;
 	t.arg = arg;
 	pthread_mutex_lock(&c->mu);

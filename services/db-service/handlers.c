@@ -12,91 +12,79 @@
 #define REVIEW_MAX_BODY ((size_t)256 * 1024)
 #define MSG_CAP		4096
 
-/* Answers rc with the reason collected in msg, and releases msg. */
-static int fail_msg(struct http_request *req, int rc, struct buf *msg)
+/* The request's message buffer: the reason a lower layer gives for failing. */
+static struct buf *msg_buf(struct http_request *req)
 {
-	rc = http_fail(req, rc, "%s", msg->len ? msg->data : "request failed");
-	buf_release(msg);
-	return rc;
+	return arena_buf(http_arena(req), MSG_CAP);
 }
 
-/* Answers status with body (stolen) or fails with rc. */
+/* Answers status with body (stolen) or fails with rc and the reason in msg. */
 static int finish(struct http_request *req, int rc, int status, json_t *body, struct buf *msg)
 {
 	if (rc) {
 		json_decref(body);
-		return fail_msg(req, rc, msg);
+		return http_fail_buf(req, rc, msg);
 	}
-	buf_release(msg);
 	return http_respond_json(req, status, body);
 }
 
 static int books_list(struct http_request *req)
 {
-	struct buf msg;
+	struct buf *msg = msg_buf(req);
 	json_t *books = NULL;
-	int rc;
+	int rc = store_books_list(req->ctx, &books, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = store_books_list(req->ctx, &books, &msg);
-	return finish(req, rc, 200, books, &msg);
+	return finish(req, rc, 200, books, msg);
 }
 
 static int books_get(struct http_request *req)
 {
-	struct buf msg;
+	struct buf *msg = msg_buf(req);
 	json_t *book = NULL;
 	long long id;
-	int rc;
+	int rc = review_parse_id(http_param(req, "id"), &id, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = review_parse_id(http_param(req, "id"), &id, &msg);
 	if (rc == 0)
-		rc = store_book_get(req->ctx, id, &book, &msg);
-	return finish(req, rc, 200, book, &msg);
+		rc = store_book_get(req->ctx, id, &book, msg);
+	return finish(req, rc, 200, book, msg);
 }
 
 static int reviews_list(struct http_request *req)
 {
-	struct buf msg;
+	struct buf *msg = msg_buf(req);
 	json_t *rows = NULL;
-	int limit, rc;
+	int limit;
+	int rc = review_parse_limit(http_query(req, "limit"), &limit, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = review_parse_limit(http_query(req, "limit"), &limit, &msg);
 	if (rc == 0)
-		rc = store_reviews_list(req->ctx, limit, &rows, &msg);
-	return finish(req, rc, 200, rows, &msg);
+		rc = store_reviews_list(req->ctx, limit, &rows, msg);
+	return finish(req, rc, 200, rows, msg);
 }
 
 static int reviews_create(struct http_request *req)
 {
+	struct buf *msg = msg_buf(req);
 	struct review_input in;
-	struct buf msg;
 	json_t *row = NULL;
-	int created = 0, rc;
+	int created = 0;
+	int rc = review_parse(req->body, req->body_len, &in, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = review_parse(req->body, req->body_len, &in, &msg);
 	if (rc == 0)
-		rc = store_review_insert(req->ctx, &in, &row, &created, &msg);
+		rc = store_review_insert(req->ctx, &in, &row, &created, msg);
 	review_input_release(&in);
-	return finish(req, rc, created ? 201 : 200, row, &msg);
+	return finish(req, rc, created ? 201 : 200, row, msg);
 }
 
 static int reviews_delete(struct http_request *req)
 {
-	struct buf msg;
+	struct buf *msg = msg_buf(req);
 	long long id;
-	int rc;
+	int rc = review_parse_id(http_param(req, "id"), &id, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = review_parse_id(http_param(req, "id"), &id, &msg);
 	if (rc == 0)
-		rc = store_review_delete(req->ctx, id, &msg);
+		rc = store_review_delete(req->ctx, id, msg);
 	if (rc)
-		return fail_msg(req, rc, &msg);
-	buf_release(&msg);
+		return http_fail_buf(req, rc, msg);
 	return http_respond(req, 204, NULL, NULL, 0);
 }
 

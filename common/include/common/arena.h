@@ -18,7 +18,8 @@
  * arena holds at most its allocations plus one partly used block per size step. Running out
  * of memory aborts (xalloc.h): callers never NULL-check.
  *
- * Ownership. The arena owns everything it returned; pointers die in arena_release(). After
+ * Ownership. The arena owns everything it returned, and what was tied to it with
+ * arena_defer() or arena_buf(); pointers die in arena_release(). After
  * arena_release() the arena is empty and may be used again. struct arena is not thread-safe:
  * one thread at a time.
  */
@@ -28,11 +29,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "common/buf.h"
+
 struct arena_block;
+struct arena_defer;
 
 struct arena {
-	struct arena_block *head; /* the block allocations come from; older ones follow */
-	size_t total;		  /* bytes handed out, for tests and accounting */
+	struct arena_block *head;   /* the block allocations come from; older ones follow */
+	struct arena_defer *defers; /* run by arena_release(), newest first */
+	size_t total;		    /* bytes handed out, for tests and accounting */
 };
 
 #define ARENA_INIT \
@@ -56,7 +61,17 @@ void *arena_memdup(struct arena *a, const void *p, size_t len);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
-/* Frees every block; the arena is empty again (no arena_init() needed before reuse). */
+/*
+ * Runs fn(arg) in arena_release(), before the memory goes, newest first (nginx's pool
+ * cleanups): how something malloc'd (a decoded event, a json_t) is tied to the arena's life.
+ */
+void arena_defer(struct arena *a, void (*fn)(void *), void *arg);
+/*
+ * An empty struct buf (buf.h) with byte cap `cap`, released by arena_release(): a message or
+ * body buffer that needs no buf_release() by hand. The struct itself lives in the arena.
+ */
+struct buf *arena_buf(struct arena *a, size_t cap);
+/* Runs the deferred functions, then frees every block; the arena is empty again (no arena_init() needed before reuse). */
 void arena_release(struct arena *a);
 
 #endif

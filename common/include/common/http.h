@@ -123,6 +123,12 @@ int http_fail(struct http_request *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * http_fail() with the message collected in msg (a reason a lower layer appended, as in
+ * store.c's `struct buf *msg` parameters), or "request failed" when msg is empty. Returns err.
+ */
+int http_fail_buf(struct http_request *req, int err, const struct buf *msg);
+
+/*
  * Parks the request: the handler returns 0 and the connection waits without holding a
  * thread. Later any thread sets the response (http_respond*, http_fail, http_add_header)
  * and then calls http_resume() exactly once, even after http_server_stop() (then the

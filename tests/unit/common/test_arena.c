@@ -97,3 +97,27 @@ Test(arena, calloc_overflow_aborts, .signal = SIGABRT)
 
 	arena_calloc(&a, SIZE_MAX / 2, 4);
 }
+
+static int ticks;
+
+static void record(void *arg)
+{
+	*(int *)arg = ++ticks;
+}
+
+Test(arena, defers_run_newest_first_on_release)
+{
+	struct arena a = ARENA_INIT;
+	int first = 0, second = 0;
+	struct buf *b = arena_buf(&a, 8);
+
+	arena_defer(&a, record, &first);
+	arena_defer(&a, record, &second);
+	cr_assert_eq(buf_appends(b, "12345678"), BUF_OK);
+	cr_assert_neq(buf_appends(b, "9"), BUF_OK, "the cap holds");
+	cr_assert_eq(ticks, 0);
+	arena_release(&a); /* ASan reports the buf's memory if it was not released */
+	cr_assert_eq(second, 1);
+	cr_assert_eq(first, 2);
+	cr_assert_null(a.defers);
+}
