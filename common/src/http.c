@@ -479,7 +479,8 @@ static size_t answer_parked(struct http_server *srv)
 
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = 1;
-	list_for_each(pos, &srv->parked) {
+	list_for_each(pos, &srv->parked)
+	{
 		struct http_conn *c = list_entry(pos, struct http_conn, node);
 
 		pthread_mutex_lock(&c->lock);

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "common/arena.h"
 #include "common/ce.h"
 #include "common/ce_request.h"
 #include "common/ce_trace.h"
@@ -28,7 +29,6 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/trace.h"
-#include "common/xalloc.h"
 #include "feed.h"
 #include "review_event.h"
 #include "statics.h"
@@ -68,12 +68,10 @@ static struct call *call_new(struct http_request *req)
 	return c;
 }
 
-/* Answers rc with the reason collected in msg, and releases msg. */
-static int fail_msg(struct http_request *req, int rc, struct buf *msg)
+/* A buffer for the reason a lower layer gives for refusing, freed with the request. */
+static struct buf *msg_buf(struct http_request *req)
 {
-	rc = http_fail(req, rc, "%s", msg->len ? msg->data : "request failed");
-	buf_release(msg);
-	return rc;
+	return arena_buf(http_arena(req), MSG_CAP);
 }
 
 /* The code to answer when httpc_send() itself failed. */
@@ -136,21 +134,18 @@ static int add_post(struct http_request *req)
 	struct node_routes *r = req->ctx;
 	struct httpc_request up = { 0 };
 	struct ce_event *in = NULL, *ev = NULL;
+	struct buf *msg = msg_buf(req);
 	struct call *c;
-	struct buf msg;
-	int rc;
+	int rc = decode_event(req, &in, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
-		rc = review_event_forward(in, r->overrides, &ev, &msg);
+		rc = review_event_forward(in, r->overrides, &ev, msg);
 		ce_event_free(in);
 	}
 	if (rc) {
 		metrics_inc(r->add_rejected);
-		return fail_msg(req, rc, &msg);
+		return http_fail_buf(req, rc, msg);
 	}
-	buf_release(&msg);
 	if (r->sink == NULL) {
 		ce_event_free(ev);
 		metrics_inc(r->add_unavailable);
@@ -186,17 +181,14 @@ static void upstream_message(const struct httpc_response *res, char *out, size_t
 /* Answers an /insert whose review db-service stored (200 existing, 201 new). */
 static void insert_stored(struct call *c, const struct httpc_response *res)
 {
+	struct buf *msg = msg_buf(c->req);
 	struct ce_event *ev;
-	struct buf msg;
-	int rc;
+	int rc = review_event_inserted(res->body, res->body_len, &ev, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = review_event_inserted(res->body, res->body_len, &ev, &msg);
 	if (rc) {
-		(void)fail_msg(c->req, rc, &msg);
+		(void)http_fail_buf(c->req, rc, msg);
 		return;
 	}
-	buf_release(&msg);
 	(void)ce_request_respond(c->req, 200, ev);
 	ce_event_free(ev);
 	metrics_inc(res->status == 201 ? c->r->insert_created : c->r->insert_duplicate);
@@ -241,17 +233,15 @@ static int insert_post(struct http_request *req)
 	struct httpc_request up = { 0 };
 	struct trace_span *span = NULL;
 	struct ce_event *in = NULL;
-	struct buf msg;
+	struct buf *msg = msg_buf(req);
 	struct call *c;
-	char *body = NULL, *url;
+	char *body = NULL;
 	size_t len = 0;
-	int rc;
+	int rc = decode_event(req, &in, msg);
 
-	buf_init(&msg, MSG_CAP);
-	rc = decode_event(req, &in, &msg);
 	if (rc == 0) {
 		(void)ce_trace_consume(req, in, 0, &span);
-		rc = review_event_insert_body(in, &body, &len, &msg);
+		rc = review_event_insert_body(in, &body, &len, msg);
 		ce_event_free(in);
 	}
 	if (rc) {
@@ -259,12 +249,10 @@ static int insert_post(struct http_request *req)
 		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
 		trace_span_end(span);
 		metrics_inc(r->insert_rejected);
-		return fail_msg(req, rc, &msg);
+		return http_fail_buf(req, rc, msg);
 	}
-	buf_release(&msg);
-	url = arena_printf(http_arena(req), "%s/reviews", r->db_url);
 	up.method = "POST";
-	up.url = url;
+	up.url = arena_printf(http_arena(req), "%s/reviews", r->db_url);
 	up.headers = json_type;
 	up.nheaders = 1;
 	up.body = body;
@@ -311,12 +299,11 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	struct node_routes *r = req->ctx;
 	struct httpc_request up = { 0 };
 	struct call *c = call_new(req);
-	char *url = arena_printf(http_arena(req), "%s%s", r->db_url, path);
 	int rc;
 
 	c->refresh_on_204 = refresh;
 	up.method = method;
-	up.url = url;
+	up.url = arena_printf(http_arena(req), "%s%s", r->db_url, path);
 	up.timeout_ms = r->db_timeout_ms;
 	up.trace_parent = trace_span_context(req->span);
 	up.trace_route = req->route;
@@ -389,19 +376,17 @@ static int static_get(struct http_request *req)
 	static const char *const names[STATICS_MAX_SEGMENTS] = { "p1", "p2", "p3" };
 	struct node_routes *r = req->ctx;
 	const char *segs[STATICS_MAX_SEGMENTS];
+	struct buf *msg = msg_buf(req);
 	struct statics_file *f;
-	struct buf msg;
 	size_t n = 0, i;
 	int rc;
 
 	for (i = 0; i < STATICS_MAX_SEGMENTS; i++)
 		if ((segs[n] = http_param(req, names[i])) != NULL)
 			n++;
-	buf_init(&msg, MSG_CAP);
-	rc = statics_lookup(r->statics, segs, n, &f, &msg);
+	rc = statics_lookup(r->statics, segs, n, &f, msg);
 	if (rc)
-		return fail_msg(req, rc, &msg);
-	buf_release(&msg);
+		return http_fail_buf(req, rc, msg);
 	(void)http_add_header(req, "ETag", f->etag);
 	(void)http_add_header(req, "Cache-Control", "no-cache");
 	(void)http_add_header(req, "X-Content-Type-Options", "nosniff");

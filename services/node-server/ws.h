@@ -81,13 +81,11 @@ enum ws_opcode {
 };
 
 /* Close status codes used by the hub (RFC 6455 §7.4.1). */
-enum ws_close_code {
-	WS_CLOSE_NORMAL = 1000,
-	WS_CLOSE_GOING_AWAY = 1001,
-	WS_CLOSE_PROTOCOL = 1002,
-	WS_CLOSE_POLICY = 1008,
-	WS_CLOSE_TOO_BIG = 1009,
-};
+#define WS_CLOSE_NORMAL	    1000
+#define WS_CLOSE_GOING_AWAY 1001
+#define WS_CLOSE_PROTOCOL   1002
+#define WS_CLOSE_POLICY	    1008
+#define WS_CLOSE_TOO_BIG    1009
 
 /* ---- pure frame codec (no I/O, no allocation) ------------------------------------------ */
 

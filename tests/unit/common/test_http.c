@@ -203,12 +203,9 @@ static int ready_no(void *ctx, struct buf *reason)
 }
 
 static const struct route routes[] = {
-	{ "GET", "/hello/{name}", h_hello, 0, 0 },
-	{ "POST", "/echo", h_echo, 16, 0 },
-	{ "POST", "/json", h_echo, 0, ROUTE_JSON },
-	{ "GET", "/silent", h_silent, 0, 0 },
-	{ "GET", "/fails", h_fails, 0, 0 },
-	{ "GET", "/park", h_park, 0, 0 },
+	{ "GET", "/hello/{name}", h_hello, 0, 0 },  { "POST", "/echo", h_echo, 16, 0 },
+	{ "POST", "/json", h_echo, 0, ROUTE_JSON }, { "GET", "/silent", h_silent, 0, 0 },
+	{ "GET", "/fails", h_fails, 0, 0 },	    { "GET", "/park", h_park, 0, 0 },
 	{ "GET", "/quick", h_quick, 0, 0 },
 };
 
@@ -388,8 +385,9 @@ Test(http, json_route_needs_json_content_type)
 
 	cr_assert_eq(status_of(r), 415, "%s", r);
 	free(r);
-	r = exchange(port, "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/cloudevents+json;"
-			   " charset=utf-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+	r = exchange(port,
+		     "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/cloudevents+json;"
+		     " charset=utf-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
 	cr_assert_eq(status_of(r), 200, "%s", r);
 	free(r);
 }
@@ -478,14 +476,14 @@ Test(http, client_gone_while_parked)
 Test(http_lifecycle, edges_of_the_diagram_are_legal)
 {
 	static const int edges[][2] = {
-		{ CONN_HEADERS, CONN_BODY },	 { CONN_HEADERS, CONN_QUEUED },
-		{ CONN_HEADERS, CONN_DONE },	 { CONN_BODY, CONN_DISCARD },
-		{ CONN_BODY, CONN_HANDLER },	 { CONN_BODY, CONN_DONE },
-		{ CONN_DISCARD, CONN_QUEUED },	 { CONN_DISCARD, CONN_DONE },
+		{ CONN_HEADERS, CONN_BODY },	  { CONN_HEADERS, CONN_QUEUED },
+		{ CONN_HEADERS, CONN_DONE },	  { CONN_BODY, CONN_DISCARD },
+		{ CONN_BODY, CONN_HANDLER },	  { CONN_BODY, CONN_DONE },
+		{ CONN_DISCARD, CONN_QUEUED },	  { CONN_DISCARD, CONN_DONE },
 		{ CONN_HANDLER, CONN_SUSPENDED }, { CONN_HANDLER, CONN_QUEUED },
-		{ CONN_SUSPENDED, CONN_PARKED }, { CONN_SUSPENDED, CONN_RESUMED },
-		{ CONN_PARKED, CONN_RESUMED },	 { CONN_PARKED, CONN_DONE },
-		{ CONN_RESUMED, CONN_QUEUED },	 { CONN_RESUMED, CONN_DONE },
+		{ CONN_SUSPENDED, CONN_PARKED },  { CONN_SUSPENDED, CONN_RESUMED },
+		{ CONN_PARKED, CONN_RESUMED },	  { CONN_PARKED, CONN_DONE },
+		{ CONN_RESUMED, CONN_QUEUED },	  { CONN_RESUMED, CONN_DONE },
 		{ CONN_QUEUED, CONN_DONE },
 	};
 	size_t n = sizeof(edges) / sizeof(edges[0]), legal = 0;
