@@ -6,6 +6,10 @@
 #include "common/step.h"
 #include "common/trace.h"
 
+#define FILTER_REPLY_TYPE   "new-review-comment"
+#define FILTER_REPLY_SOURCE "book-review-broker"
+#define FILTER_EXTENSION    "badwordfilter"
+
 /* step_run_fn: marks the review good or bad and answers the reply event. */
 static int filter_review(void *arg, struct http_request *req, struct step *st)
 {

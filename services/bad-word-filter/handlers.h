@@ -22,10 +22,6 @@
 #include "common/metrics.h"
 #include "common/step.h"
 
-#define FILTER_REPLY_TYPE   "new-review-comment"
-#define FILTER_REPLY_SOURCE "book-review-broker"
-#define FILTER_EXTENSION    "badwordfilter"
-
 struct filter {
 	struct step_service service;	 /* the route's context: runs the check */
 	const struct badword_list *list; /* borrowed: loaded and freed by main */

@@ -10,6 +10,9 @@
 #include "common/step.h"
 #include "common/trace.h"
 
+#define ANALYSER_REPLY_TYPE   "moderated-comment"
+#define ANALYSER_REPLY_SOURCE "sentiment-analysis"
+
 /* badWordResult is absent, null, "", "good" or "bad" (what bad-word-filter writes). */
 static bool bad_word_result_valid(const json_t *v)
 {

@@ -25,9 +25,6 @@
 #include "common/step.h"
 #include "sentiment.h"
 
-#define ANALYSER_REPLY_TYPE   "moderated-comment"
-#define ANALYSER_REPLY_SOURCE "sentiment-analysis"
-
 struct analyser {
 	struct step_service service;	   /* the route's context: runs the scoring */
 	const struct sentiment *sentiment; /* borrowed: loaded and freed by main */
