@@ -26,9 +26,9 @@
 #include "sentiment.h"
 
 struct analyser {
-	struct step_service service;	   /* the route's context: runs the scoring */
 	const struct sentiment *sentiment; /* borrowed: loaded and freed by main */
 	struct metric_series *by_label[3]; /* indexed by enum sentiment_label */
+	struct step_service service;	   /* the route's context: runs the scoring */
 };
 
 /* Fills a and registers its metric in metrics_default(). */
