@@ -47,14 +47,19 @@ struct call {
 	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
 };
 
-/* Ends c's messaging span, failed (error.type why) unless why is NULL. */
-static void call_span_end(struct call *c, const char *why)
+/* Ends a messaging span, failed (error.type why) unless why is NULL. */
+static void span_end(struct trace_span *span, const char *why)
 {
 	if (why) {
-		trace_span_set_str(c->span, "error.type", why);
-		trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
+		trace_span_set_str(span, "error.type", why);
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
 	}
-	trace_span_end(c->span);
+	trace_span_end(span);
+}
+
+static void call_span_end(struct call *c, const char *why)
+{
+	span_end(c->span, why);
 	c->span = NULL;
 }
 
@@ -245,9 +250,7 @@ static int insert_post(struct http_request *req)
 		ce_event_free(in);
 	}
 	if (rc) {
-		trace_span_set_str(span, "error.type", err_code_name(rc));
-		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
-		trace_span_end(span);
+		span_end(span, err_code_name(rc));
 		metrics_inc(r->insert_rejected);
 		return http_fail_buf(req, rc, msg);
 	}
