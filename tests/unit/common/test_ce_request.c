@@ -101,8 +101,9 @@ static void answer_release(struct answer *a)
 
 static struct http_server *server_start(void)
 {
-	struct http_server_config cfg = { .service = "test-ce-request", .routes = routes,
-					  .nroutes = 1, .threads = 2 };
+	struct http_server_config cfg = {
+		.service = "test-ce-request", .routes = routes, .nroutes = 1, .threads = 2
+	};
 	struct http_server *srv;
 
 	cfg.bind = "127.0.0.1";
@@ -127,8 +128,8 @@ Test(ce_request, send_decode_respond_round_trip, LEAK_FINI)
 	cr_assert_eq(ce_set(ev, "source", "/tests"), 0);
 	cr_assert_eq(ce_set(ev, "type", "new-review-comment"), 0);
 	cr_assert_eq(ce_set_data(ev, "{\"reviewText\":\"ok\"}", 19, "application/json"), 0);
-	cr_assert_eq(ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a),
-		     0);
+	cr_assert_eq(
+	    ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a), 0);
 	ce_event_free(ev);
 	wait_answer(&a);
 	cr_expect_eq(a.status, 201);
@@ -146,8 +147,12 @@ Test(ce_request, send_decode_respond_round_trip, LEAK_FINI)
 static void send_plain(struct httpc *client, const char *url, struct answer *a)
 {
 	static const struct http_header json[] = { { "Content-Type", "application/json" } };
-	struct httpc_request r = { .method = "POST", .url = url, .headers = json, .nheaders = 1,
-				   .body = "{}", .body_len = 2 };
+	struct httpc_request r = { .method = "POST",
+				   .url = url,
+				   .headers = json,
+				   .nheaders = 1,
+				   .body = "{}",
+				   .body_len = 2 };
 
 	cr_assert_eq(httpc_send(client, &r, on_done, a), 0);
 	wait_answer(a);
