@@ -479,8 +479,7 @@ static size_t answer_parked(struct http_server *srv)
 
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = 1;
-	list_for_each(pos, &srv->parked)
-	{
+	list_for_each(pos, &srv->parked) {
 		struct http_conn *c = list_entry(pos, struct http_conn, node);
 
 		pthread_mutex_lock(&c->lock);
@@ -682,10 +681,16 @@ static enum MHD_Result body_chunk(struct http_conn *c, enum conn_state s, const 
 	return MHD_YES;
 }
 
-static enum MHD_Result too_large(struct http_conn *c)
+/* BODY, DISCARD, QUEUED: a chunk, or the end of the body (*size == 0). */
+static enum MHD_Result on_body(struct http_conn *c, enum conn_state s, const char *data,
+			       size_t *size)
 {
 	char msg[96];
 
+	if (*size > 0)
+		return body_chunk(c, s, data, size);
+	if (s != CONN_DISCARD)
+		return MHD_YES; /* QUEUED; BODY is run_handler()'s */
 	snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", c->cap);
 	return fail_now(c, ERR_TOO_LARGE, msg);
 }
@@ -732,13 +737,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 	case CONN_HEADERS:
 		return on_headers(c, method, version);
 	case CONN_BODY:
+		if (*upload_data_size == 0)
+			return run_handler(c);
+		/* fall through */
 	case CONN_DISCARD:
 	case CONN_QUEUED:
-		if (*upload_data_size > 0)
-			return body_chunk(c, s, upload_data, upload_data_size);
-		if (s == CONN_BODY)
-			return run_handler(c);
-		return s == CONN_DISCARD ? too_large(c) : MHD_YES;
+		return on_body(c, s, upload_data, upload_data_size);
 	case CONN_RESUMED:
 		return queue_stored(c);
 	case CONN_HANDLER:

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/arena.h"
 #include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
@@ -56,15 +57,24 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
+/* arena_defer() callback: the reply event lives as long as the request. */
+static void event_free(void *ev)
+{
+	ce_event_free(ev);
+}
+
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {
+	struct arena *a = http_arena(req);
 	struct ce_event *out = ce_event_clone(st->in);
+	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	char id[37], when[CE_TIME_LEN];
 	struct timespec ts;
-	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	int rc = 0;
 
+	arena_defer(a, event_free, out);
+	arena_defer(a, free, data);
 	rand_uuid_v4(id);
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	rc |= ce_set(out, "id", id);
@@ -75,13 +85,9 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	rc |= ce_set_data(out, data, strlen(data), "application/json");
 	for (size_t i = 0; i < next; i++)
 		rc |= ce_set(out, ext[i].name, ext[i].value);
-	free(data);
 	if (rc)
-		rc = http_fail(req, ERR_INTERNAL, "could not build the reply event");
-	else
-		rc = ce_request_respond(req, 200, out);
-	ce_event_free(out);
-	return rc;
+		return http_fail(req, ERR_INTERNAL, "could not build the reply event");
+	return ce_request_respond(req, 200, out);
 }
 
 void step_end(struct step *st, int rc)

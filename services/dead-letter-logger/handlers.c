@@ -110,24 +110,15 @@ static void trace_dead_letter(struct trace_span *span, const struct deadletter_i
 	trace_span_add_event(span, "dead letter", a, n);
 }
 
-static int post_dead_letter(struct http_request *req)
+/* Records ev (or fails), answering the request. Returns 0 or the err.h code answered. */
+static int record_dead_letter(struct deadletters *dl, struct http_request *req,
+			      const struct ce_event *ev, struct trace_span *span)
 {
-	struct deadletters *dl = req->ctx;
 	struct deadletter_info info;
-	struct ce_error cerr = { 0 };
-	struct trace_span *span = NULL;
-	struct ce_event *ev;
 	char now[32], code[16];
 	json_t *rec;
-	int rc = ce_request_decode(req, &ev, &cerr);
+	int rc;
 
-	if (rc != 0) {
-		log_fields(LOG_WARN, json_pack("{s:s}", "error", err_code_name(rc)),
-			   "rejected a malformed dead letter: %s", cerr.message);
-		return http_fail(req, rc, "%s", cerr.message);
-	}
-	(void)ce_trace_consume(req, ev, CE_TRACE_PREFER_EVENT, &span);
-	trace_span_enter(span);
 	log_format_time(now, 0);
 	rec = deadletter_record(ev, now, &info);
 	trace_dead_letter(span, &info, rec);
@@ -137,8 +128,7 @@ static int post_dead_letter(struct http_request *req)
 		log_fields(LOG_INFO, json_pack("{s:s}", "event_id", ev->id),
 			   "dead letter %s was recorded before: a redelivery, not recorded again",
 			   ev->id);
-		rc = http_respond(req, 200, NULL, NULL, 0);
-		goto out;
+		return http_respond(req, 200, NULL, NULL, 0);
 	}
 	rc = eventlog_append(dl->log, rec);
 	json_decref(rec);
@@ -146,10 +136,9 @@ static int post_dead_letter(struct http_request *req)
 		dedupe_commit(dl->dedupe, ev->source, ev->id, info.destination);
 	else if (dl->dedupe)
 		dedupe_abort(dl->dedupe, ev->source, ev->id, info.destination);
-	if (rc != 0) {
-		rc = http_fail(req, ERR_IO, "could not write dead letter %s to events.log", ev->id);
-		goto out;
-	}
+	if (rc != 0)
+		return http_fail(req, ERR_IO, "could not write dead letter %s to events.log",
+				 ev->id);
 	if (info.has_code)
 		snprintf(code, sizeof(code), "%d", info.code);
 	else
@@ -158,14 +147,36 @@ static int post_dead_letter(struct http_request *req)
 	metrics_inc(metrics_series_capped(
 	    dl->total, METRIC_LABELS(info.destination ? info.destination : "unknown", code),
 	    dl->max_series));
-	rc = http_respond(req, 200, NULL, NULL, 0);
-out:
+	return http_respond(req, 200, NULL, NULL, 0);
+}
+
+static void event_free(void *ev)
+{
+	ce_event_free(ev);
+}
+
+static int post_dead_letter(struct http_request *req)
+{
+	struct deadletters *dl = req->ctx;
+	struct ce_error cerr = { 0 };
+	struct trace_span *span = NULL;
+	struct ce_event *ev;
+	int rc = ce_request_decode(req, &ev, &cerr);
+
+	if (rc != 0) {
+		log_fields(LOG_WARN, json_pack("{s:s}", "error", err_code_name(rc)),
+			   "rejected a malformed dead letter: %s", cerr.message);
+		return http_fail(req, rc, "%s", cerr.message);
+	}
+	arena_defer(http_arena(req), event_free, ev);
+	(void)ce_trace_consume(req, ev, CE_TRACE_PREFER_EVENT, &span);
+	trace_span_enter(span);
+	rc = record_dead_letter(dl, req, ev, span);
 	if (rc < 0) {
 		trace_span_set_str(span, "error.type", err_code_name(rc));
 		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
 	}
 	trace_span_end(span);
-	ce_event_free(ev);
 	return rc;
 }
 

@@ -104,24 +104,15 @@ static int save_duplicate(struct filesink *fs, struct http_request *req, const s
 	return http_respond(req, 200, NULL, NULL, 0);
 }
 
-static int post_event(struct http_request *req)
+/* Saves ev (or fails), answering the request. Returns 0 or the err.h code answered. */
+static int save_event(struct filesink *fs, struct http_request *req, const struct ce_event *ev)
 {
-	struct filesink *fs = req->ctx;
-	struct ce_error cerr = { 0 };
-	struct trace_span *span = NULL;
-	struct ce_event *ev;
-	json_t *rec;
 	bool fail;
-	int rc = ce_request_decode(req, &ev, &cerr);
+	json_t *rec;
+	int rc;
 
-	if (rc != 0)
-		return reject(fs, req, rc, cerr.message);
-	(void)ce_trace_consume(req, ev, 0, &span);
-	trace_span_enter(span);
-	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED) {
-		rc = save_duplicate(fs, req, ev);
-		goto out;
-	}
+	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED)
+		return save_duplicate(fs, req, ev);
 	fail = failsim_next(fs->fail);
 	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
 	json_object_set_new(rec, "event", ce_to_json(ev));
@@ -131,23 +122,39 @@ static int post_event(struct http_request *req)
 		dedupe_commit(fs->dedupe, ev->source, ev->id, NULL);
 	else if (fs->dedupe)
 		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
-	if (rc != 0) {
-		rc = http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
-		goto out;
-	}
+	if (rc != 0)
+		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 	if (fail) {
 		metrics_inc(fs->simulated);
 		log_info("simulated a failure for event %s (%s)", ev->id, fs->policy);
-		rc = http_fail(req, ERR_SIMULATED, "simulated failure for event %s (%s)", ev->id,
-			       fs->policy);
-		goto out;
+		return http_fail(req, ERR_SIMULATED, "simulated failure for event %s (%s)", ev->id,
+				 fs->policy);
 	}
 	metrics_inc(fs->saved);
 	log_debug("saved event %s of type %s", ev->id, ev->type);
-	rc = http_respond(req, 200, NULL, NULL, 0);
-out:
-	consumer_end(span, rc);
+	return http_respond(req, 200, NULL, NULL, 0);
+}
+
+static void event_free(void *ev)
+{
 	ce_event_free(ev);
+}
+
+static int post_event(struct http_request *req)
+{
+	struct filesink *fs = req->ctx;
+	struct ce_error cerr = { 0 };
+	struct trace_span *span = NULL;
+	struct ce_event *ev;
+	int rc = ce_request_decode(req, &ev, &cerr);
+
+	if (rc != 0)
+		return reject(fs, req, rc, cerr.message);
+	arena_defer(http_arena(req), event_free, ev);
+	(void)ce_trace_consume(req, ev, 0, &span);
+	trace_span_enter(span);
+	rc = save_event(fs, req, ev);
+	consumer_end(span, rc);
 	return rc;
 }
 

@@ -46,9 +46,10 @@
  * functions are thread-safe.
  *
  * Tracing (trace.h, docs/tracing.md). Every request except the built-in routes gets a SERVER
- * span, req->span, named "{method} {route}" ("{method}" when no route matched, "HTTP" for an
- * unknown method), continuing the trace of the request's traceparent header, or of its
- * ce-traceparent header when there is no traceparent (trace_context_extract()). Attributes:
+ * span, req->span, named "{method} {route}" ("{method}" when no route matched, "HTTP" for a
+ * method outside http_check_method()'s list, which httpc shares), continuing the trace of the
+ * request's traceparent header, or of its ce-traceparent header when there is no traceparent
+ * (trace_context_extract()). Attributes:
  * http.request.method (+ _original), url.path, url.scheme, url.query, http.route,
  * server.port, client.address, user_agent.original, network.protocol.version, and at the end
  * http.response.status_code; status Error (and error.type) only for 5xx. The span is current
