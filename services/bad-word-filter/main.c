@@ -25,7 +25,6 @@ static const struct config_var vars[] = {
 	  "./services/bad-word-filter/data/badwords.txt", 0, 0, NULL,
 	  "the word list, one entry per line (its source and licence: data/SOURCES.md)" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int main(int argc, char **argv)
 {
@@ -36,7 +35,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	int rc;
 
-	service_start("bad-word-filter", argc, argv, vars, NVARS, &cfg);
+	service_start("bad-word-filter", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	buf_init(&err, 1024);
 	rc = badword_load(cfg.badwords_file, &list, &err);
 	if (rc)

@@ -40,7 +40,6 @@ static const struct config_var vars[] = {
 	{ "DEDUPE_KEYS", CONFIG_INT, offsetof(struct dll_config, dedupe_keys), "100000", 1, 1000000,
 	  NULL, "recorded event keys kept to spot redeliveries, 70 bytes each (oldest evicted)" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int main(int argc, char **argv)
 {
@@ -50,7 +49,7 @@ int main(int argc, char **argv)
 	struct sink files;
 	int rc;
 
-	service_start("dead-letter-logger", argc, argv, vars, NVARS, &cfg);
+	service_start("dead-letter-logger", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, deadletters_key,
 		      "dead letters") != 0)
 		return 2;

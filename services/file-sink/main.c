@@ -52,7 +52,6 @@ static const struct config_var vars[] = {
 	  EVENTLOG_DEFAULT_TAIL_BYTES_TEXT, EVENTLOG_MIN_TAIL_BYTES, 1LL << 30, NULL,
 	  "bytes of events.log lines one GET /events answers at most (newest first)" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static int is_set(const char *name)
 {
@@ -102,7 +101,7 @@ int main(int argc, char **argv)
 	char policy[64];
 	int rc;
 
-	service_start("file-sink", argc, argv, vars, NVARS, &cfg);
+	service_start("file-sink", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
 		      "saved events") != 0)

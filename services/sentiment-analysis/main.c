@@ -29,7 +29,6 @@ static const struct config_var vars[] = {
 	  "./services/sentiment-analysis/data/emoji_names.tsv", 0, 0, NULL,
 	  "emoji<TAB>name per line; an emoji is scored by its name's words" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int main(int argc, char **argv)
 {
@@ -40,7 +39,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	int rc;
 
-	service_start("sentiment-analysis", argc, argv, vars, NVARS, &cfg);
+	service_start("sentiment-analysis", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	buf_init(&err, 1024);
 	rc = sentiment_load(cfg.lexicon_file, cfg.emoji_file, &s, &err);
 	if (rc)
