@@ -4,7 +4,7 @@
 #   make deps            install every Debian and npm package the build, tests and `make run` need
 #   make test            build with ASan+UBSan (build/asan), check the runner (tests/selftest/run.sh)
 #                        and run every test (tests/run.sh)
-#   make check           clang-tidy, cppcheck and a clang-format check
+#   make check           clang-tidy, cppcheck, a clang-format check and the duplicate checks
 #   make fuzz            build the libFuzzer harnesses (clang) into build/fuzz
 #   make bench           run the benchmarks under bench/
 #   make run / stop      start / stop the whole product on this machine

@@ -3,6 +3,9 @@
 #   SANITIZE=address,undefined   build with these sanitizers (as git's SANITIZE=)
 #   V=1                          print full command lines (as redis's V=1)
 #   DEBUG=1                      -O0 -g3
+#
+# assert() checks invariants (curl's DEBUGASSERT): on in DEBUG=1 and sanitizer builds (the
+# ASan/UBSan test build, the fuzzers), compiled out with NDEBUG in the release build.
 
 CC      ?= gcc
 STD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
@@ -22,6 +25,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS += -Icommon/include -I$(B)/gen -include common/banned.h -MMD -MP
 CFLAGS   += $(STD) $(WARN) $(OPT) $(PKG_CFLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -pthread -lm
+
+ifeq ($(SANITIZE)$(DEBUG),)
+CPPFLAGS += -DNDEBUG
+endif
 
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=$(SANITIZE) -fno-omit-frame-pointer

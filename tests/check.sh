@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make check: clang-tidy, cppcheck and a clang-format check over our C. Fails on any finding.
+# make check: clang-tidy, cppcheck, a clang-format check and the duplicate checks over our C.
+# Fails on any finding.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 b=${1:-build}
@@ -21,5 +22,31 @@ if ! printf '%s\n' "${src[@]}" | xargs -P 2 -n 4 clang-tidy -p "$b" --quiet 2>/d
 else
 	status=1
 fi
+echo "== duplicates: scripts/dupcheck.mjs (identical runs of 5+ lines)"
+node scripts/dupcheck.mjs --min-lines 5 || status=1
+
+# The shape-aware `duplicates` tool, where it is installed (not on CI's fresh Debian): every
+# row at 5+ lines over common/ and services/ (without the generated-from common/proto) fails
+# the check unless the tool marks it boilerplate.
+echo "== duplicates: the duplicates tool (same-shape runs of 5+ lines)"
+if command -v duplicates >/dev/null 2>&1; then
+	tree=$(mktemp -d)
+	cp -r common services "$tree"/ && rm -rf "$tree/common/proto"
+	report=$(cd "$tree" && duplicates --min-lines 5 --most 200 --seconds 120)
+	rm -rf "$tree"
+	echo "$report" | head -1
+	rows=$(echo "$report" | grep -E '^D[0-9]+ ' | grep -v 'boilerplate')
+	if [ -n "$rows" ]; then
+		echo "$rows"
+		status=1
+	fi
+	if echo "$report" | grep -q '^incomplete:'; then
+		echo "$report" | grep '^incomplete:'
+		status=1
+	fi
+else
+	echo "duplicates: not installed here, so only scripts/dupcheck.mjs checked for repeats"
+fi
+
 [ $status -eq 0 ] && echo "check: clean"
 exit $status

@@ -1,5 +1,7 @@
+/* buf.c: see buf.h. */
 #include "common/buf.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +10,18 @@
 
 #include "common/xalloc.h"
 
+/* What data points at while nothing is allocated; never written (buf_check() asserts it). */
 static char buf_empty[1];
+
+/* The invariants of buf.h, checked in debug builds (curl's DEBUGASSERT). */
+#define buf_check(b)                                                          \
+	do {                                                                  \
+		assert((b)->data != NULL);                                    \
+		assert((b)->alloc ? (b)->len < (b)->alloc                     \
+				  : (b)->len == 0 && (b)->data == buf_empty); \
+		assert((b)->data[(b)->len] == '\0');                          \
+		assert(!(b)->cap || (b)->len <= (b)->cap);                    \
+	} while (0)
 
 void buf_init(struct buf *b, size_t cap)
 {
@@ -20,22 +33,53 @@ void buf_init(struct buf *b, size_t cap)
 
 void buf_release(struct buf *b)
 {
+	buf_check(b);
 	if (b->alloc)
 		free(b->data);
 	buf_init(b, b->cap);
 }
 
+void buf_clear(struct buf *b, size_t cap)
+{
+	buf_release(b);
+	buf_init(b, cap);
+}
+
+void buf_setlen(struct buf *b, size_t len)
+{
+	buf_check(b);
+	assert(len <= b->len);
+	if (len > b->len)
+		len = b->len;
+	if (!b->alloc)
+		return;
+	b->len = len;
+	b->data[len] = '\0';
+}
+
 void buf_reset(struct buf *b)
 {
-	b->len = 0;
-	if (b->alloc)
-		b->data[0] = '\0';
+	buf_setlen(b, 0);
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	buf_check(b);
+	assert(n <= b->len);
+	if (n > b->len)
+		n = b->len;
+	if (!n)
+		return;
+	memmove(b->data, b->data + n, b->len - n);
+	buf_setlen(b, b->len - n);
 }
 
 char *buf_detach(struct buf *b, size_t *len)
 {
-	char *p = b->alloc ? b->data : xstrdup("");
+	char *p;
 
+	buf_check(b);
+	p = b->alloc ? b->data : xstrdup("");
 	if (len)
 		*len = b->len;
 	buf_init(b, b->cap);
@@ -47,13 +91,14 @@ static int buf_grow(struct buf *b, size_t extra)
 {
 	size_t want, n;
 
+	buf_check(b);
 	if (extra > SIZE_MAX / 2 - b->len)
-		return BUF_TOO_BIG;
+		return ERR_TOO_LARGE;
 	want = b->len + extra;
 	if (b->cap && want > b->cap)
-		return BUF_TOO_BIG;
+		return ERR_TOO_LARGE;
 	if (want + 1 <= b->alloc)
-		return BUF_OK;
+		return 0;
 	n = b->alloc ? b->alloc * 2 : 64;
 	while (n < want + 1)
 		n *= 2;
@@ -61,18 +106,19 @@ static int buf_grow(struct buf *b, size_t extra)
 	if (!b->alloc)
 		b->data[0] = '\0';
 	b->alloc = n;
-	return BUF_OK;
+	return 0;
 }
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
 	if (buf_grow(b, len))
-		return BUF_TOO_BIG;
-	if (len)
-		memcpy(b->data + b->len, data, len);
+		return ERR_TOO_LARGE;
+	if (!len)
+		return 0;
+	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
-	return BUF_OK;
+	return 0;
 }
 
 int buf_appends(struct buf *b, const char *s)
@@ -94,10 +140,12 @@ int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
 	if (n < 0 || buf_grow(b, (size_t)n))
-		return BUF_TOO_BIG;
+		return ERR_TOO_LARGE;
+	if (!n)
+		return 0;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
-	return BUF_OK;
+	return 0;
 }
 
 int buf_appendf(struct buf *b, const char *fmt, ...)

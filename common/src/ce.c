@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
 #include "common/err.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 /* The core attributes: where each lives in the struct and its type. */
@@ -106,72 +108,6 @@ const char *ce_errcode_name(enum ce_errcode code)
 
 /* ---- value checks ------------------------------------------------------------------------ */
 
-static bool is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/* Length of the UTF-8 sequence at s[0..len), its code point in *cp, or 0 and a reason. */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp, const char **why)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c < 0xC0) {
-		*why = "unexpected continuation byte";
-		return 0;
-	}
-	if (c < 0xC2) {
-		*why = "overlong encoding";
-		return 0;
-	}
-	if (c > 0xF4) {
-		*why = c < 0xF8 ? "code point above U+10FFFF" : "invalid byte";
-		return 0;
-	}
-	n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	*cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (len < 2) {
-		*why = "truncated sequence";
-		return 0;
-	}
-	if (!is_cont(s[1])) {
-		*why = "missing continuation byte";
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi) {
-		*why = c == 0xED   ? "UTF-16 surrogate"
-		       : c == 0xF4 ? "code point above U+10FFFF"
-				   : "overlong encoding";
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if (i >= len) {
-			*why = "truncated sequence";
-			return 0;
-		}
-		if (!is_cont(s[i])) {
-			*why = "missing continuation byte";
-			return 0;
-		}
-		*cp = (*cp << 6) | (s[i] & 0x3F);
-	}
-	return n;
-}
-
 const char *ce_utf8_check(const void *data, size_t len)
 {
 	const unsigned char *s = data;
@@ -184,7 +120,7 @@ const char *ce_utf8_check(const void *data, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_next(s + i, len - i, &cp, &why);
+		n = text_utf8_decode(s + i, len - i, &cp, &why);
 		if (!n)
 			return why;
 		i += n;
@@ -201,7 +137,7 @@ static int check_string(const char *v, size_t len, const char *what, struct ce_e
 	size_t i = 0, n;
 
 	while (i < len) {
-		n = utf8_next(s + i, len - i, &cp, &why);
+		n = text_utf8_decode(s + i, len - i, &cp, &why);
 		if (!n) {
 			ce_error_setf(err, CE_ERR_UTF8, "%s: invalid UTF-8 (%s)", what, why);
 			return -1;
@@ -339,7 +275,7 @@ int ce_check_value(enum ce_type type, const char *v, size_t len, const char *wha
 		break;
 	case CE_TYPE_BINARY:
 		buf_init(&tmp, BUF_NOCAP);
-		rc = ce_base64_decode(v, len, &tmp);
+		rc = base64_decode(v, len, &tmp);
 		buf_release(&tmp);
 		if (rc) {
 			ce_error_setf(err, CE_ERR_BASE64, "%s: not valid base64", what);
@@ -380,78 +316,6 @@ bool ce_name_valid(const char *name)
 	return strcmp(name, "data") != 0;
 }
 
-/* ---- base64 (RFC 4648 §4, padded) -------------------------------------------------------- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int ce_base64_encode(const void *data, size_t len, struct buf *out)
-{
-	const unsigned char *s = data;
-	char q[4];
-	size_t i;
-	uint32_t v;
-
-	for (i = 0; i < len; i += 3) {
-		v = (uint32_t)s[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < len)
-			v |= s[i + 2];
-		q[0] = b64_alphabet[v >> 18 & 63];
-		q[1] = b64_alphabet[v >> 12 & 63];
-		q[2] = i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=';
-		q[3] = i + 2 < len ? b64_alphabet[v & 63] : '=';
-		if (buf_append(out, q, 4))
-			return ERR_TOO_LARGE;
-	}
-	return 0;
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
-int ce_base64_decode(const char *s, size_t len, struct buf *out)
-{
-	int vals[4], nq = 0, pad = 0, v;
-	unsigned char bytes[3];
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\r' || s[i] == '\n')
-			continue;
-		if (s[i] == '=') {
-			v = 0;
-			pad++;
-		} else {
-			v = b64_value(s[i]);
-			if (v < 0 || pad)
-				return ERR_VALIDATION;
-		}
-		vals[nq++] = v;
-		if (nq < 4)
-			continue;
-		if (pad > 2)
-			return ERR_VALIDATION;
-		bytes[0] = (unsigned char)(vals[0] << 2 | vals[1] >> 4);
-		bytes[1] = (unsigned char)((vals[1] & 15) << 4 | vals[2] >> 2);
-		bytes[2] = (unsigned char)((vals[2] & 3) << 6 | vals[3]);
-		if (buf_append(out, bytes, (size_t)(3 - pad)))
-			return ERR_TOO_LARGE;
-		nq = 0;
-		if (pad)
-			break;
-	}
-	for (i++; i < len; i++)
-		if (s[i] != '\r' && s[i] != '\n')
-			return ERR_VALIDATION;
-	return nq ? ERR_VALIDATION : 0;
-}
-
 /* ---- content types ----------------------------------------------------------------------- */
 
 /* Splits "type/subtype; params" into lower-case-insensitive views; false if not a media type. */
@@ -488,12 +352,7 @@ static bool sub_ends(const char *sub, size_t slen, const char *suffix)
 
 bool ce_content_type_is_json(const char *ct)
 {
-	const char *type, *sub;
-	size_t tlen, slen;
-
-	if (!ct || !media_split(ct, &type, &tlen, &sub, &slen))
-		return false;
-	return sub_is(sub, slen, "json") || sub_ends(sub, slen, "+json");
+	return text_media_type_is_json(ct, NULL);
 }
 
 /* Textual media types whose data can travel as a JSON string. */
@@ -773,5 +632,15 @@ int ce_validate(const struct ce_event *ev, struct ce_error *err)
 	    check_nonempty(ev->dataschema, "dataschema", err) ||
 	    check_nonempty(ev->subject, "subject", err))
 		return ERR_INVALID_EVENT;
+	return 0;
+}
+
+int ce_event_finish(struct ce_event *ev, struct ce_error *err, struct ce_event **out)
+{
+	if (ce_validate(ev, err)) {
+		ce_event_free(ev);
+		return ERR_INVALID_EVENT;
+	}
+	*out = ev;
 	return 0;
 }

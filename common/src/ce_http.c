@@ -204,10 +204,7 @@ static int decode_binary(const struct http_header *h, size_t n, const char *ct, 
 		goto fail;
 	if (len)
 		ce_data_copy(ev, body, len, ce_data_needs_base64(ct, body, len));
-	if (ce_validate(ev, err))
-		goto fail;
-	*out = ev;
-	return 0;
+	return ce_event_finish(ev, err, out) ? -1 : 0;
 fail:
 	ce_event_free(ev);
 	return -1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -96,7 +97,7 @@ static int json_data(struct ce_event *ev, const json_t *data, const json_t *b64,
 			return -1;
 		}
 		buf_init(&b, BUF_NOCAP);
-		if (ce_base64_decode(json_string_value(b64), json_string_length(b64), &b)) {
+		if (base64_decode(json_string_value(b64), json_string_length(b64), &b)) {
 			buf_release(&b);
 			ce_error_setf(err, CE_ERR_BASE64, "'data_base64' is not valid base64");
 			return -1;
@@ -145,10 +146,9 @@ int ce_from_json(json_t *obj, struct ce_event **out, struct ce_error *err)
 		else if (json_member(ev, key, v, err))
 			goto fail;
 	}
-	if (json_data(ev, data, b64, err) || ce_validate(ev, err))
+	if (json_data(ev, data, b64, err))
 		goto fail;
-	*out = ev;
-	return 0;
+	return ce_event_finish(ev, err, out);
 fail:
 	ce_event_free(ev);
 	return ERR_INVALID_EVENT;
@@ -177,7 +177,7 @@ static void data_to_json(const struct ce_event *ev, json_t *obj, bool *as_json)
 		return;
 	}
 	buf_init(&b, BUF_NOCAP);
-	ce_base64_encode(ev->data, ev->data_len, &b);
+	base64_encode(ev->data, ev->data_len, &b);
 	json_object_set_new(obj, "data_base64", json_stringn(b.data, b.len));
 	buf_release(&b);
 }

@@ -11,19 +11,7 @@
 
 int ce_trace_context(const struct ce_event *ev, struct trace_context *out)
 {
-	const char *tp = ce_get(ev, "traceparent"), *ts = ce_get(ev, "tracestate");
-	struct traceparent parsed;
-
-	memset(out, 0, sizeof(*out));
-	if (!tp || traceparent_parse1(tp, &parsed) != 0)
-		return ERR_NOT_FOUND;
-	memcpy(out->trace_id, parsed.trace_id, sizeof(out->trace_id));
-	memcpy(out->span_id, parsed.span_id, sizeof(out->span_id));
-	out->flags = parsed.flags;
-	out->is_remote = 1;
-	if (ts && tracestate_parse(&ts, 1, out->tracestate, sizeof(out->tracestate)) < 0)
-		out->tracestate[0] = '\0';
-	return 0;
+	return trace_context_from(ce_get(ev, "traceparent"), ce_get(ev, "tracestate"), out);
 }
 
 int ce_trace_set(struct ce_event *ev, const struct trace_context *ctx)

@@ -29,6 +29,11 @@ long long clock_real_ns(void)
 	return read_ns(CLOCK_REALTIME);
 }
 
+long long clock_real_ms(void)
+{
+	return read_ns(CLOCK_REALTIME) / 1000000;
+}
+
 void clock_mono_timespec(struct timespec *ts, long long mono_ms)
 {
 	if (mono_ms < 0)

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/locked.h"
 #include "common/rand.h"
 #include "common/siphash.h"
 #include "common/xalloc.h"
@@ -233,22 +234,12 @@ void dedupe_add(struct dedupe *d, const char *source, const char *id, const char
 
 size_t dedupe_waiting(struct dedupe *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->waiting;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->waiting);
 }
 
 size_t dedupe_count(struct dedupe *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->nsaved;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->nsaved);
 }
 
 /* Adds the key of one whole events.log line, if it holds one. Returns 1 if so. */

@@ -1,12 +1,9 @@
 /*
  * eventlog.c: the append-only JSON-lines event log (see eventlog.h for the contract).
  *
- * Group commit (FSYNC=batch): `written` counts lines written, `synced` the lines known to be on
- * disk. An appender takes sequence number `written + 1` under the lock, writes, and waits on
- * `cv` until synced >= its number. A waiter that finds no sync running (`syncing` false) leads:
- * it snapshots `written`, drops the lock, syncs, retakes the lock, publishes the snapshot as
- * `synced` and wakes everybody. Lines written while the leader syncs are covered by the next
- * sync, led by one of their writers.
+ * Durability is groupcommit.h's: an appender writes its line and takes the next sequence
+ * number under the lock, then commits it (FSYNC=always: syncing under the lock, so the next
+ * line is written only after this one is on disk; batch: a group commit).
  */
 #include "common/eventlog.h"
 
@@ -22,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/groupcommit.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -32,44 +30,9 @@ const char *const eventlog_fsync_names[] = { "always", "batch", "never", NULL };
 struct eventlog {
 	int fd;
 	enum eventlog_fsync mode;
-	eventlog_sync_fn sync_fn;
-	void *sync_arg;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned long long written; /* lines written (sequence of the last one) */
-	unsigned long long synced;  /* lines 1..synced are on disk */
-	unsigned long long syncs;   /* syncs performed */
-	bool syncing;		    /* a leader is syncing right now */
-	int sync_errno;		    /* sticky: a sync failed with this errno */
+	struct groupcommit gc; /* lines written, synced; under mu */
 };
-
-static int default_sync(int fd, void *arg)
-{
-	(void)arg;
-	return fdatasync(fd);
-}
-
-/* Makes a newly created directory entry durable: fsync the directory that holds path. */
-static void sync_parent_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!slash)
-		dir = xstrdup(".");
-	else if (slash == path)
-		dir = xstrdup("/");
-	else
-		dir = xstrndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) != 0)
-			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
-		close(fd);
-	}
-	free(dir);
-}
 
 /* ---- torn-tail repair ----------------------------------------------------------------------- */
 
@@ -178,7 +141,7 @@ static int repair_tail(int fd, const char *path)
 	e = errno;
 	close(out);
 	if (rc == 0) {
-		sync_parent_dir(aside);
+		(void)groupcommit_sync_parent(aside);
 		if (ftruncate(fd, keep) != 0 || (fdatasync(fd) != 0 && errno != EINVAL))
 			rc = ERR_IO;
 		e = errno;
@@ -210,7 +173,7 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	if (fd < 0)
 		return ERR_IO;
 	if (created && mode != EVENTLOG_FSYNC_NEVER)
-		sync_parent_dir(path);
+		(void)groupcommit_sync_parent(path);
 	if (!created && repair_tail(fd, path) != 0) {
 		int e = errno;
 
@@ -221,17 +184,15 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	log = xcalloc(1, sizeof(*log));
 	log->fd = fd;
 	log->mode = mode;
-	log->sync_fn = default_sync;
 	pthread_mutex_init(&log->mu, NULL);
-	pthread_cond_init(&log->cv, NULL);
+	groupcommit_init(&log->gc, &log->mu, "events.log");
 	*out = log;
 	return 0;
 }
 
 void eventlog_set_sync(struct eventlog *log, eventlog_sync_fn fn, void *arg)
 {
-	log->sync_fn = fn ? fn : default_sync;
-	log->sync_arg = fn ? arg : NULL;
+	groupcommit_set_sync(&log->gc, fn, arg);
 }
 
 void eventlog_close(struct eventlog *log)
@@ -239,63 +200,9 @@ void eventlog_close(struct eventlog *log)
 	if (!log)
 		return;
 	close(log->fd);
-	pthread_cond_destroy(&log->cv);
+	groupcommit_release(&log->gc);
 	pthread_mutex_destroy(&log->mu);
 	free(log);
-}
-
-/* One sync; EINVAL means the file cannot be synced at all (a pipe, /dev/null): nothing to do. */
-static int do_sync(struct eventlog *log)
-{
-	int rc = log->sync_fn(log->fd, log->sync_arg);
-
-	if (rc != 0 && errno == EINVAL)
-		return 0;
-	return rc;
-}
-
-/* Records the outcome of a sync of lines 1..target. Lock held. */
-static void sync_done(struct eventlog *log, unsigned long long target, int rc, int e)
-{
-	log->syncs++;
-	if (rc == 0) {
-		if (target > log->synced)
-			log->synced = target;
-	} else if (!log->sync_errno) {
-		log->sync_errno = e ? e : EIO;
-		log_error("events.log: sync failed: %s; refusing further appends", strerror(e));
-	}
-}
-
-/* Group commit leader: syncs without the lock, so others keep writing. Lock held on entry/exit. */
-static void lead_sync(struct eventlog *log)
-{
-	unsigned long long target = log->written;
-	int rc, e;
-
-	log->syncing = true;
-	pthread_mutex_unlock(&log->mu);
-	rc = do_sync(log);
-	e = errno;
-	pthread_mutex_lock(&log->mu);
-	log->syncing = false;
-	sync_done(log, target, rc, e);
-	pthread_cond_broadcast(&log->cv);
-}
-
-/* Waits (lock held) until line seq is on disk. 0 or ERR_IO. */
-static int wait_durable(struct eventlog *log, unsigned long long seq)
-{
-	for (;;) {
-		if (log->synced >= seq)
-			return 0;
-		if (log->sync_errno)
-			return ERR_IO;
-		if (!log->syncing)
-			lead_sync(log);
-		else
-			pthread_cond_wait(&log->cv, &log->mu);
-	}
 }
 
 /* Writes the whole line with one write(2); a short write is cut back off. Lock held. */
@@ -337,23 +244,16 @@ int eventlog_append(struct eventlog *log, const json_t *record)
 		return ERR_INTERNAL;
 	}
 	pthread_mutex_lock(&log->mu);
-	if (log->sync_errno) {
+	if (log->gc.sync_errno) {
 		rc = ERR_IO;
 		goto out;
 	}
 	rc = write_line(log, line.data, line.len);
 	if (rc != 0)
 		goto out;
-	seq = ++log->written;
-	if (log->mode == EVENTLOG_FSYNC_ALWAYS) {
-		/* Keep the lock: the next line is written only after this one is on disk. */
-		int sr = do_sync(log);
-
-		sync_done(log, seq, sr, errno);
-		rc = sr == 0 ? 0 : ERR_IO;
-	} else if (log->mode == EVENTLOG_FSYNC_BATCH) {
-		rc = wait_durable(log, seq);
-	}
+	seq = ++log->gc.written;
+	if (log->mode != EVENTLOG_FSYNC_NEVER)
+		rc = groupcommit_commit(&log->gc, log->fd, seq, log->mode == EVENTLOG_FSYNC_BATCH);
 out:
 	pthread_mutex_unlock(&log->mu);
 	buf_release(&line);
@@ -374,7 +274,7 @@ unsigned long long eventlog_syncs(struct eventlog *log)
 	unsigned long long n;
 
 	pthread_mutex_lock(&log->mu);
-	n = log->syncs;
+	n = log->gc.syncs;
 	pthread_mutex_unlock(&log->mu);
 	return n;
 }
@@ -384,7 +284,7 @@ int eventlog_check(struct eventlog *log, struct buf *reason)
 	int e;
 
 	pthread_mutex_lock(&log->mu);
-	e = log->sync_errno;
+	e = log->gc.sync_errno;
 	pthread_mutex_unlock(&log->mu);
 	if (!e)
 		return 0;

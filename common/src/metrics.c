@@ -723,7 +723,7 @@ int metrics_render(struct metrics *reg, struct buf *out)
 	for (m = reg->first; m; m = m->next)
 		put_family(&r, m);
 	pthread_mutex_unlock(&reg->lock);
-	return r.rc ? BUF_TOO_BIG : 0;
+	return r.rc ? ERR_TOO_LARGE : 0;
 }
 
 /* ---- walk ------------------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
  * and freed with protobuf-c's free_unpacked (see "protobuf builders").
  */
 #include "common/otlp.h"
+#include "common/clock.h"
 #include "common/text.h"
 
 #include <ctype.h>
@@ -565,60 +566,72 @@ struct otlp_env {
 	const char *protocol, *traces_protocol, *metrics_protocol;
 };
 
-#define E(f)   offsetof(struct otlp_env, f)
-#define MS_MAX 86400000LL
+/* One row of env_vars[] per kind of variable; a kind fixes the type, bounds and choices. */
+#define E(f) offsetof(struct otlp_env, f)
+#define TEXT(name, f, help)                                       \
+	{                                                         \
+		name, CONFIG_STRING, E(f), NULL, 0, 0, NULL, help \
+	}
+#define URL(name, f, help)                                     \
+	{                                                      \
+		name, CONFIG_URL, E(f), NULL, 0, 0, NULL, help \
+	}
+#define EXPORTER(name, f, def, help)                                       \
+	{                                                                  \
+		name, CONFIG_ENUM, E(f), def, 0, 0, exporter_choices, help \
+	}
+#define COUNT(name, f, def, min, max, help)                       \
+	{                                                         \
+		name, CONFIG_INT, E(f), def, min, max, NULL, help \
+	}
+#define MILLIS(name, f, def, help)                                        \
+	{                                                                 \
+		name, CONFIG_MILLIS, E(f), def, 1, 86400000LL, NULL, help \
+	}
 static const struct config_var env_vars[] = {
-	{ "OTEL_SDK_DISABLED", CONFIG_STRING, E(sdk_disabled), NULL, 0, 0, NULL,
-	  "only \"true\" (any case) disables tracing and OTLP export" },
-	{ "OTEL_TRACES_EXPORTER", CONFIG_ENUM, E(traces_exporter), "otlp", 0, 0, exporter_choices,
-	  "span exporter" },
-	{ "OTEL_METRICS_EXPORTER", CONFIG_ENUM, E(metrics_exporter), "none", 0, 0, exporter_choices,
-	  "metric exporter (none: Prometheus scrapes /metrics)" },
-	{ "OTEL_TRACES_SAMPLER", CONFIG_STRING, E(sampler), NULL, 0, 0, NULL, "sampler" },
-	{ "OTEL_TRACES_SAMPLER_ARG", CONFIG_STRING, E(sampler_arg), NULL, 0, 0, NULL,
-	  "sampler argument (ratio)" },
-	{ "OTEL_BSP_SCHEDULE_DELAY", CONFIG_MILLIS, E(bsp_delay), "5000", 1, MS_MAX, NULL,
-	  "delay between span exports" },
-	{ "OTEL_BSP_EXPORT_TIMEOUT", CONFIG_MILLIS, E(bsp_timeout), "30000", 1, MS_MAX, NULL,
-	  "time allowed for one span export, retries included" },
-	{ "OTEL_BSP_MAX_QUEUE_SIZE", CONFIG_INT, E(bsp_queue), "2048", 1, 1 << 22, NULL,
-	  "spans waiting for export; more are dropped" },
-	{ "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", CONFIG_INT, E(bsp_batch), "512", 1, 1 << 22, NULL,
-	  "spans per export (<= queue size)" },
-	{ "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", CONFIG_INT, E(attr_limit), "128", 0, 1 << 20, NULL,
-	  "attributes per span" },
-	{ "OTEL_SPAN_EVENT_COUNT_LIMIT", CONFIG_INT, E(event_limit), "128", 0, 1 << 20, NULL,
-	  "events per span" },
-	{ "OTEL_METRIC_EXPORT_INTERVAL", CONFIG_MILLIS, E(metric_interval), "60000", 1, MS_MAX,
-	  NULL, "delay between metric exports" },
-	{ "OTEL_METRIC_EXPORT_TIMEOUT", CONFIG_MILLIS, E(metric_timeout), "30000", 1, MS_MAX, NULL,
-	  "time allowed for one metric export, retries included" },
-	{ "OTEL_EXPORTER_OTLP_ENDPOINT", CONFIG_URL, E(endpoint), NULL, 0, 0, NULL,
-	  "OTLP/HTTP base URL (default http://localhost:4318)" },
-	{ "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", CONFIG_URL, E(traces_endpoint), NULL, 0, 0, NULL,
-	  "full URL for spans" },
-	{ "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", CONFIG_URL, E(metrics_endpoint), NULL, 0, 0, NULL,
-	  "full URL for metrics" },
-	{ "OTEL_EXPORTER_OTLP_HEADERS", CONFIG_STRING, E(headers), NULL, 0, 0, NULL,
-	  "extra request headers k=v,k2=v2" },
-	{ "OTEL_EXPORTER_OTLP_TRACES_HEADERS", CONFIG_STRING, E(traces_headers), NULL, 0, 0, NULL,
-	  "extra span request headers" },
-	{ "OTEL_EXPORTER_OTLP_METRICS_HEADERS", CONFIG_STRING, E(metrics_headers), NULL, 0, 0, NULL,
-	  "extra metric request headers" },
-	{ "OTEL_EXPORTER_OTLP_TIMEOUT", CONFIG_MILLIS, E(timeout), "10000", 1, MS_MAX, NULL,
-	  "timeout of one HTTP attempt" },
-	{ "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", CONFIG_MILLIS, E(traces_timeout), NULL, 1, MS_MAX,
-	  NULL, "timeout of one span HTTP attempt" },
-	{ "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", CONFIG_MILLIS, E(metrics_timeout), NULL, 1, MS_MAX,
-	  NULL, "timeout of one metric HTTP attempt" },
-	{ "OTEL_EXPORTER_OTLP_PROTOCOL", CONFIG_STRING, E(protocol), NULL, 0, 0, NULL,
-	  "only http/protobuf" },
-	{ "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", CONFIG_STRING, E(traces_protocol), NULL, 0, 0, NULL,
-	  "only http/protobuf" },
-	{ "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", CONFIG_STRING, E(metrics_protocol), NULL, 0, 0,
-	  NULL, "only http/protobuf" },
+	TEXT("OTEL_SDK_DISABLED", sdk_disabled,
+	     "only \"true\" (any case) disables tracing and OTLP export"),
+	EXPORTER("OTEL_TRACES_EXPORTER", traces_exporter, "otlp", "span exporter"),
+	EXPORTER("OTEL_METRICS_EXPORTER", metrics_exporter, "none",
+		 "metric exporter (none: Prometheus scrapes /metrics)"),
+	TEXT("OTEL_TRACES_SAMPLER", sampler, "sampler"),
+	TEXT("OTEL_TRACES_SAMPLER_ARG", sampler_arg, "sampler argument (ratio)"),
+	MILLIS("OTEL_BSP_SCHEDULE_DELAY", bsp_delay, "5000", "delay between span exports"),
+	MILLIS("OTEL_BSP_EXPORT_TIMEOUT", bsp_timeout, "30000",
+	       "time allowed for one span export, retries included"),
+	COUNT("OTEL_BSP_MAX_QUEUE_SIZE", bsp_queue, "2048", 1, 1 << 22,
+	      "spans waiting for export; more are dropped"),
+	COUNT("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", bsp_batch, "512", 1, 1 << 22,
+	      "spans per export (<= queue size)"),
+	COUNT("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", attr_limit, "128", 0, 1 << 20,
+	      "attributes per span"),
+	COUNT("OTEL_SPAN_EVENT_COUNT_LIMIT", event_limit, "128", 0, 1 << 20, "events per span"),
+	MILLIS("OTEL_METRIC_EXPORT_INTERVAL", metric_interval, "60000",
+	       "delay between metric exports"),
+	MILLIS("OTEL_METRIC_EXPORT_TIMEOUT", metric_timeout, "30000",
+	       "time allowed for one metric export, retries included"),
+	URL("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint,
+	    "OTLP/HTTP base URL (default http://localhost:4318)"),
+	URL("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces_endpoint, "full URL for spans"),
+	URL("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics_endpoint, "full URL for metrics"),
+	TEXT("OTEL_EXPORTER_OTLP_HEADERS", headers, "extra request headers k=v,k2=v2"),
+	TEXT("OTEL_EXPORTER_OTLP_TRACES_HEADERS", traces_headers, "extra span request headers"),
+	TEXT("OTEL_EXPORTER_OTLP_METRICS_HEADERS", metrics_headers, "extra metric request headers"),
+	MILLIS("OTEL_EXPORTER_OTLP_TIMEOUT", timeout, "10000", "timeout of one HTTP attempt"),
+	MILLIS("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", traces_timeout, NULL,
+	       "timeout of one span HTTP attempt"),
+	MILLIS("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", metrics_timeout, NULL,
+	       "timeout of one metric HTTP attempt"),
+	TEXT("OTEL_EXPORTER_OTLP_PROTOCOL", protocol, "only http/protobuf"),
+	TEXT("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", traces_protocol, "only http/protobuf"),
+	TEXT("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", metrics_protocol, "only http/protobuf"),
 };
 #undef E
+#undef TEXT
+#undef URL
+#undef EXPORTER
+#undef COUNT
+#undef MILLIS
 
 /* ---- runtime state ------------------------------------------------------------------------- */
 
@@ -652,13 +665,7 @@ static void wait_ms(struct otlp *o, long long ms, int stop_early)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&o->mu);
 	while (!(stop_early && o->stopping))
 		if (pthread_cond_timedwait(&o->cond, &o->mu, &ts) == ETIMEDOUT)
@@ -723,7 +730,7 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 	int attempt, ok = 0, retry = 1;
 
 	for (attempt = 0; retry; attempt++) {
-		long long left = deadline_ms - trace_mono_ms(), delay;
+		long long left = deadline_ms - clock_mono_ms(), delay;
 
 		if (left <= 0)
 			break;
@@ -733,7 +740,7 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 		retry = !ok && (r.err ? r.err != ERR_INTERNAL && r.err != ERR_TOO_LARGE
 				      : retryable_status(r.status));
 		delay = retry ? backoff_ms(attempt, &r) : 0;
-		if (ok || !retry || trace_mono_ms() + delay >= deadline_ms) {
+		if (ok || !retry || clock_mono_ms() + delay >= deadline_ms) {
 			note_result(t, ok, &r, attempt + 1);
 			httpc_result_release(&r);
 			return ok ? 0 : ERR_BAD_GATEWAY;
@@ -876,7 +883,7 @@ static int push_metrics(struct otlp *o, long long deadline_ms)
 	if (o->env.metrics_exporter != EXPORTER_OTLP)
 		return ERR_NOT_FOUND;
 	buf_init(&body, (size_t)64 << 20);
-	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, trace_now_ns(), &body);
+	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, clock_real_ns(), &body);
 	if (!rc)
 		rc = post(o, &o->metrics, &body, deadline_ms);
 	buf_release(&body);
@@ -896,7 +903,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&o->mu);
 		if (stop)
 			return NULL;
-		push_metrics(o, trace_mono_ms() + o->env.metric_timeout);
+		push_metrics(o, clock_mono_ms() + o->env.metric_timeout);
 	}
 }
 
@@ -1017,16 +1024,9 @@ int otlp_init(const char *service)
 	    (o->env.sdk_disabled && !strcasecmp(o->env.sdk_disabled, "true")) || !otlp_configured();
 	if (disabled)
 		o->env.traces_exporter = o->env.metrics_exporter = EXPORTER_NONE;
-	o->start_ns = trace_now_ns();
+	o->start_ns = clock_real_ns();
 	pthread_mutex_init(&o->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&o->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	(void)clock_cond_init(&o->cond);
 	trace_resource_detect(&o->res, service);
 	if (o->env.traces_exporter == EXPORTER_OTLP || o->env.metrics_exporter == EXPORTER_OTLP) {
 		struct httpc_options opt = { .max_body = (size_t)4 << 20,
@@ -1056,7 +1056,7 @@ int otlp_push_metrics(void)
 {
 	if (!state)
 		return ERR_NOT_FOUND;
-	return push_metrics(state, trace_mono_ms() + state->env.metric_timeout);
+	return push_metrics(state, clock_mono_ms() + state->env.metric_timeout);
 }
 
 const struct trace_resource *otlp_resource(void)
@@ -1077,7 +1077,7 @@ void otlp_shutdown(void)
 	pthread_mutex_unlock(&o->mu);
 	if (o->reader_running) {
 		pthread_join(o->reader, NULL);
-		push_metrics(o, trace_mono_ms() + o->env.metric_timeout); /* the final push */
+		push_metrics(o, clock_mono_ms() + o->env.metric_timeout); /* the final push */
 	}
 	httpc_free(o->client);
 	target_release(&o->traces);

@@ -1,6 +1,8 @@
 /* siphash.c: SipHash-2-4, 128-bit output, incremental (see siphash.h). */
 #include "common/siphash.h"
 
+#include <string.h>
+
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
 static uint64_t load_le64(const unsigned char *p)
@@ -43,13 +45,11 @@ void siphash_init(struct siphash *h, const unsigned char key[SIPHASH_KEY_BYTES])
 {
 	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
 
+	memset(h, 0, sizeof(*h)); /* no tail, nothing hashed yet */
 	h->v[0] = k0 ^ 0x736f6d6570736575ULL;
 	h->v[1] = k1 ^ 0x646f72616e646f6dULL ^ 0xee; /* 0xee: the 128-bit output variant */
 	h->v[2] = k0 ^ 0x6c7967656e657261ULL;
 	h->v[3] = k1 ^ 0x7465646279746573ULL;
-	h->tail = 0;
-	h->ntail = 0;
-	h->total = 0;
 }
 
 void siphash_update(struct siphash *h, const void *data, size_t n)

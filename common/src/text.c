@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "common/xalloc.h"
 
@@ -15,47 +16,103 @@ int text_hex_value(char c)
 	return -1;
 }
 
-size_t text_utf8_seq(const unsigned char *p, size_t n)
+static int is_cont(unsigned char c)
 {
-	unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+	return (c & 0xC0) == 0x80;
+}
+
+/*
+ * The length of the sequence that lead byte c (>= 0x80) starts, with the bounds of its second
+ * byte in lo and hi (no overlong forms, no surrogates, nothing past U+10FFFF), or 0 and *why.
+ */
+static size_t lead_length(unsigned char c, unsigned char *lo, unsigned char *hi, const char **why)
+{
+	*lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	*hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+	if (c < 0xC0)
+		*why = "unexpected continuation byte";
+	else if (c < 0xC2)
+		*why = "overlong encoding";
+	else if (c > 0xF4)
+		*why = c < 0xF8 ? "code point above U+10FFFF" : "invalid byte";
+	else
+		return c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	return 0;
+}
+
+size_t text_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp, const char **why)
+{
+	static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned char c = p[0], lo, hi;
 	size_t len, i;
 
-	if (c < 0x80)
+	if (c < 0x80) {
+		*cp = c;
 		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-		hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing past U+10FFFF */
-	} else {
+	}
+	len = lead_length(c, &lo, &hi, why);
+	if (!len)
+		return 0;
+	if (n >= 2 && is_cont(p[1]) && (p[1] < lo || p[1] > hi)) {
+		*why = c == 0xED   ? "UTF-16 surrogate"
+		       : c == 0xF4 ? "code point above U+10FFFF"
+				   : "overlong encoding";
 		return 0;
 	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
+	*cp = c & lead_mask[len];
+	for (i = 1; i < len; i++) {
+		if (i >= n) {
+			*why = "truncated sequence";
 			return 0;
+		}
+		if (!is_cont(p[i])) {
+			*why = "missing continuation byte";
+			return 0;
+		}
+		*cp = *cp << 6 | (p[i] & 0x3f);
+	}
 	return len;
+}
+
+size_t text_utf8_seq(const unsigned char *p, size_t n)
+{
+	const char *why;
+	uint32_t cp;
+
+	return text_utf8_decode(p, n, &cp, &why);
 }
 
 size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 {
-	size_t len = text_utf8_seq(p, n), i;
-	static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	const char *why;
+	size_t len = text_utf8_decode(p, n, cp, &why);
 
 	if (len == 0) {
 		*cp = p[0];
 		return 1;
 	}
-	*cp = p[0] & lead_mask[len];
-	for (i = 1; i < len; i++)
-		*cp = *cp << 6 | (p[i] & 0x3f);
 	return len;
+}
+
+bool text_media_type_is_json(const char *ct, const char *type)
+{
+	const char *slash, *sub;
+	size_t tlen, slen;
+
+	if (!ct)
+		return false;
+	ct += strspn(ct, " \t");
+	slash = strchr(ct, '/');
+	if (!slash || slash == ct)
+		return false;
+	tlen = (size_t)(slash - ct);
+	if (type && (strlen(type) != tlen || strncasecmp(ct, type, tlen) != 0))
+		return false;
+	sub = slash + 1;
+	slen = strcspn(sub, "; \t");
+	if (slen == 4 && strncasecmp(sub, "json", 4) == 0)
+		return true;
+	return slen > 5 && strncasecmp(sub + slen - 5, "+json", 5) == 0;
 }
 
 int text_percent_decode(const char *s, size_t len, struct buf *out)

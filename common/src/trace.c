@@ -8,6 +8,7 @@
  * spans to the exporter in batches of at most batch_size.
  */
 #include "common/trace.h"
+#include "common/clock.h"
 #include "common/text.h"
 
 #include <errno.h>
@@ -29,22 +30,6 @@
 
 /* ---- time and ids -------------------------------------------------------------------------- */
 
-long long trace_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-long long trace_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /*
  * Ids come from a per-thread xoshiro256** generator seeded from getrandom(2), so starting a
  * span costs no system call. Ids need to be unique, not secret.
@@ -63,7 +48,7 @@ static uint64_t rng_next(void)
 
 	if (!rng_seeded) {
 		if (rand_bytes(rng, sizeof(rng)) || !(rng[0] | rng[1] | rng[2] | rng[3]))
-			rng[0] = (uint64_t)trace_now_ns() | 1;
+			rng[0] = (uint64_t)clock_real_ns() | 1;
 		rng_seeded = 1;
 	}
 	r = rotl(rng[1] * 5, 7) * 9;
@@ -133,23 +118,36 @@ static size_t header_values(const struct http_header *h, size_t n, const char *n
 	return k;
 }
 
+int trace_context_parse(const char *const *tp, size_t ntp, const char *const *ts, size_t nts,
+			struct trace_context *out)
+{
+	struct traceparent parsed;
+
+	memset(out, 0, sizeof(*out));
+	if (traceparent_parse(tp, ntp, &parsed))
+		return ERR_NOT_FOUND;
+	memcpy(out->trace_id, parsed.trace_id, sizeof(out->trace_id));
+	memcpy(out->span_id, parsed.span_id, sizeof(out->span_id));
+	out->flags = parsed.flags;
+	out->is_remote = 1;
+	if (tracestate_parse(ts, nts, out->tracestate, sizeof(out->tracestate)) < 0)
+		out->tracestate[0] = '\0';
+	return 0;
+}
+
+int trace_context_from(const char *traceparent, const char *tracestate, struct trace_context *out)
+{
+	return trace_context_parse(&traceparent, traceparent ? 1 : 0, &tracestate,
+				   tracestate ? 1 : 0, out);
+}
+
 static int extract_pair(const struct http_header *h, size_t n, const char *tp_name,
 			const char *ts_name, struct trace_context *out)
 {
-	const char *v[MAX_HEADER_VALUES];
-	struct traceparent tp;
-	size_t k = header_values(h, n, tp_name, v);
+	const char *tp[MAX_HEADER_VALUES], *ts[MAX_HEADER_VALUES];
+	size_t ntp = header_values(h, n, tp_name, tp), nts = header_values(h, n, ts_name, ts);
 
-	if (traceparent_parse(v, k, &tp))
-		return ERR_NOT_FOUND;
-	memcpy(out->trace_id, tp.trace_id, 16);
-	memcpy(out->span_id, tp.span_id, 8);
-	out->flags = tp.flags;
-	out->is_remote = 1;
-	k = header_values(h, n, ts_name, v);
-	if (tracestate_parse(v, k, out->tracestate, sizeof(out->tracestate)) < 0)
-		out->tracestate[0] = '\0';
-	return 0;
+	return trace_context_parse(tp, ntp, ts, nts, out);
 }
 
 int trace_context_extract(const struct http_header *headers, size_t n, struct trace_context *out)
@@ -511,7 +509,7 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 	random_id(s->ctx.span_id, 8);
 	span_sample(s, parent, has_parent);
 	s->kind = kind;
-	s->start_ns = trace_now_ns();
+	s->start_ns = clock_real_ns();
 	if (s->recording)
 		s->name = xstrdup(name);
 	*out = s;
@@ -623,7 +621,7 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 	e = &span->events[span->nevents++];
 	memset(e, 0, sizeof(*e));
 	e->name = xstrdup(name);
-	e->time_ns = trace_now_ns();
+	e->time_ns = clock_real_ns();
 	for (size_t i = 0; i < nattrs; i++)
 		if (attrs[i].key)
 			attrs_put(&e->attrs, &e->nattrs, &alloc, &e->dropped_attrs, max_attrs,
@@ -704,7 +702,7 @@ void trace_span_end(struct trace_span *span)
 		span_free(span);
 		return;
 	}
-	span->end_ns = trace_now_ns();
+	span->end_ns = clock_real_ns();
 	p = get_provider();
 	if (!p || !p->has_thread) {
 		span_free(span);
@@ -732,21 +730,10 @@ void trace_config_defaults(struct trace_config *cfg)
 	cfg->export_timeout_ms = 30000;
 }
 
-static void abs_deadline(struct timespec *ts, long long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Exports and frees batch[0..n) (called without the lock). */
 static void export_batch(struct provider *p, struct trace_span **batch, size_t n)
 {
-	long long deadline = trace_mono_ms() + p->cfg.export_timeout_ms;
+	long long deadline = clock_mono_ms() + p->cfg.export_timeout_ms;
 	int rc;
 
 	pthread_mutex_lock(&p->mu);
@@ -790,7 +777,7 @@ static void *worker_main(void *arg)
 		size_t todo, n;
 
 		if (!p->stopping && p->flush_done == want && p->count < p->cfg.batch_size) {
-			abs_deadline(&ts, p->cfg.schedule_delay_ms);
+			clock_deadline(&ts, p->cfg.schedule_delay_ms);
 			pthread_cond_timedwait(&p->wake, &p->mu, &ts);
 			want = p->flush_req;
 		}
@@ -832,7 +819,6 @@ static void register_metrics(struct provider *p)
 int trace_init(const struct trace_config *cfg)
 {
 	struct provider *p;
-	pthread_condattr_t ca;
 
 	if (config_check(cfg))
 		return ERR_BAD_REQUEST;
@@ -844,11 +830,8 @@ int trace_init(const struct trace_config *cfg)
 	p = xcalloc(1, sizeof(*p));
 	p->cfg = *cfg;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_cond_init(&p->idle, &ca);
-	pthread_condattr_destroy(&ca);
+	(void)clock_cond_init(&p->wake);
+	(void)clock_cond_init(&p->idle);
 	register_metrics(p);
 	if (!cfg->disabled && cfg->export) {
 		p->ring = xcalloc(cfg->queue_size, sizeof(void *));
@@ -872,7 +855,7 @@ int trace_flush(long long timeout_ms)
 
 	if (!p || !p->has_thread)
 		return 0;
-	abs_deadline(&ts, timeout_ms);
+	clock_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&p->mu);
 	want = ++p->flush_req;
 	pthread_cond_signal(&p->wake);
@@ -896,7 +879,7 @@ void trace_shutdown(void)
 	if (p->has_thread) {
 		pthread_mutex_lock(&p->mu);
 		p->stopping = 1;
-		p->stop_deadline_ms = trace_mono_ms() + p->cfg.export_timeout_ms;
+		p->stop_deadline_ms = clock_mono_ms() + p->cfg.export_timeout_ms;
 		pthread_cond_signal(&p->wake);
 		pthread_mutex_unlock(&p->mu);
 		pthread_join(p->thread, NULL);

@@ -1,11 +1,10 @@
 /*
  * wal.c: the write-ahead log (see wal.h for the contract).
  *
- * Group commit (batch) works as eventlog.c's: `written` numbers the appends, `synced` is the
- * highest one known to be on disk. A committer whose seq is not synced leads a sync when none
- * is running (`syncing`): it snapshots `written`, syncs without the lock, then publishes the
- * snapshot as `synced` and wakes every waiter. wal_rewrite() holds the lock from start to end
- * and starts only when no sync is running, so no sync ever sees the file descriptor change.
+ * Durability is groupcommit.h's, as the event log's: wal_append() takes the next sequence
+ * number under the lock, wal_commit() commits it. wal_rewrite() holds the lock from start to
+ * end and starts only when no sync is running (groupcommit_quiesce()), so no sync ever sees
+ * the file descriptor change.
  */
 #include "common/wal.h"
 
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/groupcommit.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -30,23 +30,10 @@ struct wal {
 	char *path;
 	int fd;
 	enum eventlog_fsync mode;
-	eventlog_sync_fn sync_fn;
-	void *sync_arg;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned long long written; /* appends made (seq of the last one) */
-	unsigned long long synced;  /* appends 1..synced are on disk */
-	unsigned long long syncs;   /* syncs performed */
-	bool syncing;		    /* a leader is syncing right now */
-	int sync_errno;		    /* sticky: a sync failed with this errno */
-	long long size;		    /* bytes in the file */
+	struct groupcommit gc; /* appends made, synced; under mu */
+	long long size;	       /* bytes in the file */
 };
-
-static int default_sync(int fd, void *arg)
-{
-	(void)arg;
-	return fdatasync(fd);
-}
 
 /* ---- replay -------------------------------------------------------------------------------- */
 
@@ -110,9 +97,7 @@ int wal_replay(const char *path, wal_record_fn fn, void *arg, struct wal_replay_
 		rc = replay_lines(carry.data, carry.len, &used, fn, arg, st);
 		if (rc)
 			goto cleanup;
-		memmove(carry.data, carry.data + used, carry.len - used);
-		carry.len -= used;
-		carry.data[carry.len] = '\0';
+		buf_consume(&carry, used);
 	}
 	st->torn_bytes = carry.len;
 cleanup:
@@ -136,27 +121,6 @@ int wal_set_aside(const char *path, struct buf *moved_to)
 }
 
 /* ---- files --------------------------------------------------------------------------------- */
-
-static void sync_parent_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!slash)
-		dir = xstrdup(".");
-	else if (slash == path)
-		dir = xstrdup("/");
-	else
-		dir = xstrndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) != 0)
-			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
-		close(fd);
-	}
-	free(dir);
-}
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -215,7 +179,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 		goto cleanup;
 	}
 	if (mode != EVENTLOG_FSYNC_NEVER)
-		sync_parent_dir(path);
+		(void)groupcommit_sync_parent(path);
 	*fd_out = fd;
 	*size_out = size;
 	fd = -1;
@@ -246,17 +210,15 @@ int wal_open(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, voi
 	w->fd = fd;
 	w->mode = mode;
 	w->size = size;
-	w->sync_fn = default_sync;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	groupcommit_init(&w->gc, &w->mu, w->path);
 	*out = w;
 	return 0;
 }
 
 void wal_set_sync(struct wal *w, eventlog_sync_fn fn, void *arg)
 {
-	w->sync_fn = fn ? fn : default_sync;
-	w->sync_arg = fn ? arg : NULL;
+	groupcommit_set_sync(&w->gc, fn, arg);
 }
 
 void wal_close(struct wal *w)
@@ -264,7 +226,7 @@ void wal_close(struct wal *w)
 	if (!w)
 		return;
 	close(w->fd);
-	pthread_cond_destroy(&w->cv);
+	groupcommit_release(&w->gc);
 	pthread_mutex_destroy(&w->mu);
 	free(w->path);
 	free(w);
@@ -278,7 +240,7 @@ int wal_append(struct wal *w, const char *data, size_t len, unsigned long long *
 	int rc = 0;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->sync_errno) {
+	if (w->gc.sync_errno) {
 		rc = ERR_IO;
 		goto out;
 	}
@@ -294,32 +256,10 @@ int wal_append(struct wal *w, const char *data, size_t len, unsigned long long *
 		goto out;
 	}
 	w->size += (long long)len;
-	*seq = ++w->written;
+	*seq = ++w->gc.written;
 out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
-}
-
-static int do_sync(struct wal *w)
-{
-	int rc = w->sync_fn(w->fd, w->sync_arg);
-
-	if (rc != 0 && errno == EINVAL)
-		return 0; /* not syncable at all (a pipe, /dev/null) */
-	return rc;
-}
-
-/* Records the outcome of a sync of appends 1..target. Lock held. */
-static void sync_done(struct wal *w, unsigned long long target, int rc, int e)
-{
-	w->syncs++;
-	if (rc == 0) {
-		if (target > w->synced)
-			w->synced = target;
-	} else if (!w->sync_errno) {
-		w->sync_errno = e ? e : EIO;
-		log_error("%s: sync failed: %s; refusing further appends", w->path, strerror(e));
-	}
 }
 
 int wal_commit(struct wal *w, unsigned long long seq)
@@ -329,35 +269,8 @@ int wal_commit(struct wal *w, unsigned long long seq)
 	if (w->mode == EVENTLOG_FSYNC_NEVER)
 		return 0;
 	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		unsigned long long target = w->written;
-		int sr, e;
-
-		if (w->synced >= seq)
-			break;
-		if (w->sync_errno) {
-			rc = ERR_IO;
-			break;
-		}
-		if (w->syncing) {
-			pthread_cond_wait(&w->cv, &w->mu);
-			continue;
-		}
-		if (w->mode == EVENTLOG_FSYNC_ALWAYS) {
-			/* Keep the lock: nothing is written while this sync runs. */
-			sr = do_sync(w);
-			sync_done(w, target, sr, errno);
-			continue;
-		}
-		w->syncing = true;
-		pthread_mutex_unlock(&w->mu);
-		sr = do_sync(w);
-		e = errno;
-		pthread_mutex_lock(&w->mu);
-		w->syncing = false;
-		sync_done(w, target, sr, e);
-		pthread_cond_broadcast(&w->cv);
-	}
+	/* FSYNC=always keeps the lock: nothing is written while its sync runs. */
+	rc = groupcommit_commit(&w->gc, w->fd, seq, w->mode == EVENTLOG_FSYNC_BATCH);
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }
@@ -370,9 +283,8 @@ int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg)
 
 	buf_init(&err, 1024);
 	pthread_mutex_lock(&w->mu);
-	while (w->syncing)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (w->sync_errno) {
+	groupcommit_quiesce(&w->gc);
+	if (w->gc.sync_errno) {
 		rc = ERR_IO;
 		goto out;
 	}
@@ -385,8 +297,7 @@ int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg)
 	close(w->fd);
 	w->fd = fd;
 	w->size = size;
-	w->synced = w->written; /* the snapshot holds the effect of every append */
-	pthread_cond_broadcast(&w->cv);
+	groupcommit_all_synced(&w->gc); /* the snapshot holds the effect of every append */
 out:
 	pthread_mutex_unlock(&w->mu);
 	buf_release(&err);
@@ -408,7 +319,7 @@ unsigned long long wal_syncs(struct wal *w)
 	unsigned long long n;
 
 	pthread_mutex_lock(&w->mu);
-	n = w->syncs;
+	n = w->gc.syncs;
 	pthread_mutex_unlock(&w->mu);
 	return n;
 }
@@ -418,7 +329,7 @@ int wal_check(struct wal *w, struct buf *reason)
 	int e;
 
 	pthread_mutex_lock(&w->mu);
-	e = w->sync_errno;
+	e = w->gc.sync_errno;
 	pthread_mutex_unlock(&w->mu);
 	if (!e)
 		return 0;

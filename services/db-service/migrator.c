@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/xalloc.h"
 
 #define RETRY_MIN_MS 250
@@ -28,13 +29,7 @@ static int pause_ms(struct migrator *m, long long ms)
 	struct timespec ts;
 	int stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&m->mu);
 	while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &ts) != ETIMEDOUT)
 		;
@@ -67,14 +62,10 @@ static void *migrator_main(void *arg)
 struct migrator *migrator_start(struct store *store)
 {
 	struct migrator *m = xcalloc(1, sizeof(*m));
-	pthread_condattr_t attr;
 
 	m->store = store;
 	pthread_mutex_init(&m->mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->cv, &attr);
-	pthread_condattr_destroy(&attr);
+	(void)clock_cond_init(&m->cv);
 	if (pthread_create(&m->thread, NULL, migrator_main, m) != 0) {
 		log_error("schema: cannot start the migration thread");
 		abort();

@@ -157,7 +157,7 @@ int pq_conninfo_check(const char *conninfo, struct buf *msg)
 	}
 	buf_appends(msg, why ? why : "cannot parse the connection string");
 	while (msg->len > 0 && msg->data[msg->len - 1] == '\n')
-		msg->data[--msg->len] = '\0';
+		buf_setlen(msg, msg->len - 1);
 	PQfreemem(why);
 	return ERR_BAD_REQUEST;
 }

@@ -8,50 +8,8 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/text.h"
 #include "common/xalloc.h"
-
-static int is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/*
- * The length of the UTF-8 sequence starting at s (n bytes available), or 0 if it is not a
- * valid shortest-form sequence of a scalar value.
- */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t len;
-
-	if (c >= 0x01 && c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4;
-	else
-		return 0; /* NUL, continuation byte, overlong lead (C0/C1) or beyond U+10FFFF */
-	if (n < len)
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0; /* overlong 3-byte */
-	else if (c == 0xED)
-		hi = 0x9F; /* surrogates */
-	else if (c == 0xF0)
-		lo = 0x90; /* overlong 4-byte */
-	else if (c == 0xF4)
-		hi = 0x8F; /* beyond U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (!is_cont(s[i]))
-			return 0;
-	return len;
-}
 
 long review_utf8_count(const char *s, size_t len)
 {
@@ -60,7 +18,7 @@ long review_utf8_count(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		size_t n = p[i] ? text_utf8_seq(p + i, len - i) : 0; /* NUL counts as invalid */
 
 		if (n == 0)
 			return -1;

@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "common/err.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "pq.h"
@@ -37,28 +38,16 @@ struct store {
 	int migrated;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct store *store_new(const char *conninfo, size_t pool_size)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
-	pthread_condattr_t attr;
 
 	s->conninfo = xstrdup(conninfo ? conninfo : "");
 	s->size = pool_size ? pool_size : 1;
 	s->idle = xcalloc(s->size, sizeof(PGconn *));
 	s->backoff_ms = BACKOFF_MIN_MS;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &attr);
-	pthread_condattr_destroy(&attr);
+	(void)clock_cond_init(&s->cv);
 	return s;
 }
 
@@ -78,7 +67,7 @@ void store_free(struct store *s)
 /* Waits (s->mu held) until a slot is free. Returns 0 or ERR_OVERLOADED. */
 static int wait_slot(struct store *s)
 {
-	long long deadline = now_ms() + CHECKOUT_WAIT_MS;
+	long long deadline = clock_mono_ms() + CHECKOUT_WAIT_MS;
 	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000 };
 
 	while (s->nidle == 0 && s->busy >= s->size) {
@@ -105,7 +94,7 @@ static int connect_slot(struct store *s, PGconn **out, struct buf *msg)
 	int in_backoff;
 
 	pthread_mutex_lock(&s->mu);
-	in_backoff = now_ms() < s->retry_at_ms;
+	in_backoff = clock_mono_ms() < s->retry_at_ms;
 	pthread_mutex_unlock(&s->mu);
 	if (in_backoff) {
 		buf_appends(msg, "the database is unavailable");
@@ -119,7 +108,7 @@ static int connect_slot(struct store *s, PGconn **out, struct buf *msg)
 		s->retry_at_ms = 0;
 		s->down_reason[0] = '\0';
 	} else {
-		s->retry_at_ms = now_ms() + s->backoff_ms;
+		s->retry_at_ms = clock_mono_ms() + s->backoff_ms;
 		s->backoff_ms =
 		    s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 		snprintf(s->down_reason, sizeof(s->down_reason), "%s", why.data);
@@ -196,8 +185,7 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 		if (rc != ERR_UNAVAILABLE || !reused || !repeatable || attempt > 0)
 			return rc;
 		log_info("database: connection lost, trying once more on a new one");
-		msg->len = mark;
-		msg->data[mark] = '\0';
+		buf_setlen(msg, mark);
 	}
 }
 

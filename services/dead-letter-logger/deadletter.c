@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/buf.h"
 
 int deadletter_parse_code(const char *text, int *out)
@@ -85,7 +86,7 @@ static void set_response(json_t *err, const char *b64, struct deadletter_info *i
 		buf_append(&padded, "==", 4 - len % 4);
 		info->truncated = true;
 	}
-	if (len % 4 == 1 || ce_base64_decode(padded.data, padded.len, &bytes) != 0) {
+	if (len % 4 == 1 || base64_decode(padded.data, padded.len, &bytes) != 0) {
 		info->encoding = "raw";
 		info->truncated = false;
 		problem(info, DEADLETTER_EXT_DATA " is not valid base64; kept as received");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/ce.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -22,6 +23,7 @@ struct delivery *delivery_new(const struct topo_trigger *tr, const struct ce_eve
 {
 	struct delivery *dv = xcalloc(1, sizeof(*dv));
 
+	list_init(&dv->link);
 	dv->event = ce_event_clone(ev);
 	(void)ttl_take(dv->event);
 	dv->trigger = tr;
@@ -151,11 +153,9 @@ int delivery_error_data(const void *body, size_t len, struct buf *out)
 	int rc;
 
 	/* 768 bytes encode to exactly 1024 characters, a prefix of the whole body's base64. */
-	rc = ce_base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
-	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX) {
-		out->len = start + DELIVERY_ERROR_DATA_MAX;
-		out->data[out->len] = '\0';
-	}
+	rc = base64_encode(body, len > BODY_KEEP ? BODY_KEEP : len, out);
+	if (rc == 0 && out->len - start > DELIVERY_ERROR_DATA_MAX)
+		buf_setlen(out, start + DELIVERY_ERROR_DATA_MAX);
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/list.h"
 #include "topology.h"
 
 struct ce_event;
@@ -66,7 +67,8 @@ struct delivery {
 	long long due_ms; /* wall-clock ms before which the next attempt must not start */
 	char *traceparent, *tracestate; /* HTTP trace headers it arrived with, or NULL */
 	/* The dispatcher's bookkeeping (dispatcher.c). */
-	struct delivery *prev, *next, *qnext;
+	struct list_head link; /* on the dispatcher's list of live deliveries */
+	struct delivery *qnext;
 	enum delivery_state state; /* change it with delivery_set_state() only */
 	unsigned long long id;	   /* its name in the write-ahead log */
 	size_t bytes;		   /* delivery_bytes() at creation: the byte budget's unit */

@@ -15,9 +15,13 @@
  *   {"op":"done","id":N,"end":"delivered"|"dead_lettered"|"dropped"}
  * Only ingress waits for its puts to be durable (wal_commit outside d->mu); the rest rides on
  * the next sync. Lock order: d->mu, then the wal's own lock.
+ *
+ * Debug builds assert the bookkeeping (depth, bytes and in-flight counts never go below zero,
+ * a tracked delivery is on d->all exactly once, only a QUEUED delivery leaves a FIFO).
  */
 #include "dispatcher.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,8 +30,10 @@
 #include <time.h>
 
 #include "common/ce.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/trace.h"
@@ -54,7 +60,7 @@ struct dispatcher {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	struct trig_queue *queues; /* one per topo->triggers entry */
-	struct delivery *all;
+	struct list_head all;	   /* every live delivery, newest first */
 	size_t depth, inflight, bytes;
 	int stopping;
 	struct wal *wal; /* NULL: memory only */
@@ -83,14 +89,6 @@ static void on_timer(void *arg, int cancelled);
 static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		  const char *traceparent, const char *tracestate, bool commit,
 		  unsigned long long *seq_out);
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct trig_queue *queue_of(struct dispatcher *d, const struct delivery *dv)
 {
@@ -181,7 +179,7 @@ static void note_done(struct dispatcher *d, const struct delivery *dv, enum deli
 
 struct snapshot {
 	struct dispatcher *d;
-	struct delivery *cursor;
+	struct list_head *cursor; /* the next delivery to write; &d->all at the end */
 	size_t live;
 };
 
@@ -190,18 +188,20 @@ static int snapshot_chunk(struct buf *chunk, void *arg)
 {
 	struct snapshot *sn = arg;
 
-	while (sn->cursor && chunk->len < SNAPSHOT_CHUNK) {
-		put_line(sn->cursor, chunk);
-		sn->live += sn->cursor->wal_bytes;
+	while (sn->cursor != &sn->d->all && chunk->len < SNAPSHOT_CHUNK) {
+		struct delivery *dv = list_entry(sn->cursor, struct delivery, link);
+
+		put_line(dv, chunk);
+		sn->live += dv->wal_bytes;
 		sn->cursor = sn->cursor->next;
 	}
-	return sn->cursor ? 0 : 1;
+	return sn->cursor != &sn->d->all ? 0 : 1;
 }
 
 /* Rewrites the log from the live deliveries. */
 static int compact(struct dispatcher *d)
 {
-	struct snapshot sn = { .d = d, .cursor = d->all };
+	struct snapshot sn = { .d = d, .cursor = d->all.next };
 	int rc;
 
 	rc = wal_rewrite(d->wal, snapshot_chunk, &sn);
@@ -232,12 +232,9 @@ static void maybe_compact(struct dispatcher *d)
 
 static void track(struct dispatcher *d, struct delivery *dv)
 {
+	assert(list_empty(&dv->link) && dv->owner == NULL);
 	dv->owner = d;
-	dv->prev = NULL;
-	dv->next = d->all;
-	if (d->all)
-		d->all->prev = dv;
-	d->all = dv;
+	list_add(&dv->link, &d->all);
 	d->depth++;
 	d->bytes += dv->bytes;
 	metrics_set(d->depth_gauge, (double)d->depth);
@@ -246,12 +243,9 @@ static void track(struct dispatcher *d, struct delivery *dv)
 
 static void untrack_free(struct dispatcher *d, struct delivery *dv)
 {
-	if (dv->prev)
-		dv->prev->next = dv->next;
-	else
-		d->all = dv->next;
-	if (dv->next)
-		dv->next->prev = dv->prev;
+	assert(dv->owner == d && !list_empty(&dv->link));
+	assert(d->depth > 0 && d->bytes >= dv->bytes && d->live_wal_bytes >= dv->wal_bytes);
+	list_del(&dv->link);
 	d->depth--;
 	d->bytes -= dv->bytes;
 	d->live_wal_bytes -= dv->wal_bytes;
@@ -274,6 +268,7 @@ static void enqueue(struct dispatcher *d, struct delivery *dv)
 	struct trig_queue *q = queue_of(d, dv);
 
 	delivery_set_state(dv, DELIVERY_QUEUED);
+	assert(dv->owner == d);
 	dv->qnext = NULL;
 	if (q->tail)
 		q->tail->qnext = dv;
@@ -299,7 +294,7 @@ static void drop(struct dispatcher *d, struct delivery *dv, const char *reason, 
 /* Schedules the next attempt of dv wait_ms from now. */
 static void schedule(struct dispatcher *d, struct delivery *dv, long long wait_ms)
 {
-	dv->due_ms = now_ms() + wait_ms;
+	dv->due_ms = clock_real_ms() + wait_ms;
 	if (wait_ms <= 0) {
 		enqueue(d, dv);
 		return;
@@ -363,23 +358,6 @@ static void add_header(struct http_header *hs, size_t *n, const char *name, cons
 	(*n)++;
 }
 
-/* The trace context dv continues (zeroed when it has none: the attempt is not traced). */
-static void delivery_trace_parent(const struct delivery *dv, struct trace_context *ctx)
-{
-	const char *ts = dv->tracestate;
-	struct traceparent tp;
-
-	memset(ctx, 0, sizeof(*ctx));
-	if (!dv->traceparent || traceparent_parse1(dv->traceparent, &tp) != 0)
-		return;
-	memcpy(ctx->trace_id, tp.trace_id, sizeof(ctx->trace_id));
-	memcpy(ctx->span_id, tp.span_id, sizeof(ctx->span_id));
-	ctx->flags = tp.flags;
-	ctx->is_remote = 1;
-	if (ts && tracestate_parse(&ts, 1, ctx->tracestate, sizeof(ctx->tracestate)) < 0)
-		ctx->tracestate[0] = '\0';
-}
-
 /*
  * The attempt's tracing: a CLIENT span under the delivery's context (the ingress span, or
  * the attempt that got the reply), one per attempt, retries with http.request.resend_count.
@@ -387,7 +365,8 @@ static void delivery_trace_parent(const struct delivery *dv, struct trace_contex
 static void trace_attempt(const struct delivery *dv, struct trace_context *parent,
 			  struct trace_attr attrs[4], struct httpc_request *req)
 {
-	delivery_trace_parent(dv, parent);
+	/* Zeroed when dv has no trace context: the attempt is not traced. */
+	(void)trace_context_from(dv->traceparent, dv->tracestate, parent);
 	attrs[0] = (struct trace_attr){ .key = "kn.trigger.name",
 					.type = TRACE_ATTR_STRING,
 					.v.s = dv->trigger->name };
@@ -489,6 +468,7 @@ static void pump(struct dispatcher *d, struct trig_queue *q)
 	while (!d->stopping && q->head && q->inflight < d->opt.trigger_inflight) {
 		struct delivery *dv = q->head;
 
+		assert(dv->state == DELIVERY_QUEUED);
 		q->head = dv->qnext;
 		if (!q->head)
 			q->tail = NULL;
@@ -565,6 +545,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 
 	if (res->cancelled) {
 		pthread_mutex_lock(&d->mu);
+		assert(q->inflight > 0 && d->inflight > 0);
 		q->inflight--;
 		d->inflight--;
 		enqueue(d, dv); /* not counted as an attempt: resumed after the restart */
@@ -576,6 +557,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 	if (r.outcome == DELIVERY_REPLY)
 		dest = take_reply(d, dv, &r, res->trace, &owned);
 	pthread_mutex_lock(&d->mu);
+	assert(q->inflight > 0 && d->inflight > 0);
 	q->inflight--;
 	d->inflight--;
 	metrics_observe(q->duration, (double)res->elapsed_us / 1e6);
@@ -765,22 +747,12 @@ static void committer_stop(struct dispatcher *d)
 
 size_t dispatcher_depth(struct dispatcher *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->depth;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->depth);
 }
 
 size_t dispatcher_bytes(struct dispatcher *d)
 {
-	size_t n;
-
-	pthread_mutex_lock(&d->mu);
-	n = d->bytes;
-	pthread_mutex_unlock(&d->mu);
-	return n;
+	return locked_size(&d->mu, &d->bytes);
 }
 
 static void register_metrics(struct dispatcher *d)
@@ -835,10 +807,10 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 {
 	struct dispatcher *d = xcalloc(1, sizeof(*d));
 	struct httpc_options ho = { 0 };
-	pthread_condattr_t ca;
 
 	d->topo = topo;
 	d->opt = *opt;
+	list_init(&d->all);
 	if (!d->opt.queue_max)
 		d->opt.queue_max = 10000;
 	if (!d->opt.queue_bytes)
@@ -857,10 +829,7 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_mutex_init(&d->cmu, NULL);
 	pthread_cond_init(&d->ccond, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	(void)clock_cond_init(&d->cond);
 	d->queues = xcalloc(topo->ntriggers + 1, sizeof(*d->queues));
 	register_metrics(d);
 	ho.max_transfers = 512;
@@ -879,13 +848,7 @@ void dispatcher_drain(struct dispatcher *d, long long grace_ms)
 {
 	struct timespec dl;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += grace_ms / 1000;
-	dl.tv_nsec += (grace_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, grace_ms);
 	pthread_mutex_lock(&d->mu);
 	d->stopping = 1;
 	while (d->inflight > 0) {
@@ -1008,8 +971,9 @@ cleanup:
 int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err)
 {
 	struct snapshot sn = { .d = d };
+	struct list_head *pos;
 	struct delivery *dv;
-	long long now = now_ms();
+	long long now = clock_real_ms();
 	bool spooled = false;
 	int rc = 0, n = 0;
 
@@ -1023,7 +987,7 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	}
 	if (legacy_spool)
 		spooled = load_legacy_spool(d, legacy_spool);
-	sn.cursor = d->all;
+	sn.cursor = d->all.next;
 	rc = wal_open(d->opt.wal_path, d->opt.fsync, snapshot_chunk, &sn, &d->wal, err);
 	if (rc)
 		goto out;
@@ -1037,7 +1001,8 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	/* The log now holds the spool's deliveries: only now may the spool go. */
 	if (spooled && spool_remove(legacy_spool) != 0)
 		log_warn("%s: resumed, but cannot be removed: %s", legacy_spool, strerror(errno));
-	for (dv = d->all; dv; dv = dv->next) {
+	list_for_each(pos, &d->all) {
+		dv = list_entry(pos, struct delivery, link);
 		schedule(d, dv, dv->due_ms > now ? dv->due_ms - now : 0);
 		n++;
 	}
@@ -1081,8 +1046,8 @@ void dispatcher_free(struct dispatcher *d)
 		httpc_free(d->client);
 	}
 	committer_stop(d);
-	while (d->all)
-		untrack_free(d, d->all);
+	while (!list_empty(&d->all))
+		untrack_free(d, list_entry(d->all.next, struct delivery, link));
 	wal_close(d->wal);
 	pthread_cond_destroy(&d->ccond);
 	pthread_mutex_destroy(&d->cmu);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -43,14 +44,6 @@ struct feed {
 	atomic_llong last_ok_ms;
 	struct metric_series *ok, *failed;
 };
-
-long long feed_now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct feed *feed_new(const struct feed_options *opt)
 {
@@ -186,7 +179,7 @@ static int apply(struct feed *f, const struct httpc_response *res)
 	if (rc == 0) {
 		(void)feed_set(f, json, len);
 		free(json);
-		atomic_store(&f->last_ok_ms, feed_now_ms());
+		atomic_store(&f->last_ok_ms, clock_mono_ms());
 		metrics_inc(f->ok);
 	} else {
 		metrics_inc(f->failed);

@@ -80,7 +80,4 @@ void feed_stop(struct feed *f);
 /* Frees the feed. The client must have been freed (or have no feed work) before. */
 void feed_free(struct feed *f);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-long long feed_now_ms(void);
-
 #endif

@@ -15,8 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
@@ -134,48 +137,13 @@ int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len)
 	size_t old = out->len;
 
 	if (buf_append(out, h, hlen) || buf_append(out, payload, len)) {
-		out->len = old;
-		if (out->alloc)
-			out->data[old] = '\0';
-		return BUF_TOO_BIG;
+		buf_setlen(out, old);
+		return ERR_TOO_LARGE;
 	}
 	return 0;
 }
 
 /* ---- handshake -------------------------------------------------------------------------- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
 
 /* Whether key is the canonical base64 of exactly 16 bytes: 22 symbols and "==". */
 static int key_valid(const char *key)
@@ -185,16 +153,17 @@ static int key_valid(const char *key)
 	if (strlen(key) != 24 || key[22] != '=' || key[23] != '=')
 		return 0;
 	for (i = 0; i < 22; i++)
-		if (b64_value(key[i]) < 0)
+		if (base64_value(key[i]) < 0)
 			return 0;
 	/* 22 symbols carry 132 bits: the last 4 must be zero for 128. */
-	return (b64_value(key[21]) & 0x0f) == 0;
+	return (base64_value(key[21]) & 0x0f) == 0;
 }
 
 int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
 {
 	unsigned char digest[SHA1_DIGEST_LEN];
 	struct sha1 s;
+	struct buf b;
 
 	out[0] = '\0';
 	if (!key || !key_valid(key))
@@ -203,7 +172,10 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
 	sha1_update(&s, key, strlen(key));
 	sha1_update(&s, WS_GUID, strlen(WS_GUID));
 	sha1_final(&s, digest);
-	b64_encode(digest, sizeof(digest), out);
+	buf_init(&b, WS_ACCEPT_LEN);
+	(void)base64_encode(digest, sizeof(digest), &b); /* 28 symbols: fits the cap */
+	memcpy(out, b.data, b.len + 1);
+	buf_release(&b);
 	return 0;
 }
 
@@ -292,7 +264,8 @@ struct ws_client {
 	int in_fragment;		/* inside a fragmented data message */
 	size_t msg_total;		/* its size so far */
 	int dead;			/* closed; freed at the end of the loop round */
-	struct ws_client *prev, *next;
+	struct list_head link;		/* on hub->clients while open */
+	struct ws_client *next;		/* on the adopted or the graveyard stack */
 };
 
 struct ws_hub {
@@ -307,20 +280,12 @@ struct ws_hub {
 	struct ws_client *adopted;
 	/* hub thread only (and ws_hub_free() after the join) */
 	struct ws_msg *snapshot;
-	struct ws_client *clients;
+	struct list_head clients; /* the open clients, newest first */
 	struct ws_client *graveyard;
 	long long next_ping;
 	atomic_size_t nclients;
 	struct metric_series *m_clients, *m_slow, *m_timeout, *m_limit, *m_published;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
 {
@@ -389,13 +354,7 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		hub->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = NULL;
+	list_del(&c->link);
 	c->next = hub->graveyard;
 	hub->graveyard = c;
 	clients_changed(hub, -1);
@@ -580,9 +539,7 @@ static void client_parse(struct ws_hub *hub, struct ws_client *c)
 		buf_release(&c->in); /* idle clients keep no input buffer */
 		return;
 	}
-	memmove(c->in.data, c->in.data + pos, c->in.len - pos);
-	c->in.len -= pos;
-	c->in.data[c->in.len] = '\0';
+	buf_consume(&c->in, pos);
 }
 
 static void client_read(struct ws_hub *hub, struct ws_client *c)
@@ -644,10 +601,7 @@ static void client_start(struct ws_hub *hub, struct ws_client *c)
 	c->events = EPOLLIN;
 	c->queue = xcalloc(hub->cfg.queue_frames, sizeof(struct ws_msg *));
 	c->qcap = hub->cfg.queue_frames;
-	c->next = hub->clients;
-	if (hub->clients)
-		hub->clients->prev = c;
-	hub->clients = c;
+	list_add(&c->link, &hub->clients);
 	clients_changed(hub, 1);
 	if (hub->snapshot)
 		client_send(hub, c, hub->snapshot);
@@ -658,10 +612,11 @@ static void client_start(struct ws_hub *hub, struct ws_client *c)
 /* Queues m to every open client, then makes it the snapshot (taking the caller's reference). */
 static void hub_fanout(struct ws_hub *hub, struct ws_msg *m)
 {
-	struct ws_client *c, *next;
+	struct list_head *pos, *next;
 
-	for (c = hub->clients; c; c = next) {
-		next = c->next;
+	list_for_each_safe(pos, next, &hub->clients) {
+		struct ws_client *c = list_entry(pos, struct ws_client, link);
+
 		if (!c->closing)
 			client_send(hub, c, m);
 	}
@@ -703,10 +658,11 @@ static int hub_take_work(struct ws_hub *hub)
 /* Keepalive: drops clients that missed the last ping (or a close), pings the others. */
 static void hub_keepalive(struct ws_hub *hub)
 {
-	struct ws_client *c, *next;
+	struct list_head *pos, *next;
 
-	for (c = hub->clients; c; c = next) {
-		next = c->next;
+	list_for_each_safe(pos, next, &hub->clients) {
+		struct ws_client *c = list_entry(pos, struct ws_client, link);
+
 		if (c->closing) {
 			if (c->close_ticks++)
 				client_close(hub, c);
@@ -729,7 +685,7 @@ static int hub_timeout(const struct ws_hub *hub)
 
 	if (hub->cfg.ping_interval_ms < 0)
 		return -1;
-	left = hub->next_ping - now_ms();
+	left = hub->next_ping - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
@@ -766,9 +722,9 @@ static void *hub_main(void *arg)
 		}
 		if (woke)
 			stop = hub_take_work(hub);
-		if (!stop && hub->cfg.ping_interval_ms >= 0 && now_ms() >= hub->next_ping) {
+		if (!stop && hub->cfg.ping_interval_ms >= 0 && clock_mono_ms() >= hub->next_ping) {
 			hub_keepalive(hub);
-			hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+			hub->next_ping = clock_mono_ms() + hub->cfg.ping_interval_ms;
 		}
 		hub_bury(hub);
 	}
@@ -827,12 +783,13 @@ int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 	*out = NULL;
+	list_init(&hub->clients);
 	hub_config(hub, cfg);
 	hub_metrics(hub, hub->cfg.metrics);
 	raise_fd_limit();
 	atomic_init(&hub->nclients, 0);
 	pthread_mutex_init(&hub->lock, NULL);
-	hub->next_ping = now_ms() + hub->cfg.ping_interval_ms;
+	hub->next_ping = clock_mono_ms() + hub->cfg.ping_interval_ms;
 	hub->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	hub->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (hub->evfd < 0 || hub->epfd < 0 || epoll_ctl(hub->epfd, EPOLL_CTL_ADD, hub->evfd, &ev))
@@ -871,6 +828,7 @@ static void client_goodbye(struct ws_client *c)
 
 void ws_hub_close(struct ws_hub *hub)
 {
+	struct list_head *pos, *next;
 	struct ws_client *c;
 	int closed;
 
@@ -883,19 +841,19 @@ void ws_hub_close(struct ws_hub *hub)
 	wake(hub);
 	pthread_join(hub->thread, NULL);
 	/* The thread is gone, and adopters see stopping: the lists below are ours. */
-	while ((c = hub->clients)) {
-		hub->clients = c->next;
-		client_goodbye(c);
+	list_for_each_safe(pos, next, &hub->clients) {
+		list_del(pos);
+		client_goodbye(list_entry(pos, struct ws_client, link));
 	}
 	pthread_mutex_lock(&hub->lock);
 	c = hub->adopted;
 	hub->adopted = NULL;
 	pthread_mutex_unlock(&hub->lock);
 	while (c) {
-		struct ws_client *next = c->next;
+		struct ws_client *after = c->next;
 
 		client_goodbye(c);
-		c = next;
+		c = after;
 	}
 	hub_bury(hub);
 	atomic_store(&hub->nclients, 0);
@@ -976,6 +934,7 @@ int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
 		return ERR_BAD_REQUEST;
 	}
 	c = xcalloc(1, sizeof(*c));
+	list_init(&c->link);
 	c->fd = fd;
 	c->up = up;
 	buf_init(&c->in, WS_INPUT_CAP);

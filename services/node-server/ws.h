@@ -121,7 +121,7 @@ void ws_mask(unsigned char *data, size_t len, const unsigned char key[4]);
 
 /*
  * Appends one unmasked frame with FIN set (as servers send) for opcode and payload to out.
- * Returns 0 or BUF_TOO_BIG (out unchanged).
+ * Returns 0 or ERR_TOO_LARGE (out unchanged).
  */
 int ws_frame_build(struct buf *out, int opcode, const void *payload, size_t len);
 

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/base64.h"
 #include "common/ce.h"
 #include "common/xalloc.h"
 
@@ -109,7 +110,7 @@ static int cmd_decode(void)
 	b64 = json_object_get(in, "body_base64");
 	if (collect_headers(json_object_get(in, "headers"), &hs, &n) ||
 	    (b64 && (!json_is_string(b64) ||
-		     ce_base64_decode(json_string_value(b64), json_string_length(b64), &body)))) {
+		     base64_decode(json_string_value(b64), json_string_length(b64), &body)))) {
 		fprintf(stderr,
 			"ce_tool: expected {\"headers\": {...}, \"body_base64\": \"...\"}\n");
 		goto cleanup;
@@ -134,7 +135,7 @@ static json_t *body_json(json_t *headers, const void *body, size_t len)
 	json_t *out;
 
 	buf_init(&b, BUF_NOCAP);
-	ce_base64_encode(body, len, &b);
+	base64_encode(body, len, &b);
 	out = json_pack("{s:o, s:s#}", "headers", headers, "body_base64", b.data, (int)b.len);
 	buf_release(&b);
 	return out;

@@ -198,6 +198,11 @@ int ce_set_data(struct ce_event *ev, const void *data, size_t len, const char *c
  * Returns 0 or ERR_INVALID_EVENT.
  */
 int ce_validate(const struct ce_event *ev, struct ce_error *err);
+/*
+ * The last step of every decoder: ce_validate(ev), then hands ev to *out (0), or frees it and
+ * returns ERR_INVALID_EVENT with *err filled.
+ */
+int ce_event_finish(struct ce_event *ev, struct ce_error *err, struct ce_event **out);
 
 /* ---- JSON format ----------------------------------------------------------------------- */
 
@@ -305,9 +310,5 @@ void ce_data_copy(struct ce_event *ev, const void *data, size_t len, bool base64
  * JSON types, not for textual types holding UTF-8, and without a type only if not JSON.
  */
 bool ce_data_needs_base64(const char *content_type, const void *data, size_t len);
-/* Standard padded base64 (RFC 4648 §4), appended to out. 0 or ERR_TOO_LARGE (out's cap). */
-int ce_base64_encode(const void *data, size_t len, struct buf *out);
-/* Decodes padded base64 (CR/LF ignored) into out. 0, ERR_VALIDATION or ERR_TOO_LARGE. */
-int ce_base64_decode(const char *s, size_t len, struct buf *out);
 
 #endif

@@ -16,8 +16,9 @@
 long long clock_mono_ns(void);
 long long clock_mono_us(void);
 long long clock_mono_ms(void);
-/* CLOCK_REALTIME in nanoseconds since the Unix epoch. */
+/* CLOCK_REALTIME in nanoseconds and milliseconds since the Unix epoch. */
 long long clock_real_ns(void);
+long long clock_real_ms(void);
 
 /* Sets *ts to CLOCK_MONOTONIC now + ms (ms < 0 counts as 0), for pthread_cond_timedwait(). */
 void clock_deadline(struct timespec *ts, long long ms);

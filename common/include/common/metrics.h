@@ -97,7 +97,7 @@ void metrics_on_collect(struct metrics *reg, metrics_collect_fn fn, void *arg);
  */
 void metrics_register_process(struct metrics *reg);
 
-/* Appends the whole registry in the text format 0.0.4. Returns 0 or BUF_TOO_BIG. */
+/* Appends the whole registry in the text format 0.0.4. Returns 0 or ERR_TOO_LARGE. */
 int metrics_render(struct metrics *reg, struct buf *out);
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

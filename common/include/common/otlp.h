@@ -103,13 +103,13 @@ void otlp_headers_free(struct http_header *h, size_t n);
 long long otlp_retry_after_ms(const char *value, long long now_s);
 
 /* Encodes an ExportTraceServiceRequest with spans[0..n) under res; appends to out. 0 or
- * BUF_TOO_BIG. */
+ * ERR_TOO_LARGE. */
 int otlp_encode_spans(const struct trace_resource *res, struct trace_span *const *spans, size_t n,
 		      struct buf *out);
 /*
  * Encodes an ExportMetricsServiceRequest with every series of reg (metrics_walk()) under res,
  * start_ns and now_ns as the data points' start and sample times. Appends to out. 0 or
- * BUF_TOO_BIG.
+ * ERR_TOO_LARGE.
  */
 int otlp_encode_metrics(const struct trace_resource *res, struct metrics *reg, long long start_ns,
 			long long now_ns, struct buf *out);

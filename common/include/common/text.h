@@ -6,6 +6,7 @@
 #ifndef COMMON_TEXT_H
 #define COMMON_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,14 @@
 
 /* The value of hex digit c (either case), or -1. */
 int text_hex_value(char c);
+
+/*
+ * The one UTF-8 decoder. Decodes the sequence at p (n >= 1 bytes) into *cp and returns its
+ * length (1-4), or returns 0 and points *why at a static reason ("overlong encoding", "UTF-16
+ * surrogate", "code point above U+10FFFF", "truncated sequence", "missing continuation byte",
+ * "unexpected continuation byte", "invalid byte") when it is not valid UTF-8. NUL is valid.
+ */
+size_t text_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp, const char **why);
 
 /*
  * The length (1-4) of the valid UTF-8 sequence at p, which has n >= 1 bytes, or 0 when it is
@@ -26,6 +35,15 @@ size_t text_utf8_seq(const unsigned char *p, size_t n);
  * U+00FF, with length 1, so a scan over any bytes always advances.
  */
 size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
+
+/*
+ * The one JSON media-type check: whether ct ("type/subtype; params", parameters and the
+ * white space before them ignored, case-insensitive) has the subtype "json" or a "+json"
+ * suffix ("vnd.x+json"). type NULL accepts any type (the CloudEvents rule for
+ * datacontenttype); else the type must be that one (the HTTP server's "application"). false
+ * for NULL.
+ */
+bool text_media_type_is_json(const char *ct, const char *type);
 
 /*
  * Appends the percent-decoded bytes of s[0..len) to out (one round: "%2541" gives "%41").

@@ -63,6 +63,16 @@ void trace_context_hex(const struct trace_context *ctx, char trace_id[33], char 
  * *out with is_remote = 1, or ERR_NOT_FOUND (no usable traceparent: *out zeroed).
  */
 int trace_context_extract(const struct http_header *headers, size_t n, struct trace_context *out);
+/*
+ * The one traceparent-to-context conversion: the remote context of the traceparent values
+ * tp[0..ntp) (W3C rules for repeated values, traceparent.h) with the tracestate values
+ * ts[0..nts) (dropped when invalid). Returns 0 and *out with is_remote = 1, or ERR_NOT_FOUND
+ * (no usable traceparent; *out zeroed).
+ */
+int trace_context_parse(const char *const *tp, size_t ntp, const char *const *ts, size_t nts,
+			struct trace_context *out);
+/* trace_context_parse() of one traceparent and one tracestate value (either may be NULL). */
+int trace_context_from(const char *traceparent, const char *tracestate, struct trace_context *out);
 
 /* Storage for the outgoing headers of one request; headers[] point into it and into ctx. */
 struct trace_inject {
@@ -289,9 +299,5 @@ int trace_flush(long long timeout_ms);
  * ended after this. Safe to call when not initialized; trace_init() may be called again.
  */
 void trace_shutdown(void);
-
-/* Time helpers shared with otlp.c: CLOCK_REALTIME ns and CLOCK_MONOTONIC ms. */
-long long trace_now_ns(void);
-long long trace_mono_ms(void);
 
 #endif

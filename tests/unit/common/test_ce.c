@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/base64.h"
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/xalloc.h"
@@ -1114,19 +1115,19 @@ Test(ce, base64_table)
 	buf_init(&b, BUF_NOCAP);
 	for (i = 0; i < sizeof(b64_rows) / sizeof(b64_rows[0]); i++) {
 		buf_reset(&b);
-		cr_assert_eq(ce_base64_encode(b64_rows[i].raw, b64_rows[i].len, &b), 0);
+		cr_assert_eq(base64_encode(b64_rows[i].raw, b64_rows[i].len, &b), 0);
 		cr_expect_str_eq(b.data, b64_rows[i].enc);
 		buf_reset(&b);
-		cr_assert_eq(ce_base64_decode(b64_rows[i].enc, strlen(b64_rows[i].enc), &b), 0);
+		cr_assert_eq(base64_decode(b64_rows[i].enc, strlen(b64_rows[i].enc), &b), 0);
 		cr_expect_eq(b.len, b64_rows[i].len);
 		cr_expect_eq(memcmp(b.data, b64_rows[i].raw, b.len), 0);
 	}
 	buf_reset(&b);
-	cr_expect_eq(ce_base64_decode("Zm9v\r\nYmFy", 10, &b), 0, "line breaks are ignored");
+	cr_expect_eq(base64_decode("Zm9v\r\nYmFy", 10, &b), 0, "line breaks are ignored");
 	cr_expect_str_eq(b.data, "foobar");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		buf_reset(&b);
-		cr_expect_neq(ce_base64_decode(bad[i], strlen(bad[i]), &b), 0, "%s", bad[i]);
+		cr_expect_neq(base64_decode(bad[i], strlen(bad[i]), &b), 0, "%s", bad[i]);
 	}
 	buf_release(&b);
 }

@@ -54,3 +54,11 @@ Test(clock, cond_times_out_on_the_monotonic_clock)
 	pthread_mutex_unlock(&mu);
 	pthread_cond_destroy(&cond);
 }
+
+Test(clock, realtime_ms_agrees_with_ns)
+{
+	long long ms = clock_real_ms(), ns = clock_real_ns();
+
+	cr_assert_geq(ns / 1000000, ms);
+	cr_assert_gt(ms, 1577836800LL * 1000LL);
+}

@@ -266,7 +266,7 @@ Test(metrics, render_respects_buffer_cap)
 
 	metrics_gauge(reg, "a_long_enough_metric_name", "Some help text.", NULL);
 	buf_init(&b, 16);
-	cr_expect_eq(metrics_render(reg, &b), BUF_TOO_BIG);
+	cr_expect_eq(metrics_render(reg, &b), ERR_TOO_LARGE);
 	buf_release(&b);
 	metrics_free(reg);
 }

@@ -70,3 +70,76 @@ Test(text, read_file)
 	buf_release(&err);
 	unlink(path);
 }
+
+struct why_row {
+	const char *bytes;
+	size_t n;
+	const char *why; /* NULL: valid */
+};
+
+Test(text, utf8_decode_says_why)
+{
+	static const struct why_row rows[] = {
+		{ "\xe2\x82\xac", 3, NULL },
+		{ "\0", 1, NULL },
+		{ "\x80", 1, "unexpected continuation byte" },
+		{ "\xc1\xbf", 2, "overlong encoding" },
+		{ "\xe0\x80\x80", 3, "overlong encoding" },
+		{ "\xed\xa0\x80", 3, "UTF-16 surrogate" },
+		{ "\xf4\x90\x80\x80", 4, "code point above U+10FFFF" },
+		{ "\xf5\x80\x80\x80", 4, "code point above U+10FFFF" },
+		{ "\xff", 1, "invalid byte" },
+		{ "\xe2\x82", 2, "truncated sequence" },
+		{ "\xc3", 1, "truncated sequence" },
+		{ "\xe2\x28\xac", 3, "missing continuation byte" },
+		{ "\xe2\x82\x28", 3, "missing continuation byte" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *why = NULL;
+		uint32_t cp;
+		size_t len =
+		    text_utf8_decode((const unsigned char *)rows[i].bytes, rows[i].n, &cp, &why);
+
+		if (!rows[i].why) {
+			cr_expect_eq(len, rows[i].n, "row %zu", i);
+			continue;
+		}
+		cr_expect_eq(len, 0, "row %zu", i);
+		cr_expect_str_eq(why ? why : "(none)", rows[i].why, "row %zu", i);
+		cr_expect_eq(text_utf8_seq((const unsigned char *)rows[i].bytes, rows[i].n), 0,
+			     "row %zu", i);
+	}
+}
+
+struct media_row {
+	const char *ct;
+	bool any, application; /* text_media_type_is_json(ct, NULL), (ct, "application") */
+};
+
+Test(text, media_type_is_json)
+{
+	static const struct media_row rows[] = {
+		{ "application/json", true, true },
+		{ "Application/JSON; charset=utf-8", true, true },
+		{ " \tapplication/json", true, true },
+		{ "application/cloudevents+json", true, true },
+		{ "application/vnd.api+json;x=1", true, true },
+		{ "text/json", true, false },
+		{ "text/x+json", true, false },
+		{ "application/+json", false, false },
+		{ "application/jsonx", false, false },
+		{ "application/xml", false, false },
+		{ "application /json", true, false },
+		{ "/json", false, false },
+		{ "json", false, false },
+		{ "", false, false },
+		{ NULL, false, false },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cr_expect_eq(text_media_type_is_json(rows[i].ct, NULL), rows[i].any, "row %zu", i);
+		cr_expect_eq(text_media_type_is_json(rows[i].ct, "application"),
+			     rows[i].application, "row %zu", i);
+	}
+}

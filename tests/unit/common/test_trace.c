@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -286,7 +287,7 @@ static int capture(void *arg, struct trace_span *const *spans, size_t n, long lo
 {
 	struct sink *k = arg;
 
-	cr_assert_gt(deadline, trace_mono_ms() - 1);
+	cr_assert_gt(deadline, clock_mono_ms() - 1);
 	pthread_mutex_lock(&k->mu);
 	k->batches++;
 	k->total += n;
@@ -576,4 +577,32 @@ Test(logs, records_inside_a_span_carry_its_ids)
 	}
 	cr_assert_eq(i, 5);
 	free(out);
+}
+
+Test(trace, context_from_one_header_pair)
+{
+	struct trace_context ctx;
+	char tid[33], sid[17];
+
+	cr_assert_eq(trace_context_from("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+					"k=v", &ctx),
+		     0);
+	trace_context_hex(&ctx, tid, sid);
+	cr_expect_str_eq(tid, "0af7651916cd43dd8448eb211c80319c");
+	cr_expect_str_eq(sid, "b7ad6b7169203331");
+	cr_expect_eq(ctx.flags, 1);
+	cr_expect_eq(ctx.is_remote, 1);
+	cr_expect_str_eq(ctx.tracestate, "k=v");
+	/* An invalid tracestate is dropped; the context stays. */
+	cr_assert_eq(trace_context_from("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+					"not a list entry", &ctx),
+		     0);
+	cr_expect_str_eq(ctx.tracestate, "");
+	cr_expect_eq(ctx.flags, 0);
+	/* No or a bad traceparent: ERR_NOT_FOUND and a zeroed context. */
+	cr_expect_eq(trace_context_from(NULL, "k=v", &ctx), ERR_NOT_FOUND);
+	cr_expect_not(trace_context_valid(&ctx));
+	cr_expect_eq(trace_context_from("00-zz", NULL, &ctx), ERR_NOT_FOUND);
+	cr_expect_eq(ctx.is_remote, 0);
+	cr_expect_str_eq(ctx.tracestate, "");
 }

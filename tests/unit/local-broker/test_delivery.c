@@ -12,6 +12,7 @@
 #include "../../../services/local-broker/delivery.h"
 #include "../../../services/local-broker/ttl.h"
 #include "common/buf.h"
+#include "common/base64.h"
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/httpc.h"
@@ -92,7 +93,7 @@ Test(delivery, error_data_base64_and_truncation)
 		buf_init(&got, BUF_NOCAP);
 		buf_init(&full, BUF_NOCAP);
 		cr_assert_eq(delivery_error_data(body, rows[i].len, &got), 0);
-		cr_assert_eq(ce_base64_encode(body, rows[i].len, &full), 0);
+		cr_assert_eq(base64_encode(body, rows[i].len, &full), 0);
 		cr_expect_eq(got.len, rows[i].want_len, "len %zu → %zu", rows[i].len, got.len);
 		cr_expect_eq(memcmp(got.data, full.data, got.len), 0,
 			     "a prefix of the whole base64");

@@ -412,7 +412,7 @@ Test(ws_frame, build_respects_the_cap, LEAK_FINI)
 
 	buf_init(&b, 10);
 	buf_appends(&b, "ab");
-	cr_expect_eq(ws_frame_build(&b, 0x1, "0123456789", 10), BUF_TOO_BIG);
+	cr_expect_eq(ws_frame_build(&b, 0x1, "0123456789", 10), ERR_TOO_LARGE);
 	cr_expect_eq(b.len, 2);
 	cr_expect_str_eq(b.data, "ab");
 	cr_expect_eq(ws_frame_build(&b, 0x1, "0123", 4), 0);

@@ -1,0 +1,64 @@
+/*
+ * groupcommit.h: group commit for an append-only file (leader/follower), shared by the event
+ * log (eventlog.c) and the write-ahead log (wal.c).
+ *
+ * `written` numbers the appends (the owner takes ++written for each, in file order), `synced`
+ * is the highest one known to be on disk. A committer whose number is not synced yet and finds
+ * no sync running leads one: it snapshots `written`, drops the lock, syncs, retakes the lock,
+ * publishes the snapshot as `synced` and wakes every waiter; the others wait. Appends made
+ * while the leader syncs are covered by the next sync, led by one of their committers. A sync
+ * that fails is sticky: `sync_errno` is set, and every later commit fails with ERR_IO.
+ *
+ * Threading contract: the group commit uses its owner's mutex (given to groupcommit_init()).
+ * Every call below except init/release/set_sync is made with that mutex held, and the fields
+ * are read only with it held. groupcommit_commit() may drop and retake it (to sync as a leader,
+ * or to wait); groupcommit_quiesce() may wait on it. The descriptor passed to a commit must
+ * stay open and unchanged until the commit returns: an owner that swaps its file first calls
+ * groupcommit_quiesce() (no sync is running then, and none starts while it holds the mutex).
+ */
+#ifndef COMMON_GROUPCOMMIT_H
+#define COMMON_GROUPCOMMIT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+/* Makes fd's written data durable (fdatasync() by default). 0, or -1 with errno set. */
+typedef int (*groupcommit_sync_fn)(int fd, void *arg);
+
+struct groupcommit {
+	pthread_mutex_t *mu; /* the owner's */
+	pthread_cond_t cv;
+	const char *name; /* the file, for log lines (borrowed) */
+	groupcommit_sync_fn sync_fn;
+	void *sync_arg;
+	unsigned long long written; /* appends made (the number of the last one) */
+	unsigned long long synced;  /* appends 1..synced are on disk */
+	unsigned long long syncs;   /* syncs performed */
+	bool syncing;		    /* a leader is syncing right now */
+	int sync_errno;		    /* sticky: a sync failed with this errno */
+};
+
+/* Prepares g over the owner's mutex mu; name must outlive g. */
+void groupcommit_init(struct groupcommit *g, pthread_mutex_t *mu, const char *name);
+void groupcommit_release(struct groupcommit *g);
+/* Replaces the sync function (NULL: fdatasync()); for tests. Not while commits run. */
+void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *arg);
+/*
+ * Waits until append seq is on disk. With lead_unlocked, a committer that leads syncs without
+ * the mutex, so others keep appending (FSYNC=batch); without it, it syncs holding the mutex,
+ * so nothing is appended meanwhile (FSYNC=always). 0, or ERR_IO when a sync failed (now or
+ * before). A file that cannot be synced at all (EINVAL: a pipe, /dev/null) counts as synced.
+ */
+int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bool lead_unlocked);
+/* Waits until no sync is running (before the owner swaps its file). */
+void groupcommit_quiesce(struct groupcommit *g);
+/* Marks every append so far as durable (the owner rewrote them into a synced file). */
+void groupcommit_all_synced(struct groupcommit *g);
+/*
+ * Makes a newly created (or renamed) directory entry durable: fsyncs the directory that holds
+ * path. 0, or -1 when the directory cannot be opened or synced (a failed sync is logged as a
+ * warning; callers go on, as the entry itself was written).
+ */
+int groupcommit_sync_parent(const char *path);
+
+#endif

@@ -1,0 +1,129 @@
+/* groupcommit.c: see groupcommit.h. */
+#include "common/groupcommit.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+static int default_sync(int fd, void *arg)
+{
+	(void)arg;
+	return fdatasync(fd);
+}
+
+void groupcommit_init(struct groupcommit *g, pthread_mutex_t *mu, const char *name)
+{
+	memset(g, 0, sizeof(*g));
+	g->mu = mu;
+	g->name = name;
+	g->sync_fn = default_sync;
+	pthread_cond_init(&g->cv, NULL);
+}
+
+void groupcommit_release(struct groupcommit *g)
+{
+	pthread_cond_destroy(&g->cv);
+}
+
+void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *arg)
+{
+	g->sync_fn = fn ? fn : default_sync;
+	g->sync_arg = fn ? arg : NULL;
+}
+
+/* One sync; EINVAL means the file cannot be synced at all: nothing to do. Sets *e. */
+static int do_sync(struct groupcommit *g, int fd, int *e)
+{
+	int rc = g->sync_fn(fd, g->sync_arg);
+
+	*e = errno;
+	if (rc != 0 && *e == EINVAL)
+		return 0;
+	return rc;
+}
+
+/* Records the outcome of a sync of appends 1..target. Lock held. */
+static void sync_done(struct groupcommit *g, unsigned long long target, int rc, int e)
+{
+	g->syncs++;
+	if (rc == 0) {
+		if (target > g->synced)
+			g->synced = target;
+	} else if (!g->sync_errno) {
+		g->sync_errno = e ? e : EIO;
+		log_error("%s: sync failed: %s; refusing further appends", g->name, strerror(e));
+	}
+}
+
+int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bool lead_unlocked)
+{
+	assert(seq <= g->written);
+	for (;;) {
+		unsigned long long target = g->written;
+		int rc, e;
+
+		if (g->synced >= seq)
+			return 0;
+		if (g->sync_errno)
+			return ERR_IO;
+		if (g->syncing) {
+			pthread_cond_wait(&g->cv, g->mu);
+			continue;
+		}
+		if (!lead_unlocked) {
+			rc = do_sync(g, fd, &e);
+			sync_done(g, target, rc, e);
+			continue;
+		}
+		g->syncing = true;
+		pthread_mutex_unlock(g->mu);
+		rc = do_sync(g, fd, &e);
+		pthread_mutex_lock(g->mu);
+		g->syncing = false;
+		sync_done(g, target, rc, e);
+		pthread_cond_broadcast(&g->cv);
+	}
+}
+
+void groupcommit_quiesce(struct groupcommit *g)
+{
+	while (g->syncing)
+		pthread_cond_wait(&g->cv, g->mu);
+}
+
+void groupcommit_all_synced(struct groupcommit *g)
+{
+	assert(!g->syncing);
+	g->synced = g->written;
+	pthread_cond_broadcast(&g->cv);
+}
+
+int groupcommit_sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, rc = -1;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = fsync(fd);
+		if (rc != 0)
+			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+	return rc;
+}

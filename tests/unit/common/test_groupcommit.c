@@ -1,0 +1,189 @@
+/*
+ * test_groupcommit.c: groupcommit.h on a real temporary file: a commit waits for a sync that
+ * covers it; concurrent committers share syncs (batch); holding the lock (always) syncs once per
+ * commit; a failed sync is sticky; EINVAL counts as synced; all_synced; sync_parent.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../unit.h"
+#include "common/err.h"
+#include "common/groupcommit.h"
+
+TestSuite(groupcommit, LEAK_FINI);
+
+#define THREADS	   8
+#define PER_THREAD 40
+
+struct file {
+	char path[32];
+	int fd;
+	pthread_mutex_t mu;
+	struct groupcommit gc;
+};
+
+static atomic_int sync_calls;
+static atomic_int fail_with;
+
+/* Counts the syncs, sleeps a little (so committers pile up), fails when told to. */
+static int test_sync(int fd, void *arg)
+{
+	int e = atomic_load(&fail_with);
+
+	(void)arg;
+	atomic_fetch_add(&sync_calls, 1);
+	usleep(2000);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static void file_open(struct file *f)
+{
+	snprintf(f->path, sizeof(f->path), "/tmp/test_gc_XXXXXX");
+	f->fd = mkstemp(f->path);
+	cr_assert_geq(f->fd, 0);
+	pthread_mutex_init(&f->mu, NULL);
+	groupcommit_init(&f->gc, &f->mu, f->path);
+	groupcommit_set_sync(&f->gc, test_sync, NULL);
+	atomic_store(&sync_calls, 0);
+	atomic_store(&fail_with, 0);
+}
+
+static void file_close(struct file *f)
+{
+	groupcommit_release(&f->gc);
+	pthread_mutex_destroy(&f->mu);
+	close(f->fd);
+	unlink(f->path);
+}
+
+/* One append and its commit, as eventlog.c and wal.c do it. */
+static int append_commit(struct file *f, bool batch)
+{
+	unsigned long long seq;
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	if (write(f->fd, "x\n", 2) != 2) {
+		pthread_mutex_unlock(&f->mu);
+		return ERR_IO;
+	}
+	seq = ++f->gc.written;
+	rc = groupcommit_commit(&f->gc, f->fd, seq, batch);
+	if (rc == 0)
+		cr_expect_geq(f->gc.synced, seq);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+struct worker {
+	struct file *f;
+	bool batch;
+	int failures;
+	pthread_t th;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < PER_THREAD; i++)
+		if (append_commit(w->f, w->batch) != 0)
+			w->failures++;
+	return NULL;
+}
+
+static unsigned long long run_workers(struct file *f, bool batch)
+{
+	struct worker w[THREADS];
+
+	for (int t = 0; t < THREADS; t++) {
+		w[t] = (struct worker){ .f = f, .batch = batch };
+		pthread_create(&w[t].th, NULL, worker_main, &w[t]);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(w[t].th, NULL);
+		cr_expect_eq(w[t].failures, 0);
+	}
+	cr_expect_eq(f->gc.written, THREADS * PER_THREAD);
+	cr_expect_eq(f->gc.synced, f->gc.written);
+	cr_expect_eq(f->gc.syncs, (unsigned long long)atomic_load(&sync_calls));
+	return f->gc.syncs;
+}
+
+Test(groupcommit, batch_committers_share_syncs)
+{
+	struct file f;
+	unsigned long long syncs;
+
+	file_open(&f);
+	syncs = run_workers(&f, true);
+	cr_expect_lt(syncs, THREADS * PER_THREAD / 3, "%llu syncs for %d commits", syncs,
+		     THREADS * PER_THREAD);
+	file_close(&f);
+}
+
+Test(groupcommit, always_syncs_every_commit)
+{
+	struct file f;
+
+	file_open(&f);
+	cr_expect_eq(run_workers(&f, false), THREADS * PER_THREAD);
+	file_close(&f);
+}
+
+Test(groupcommit, a_failed_sync_is_sticky)
+{
+	struct file f;
+
+	file_open(&f);
+	cr_assert_eq(append_commit(&f, true), 0);
+	atomic_store(&fail_with, EIO);
+	cr_expect_eq(append_commit(&f, true), ERR_IO);
+	cr_expect_eq(f.gc.sync_errno, EIO);
+	atomic_store(&fail_with, 0);
+	cr_expect_eq(append_commit(&f, true), ERR_IO, "sticky after the disk recovers");
+	cr_expect_eq(append_commit(&f, false), ERR_IO);
+	file_close(&f);
+}
+
+Test(groupcommit, einval_counts_as_synced)
+{
+	struct file f;
+
+	file_open(&f);
+	atomic_store(&fail_with, EINVAL);
+	cr_expect_eq(append_commit(&f, true), 0);
+	cr_expect_eq(f.gc.sync_errno, 0);
+	file_close(&f);
+}
+
+Test(groupcommit, all_synced_and_quiesce)
+{
+	struct file f;
+
+	file_open(&f);
+	pthread_mutex_lock(&f.mu);
+	f.gc.written += 3;
+	groupcommit_quiesce(&f.gc); /* no sync running: returns at once */
+	groupcommit_all_synced(&f.gc);
+	cr_expect_eq(f.gc.synced, 3);
+	cr_expect_eq(groupcommit_commit(&f.gc, f.fd, 3, true), 0);
+	pthread_mutex_unlock(&f.mu);
+	cr_expect_eq(atomic_load(&sync_calls), 0, "nothing left to sync");
+	file_close(&f);
+}
+
+Test(groupcommit, sync_parent)
+{
+	cr_expect_eq(groupcommit_sync_parent("/tmp/some-file"), 0);
+	cr_expect_eq(groupcommit_sync_parent("relative-file"), 0); /* the working directory */
+	cr_expect_eq(groupcommit_sync_parent("/nonexistent-dir/file"), -1);
+}

@@ -1,0 +1,57 @@
+/*
+ * test_locked.c: locked.h reads the field it is given, and takes and releases the mutex
+ * (a held mutex blocks it until released; after it returns the mutex is free again).
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "../unit.h"
+#include "common/locked.h"
+
+TestSuite(locked, LEAK_FINI);
+
+struct shared {
+	pthread_mutex_t mu;
+	size_t n;
+	atomic_int read_done;
+};
+
+static void *reader(void *arg)
+{
+	struct shared *s = arg;
+
+	cr_expect_eq(locked_size(&s->mu, &s->n), 42);
+	atomic_store(&s->read_done, 1);
+	return NULL;
+}
+
+Test(locked, reads_the_field)
+{
+	struct shared s = { .n = 7 };
+
+	pthread_mutex_init(&s.mu, NULL);
+	cr_expect_eq(locked_size(&s.mu, &s.n), 7);
+	cr_expect_eq(pthread_mutex_trylock(&s.mu), 0, "released after the read");
+	pthread_mutex_unlock(&s.mu);
+	pthread_mutex_destroy(&s.mu);
+}
+
+Test(locked, waits_for_the_writer)
+{
+	struct shared s = { .n = 1 };
+	pthread_t th;
+
+	pthread_mutex_init(&s.mu, NULL);
+	atomic_init(&s.read_done, 0);
+	pthread_mutex_lock(&s.mu);
+	pthread_create(&th, NULL, reader, &s);
+	usleep(20000); /* the reader is blocked on the mutex meanwhile */
+	cr_expect_eq(atomic_load(&s.read_done), 0);
+	s.n = 42;
+	pthread_mutex_unlock(&s.mu);
+	pthread_join(th, NULL);
+	cr_expect_eq(atomic_load(&s.read_done), 1);
+	pthread_mutex_destroy(&s.mu);
+}
