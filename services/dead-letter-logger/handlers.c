@@ -16,12 +16,12 @@
 #include "common/xalloc.h"
 #include "deadletter.h"
 
-void deadletters_init(struct deadletters *dl, struct eventlog *log)
+void deadletters_init(struct deadletters *dl, const struct sink *files)
 {
-	dl->log = log;
+	dl->log = files->log;
 	dl->max_series = DEADLETTERS_DEFAULT_SERIES;
 	dl->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
-	dl->dedupe = NULL;
+	dl->dedupe = files->dedupe;
 	dl->total = metrics_counter(metrics_default(), "dead_letters_total",
 				    "Dead letters received, by failed destination and HTTP code.",
 				    METRIC_LABELS("destination", "code"));

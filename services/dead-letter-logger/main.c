@@ -44,24 +44,22 @@ static const struct config_var vars[] = {
 int main(int argc, char **argv)
 {
 	struct dll_config cfg = { 0 };
-	struct http_server_config http = { 0 };
-	struct deadletters dl;
 	struct sink files;
 	int rc;
+	struct http_server_config http = { .service = "dead-letter-logger",
+					   .ready = handlers_ready };
+	struct deadletters dl;
 
 	service_start("dead-letter-logger", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, deadletters_key,
 		      "dead letters") != 0)
 		return 2;
-	deadletters_init(&dl, files.log);
-	dl.max_series = (size_t)cfg.max_series;
-	dl.events_max_bytes = (size_t)cfg.events_max_bytes;
-	dl.dedupe = files.dedupe;
 	http.port = cfg.port;
-	http.service = "dead-letter-logger";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &dl;
-	http.ready = handlers_ready;
+	deadletters_init(&dl, &files);
+	dl.max_series = (size_t)cfg.max_series;
+	dl.events_max_bytes = (size_t)cfg.events_max_bytes;
 	rc = service_run(&http, ", writing %s (FSYNC=%s)", files.path,
 			 eventlog_fsync_names[cfg.fsync]);
 	sink_close(&files);

@@ -21,16 +21,16 @@ static void collect_log_bytes(struct metrics *reg, void *arg)
 	metrics_set(fs->log_bytes, (double)eventlog_size(fs->log));
 }
 
-void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
+void filesink_init(struct filesink *fs, const struct sink *files, struct failsim *fail,
 		   const char *policy)
 {
 	struct metrics *reg = metrics_default();
 	struct metric *d;
 
-	fs->log = log;
+	fs->log = files->log;
 	fs->fail = fail;
 	fs->policy = policy;
-	fs->dedupe = NULL;
+	fs->dedupe = files->dedupe;
 	fs->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	d = metrics_counter(reg, "filesink_deliveries_total",
 			    "Delivery attempts by outcome (saved, error simulated, rejected, "

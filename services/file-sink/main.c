@@ -94,7 +94,7 @@ static int saved_key(json_t *rec, const char **source, const char **id, const ch
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
-	struct http_server_config http = { 0 };
+	struct http_server_config http = { .service = "file-sink", .ready = handlers_ready };
 	struct failsim fail;
 	struct filesink fs;
 	struct sink files;
@@ -106,14 +106,11 @@ int main(int argc, char **argv)
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
 		      "saved events") != 0)
 		return 2;
-	filesink_init(&fs, files.log, &fail, policy);
-	fs.dedupe = files.dedupe;
+	filesink_init(&fs, &files, &fail, policy);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
 	http.port = cfg.port;
-	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &fs;
-	http.ready = handlers_ready;
 	rc = service_run(&http, ", writing %s (FSYNC=%s, %s)", files.path,
 			 eventlog_fsync_names[cfg.fsync], policy);
 	sink_close(&files);
