@@ -20,7 +20,6 @@
 
 #include "common/err.h"
 #include "common/groupcommit.h"
-#include "common/http.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -439,17 +438,4 @@ int eventlog_limit_parse(const char *text, size_t *out)
 		return ERR_BAD_REQUEST;
 	*out = v;
 	return 0;
-}
-
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
-{
-	size_t limit;
-	json_t *arr;
-
-	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
-		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
-				 EVENTLOG_MAX_LIMIT);
-	if (eventlog_tail(log, limit, max_bytes, &arr) != 0)
-		return http_fail(req, ERR_IO, "could not read events.log");
-	return http_respond_json(req, 200, arr);
 }

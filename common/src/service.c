@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/otlp.h"
@@ -98,4 +100,33 @@ int service_wait(void)
 void service_stop(void)
 {
 	otlp_shutdown();
+}
+
+int service_run(const struct http_server_config *http, const char *detail_fmt, ...)
+{
+	struct http_server *srv;
+	struct buf detail;
+	va_list ap;
+
+	if (http_server_start(http, &srv) != 0) {
+		service_stop();
+		return 1;
+	}
+	buf_init(&detail, 1024);
+	va_start(ap, detail_fmt);
+	(void)buf_vappendf(&detail, detail_fmt, ap);
+	va_end(ap);
+	log_info("%s listening on port %d%s", http->service, http_server_port(srv), detail.data);
+	buf_release(&detail);
+	service_wait();
+	http_server_stop(srv);
+	service_stop(); /* after the server, before what the metrics read is freed */
+	return 0;
+}
+
+int service_bad_setting(const char *setting, const char *why)
+{
+	fprintf(stderr, "%s: %s\n", setting, why);
+	service_stop();
+	return 2;
 }

@@ -3,10 +3,10 @@
 
 #include <stdbool.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "common/arena.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -23,12 +23,10 @@ int step_begin(struct http_request *req, struct step *st)
 {
 	struct ce_error cerr = { 0 };
 	json_t *text;
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = ce_decode_event(h, n, req->body, req->body_len, &st->in, &cerr);
+	rc = ce_request_decode(req, &st->in, &cerr);
 	if (rc)
 		return reject(req, rc, NULL, cerr.message);
 	(void)ce_trace_consume(req, st->in, 0, &st->span);
@@ -58,36 +56,10 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
-/* arena_defer() callbacks: what a reply borrows lives as long as the request. */
+/* arena_defer() callback: the reply event lives as long as the request. */
 static void event_free(void *ev)
 {
 	ce_event_free(ev);
-}
-
-static void headers_release(void *h)
-{
-	ce_headers_release(h);
-}
-
-int step_respond_event(struct http_request *req, int status, const struct ce_event *ev)
-{
-	struct arena *a = http_arena(req);
-	struct ce_headers *h = arena_alloc(a, sizeof(*h));
-	const char *ctype = NULL;
-	const void *body;
-	size_t len;
-
-	ce_headers_init(h);
-	arena_defer(a, headers_release, h);
-	if (ce_encode_binary(ev, h, &body, &len))
-		return http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	for (size_t i = 0; i < h->n; i++) {
-		if (strcasecmp(h->items[i].name, "Content-Type") == 0)
-			ctype = h->items[i].value;
-		else if (http_add_header(req, h->items[i].name, h->items[i].value))
-			return http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	}
-	return http_respond(req, status, ctype, body, len);
 }
 
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
@@ -112,7 +84,7 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 		rc |= ce_set(out, ext[i].name, ext[i].value);
 	if (rc)
 		return http_fail(req, ERR_INTERNAL, "could not build the reply event");
-	return step_respond_event(req, 200, out);
+	return ce_request_respond(req, 200, out);
 }
 
 void step_end(struct step *st, int rc)
@@ -127,4 +99,28 @@ void step_end(struct step *st, int rc)
 	json_decref(st->data);
 	ce_event_free(st->in);
 	memset(st, 0, sizeof(*st));
+}
+
+/* POST / of a step service: decode, run, end. */
+static int step_post(struct http_request *req)
+{
+	const struct step_service *svc = req->ctx;
+	struct step st;
+	int rc = step_begin(req, &st);
+
+	if (rc)
+		return rc;
+	rc = svc->run(svc->arg, req, &st);
+	step_end(&st, rc);
+	return rc;
+}
+
+static const struct route routes[] = {
+	{ "POST", "/", step_post, STEP_TEXT_MAX * 2, 0 },
+};
+
+const struct route *step_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
 }

@@ -6,6 +6,32 @@
 #include "common/step.h"
 #include "common/trace.h"
 
+#define FILTER_REPLY_TYPE   "new-review-comment"
+#define FILTER_REPLY_SOURCE "book-review-broker"
+#define FILTER_EXTENSION    "badwordfilter"
+
+/* step_run_fn: marks the review good or bad and answers the reply event. */
+static int filter_review(void *arg, struct http_request *req, struct step *st)
+{
+	struct filter *f = arg;
+	struct badword_match m;
+	const char *result;
+	int rc;
+
+	result = badword_check(f->list, st->text, st->text_len, &m) ? "bad" : "good";
+	trace_span_set_str(st->span, "badwordfilter.result", result);
+	if (result[0] == 'b')
+		log_fields(
+		    LOG_INFO, json_pack("{s:s, s:s}", "event_id", st->in->id, "matched", m.entry),
+		    "review %s is bad: it matches the list entry \"%s\"", st->in->id, m.entry);
+	(void)json_object_set_new(st->data, "badWordResult", json_string(result));
+	rc = step_reply(req, st, FILTER_REPLY_TYPE, FILTER_REPLY_SOURCE,
+			&(struct step_ext){ FILTER_EXTENSION, result }, 1);
+	if (rc == 0)
+		metrics_inc(result[0] == 'b' ? f->bad : f->good);
+	return rc;
+}
+
 void filter_init(struct filter *f, const struct badword_list *list)
 {
 	struct metric *m =
@@ -13,41 +39,8 @@ void filter_init(struct filter *f, const struct badword_list *list)
 			    "Reviews checked, by result (good or bad).", METRIC_LABELS("result"));
 
 	f->list = list;
+	f->service.run = filter_review;
+	f->service.arg = f;
 	f->good = metrics_series(m, METRIC_LABELS("good"));
 	f->bad = metrics_series(m, METRIC_LABELS("bad"));
-}
-
-static int post_review(struct http_request *req)
-{
-	struct filter *f = req->ctx;
-	struct badword_match m;
-	struct step st;
-	const char *result;
-	int rc = step_begin(req, &st);
-
-	if (rc)
-		return rc;
-	result = badword_check(f->list, st.text, st.text_len, &m) ? "bad" : "good";
-	trace_span_set_str(st.span, "badwordfilter.result", result);
-	if (result[0] == 'b')
-		log_fields(
-		    LOG_INFO, json_pack("{s:s, s:s}", "event_id", st.in->id, "matched", m.entry),
-		    "review %s is bad: it matches the list entry \"%s\"", st.in->id, m.entry);
-	(void)json_object_set_new(st.data, "badWordResult", json_string(result));
-	rc = step_reply(req, &st, FILTER_REPLY_TYPE, FILTER_REPLY_SOURCE,
-			&(struct step_ext){ FILTER_EXTENSION, result }, 1);
-	if (rc == 0)
-		metrics_inc(result[0] == 'b' ? f->bad : f->good);
-	step_end(&st, rc);
-	return rc;
-}
-
-static const struct route routes[] = {
-	{ "POST", "/", post_review, STEP_TEXT_MAX * 2, 0 },
-};
-
-const struct route *handlers_routes(size_t *n)
-{
-	*n = sizeof(routes) / sizeof(routes[0]);
-	return routes;
 }

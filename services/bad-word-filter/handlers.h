@@ -1,5 +1,5 @@
 /*
- * handlers.h: bad-word-filter's HTTP API, as a route table for the HTTP layer (http.h). The
+ * handlers.h: bad-word-filter's HTTP API, a Sequence step (step.h) for the HTTP layer. The
  * first step of the moderation Sequence (upstream's bad-word-filter function).
  *
  *	POST /   one new-review-comment CloudEvent (binary or structured mode) whose data is
@@ -10,7 +10,8 @@
  *
  * Metric: badwordfilter_reviews_total{result} (good|bad). Span: the CONSUMER span "process
  * new-review-comment" with badwordfilter.result. A bad review is logged at info with the
- * list entry it matched. Every handler expects req->ctx to be the struct filter.
+ * list entry it matched. The route is step_routes() (step.h), with req->ctx the filter's
+ * struct step_service.
  */
 #ifndef BAD_WORD_FILTER_HANDLERS_H
 #define BAD_WORD_FILTER_HANDLERS_H
@@ -19,19 +20,13 @@
 
 #include "badword.h"
 #include "common/metrics.h"
-#include "common/route.h"
-
-#define FILTER_REPLY_TYPE   "new-review-comment"
-#define FILTER_REPLY_SOURCE "book-review-broker"
-#define FILTER_EXTENSION    "badwordfilter"
+#include "common/step.h"
 
 struct filter {
+	struct step_service service;	 /* the route's context: runs the check */
 	const struct badword_list *list; /* borrowed: loaded and freed by main */
 	struct metric_series *good, *bad;
 };
-
-/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
-const struct route *handlers_routes(size_t *n);
 
 /* Fills f and registers its metric in metrics_default(). */
 void filter_init(struct filter *f, const struct badword_list *list);

@@ -7,12 +7,10 @@
  * prints why and exits 2 (as for any bad setting).
  */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "badword.h"
 #include "common/config.h"
 #include "common/http.h"
-#include "common/log.h"
 #include "common/service.h"
 #include "handlers.h"
 
@@ -22,47 +20,35 @@ struct bwf_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct bwf_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct bwf_config),
 	{ "BADWORDS_FILE", CONFIG_STRING, offsetof(struct bwf_config, badwords_file),
 	  "./services/bad-word-filter/data/badwords.txt", 0, 0, NULL,
 	  "the word list, one entry per line (its source and licence: data/SOURCES.md)" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int main(int argc, char **argv)
 {
 	struct bwf_config cfg = { 0 };
 	struct http_server_config http = { 0 };
-	struct http_server *srv;
 	struct badword_list *list;
 	struct filter f;
 	struct buf err;
+	int rc;
 
-	service_start("bad-word-filter", argc, argv, vars, NVARS, &cfg);
+	service_start("bad-word-filter", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	buf_init(&err, 1024);
-	if (badword_load(cfg.badwords_file, &list, &err) != 0) {
-		fprintf(stderr, "BADWORDS_FILE: %s\n", err.data);
-		buf_release(&err);
-		service_stop();
-		return 2;
-	}
+	rc = badword_load(cfg.badwords_file, &list, &err);
+	if (rc)
+		rc = service_bad_setting("BADWORDS_FILE", err.data);
 	buf_release(&err);
+	if (rc)
+		return rc;
 	filter_init(&f, list);
 	http.port = cfg.port;
 	http.service = "bad-word-filter";
-	http.routes = handlers_routes(&http.nroutes);
-	http.ctx = &f;
-	if (http_server_start(&http, &srv) != 0) {
-		badword_free(list);
-		service_stop();
-		return 1;
-	}
-	log_info("bad-word-filter listening on port %d, %zu entries from %s", http_server_port(srv),
-		 badword_count(list), cfg.badwords_file);
-	service_wait();
-	http_server_stop(srv);
-	service_stop(); /* after the server, before what metrics read */
+	http.routes = step_routes(&http.nroutes);
+	http.ctx = &f.service;
+	rc = service_run(&http, ", %zu entries from %s", badword_count(list), cfg.badwords_file);
 	badword_free(list);
-	return 0;
+	return rc;
 }

@@ -25,8 +25,7 @@ struct db_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct db_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct db_config),
 	{ "DATABASE_URL", CONFIG_STRING, offsetof(struct db_config, database_url), NULL, 0, 0, NULL,
 	  "libpq URI or key=value string; unset = libpq's PG* variables" },
 	{ "DB_POOL_SIZE", CONFIG_INT, offsetof(struct db_config, pool_size), "8", 1, 256, NULL,

@@ -6,21 +6,23 @@
 #include <string.h>
 
 #include "common/ce.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/journey_client.h"
 #include "common/log.h"
+#include "common/sink.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 #include "deadletter.h"
 
-void deadletters_init(struct deadletters *dl, struct eventlog *log)
+void deadletters_init(struct deadletters *dl, const struct sink *files)
 {
-	dl->log = log;
+	dl->log = files->log;
 	dl->max_series = DEADLETTERS_DEFAULT_SERIES;
 	dl->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
-	dl->dedupe = NULL;
+	dl->dedupe = files->dedupe;
 	dl->journey = NULL;
 	atomic_init(&dl->recorded, 0);
 	dl->total = metrics_counter(metrics_default(), "dead_letters_total",
@@ -43,18 +45,6 @@ int handlers_ready(void *ctx, struct buf *reason)
 	struct deadletters *dl = ctx;
 
 	return eventlog_check(dl->log, reason);
-}
-
-/*
- * Decodes the request's event. Returns 0 with *out set (caller frees), or an err.h code with
- * the reason in err->message.
- */
-static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
-{
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
-
-	return ce_decode_event(h, n, req->body, req->body_len, out, err);
 }
 
 /* The WARN record every dead letter gets, and a second one for bad error attributes. */
@@ -204,7 +194,7 @@ static int post_dead_letter(struct http_request *req)
 	struct ce_error cerr = { 0 };
 	struct trace_span *span = NULL;
 	struct ce_event *ev;
-	int rc = decode_event(req, &ev, &cerr);
+	int rc = ce_request_decode(req, &ev, &cerr);
 
 	if (rc != 0) {
 		log_fields(LOG_WARN, json_pack("{s:s}", "error", err_code_name(rc)),
@@ -227,7 +217,7 @@ static int get_events(struct http_request *req)
 {
 	struct deadletters *dl = req->ctx;
 
-	return eventlog_respond_tail(req, dl->log, dl->events_max_bytes);
+	return sink_respond_tail(req, dl->log, dl->events_max_bytes);
 }
 
 static const struct route routes[] = {

@@ -28,6 +28,7 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "common/sink.h"
 
 struct journey_client;
 
@@ -53,10 +54,11 @@ int deadletters_key(json_t *rec, const char **source, const char **id, const cha
 const struct route *handlers_routes(size_t *n);
 
 /*
- * Fills dl (with the default budgets and no dedupe; main sets max_series, events_max_bytes
- * and dedupe from the settings) and registers its metric in metrics_default().
+ * Fills dl with the sink's log and dedupe set (borrowed) and the default budgets (main sets
+ * max_series and events_max_bytes from the settings), and registers its metric in
+ * metrics_default().
  */
-void deadletters_init(struct deadletters *dl, struct eventlog *log);
+void deadletters_init(struct deadletters *dl, const struct sink *files);
 
 /* The /readyz callback: ctx is the struct deadletters. */
 int handlers_ready(void *ctx, struct buf *reason);

@@ -12,6 +12,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/sink.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -160,7 +161,7 @@ out:
 
 int badreviews_get(struct badreviews *b, struct http_request *req)
 {
-	return eventlog_respond_tail(req, b->log, b->tail_bytes);
+	return sink_respond_tail(req, b->log, b->tail_bytes);
 }
 
 int badreviews_check(struct badreviews *b, struct buf *reason)

@@ -4,11 +4,13 @@
 #include <stdlib.h>
 
 #include "common/ce.h"
+#include "common/ce_request.h"
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/journey_client.h"
 #include "common/log.h"
+#include "common/sink.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -20,16 +22,16 @@ static void collect_log_bytes(struct metrics *reg, void *arg)
 	metrics_set(fs->log_bytes, (double)eventlog_size(fs->log));
 }
 
-void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
+void filesink_init(struct filesink *fs, const struct sink *files, struct failsim *fail,
 		   const char *policy)
 {
 	struct metrics *reg = metrics_default();
 	struct metric *d;
 
-	fs->log = log;
+	fs->log = files->log;
 	fs->fail = fail;
 	fs->policy = policy;
-	fs->dedupe = NULL;
+	fs->dedupe = files->dedupe;
 	fs->bad = NULL;
 	fs->events_max_bytes = EVENTLOG_DEFAULT_TAIL_BYTES;
 	d = metrics_counter(reg, "filesink_deliveries_total",
@@ -114,18 +116,6 @@ static json_t *record_new(const char *outcome)
 
 	log_format_time(now, 0);
 	return json_pack("{s:s, s:s}", "time", now, "outcome", outcome);
-}
-
-/*
- * Decodes the request's event. Returns 0 with *out set (caller frees), or an err.h code with
- * the reason in err->message.
- */
-static int decode_event(const struct http_request *req, struct ce_event **out, struct ce_error *err)
-{
-	size_t n;
-	const struct http_header *h = http_headers(req, &n);
-
-	return ce_decode_event(h, n, req->body, req->body_len, out, err);
 }
 
 /* A malformed request: one WARN record, one "rejected" line, the 4xx answer. */
@@ -223,7 +213,7 @@ static int post_event(struct http_request *req)
 	struct ce_error cerr = { 0 };
 	struct trace_span *span = NULL;
 	struct ce_event *ev;
-	int rc = decode_event(req, &ev, &cerr);
+	int rc = ce_request_decode(req, &ev, &cerr);
 
 	if (rc != 0)
 		return reject(fs, req, rc, cerr.message);
@@ -239,7 +229,7 @@ static int get_events(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
 
-	return eventlog_respond_tail(req, fs->log, fs->events_max_bytes);
+	return sink_respond_tail(req, fs->log, fs->events_max_bytes);
 }
 
 static int post_bad_review(struct http_request *req)

@@ -39,6 +39,7 @@
 #include "common/eventlog.h"
 #include "common/metrics.h"
 #include "common/route.h"
+#include "common/sink.h"
 #include "attempts.h"
 #include "badreviews.h"
 #include "failsim.h"
@@ -51,11 +52,10 @@ struct journey_client;
 #define FILESINK_DUPLICATE "duplicate"
 
 struct filesink {
-	struct eventlog *log; /* borrowed: opened and closed by main */
-	struct failsim *fail; /* borrowed */
-	const char *policy;   /* "FAIL_EVERY=3" or "FAILURE_RATE=0.5", for the error message */
-	/* borrowed; NULL (as filesink_init() leaves it) = no deduplication */
-	struct dedupe *dedupe;
+	struct eventlog *log;	 /* borrowed: opened and closed by main */
+	struct failsim *fail;	 /* borrowed */
+	const char *policy;	 /* "FAIL_EVERY=3" or "FAILURE_RATE=0.5", for the error message */
+	struct dedupe *dedupe;	 /* borrowed; NULL = no deduplication */
 	size_t events_max_bytes; /* EVENTS_MAX_BYTES: GET /events budget */
 	struct badreviews *bad;	 /* borrowed; NULL (as filesink_init() leaves it) = 404 */
 	struct metric_series *saved, *simulated, *rejected, *duplicate;
@@ -69,8 +69,11 @@ struct filesink {
 /* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
 const struct route *handlers_routes(size_t *n);
 
-/* Fills fs and registers its metrics in metrics_default(). */
-void filesink_init(struct filesink *fs, struct eventlog *log, struct failsim *fail,
+/*
+ * Fills fs with the sink's log and dedupe set (borrowed), fail and policy, and registers its
+ * metrics in metrics_default().
+ */
+void filesink_init(struct filesink *fs, const struct sink *files, struct failsim *fail,
 		   const char *policy);
 
 /* Frees what filesink_init() made and the journey client. */

@@ -8,7 +8,6 @@
  * why and exits 2 (as for any bad setting), so the pod crash-loops visibly instead of
  * reporting ready and answering every event with 500.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,13 +15,11 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "common/dedupe.h"
 #include "common/eventlog.h"
 #include "common/http.h"
 #include "common/journey_client.h"
-#include "common/log.h"
 #include "common/service.h"
-#include "common/xalloc.h"
+#include "common/sink.h"
 #include "badreviews.h"
 #include "failsim.h"
 #include "handlers.h"
@@ -41,8 +38,7 @@ struct filesink_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct filesink_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct filesink_config),
 	{ "DATA_DIR", CONFIG_STRING, offsetof(struct filesink_config, data_dir), "/data", 0, 0,
 	  NULL, "directory of events.log (must exist and be writable)" },
 	{ "FSYNC", CONFIG_ENUM, offsetof(struct filesink_config, fsync), "batch", 0, 0,
@@ -64,7 +60,6 @@ static const struct config_var vars[] = {
 	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct filesink_config, journey_url), NULL, 0, 0,
 	  NULL, "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static int is_set(const char *name)
 {
@@ -109,81 +104,46 @@ static int saved_key(json_t *rec, const char **source, const char **id, const ch
 	return 1;
 }
 
-/* The saved-keys set, rebuilt from the log's "saved" lines; exits 2 if it cannot be read. */
-static struct dedupe *open_dedupe(const char *path, long long keys)
-{
-	struct dedupe *d = dedupe_new((size_t)keys);
-	size_t n;
-
-	if (dedupe_load(d, path, saved_key, &n) != 0) {
-		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", path, strerror(errno));
-		exit(2);
-	}
-	log_info("%zu saved events remembered from %s (DEDUPE_KEYS=%lld)", dedupe_count(d), path,
-		 keys);
-	return d;
-}
-
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
-	struct http_server_config http = { 0 };
-	struct http_server *srv;
-	struct eventlog *log;
+	struct http_server_config http = { .service = "file-sink", .ready = handlers_ready };
 	struct failsim fail;
 	struct filesink fs;
 	struct badreviews *bad;
 	struct buf err;
+	struct sink files;
 	char policy[64];
-	char *path;
+	int rc;
 
-	service_start("file-sink", argc, argv, vars, NVARS, &cfg);
+	service_start("file-sink", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
-	path = xasprintf("%s/%s", cfg.data_dir, EVENTLOG_FILE);
-	if (eventlog_open(path, (enum eventlog_fsync)cfg.fsync, &log) != 0) {
-		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", path,
-			strerror(errno));
-		free(path);
+	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
+		      "saved events") != 0)
 		return 2;
-	}
 	buf_init(&err, 1024);
 	if (badreviews_open(cfg.data_dir, (enum eventlog_fsync)cfg.fsync, (size_t)cfg.dedupe_keys,
 			    (size_t)cfg.events_max_bytes, &bad, &err) != 0) {
-		fprintf(stderr, "DATA_DIR: %s\n", err.data);
-		exit(2);
+		rc = service_bad_setting("DATA_DIR", err.data);
+		buf_release(&err);
+		sink_close(&files);
+		return rc;
 	}
 	buf_release(&err);
-	filesink_init(&fs, log, &fail, policy);
+	filesink_init(&fs, &files, &fail, policy);
 	fs.bad = bad;
-	fs.dedupe = open_dedupe(path, cfg.dedupe_keys);
 	fs.events_max_bytes = (size_t)cfg.events_max_bytes;
 	fs.fail_first = (uint64_t)cfg.fail_first;
 	if (cfg.journey_url)
 		fs.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
-	http.service = "file-sink";
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = &fs;
-	http.ready = handlers_ready;
-	if (http_server_start(&http, &srv) != 0) {
-		badreviews_close(bad);
-		filesink_release(&fs);
-		dedupe_free(fs.dedupe);
-		eventlog_close(log);
-		free(path);
-		service_stop();
-		return 1;
-	}
-	log_info("file-sink listening on port %d, writing %s (FSYNC=%s, %s)", http_server_port(srv),
-		 path, eventlog_fsync_names[cfg.fsync], policy);
-	service_wait();
-	http_server_stop(srv);
+	rc = service_run(&http, ", writing %s (FSYNC=%s, %s)", files.path,
+			 eventlog_fsync_names[cfg.fsync], policy);
 	filesink_release(&fs);
-	dedupe_free(fs.dedupe);
-	service_stop(); /* after the server, before what metrics read */
 	badreviews_close(bad);
-	eventlog_close(log);
+	sink_close(&files);
 	failsim_release(&fail);
-	free(path);
-	return 0;
+	return rc;
 }

@@ -111,6 +111,19 @@ int feed_set(struct feed *f, const char *json, size_t len)
 	return changed;
 }
 
+int feed_ready(struct feed *f, struct buf *reason)
+{
+	int loaded;
+
+	pthread_mutex_lock(&f->lock);
+	loaded = f->current != NULL;
+	pthread_mutex_unlock(&f->lock);
+	if (loaded)
+		return 0;
+	(void)buf_appendf(reason, "reviews: not loaded from db-service yet (retrying)");
+	return -1;
+}
+
 long long feed_last_ok_ms(struct feed *f)
 {
 	return atomic_load(&f->last_ok_ms);

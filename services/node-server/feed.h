@@ -16,10 +16,10 @@
  * served meanwhile. feed_start() does the first fetch, retried the same way; until it has
  * succeeded feed_get() returns NULL (GET /comments answers 503).
  *
- * Threads: feed_refresh(), feed_get(), feed_set() and feed_last_ok_ms() are thread-safe. The
- * fetch callbacks run on the httpc thread. Shutdown order: feed_stop() (no more publishes,
- * no new fetches), then httpc_free() of the client (runs the cancelled callbacks), then
- * feed_free().
+ * Threads: feed_refresh(), feed_get(), feed_set(), feed_ready() and feed_last_ok_ms() are
+ * thread-safe. The fetch callbacks run on the httpc thread. Shutdown order: feed_stop() (no
+ * more publishes, no new fetches), then httpc_free() of the client (runs the cancelled
+ * callbacks), then feed_free().
  */
 #ifndef NODE_SERVER_FEED_H
 #define NODE_SERVER_FEED_H
@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+struct buf;
 struct httpc;
 
 /* One version of the reviews array: immutable, refcounted. */
@@ -64,6 +65,14 @@ void feed_snapshot_release(struct feed_snapshot *s);
  * the current one (then nothing happens). Returns 1 when it changed, else 0.
  */
 int feed_set(struct feed *f, const char *json, size_t len);
+/*
+ * Readiness, the one place node-server keeps it: 0 once a snapshot is loaded (the page and
+ * GET /comments can be served), else -1 with the reason appended to reason. A later
+ * db-service outage leaves the feed ready, serving the last snapshot (the routes that need
+ * db-service answer 503 meanwhile). Takes the feed's lock briefly and does no I/O, so a
+ * /readyz probe never waits on the network.
+ */
+int feed_ready(struct feed *f, struct buf *reason);
 /* CLOCK_MONOTONIC milliseconds of the last successful fetch, 0 if none. */
 long long feed_last_ok_ms(struct feed *f);
 /* After this, nothing is published and no fetch starts; in-flight ones end quietly. */

@@ -1,6 +1,6 @@
 /*
  * node-server: the backend the bookstore page talks to, and the server of the page
- * (node_app.h has the routes). main() only reads the configuration, starts, waits for a
+ * (node_routes.h has the routes). main() only reads the configuration, starts, waits for a
  * signal and stops.
  */
 #include <stddef.h>

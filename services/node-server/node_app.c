@@ -9,10 +9,11 @@
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
-#include "common/metrics.h"
 #include "common/xalloc.h"
 #include "feed.h"
 #include "journey.h"
+#include "node_routes.h"
+#include "review_event.h"
 #include "statics.h"
 #include "ws.h"
 
@@ -21,45 +22,26 @@ const char *const node_backoff_policies[] = { "exponential", "linear", NULL };
 /* WebSocket clients count against the HTTP layer's connection limit. */
 #define CONNECTION_LIMIT 8192
 
-void node_app_adopt(void *arg, int fd, const char *extra, size_t extra_len, struct http_upgrade *up)
-{
-	struct node_app *app = arg;
+struct node_app {
+	const struct node_config *cfg;
+	char *db_url; /* cfg->db_url without a trailing '/' */
+	struct review_overrides overrides;
+	struct httpc *sink; /* NULL when K_SINK is unset */
+	char *sink_name;
+	struct httpc *db;
+	struct feed *feed;
+	struct journey *journey; /* the reviews' journeys (journey.h) */
+	struct statics *statics;
+	struct ws_hub *hub;
+	struct http_server *srv;
+	struct node_routes routes; /* the handlers' view of the parts above */
+};
 
-	pthread_rwlock_rdlock(&app->hub_lock);
-	if (app->hub)
-		ws_hub_adopt_cb(app->hub, fd, extra, extra_len, up);
-	else
-		http_upgrade_close(up);
-	pthread_rwlock_unlock(&app->hub_lock);
-}
-
-/* feed_publish_fn: every new reviews array goes to every WebSocket client. */
+/* feed_publish_fn: every new reviews array goes to every WebSocket client (arg: the hub). */
 static void publish(void *arg, const char *json, size_t len)
 {
-	struct node_app *app = arg;
-
-	pthread_rwlock_rdlock(&app->hub_lock);
-	if (app->hub && ws_hub_publish(app->hub, json, len) != 0)
+	if (ws_hub_publish(arg, json, len) != 0)
 		log_warn("the WebSocket hub refused a snapshot");
-	pthread_rwlock_unlock(&app->hub_lock);
-}
-
-static void metrics_setup(struct node_app *app)
-{
-	struct metric *add, *ins;
-
-	add = metrics_counter(metrics_default(), "node_add_total", "POST /add requests by outcome",
-			      METRIC_LABELS("outcome"));
-	ins = metrics_counter(metrics_default(), "node_insert_total",
-			      "POST /insert requests by outcome", METRIC_LABELS("outcome"));
-	app->add_ok = metrics_series(add, METRIC_LABELS("forwarded"));
-	app->add_rejected = metrics_series(add, METRIC_LABELS("rejected"));
-	app->add_refused = metrics_series(add, METRIC_LABELS("refused"));
-	app->add_unavailable = metrics_series(add, METRIC_LABELS("unavailable"));
-	app->insert_created = metrics_series(ins, METRIC_LABELS("created"));
-	app->insert_duplicate = metrics_series(ins, METRIC_LABELS("duplicate"));
-	app->insert_rejected = metrics_series(ins, METRIC_LABELS("rejected"));
-	app->insert_unavailable = metrics_series(ins, METRIC_LABELS("unavailable"));
 }
 
 /*
@@ -164,28 +146,49 @@ static int parts_new(struct node_app *app, struct buf *err)
 	fo.limit = (int)cfg->reviews_limit;
 	fo.timeout_ms = (long)cfg->db_timeout_ms;
 	fo.publish = publish;
-	fo.publish_arg = app;
+	fo.publish_arg = app->hub;
 	app->feed = feed_new(&fo);
 	return 0;
 }
 
-/* Frees what parts_new() made, in the safe order. */
+/* Lends the parts to the handlers (node_routes.h). */
+static void routes_setup(struct node_app *app)
+{
+	struct node_routes *r = &app->routes;
+
+	r->overrides = &app->overrides;
+	r->sink = app->sink;
+	r->sink_url = app->cfg->k_sink;
+	r->sink_name = app->sink_name;
+	r->sink_timeout_ms = (long)app->cfg->sink_timeout_ms;
+	r->db = app->db;
+	r->db_url = app->db_url;
+	r->db_timeout_ms = (long)app->cfg->db_timeout_ms;
+	r->feed = app->feed;
+	r->hub = app->hub;
+	r->journey = app->journey;
+	r->statics = app->statics;
+}
+
+/*
+ * Stops what parts_new() made and frees it: close first, free last (see node_app.h). The hub
+ * is closed before the server stops, since it closes the upgraded sockets through it.
+ */
 static void parts_free(struct node_app *app)
 {
 	if (app->feed)
 		feed_stop(app->feed);
 	if (app->journey)
 		journey_attach(app->journey, NULL);
-	pthread_rwlock_wrlock(&app->hub_lock);
-	ws_hub_free(app->hub);
-	app->hub = NULL;
-	pthread_rwlock_unlock(&app->hub_lock);
+	if (app->hub)
+		ws_hub_close(app->hub);
 	if (app->srv)
 		http_server_stop(app->srv);
 	app->srv = NULL;
 	httpc_free(app->sink);
 	httpc_free(app->db);
 	feed_free(app->feed);
+	ws_hub_free(app->hub);
 	journey_free(app->journey);
 	statics_free(app->statics);
 	review_overrides_release(&app->overrides);
@@ -201,15 +204,15 @@ int node_app_start(const struct node_config *cfg, struct node_app **out, struct 
 
 	*out = NULL;
 	app->cfg = cfg;
-	pthread_rwlock_init(&app->hub_lock, NULL);
-	metrics_setup(app);
+	node_routes_metrics(&app->routes);
 	rc = parts_new(app, err);
 	if (rc)
 		goto fail;
+	routes_setup(app);
 	http.port = cfg->port;
 	http.service = "node-server";
-	http.routes = node_routes(&http.nroutes);
-	http.ctx = app;
+	http.routes = node_routes_table(&http.nroutes);
+	http.ctx = &app->routes;
 	http.ready = node_routes_ready;
 	http.threads = (unsigned)cfg->threads;
 	http.cors = 1;
@@ -223,7 +226,6 @@ int node_app_start(const struct node_config *cfg, struct node_app **out, struct 
 	return 0;
 fail:
 	parts_free(app);
-	pthread_rwlock_destroy(&app->hub_lock);
 	free(app);
 	return rc;
 }
@@ -238,6 +240,5 @@ void node_app_stop(struct node_app *app)
 	if (app == NULL)
 		return;
 	parts_free(app);
-	pthread_rwlock_destroy(&app->hub_lock);
 	free(app);
 }

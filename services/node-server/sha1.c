@@ -73,9 +73,8 @@ void sha1_init(struct sha1 *s)
 	static const uint32_t iv[5] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
 					0xc3d2e1f0u };
 
+	memset(s, 0, sizeof(*s));
 	memcpy(s->h, iv, sizeof(iv));
-	s->total = 0;
-	s->used = 0;
 }
 
 void sha1_update(struct sha1 *s, const void *data, size_t len)

@@ -269,8 +269,8 @@ struct ws_client {
 	int dead;			/* closed; freed at the end of the loop round */
 	uint64_t *follows; /* hub->cfg.follow_max topics, oldest first; NULL until the first */
 	size_t nfollows;
-	struct list_head link;		/* on hub->clients while open */
-	struct ws_client *next;		/* on the adopted or the graveyard stack */
+	struct list_head link;	/* on hub->clients while open */
+	struct ws_client *next; /* on the adopted or the graveyard stack */
 };
 
 struct ws_hub {
@@ -982,28 +982,47 @@ static void client_goodbye(struct ws_client *c)
 	client_free(c);
 }
 
-void ws_hub_free(struct ws_hub *hub)
+void ws_hub_close(struct ws_hub *hub)
 {
 	struct list_head *pos, *next;
 	struct ws_client *c;
-	struct ws_msg *m;
+	int closed;
 
-	if (!hub)
-		return;
 	pthread_mutex_lock(&hub->lock);
+	closed = hub->stopping;
 	hub->stopping = 1;
 	pthread_mutex_unlock(&hub->lock);
+	if (closed)
+		return;
 	wake(hub);
 	pthread_join(hub->thread, NULL);
-	/* The thread is gone: everything below is ours. */
+	/* The thread is gone, and adopters see stopping: the lists below are ours. */
 	list_for_each_safe(pos, next, &hub->clients) {
 		list_del(pos);
 		client_goodbye(list_entry(pos, struct ws_client, link));
 	}
-	while ((c = hub->adopted)) {
-		hub->adopted = c->next;
+	pthread_mutex_lock(&hub->lock);
+	c = hub->adopted;
+	hub->adopted = NULL;
+	pthread_mutex_unlock(&hub->lock);
+	while (c) {
+		struct ws_client *after = c->next;
+
 		client_goodbye(c);
+		c = after;
 	}
+	hub_bury(hub);
+	atomic_store(&hub->nclients, 0);
+	metrics_set(hub->m_clients, 0);
+}
+
+void ws_hub_free(struct ws_hub *hub)
+{
+	struct ws_msg *m;
+
+	if (!hub)
+		return;
+	ws_hub_close(hub);
 	while ((m = hub->pending)) {
 		hub->pending = m->next;
 		free(m);
@@ -1012,13 +1031,26 @@ void ws_hub_free(struct ws_hub *hub)
 		hub->topics = m->next;
 		free(m);
 	}
-	hub_bury(hub);
 	msg_unref(hub->snapshot);
-	metrics_set(hub->m_clients, 0);
 	close(hub->evfd);
 	close(hub->epfd);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub);
+}
+
+int ws_hub_upgrade(struct ws_hub *hub, struct http_request *req)
+{
+	int stopping, rc;
+
+	pthread_mutex_lock(&hub->lock);
+	stopping = hub->stopping;
+	pthread_mutex_unlock(&hub->lock);
+	if (stopping)
+		return http_fail(req, ERR_UNAVAILABLE, "the server is shutting down");
+	rc = ws_handshake(req);
+	if (rc == 0)
+		rc = http_respond_upgrade(req, ws_hub_adopt_cb, hub);
+	return rc;
 }
 
 int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len)

@@ -1,20 +1,16 @@
 /*
  * ws.h: the WebSocket hub of node-server (RFC 6455 over the HTTP layer's upgrade).
  *
- * The browser page opens ws://host/ws and only listens: the server pushes the current book
- * list (a JSON array) every time it changes. The hub keeps every upgraded socket in one epoll
- * thread (no thread per client) and fans one pre-built frame out to all of them.
+ * The browser page opens ws://host/comments (node_routes.h) and only listens: the server
+ * pushes the current reviews array (a JSON array) every time it changes. The hub keeps every
+ * upgraded socket in one epoll thread (no thread per client) and fans one pre-built frame out
+ * to all of them.
  *
- * Use from a handler:
+ * Use from a handler, with the hub as the route's context:
  *
  *	static int ws_route(struct http_request *req)
  *	{
- *		struct ws_hub *hub = ((struct app *)req->ctx)->hub;
- *		int rc = ws_handshake(req);
- *
- *		if (rc)
- *			return rc;
- *		return http_respond_upgrade(req, ws_hub_adopt_cb, hub);
+ *		return ws_hub_upgrade(((struct app *)req->ctx)->hub, req);
  *	}
  *
  * and whenever the list changes: ws_hub_publish(hub, json, len) with the serialized array.
@@ -54,9 +50,17 @@
  * File descriptors: ws_hub_new() raises the RLIMIT_NOFILE soft limit to the hard limit, so
  * 1,000+ clients fit (the HTTP layer's connection_limit must allow them too).
  *
- * Threads: ws_hub_publish(), ws_hub_adopt_cb(), ws_hub_adopt_fd() and ws_hub_clients() are
- * thread-safe. ws_hub_free() must not race with them (stop publishers first) and must run
- * BEFORE http_server_stop(), since it closes the upgraded sockets with http_upgrade_close().
+ * Lifetime: close, then free (libuv's rule: memory is freed only after the close completed).
+ * ws_hub_close() stops the hub: from then on publishes and upgrades are refused (an upgraded
+ * socket handed in late is closed at once), and every client socket is closed. The struct
+ * stays valid, so handlers and callbacks that still hold the pointer are safe, until
+ * ws_hub_free(), which the owner calls once nothing can reach the hub any more (after
+ * http_server_stop() and after its publishers stopped).
+ *
+ * Threads: ws_hub_publish(), ws_hub_upgrade(), ws_hub_adopt_cb(), ws_hub_adopt_fd(),
+ * ws_hub_clients() and ws_hub_close() are thread-safe, also against ws_hub_close().
+ * ws_hub_close() must run BEFORE http_server_stop(), since it closes the upgraded sockets with
+ * http_upgrade_close(). ws_hub_free() must not race with anything.
  */
 #ifndef NODE_SERVER_WS_H
 #define NODE_SERVER_WS_H
@@ -87,13 +91,11 @@ enum ws_opcode {
 };
 
 /* Close status codes used by the hub (RFC 6455 §7.4.1). */
-enum ws_close_code {
-	WS_CLOSE_NORMAL = 1000,
-	WS_CLOSE_GOING_AWAY = 1001,
-	WS_CLOSE_PROTOCOL = 1002,
-	WS_CLOSE_POLICY = 1008,
-	WS_CLOSE_TOO_BIG = 1009,
-};
+#define WS_CLOSE_NORMAL	    1000
+#define WS_CLOSE_GOING_AWAY 1001
+#define WS_CLOSE_PROTOCOL   1002
+#define WS_CLOSE_POLICY	    1008
+#define WS_CLOSE_TOO_BIG    1009
 
 /* ---- pure frame codec (no I/O, no allocation) ------------------------------------------ */
 
@@ -147,7 +149,7 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
  * (case-insensitive), a Connection header with the "upgrade" token, Sec-WebSocket-Version: 13
  * and a valid Sec-WebSocket-Key. On success adds the Upgrade, Connection and
  * Sec-WebSocket-Accept response headers and returns 0: the caller then calls
- * http_respond_upgrade(req, ws_hub_adopt_cb, hub). On failure returns
+ * http_respond_upgrade(req, ws_hub_adopt_cb, hub) (as ws_hub_upgrade() does). On failure returns
  * http_fail(req, ERR_BAD_REQUEST, ...) (400 JSON; a bad version also gets a
  * "Sec-WebSocket-Version: 13" header).
  */
@@ -183,16 +185,28 @@ struct ws_hub_config {
 int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out);
 
 /*
- * Shutdown: sends every client a close frame (1001) when its socket can take it, closes
- * every socket (http_upgrade_close() or close()), joins the thread and frees everything,
- * including the frames still queued. NULL is allowed.
+ * Closes the hub: refuses further publishes and upgrades, sends every client a close frame
+ * (1001) when its socket can take it, closes every socket (http_upgrade_close() or close())
+ * and joins the thread. The memory stays valid until ws_hub_free(). A second call is a no-op.
+ */
+void ws_hub_close(struct ws_hub *hub);
+
+/*
+ * Frees the hub, including the frames still queued; closes it first when ws_hub_close() was
+ * not called. NULL is allowed.
  */
 void ws_hub_free(struct ws_hub *hub);
 
 /*
+ * The /comments upgrade in one call: 503 once the hub is closed, else ws_handshake() and,
+ * when it passed, http_respond_upgrade(req, ws_hub_adopt_cb, hub). Returns the answer's code.
+ */
+int ws_hub_upgrade(struct ws_hub *hub, struct http_request *req);
+
+/*
  * Publishes a new snapshot: json (len bytes, copied) is framed once as a text frame and sent
  * to every client, and to each later client on arrival. Returns 0, or ERR_UNAVAILABLE once
- * ws_hub_free() has begun.
+ * ws_hub_close() has begun.
  */
 int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len);
 

@@ -1,5 +1,5 @@
 /*
- * handlers.h: sentiment-analysis's HTTP API, as a route table for the HTTP layer (http.h).
+ * handlers.h: sentiment-analysis's HTTP API, a Sequence step (step.h) for the HTTP layer.
  * The second step of the moderation Sequence (upstream's sentiment-analysis-app function).
  *
  *	POST /   one CloudEvent (binary or structured mode; in the Sequence, bad-word-filter's
@@ -13,8 +13,8 @@
  *	         A badWordResult other than "good", "bad", "" or null is refused (400).
  *
  * Metric: sentiment_reviews_total{result}. Span: the CONSUMER span "process {type}" with
- * sentiment.result and sentiment.score. Every handler expects req->ctx to be the struct
- * analyser.
+ * sentiment.result and sentiment.score. The route is step_routes() (step.h), with req->ctx
+ * the analyser's struct step_service.
  */
 #ifndef SENTIMENT_ANALYSIS_HANDLERS_H
 #define SENTIMENT_ANALYSIS_HANDLERS_H
@@ -22,19 +22,14 @@
 #include <stddef.h>
 
 #include "common/metrics.h"
-#include "common/route.h"
+#include "common/step.h"
 #include "sentiment.h"
-
-#define ANALYSER_REPLY_TYPE   "moderated-comment"
-#define ANALYSER_REPLY_SOURCE "sentiment-analysis"
 
 struct analyser {
 	const struct sentiment *sentiment; /* borrowed: loaded and freed by main */
 	struct metric_series *by_label[3]; /* indexed by enum sentiment_label */
+	struct step_service service;	   /* the route's context: runs the scoring */
 };
-
-/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
-const struct route *handlers_routes(size_t *n);
 
 /* Fills a and registers its metric in metrics_default(). */
 void analyser_init(struct analyser *a, const struct sentiment *s);

@@ -7,11 +7,9 @@
  * the process prints why and exits 2 (as for any bad setting).
  */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "common/config.h"
 #include "common/http.h"
-#include "common/log.h"
 #include "common/service.h"
 #include "handlers.h"
 #include "sentiment.h"
@@ -23,8 +21,7 @@ struct sa_config {
 };
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct sa_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP API" },
+	SERVICE_VAR_PORT(struct sa_config),
 	{ "SENTIMENT_LEXICON_FILE", CONFIG_STRING, offsetof(struct sa_config, lexicon_file),
 	  "./services/sentiment-analysis/data/vader_lexicon.txt", 0, 0, NULL,
 	  "VADER's lexicon, token<TAB>valence per line (source and licence: data/SOURCES.md)" },
@@ -32,42 +29,31 @@ static const struct config_var vars[] = {
 	  "./services/sentiment-analysis/data/emoji_names.tsv", 0, 0, NULL,
 	  "emoji<TAB>name per line; an emoji is scored by its name's words" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int main(int argc, char **argv)
 {
 	struct sa_config cfg = { 0 };
 	struct http_server_config http = { 0 };
-	struct http_server *srv;
 	struct sentiment *s;
 	struct analyser a;
 	struct buf err;
+	int rc;
 
-	service_start("sentiment-analysis", argc, argv, vars, NVARS, &cfg);
+	service_start("sentiment-analysis", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
 	buf_init(&err, 1024);
-	if (sentiment_load(cfg.lexicon_file, cfg.emoji_file, &s, &err) != 0) {
-		fprintf(stderr, "SENTIMENT_LEXICON_FILE / SENTIMENT_EMOJI_FILE: %s\n", err.data);
-		buf_release(&err);
-		service_stop();
-		return 2;
-	}
+	rc = sentiment_load(cfg.lexicon_file, cfg.emoji_file, &s, &err);
+	if (rc)
+		rc = service_bad_setting("SENTIMENT_LEXICON_FILE / SENTIMENT_EMOJI_FILE", err.data);
 	buf_release(&err);
+	if (rc)
+		return rc;
 	analyser_init(&a, s);
 	http.port = cfg.port;
 	http.service = "sentiment-analysis";
-	http.routes = handlers_routes(&http.nroutes);
-	http.ctx = &a;
-	if (http_server_start(&http, &srv) != 0) {
-		sentiment_free(s);
-		service_stop();
-		return 1;
-	}
-	log_info("sentiment-analysis listening on port %d, %zu lexicon entries from %s, %zu emoji",
-		 http_server_port(srv), sentiment_lexicon_size(s), cfg.lexicon_file,
-		 sentiment_emoji_size(s));
-	service_wait();
-	http_server_stop(srv);
-	service_stop(); /* after the server, before what metrics read */
+	http.routes = step_routes(&http.nroutes);
+	http.ctx = &a.service;
+	rc = service_run(&http, ", %zu lexicon entries from %s, %zu emoji",
+			 sentiment_lexicon_size(s), cfg.lexicon_file, sentiment_emoji_size(s));
 	sentiment_free(s);
-	return 0;
+	return rc;
 }

@@ -119,12 +119,4 @@ void eventlog_set_sync(struct eventlog *log, eventlog_sync_fn fn, void *arg);
  */
 int eventlog_limit_parse(const char *text, size_t *out);
 
-struct http_request;
-/*
- * Answers GET /events?limit=N for log: the newest lines as a JSON array (newest first) within
- * max_bytes (eventlog_tail()), or 400 for a bad limit, 500 when the file cannot be read. The
- * body of both sinks' handler.
- */
-int eventlog_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes);
-
 #endif

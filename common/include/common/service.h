@@ -5,14 +5,14 @@
  *	int main(int argc, char **argv)
  *	{
  *		struct fs_config cfg = { 0 };
+ *		struct http_server_config http = { 0 };
+ *		int rc;
  *
  *		service_start("file-sink", argc, argv, vars, NVARS, &cfg);
- *		... open what the service needs, http_server_start() ...
- *		service_wait();
- *		http_server_stop(srv);
- *		service_stop();
+ *		... open what the service needs, fill http ...
+ *		rc = service_run(&http, ", writing %s", path);
  *		... free the rest ...
- *		return 0;
+ *		return rc;
  *	}
  *
  * Settings every service reads besides its own table: LOG_LEVEL (debug|info|warn|error,
@@ -26,6 +26,18 @@
 #include <stddef.h>
 
 #include "common/config.h"
+
+struct http_server_config;
+
+/*
+ * The PORT row of a service's settings table (as git's OPT_* macros build option tables):
+ * type is the service's config struct, whose int port receives the value.
+ */
+#define SERVICE_VAR_PORT(type)                                                 \
+	{                                                                      \
+		"PORT", CONFIG_PORT, offsetof(type, port), "8080", 0, 0, NULL, \
+		    "TCP port of the HTTP API"                                 \
+	}
 
 /*
  * Handles the command line (--help prints the settings and exits 0; any other argument
@@ -42,5 +54,21 @@ int service_wait(void);
  * the servers stopped and before freeing anything the metrics read.
  */
 void service_stop(void);
+
+/*
+ * The serving part of a main() whose only server is one HTTP server: starts it, logs
+ * "<http->service> listening on port <port>" followed by the formatted detail, waits for a
+ * termination signal, stops the server and calls service_stop(). Returns the exit status:
+ * 0, or 1 when the server could not start (service_stop() is called then too).
+ */
+int service_run(const struct http_server_config *http, const char *detail_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * A start-up error in a setting's content (a file that cannot be loaded): prints
+ * "<setting>: <why>" to stderr, calls service_stop() and returns 2, the exit status of a bad
+ * setting.
+ */
+int service_bad_setting(const char *setting, const char *why);
 
 #endif

@@ -20,14 +20,19 @@
  * application/json, no dataschema, data = st.data (the input's data object, with what the
  * step added), and the given extensions set. Every other attribute and extension of the input
  * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
- * is answered 200 in binary mode. It keeps the input's id: its source is new, so (source, id)
- * is still unique as CloudEvents requires, and a review keeps one id from /add through both
- * steps to /insert, which deduplicates by it (a redelivered review is not stored twice).
+ * is answered 200 in binary mode (ce_request_respond()). It keeps the input's id: its source is
+ * new, so (source, id) is still unique as CloudEvents requires, and a review keeps one id from
+ * /add through both steps to /insert, which deduplicates by it (a redelivered review is not
+ * stored twice).
  *
  * Tracing: step_begin() starts the CONSUMER span "process {type}" (ce_trace.h) as st.span
  * and makes it current; step_end() marks it failed when rc < 0 and ends it.
  *
  * Ownership: st owns in, data and span until step_end(); st.text points into data.
+ *
+ * A step service needs no route table of its own: step_routes() is its one route, POST /,
+ * which runs step_begin(), then the service's run function, then step_end(). req->ctx is
+ * then the service's struct step_service.
  */
 #ifndef COMMON_STEP_H
 #define COMMON_STEP_H
@@ -38,6 +43,7 @@
 
 #include "common/ce.h"
 #include "common/http.h"
+#include "common/route.h"
 #include "common/trace.h"
 
 #define STEP_TEXT_MAX ((size_t)64 * 1024)
@@ -67,7 +73,21 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 /* Ends the span (failed when rc < 0) and frees st. */
 void step_end(struct step *st, int rc);
 
-/* Answers status with ev as a binary-mode CloudEvent: its ce- headers and data. */
-int step_respond_event(struct http_request *req, int status, const struct ce_event *ev);
+/*
+ * What a step service does with a decoded review: adds its result to st->data and answers
+ * (step_reply(), or http_fail() for a review it refuses), returning that answer's code.
+ */
+typedef int (*step_run_fn)(void *arg, struct http_request *req, struct step *st);
+
+struct step_service {
+	step_run_fn run;
+	void *arg;
+};
+
+/*
+ * The route table of a step service: POST / (a body up to 2 * STEP_TEXT_MAX bytes) with
+ * req->ctx a struct step_service. Its size goes to *n.
+ */
+const struct route *step_routes(size_t *n);
 
 #endif

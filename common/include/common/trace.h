@@ -39,8 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/http.h"
-#include "common/httpc.h"
+#include "common/header.h"
 #include "common/traceparent.h"
 
 #ifndef BOOKSTORE_VERSION

@@ -1,0 +1,39 @@
+/*
+ * ce_request.h: CloudEvents over this project's HTTP layers (ce.h with http.h and httpc.h):
+ * the event a request carries, an answer that is an event, and an event sent with httpc.
+ * Used by the receivers that take one event per request (the sinks, the Sequence steps,
+ * node-server's /add and /insert).
+ *
+ * Binary mode is used for every event sent or answered (ce_encode_binary()): ce- headers, a
+ * Content-Type from datacontenttype, the data as the body.
+ */
+#ifndef COMMON_CE_REQUEST_H
+#define COMMON_CE_REQUEST_H
+
+#include "common/ce.h"
+#include "common/http.h"
+#include "common/httpc.h"
+
+/*
+ * Decodes req's headers and body as one CloudEvent (binary or structured mode; a batch is
+ * refused), as ce_decode_event() does. Returns 0 with *out set (the caller frees it with
+ * ce_event_free()), or the err.h code with the reason in err->message and *out NULL.
+ */
+int ce_request_decode(const struct http_request *req, struct ce_event **out, struct ce_error *err);
+
+/*
+ * Answers status with ev in binary mode. Returns http_respond()'s code, or answers 500 and
+ * returns its code when ev cannot be encoded.
+ */
+int ce_request_respond(struct http_request *req, int status, const struct ce_event *ev);
+
+/*
+ * Sends ev in binary mode through client: method (NULL = POST), url, timeout and trace
+ * fields come from up, whose headers and body are replaced by the event's (up itself is not
+ * changed; httpc copies what it sends, so ev may be freed on return). Returns httpc_send()'s
+ * code, or the encoding's (ERR_INVALID_EVENT, ERR_MEDIA_TYPE) with nothing sent.
+ */
+int ce_request_send(struct httpc *client, const struct httpc_request *up, const struct ce_event *ev,
+		    httpc_done_fn done, void *arg);
+
+#endif

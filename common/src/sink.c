@@ -1,0 +1,58 @@
+/* sink.c: the event sinks' events.log, dedupe set and GET /events (see sink.h). */
+#include "common/sink.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys, dedupe_key_fn key_of,
+	      const char *what)
+{
+	size_t n;
+
+	memset(s, 0, sizeof(*s));
+	s->path = xasprintf("%s/%s", data_dir, EVENTLOG_FILE);
+	if (eventlog_open(s->path, (enum eventlog_fsync)fsync, &s->log) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot open %s for appending: %s\n", s->path,
+			strerror(errno));
+		goto fail;
+	}
+	s->dedupe = dedupe_new((size_t)keys);
+	if (dedupe_load(s->dedupe, s->path, key_of, &n) != 0) {
+		fprintf(stderr, "DATA_DIR: cannot read %s: %s\n", s->path, strerror(errno));
+		goto fail;
+	}
+	log_info("%zu %s remembered from %s (DEDUPE_KEYS=%lld)", dedupe_count(s->dedupe), what,
+		 s->path, keys);
+	return 0;
+fail:
+	sink_close(s);
+	return ERR_IO;
+}
+
+void sink_close(struct sink *s)
+{
+	dedupe_free(s->dedupe);
+	eventlog_close(s->log);
+	free(s->path);
+	memset(s, 0, sizeof(*s));
+}
+
+int sink_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
+{
+	size_t limit;
+	json_t *arr;
+
+	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
+		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
+				 EVENTLOG_MAX_LIMIT);
+	if (eventlog_tail(log, limit, max_bytes, &arr) != 0)
+		return http_fail(req, ERR_IO, "could not read events.log");
+	return http_respond_json(req, 200, arr);
+}

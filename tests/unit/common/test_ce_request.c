@@ -1,0 +1,177 @@
+/*
+ * Tests for ce_request.h against a real server and client on 127.0.0.1: an event sent with
+ * ce_request_send() is decoded by a handler with ce_request_decode() and answered with
+ * ce_request_respond(); the answer is decoded back. A body that is not an event is refused
+ * with the decoder's reason. Every wait has a deadline.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "common/ce.h"
+#include "common/ce_request.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/httpc.h"
+#include "common/xalloc.h"
+
+#include "../unit.h"
+
+#define DEADLINE_MS 10000
+
+/* POST /echo: the event back, with type "echoed"; a bad event gets the decoder's code. */
+static int echo(struct http_request *req)
+{
+	struct ce_error err;
+	struct ce_event *ev;
+	int rc = ce_request_decode(req, &ev, &err);
+
+	if (rc)
+		return http_fail(req, rc, "%s", err.message);
+	(void)ce_set(ev, "type", "echoed");
+	rc = ce_request_respond(req, 201, ev);
+	ce_event_free(ev);
+	return rc;
+}
+
+static const struct route routes[] = { { "POST", "/echo", echo, 0, 0 } };
+
+/* One answer, copied out of the client's callback. */
+struct answer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, status;
+	struct http_header h[32];
+	size_t n;
+	char *names[32], *values[32];
+	char *body;
+	size_t len;
+};
+
+static void on_done(const struct httpc_response *res, void *arg)
+{
+	struct answer *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	a->status = res->status;
+	for (size_t i = 0; i < res->nheaders && i < 32; i++) {
+		a->names[i] = xstrdup(res->headers[i].name);
+		a->values[i] = xstrdup(res->headers[i].value);
+		a->h[i].name = a->names[i];
+		a->h[i].value = a->values[i];
+		a->n = i + 1;
+	}
+	a->body = xstrndup(res->body ? res->body : "", res->body_len);
+	a->len = res->body_len;
+	a->done = 1;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void answer_init(struct answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->mu, NULL);
+	cr_assert_eq(clock_cond_init(&a->cv), 0);
+}
+
+static void wait_answer(struct answer *a)
+{
+	struct timespec deadline;
+
+	clock_deadline(&deadline, DEADLINE_MS);
+	pthread_mutex_lock(&a->mu);
+	while (!a->done && pthread_cond_timedwait(&a->cv, &a->mu, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&a->mu);
+	cr_assert(a->done, "no answer within %d ms", DEADLINE_MS);
+}
+
+static void answer_release(struct answer *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->names[i]);
+		free(a->values[i]);
+	}
+	free(a->body);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+}
+
+static struct http_server *server_start(void)
+{
+	struct http_server_config cfg = {
+		.service = "test-ce-request", .routes = routes, .nroutes = 1, .threads = 2
+	};
+	struct http_server *srv;
+
+	cfg.bind = "127.0.0.1";
+	cr_assert_eq(http_server_start(&cfg, &srv), 0);
+	return srv;
+}
+
+Test(ce_request, send_decode_respond_round_trip, LEAK_FINI)
+{
+	struct http_server *srv = server_start();
+	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
+	struct ce_event *ev = ce_event_new(), *back = NULL;
+	struct ce_error err;
+	struct answer a;
+	char url[64];
+
+	cr_assert_not_null(client);
+	answer_init(&a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
+	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+	cr_assert_eq(ce_set(ev, "id", "r-1"), 0);
+	cr_assert_eq(ce_set(ev, "source", "/tests"), 0);
+	cr_assert_eq(ce_set(ev, "type", "new-review-comment"), 0);
+	cr_assert_eq(ce_set_data(ev, "{\"reviewText\":\"ok\"}", 19, "application/json"), 0);
+	cr_assert_eq(
+	    ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a), 0);
+	ce_event_free(ev);
+	wait_answer(&a);
+	cr_expect_eq(a.status, 201);
+	cr_assert_eq(ce_decode_event(a.h, a.n, a.body, a.len, &back, &err), 0, "%s", err.message);
+	cr_expect_str_eq(back->id, "r-1");
+	cr_expect_str_eq(back->type, "echoed");
+	cr_expect_eq(back->data_len, 19);
+	cr_expect_eq(memcmp(back->data, "{\"reviewText\":\"ok\"}", 19), 0);
+	ce_event_free(back);
+	answer_release(&a);
+	httpc_free(client);
+	http_server_stop(srv);
+}
+
+static void send_plain(struct httpc *client, const char *url, struct answer *a)
+{
+	static const struct http_header json[] = { { "Content-Type", "application/json" } };
+	struct httpc_request r = { .method = "POST",
+				   .url = url,
+				   .headers = json,
+				   .nheaders = 1,
+				   .body = "{}",
+				   .body_len = 2 };
+
+	cr_assert_eq(httpc_send(client, &r, on_done, a), 0);
+	wait_answer(a);
+}
+
+Test(ce_request, a_body_that_is_no_event_is_refused, LEAK_FINI)
+{
+	struct http_server *srv = server_start();
+	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
+	struct answer a;
+	char url[64];
+
+	cr_assert_not_null(client);
+	answer_init(&a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
+	send_plain(client, url, &a);
+	cr_expect_eq(a.status, 400);
+	cr_expect_not_null(strstr(a.body, "specversion"), "body: %s", a.body);
+	answer_release(&a);
+	httpc_free(client);
+	http_server_stop(srv);
+}
