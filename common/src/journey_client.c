@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/clock.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -44,22 +43,16 @@ void journey_client_trace_id(const struct trace_context *ctx, char out[33])
 		trace_context_hex(ctx, out, NULL);
 }
 
-long long journey_client_now_ms(void)
-{
-	return clock_real_ns() / 1000000;
-}
-
 struct journey_client *journey_client_new(const char *url)
 {
 	struct journey_client *jc = xcalloc(1, sizeof(*jc));
-	struct httpc_options o = { 0 };
-	struct metric *m;
+	/* One batch in flight to one host, a few queued: a record is never worth more. */
+	const struct httpc_options o = { .timeout_ms = POST_TIMEOUT_MS,
+					 .max_transfers = 1,
+					 .max_host_connections = 1,
+					 .max_pending = 4,
+					 .user_agent = "bookstore-journey/1" };
 
-	o.timeout_ms = POST_TIMEOUT_MS;
-	o.max_transfers = 1;
-	o.max_host_connections = 1;
-	o.max_pending = 4;
-	o.user_agent = "bookstore-journey/1";
 	jc->http = httpc_new(&o);
 	if (jc->http == NULL) {
 		free(jc);
@@ -67,13 +60,12 @@ struct journey_client *journey_client_new(const char *url)
 	}
 	jc->url = xstrdup(url);
 	pthread_mutex_init(&jc->lock, NULL);
-	m = metrics_counter(metrics_default(), "journey_records_total",
-			    "Journey records for node-server, by outcome (sent, dropped_full, "
-			    "dropped_error).",
-			    METRIC_LABELS("outcome"));
-	jc->sent = metrics_series(m, METRIC_LABELS("sent"));
-	jc->dropped_full = metrics_series(m, METRIC_LABELS("dropped_full"));
-	jc->dropped_error = metrics_series(m, METRIC_LABELS("dropped_error"));
+	metrics_counter_each(
+	    metrics_default(), "journey_records_total",
+	    "Journey records for node-server, by outcome (sent, dropped_full, "
+	    "dropped_error).",
+	    "outcome", METRIC_LABELS("sent", "dropped_full", "dropped_error"),
+	    (struct metric_series * *const[]){ &jc->sent, &jc->dropped_full, &jc->dropped_error });
 	return jc;
 }
 

@@ -403,6 +403,17 @@ static struct metric_series *series_create(struct metric *m, const char *const *
 	return s;
 }
 
+void metrics_counter_each(struct metrics *reg, const char *name, const char *help,
+			  const char *label, const char *const *values,
+			  struct metric_series **const *out)
+{
+	const char *const names[] = { label, NULL };
+	struct metric *m = metrics_counter(reg, name, help, names);
+
+	for (size_t i = 0; values[i]; i++)
+		*out[i] = metrics_series(m, (const char *const[]){ values[i], NULL });
+}
+
 struct metric_series *metrics_series(struct metric *m, const char *const *values)
 {
 	struct metric_series *s;

@@ -44,6 +44,18 @@ void sink_close(struct sink *s)
 	memset(s, 0, sizeof(*s));
 }
 
+int sink_outcome_key(const json_t *rec, const char *outcome, const char **source, const char **id)
+{
+	const char *o = json_string_value(json_object_get(rec, "outcome"));
+	const json_t *ev = json_object_get(rec, "event");
+
+	if (!o || strcmp(o, outcome) != 0)
+		return 0;
+	*source = json_string_value(json_object_get(ev, "source"));
+	*id = json_string_value(json_object_get(ev, "id"));
+	return 1;
+}
+
 int sink_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
 {
 	size_t limit;

@@ -807,13 +807,12 @@ static int config_check(const struct trace_config *cfg)
 
 static void register_metrics(struct provider *p)
 {
-	struct metric *m = metrics_counter(metrics_default(), "otel_spans_dropped_total",
-					   "Spans not exported: the queue was full (queue_full) or "
-					   "the export failed after its retries (export_failed).",
-					   METRIC_LABELS("reason"));
-
-	p->dropped_full = metrics_series(m, METRIC_LABELS("queue_full"));
-	p->dropped_export = metrics_series(m, METRIC_LABELS("export_failed"));
+	metrics_counter_each(
+	    metrics_default(), "otel_spans_dropped_total",
+	    "Spans not exported: the queue was full (queue_full) or the export "
+	    "failed after its retries (export_failed).",
+	    "reason", METRIC_LABELS("queue_full", "export_failed"),
+	    (struct metric_series * *const[]){ &p->dropped_full, &p->dropped_export });
 }
 
 int trace_init(const struct trace_config *cfg)

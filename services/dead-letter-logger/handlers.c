@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/ce.h"
 #include "common/ce_request.h"
 #include "common/ce_trace.h"
@@ -128,8 +129,8 @@ static void report(struct deadletters *dl, const struct ce_event *ev,
 		return;
 	journey_client_trace_id(trace_span_context(span), trace_id);
 	r = json_pack("{s:s, s:s, s:s, s:I, s:{s:I}}", "id", ev->id, "source", "dead-letter-logger",
-		      "kind", "dead-letter", "time", (json_int_t)journey_client_now_ms(),
-		      "counters", "dead_letters", (json_int_t)n);
+		      "kind", "dead-letter", "time", (json_int_t)clock_real_ms(), "counters",
+		      "dead_letters", (json_int_t)n);
 	if (info->destination && strlen(info->destination) <= 512)
 		json_object_set_new(r, "destination", json_string(info->destination));
 	if (info->has_code && info->code >= 0 && info->code <= 999)

@@ -26,15 +26,8 @@ struct badreviews {
 /* The dedupe key of a bad-reviews.log line (dedupe_key_fn): its "notified" events. */
 static int notified_key(json_t *rec, const char **source, const char **id, const char **scope)
 {
-	const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-	json_t *ev = json_object_get(rec, "event");
-
-	if (!outcome || strcmp(outcome, "notified") != 0)
-		return 0;
-	*source = json_string_value(json_object_get(ev, "source"));
-	*id = json_string_value(json_object_get(ev, "id"));
 	*scope = NULL;
-	return 1;
+	return sink_outcome_key(rec, "notified", source, id);
 }
 
 int badreviews_open(const char *dir, enum eventlog_fsync mode, size_t dedupe_keys,
@@ -42,7 +35,6 @@ int badreviews_open(const char *dir, enum eventlog_fsync mode, size_t dedupe_key
 {
 	struct badreviews *b = xcalloc(1, sizeof(*b));
 	char *path = xasprintf("%s/%s", dir, BADREVIEWS_FILE);
-	struct metric *m;
 	size_t n;
 	int rc = 0;
 
@@ -59,13 +51,12 @@ int badreviews_open(const char *dir, enum eventlog_fsync mode, size_t dedupe_key
 		rc = ERR_IO;
 		goto cleanup;
 	}
-	m = metrics_counter(metrics_default(), "filesink_bad_reviews_total",
-			    "Bad reviews delivered to POST /bad-reviews by outcome (notified, "
-			    "duplicate, rejected).",
-			    METRIC_LABELS("outcome"));
-	b->notified = metrics_series(m, METRIC_LABELS("notified"));
-	b->duplicate = metrics_series(m, METRIC_LABELS("duplicate"));
-	b->rejected = metrics_series(m, METRIC_LABELS("rejected"));
+	metrics_counter_each(
+	    metrics_default(), "filesink_bad_reviews_total",
+	    "Bad reviews delivered to POST /bad-reviews by outcome (notified, "
+	    "duplicate, rejected).",
+	    "outcome", METRIC_LABELS("notified", "duplicate", "rejected"),
+	    (struct metric_series * *const[]){ &b->notified, &b->duplicate, &b->rejected });
 	*out = b;
 	b = NULL;
 cleanup:

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "common/clock.h"
 #include "common/ce.h"
 #include "common/ce_request.h"
 #include "common/ce_trace.h"
@@ -89,8 +90,8 @@ static void report(struct filesink *fs, const struct ce_event *ev, uint64_t n, c
 	journey_client_trace_id(trace_span_context(span), trace_id);
 	r = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}}", "id",
 		      ev->id, "source", "file-sink", "kind", "attempt", "time",
-		      (json_int_t)journey_client_now_ms(), "attempt", (json_int_t)n, "outcome",
-		      outcome, "code", status, "policy", fs->policy, "counters", "saved",
+		      (json_int_t)clock_real_ms(), "attempt", (json_int_t)n, "outcome", outcome,
+		      "code", status, "policy", fs->policy, "counters", "saved",
 		      (json_int_t)metrics_value(fs->saved), "error_simulated",
 		      (json_int_t)metrics_value(fs->simulated), "duplicate",
 		      (json_int_t)metrics_value(fs->duplicate), "rejected",

@@ -93,15 +93,8 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 /* The key of an events.log record (dedupe_key_fn): (event.source, event.id) of "saved" lines. */
 static int saved_key(json_t *rec, const char **source, const char **id, const char **scope)
 {
-	const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-	json_t *ev = json_object_get(rec, "event");
-
-	if (!outcome || strcmp(outcome, "saved") != 0)
-		return 0;
-	*source = json_string_value(json_object_get(ev, "source"));
-	*id = json_string_value(json_object_get(ev, "id"));
 	*scope = NULL;
-	return 1;
+	return sink_outcome_key(rec, "saved", source, id);
 }
 
 int main(int argc, char **argv)

@@ -190,11 +190,6 @@ static void trip_trace(struct trip *t, const char *trace_id)
 
 /* ---- node-server's own steps ----------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	return clock_real_ns() / 1000000;
-}
-
 /* Whether id is 1..JOURNEY_ID_MAX bytes without control characters. */
 static int id_valid(const char *id, size_t len)
 {
@@ -208,53 +203,62 @@ static int id_valid(const char *id, size_t len)
 	return 1;
 }
 
-void journey_posted(struct journey *j, const char *id, long long time_ms, const char *trace_id)
+/* Locks j and returns id's trip (made if new), or NULL (unlocked) for an id not kept. */
+static struct trip *trip_lock(struct journey *j, const char *id)
 {
-	struct trip *t;
-
 	if (!id_valid(id, strlen(id)))
-		return;
+		return NULL;
 	pthread_mutex_lock(&j->lock);
-	t = trip_get(j, id);
-	t->posted_ms = time_ms;
-	trip_trace(t, trace_id);
-	trip_add(t, json_pack("{s:s, s:s, s:I}", "source", "node-server", "kind", "posted", "time",
-			      (json_int_t)time_ms));
+	return trip_get(j, id);
+}
+
+/* Adds step (taken) to t, publishes t to its followers and unlocks j. */
+static void trip_unlock(struct journey *j, struct trip *t, json_t *step)
+{
+	trip_add(t, step);
 	trip_publish(j, t);
 	pthread_mutex_unlock(&j->lock);
+}
+
+void journey_posted(struct journey *j, const char *id, long long time_ms, const char *trace_id)
+{
+	struct trip *t = trip_lock(j, id);
+
+	if (!t)
+		return;
+	t->posted_ms = time_ms;
+	trip_trace(t, trace_id);
+	trip_unlock(j, t,
+		    json_pack("{s:s, s:s, s:I}", "source", "node-server", "kind", "posted", "time",
+			      (json_int_t)time_ms));
 }
 
 void journey_insert(struct journey *j, const char *id, const char *outcome, int code,
 		    long long review_id)
 {
-	struct trip *t;
+	struct trip *t = trip_lock(j, id);
 
-	if (!id_valid(id, strlen(id)))
+	if (!t)
 		return;
-	pthread_mutex_lock(&j->lock);
-	t = trip_get(j, id);
 	t->inserts++;
 	if (review_id > 0)
 		t->review_id = review_id;
-	trip_add(t, json_pack("{s:s, s:s, s:i, s:s, s:i, s:I}", "source", "node-server", "kind",
+	trip_unlock(j, t,
+		    json_pack("{s:s, s:s, s:i, s:s, s:i, s:I}", "source", "node-server", "kind",
 			      "insert", "attempt", t->inserts, "outcome", outcome, "code", code,
-			      "time", (json_int_t)now_ms()));
-	trip_publish(j, t);
-	pthread_mutex_unlock(&j->lock);
+			      "time", (json_int_t)clock_real_ms()));
 }
 
 void journey_reply(struct journey *j, const char *id, const char *type, const char *reply_id)
 {
-	struct trip *t;
+	struct trip *t = trip_lock(j, id);
 
-	if (!id_valid(id, strlen(id)))
+	if (!t)
 		return;
-	pthread_mutex_lock(&j->lock);
-	t = trip_get(j, id);
-	trip_add(t, json_pack("{s:s, s:s, s:s, s:s, s:I}", "source", "node-server", "kind", "reply",
-			      "type", type, "reply_id", reply_id, "time", (json_int_t)now_ms()));
-	trip_publish(j, t);
-	pthread_mutex_unlock(&j->lock);
+	trip_unlock(j, t,
+		    json_pack("{s:s, s:s, s:s, s:s, s:I}", "source", "node-server", "kind", "reply",
+			      "type", type, "reply_id", reply_id, "time",
+			      (json_int_t)clock_real_ms()));
 }
 
 /* ---- POST /journey --------------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/httpc.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/clock.h"
@@ -112,11 +113,9 @@ static int decode_event(struct http_request *req, struct ce_event **ev, struct b
 /* The journey's first step: the broker accepted the event (trace id only when sampled). */
 static void journey_add_posted(struct call *c)
 {
-	const struct trace_context *ctx = trace_span_context(c->span);
-	char trace_id[33] = "";
+	char trace_id[33];
 
-	if (trace_context_valid(ctx) && (ctx->flags & TRACE_FLAG_SAMPLED))
-		trace_context_hex(ctx, trace_id, NULL);
+	journey_client_trace_id(trace_span_context(c->span), trace_id);
 	journey_posted(c->r->journey, c->id, c->t0_ms, trace_id);
 }
 

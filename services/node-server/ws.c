@@ -296,6 +296,16 @@ struct ws_hub {
 	struct metric_series *m_topic_slow, *m_topic_backlog;
 };
 
+/* Appends m to the list *head .. *tail (a FIFO of frames). */
+static void msg_push(struct ws_msg **head, struct ws_msg **tail, struct ws_msg *m)
+{
+	if (*tail)
+		(*tail)->next = m;
+	else
+		*head = m;
+	*tail = m;
+}
+
 static struct ws_msg *msg_new(int opcode, const void *payload, size_t len)
 {
 	unsigned char h[10];
@@ -753,11 +763,7 @@ int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, s
 	} else {
 		m = msg_new(WS_OP_TEXT, json, len);
 		m->topic = topic;
-		if (hub->topics_tail)
-			hub->topics_tail->next = m;
-		else
-			hub->topics = m;
-		hub->topics_tail = m;
+		msg_push(&hub->topics, &hub->topics_tail, m);
 		hub->ntopics++;
 	}
 	pthread_mutex_unlock(&hub->lock);
@@ -891,26 +897,22 @@ static void raise_fd_limit(void)
 
 static void hub_metrics(struct ws_hub *hub, struct metrics *reg)
 {
-	struct metric *dropped;
-
 	hub->m_clients = metrics_series(
 	    metrics_gauge(reg, "ws_clients", "WebSocket clients connected now.", METRIC_NO_LABELS),
 	    NULL);
-	dropped = metrics_counter(reg, "ws_clients_dropped_total",
-				  "WebSocket clients dropped by the server, by reason.",
-				  METRIC_LABELS("reason"));
-	hub->m_slow = metrics_series(dropped, METRIC_LABELS("slow"));
-	hub->m_timeout = metrics_series(dropped, METRIC_LABELS("timeout"));
-	hub->m_limit = metrics_series(dropped, METRIC_LABELS("limit"));
+	metrics_counter_each(
+	    reg, "ws_clients_dropped_total", "WebSocket clients dropped by the server, by reason.",
+	    "reason", METRIC_LABELS("slow", "timeout", "limit"),
+	    (struct metric_series * *const[]){ &hub->m_slow, &hub->m_timeout, &hub->m_limit });
 	hub->m_published = metrics_series(
 	    metrics_counter(reg, "ws_messages_published_total",
 			    "Snapshots published to the WebSocket clients.", METRIC_NO_LABELS),
 	    NULL);
-	dropped = metrics_counter(reg, "ws_topic_frames_dropped_total",
-				  "Best-effort topic frames (journeys) not sent, by reason.",
-				  METRIC_LABELS("reason"));
-	hub->m_topic_slow = metrics_series(dropped, METRIC_LABELS("slow"));
-	hub->m_topic_backlog = metrics_series(dropped, METRIC_LABELS("backlog"));
+	metrics_counter_each(
+	    reg, "ws_topic_frames_dropped_total",
+	    "Best-effort topic frames (journeys) not sent, by reason.", "reason",
+	    METRIC_LABELS("slow", "backlog"),
+	    (struct metric_series * *const[]){ &hub->m_topic_slow, &hub->m_topic_backlog });
 	metrics_set(hub->m_clients, 0);
 }
 
@@ -1063,11 +1065,7 @@ int ws_hub_publish(struct ws_hub *hub, const char *json, size_t len)
 		free(m);
 		return ERR_UNAVAILABLE;
 	}
-	if (hub->pending_tail)
-		hub->pending_tail->next = m;
-	else
-		hub->pending = m;
-	hub->pending_tail = m;
+	msg_push(&hub->pending, &hub->pending_tail, m);
 	hub->npending++;
 	/* The hub thread fell behind: skip the oldest snapshots no client has seen yet. */
 	while (hub->npending > hub->cfg.queue_frames && hub->pending) {

@@ -45,7 +45,4 @@ int journey_client_id_ok(const char *id);
 struct trace_context;
 void journey_client_trace_id(const struct trace_context *ctx, char out[33]);
 
-/* Milliseconds since the epoch (CLOCK_REALTIME), the "time" of a record. */
-long long journey_client_now_ms(void);
-
 #endif

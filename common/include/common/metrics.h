@@ -63,6 +63,15 @@ struct metric *metrics_histogram(struct metrics *reg, const char *name, const ch
  */
 struct metric_series *metrics_series(struct metric *m, const char *const *values);
 
+/*
+ * Registers a counter with one label and makes one series per value at once (so each renders
+ * 0 from the start): *out[i] becomes the series of values[i] (NULL-terminated; out has as many
+ * entries). For counters whose label takes a fixed set of values, such as an outcome.
+ */
+void metrics_counter_each(struct metrics *reg, const char *name, const char *help,
+			  const char *label, const char *const *values,
+			  struct metric_series **const *out);
+
 /* The value of every label of the overflow series of metrics_series_capped(). */
 #define METRIC_OVERFLOW_VALUE "other"
 /* The longest label value metrics_series_capped() keeps (longer ones go to the overflow). */

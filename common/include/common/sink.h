@@ -37,6 +37,12 @@ struct sink {
  */
 int sink_open(struct sink *s, const char *data_dir, int fsync, long long keys, dedupe_key_fn key_of,
 	      const char *what);
+/*
+ * The dedupe key of an events.log record whose "outcome" is outcome: sets *source and *id from
+ * its "event" and returns 1, or returns 0 for any other record. A dedupe_key_fn's body for
+ * keys without a scope.
+ */
+int sink_outcome_key(const json_t *rec, const char *outcome, const char **source, const char **id);
 /* Frees what sink_open() opened. */
 void sink_close(struct sink *s);
 
