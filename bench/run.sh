@@ -23,7 +23,7 @@ cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -Wall -Wextra -
 	-include common/banned.h)
 for tool in sink202 coldstart bare; do
 	libs=()
-	[ "$tool" = bare ] && libs=(-pthread $(pkg-config --cflags --libs libmicrohttpd))
+	[ "$tool" = bare ] && read -r -a libs <<<"-pthread $(pkg-config --cflags --libs libmicrohttpd)"
 	if [ ! -x "$bin/$tool" ] || [ "bench/c/$tool.c" -nt "$bin/$tool" ]; then
 		echo "    CC $bin/$tool"
 		${CC:-cc} "${cflags[@]}" -Icommon/include -o "$bin/$tool" "bench/c/$tool.c" "${libs[@]}"

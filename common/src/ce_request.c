@@ -3,6 +3,7 @@
 
 #include <strings.h>
 
+#include "common/arena.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -71,4 +72,15 @@ int ce_request_send(struct httpc *client, const struct httpc_request *up, const 
 	}
 	ce_headers_release(&b.h);
 	return rc;
+}
+
+/* arena_defer() callback of ce_request_own(). */
+static void event_free(void *ev)
+{
+	ce_event_free(ev);
+}
+
+void ce_request_own(struct http_request *req, struct ce_event *ev)
+{
+	arena_defer(http_arena(req), event_free, ev);
 }

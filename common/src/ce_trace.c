@@ -93,3 +93,12 @@ int ce_trace_consume(const struct http_request *req, const struct ce_event *ev, 
 	trace_span_set_str(*out, "messaging.operation.type", "process");
 	return 0;
 }
+
+void ce_trace_end(struct trace_span *span, int rc)
+{
+	if (rc < 0) {
+		trace_span_set_str(span, "error.type", err_code_name(rc));
+		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
+	}
+	trace_span_end(span);
+}

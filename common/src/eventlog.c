@@ -271,25 +271,12 @@ long long eventlog_size(struct eventlog *log)
 
 unsigned long long eventlog_syncs(struct eventlog *log)
 {
-	unsigned long long n;
-
-	pthread_mutex_lock(&log->mu);
-	n = log->gc.syncs;
-	pthread_mutex_unlock(&log->mu);
-	return n;
+	return groupcommit_syncs(&log->gc);
 }
 
 int eventlog_check(struct eventlog *log, struct buf *reason)
 {
-	int e;
-
-	pthread_mutex_lock(&log->mu);
-	e = log->gc.sync_errno;
-	pthread_mutex_unlock(&log->mu);
-	if (!e)
-		return 0;
-	buf_appendf(reason, "events.log: a sync failed (%s)", strerror(e));
-	return -1;
+	return groupcommit_check(&log->gc, reason);
 }
 
 /* ---- tail ---------------------------------------------------------------------------------- */

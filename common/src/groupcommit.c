@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -126,4 +127,27 @@ int groupcommit_sync_parent(const char *path)
 	}
 	free(dir);
 	return rc;
+}
+
+unsigned long long groupcommit_syncs(struct groupcommit *g)
+{
+	unsigned long long n;
+
+	pthread_mutex_lock(g->mu);
+	n = g->syncs;
+	pthread_mutex_unlock(g->mu);
+	return n;
+}
+
+int groupcommit_check(struct groupcommit *g, struct buf *reason)
+{
+	int e;
+
+	pthread_mutex_lock(g->mu);
+	e = g->sync_errno;
+	pthread_mutex_unlock(g->mu);
+	if (!e)
+		return 0;
+	buf_appendf(reason, "%s: a sync failed (%s)", g->name, strerror(e));
+	return -1;
 }

@@ -56,12 +56,6 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
-/* arena_defer() callback: the reply event lives as long as the request. */
-static void event_free(void *ev)
-{
-	ce_event_free(ev);
-}
-
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {
@@ -72,7 +66,7 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	struct timespec ts;
 	int rc = 0;
 
-	arena_defer(a, event_free, out);
+	ce_request_own(req, out); /* the reply lives as long as the request */
 	arena_defer(a, free, data);
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	rc |= ce_set(out, "time", ce_time_format(&ts, when));
@@ -89,13 +83,8 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 
 void step_end(struct step *st, int rc)
 {
-	if (st->span) {
-		if (rc < 0) {
-			trace_span_set_str(st->span, "error.type", err_code_name(rc));
-			trace_span_set_status(st->span, TRACE_STATUS_ERROR, NULL);
-		}
-		trace_span_end(st->span);
-	}
+	if (st->span)
+		ce_trace_end(st->span, rc);
 	json_decref(st->data);
 	ce_event_free(st->in);
 	memset(st, 0, sizeof(*st));

@@ -316,23 +316,10 @@ long long wal_size(struct wal *w)
 
 unsigned long long wal_syncs(struct wal *w)
 {
-	unsigned long long n;
-
-	pthread_mutex_lock(&w->mu);
-	n = w->gc.syncs;
-	pthread_mutex_unlock(&w->mu);
-	return n;
+	return groupcommit_syncs(&w->gc);
 }
 
 int wal_check(struct wal *w, struct buf *reason)
 {
-	int e;
-
-	pthread_mutex_lock(&w->mu);
-	e = w->gc.sync_errno;
-	pthread_mutex_unlock(&w->mu);
-	if (!e)
-		return 0;
-	buf_appendf(reason, "%s: a sync failed (%s)", w->path, strerror(e));
-	return -1;
+	return groupcommit_check(&w->gc, reason);
 }

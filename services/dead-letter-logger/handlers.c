@@ -184,11 +184,6 @@ static int record_dead_letter(struct deadletters *dl, struct http_request *req,
 	return http_respond(req, 200, NULL, NULL, 0);
 }
 
-static void event_free(void *ev)
-{
-	ce_event_free(ev);
-}
-
 static int post_dead_letter(struct http_request *req)
 {
 	struct deadletters *dl = req->ctx;
@@ -202,15 +197,11 @@ static int post_dead_letter(struct http_request *req)
 			   "rejected a malformed dead letter: %s", cerr.message);
 		return http_fail(req, rc, "%s", cerr.message);
 	}
-	arena_defer(http_arena(req), event_free, ev);
+	ce_request_own(req, ev);
 	(void)ce_trace_consume(req, ev, CE_TRACE_PREFER_EVENT, &span);
 	trace_span_enter(span);
 	rc = record_dead_letter(dl, req, ev, span);
-	if (rc < 0) {
-		trace_span_set_str(span, "error.type", err_code_name(rc));
-		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
-	}
-	trace_span_end(span);
+	ce_trace_end(span, rc);
 	return rc;
 }
 

@@ -132,8 +132,6 @@ int badreviews_post(struct badreviews *b, struct http_request *req)
 	if (rc != 0) {
 		rc = http_fail(req, ERR_IO, "could not write event %s to %s", ev->id,
 			       BADREVIEWS_FILE);
-		trace_span_set_str(span, "error.type", err_code_name(rc));
-		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
 		goto out;
 	}
 	metrics_inc(dup ? b->duplicate : b->notified);
@@ -145,7 +143,7 @@ int badreviews_post(struct badreviews *b, struct http_request *req)
 			   "bad review %s notified (kept out of the database)", ev->id);
 	rc = http_respond(req, 200, NULL, NULL, 0);
 out:
-	trace_span_end(span);
+	ce_trace_end(span, rc);
 	ce_event_free(ev);
 	return rc;
 }

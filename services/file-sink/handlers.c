@@ -134,16 +134,6 @@ static int reject(struct filesink *fs, struct http_request *req, int err, const 
 	return http_fail(req, err, "%s", why);
 }
 
-/* Ends the CONSUMER span with the delivery's outcome (rc < 0: failed with that code). */
-static void consumer_end(struct trace_span *span, int rc)
-{
-	if (rc < 0) {
-		trace_span_set_str(span, "error.type", err_code_name(rc));
-		trace_span_set_status(span, TRACE_STATUS_ERROR, NULL);
-	}
-	trace_span_end(span);
-}
-
 /* A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. */
 static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev,
 			  uint64_t n, const struct trace_span *span)
@@ -203,11 +193,6 @@ static int save_event(struct filesink *fs, struct http_request *req, const struc
 	return http_respond(req, 200, NULL, NULL, 0);
 }
 
-static void event_free(void *ev)
-{
-	ce_event_free(ev);
-}
-
 static int post_event(struct http_request *req)
 {
 	struct filesink *fs = req->ctx;
@@ -218,11 +203,11 @@ static int post_event(struct http_request *req)
 
 	if (rc != 0)
 		return reject(fs, req, rc, cerr.message);
-	arena_defer(http_arena(req), event_free, ev);
+	ce_request_own(req, ev);
 	(void)ce_trace_consume(req, ev, 0, &span);
 	trace_span_enter(span);
 	rc = save_event(fs, req, ev, span);
-	consumer_end(span, rc);
+	ce_trace_end(span, rc);
 	return rc;
 }
 

@@ -21,6 +21,9 @@
  */
 int ce_request_decode(const struct http_request *req, struct ce_event **out, struct ce_error *err);
 
+/* Hands ev to req: it is freed with the request's arena (http_arena()), after the answer. */
+void ce_request_own(struct http_request *req, struct ce_event *ev);
+
 /*
  * Answers status with ev in binary mode. Returns http_respond()'s code, or answers 500 and
  * returns its code when ev cannot be encoded.

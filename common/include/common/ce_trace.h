@@ -59,4 +59,10 @@ enum ce_trace_flags {
 int ce_trace_consume(const struct http_request *req, const struct ce_event *ev, unsigned flags,
 		     struct trace_span **out);
 
+/*
+ * Ends a messaging span with its handler's outcome: rc < 0 (an err.h code) marks it failed,
+ * with error.type = err_code_name(rc). A NULL span is ignored.
+ */
+void ce_trace_end(struct trace_span *span, int rc);
+
 #endif

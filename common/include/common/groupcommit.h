@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+struct buf;
+
 /* Makes fd's written data durable (fdatasync() by default). 0, or -1 with errno set. */
 typedef int (*groupcommit_sync_fn)(int fd, void *arg);
 
@@ -50,6 +52,13 @@ void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *a
  * before). A file that cannot be synced at all (EINVAL: a pipe, /dev/null) counts as synced.
  */
 int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bool lead_unlocked);
+/* The number of syncs performed so far (takes the owner's mutex: call it without). */
+unsigned long long groupcommit_syncs(struct groupcommit *g);
+/*
+ * Readiness (takes the owner's mutex: call it without): 0 while no sync failed, else -1 with
+ * "<name>: a sync failed (<reason>)" appended to reason.
+ */
+int groupcommit_check(struct groupcommit *g, struct buf *reason);
 /* Waits until no sync is running (before the owner swaps its file). */
 void groupcommit_quiesce(struct groupcommit *g);
 /* Marks every append so far as durable (the owner rewrote them into a synced file). */

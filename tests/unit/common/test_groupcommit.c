@@ -6,12 +6,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "../unit.h"
 #include "common/err.h"
+#include "common/buf.h"
 #include "common/groupcommit.h"
 
 TestSuite(groupcommit, LEAK_FINI);
@@ -151,6 +153,26 @@ Test(groupcommit, a_failed_sync_is_sticky)
 	atomic_store(&fail_with, 0);
 	cr_expect_eq(append_commit(&f, true), ERR_IO, "sticky after the disk recovers");
 	cr_expect_eq(append_commit(&f, false), ERR_IO);
+	file_close(&f);
+}
+
+Test(groupcommit, check_and_syncs_report_under_the_lock)
+{
+	struct file f;
+	struct buf why;
+
+	file_open(&f);
+	buf_init(&why, 256);
+	cr_assert_eq(append_commit(&f, true), 0);
+	cr_expect_eq(groupcommit_syncs(&f.gc), 1);
+	cr_expect_eq(groupcommit_check(&f.gc, &why), 0);
+	cr_expect_eq(why.len, 0);
+	atomic_store(&fail_with, EIO);
+	cr_expect_eq(append_commit(&f, true), ERR_IO);
+	atomic_store(&fail_with, 0);
+	cr_expect_eq(groupcommit_check(&f.gc, &why), -1);
+	cr_expect(strstr(why.data, ": a sync failed (") != NULL, "%s", why.data);
+	buf_release(&why);
 	file_close(&f);
 }
 
