@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, assertClean, waitFor, freePort, repoRoot } from './lib/proc.mjs';
+import { startServer, binPath, assertClean, runThenStop, waitFor, freePort, repoRoot } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 const NS = 'ns';
@@ -58,17 +58,7 @@ async function startBroker(docs, { env = {}, manifests } = {}) {
 // Runs fn with a started broker and receivers, then stops everything and checks the exit.
 async function withBroker(docs, opts, fn) {
 	const b = await startBroker(docs, opts);
-	let failed = null;
-	try {
-		await fn(b);
-	} catch (e) {
-		failed = e;
-	}
-	const r = await b.stop();
-	if (failed)
-		throw failed;
-	assert.equal(r.code, 0, `broker exit status\n${r.stderr}`);
-	assertClean(r.stderr);
+	await runThenStop(b, fn);
 }
 
 async function receivers(...scripts) {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, assertClean, waitFor } from './lib/proc.mjs';
+import { startServer, binPath, runThenStop, waitFor } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 const NS = 'ns';
@@ -44,17 +44,7 @@ async function withBroker(docs, fn) {
 		env: { BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
 	});
 	b.ingress = `${b.url}/${NS}/b`;
-	let failed = null;
-	try {
-		await fn(b);
-	} catch (e) {
-		failed = e;
-	}
-	const r = await b.stop();
-	if (failed)
-		throw failed;
-	assert.equal(r.code, 0, `broker exit status\n${r.stderr}`);
-	assertClean(r.stderr);
+	await runThenStop(b, fn);
 }
 
 let seq = 0;

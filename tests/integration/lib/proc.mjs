@@ -150,3 +150,18 @@ export async function stopClean(srv) {
 	assertClean(r.stderr);
 	return r;
 }
+
+// Runs fn(srv), then stops srv; fn's error wins, else srv must have exited 0 with a clean stderr.
+export async function runThenStop(srv, fn) {
+	let failed = null;
+	try {
+		await fn(srv);
+	} catch (e) {
+		failed = e;
+	}
+	const r = await srv.stop();
+	if (failed)
+		throw failed;
+	assert.equal(r.code, 0, `exit status ${r.code}\n${r.stderr}`);
+	assertClean(r.stderr);
+}
