@@ -254,31 +254,44 @@ static int parse_bool(const struct config_var *var, const char *text, void *out,
 	return 0;
 }
 
+static int parse_string(const struct config_var *var, const char *text, void *out, struct buf *err)
+{
+	(void)var;
+	(void)err;
+	*(const char **)out = text;
+	return 0;
+}
+
+/* One row per config_type: how its text is parsed, and the hint config_usage() prints. */
+static const struct config_kind {
+	int (*parse)(const struct config_var *var, const char *text, void *out, struct buf *err);
+	const char *hint;
+} kinds[] = {
+	[CONFIG_STRING] = { parse_string, "text" },
+	[CONFIG_URL] = { parse_url, "http(s) URL" },
+	[CONFIG_INT] = { parse_int, "integer" },
+	[CONFIG_PORT] = { parse_port, "port 1-65535" },
+	[CONFIG_RATE] = { parse_rate, "rate 0-1" },
+	[CONFIG_DOUBLE] = { parse_number, "number" },
+	[CONFIG_MILLIS] = { parse_millis, "milliseconds" },
+	[CONFIG_DURATION] = { parse_duration, "ISO-8601 duration" },
+	[CONFIG_BOOL] = { parse_bool, "true|false" },
+	[CONFIG_ENUM] = { parse_enum, "" },
+};
+
+static const struct config_kind *kind_of(const struct config_var *var)
+{
+	size_t t = (size_t)var->type;
+
+	return t < sizeof(kinds) / sizeof(kinds[0]) && kinds[t].parse ? &kinds[t] : NULL;
+}
+
 int config_parse(const struct config_var *var, const char *text, void *out, struct buf *err)
 {
-	switch (var->type) {
-	case CONFIG_STRING:
-		*(const char **)out = text;
-		return 0;
-	case CONFIG_URL:
-		return parse_url(var, text, out, err);
-	case CONFIG_INT:
-		return parse_int(var, text, out, err);
-	case CONFIG_PORT:
-		return parse_port(var, text, out, err);
-	case CONFIG_RATE:
-		return parse_rate(var, text, out, err);
-	case CONFIG_DOUBLE:
-		return parse_number(var, text, out, err);
-	case CONFIG_MILLIS:
-		return parse_millis(var, text, out, err);
-	case CONFIG_DURATION:
-		return parse_duration(var, text, out, err);
-	case CONFIG_BOOL:
-		return parse_bool(var, text, out, err);
-	case CONFIG_ENUM:
-		return parse_enum(var, text, out, err);
-	}
+	const struct config_kind *k = kind_of(var);
+
+	if (k)
+		return k->parse(var, text, out, err);
 	if (err)
 		buf_appendf(err, "%s: unknown configuration type %d", var->name, (int)var->type);
 	return -1;
@@ -324,14 +337,6 @@ void config_load_or_exit(const struct config_var *vars, size_t n, void *cfg)
 	exit(2);
 }
 
-static const char *const type_hint[] = {
-	[CONFIG_STRING] = "text",	  [CONFIG_URL] = "http(s) URL",
-	[CONFIG_INT] = "integer",	  [CONFIG_PORT] = "port 1-65535",
-	[CONFIG_RATE] = "rate 0-1",	  [CONFIG_DOUBLE] = "number",
-	[CONFIG_MILLIS] = "milliseconds", [CONFIG_DURATION] = "ISO-8601 duration",
-	[CONFIG_BOOL] = "true|false",	  [CONFIG_ENUM] = "",
-};
-
 void config_usage(const struct config_var *vars, size_t n)
 {
 	int wname = (int)strlen("VARIABLE"), wdef = (int)strlen("DEFAULT");
@@ -353,8 +358,8 @@ void config_usage(const struct config_var *vars, size_t n)
 			    v->help ? v->help : "");
 		if (v->type == CONFIG_ENUM)
 			append_choices(&line, v->choices, "|");
-		else if ((size_t)v->type < sizeof(type_hint) / sizeof(type_hint[0]))
-			buf_appends(&line, type_hint[v->type]);
+		else if (kind_of(v))
+			buf_appends(&line, kind_of(v)->hint);
 		buf_appends(&line, ")\n");
 	}
 	fputs(line.data, stdout);

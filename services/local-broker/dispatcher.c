@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -808,35 +809,41 @@ size_t dispatcher_bytes(struct dispatcher *d)
 	return locked_size(&d->mu, &d->bytes);
 }
 
+/* The broker's series without labels, as data: one row each, the field it fills. */
+static const struct plain_metric {
+	bool gauge;
+	const char *name, *help;
+	size_t field; /* offsetof(struct dispatcher, ...) of its struct metric_series * */
+} plain_metrics[] = {
+	{ false, "broker_events_received_total",
+	  "Events accepted by the broker (ingress and replies)",
+	  offsetof(struct dispatcher, received) },
+	{ true, "broker_queue_depth", "Deliveries not yet finished",
+	  offsetof(struct dispatcher, depth_gauge) },
+	{ true, "broker_queue_bytes",
+	  "Bytes of the deliveries not yet finished (bounded by BROKER_QUEUE_BYTES)",
+	  offsetof(struct dispatcher, bytes_gauge) },
+	{ true, "broker_wal_bytes", "Size of the write-ahead log file",
+	  offsetof(struct dispatcher, wal_gauge) },
+	{ false, "broker_wal_compactions_total",
+	  "Rewrites of the write-ahead log to the pending deliveries",
+	  offsetof(struct dispatcher, compactions) },
+};
+
 static void register_metrics(struct dispatcher *d)
 {
 	struct metrics *reg = metrics_default();
 	struct metric *dl, *dur;
 	size_t i;
 
-	d->received = metrics_series(metrics_counter(reg, "broker_events_received_total",
-						     "Events accepted by the broker (ingress and "
-						     "replies)",
-						     METRIC_NO_LABELS),
-				     NULL);
-	d->depth_gauge =
-	    metrics_series(metrics_gauge(reg, "broker_queue_depth", "Deliveries not yet finished",
-					 METRIC_NO_LABELS),
-			   NULL);
-	d->bytes_gauge = metrics_series(metrics_gauge(reg, "broker_queue_bytes",
-						      "Bytes of the deliveries not yet finished "
-						      "(bounded by BROKER_QUEUE_BYTES)",
-						      METRIC_NO_LABELS),
-					NULL);
-	d->wal_gauge =
-	    metrics_series(metrics_gauge(reg, "broker_wal_bytes",
-					 "Size of the write-ahead log file", METRIC_NO_LABELS),
-			   NULL);
-	d->compactions = metrics_series(metrics_counter(reg, "broker_wal_compactions_total",
-							"Rewrites of the write-ahead log to the "
-							"pending deliveries",
-							METRIC_NO_LABELS),
-					NULL);
+	for (i = 0; i < sizeof(plain_metrics) / sizeof(plain_metrics[0]); i++) {
+		const struct plain_metric *pm = &plain_metrics[i];
+		struct metric *m = pm->gauge
+				       ? metrics_gauge(reg, pm->name, pm->help, METRIC_NO_LABELS)
+				       : metrics_counter(reg, pm->name, pm->help, METRIC_NO_LABELS);
+
+		*(struct metric_series **)((char *)d + pm->field) = metrics_series(m, NULL);
+	}
 	d->deliveries = metrics_counter(reg, "broker_deliveries_total",
 					"Delivery attempts to subscribers by result code",
 					METRIC_LABELS("trigger", "code"));

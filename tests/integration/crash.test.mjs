@@ -5,8 +5,8 @@
 // 1. 2,000 reviews (POST /add as the page does; an answer other than 200, or none, is retried
 //    like the page's user would, and only reviews answered 200 are checked) with
 //    FAILURE_RATE=0.3, while the chaos loop SIGKILLs one of local-broker, file-sink,
-//    dead-letter-logger, node-server and db-service at a time, PostgreSQL once, at least
-//    20 kills, each started again after a pause of 0.1-1.5 s (PostgreSQL: 0.1-0.4 s, its crash
+//    dead-letter-logger, node-server, db-service and the two Sequence steps at a time (each
+//    one before any twice), PostgreSQL once, at least 20 kills, each started again after a pause of 0.1-1.5 s (PostgreSQL: 0.1-0.4 s, its crash
 //    recovery comes on top): shorter than file-sink-trigger's retry window (the Broker's
 //    delivery: retry 2, exponential from PT1S: attempts at t, t + 1 s, t + 3 s), and kills are
 //    2.5-3.5 s apart, so neither one outage nor two in a row can fail all three attempts of a
@@ -229,15 +229,27 @@ async function pgKillRestart(pause) {
 	return starts;
 }
 
+/** A seeded Fisher-Yates shuffle of a copy of list. */
+function shuffle(rand, list) {
+	const out = [...list];
+	for (let i = out.length - 1; i > 0; i--) {
+		const j = Math.floor(rand() * (i + 1));
+		[out[i], out[j]] = [out[j], out[i]];
+	}
+	return out;
+}
+
 /**
- * Kills one random component at a time until `done()` and at least MIN_KILLS kills;
+ * Kills one random component at a time until `done()` and at least MIN_KILLS kills, every
+ * component once before any twice (a seeded deck, dealt again when empty);
  * PostgreSQL once, at a random turn. Returns {kills, byName, maxPauseMs, timeline, pgRestartMs,
  * pgStarts}.
  */
 async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
-	const targets = SERVICES; // db-service, file-sink, dead-letter-logger, local-broker, node-server
+	const targets = SERVICES; // every service of the make run topology (lib/run.mjs), the two steps included
 	const pgTurn = withPg ? 2 + Math.floor(rand() * (minKills - 4)) : -1;
 	const byName = {};
+	const deck = []; // the targets in a seeded random order, dealt again when empty
 	let kills = 0;
 	let maxPauseMs = 0;
 	const timeline = [];
@@ -245,7 +257,8 @@ async function chaos(rand, done, { minKills = MIN_KILLS, withPg = true } = {}) {
 	let pgStarts;
 	while (!done() || kills < minKills) {
 		await sleep(MIN_GAP_MS + Math.floor(rand() * 1000));
-		const name = kills === pgTurn ? 'postgres' : targets[Math.floor(rand() * targets.length)];
+		if (deck.length === 0) deck.push(...shuffle(rand, targets));
+		const name = kills === pgTurn ? 'postgres' : deck.pop();
 		const pause = 100 + Math.floor(rand() * ((name === 'postgres' ? 400 : MAX_PAUSE_MS) - 100));
 		maxPauseMs = Math.max(maxPauseMs, pause);
 		const killAt = new Date().toISOString();
