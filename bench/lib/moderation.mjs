@@ -6,47 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../tests/integration/lib/proc.mjs';
-import { startService, stopAll, FRONTEND_DIR, MANIFESTS, brokerServices } from './services.mjs';
+import { startService, stopAll, FRONTEND_DIR, MANIFESTS, brokerServices, oneHopManifests } from './services.mjs';
 import { wrk } from './wrk.mjs';
 import { SECONDS, repoRoot, tempDir, sleep, fmtInt, fmtMs } from './util.mjs';
 
 const INGRESS_PATH = '/bookstore/bookstore-broker';
 const STEPS_TARGET = 10000;
 
-// The bookstore's topology before the moderation Sequence (main before issue 13): both Triggers
-// on every new review, node-server's /insert storing it directly.
-const WITHOUT_SEQUENCE = `
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata: {name: bookstore-broker, namespace: bookstore}
-spec:
-  delivery:
-    retry: 2
-    backoffPolicy: exponential
-    backoffDelay: PT1S
-    deadLetterSink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: dead-letter-logger}}
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata: {name: file-sink-trigger, namespace: bookstore}
-spec:
-  broker: bookstore-broker
-  filter: {attributes: {type: new-review-comment}}
-  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: file-sink}}
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata: {name: db-insert-trigger, namespace: bookstore}
-spec:
-  broker: bookstore-broker
-  filter: {attributes: {type: new-review-comment}}
-  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: node-server}, uri: /insert}
-  delivery:
-    retry: 6
-    backoffPolicy: exponential
-    backoffDelay: PT1S
-    deadLetterSink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: dead-letter-logger}}
-`;
 
 const STEP_ENV = {
 	'bad-word-filter': { BADWORDS_FILE: path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt') },
@@ -128,8 +94,7 @@ async function e2eInto(ctx, manifests, withSteps) {
 }
 
 async function benchE2e(ctx, g) {
-	const noSeqDir = tempDir('mod-manifests');
-	fs.writeFileSync(path.join(noSeqDir, 'eventing.yaml'), WITHOUT_SEQUENCE);
+	const noSeqDir = oneHopManifests();
 	const res = {};
 	for (const [key, label, manifests, steps] of [
 		['without', 'without the Sequence (db-insert-trigger on every new review)', noSeqDir, false],
