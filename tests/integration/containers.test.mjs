@@ -8,6 +8,9 @@
 // and the local broker reads the Brokers, Triggers and the moderation Sequence of
 // k8s/base/eventing baked into its image (the Sequence's steps are the two step containers).
 // Each container's port 8080 is published on 127.0.0.1 only (an ephemeral port Docker picks).
+// The service images are distroless (FROM scratch: the binary, its shared objects, no shell):
+// what the service process sees is checked from a tool container sharing its PID namespace, and
+// each image must be at most 30 MB, with no shell and no package manager in it.
 //
 // Against them: 200 reviews with FAILURE_RATE=0.5 (each saved once or dead-lettered once, the
 // database holding each once), the page in Chromium (lib/page.mjs), and
@@ -41,6 +44,7 @@ const HIGH = Math.floor(N * P + 5 * SD);
 
 const SERVICES = ['db-service', 'file-sink', 'dead-letter-logger', 'bad-word-filter', 'sentiment-analysis', 'local-broker', 'node-server'];
 const UID = '65532';
+const TARGET_MB = 30; // issue 14: each service image at most 30 MB (docker image inspect's Size)
 const run = crypto.randomBytes(3).toString('hex');
 const net = `bookstore-test-${run}`;
 const cname = (s) => `bookstore-test-${run}-${s}`;
@@ -78,6 +82,24 @@ function start(name, image, env, extra = []) {
 	docker(['run', '-d', '--name', cname(name), '--network', net, '--network-alias', name,
 		'-p', '127.0.0.1::8080', ...extra, ...envArgs, image]);
 	started.push(name);
+}
+
+// A command in a throw-away container that shares the service's PID namespace, as the same
+// user and with the same constraints: the service images have no shell, so /proc/1 (the
+// service) and /proc/1/root (its root filesystem, mounts included) are read from outside. The
+// PostgreSQL test image (Debian, with a shell) serves as the tool box.
+function inside(name, script) {
+	const r = docker(['run', '--rm', '--pid', `container:${cname(name)}`, '--network', 'none',
+		'--user', `${UID}:${UID}`, '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+		'--entrypoint', 'sh', images['postgresql-15'], '-c', script], { check: false });
+	return `${r.stdout}${r.stderr}`;
+}
+
+/** Every path in a container's filesystem (`docker export` | `tar -t`), without a leading /. */
+function files(name) {
+	const r = spawnSync('sh', ['-c', `"$0" export "$1" | tar -t`, DOCKER, cname(name)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+	assert.equal(r.status, 0, `docker export ${cname(name)} | tar -t: ${r.stderr}`);
+	return r.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^\.?\//, ''));
 }
 
 function hostUrl(name) {
@@ -179,19 +201,42 @@ test('the seven images run read-only, as 65532, without capabilities, with tmpfs
 		assert.deepEqual(Object.keys(c.HostConfig.Tmpfs).sort(), EMPTYDIRS[s], s);
 		assert.ok(c.Config.Env.includes('PORT=8080'), s);
 		for (const b of c.NetworkSettings.Ports['8080/tcp']) assert.equal(b.HostIp, '127.0.0.1', s);
-		// inside: uid 65532, / not writable, /data and /tmp writable
-		const id = docker(['exec', cname(s), 'id', '-u']).stdout.trim();
-		assert.equal(id, UID, s);
-		const dirs = EMPTYDIRS[s].map((d) => `${d}/.w`).join(' ');
-		const w = docker(['exec', cname(s), 'sh', '-c', `touch /usr/x 2>&1; touch ${dirs} && echo ok`], { check: false });
-		assert.match(w.stdout, /Read-only file system/, `${s}: the root filesystem is read-only`);
-		assert.match(w.stdout, /ok$/m, `${s}: ${EMPTYDIRS[s].join(' and ')} writable`);
+		// inside, seen by the service's own process (pid 1): uid 65532, / not writable, /data
+		// and /tmp writable
+		const dirs = EMPTYDIRS[s].map((d) => `/proc/1/root${d}/.w`).join(' ');
+		const w = inside(s, `grep -E '^(Uid|Gid):' /proc/1/status; touch /proc/1/root/usr/x 2>&1; touch ${dirs} && echo ok`);
+		assert.match(w, new RegExp(`^Uid:\\t${UID}\\t${UID}\\t${UID}\\t${UID}$`, 'm'), `${s} runs as ${UID}: ${w}`);
+		assert.match(w, new RegExp(`^Gid:\\t${UID}\\t${UID}\\t${UID}\\t${UID}$`, 'm'), `${s} runs as group ${UID}: ${w}`);
+		assert.match(w, /Read-only file system/, `${s}: the root filesystem is read-only`);
+		assert.match(w, /ok$/m, `${s}: ${EMPTYDIRS[s].join(' and ')} writable`);
 	}
 	// The local broker routes by the manifests baked into its image.
 	const [b] = JSON.parse(docker(['inspect', cname('local-broker')]).stdout);
 	assert.ok(b.Config.Env.includes('BROKER_MANIFESTS=/etc/bookstore/eventing'));
-	const baked = docker(['exec', cname('local-broker'), 'ls', '/etc/bookstore/eventing']).stdout.split('\n').filter(Boolean).sort();
+	const baked = files('local-broker').filter((f) => f.startsWith('etc/bookstore/eventing/') && !f.endsWith('/'))
+		.map((f) => path.basename(f)).sort();
 	assert.deepEqual(baked, fs.readdirSync(path.join(repoRoot, 'k8s/base/eventing')).sort());
+});
+
+test('each service image is at most 30 MB and distroless: no shell, no package manager, only what it runs', { skip }, () => {
+	const sizes = [];
+	for (const s of SERVICES) {
+		const bytes = Number(docker(['image', 'inspect', '-f', '{{.Size}}', images[s]]).stdout.trim());
+		sizes.push(`${s} ${(bytes / 1e6).toFixed(1)} MB`);
+		assert.ok(bytes > 1e6 && bytes <= TARGET_MB * 1e6, `${s}: ${bytes} bytes, over ${TARGET_MB} MB`);
+		const all = files(s);
+		const names = all.map((f) => f.replace(/\/$/, ''));
+		const banned = names.filter((f) => /(^|\/)(sh|bash|dash|busybox|apt|apt-get|dpkg|perl)$|^var\/lib\/(dpkg|apt)$/.test(f));
+		assert.deepEqual(banned, [], `${s}: no shell and no package manager in the image`);
+		// Executables: the service, the loader, and cat in the two sinks (their logs are read
+		// with `kubectl exec ... -- cat`); everything else is a shared object, data or /etc.
+		const exe = names.filter((f) => /^(usr\/)?(local\/)?s?bin\/./.test(f)).sort();
+		const sink = s === 'file-sink' || s === 'dead-letter-logger';
+		assert.deepEqual(exe, [...(sink ? ['usr/bin/cat'] : []), `usr/local/bin/${s}`].sort(), `${s}: executables`);
+		assert.ok(names.includes('lib64/ld-linux-x86-64.so.2') || names.some((f) => /^lib\/ld-linux/.test(f)), `${s}: the dynamic loader`);
+		for (const f of ['etc/passwd', 'etc/group', 'etc/nsswitch.conf', 'data', 'tmp']) assert.ok(names.includes(f), `${s}: ${f}`);
+	}
+	console.log(`image sizes (docker image inspect): ${sizes.join(', ')}`);
 });
 
 test('the flags above are the k8s/ manifests\' securityContext and volumes', { skip: skip || (!which('kubectl') && 'kubectl is not installed (it renders k8s/)') }, () => {
