@@ -62,7 +62,7 @@ test:
 fuzz:
 	$(Q)$(MAKE) --no-print-directory B=build/fuzz CC=clang FUZZ=1 SANITIZE=address,undefined fuzzers
 
-check: $(B)/compile_commands.json
+check: $(B)/compile_commands.json $(PROTO_GEN)
 	$(Q)tests/check.sh $(B)
 
 deps:
