@@ -163,6 +163,16 @@ function deliveredRows(sum, spec, now) {
 	return rows;
 }
 
+/**
+ * Where the Sequence stands: 'ok' once sentiment-analysis (the last step) answered, 'fail' when
+ * the latest attempt failed (a retry or a dead letter follows), else 'pending'.
+ */
+function sequenceState(sum) {
+	const last = sum.moderation[sum.moderation.length - 1];
+	if (sum.moderation.some((s) => s.source === 'sentiment-analysis' && s.outcome === 'answered')) return 'ok';
+	return last && last.outcome !== 'answered' ? 'fail' : 'pending';
+}
+
 /** The rows of the moderation Sequence: each step's attempts, in time order. */
 function moderationRows(sum) {
 	const seen = {};
@@ -186,7 +196,8 @@ function outcomeGroup(sum, moderation) {
 			rows.push(el('li', { 'data-testid': 'journey-notify-waiting', class: 'journey__note' },
 				'Marked bad: db-insert-trigger (badwordfilter: good) will not store it; waiting for badword-broker to deliver it to the notification sink.'));
 		}
-		return group('not-stored', 'Not stored: a bad review goes to the notification sink (file-sink POST /bad-reviews)', 'fail', rows);
+		return group('not-stored', 'Not stored: a bad review goes to the notification sink (file-sink POST /bad-reviews)',
+			sum.notifications.some((n) => n.outcome !== 'io error') ? 'ok' : 'pending', rows);
 	}
 	return group('stored', 'Stored in the database (POST /insert)', sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'ok' : 'pending',
 		sum.inserts.map((s) => el('li', { 'data-testid': 'journey-insert', 'data-outcome': s.outcome },
@@ -227,7 +238,7 @@ export function renderJourney(journey, ctx) {
 	}
 	if (sum.moderation.length) {
 		list.append(group('moderation', 'Moderated by the Sequence (bad-word filter, then sentiment)',
-			moderation === 'bad' ? 'fail' : moderation === 'good' ? 'ok' : 'pending', moderationRows(sum)));
+			sequenceState(sum), moderationRows(sum)));
 	}
 	list.append(outcomeGroup(sum, moderation));
 	if (sum.reply) {
