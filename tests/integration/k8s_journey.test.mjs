@@ -1,7 +1,8 @@
 // Offline checks of the journey wiring in k8s/ (docs/journey.md): node-server shows the
 // Broker's own delivery spec (its DELIVERY_* equal the Broker's spec.delivery, as make run reads
-// them from the same file), both sinks and both Sequence steps post their journey records to node-server's cluster URL,
-// and every value parses by the services' own rules (each binary's strict config).
+// them from the same file), both sinks and both Sequence steps post their journey records to
+// node-server's cluster URL, and every value parses by the services' own rules (each binary's
+// strict config).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
