@@ -1,6 +1,7 @@
 // Each review's journey, live (docs/journey.md): what file-sink, dead-letter-logger, the
-// moderation Sequence's two steps and node-server reported about one event id, pushed over the WebSocket /comments to the pages that
-// follow that id ({"follow": [ids]}), and GET /journey/{id} for a review opened from the list.
+// moderation Sequence's two steps and node-server reported about one event id, pushed over the
+// WebSocket /comments to the pages that follow that id ({"follow": [ids]}), and
+// GET /journey/{id} for a review opened from the list.
 // The delivery panel sums up the senders' own counters (GET /delivery, polled).
 // All data goes into the DOM through textContent and attributes only.
 
