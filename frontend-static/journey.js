@@ -77,6 +77,17 @@ export function moderationState(sum) {
 	return said.some((s) => s.result === 'good') ? 'good' : 'pending';
 }
 
+/**
+ * The moderation Sequence's dead letter, or null. Before a good review is stored, only
+ * file-sink's Trigger, the Sequence's steps and the /insert Trigger can dead-letter it: once
+ * file-sink saved it and no /insert came, a dead letter not for /insert is a step's (its
+ * destination names the step).
+ */
+export function sequenceDeadLetter(sum) {
+	if (deliveryState(sum) !== 'saved' || sum.inserts.length || moderationState(sum) === 'bad') return null;
+	return sum.dead.find((d) => !/\/insert$/.test(d.destination || '')) || null;
+}
+
 /** "bad-word filter · good · +0.02 s", "sentiment · attempt 2 · positive (0.64) · +1.03 s". */
 export function stepText(s, n, t0) {
 	const parts = [STEP_NAMES[s.source] || s.source];
@@ -170,6 +181,7 @@ function deliveredRows(sum, spec, now) {
  */
 function sequenceState(sum) {
 	const last = sum.moderation[sum.moderation.length - 1];
+	if (sequenceDeadLetter(sum)) return 'fail';
 	if (sum.moderation.some((s) => s.source === 'sentiment-analysis' && s.outcome === 'answered')) return 'ok';
 	return last && last.outcome !== 'answered' ? 'fail' : 'pending';
 }
@@ -200,6 +212,11 @@ function outcomeGroup(sum, moderation) {
 		return group('not-stored', 'Not stored: a bad review goes to the notification sink (file-sink POST /bad-reviews)',
 			sum.notifications.some((n) => n.outcome !== 'io error') ? 'ok' : 'pending', rows);
 	}
+	const dead = sequenceDeadLetter(sum);
+	if (dead) {
+		return group('stored', 'Stored in the database (POST /insert)', 'fail', [el('li', { 'data-testid': 'journey-sequence-dead' },
+			`not stored: the moderation Sequence dead-lettered it (destination ${dead.destination || 'unknown'}, code ${dead.code ?? 'unknown'}) · ${formatOffset(dead.time - sum.t0)}`)]);
+	}
 	return group('stored', 'Stored in the database (POST /insert)', sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'ok' : 'pending',
 		sum.inserts.map((s) => el('li', { 'data-testid': 'journey-insert', 'data-outcome': s.outcome },
 			`attempt ${s.attempt} · ${s.outcome} · ${formatOffset(s.time - sum.t0)}`)));
@@ -226,7 +243,7 @@ export function renderJourney(journey, ctx) {
 	const box = el('div', {
 		class: 'journey', 'data-testid': 'journey', 'data-journey-id': journey.id,
 		'data-delivery': state, 'data-stored': sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'yes' : 'no',
-		'data-moderation': moderation,
+		'data-moderation': sequenceDeadLetter(sum) ? 'dead-lettered' : moderation,
 		'data-notified': sum.notifications.some((n) => n.outcome !== 'io error') ? 'yes' : 'no',
 	});
 	box.append(el('p', { class: 'journey__spec', 'data-testid': 'journey-spec' }, specText(spec)));

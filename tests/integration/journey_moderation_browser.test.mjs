@@ -6,7 +6,9 @@
 //   - a good review: "bad-word filter · good", "sentiment · positive (0.xx)", then stored, as
 //     the database row (its sentiment) and events.log say;
 //   - a bad review: "bad-word filter · bad", then "not stored: sent to badword-broker · notified",
-//     as bad-reviews.log says, and never "stored": the broker goes idle, the database has no row.
+//     as bad-reviews.log says, and never "stored": the broker goes idle, the database has no row;
+//   - sentiment-analysis stopped: "bad-word filter · good", then the Sequence's dead letter
+//     (its destination the step, as dead-letter-logger's events.log says) and "not stored".
 // Screenshots under build/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -140,4 +142,31 @@ test('a bad review: the bad result, then the notification, and never stored', { 
 	await shot(page, 'journey-moderation-bad.png');
 	assert.deepEqual(errors, []);
 	await page.close();
+});
+
+test('a step that is down: the Sequence\'s dead letter, and not stored', { skip, timeout: 120000 }, async () => {
+	await st.kill('sentiment-analysis', 'SIGTERM');
+	try {
+		const { page, id, errors } = await postReview(`A calm and thorough introduction ${Date.now()}`);
+		// bad-word-filter answers; sentiment-analysis refuses connections: 1 + 3 retries (1, 2, 4 s)
+		await page.waitForSelector(`${live}[data-moderation="dead-lettered"]`, { timeout: 40000 });
+		const steps = await stepsOf(page);
+		assert.deepEqual(steps.map((s) => [s.step, s.outcome, s.result]), [['bad-word-filter', 'answered', 'good']]);
+		const row = await page.locator(`${live} [data-testid="journey-sequence-dead"]`).textContent();
+		assert.match(row, /^not stored: the moderation Sequence dead-lettered it \(destination \S+, code 500\) · \+\d+\.\d\d s$/);
+		assert.ok(row.includes(`destination ${st.sentimentUrl}`), `${row} names sentiment-analysis (${st.sentimentUrl})`);
+		assert.equal(await page.locator(`${live} [data-testid="journey-moderation"]`).getAttribute('data-state'), 'fail');
+		// dead-letter-logger's events.log says the same; the database has no row
+		const dead = account(st, [id]).get(id).dead;
+		assert.equal(dead.length, 1);
+		assert.equal(dead[0].error.destination, st.sentimentUrl);
+		await brokerIdle();
+		assert.deepEqual(await st.query(`SELECT count(*) FROM book_reviews WHERE event_id = '${id}'`), [['0']]);
+		assert.equal(await page.locator(live).getAttribute('data-stored'), 'no');
+		await shot(page, 'journey-moderation-dead-letter.png');
+		assert.deepEqual(errors, []);
+		await page.close();
+	} finally {
+		await st.restart('sentiment-analysis');
+	}
 });
