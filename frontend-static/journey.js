@@ -1,6 +1,7 @@
-// Each review's journey, live (docs/journey.md): what file-sink, dead-letter-logger and
-// node-server reported about one event id, pushed over the WebSocket /comments to the pages that
-// follow that id ({"follow": [ids]}), and GET /journey/{id} for a review opened from the list.
+// Each review's journey, live (docs/journey.md): what file-sink, dead-letter-logger, the
+// moderation Sequence's two steps and node-server reported about one event id, pushed over the
+// WebSocket /comments to the pages that follow that id ({"follow": [ids]}), and
+// GET /journey/{id} for a review opened from the list.
 // The delivery panel sums up the senders' own counters (GET /delivery, polled).
 // All data goes into the DOM through textContent and attributes only.
 
@@ -30,9 +31,9 @@ export function policyRate(policy) {
 }
 
 /**
- * Sorts a journey's steps into what the page shows: {t0, attempts, dead, inserts, reply,
- * posted}. t0 is the post time (or the first step's time when node-server did not see the
- * post); every list is in time order.
+ * Sorts a journey's steps into what the page shows: {t0, attempts, dead, moderation,
+ * notifications, inserts, reply, posted}. t0 is the post time (or the first step's time when
+ * node-server did not see the post); every list is in time order.
  */
 export function summarize(journey) {
 	const steps = Array.isArray(journey && journey.steps) ? journey.steps.filter((s) => s && typeof s === 'object') : [];
@@ -44,6 +45,8 @@ export function summarize(journey) {
 		posted,
 		attempts: steps.filter((s) => s.kind === 'attempt'),
 		dead: steps.filter((s) => s.kind === 'dead-letter'),
+		moderation: steps.filter((s) => s.kind === 'step'),
+		notifications: steps.filter((s) => s.kind === 'notification'),
 		inserts: steps.filter((s) => s.kind === 'insert'),
 		reply: steps.find((s) => s.kind === 'reply') || null,
 	};
@@ -59,6 +62,51 @@ export function deliveryState(sum) {
 	if (sum.attempts.some(attemptOk)) return 'saved';
 	if (sum.dead.some((d) => !/\/insert$/.test(d.destination || ''))) return 'dead-lettered';
 	return sum.attempts.length ? 'retrying' : 'waiting';
+}
+
+/** The Sequence's steps by their records' source, as the page names them. */
+const STEP_NAMES = { 'bad-word-filter': 'bad-word filter', 'sentiment-analysis': 'sentiment' };
+
+/**
+ * Where moderation stands: 'bad' (bad-word-filter said bad, or the bad-review sink was
+ * notified: db-insert-trigger never stores it), 'good' (said good), or 'pending'.
+ */
+export function moderationState(sum) {
+	const said = sum.moderation.filter((s) => s.source === 'bad-word-filter' && s.result);
+	if (sum.notifications.length || said.some((s) => s.result === 'bad')) return 'bad';
+	return said.some((s) => s.result === 'good') ? 'good' : 'pending';
+}
+
+/**
+ * The moderation Sequence's dead letter, or null. Before a good review is stored, only
+ * file-sink's Trigger, the Sequence's steps and the /insert Trigger can dead-letter it: once
+ * file-sink saved it and no /insert came, a dead letter not for /insert is a step's (its
+ * destination names the step).
+ */
+export function sequenceDeadLetter(sum) {
+	if (deliveryState(sum) !== 'saved' || sum.inserts.length || moderationState(sum) === 'bad') return null;
+	return sum.dead.find((d) => !/\/insert$/.test(d.destination || '')) || null;
+}
+
+/** "bad-word filter · good · +0.02 s", "sentiment · attempt 2 · positive (0.64) · +1.03 s". */
+export function stepText(s, n, t0) {
+	const parts = [STEP_NAMES[s.source] || s.source];
+	if (n > 1) parts.push(`attempt ${n}`);
+	if (s.outcome !== 'answered') parts.push(`failed ${s.code ?? ''}`.trim());
+	if (s.result) {
+		let r = s.result;
+		if (Number.isFinite(s.score)) r += ` (${s.score.toFixed(2)})`;
+		if (s.matched) r += `, matches the list entry "${s.matched}"`;
+		parts.push(r);
+	}
+	parts.push(formatOffset(s.time - t0));
+	return parts.join(' · ');
+}
+
+/** "not stored: sent to badword-broker · notified · +0.05 s". */
+export function notificationText(n, t0) {
+	const what = n.outcome === 'io error' ? `${n.code ?? 500} io error (retried)` : n.outcome === 'duplicate' ? 'notified again (a redelivery)' : n.outcome;
+	return `not stored: sent to badword-broker · ${what} · ${formatOffset(n.time - t0)}`;
 }
 
 /* -------------------------------------------------------------------------- rendering */
@@ -127,6 +175,53 @@ function deliveredRows(sum, spec, now) {
 	return rows;
 }
 
+/**
+ * Where the Sequence stands: 'ok' once sentiment-analysis (the last step) answered, 'fail' when
+ * the latest attempt failed (a retry or a dead letter follows), else 'pending'.
+ */
+function sequenceState(sum) {
+	const last = sum.moderation[sum.moderation.length - 1];
+	if (sequenceDeadLetter(sum)) return 'fail';
+	if (sum.moderation.some((s) => s.source === 'sentiment-analysis' && s.outcome === 'answered')) return 'ok';
+	return last && last.outcome !== 'answered' ? 'fail' : 'pending';
+}
+
+/** The rows of the moderation Sequence: each step's attempts, in time order. */
+function moderationRows(sum) {
+	const seen = {};
+	return sum.moderation.map((s) => {
+		seen[s.source] = (seen[s.source] || 0) + 1;
+		return el('li', {
+			'data-testid': 'journey-step', class: 'journey__step', 'data-step': s.source,
+			'data-outcome': s.outcome, 'data-code': s.code ?? '', 'data-result': s.result || '',
+			'data-score': Number.isFinite(s.score) ? s.score : '', 'data-offset-ms': Math.round(s.time - sum.t0),
+		}, stepText(s, seen[s.source], sum.t0));
+	});
+}
+
+/** The group after moderation: stored in the database (a good review), or notified (a bad one). */
+function outcomeGroup(sum, moderation) {
+	if (moderation === 'bad') {
+		const rows = sum.notifications.map((n) => el('li', {
+			'data-testid': 'journey-notification', 'data-outcome': n.outcome, 'data-offset-ms': Math.round(n.time - sum.t0),
+		}, notificationText(n, sum.t0)));
+		if (!sum.notifications.some((n) => n.outcome !== 'io error')) {
+			rows.push(el('li', { 'data-testid': 'journey-notify-waiting', class: 'journey__note' },
+				'Marked bad: db-insert-trigger (badwordfilter: good) will not store it; waiting for badword-broker to deliver it to the notification sink.'));
+		}
+		return group('not-stored', 'Not stored: a bad review goes to the notification sink (file-sink POST /bad-reviews)',
+			sum.notifications.some((n) => n.outcome !== 'io error') ? 'ok' : 'pending', rows);
+	}
+	const dead = sequenceDeadLetter(sum);
+	if (dead) {
+		return group('stored', 'Stored in the database (POST /insert)', 'fail', [el('li', { 'data-testid': 'journey-sequence-dead' },
+			`not stored: the moderation Sequence dead-lettered it (destination ${dead.destination || 'unknown'}, code ${dead.code ?? 'unknown'}) · ${formatOffset(dead.time - sum.t0)}`)]);
+	}
+	return group('stored', 'Stored in the database (POST /insert)', sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'ok' : 'pending',
+		sum.inserts.map((s) => el('li', { 'data-testid': 'journey-insert', 'data-outcome': s.outcome },
+			`attempt ${s.attempt} · ${s.outcome} · ${formatOffset(s.time - sum.t0)}`)));
+}
+
 function group(name, title, state, rows) {
 	const li = el('li', { class: 'journey__group', 'data-group': name, 'data-testid': `journey-${name}`, 'data-state': state });
 	li.append(el('span', { class: 'journey__title' }, title));
@@ -144,9 +239,12 @@ export function renderJourney(journey, ctx) {
 	const now = ctx.now || Date.now();
 	const sum = summarize(journey);
 	const state = deliveryState(sum);
+	const moderation = moderationState(sum);
 	const box = el('div', {
 		class: 'journey', 'data-testid': 'journey', 'data-journey-id': journey.id,
 		'data-delivery': state, 'data-stored': sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'yes' : 'no',
+		'data-moderation': sequenceDeadLetter(sum) ? 'dead-lettered' : moderation,
+		'data-notified': sum.notifications.some((n) => n.outcome !== 'io error') ? 'yes' : 'no',
 	});
 	box.append(el('p', { class: 'journey__spec', 'data-testid': 'journey-spec' }, specText(spec)));
 	const list = el('ol', { class: 'journey__groups' });
@@ -156,9 +254,11 @@ export function renderJourney(journey, ctx) {
 			'data-testid': 'journey-dead-row', 'data-code': d.code ?? '', 'data-destination': d.destination || '',
 		}, `dead-letter-logger recorded it ${formatOffset(d.time - sum.t0)}: destination ${d.destination || 'unknown'}, code ${d.code ?? 'unknown'}${d.response ? `, response ${d.response}` : ''}`))));
 	}
-	list.append(group('stored', 'Stored in the database (POST /insert)', sum.inserts.some((s) => /stored/.test(s.outcome)) ? 'ok' : 'pending',
-		sum.inserts.map((s) => el('li', { 'data-testid': 'journey-insert', 'data-outcome': s.outcome },
-			`attempt ${s.attempt} · ${s.outcome} · ${formatOffset(s.time - sum.t0)}`))));
+	if (sum.moderation.length) {
+		list.append(group('moderation', 'Moderated by the Sequence (bad-word filter, then sentiment)',
+			sequenceState(sum), moderationRows(sum)));
+	}
+	list.append(outcomeGroup(sum, moderation));
 	if (sum.reply) {
 		list.append(group('reply', 'The reply event re-entered the broker', 'ok', [el('li', { 'data-testid': 'journey-reply-row' },
 			`${sum.reply.type} (id ${sum.reply.reply_id}) · ${formatOffset(sum.reply.time - sum.t0)}`)]));

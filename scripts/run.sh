@@ -16,8 +16,8 @@
 # FAILURE_RATE (file-sink, default 0.5) or FAIL_EVERY, FAIL_FIRST, BADWORDS_FILE,
 # SENTIMENT_LEXICON_FILE, SENTIMENT_EMOJI_FILE (default: the files under services/*/data),
 # LOG_LEVEL, TRACE_UI_URL (node-server) and the OTEL_* variables pass through. node-server gets
-# the Broker's delivery spec (DELIVERY_*) from k8s/base/eventing/broker.yaml, and both sinks its
-# POST /journey. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
+# the Broker's delivery spec (DELIVERY_*) from k8s/base/eventing/broker.yaml, and both sinks and
+# both moderation steps its POST /journey. Every service gets BIND_ADDRESS=127.0.0.1 (override with BIND_ADDRESS), so
 # nothing listens beyond this machine; a port already in use stops the start with a message.
 # PostgreSQL listens on 127.0.0.1 and asks for a password (scram-sha-256), generated on the
 # first run and kept in .run/pg-password (mode 0600); db-service gets it in DATABASE_URL.
@@ -293,11 +293,13 @@ start() {
 	start_service dead-letter-logger "$DEAD_LETTER_LOGGER_PORT" \
 		DATA_DIR="$run/data/dead-letter-logger" "$journey"
 	local sa_data=$top/services/sentiment-analysis/data
+	# The Sequence's steps report each attempt with its result to the journeys too.
 	start_service bad-word-filter "$BAD_WORD_FILTER_PORT" \
-		BADWORDS_FILE="${BADWORDS_FILE:-$top/services/bad-word-filter/data/badwords.txt}"
+		BADWORDS_FILE="${BADWORDS_FILE:-$top/services/bad-word-filter/data/badwords.txt}" \
+		"$journey"
 	start_service sentiment-analysis "$SENTIMENT_ANALYSIS_PORT" \
 		SENTIMENT_LEXICON_FILE="${SENTIMENT_LEXICON_FILE:-$sa_data/vader_lexicon.txt}" \
-		SENTIMENT_EMOJI_FILE="${SENTIMENT_EMOJI_FILE:-$sa_data/emoji_names.tsv}"
+		SENTIMENT_EMOJI_FILE="${SENTIMENT_EMOJI_FILE:-$sa_data/emoji_names.tsv}" "$journey"
 	start_service local-broker "$BROKER_PORT" DATA_DIR="$run/data/local-broker" \
 		BROKER_MANIFESTS="$top/k8s/base/eventing" BROKER_SERVICES="$services"
 	start_service node-server "$NODE_SERVER_PORT" \

@@ -8,7 +8,9 @@
 #include "common/arena.h"
 #include "common/ce_request.h"
 #include "common/ce_trace.h"
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -36,23 +38,18 @@ int step_begin(struct http_request *req, struct step *st)
 		st->data = json_loadb((const char *)st->in->data, st->in->data_len,
 				      JSON_REJECT_DUPLICATES, NULL);
 	text = json_object_get(st->data, "reviewText");
-	if (!json_is_object(st->data) || !json_is_string(text)) {
-		rc = reject(req, ERR_VALIDATION, st->in->id,
-			    !json_is_object(st->data)
-				? "the event's data must be a JSON object {\"reviewText\": \"...\"}"
-				: (text ? "data.reviewText must be a string"
-					: "data.reviewText is missing"));
-		step_end(st, rc);
-		return rc;
-	}
+	if (!json_is_object(st->data) || !json_is_string(text))
+		return reject(
+		    req, ERR_VALIDATION, st->in->id,
+		    !json_is_object(st->data)
+			? "the event's data must be a JSON object {\"reviewText\": \"...\"}"
+			: (text ? "data.reviewText must be a string"
+				: "data.reviewText is missing"));
 	st->text = json_string_value(text);
 	st->text_len = json_string_length(text);
-	if (st->text_len > STEP_TEXT_MAX) {
-		rc = reject(req, ERR_VALIDATION, st->in->id,
-			    "data.reviewText is longer than 64 KiB");
-		step_end(st, rc);
-		return rc;
-	}
+	if (st->text_len > STEP_TEXT_MAX)
+		return reject(req, ERR_VALIDATION, st->in->id,
+			      "data.reviewText is longer than 64 KiB");
 	return 0;
 }
 
@@ -81,25 +78,55 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	return ce_request_respond(req, 200, out);
 }
 
+void step_note(struct step *st, const char *key, json_t *value)
+{
+	if (st->note == NULL)
+		st->note = json_object();
+	(void)json_object_set_new(st->note, key, value);
+}
+
 void step_end(struct step *st, int rc)
 {
 	if (st->span)
 		ce_trace_end(st->span, rc);
+	json_decref(st->note);
 	json_decref(st->data);
 	ce_event_free(st->in);
 	memset(st, 0, sizeof(*st));
 }
 
-/* POST / of a step service: decode, run, end. */
+/*
+ * Reports the attempt answered rc (0: 200) to node-server's journeys (journey_client.h):
+ * best-effort, queued after the answer is decided, never delaying it.
+ */
+static void step_report(const struct step_service *svc, const struct step *st, int rc)
+{
+	char trace_id[33];
+	json_t *r;
+
+	if (svc->journey == NULL || st->in == NULL || !journey_client_id_ok(st->in->id))
+		return;
+	journey_client_trace_id(trace_span_context(st->span), trace_id);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "id", st->in->id, "source", svc->name,
+		      "kind", "step", "time", (json_int_t)clock_real_ms(), "outcome",
+		      rc ? "failed" : "answered", "code", rc ? err_http_status(rc) : 200);
+	if (r && trace_id[0])
+		(void)json_object_set_new(r, "trace_id", json_string(trace_id));
+	if (r && st->note)
+		(void)json_object_update(r, st->note);
+	journey_client_record(svc->journey, r);
+}
+
+/* POST / of a step service: decode, run, report, end. */
 static int step_post(struct http_request *req)
 {
 	const struct step_service *svc = req->ctx;
 	struct step st;
 	int rc = step_begin(req, &st);
 
-	if (rc)
-		return rc;
-	rc = svc->run(svc->arg, req, &st);
+	if (rc == 0)
+		rc = svc->run(svc->arg, req, &st);
+	step_report(svc, &st, rc);
 	step_end(&st, rc);
 	return rc;
 }

@@ -11,7 +11,8 @@
  * Metric: badwordfilter_reviews_total{result} (good|bad). Span: the CONSUMER span "process
  * new-review-comment" with badwordfilter.result. A bad review is logged at info with the
  * list entry it matched. The route is step_routes() (step.h), with req->ctx the filter's
- * struct step_service.
+ * struct step_service. With JOURNEY_URL set (service.journey), each attempt is a journey
+ * record (step.h) with "result" and, for a bad review, the "matched" entry.
  */
 #ifndef BAD_WORD_FILTER_HANDLERS_H
 #define BAD_WORD_FILTER_HANDLERS_H

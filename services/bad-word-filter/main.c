@@ -11,12 +11,14 @@
 #include "badword.h"
 #include "common/config.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/service.h"
 #include "handlers.h"
 
 struct bwf_config {
 	int port;
 	const char *badwords_file;
+	const char *journey_url;
 };
 
 static const struct config_var vars[] = {
@@ -24,6 +26,8 @@ static const struct config_var vars[] = {
 	{ "BADWORDS_FILE", CONFIG_STRING, offsetof(struct bwf_config, badwords_file),
 	  "./services/bad-word-filter/data/badwords.txt", 0, 0, NULL,
 	  "the word list, one entry per line (its source and licence: data/SOURCES.md)" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct bwf_config, journey_url), NULL, 0, 0, NULL,
+	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 
 int main(int argc, char **argv)
@@ -44,11 +48,14 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	filter_init(&f, list);
+	if (cfg.journey_url)
+		f.service.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
 	http.service = "bad-word-filter";
 	http.routes = step_routes(&http.nroutes);
 	http.ctx = &f.service;
 	rc = service_run(&http, ", %zu entries from %s", badword_count(list), cfg.badwords_file);
+	journey_client_free(f.service.journey);
 	badword_free(list);
 	return rc;
 }

@@ -7,9 +7,11 @@
 
 #include "common/ce.h"
 #include "common/ce_trace.h"
+#include "common/clock.h"
 #include "common/dedupe.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sink.h"
@@ -112,7 +114,25 @@ static int decode(struct badreviews *b, struct http_request *req, struct ce_even
 	return http_fail(req, rc, "%s", cerr.message);
 }
 
-int badreviews_post(struct badreviews *b, struct http_request *req)
+/* The journey record of this notification (journey_client.h), best-effort. */
+static void report(struct journey_client *jc, const struct ce_event *ev, const char *outcome,
+		   int status, const struct trace_span *span)
+{
+	char trace_id[33];
+	json_t *r;
+
+	if (jc == NULL || !journey_client_id_ok(ev->id))
+		return;
+	journey_client_trace_id(trace_span_context(span), trace_id);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "id", ev->id, "source", "file-sink", "kind",
+		      "notification", "time", (json_int_t)clock_real_ms(), "outcome", outcome,
+		      "code", status);
+	if (r && trace_id[0])
+		(void)json_object_set_new(r, "trace_id", json_string(trace_id));
+	journey_client_record(jc, r);
+}
+
+int badreviews_post(struct badreviews *b, struct http_request *req, struct journey_client *jc)
 {
 	struct trace_span *span = NULL;
 	struct ce_event *ev;
@@ -130,11 +150,13 @@ int badreviews_post(struct badreviews *b, struct http_request *req)
 	else if (!dup)
 		dedupe_abort(b->dedupe, ev->source, ev->id, NULL);
 	if (rc != 0) {
+		report(jc, ev, "io error", 500, span);
 		rc = http_fail(req, ERR_IO, "could not write event %s to %s", ev->id,
 			       BADREVIEWS_FILE);
 		goto out;
 	}
 	metrics_inc(dup ? b->duplicate : b->notified);
+	report(jc, ev, dup ? "duplicate" : "notified", 200, span);
 	if (!dup)
 		log_fields(LOG_WARN,
 			   json_pack("{s:s, s:s?, s:s?}", "event_id", ev->id, "badwordfilter",

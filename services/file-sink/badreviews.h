@@ -14,6 +14,11 @@
  * is answered 4xx with the JSON error body; a failed write is 500, so the broker retries.
  * GET /bad-reviews answers the newest lines, as GET /events does.
  *
+ * With a journey client (file-sink's JOURNEY_URL), each delivery of an event with an id is
+ * also a journey record for the page (services/node-server/journey.h), best-effort:
+ *   {"id", "source": "file-sink", "kind": "notification", "time",
+ *    "outcome": "notified" | "duplicate" | "io error", "code", "trace_id"?}
+ *
  * Metric: filesink_bad_reviews_total{outcome} (notified, duplicate, rejected).
  * Ownership: struct badreviews owns its log and its dedupe set.
  */
@@ -29,6 +34,7 @@
 
 struct http_request;
 struct badreviews;
+struct journey_client;
 
 /*
  * Opens DATA_DIR/bad-reviews.log (dir), rebuilds the dedupe set (dedupe_keys keys) from it
@@ -36,8 +42,8 @@ struct badreviews;
  */
 int badreviews_open(const char *dir, enum eventlog_fsync mode, size_t dedupe_keys,
 		    size_t tail_bytes, struct badreviews **out, struct buf *err);
-/* POST /bad-reviews (see above). */
-int badreviews_post(struct badreviews *b, struct http_request *req);
+/* POST /bad-reviews (see above); jc (borrowed) may be NULL: no journey records. */
+int badreviews_post(struct badreviews *b, struct http_request *req, struct journey_client *jc);
 /* GET /bad-reviews: the newest lines, newest first. */
 int badreviews_get(struct badreviews *b, struct http_request *req);
 /* The readiness check: 0, or -1 with the reason appended (the log failed). */

@@ -224,7 +224,7 @@ static int post_bad_review(struct http_request *req)
 
 	if (!fs->bad)
 		return http_fail(req, ERR_NOT_FOUND, "no bad-review sink");
-	return badreviews_post(fs->bad, req);
+	return badreviews_post(fs->bad, req, fs->journey);
 }
 
 static int get_bad_reviews(struct http_request *req)

@@ -23,7 +23,8 @@
  *
  * Journeys: each attempt of an event with an id is counted (attempts.h, the counter
  * filesink_redeliveries_total for attempts after the first) and, with JOURNEY_URL set,
- * reported to node-server as a journey record (common/journey_client.h), best-effort.
+ * reported to node-server as a journey record (common/journey_client.h), best-effort; so is
+ * each POST /bad-reviews notification (badreviews.h).
  *
  * Metrics: filesink_deliveries_total{outcome}, filesink_redeliveries_total and the gauge
  * filesink_log_bytes.

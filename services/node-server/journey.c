@@ -20,6 +20,7 @@
 #define POLICY_MAX	 64
 #define COUNTERS_MAX	 16
 #define COUNTER_NAME_MAX 32
+#define MATCHED_MAX	 64
 #define FOLLOW_TEXT_MAX	 ((size_t)8 * 1024)
 
 /* One review's journey. */
@@ -263,6 +264,58 @@ void journey_reply(struct journey *j, const char *id, const char *type, const ch
 
 /* ---- POST /journey --------------------------------------------------------------------- */
 
+/* The keys a record may have besides id, source and kind. */
+enum field {
+	F_TIME,
+	F_CODE,
+	F_TRACE_ID,
+	F_COUNTERS,
+	F_POLICY,
+	F_ATTEMPT,
+	F_OUTCOME,
+	F_DESTINATION,
+	F_RESPONSE,
+	F_RESULT,
+	F_SCORE,
+	F_MATCHED,
+	F_COUNT
+};
+#define F(f) (1u << (f))
+
+/*
+ * One kind of record: who sends it, the keys it must have and may have, and the words its
+ * outcome and result may be (NULL-terminated lists; NULL: none allowed).
+ */
+struct record_kind {
+	const char *source, *kind;
+	unsigned required, allowed;
+	const char *const *outcomes, *const *results;
+};
+
+static const char *const attempt_outcomes[] = { "saved", "error simulated", "duplicate", "io error",
+						NULL };
+static const char *const step_outcomes[] = { "answered", "failed", NULL };
+static const char *const notification_outcomes[] = { "notified", "duplicate", "io error", NULL };
+static const char *const badword_results[] = { "good", "bad", NULL };
+static const char *const sentiment_results[] = { "positive", "negative", "neutral", NULL };
+
+#define ANY_RECORD (F(F_TIME) | F(F_CODE) | F(F_TRACE_ID))
+#define SENDER	   (F(F_COUNTERS) | F(F_POLICY))
+#define STEP	   (F(F_TIME) | F(F_OUTCOME) | F(F_CODE))
+
+static const struct record_kind kinds[] = {
+	{ "file-sink", "attempt", F(F_TIME) | F(F_ATTEMPT) | F(F_OUTCOME),
+	  ANY_RECORD | SENDER | F(F_ATTEMPT) | F(F_OUTCOME), attempt_outcomes, NULL },
+	{ "dead-letter-logger", "dead-letter", F(F_TIME),
+	  ANY_RECORD | SENDER | F(F_DESTINATION) | F(F_RESPONSE), NULL, NULL },
+	{ "bad-word-filter", "step", STEP, STEP | ANY_RECORD | F(F_RESULT) | F(F_MATCHED),
+	  step_outcomes, badword_results },
+	{ "sentiment-analysis", "step", STEP, STEP | ANY_RECORD | F(F_RESULT) | F(F_SCORE),
+	  step_outcomes, sentiment_results },
+	{ "file-sink", "notification", F(F_TIME) | F(F_OUTCOME), ANY_RECORD | F(F_OUTCOME),
+	  notification_outcomes, NULL },
+};
+
 static int fail(struct buf *err, int idx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -294,104 +347,180 @@ static int int_ok(json_t *v, long long lo, long long hi)
 	return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
 }
 
-static int hex32_ok(json_t *v)
+static int word_ok(json_t *v, const char *const *words)
 {
 	const char *s = json_string_value(v);
 
-	return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
-}
-
-static int counters_ok(json_t *v)
-{
-	const char *k;
-	json_t *x;
-
-	if (!json_is_object(v) || json_object_size(v) > COUNTERS_MAX)
-		return 0;
-	json_object_foreach(v, k, x) if (strlen(k) == 0 || strlen(k) > COUNTER_NAME_MAX ||
-					 !int_ok(x, 0, 1LL << 53)) return 0;
-	return 1;
-}
-
-static int outcome_ok(json_t *v)
-{
-	static const char *const ok[] = { "saved", "error simulated", "duplicate", "io error" };
-	const char *s = json_string_value(v);
-	size_t i;
-
-	for (i = 0; s && i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(s, ok[i]) == 0)
+	for (; s && words && *words; words++)
+		if (strcmp(s, *words) == 0)
 			return 1;
 	return 0;
 }
 
-/* Checks one key of record idx of kind `attempt` (1) or dead letter (0). */
-static int field_check(const char *k, json_t *v, int attempt, int idx, struct buf *err)
+static int time_ok(json_t *v, const struct record_kind *k)
 {
-	if (strcmp(k, "id") == 0 || strcmp(k, "source") == 0 || strcmp(k, "kind") == 0)
-		return 0; /* checked by record_check() */
-	if (strcmp(k, "time") == 0)
-		return int_ok(v, 1, 1LL << 50) ? 0
-					       : fail(err, idx, "%s must be milliseconds > 0", k);
-	if (strcmp(k, "code") == 0)
-		return int_ok(v, 0, 999) ? 0 : fail(err, idx, "%s must be an integer 0..999", k);
-	if (strcmp(k, "trace_id") == 0)
-		return hex32_ok(v) ? 0 : fail(err, idx, "%s must be 32 lowercase hex digits", k);
-	if (strcmp(k, "counters") == 0)
-		return counters_ok(v)
-			   ? 0
-			   : fail(err, idx, "%s must be an object of at most 16 integers >= 0", k);
-	if (strcmp(k, "policy") == 0)
-		return string_ok(v, POLICY_MAX, 1) ? 0
-						   : fail(err, idx, "%s: a string <= 64 bytes", k);
-	if (attempt && strcmp(k, "attempt") == 0)
-		return int_ok(v, 1, 1000) ? 0 : fail(err, idx, "%s must be an integer 1..1000", k);
-	if (attempt && strcmp(k, "outcome") == 0)
-		return outcome_ok(v) ? 0
-				     : fail(err, idx,
-					    "%s must be saved, error simulated, "
-					    "duplicate or io error",
-					    k);
-	if (!attempt && strcmp(k, "destination") == 0)
-		return string_ok(v, DESTINATION_MAX, 1)
-			   ? 0
-			   : fail(err, idx, "%s: a string <= 512 bytes", k);
-	if (!attempt && strcmp(k, "response") == 0)
-		return string_ok(v, RESPONSE_MAX, 1)
-			   ? 0
-			   : fail(err, idx, "%s: a string <= 1024 bytes", k);
-	return fail(err, idx, "unknown key \"%.40s\"", k);
+	(void)k;
+	return int_ok(v, 1, 1LL << 50);
 }
 
-/* Checks record idx: its id, source and kind, then every other key. */
+static int code_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return int_ok(v, 0, 999);
+}
+
+static int trace_id_ok(json_t *v, const struct record_kind *k)
+{
+	const char *s = json_string_value(v);
+
+	(void)k;
+	return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+static int counters_ok(json_t *v, const struct record_kind *k)
+{
+	const char *name;
+	json_t *x;
+
+	(void)k;
+	if (!json_is_object(v) || json_object_size(v) > COUNTERS_MAX)
+		return 0;
+	json_object_foreach(v, name, x) if (strlen(name) == 0 || strlen(name) > COUNTER_NAME_MAX ||
+					    !int_ok(x, 0, 1LL << 53)) return 0;
+	return 1;
+}
+
+static int policy_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return string_ok(v, POLICY_MAX, 1);
+}
+
+static int attempt_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return int_ok(v, 1, 1000);
+}
+
+static int outcome_ok(json_t *v, const struct record_kind *k)
+{
+	return word_ok(v, k->outcomes);
+}
+
+static int destination_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return string_ok(v, DESTINATION_MAX, 1);
+}
+
+static int response_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return string_ok(v, RESPONSE_MAX, 1);
+}
+
+static int result_ok(json_t *v, const struct record_kind *k)
+{
+	return word_ok(v, k->results);
+}
+
+static int score_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return json_is_number(v) && json_number_value(v) >= -1.0 && json_number_value(v) <= 1.0;
+}
+
+static int matched_ok(json_t *v, const struct record_kind *k)
+{
+	(void)k;
+	return string_ok(v, MATCHED_MAX, 0);
+}
+
+/* A key's check, and what it says when the value is refused. */
+struct field_rule {
+	const char *name;
+	int (*ok)(json_t *v, const struct record_kind *k);
+	const char *rule;
+};
+
+static const struct field_rule fields[F_COUNT] = {
+	[F_TIME] = { "time", time_ok, "must be milliseconds > 0" },
+	[F_CODE] = { "code", code_ok, "must be an integer 0..999" },
+	[F_TRACE_ID] = { "trace_id", trace_id_ok, "must be 32 lowercase hex digits" },
+	[F_COUNTERS] = { "counters", counters_ok, "must be an object of at most 16 integers >= 0" },
+	[F_POLICY] = { "policy", policy_ok, "must be a string <= 64 bytes" },
+	[F_ATTEMPT] = { "attempt", attempt_ok, "must be an integer 1..1000" },
+	[F_OUTCOME] = { "outcome", outcome_ok, "must be one of:" },
+	[F_DESTINATION] = { "destination", destination_ok, "must be a string <= 512 bytes" },
+	[F_RESPONSE] = { "response", response_ok, "must be a string <= 1024 bytes" },
+	[F_RESULT] = { "result", result_ok, "must be one of:" },
+	[F_SCORE] = { "score", score_ok, "must be a number -1..1" },
+	[F_MATCHED] = { "matched", matched_ok, "must be a string of 1 to 64 bytes" },
+};
+
+static const struct record_kind *kind_find(const char *source, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; source && kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kinds[i].source, source) == 0 && strcmp(kinds[i].kind, kind) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+/* Checks key name = v of a record of kind k (idx for the message). */
+static int field_check(const char *name, json_t *v, const struct record_kind *k, int idx,
+		       struct buf *err)
+{
+	const char *const *w;
+	int f;
+
+	if (strcmp(name, "id") == 0 || strcmp(name, "source") == 0 || strcmp(name, "kind") == 0)
+		return 0; /* checked by record_check() */
+	for (f = 0; f < F_COUNT && strcmp(fields[f].name, name) != 0; f++)
+		;
+	if (f == F_COUNT)
+		return fail(err, idx, "unknown key \"%.40s\"", name);
+	if (!(k->allowed & F(f)))
+		return fail(err, idx, "%s is not a key of a %s %s record", name, k->source,
+			    k->kind);
+	if (fields[f].ok(v, k))
+		return 0;
+	(void)fail(err, idx, "%s %s", name, fields[f].rule);
+	w = f == F_OUTCOME ? k->outcomes : f == F_RESULT ? k->results : NULL;
+	for (; w && *w; w++)
+		(void)buf_appendf(err, " %s%s", *w, w[1] ? "," : "");
+	return ERR_VALIDATION;
+}
+
+/* Checks record idx: its id, source and kind, its required keys, then every key. */
 static int record_check(json_t *r, int idx, struct buf *err)
 {
 	json_t *id = json_object_get(r, "id");
-	const char *source = json_string_value(json_object_get(r, "source"));
-	const char *kind = json_string_value(json_object_get(r, "kind"));
-	const char *k;
+	const struct record_kind *k;
+	const char *name;
 	json_t *v;
-	int attempt;
+	int f;
 
 	if (!json_is_object(r))
 		return fail(err, idx, "%s", "a record is an object");
 	if (!string_ok(id, JOURNEY_ID_MAX, 0) ||
 	    !id_valid(json_string_value(id), json_string_length(id)))
 		return fail(err, idx, "%s", "id must be 1 to 128 bytes without control characters");
-	if (!source || !kind)
-		return fail(err, idx, "%s", "source and kind are required strings");
-	attempt = strcmp(kind, "attempt") == 0;
-	if (!(attempt && strcmp(source, "file-sink") == 0) &&
-	    !(strcmp(kind, "dead-letter") == 0 && strcmp(source, "dead-letter-logger") == 0))
+	k = kind_find(json_string_value(json_object_get(r, "source")),
+		      json_string_value(json_object_get(r, "kind")));
+	if (k == NULL)
 		return fail(
 		    err, idx, "%s",
-		    "source/kind must be file-sink/attempt or dead-letter-logger/dead-letter");
-	if (!json_object_get(r, "time") ||
-	    (attempt && (!json_object_get(r, "attempt") || !json_object_get(r, "outcome"))))
-		return fail(err, idx, "%s",
-			    "time is required, and attempt and outcome for an attempt");
-	json_object_foreach(r, k,
-			    v) if (field_check(k, v, attempt, idx, err)) return ERR_VALIDATION;
+		    "source/kind must be file-sink/attempt, dead-letter-logger/dead-letter, "
+		    "bad-word-filter/step, sentiment-analysis/step or "
+		    "file-sink/notification");
+	for (f = 0; f < F_COUNT; f++)
+		if ((k->required & F(f)) && !json_object_get(r, fields[f].name))
+			return fail(err, idx, "%s is required in a %s %s record", fields[f].name,
+				    k->source, k->kind);
+	json_object_foreach(r, name,
+			    v) if (field_check(name, v, k, idx, err)) return ERR_VALIDATION;
 	return 0;
 }
 

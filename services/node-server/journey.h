@@ -4,28 +4,41 @@
  *
  * A journey is what happened to one forwarded event (a review), keyed by its event id: posted
  * (node-server's /add, accepted by the broker), each delivery attempt at file-sink, each dead
- * letter, each /insert attempt node-server itself served, and the reply event. node-server
- * records its own steps directly; file-sink and dead-letter-logger post theirs to
- * POST /journey (common/journey_client.h), best-effort. Only what a subscriber of a real
- * Knative cluster sees is used: nothing comes from the broker.
+ * letter, each attempt at the moderation Sequence's two steps with its result, the bad-review
+ * notification, each /insert attempt node-server itself served, and the reply event.
+ * node-server records its own steps directly; file-sink, dead-letter-logger, bad-word-filter
+ * and sentiment-analysis post theirs to POST /journey (common/journey_client.h),
+ * best-effort. Only what a subscriber of a real Knative cluster sees is used: nothing comes
+ * from the broker.
  *
  * Records (POST /journey, application/json, at most JOURNEY_BODY_MAX bytes):
  *	{"records": [ <record>, ... ]}              1 to JOURNEY_BATCH_MAX records
  *	<record> = {
  *	  "id":          the event id (1 to JOURNEY_ID_MAX bytes, no control characters),
- *	  "source":      "file-sink" | "dead-letter-logger",
- *	  "kind":        "attempt" (file-sink) | "dead-letter" (dead-letter-logger),
- *	  "time":        milliseconds since the epoch (an integer > 0),
- *	  "attempt":     attempt: 1..1000 (file-sink counts them per event id),
- *	  "outcome":     attempt: "saved" | "error simulated" | "duplicate" | "io error",
- *	  "code":        the HTTP status answered (attempt) or knativeerrorcode (dead-letter),
- *	                 0..999, optional,
+ *	  "source", "kind": one of
+ *	                 "file-sink" "attempt"                  a delivery attempt of POST /
+ *	                 "dead-letter-logger" "dead-letter"     a dead letter
+ *	                 "bad-word-filter" "step"               an attempt at the Sequence's
+ *	                 "sentiment-analysis" "step"            steps (common/step.h)
+ *	                 "file-sink" "notification"             POST /bad-reviews (a bad review)
+ *	  "time":        milliseconds since the epoch (an integer > 0), required,
+ *	  "attempt":     attempt (required): 1..1000 (file-sink counts them per event id),
+ *	  "outcome":     attempt (required): "saved" | "error simulated" | "duplicate" |
+ *	                 "io error"; step (required): "answered" (2xx) | "failed";
+ *	                 notification (required): "notified" | "duplicate" | "io error",
+ *	  "code":        the HTTP status answered (required for a step), or knativeerrorcode
+ *	                 (dead-letter), 0..999,
+ *	  "result":      step: "good" | "bad" (bad-word-filter), "positive" | "negative" |
+ *	                 "neutral" (sentiment-analysis); absent when the step had none,
+ *	  "score":       sentiment-analysis step: the compound score, a number -1..1,
+ *	  "matched":     bad-word-filter step: the list entry a bad review matched, 1..64 bytes,
  *	  "destination": dead-letter: knativeerrordest, optional, <= 512 bytes,
  *	  "response":    dead-letter: the decoded knativeerrordata, optional, <= 1024 bytes,
- *	  "trace_id":    32 lowercase hex digits, optional,
- *	  "policy":      file-sink's failure policy ("FAILURE_RATE=0.5"), optional, <= 64 bytes,
- *	  "counters":    the sender's own metrics at that moment, optional: an object of at most
- *	                 16 names (<= 32 bytes) with integer values >= 0
+ *	  "trace_id":    32 lowercase hex digits, optional (any kind),
+ *	  "policy":      attempt, dead-letter: file-sink's failure policy ("FAILURE_RATE=0.5"),
+ *	                 optional, <= 64 bytes,
+ *	  "counters":    attempt, dead-letter: the sender's own metrics at that moment, optional:
+ *	                 an object of at most 16 names (<= 32 bytes) with integer values >= 0
  *	}
  * Any other key, type or range is a 400 with the reason (validation_failed), and nothing of
  * the batch is kept.

@@ -47,6 +47,9 @@ static int analyse_review(void *arg, struct http_request *req, struct step *st)
 	(void)json_object_set_new(st->data, "sentimentResult", json_string(label));
 	(void)json_object_set_new(st->data, "sentimentScore", json_real(sc.compound));
 	bad = json_string_value(json_object_get(st->data, "badWordResult"));
+	step_note(st, "result", json_string(label));
+	if (sc.compound >= -1.0 && sc.compound <= 1.0)
+		step_note(st, "score", json_real(sc.compound));
 	rc = step_reply(req, st, ANALYSER_REPLY_TYPE, ANALYSER_REPLY_SOURCE,
 			(const struct step_ext[]){ { "sentimentresult", label },
 						   { "sentimentscore", score },
@@ -65,6 +68,8 @@ void analyser_init(struct analyser *a, const struct sentiment *s)
 
 	a->service.run = analyse_review;
 	a->service.arg = a;
+	a->service.name = "sentiment-analysis";
+	a->service.journey = NULL;
 	a->sentiment = s;
 	for (int l = SENTIMENT_NEUTRAL; l <= SENTIMENT_NEGATIVE; l++)
 		a->by_label[l] =

@@ -14,7 +14,8 @@
  *
  * Metric: sentiment_reviews_total{result}. Span: the CONSUMER span "process {type}" with
  * sentiment.result and sentiment.score. The route is step_routes() (step.h), with req->ctx
- * the analyser's struct step_service.
+ * the analyser's struct step_service. With JOURNEY_URL set (service.journey), each attempt
+ * is a journey record (step.h) with "result" and "score".
  */
 #ifndef SENTIMENT_ANALYSIS_HANDLERS_H
 #define SENTIMENT_ANALYSIS_HANDLERS_H

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/http.h"
+#include "common/journey_client.h"
 #include "common/service.h"
 #include "handlers.h"
 #include "sentiment.h"
@@ -18,6 +19,7 @@ struct sa_config {
 	int port;
 	const char *lexicon_file;
 	const char *emoji_file;
+	const char *journey_url;
 };
 
 static const struct config_var vars[] = {
@@ -28,6 +30,8 @@ static const struct config_var vars[] = {
 	{ "SENTIMENT_EMOJI_FILE", CONFIG_STRING, offsetof(struct sa_config, emoji_file),
 	  "./services/sentiment-analysis/data/emoji_names.tsv", 0, 0, NULL,
 	  "emoji<TAB>name per line; an emoji is scored by its name's words" },
+	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct sa_config, journey_url), NULL, 0, 0, NULL,
+	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 
 int main(int argc, char **argv)
@@ -48,12 +52,15 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	analyser_init(&a, s);
+	if (cfg.journey_url)
+		a.service.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
 	http.service = "sentiment-analysis";
 	http.routes = step_routes(&http.nroutes);
 	http.ctx = &a.service;
 	rc = service_run(&http, ", %zu lexicon entries from %s, %zu emoji",
 			 sentiment_lexicon_size(s), cfg.lexicon_file, sentiment_emoji_size(s));
+	journey_client_free(a.service.journey);
 	sentiment_free(s);
 	return rc;
 }

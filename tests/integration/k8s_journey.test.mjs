@@ -1,7 +1,8 @@
 // Offline checks of the journey wiring in k8s/ (docs/journey.md): node-server shows the
 // Broker's own delivery spec (its DELIVERY_* equal the Broker's spec.delivery, as make run reads
-// them from the same file), both sinks post their journey records to node-server's cluster URL,
-// and every value parses by the services' own rules (each binary's strict config).
+// them from the same file), both sinks and both Sequence steps post their journey records to
+// node-server's cluster URL, and every value parses by the services' own rules (each binary's
+// strict config).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -29,15 +30,15 @@ test("node-server's DELIVERY_* are the Broker's delivery spec", { skip }, () => 
 	assert.match(env.TRACE_UI_URL, /^http:\/\/localhost:16686\/trace\/\{traceId\}$/);
 });
 
-test("file-sink and dead-letter-logger post journey records to node-server's cluster URL", { skip }, () => {
+test("file-sink, dead-letter-logger and the Sequence's steps post journey records to node-server's cluster URL", { skip }, () => {
 	const objs = rendered();
-	for (const name of ["file-sink", "dead-letter-logger"])
+	for (const name of ["file-sink", "dead-letter-logger", "bad-word-filter", "sentiment-analysis"])
 		assert.equal(envOf(find(objs, "Service", name)).JOURNEY_URL, "http://node-server.bookstore.svc.cluster.local/journey", name);
 });
 
 test("the manifests' journey settings pass each service's strict configuration", { skip }, async () => {
 	const objs = rendered();
-	const keys = { "node-server": ["DELIVERY_RETRY", "DELIVERY_BACKOFF_POLICY", "DELIVERY_BACKOFF_DELAY", "TRACE_UI_URL"], "file-sink": ["JOURNEY_URL"], "dead-letter-logger": ["JOURNEY_URL"] };
+	const keys = { "node-server": ["DELIVERY_RETRY", "DELIVERY_BACKOFF_POLICY", "DELIVERY_BACKOFF_DELAY", "TRACE_UI_URL"], "file-sink": ["JOURNEY_URL"], "dead-letter-logger": ["JOURNEY_URL"], "bad-word-filter": ["JOURNEY_URL"], "sentiment-analysis": ["JOURNEY_URL"] };
 	for (const [name, vars] of Object.entries(keys)) {
 		const env = envOf(find(objs, "Service", name));
 		// each variable alone, plus a bad PORT: the binary must get past these and stop at PORT

@@ -1,8 +1,9 @@
 /*
  * journey_client.h: best-effort journey records from a subscriber to node-server.
  *
- * file-sink and dead-letter-logger tell node-server what happened to each event they saw (one
- * record per delivery attempt, one per dead letter), so the page can show each review's
+ * file-sink, dead-letter-logger and the Sequence's steps (step.h) tell node-server what happened
+ * to each event they saw (one record per delivery attempt, dead letter, step attempt or
+ * bad-review notification), so the page can show each review's
  * journey (docs/journey.md). The records are a view, never part of the delivery: recording
  * one never blocks and never fails the caller.
  *

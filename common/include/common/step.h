@@ -28,11 +28,20 @@
  * Tracing: step_begin() starts the CONSUMER span "process {type}" (ce_trace.h) as st.span
  * and makes it current; step_end() marks it failed when rc < 0 and ends it.
  *
- * Ownership: st owns in, data and span until step_end(); st.text points into data.
+ * Ownership: st owns in, data, span and note until step_end(); st.text points into data.
  *
  * A step service needs no route table of its own: step_routes() is its one route, POST /,
  * which runs step_begin(), then the service's run function, then step_end(). req->ctx is
  * then the service's struct step_service.
+ *
+ * Journeys (docs/journey.md): with svc->journey set (the service's JOURNEY_URL), POST /
+ * reports each attempt of an event with an id to node-server as one record (common/
+ * journey_client.h; the schema is services/node-server/journey.h):
+ *	{"id", "source": svc->name, "kind": "step", "time", "outcome": "answered" | "failed",
+ *	 "code": the status answered, "trace_id"?, and what the run function noted (step_note():
+ *	 "result", "score", "matched")}
+ * after the answer is decided; it is best-effort and never delays or fails the answer. A
+ * request refused before its event is decoded has no id and no record.
  */
 #ifndef COMMON_STEP_H
 #define COMMON_STEP_H
@@ -54,6 +63,7 @@ struct step {
 	const char *text; /* data.reviewText */
 	size_t text_len;
 	struct trace_span *span;
+	json_t *note; /* the step's result for its journey record (step_note()), or NULL */
 };
 
 /* An extension of the reply. */
@@ -64,7 +74,7 @@ struct step_ext {
 
 /*
  * Decodes the request into st. Returns 0, or the negative err.h code after answering the
- * request (st is then empty, and step_end() is a no-op).
+ * request. Either way the caller ends st with step_end().
  */
 int step_begin(struct http_request *req, struct step *st);
 /* Answers the reply event (see above). Returns 0 or the code of a failed answer (500). */
@@ -72,6 +82,8 @@ int step_reply(struct http_request *req, struct step *st, const char *type, cons
 	       const struct step_ext *ext, size_t next);
 /* Ends the span (failed when rc < 0) and frees st. */
 void step_end(struct step *st, int rc);
+/* Adds key = value (the reference is taken) to the step's journey record. */
+void step_note(struct step *st, const char *key, json_t *value);
 
 /*
  * What a step service does with a decoded review: adds its result to st->data and answers
@@ -79,9 +91,13 @@ void step_end(struct step *st, int rc);
  */
 typedef int (*step_run_fn)(void *arg, struct http_request *req, struct step *st);
 
+struct journey_client;
+
 struct step_service {
 	step_run_fn run;
 	void *arg;
+	const char *name;		/* the service, the records' "source" */
+	struct journey_client *journey; /* borrowed; NULL = no journey records */
 };
 
 /*

@@ -41,6 +41,8 @@ export function cleanHeaders(h) {
 // answered 400 with a JSON error body, and nothing of the batch kept. [name, body, error code].
 const rec = (o = {}) => ({ id: 'j-1', source: 'file-sink', kind: 'attempt', time: 1700000000000, attempt: 1, outcome: 'saved', ...o });
 const dead = (o = {}) => ({ id: 'j-1', source: 'dead-letter-logger', kind: 'dead-letter', time: 1700000000000, ...o });
+const step = (source, o = {}) => ({ id: 'j-1', source, kind: 'step', time: 1700000000000, outcome: 'answered', code: 200, ...o });
+const note = (o = {}) => ({ id: 'j-1', source: 'file-sink', kind: 'notification', time: 1700000000000, outcome: 'notified', code: 200, ...o });
 const batch = (...r) => JSON.stringify({ records: r });
 export const MALFORMED_JOURNEYS = [
 	['empty body', '', 'invalid_json'],
@@ -81,4 +83,22 @@ export const MALFORMED_JOURNEYS = [
 	['destination of 513 bytes', batch(dead({ destination: 'd'.repeat(513) })), 'validation_failed'],
 	['an unknown key', batch(rec({ extra: true })), 'validation_failed'],
 	['one good, one bad record', batch(rec(), rec({ attempt: -1 })), 'validation_failed'],
+	// the moderation Sequence's steps and the bad-review notification
+	['a step of an unknown service', batch(step('node-server')), 'validation_failed'],
+	['a step without a code', batch(step('bad-word-filter', { code: undefined })), 'validation_failed'],
+	['a step without an outcome', batch(step('bad-word-filter', { outcome: undefined })), 'validation_failed'],
+	['a step outcome of an attempt', batch(step('bad-word-filter', { outcome: 'saved' })), 'validation_failed'],
+	['bad-word-filter result positive', batch(step('bad-word-filter', { result: 'positive' })), 'validation_failed'],
+	['sentiment result bad', batch(step('sentiment-analysis', { result: 'bad' })), 'validation_failed'],
+	['sentiment score 1.5', batch(step('sentiment-analysis', { result: 'positive', score: 1.5 })), 'validation_failed'],
+	['sentiment score a string', batch(step('sentiment-analysis', { score: '0.5' })), 'validation_failed'],
+	['a score on bad-word-filter', batch(step('bad-word-filter', { score: 0.5 })), 'validation_failed'],
+	['matched on sentiment-analysis', batch(step('sentiment-analysis', { matched: 'x' })), 'validation_failed'],
+	['matched of 65 bytes', batch(step('bad-word-filter', { result: 'bad', matched: 'm'.repeat(65) })), 'validation_failed'],
+	['an attempt number on a step', batch(step('bad-word-filter', { attempt: 1 })), 'validation_failed'],
+	['counters on a step', batch(step('sentiment-analysis', { counters: { a: 1 } })), 'validation_failed'],
+	['a notification without an outcome', batch(note({ outcome: undefined })), 'validation_failed'],
+	['a notification outcome of a step', batch(note({ outcome: 'answered' })), 'validation_failed'],
+	['counters on a notification', batch(note({ counters: { saved: 1 } })), 'validation_failed'],
+	['a notification from dead-letter-logger', batch(note({ source: 'dead-letter-logger' })), 'validation_failed'],
 ];

@@ -22,6 +22,15 @@ TestSuite(journey, LEAK_FINI);
 	"{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"attempt\",\"time\":5," \
 	"\"attempt\":1,\"outcome\":\"saved\"" extra "}]}"
 
+#define STEP(source, extra)                                                                    \
+	"{\"records\":[{\"id\":\"e1\",\"source\":\"" source "\",\"kind\":\"step\",\"time\":5," \
+	"\"outcome\":\"answered\",\"code\":200" extra "}]}"
+#define BWF(extra) STEP("bad-word-filter", extra)
+#define SA(extra)  STEP("sentiment-analysis", extra)
+#define NOTE(extra)                                                                        \
+	"{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"notification\"," \
+	"\"time\":5" extra "}]}"
+
 static const struct {
 	const char *body;
 	int rc;
@@ -45,6 +54,41 @@ static const struct {
 	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"dead-letter\",\"time\":"
 	  "5}]}",
 	  ERR_VALIDATION },
+	/* the moderation Sequence's steps and the bad-review notification */
+	{ BWF(",\"result\":\"good\""), 0 },
+	{ BWF(",\"result\":\"bad\",\"matched\":\"shit\",\"trace_id\":"
+	      "\"0123456789abcdef0123456789abcdef\""),
+	  0 },
+	{ BWF(""), 0 }, /* a step refused before it had a result */
+	{ SA(",\"result\":\"positive\",\"score\":0.6369"), 0 },
+	{ SA(",\"result\":\"negative\",\"score\":-1"), 0 },
+	{ NOTE(",\"outcome\":\"notified\",\"code\":200"), 0 },
+	{ NOTE(",\"outcome\":\"io error\",\"code\":500"), 0 },
+	{ BWF(",\"result\":\"positive\""), ERR_VALIDATION },
+	{ SA(",\"result\":\"bad\""), ERR_VALIDATION },
+	{ SA(",\"score\":1.5"), ERR_VALIDATION },
+	{ SA(",\"score\":\"0.5\""), ERR_VALIDATION },
+	{ SA(",\"matched\":\"x\""), ERR_VALIDATION },
+	{ BWF(",\"score\":0.5"), ERR_VALIDATION },
+	{ BWF(",\"matched\":\"\""), ERR_VALIDATION },
+	{ BWF(",\"matched\":\"0123456789012345678901234567890123456789012345678901234567890123"
+	      "4\""),
+	  ERR_VALIDATION },
+	{ BWF(",\"attempt\":1"), ERR_VALIDATION },
+	{ BWF(",\"counters\":{\"a\":1}"), ERR_VALIDATION },
+	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"bad-word-filter\",\"kind\":\"step\","
+	  "\"time\":5,\"outcome\":\"answered\"}]}",
+	  ERR_VALIDATION }, /* a step's code is required */
+	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"bad-word-filter\",\"kind\":\"step\","
+	  "\"time\":5,\"outcome\":\"saved\",\"code\":200}]}",
+	  ERR_VALIDATION },
+	{ "{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":\"step\","
+	  "\"time\":5,\"outcome\":\"answered\",\"code\":200}]}",
+	  ERR_VALIDATION },
+	{ NOTE(""), ERR_VALIDATION },
+	{ NOTE(",\"outcome\":\"answered\""), ERR_VALIDATION },
+	{ NOTE(",\"outcome\":\"notified\",\"counters\":{\"a\":1}"), ERR_VALIDATION },
+	{ NOTE(",\"outcome\":\"notified\",\"result\":\"bad\""), ERR_VALIDATION },
 	{ "{\"records\":[{\"id\":\"\\u0007\",\"source\":\"file-sink\",\"kind\":\"attempt\","
 	  "\"time\":5,\"attempt\":1,\"outcome\":\"saved\"}]}",
 	  ERR_VALIDATION },
@@ -123,6 +167,39 @@ Test(journey, steps_of_one_review)
 	cr_assert_str_eq(
 	    json_string_value(json_object_get(json_object_get(g, "delivery"), "backoffDelay")),
 	    "PT1S");
+	json_decref(g);
+	journey_free(j);
+}
+
+Test(journey, moderation_steps_of_one_review)
+{
+	struct journey *j = store(8);
+	json_t *g, *steps, *s;
+
+	journey_posted(j, "e1", 1000, NULL);
+	cr_assert_eq(ingest(j, BWF(",\"result\":\"bad\",\"matched\":\"shit\"")), 0);
+	cr_assert_eq(ingest(j, SA(",\"result\":\"negative\",\"score\":-0.5574")), 0);
+	cr_assert_eq(ingest(j, NOTE(",\"outcome\":\"notified\",\"code\":200")), 0);
+	g = journey_get(j, "e1");
+	steps = json_object_get(g, "steps");
+	cr_assert_eq(json_array_size(steps), 4);
+	s = json_array_get(steps, 1);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "source")), "bad-word-filter");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "kind")), "step");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "result")), "bad");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "matched")), "shit");
+	cr_assert_eq(json_integer_value(json_object_get(s, "code")), 200);
+	cr_assert_null(json_object_get(s, "id"), "the id is the journey's, not repeated per step");
+	s = json_array_get(steps, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "result")), "negative");
+	cr_assert_float_eq(json_real_value(json_object_get(s, "score")), -0.5574, 1e-9);
+	s = json_array_get(steps, 3);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "kind")), "notification");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "outcome")), "notified");
+	json_decref(g);
+	g = journey_delivery(j);
+	cr_assert_eq(json_object_size(json_object_get(g, "senders")), 0,
+		     "step and notification records carry no counters");
 	json_decref(g);
 	journey_free(j);
 }
