@@ -15,8 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRun, runSkipReason, account } from './lib/run.mjs';
-import { pageSkipReason, launchChromium } from './lib/page.mjs';
-import { repoRoot } from './lib/proc.mjs';
+import { pageSkipReason, launchChromium, postReview, shot, JOURNEY_LIVE } from './lib/page.mjs';
 
 const skip = pageSkipReason() || runSkipReason();
 if (skip) console.log(`# skipping journey browser tests: ${skip}`);
@@ -36,36 +35,12 @@ after(async () => {
 	if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
 });
 
-const SHOTS = path.join(repoRoot, 'build/screenshots');
-const live = '[data-testid="journey-live"] [data-testid="journey"]';
-
-/** Opens the page, posts a review, and returns the page and the journey's event id. */
-async function postReview(st, text) {
-	const page = await browser.context.newPage();
-	const errors = [];
-	page.on('pageerror', (e) => errors.push(e.message));
-	assert.equal((await page.goto(`${st.url}/`, { waitUntil: 'load' })).status(), 200);
-	await page.waitForSelector('[data-testid="connection-badge"][data-state="live"]', { timeout: 15000 });
-	await page.getByTestId('review-textarea').fill(text);
-	await page.getByTestId('review-submit').click();
-	await page.waitForSelector('[data-testid="checklist"][data-state="ok"]', { timeout: 15000 });
-	await page.waitForSelector(live, { timeout: 15000 });
-	const id = await page.locator(live).getAttribute('data-journey-id');
-	assert.match(id, /^[0-9a-f-]{36}$/);
-	return { page, id, errors };
-}
+const live = JOURNEY_LIVE;
 
 async function attemptsOf(page, scope = live) {
 	return page.locator(`${scope} [data-testid="journey-attempt"]`).evaluateAll((els) => els.map((e) => ({
 		attempt: Number(e.dataset.attempt), outcome: e.dataset.outcome, offset: Number(e.dataset.offsetMs), text: e.textContent,
 	})));
-}
-
-async function shot(page, name) {
-	fs.mkdirSync(SHOTS, { recursive: true });
-	const file = path.join(SHOTS, name);
-	await page.screenshot({ path: file, fullPage: true });
-	assert.ok(fs.statSync(file).size > 10000, 'a real screenshot was written');
 }
 
 async function withRun(env, fn) {
@@ -80,7 +55,7 @@ async function withRun(env, fn) {
 
 test('FAIL_FIRST=2: three attempts at about t, t + 1 s, t + 3 s with a countdown, then saved and stored', { skip, timeout: 180000 }, async () => {
 	await withRun({ FAILURE_RATE: '0', FAIL_FIRST: '2' }, async (st) => {
-		const { page, id, errors } = await postReview(st, `Retried twice ${Date.now()}`);
+		const { page, id, errors } = await postReview(browser, st.url, `Retried twice ${Date.now()}`);
 		// while retry 1 or 2 is pending, the page counts down to it
 		await page.waitForSelector(`${live} [data-testid="journey-countdown"]`, { timeout: 15000 });
 		assert.match(await page.locator(`${live} [data-testid="journey-countdown"]`).textContent(), /next retry \(retry [12]\) in \d+\.\d s|retry [12] due now/);
@@ -116,7 +91,7 @@ test('FAIL_FIRST=2: three attempts at about t, t + 1 s, t + 3 s with a countdown
 
 test('FAILURE_RATE=1: the dead letter with code 500 and file-sink as the destination', { skip, timeout: 180000 }, async () => {
 	await withRun({ FAILURE_RATE: '1' }, async (st) => {
-		const { page, id, errors } = await postReview(st, `Dead-lettered ${Date.now()}`);
+		const { page, id, errors } = await postReview(browser, st.url, `Dead-lettered ${Date.now()}`);
 		await page.waitForSelector(`${live}[data-delivery="dead-lettered"]`, { timeout: 30000 });
 		const a = await attemptsOf(page);
 		assert.deepEqual(a.map((x) => [x.attempt, x.outcome]), [[1, 'error simulated'], [2, 'error simulated'], [3, 'error simulated']]);
@@ -145,7 +120,7 @@ test('FAILURE_RATE=0: one attempt, saved, stored; the review list opens the same
 	const env = { FAILURE_RATE: '0', OTEL_TRACES_EXPORTER: 'console', TRACE_UI_URL: 'http://127.0.0.1:16686/trace/{traceId}' };
 	await withRun(env, async (st) => {
 		const text = `Saved at once ${Date.now()}`;
-		const { page, id, errors } = await postReview(st, text);
+		const { page, id, errors } = await postReview(browser, st.url, text);
 		await page.waitForSelector(`${live}[data-delivery="saved"][data-stored="yes"]`, { timeout: 20000 });
 		const a = await attemptsOf(page);
 		assert.deepEqual(a.map((x) => [x.attempt, x.outcome]), [[1, 'saved']]);

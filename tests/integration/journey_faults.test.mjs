@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRun, runSkipReason, account } from './lib/run.mjs';
-import { pageSkipReason, launchChromium } from './lib/page.mjs';
+import { pageSkipReason, launchChromium, JOURNEY_LIVE } from './lib/page.mjs';
 
 const skip = pageSkipReason() || runSkipReason();
 if (skip) console.log(`# skipping the journey fault test: ${skip}`);
@@ -24,7 +24,7 @@ after(async () => {
 	if (st) await st.cleanup();
 });
 
-const live = '[data-testid="journey-live"] [data-testid="journey"]';
+const live = JOURNEY_LIVE;
 
 test('file-sink killed while a journey is shown: the review is delivered after the restart, and the page says so', { skip, timeout: 120000 }, async () => {
 	const page = await browser.context.newPage();

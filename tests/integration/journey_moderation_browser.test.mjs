@@ -13,11 +13,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startRun, runSkipReason, account } from './lib/run.mjs';
-import { pageSkipReason, launchChromium } from './lib/page.mjs';
-import { repoRoot, waitFor } from './lib/proc.mjs';
+import { pageSkipReason, launchChromium, postReview, shot, JOURNEY_LIVE } from './lib/page.mjs';
+import { waitFor } from './lib/proc.mjs';
 
 const skip = pageSkipReason() || runSkipReason();
 if (skip) console.log(`# skipping moderation journey browser tests: ${skip}`);
@@ -38,24 +36,7 @@ after(async () => {
 	if (browser) await browser.close();
 });
 
-const SHOTS = path.join(repoRoot, 'build/screenshots');
-const live = '[data-testid="journey-live"] [data-testid="journey"]';
-
-/** Opens the page, posts a review, and returns the page and the journey's event id. */
-async function postReview(text) {
-	const page = await browser.context.newPage();
-	const errors = [];
-	page.on('pageerror', (e) => errors.push(e.message));
-	assert.equal((await page.goto(`${st.url}/`, { waitUntil: 'load' })).status(), 200);
-	await page.waitForSelector('[data-testid="connection-badge"][data-state="live"]', { timeout: 15000 });
-	await page.getByTestId('review-textarea').fill(text);
-	await page.getByTestId('review-submit').click();
-	await page.waitForSelector('[data-testid="checklist"][data-state="ok"]', { timeout: 15000 });
-	await page.waitForSelector(live, { timeout: 15000 });
-	const id = await page.locator(live).getAttribute('data-journey-id');
-	assert.match(id, /^[0-9a-f-]{36}$/);
-	return { page, id, errors };
-}
+const live = JOURNEY_LIVE;
 
 /** The Sequence's rows on the page. */
 function stepsOf(page) {
@@ -63,13 +44,6 @@ function stepsOf(page) {
 		step: e.dataset.step, outcome: e.dataset.outcome, code: e.dataset.code, result: e.dataset.result,
 		score: e.dataset.score, offset: Number(e.dataset.offsetMs), text: e.textContent,
 	})));
-}
-
-async function shot(page, name) {
-	fs.mkdirSync(SHOTS, { recursive: true });
-	const file = path.join(SHOTS, name);
-	await page.screenshot({ path: file, fullPage: true });
-	assert.ok(fs.statSync(file).size > 10000, 'a real screenshot was written');
 }
 
 const badLines = () => (fs.existsSync(st.badReviewsLog) ? st.lines(st.badReviewsLog) : []);
@@ -82,7 +56,7 @@ async function brokerIdle() {
 
 test('a good review: both steps with their results, then stored', { skip, timeout: 120000 }, async () => {
 	const text = `I love this book, the examples are wonderful! ${Date.now()}`;
-	const { page, id, errors } = await postReview(text);
+	const { page, id, errors } = await postReview(browser, st.url, text);
 	await page.waitForSelector(`${live}[data-moderation="good"][data-stored="yes"]`, { timeout: 30000 });
 	await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid="journey-step"]`).length >= 2, live, { timeout: 10000 });
 	const steps = await stepsOf(page);
@@ -111,7 +85,7 @@ test('a good review: both steps with their results, then stored', { skip, timeou
 
 test('a bad review: the bad result, then the notification, and never stored', { skip, timeout: 120000 }, async () => {
 	const text = `What a load of sh1t ${Date.now()}`;
-	const { page, id, errors } = await postReview(text);
+	const { page, id, errors } = await postReview(browser, st.url, text);
 	await page.waitForSelector(`${live}[data-moderation="bad"][data-notified="yes"]`, { timeout: 30000 });
 	await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid="journey-step"]`).length >= 2, live, { timeout: 10000 });
 	const steps = await stepsOf(page);
@@ -147,7 +121,7 @@ test('a bad review: the bad result, then the notification, and never stored', { 
 test('a step that is down: the Sequence\'s dead letter, and not stored', { skip, timeout: 120000 }, async () => {
 	await st.kill('sentiment-analysis', 'SIGTERM');
 	try {
-		const { page, id, errors } = await postReview(`A calm and thorough introduction ${Date.now()}`);
+		const { page, id, errors } = await postReview(browser, st.url, `A calm and thorough introduction ${Date.now()}`);
 		// bad-word-filter answers; sentiment-analysis refuses connections: 1 + 3 retries (1, 2, 4 s)
 		await page.waitForSelector(`${live}[data-moderation="dead-lettered"]`, { timeout: 40000 });
 		const steps = await stepsOf(page);

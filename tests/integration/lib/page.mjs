@@ -115,3 +115,35 @@ export async function checkPage(context, url, { screenshot = 'bookstore.png' } =
 	await page.close();
 	return { text, evil };
 }
+
+/** The page's live journey (the review just posted), for locators. */
+export const JOURNEY_LIVE = '[data-testid="journey-live"] [data-testid="journey"]';
+
+/**
+ * Opens the page at url in a new tab of browser (launchChromium()), posts a review of text
+ * through the form, waits for its live journey, and returns { page, id (the journey's event
+ * id), errors (the page's uncaught errors, to assert empty) }.
+ */
+export async function postReview(browser, url, text) {
+	const page = await browser.context.newPage();
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(e.message));
+	assert.equal((await page.goto(`${url}/`, { waitUntil: 'load' })).status(), 200);
+	await page.waitForSelector('[data-testid="connection-badge"][data-state="live"]', { timeout: 15000 });
+	await page.getByTestId('review-textarea').fill(text);
+	await page.getByTestId('review-submit').click();
+	await page.waitForSelector('[data-testid="checklist"][data-state="ok"]', { timeout: 15000 });
+	await page.waitForSelector(JOURNEY_LIVE, { timeout: 15000 });
+	const id = await page.locator(JOURNEY_LIVE).getAttribute('data-journey-id');
+	assert.match(id, /^[0-9a-f-]{36}$/);
+	return { page, id, errors };
+}
+
+/** Saves a full-page screenshot as build/screenshots/<name> and checks one was written. */
+export async function shot(page, name) {
+	const dir = path.join(repoRoot, 'build/screenshots');
+	fs.mkdirSync(dir, { recursive: true });
+	const file = path.join(dir, name);
+	await page.screenshot({ path: file, fullPage: true });
+	assert.ok(fs.statSync(file).size > 10000, 'a real screenshot was written');
+}
