@@ -1,6 +1,7 @@
 /* step.c: a Sequence step's request and reply (see step.h). */
 #include "common/step.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -139,4 +140,25 @@ const struct route *step_routes(size_t *n)
 {
 	*n = sizeof(routes) / sizeof(routes[0]);
 	return routes;
+}
+
+int step_service_run(struct step_service *svc, int port, const char *journey_url,
+		     const char *detail_fmt, ...)
+{
+	struct http_server_config http = { 0 };
+	va_list ap;
+	int rc;
+
+	if (journey_url)
+		svc->journey = journey_client_new(journey_url);
+	http.port = port;
+	http.service = svc->name;
+	http.routes = step_routes(&http.nroutes);
+	http.ctx = svc;
+	va_start(ap, detail_fmt);
+	rc = service_runv(&http, detail_fmt, ap);
+	va_end(ap);
+	journey_client_free(svc->journey);
+	svc->journey = NULL;
+	return rc;
 }

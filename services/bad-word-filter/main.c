@@ -10,9 +10,8 @@
 
 #include "badword.h"
 #include "common/config.h"
-#include "common/http.h"
-#include "common/journey_client.h"
 #include "common/service.h"
+#include "common/step.h"
 #include "handlers.h"
 
 struct bwf_config {
@@ -22,18 +21,15 @@ struct bwf_config {
 };
 
 static const struct config_var vars[] = {
-	SERVICE_VAR_PORT(struct bwf_config),
+	STEP_VARS(struct bwf_config),
 	{ "BADWORDS_FILE", CONFIG_STRING, offsetof(struct bwf_config, badwords_file),
 	  "./services/bad-word-filter/data/badwords.txt", 0, 0, NULL,
 	  "the word list, one entry per line (its source and licence: data/SOURCES.md)" },
-	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct bwf_config, journey_url), NULL, 0, 0, NULL,
-	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 
 int main(int argc, char **argv)
 {
 	struct bwf_config cfg = { 0 };
-	struct http_server_config http = { 0 };
 	struct badword_list *list;
 	struct filter f;
 	struct buf err;
@@ -48,14 +44,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	filter_init(&f, list);
-	if (cfg.journey_url)
-		f.service.journey = journey_client_new(cfg.journey_url);
-	http.port = cfg.port;
-	http.service = "bad-word-filter";
-	http.routes = step_routes(&http.nroutes);
-	http.ctx = &f.service;
-	rc = service_run(&http, ", %zu entries from %s", badword_count(list), cfg.badwords_file);
-	journey_client_free(f.service.journey);
+	rc = step_service_run(&f.service, cfg.port, cfg.journey_url, ", %zu entries from %s",
+			      badword_count(list), cfg.badwords_file);
 	badword_free(list);
 	return rc;
 }

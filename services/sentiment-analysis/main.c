@@ -9,9 +9,8 @@
 #include <stddef.h>
 
 #include "common/config.h"
-#include "common/http.h"
-#include "common/journey_client.h"
 #include "common/service.h"
+#include "common/step.h"
 #include "handlers.h"
 #include "sentiment.h"
 
@@ -23,21 +22,18 @@ struct sa_config {
 };
 
 static const struct config_var vars[] = {
-	SERVICE_VAR_PORT(struct sa_config),
+	STEP_VARS(struct sa_config),
 	{ "SENTIMENT_LEXICON_FILE", CONFIG_STRING, offsetof(struct sa_config, lexicon_file),
 	  "./services/sentiment-analysis/data/vader_lexicon.txt", 0, 0, NULL,
 	  "VADER's lexicon, token<TAB>valence per line (source and licence: data/SOURCES.md)" },
 	{ "SENTIMENT_EMOJI_FILE", CONFIG_STRING, offsetof(struct sa_config, emoji_file),
 	  "./services/sentiment-analysis/data/emoji_names.tsv", 0, 0, NULL,
 	  "emoji<TAB>name per line; an emoji is scored by its name's words" },
-	{ "JOURNEY_URL", CONFIG_URL, offsetof(struct sa_config, journey_url), NULL, 0, 0, NULL,
-	  "node-server's POST /journey, for the page's journeys (best-effort); unset = off" },
 };
 
 int main(int argc, char **argv)
 {
 	struct sa_config cfg = { 0 };
-	struct http_server_config http = { 0 };
 	struct sentiment *s;
 	struct analyser a;
 	struct buf err;
@@ -52,15 +48,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	analyser_init(&a, s);
-	if (cfg.journey_url)
-		a.service.journey = journey_client_new(cfg.journey_url);
-	http.port = cfg.port;
-	http.service = "sentiment-analysis";
-	http.routes = step_routes(&http.nroutes);
-	http.ctx = &a.service;
-	rc = service_run(&http, ", %zu lexicon entries from %s, %zu emoji",
-			 sentiment_lexicon_size(s), cfg.lexicon_file, sentiment_emoji_size(s));
-	journey_client_free(a.service.journey);
+	rc = step_service_run(&a.service, cfg.port, cfg.journey_url,
+			      ", %zu lexicon entries from %s, %zu emoji", sentiment_lexicon_size(s),
+			      cfg.lexicon_file, sentiment_emoji_size(s));
 	sentiment_free(s);
 	return rc;
 }

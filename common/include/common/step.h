@@ -51,8 +51,10 @@
 #include <jansson.h>
 
 #include "common/ce.h"
+#include "common/config.h"
 #include "common/http.h"
 #include "common/route.h"
+#include "common/service.h"
 #include "common/trace.h"
 
 #define STEP_TEXT_MAX ((size_t)64 * 1024)
@@ -105,5 +107,26 @@ struct step_service {
  * req->ctx a struct step_service. Its size goes to *n.
  */
 const struct route *step_routes(size_t *n);
+
+/*
+ * The settings of a step service's config table besides its own: PORT and JOURNEY_URL. type is
+ * its config struct, with the fields `int port` and `const char *journey_url`.
+ */
+#define STEP_VARS(type)                                                                            \
+	SERVICE_VAR_PORT(type),                                                                    \
+	{                                                                                          \
+		"JOURNEY_URL", CONFIG_URL, offsetof(type, journey_url), NULL, 0, 0, NULL,          \
+		    "node-server's POST /journey, for the page's journeys (best-effort); unset = " \
+		    "off"                                                                          \
+	}
+
+/*
+ * The serving part of a step service's main(): serves svc (svc->name names the service) with
+ * step_routes() on port, sending journey records to journey_url when it is set (a client owned
+ * here, freed before returning), until a termination signal, as service_run() does (the same
+ * detail format and exit status).
+ */
+int step_service_run(struct step_service *svc, int port, const char *journey_url,
+		     const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif
