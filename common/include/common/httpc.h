@@ -107,7 +107,7 @@ typedef void (*httpc_done_fn)(const struct httpc_response *res, void *arg);
 typedef void (*httpc_timer_fn)(void *arg, int cancelled);
 
 /*
- * Initializes libcurl (and through it OpenSSL, without its error strings) for the whole
+ * Initializes libcurl (and through it OpenSSL, without two of its tables, see httpc.c) for the whole
  * process, once (pthread_once); a client's first httpc_send() calls it.
  */
 void httpc_global_init(void);
