@@ -86,11 +86,11 @@ struct httpc {
 	CURLM *multi;	  /* NULL until started */
 	pthread_t thread; /* valid once started */
 	size_t max_transfers;
-	size_t max_host_connections;
 	long timeout_ms;
 	size_t max_body;
 	size_t max_pending;
 	char *user_agent;
+	size_t max_host_connections; /* set on the multi handle when it is created */
 
 	pthread_mutex_t mu; /* guards everything down to the next comment */
 	int started;	    /* the multi handle and the thread exist (start_locked()) */

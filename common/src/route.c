@@ -90,10 +90,10 @@ static void allow_add(char *allow, size_t size, const char *method)
 	if (allow_has(allow, method) || used + n + 3 > size)
 		return;
 	if (used > 0) {
-		memcpy(allow + used, ", ", 2);
-		used += 2;
+		allow[used++] = ',';
+		allow[used++] = ' ';
 	}
-	memcpy(allow + used, method, n + 1); /* fits: checked above */
+	memcpy(allow + used, method, n + 1); /* with its NUL; fits: checked above */
 }
 
 /* Decodes len bytes of src (validated by path_valid) into dst; returns the bytes written. */
