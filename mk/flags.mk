@@ -18,7 +18,7 @@ else
 OPT     := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
-PKGS    := libmicrohttpd jansson libcurl libprotobuf-c libpq yaml-0.1 uuid
+PKGS    := libmicrohttpd jansson libcurl libcrypto libprotobuf-c libpq yaml-0.1 uuid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

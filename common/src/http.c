@@ -93,11 +93,24 @@ static void kv_clear(struct kv_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Frees or gives back the stored body. */
+static void rbody_drop(struct http_conn *c)
+{
+	if (!c->rref)
+		free(c->rbody);
+	else if (c->rrelease)
+		c->rrelease(c->rarg);
+	c->rbody = NULL;
+	c->rref = 0;
+	c->rrelease = NULL;
+	c->rarg = NULL;
+}
+
 static void resp_clear(struct http_conn *c)
 {
 	free(c->ctype);
-	free(c->rbody);
-	c->ctype = c->rbody = NULL;
+	c->ctype = NULL;
+	rbody_drop(c);
 	c->rlen = 0;
 	c->resp = RESP_NONE;
 	c->status = 0;
@@ -256,6 +269,30 @@ int http_respond(struct http_request *req, int status, const char *content_type,
 	return rc;
 }
 
+int http_respond_ref(struct http_request *req, int status, const char *content_type,
+		     const void *body, size_t len, void (*release)(void *arg), void *arg)
+{
+	struct http_conn *c = http_conn_of(req);
+	int rc = ERR_INTERNAL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->resp == RESP_NONE) {
+		c->resp = RESP_SET;
+		c->status = status;
+		c->ctype = content_type ? xstrdup(content_type) : NULL;
+		c->rbody = (char *)(uintptr_t)body;
+		c->rlen = body ? len : 0;
+		c->rref = 1;
+		c->rrelease = release;
+		c->rarg = arg;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc && release)
+		release(arg);
+	return rc;
+}
+
 int http_respond_json(struct http_request *req, int status, json_t *body)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -350,9 +387,18 @@ static struct MHD_Response *build_response(struct http_conn *c)
 	if (c->upgrade) {
 		r = MHD_create_response_for_upgrade(on_upgraded, c->upgrade);
 		c->upgrade = NULL; /* owned by the upgraded connection now */
+	} else if (c->rref) {
+		r = MHD_create_response_from_buffer_with_free_callback_cls(c->rlen, c->rbody,
+									   c->rrelease, c->rarg);
+		if (r) { /* given to libmicrohttpd */
+			c->rbody = NULL;
+			c->rref = 0;
+			c->rrelease = NULL;
+		}
 	} else {
 		r = MHD_create_response_from_buffer(c->rlen, c->rbody, MHD_RESPMEM_MUST_FREE);
-		c->rbody = NULL;
+		if (r)
+			c->rbody = NULL;
 	}
 	if (r == NULL)
 		return NULL;
@@ -520,21 +566,37 @@ static void collect_values(struct http_conn *c, enum MHD_ValueKind kind, struct 
 	(void)MHD_get_connection_values(c->mc, kind, collect_kv, c);
 }
 
+/* Dotted-quad text of the 4 bytes at b, as inet_ntop(AF_INET) writes it, without printf. */
+static void ipv4_text(const unsigned char *b, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 /* The peer address as text; an IPv4-mapped IPv6 one (dual stack) as plain IPv4. */
 static void remote_text(const struct sockaddr *sa, char *out, size_t n)
 {
 	const struct in6_addr *a6;
 
 	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-			  (socklen_t)n);
+		ipv4_text((const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
+			      ->sin_addr,
+			  out);
 		return;
 	}
 	if (sa->sa_family != AF_INET6)
 		return;
 	a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 	if (IN6_IS_ADDR_V4MAPPED(a6))
-		inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)n);
+		ipv4_text(&a6->s6_addr[12], out);
 	else
 		inet_ntop(AF_INET6, a6, out, (socklen_t)n);
 }
@@ -551,8 +613,12 @@ static void request_info(struct http_conn *c, const char *method, const char *ve
 	collect_values(c, MHD_GET_ARGUMENT_KIND, &c->query);
 	if (ci && ci->client_addr)
 		remote_text(ci->client_addr, c->remote, sizeof(c->remote));
-	if (strncmp(version, "HTTP/", 5) == 0)
-		snprintf(c->version, sizeof(c->version), "%s", version + 5);
+	if (strncmp(version, "HTTP/", 5) == 0) {
+		size_t n = strnlen(version + 5, sizeof(c->version) - 1);
+
+		memcpy(c->version, version + 5, n);
+		c->version[n] = '\0';
+	}
 }
 
 /* ---- CONN_HEADERS: route and reject what can be rejected before the body ------------------ */

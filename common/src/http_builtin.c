@@ -44,9 +44,18 @@ json_t *http_json_str_safe(const char *s)
 	return j;
 }
 
+/* The constant answers of the probes, sent without a copy (http_respond_ref()). */
+static const char healthz_ok[] = "{\"status\":\"ok\"}";
+static const char readyz_ready[] = "{\"status\":\"ready\"}";
+
+static int respond_const(struct http_request *req, const char *body, size_t len)
+{
+	return http_respond_ref(req, 200, "application/json", body, len, NULL, NULL);
+}
+
 static int h_healthz(struct http_request *req)
 {
-	return http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	return respond_const(req, healthz_ok, sizeof(healthz_ok) - 1);
 }
 
 static int h_readyz(struct http_request *req)
@@ -56,10 +65,10 @@ static int h_readyz(struct http_request *req)
 	json_t *j;
 
 	if (cfg->ready == NULL)
-		return http_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
+		return respond_const(req, readyz_ready, sizeof(readyz_ready) - 1);
 	why = arena_buf(http_arena(req), 4096);
 	if (cfg->ready(cfg->ctx, why) == 0)
-		return http_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
+		return respond_const(req, readyz_ready, sizeof(readyz_ready) - 1);
 	j = json_pack("{s:s}", "status", "not_ready");
 	json_object_set_new(j, "reason", http_json_str_safe(why->len ? why->data : "not ready"));
 	return http_respond_json(req, 503, j);
@@ -154,14 +163,16 @@ void http_span_begin(struct http_conn *c, const struct route *r)
 		return;
 	/* zeroed when absent: a new trace */
 	(void)trace_context_extract(c->headers.v, c->headers.n, &parent);
-	if (r)
-		snprintf(name, sizeof(name), "%s %s", m, r->pattern);
-	else
-		snprintf(name, sizeof(name), "%s", m);
-	(void)trace_span_start(name, TRACE_SPAN_SERVER, &parent, &c->span);
+	/* The name is formatted only for a span that records (a sampled one). */
+	(void)trace_span_start(m, TRACE_SPAN_SERVER, &parent, &c->span);
 	c->req.span = c->span;
-	if (trace_span_recording(c->span))
-		span_attrs(c, r);
+	if (!trace_span_recording(c->span))
+		return;
+	if (r) {
+		snprintf(name, sizeof(name), "%s %s", m, r->pattern);
+		trace_span_set_name(c->span, name);
+	}
+	span_attrs(c, r);
 }
 
 void http_span_finish(struct http_conn *c)
@@ -228,8 +239,16 @@ void http_observe(struct http_conn *c, long long ns)
 {
 	if (c->sent_status) {
 		char code[16];
+		int st = c->sent_status;
 
-		snprintf(code, sizeof(code), "%d", c->sent_status);
+		if (st >= 100 && st <= 999) { /* every status MHD sends; no printf per request */
+			code[0] = (char)('0' + st / 100);
+			code[1] = (char)('0' + st / 10 % 10);
+			code[2] = (char)('0' + st % 10);
+			code[3] = '\0';
+		} else {
+			snprintf(code, sizeof(code), "%d", st);
+		}
 		metrics_observe(
 		    metrics_series(m_duration, METRIC_LABELS(c->method_label, c->req.route, code)),
 		    (double)ns / 1e9);

@@ -139,6 +139,9 @@ struct http_conn {
 	int status, sent_status;
 	char *ctype, *rbody;
 	size_t rlen;
+	int rref;		     /* rbody is borrowed (http_respond_ref()), not malloc'd */
+	void (*rrelease)(void *arg); /* ... and given back with this, when not NULL */
+	void *rarg;
 	struct kv_list out;
 	struct http_upgrade *upgrade;
 	struct list_head node; /* on srv->parked */

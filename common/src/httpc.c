@@ -10,6 +10,11 @@
  *   finished transfers, then curl_multi_poll until the earliest of curl's timeout and the
  *   next timer deadline. Senders wake it with curl_multi_wakeup, at most once per loop turn.
  * - Callbacks run without the mutex held, so they may call httpc_send()/httpc_timer().
+ * - Lazy start: httpc_new() only allocates. The first httpc_send() or httpc_timer() initializes
+ *   libcurl (once per process), creates the multi handle and starts the thread (start_locked()),
+ *   so a service that has sent nothing yet has not paid for libcurl's and OpenSSL's start-up
+ *   (about 2.3 MiB of resident memory, most of it libcrypto pages). Two of OpenSSL's start-up
+ *   tables are not loaded (about 0.9 MiB): see global_init_once().
  * - Tracing: the CLIENT span starts in httpc_send() on the sender's thread (so it sees that
  *   thread's current span), travels with the xfer, and ends on the client thread right before
  *   the callback. The xfer keeps a copy of the injected context for the callback.
@@ -18,6 +23,7 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,15 +83,17 @@ struct timer {
 };
 
 struct httpc {
-	CURLM *multi;
-	pthread_t thread;
+	CURLM *multi;	  /* NULL until started */
+	pthread_t thread; /* valid once started */
 	size_t max_transfers;
 	long timeout_ms;
 	size_t max_body;
 	size_t max_pending;
 	char *user_agent;
+	size_t max_host_connections; /* set on the multi handle when it is created */
 
 	pthread_mutex_t mu; /* guards everything down to the next comment */
+	int started;	    /* the multi handle and the thread exist (start_locked()) */
 	int stopping;
 	int woken; /* a wakeup is on its way to the thread */
 	size_t pending;
@@ -108,8 +116,25 @@ struct httpc {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
+/*
+ * libcurl's global init also initializes OpenSSL. Two of OpenSSL's start-up tables are left
+ * out, with flags that must come first: libcrypto's error strings
+ * (OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS) and the legacy cipher and digest name tables
+ * (OPENSSL_INIT_NO_ADD_ALL_*). Together they touch about 0.9 MiB of libcrypto and heap that
+ * every idle service would carry. What is lost: a libcrypto-level error in an https
+ * transfer is named by its code ("error:...:lib(N)::reason(M)", `openssl errstr` decodes it);
+ * TLS errors keep their text ("SSL routines::tlsv1 alert protocol version": libssl loads its
+ * own strings) and so do certificate verification failures ("SSL certificate problem:
+ * self-signed certificate"). Nothing here looks a cipher or digest up by its legacy name:
+ * libssl 3 fetches them from the providers. TLS 1.2 and 1.3 transfers with certificate
+ * verification were checked against `openssl s_server` with these flags.
+ */
 static void global_init_once(void)
 {
+	(void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+				      OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+				      OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+				  NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fputs("fatal: curl_global_init failed\n", stderr);
 		abort();
@@ -229,7 +254,7 @@ static int timer_take(struct httpc *c, long long now, struct timer *out)
 /* Wakes the client thread out of curl_multi_poll; c->mu held. */
 static void wake_locked(struct httpc *c)
 {
-	if (!c->woken) {
+	if (c->started && !c->woken) {
 		c->woken = 1;
 		curl_multi_wakeup(c->multi);
 	}
@@ -782,22 +807,38 @@ static void apply_options(struct httpc *c, const struct httpc_options *opt)
 	c->max_body = opt->max_body ? opt->max_body : DEFAULT_MAX_BODY;
 	c->max_pending = opt->max_pending ? opt->max_pending : DEFAULT_MAX_PENDING;
 	c->user_agent = xstrdup(opt->user_agent ? opt->user_agent : DEFAULT_USER_AGENT);
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-			  (long)(opt->max_host_connections ? opt->max_host_connections
-							   : DEFAULT_MAX_HOST_CONNECTIONS));
+	c->max_host_connections =
+	    opt->max_host_connections ? opt->max_host_connections : DEFAULT_MAX_HOST_CONNECTIONS;
+}
+
+/*
+ * The first use: libcurl, the multi handle and the thread; c->mu held. 0, or ERR_UNAVAILABLE
+ * (nothing kept: a later call tries again).
+ */
+static int start_locked(struct httpc *c)
+{
+	if (c->started)
+		return 0;
+	httpc_global_init();
+	c->multi = curl_multi_init();
+	if (!c->multi)
+		return ERR_UNAVAILABLE;
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_host_connections);
 	/* Keep as many idle connections as may be busy at once, for keep-alive reuse. */
 	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_transfers);
+	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
+		curl_multi_cleanup(c->multi);
+		c->multi = NULL;
+		return ERR_UNAVAILABLE;
+	}
+	c->started = 1;
+	return 0;
 }
 
 struct httpc *httpc_new(const struct httpc_options *opt)
 {
-	struct httpc *c;
+	struct httpc *c = xcalloc(1, sizeof(*c));
 
-	httpc_global_init();
-	c = xcalloc(1, sizeof(*c));
-	c->multi = curl_multi_init();
-	if (!c->multi)
-		goto fail;
 	apply_options(c, opt);
 	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
 	pthread_mutex_init(&c->pool_mu, NULL);
@@ -805,19 +846,7 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	xlist_init(&c->incoming);
 	xlist_init(&c->waiting);
 	xlist_init(&c->running);
-	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
-		pthread_mutex_destroy(&c->mu);
-		pthread_mutex_destroy(&c->pool_mu);
-		goto fail;
-	}
 	return c;
-fail:
-	if (c->multi)
-		curl_multi_cleanup(c->multi);
-	free(c->pool);
-	free(c->user_agent);
-	free(c);
-	return NULL;
 }
 
 void httpc_free(struct httpc *c)
@@ -829,8 +858,10 @@ void httpc_free(struct httpc *c)
 	c->woken = 0;
 	wake_locked(c);
 	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
-	curl_multi_cleanup(c->multi);
+	if (c->started) { /* else nothing was ever queued */
+		pthread_join(c->thread, NULL);
+		curl_multi_cleanup(c->multi);
+	}
 	while (c->npool)
 		curl_easy_cleanup(c->pool[--c->npool]);
 	free(c->pool);
@@ -844,12 +875,14 @@ void httpc_free(struct httpc *c)
 int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn done, void *arg)
 {
 	struct xfer *x;
-	int ret = xfer_new(c, req, done, arg, &x);
+	int ret;
 
+	httpc_global_init(); /* before xfer_new()'s curl_easy_init() */
+	ret = xfer_new(c, req, done, arg, &x);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&c->mu);
-	if (c->stopping) {
+	if (c->stopping || start_locked(c) != 0) {
 		ret = ERR_UNAVAILABLE;
 	} else if (c->pending >= c->max_pending) {
 		ret = ERR_OVERLOADED;
@@ -879,7 +912,7 @@ int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *ar
 	t.fn = fn;
 	t.arg = arg;
 	pthread_mutex_lock(&c->mu);
-	if (c->stopping) {
+	if (c->stopping || start_locked(c) != 0) {
 		ret = ERR_UNAVAILABLE;
 	} else {
 		t.seq = c->timer_seq++;
@@ -986,10 +1019,13 @@ static int result_fail(struct httpc_result *out, int err, const char *why)
 int httpc_send_sync(struct httpc *c, const struct httpc_request *req, struct httpc_result *out)
 {
 	struct sync_call call = { .out = out };
-	int ret;
+	int ret, on_client_thread;
 
 	memset(out, 0, sizeof(*out));
-	if (pthread_equal(pthread_self(), c->thread))
+	pthread_mutex_lock(&c->mu);
+	on_client_thread = c->started && pthread_equal(pthread_self(), c->thread);
+	pthread_mutex_unlock(&c->mu);
+	if (on_client_thread)
 		return result_fail(out, ERR_INTERNAL,
 				   "httpc_send_sync called on the client thread");
 	pthread_mutex_init(&call.mu, NULL);

@@ -89,7 +89,11 @@ static void allow_add(char *allow, size_t size, const char *method)
 
 	if (allow_has(allow, method) || used + n + 3 > size)
 		return;
-	snprintf(allow + used, size - used, "%s%s", used > 0 ? ", " : "", method);
+	if (used > 0) {
+		allow[used++] = ',';
+		allow[used++] = ' ';
+	}
+	memcpy(allow + used, method, n + 1); /* with its NUL; fits: checked above */
 }
 
 /* Decodes len bytes of src (validated by path_valid) into dst; returns the bytes written. */
@@ -117,6 +121,8 @@ static void extract_params(struct route_match *m, const char *pattern, const cha
 	const char *p = pattern, *q = path;
 	char *out;
 
+	if (strchr(pattern, '{') == NULL) /* no parameters: nothing to keep */
+		return;
 	m->storage = xmalloc(strlen(pattern) + strlen(path) + (size_t)2 * ROUTE_MAX_PARAMS + 2);
 	out = m->storage;
 	while (*p == '/' && *q == '/') {

@@ -434,12 +434,13 @@ static int static_get(struct http_request *req)
 	(void)http_add_header(req, "ETag", f->etag);
 	(void)http_add_header(req, "Cache-Control", "no-cache");
 	(void)http_add_header(req, "X-Content-Type-Options", "nosniff");
-	if (statics_etag_match(http_header(req, "If-None-Match"), f->etag))
+	if (statics_etag_match(http_header(req, "If-None-Match"), f->etag)) {
 		rc = http_respond(req, 304, NULL, NULL, 0);
-	else
-		rc = http_respond(req, 200, f->content_type, f->data, f->len);
-	statics_file_release(f);
-	return rc;
+		statics_file_release(f);
+		return rc;
+	}
+	/* sent from the cache without a copy: the response holds f's reference until it is out */
+	return http_respond_ref(req, 200, f->content_type, f->data, f->len, statics_file_put, f);
 }
 
 /* ---- journeys (journey.h) -------------------------------------------------------------- */

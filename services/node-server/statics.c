@@ -17,8 +17,14 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
+/*
+ * One cached request path. `path` is the joined request path (root + segments), the key;
+ * `file` was read from the regular file it resolved to inside the root, whose identity and
+ * version are dev, ino, size and mtime. Several paths may share one file ("/" and
+ * "/index.html").
+ */
 struct entry {
-	char *path; /* resolved */
+	char *path; /* joined, not resolved */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
@@ -142,6 +148,11 @@ void statics_file_release(struct statics_file *f)
 	}
 }
 
+void statics_file_put(void *f)
+{
+	statics_file_release(f);
+}
+
 void statics_free(struct statics *st)
 {
 	size_t i;
@@ -201,37 +212,71 @@ static int same_version(const struct entry *e, const struct stat *sb)
 	       e->mtime.tv_sec == sb->st_mtim.tv_sec && e->mtime.tv_nsec == sb->st_mtim.tv_nsec;
 }
 
-/* Returns the cached file for path if it is current, else loads and caches it. Lock held. */
-static int load(struct statics *st, const char *path, struct statics_file **out, struct buf *msg)
+static struct entry *entry_find(struct statics *st, const char *joined)
 {
-	struct entry *e = NULL;
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->entries[i].path, joined) == 0)
+			return &st->entries[i];
+	return NULL;
+}
+
+/*
+ * The fast path: joined still leads (following links, one stat(2)) to the very file version
+ * cached for it, which was inside the root when it was read: a new reference to it. A changed
+ * file, or a link swapped in, has another identity or version and takes the slow path.
+ */
+static struct statics_file *cached(struct statics *st, const char *joined)
+{
+	struct statics_file *f = NULL;
+	struct entry *e;
+	struct stat sb;
+
+	if (stat(joined, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return NULL;
+	pthread_mutex_lock(&st->lock);
+	e = entry_find(st, joined);
+	if (e && same_version(e, &sb)) {
+		f = e->file;
+		atomic_fetch_add(&f->refs, 1);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return f;
+}
+
+/*
+ * Reads resolved (checked to be inside the root) and caches it under joined; a file another
+ * path already cached in the same version is shared. Lock held.
+ */
+static int load(struct statics *st, const char *joined, const char *resolved,
+		struct statics_file **out, struct buf *msg)
+{
+	struct entry *e = entry_find(st, joined);
 	struct stat sb;
 	size_t i;
-	int fd, rc;
+	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		if (fd >= 0)
 			(void)close(fd);
 		(void)buf_appendf(msg, "no such file");
 		return ERR_NOT_FOUND;
 	}
-	for (i = 0; i < st->n; i++)
-		if (strcmp(st->entries[i].path, path) == 0)
-			e = &st->entries[i];
-	if (e && same_version(e, &sb)) {
-		(void)close(fd);
-		atomic_fetch_add(&e->file->refs, 1);
-		*out = e->file;
-		return 0;
-	}
-	rc = read_file(fd, &sb, path, out, msg);
+	*out = NULL;
+	for (i = 0; i < st->n && *out == NULL; i++)
+		if (same_version(&st->entries[i], &sb) &&
+		    st->entries[i].file->content_type == statics_content_type(resolved)) {
+			*out = st->entries[i].file;
+			atomic_fetch_add(&(*out)->refs, 1);
+		}
+	if (*out == NULL)
+		rc = read_file(fd, &sb, resolved, out, msg);
 	(void)close(fd);
 	if (rc)
 		return rc;
 	if (e == NULL && st->n < STATICS_MAX_FILES) {
 		e = &st->entries[st->n++];
-		e->path = xstrdup(path);
+		e->path = xstrdup(joined);
 		e->file = NULL;
 	}
 	if (e) {
@@ -282,14 +327,22 @@ int statics_lookup(struct statics *st, const char *const *segs, size_t n, struct
 		}
 	}
 	rc = ERR_NOT_FOUND;
-	if (st->root == NULL || n > STATICS_MAX_SEGMENTS || (joined = join(st, segs, n)) == NULL ||
-	    (resolved = realpath(joined, NULL)) == NULL ||
+	if (st->root == NULL || n > STATICS_MAX_SEGMENTS || (joined = join(st, segs, n)) == NULL) {
+		(void)buf_appendf(msg, "no such file");
+		goto cleanup;
+	}
+	*out = cached(st, joined);
+	if (*out) {
+		rc = 0;
+		goto cleanup;
+	}
+	if ((resolved = realpath(joined, NULL)) == NULL ||
 	    strncmp(resolved, st->root, st->root_len) != 0 || resolved[st->root_len] != '/') {
 		(void)buf_appendf(msg, "no such file");
 		goto cleanup;
 	}
 	pthread_mutex_lock(&st->lock);
-	rc = load(st, resolved, out, msg);
+	rc = load(st, joined, resolved, out, msg);
 	pthread_mutex_unlock(&st->lock);
 cleanup:
 	free(joined);

@@ -8,8 +8,10 @@
  * resolved root, so a symlink cannot lead outside either. No segments means index.html.
  *
  * Files are read once and kept in memory (the folder is small; at most STATICS_MAX_FILES
- * files of up to STATICS_MAX_FILE bytes are cached); every lookup stat()s the file and reloads
- * it when its size, mtime or inode changed, so edits show up at once for developers.
+ * request paths, files of up to STATICS_MAX_FILE bytes, are cached); every lookup stat()s the
+ * requested path and reloads the file when its device, inode, size or mtime changed, so edits
+ * show up at once for developers. A path whose cached version is current costs that one
+ * stat(2); any other goes through realpath(3) and the root check again.
  *
  * ETag: a strong tag made of the inode, size and mtime in nanoseconds. Cache-Control:
  * "no-cache" (always revalidate; the 304 is cheap).
@@ -54,6 +56,8 @@ void statics_free(struct statics *st);
 int statics_lookup(struct statics *st, const char *const *segs, size_t n, struct statics_file **out,
 		   struct buf *msg);
 void statics_file_release(struct statics_file *f);
+/* statics_file_release() as a release callback (http_respond_ref()). */
+void statics_file_put(void *f);
 
 /*
  * Checks one decoded segment: 0 when it is a plain name, ERR_NOT_FOUND for a dot file,

@@ -32,7 +32,8 @@
  *   - lives in the arena, dies with the request: whatever the handler allocates from it, and
  *     the layer's own copies of the request (method, path, headers, query values);
  *   - outlives it: the response (http_respond* copy status, type, body and headers into
- *     memory the layer hands to libmicrohttpd, so arena memory may be passed to them), a
+ *     memory the layer hands to libmicrohttpd, so arena memory may be passed to them;
+ *     http_respond_ref() alone borrows the body, which must not be arena memory), a
  *     json_t given to http_respond_json() (stolen), the upgraded socket (http_upgrade_close()),
  *     and anything the handler copies out with malloc (a queued event, a cache entry) or
  *     hands to another module (httpc copies its request's URL, headers and body);
@@ -108,6 +109,14 @@ const struct http_header *http_headers(const struct http_request *req, size_t *n
  */
 int http_respond(struct http_request *req, int status, const char *content_type, const void *body,
 		 size_t len);
+/*
+ * http_respond() without the copy, for a body that outlives the request (a cached file, a
+ * constant): the layer hands body itself to libmicrohttpd. The caller keeps it alive and
+ * unchanged until release(arg) runs: exactly once, on any thread, when the response has been
+ * sent or dropped (also when this call fails; release NULL: static memory).
+ */
+int http_respond_ref(struct http_request *req, int status, const char *content_type,
+		     const void *body, size_t len, void (*release)(void *arg), void *arg);
 /* http_respond() with body serialized compactly as application/json. Steals body. */
 int http_respond_json(struct http_request *req, int status, json_t *body);
 /*

@@ -106,11 +106,18 @@ typedef void (*httpc_done_fn)(const struct httpc_response *res, void *arg);
 /* cancelled is 1 when httpc_free() fires the timer before its deadline. */
 typedef void (*httpc_timer_fn)(void *arg, int cancelled);
 
-/* Initializes libcurl for the whole process, once (pthread_once); httpc_new() calls it. */
+/*
+ * Initializes libcurl (and through it OpenSSL, without two of its tables, see httpc.c) for the whole
+ * process, once (pthread_once); a client's first httpc_send() calls it.
+ */
 void httpc_global_init(void);
 
-/* Starts a client (opt may be NULL for the defaults). Returns NULL if libcurl or the thread
- * cannot be set up. */
+/*
+ * A client (opt may be NULL for the defaults). It only allocates: libcurl, the curl multi
+ * handle and the client thread are set up by the first httpc_send() or httpc_timer(), so a
+ * process that sends nothing does not carry libcurl's and OpenSSL's start-up memory. Never
+ * returns NULL (allocation failures abort, xalloc.h).
+ */
 struct httpc *httpc_new(const struct httpc_options *opt);
 
 /*
@@ -125,14 +132,16 @@ void httpc_free(struct httpc *c);
 /*
  * Queues a request; done(res, arg) will run once on the client thread. Never blocks.
  * Returns 0, ERR_OVERLOADED when max_pending requests are already pending, ERR_UNAVAILABLE
- * when the client is shutting down, ERR_BAD_REQUEST for a missing URL or a bad header.
+ * when the client is shutting down (or, on first use, the thread could not be started),
+ * ERR_BAD_REQUEST for a missing URL or a bad header.
  */
 int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn done, void *arg);
 
 /*
  * Calls fn(arg, 0) once on the client thread, no earlier than delay_ms milliseconds from now
  * (negative counts as 0). Timers fire in deadline order; equal deadlines in the order set.
- * Returns 0, or ERR_UNAVAILABLE when the client is shutting down.
+ * Returns 0, or ERR_UNAVAILABLE when the client is shutting down (or, on first use, the thread
+ * could not be started).
  */
 int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *arg);
 

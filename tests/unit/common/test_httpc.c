@@ -932,3 +932,40 @@ Test(httpc, queue_full_is_overloaded)
 	cr_assert_eq(l.ok, 3);
 	counter_destroy(&l.done);
 }
+
+/* The threads of this process (/proc/self/task). */
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+static void count_timer(void *arg, int cancelled)
+{
+	(void)cancelled;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+Test(httpc, the_thread_starts_on_first_use)
+{
+	int before = thread_count();
+	struct httpc *idle = httpc_new(NULL), *c = httpc_new(NULL);
+	atomic_int fired = 0;
+
+	cr_assert_not_null(idle);
+	cr_assert_eq(thread_count(), before, "httpc_new() starts no thread");
+	cr_assert_eq(httpc_timer(c, 0, count_timer, &fired), 0);
+	cr_assert_eq(thread_count(), before + 1, "the first httpc_timer() starts the thread");
+	httpc_free(idle); /* never used: nothing to join */
+	httpc_free(c);
+	cr_assert_eq(atomic_load(&fired), 1, "the timer ran, or was cancelled, exactly once");
+	cr_assert_eq(thread_count(), before);
+}

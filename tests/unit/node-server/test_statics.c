@@ -237,3 +237,38 @@ Test(statics, missing_root, LEAK_FINI)
 	statics_free(st);
 	buf_release(&msg);
 }
+
+/*
+ * A cached path answers from the cache while its file is unchanged; a link to a file outside
+ * the root swapped in for it is not followed (the cache is keyed by the file's identity, and
+ * a new identity goes through realpath and the root check again).
+ */
+Test(statics, swapped_in_link_is_not_followed, LEAK_FINI)
+{
+	const char *segs[1] = { "page.html" };
+	struct statics_file *a, *b;
+	char p[PATH_MAX + 32];
+	struct statics *st;
+	struct tree t;
+	struct buf msg;
+
+	tree_make(&t);
+	buf_init(&msg, 1024);
+	snprintf(p, sizeof(p), "%s/page.html", t.root);
+	write_file(p, "<p>page</p>");
+	cr_assert_eq(statics_new(t.root, &st, &msg), 0);
+	cr_assert_eq(statics_lookup(st, segs, 1, &a, &msg), 0);
+	cr_assert_eq(statics_lookup(st, segs, 1, &b, &msg), 0);
+	cr_assert_eq(a, b, "an unchanged file comes from the cache");
+	statics_file_release(b);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(symlink(t.outside, p), 0);
+	b = NULL;
+	cr_assert_eq(statics_lookup(st, segs, 1, &b, &msg), ERR_NOT_FOUND);
+	cr_assert_null(b);
+	cr_assert_eq(memcmp(a->data, "<p>page</p>", a->len), 0, "a held reference stays valid");
+	statics_file_release(a);
+	statics_free(st);
+	tree_remove(&t);
+	buf_release(&msg);
+}
