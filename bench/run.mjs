@@ -30,7 +30,8 @@ function machine() {
 		`${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${os.release()}`;
 }
 
-const RSS_SERVICES = ['node-server', 'db-service', 'file-sink', 'dead-letter-logger', 'local-broker'];
+const RSS_SERVICES = ['node-server', 'db-service', 'file-sink', 'dead-letter-logger', 'local-broker',
+	'bad-word-filter', 'sentiment-analysis'];
 
 async function rssGroup(ctx) {
 	const g = ctx.report.group('Resident memory (VmRSS from /proc/<pid>/status)');
