@@ -102,34 +102,26 @@ void service_stop(void)
 	otlp_shutdown();
 }
 
-int service_runv(const struct http_server_config *http, const char *detail_fmt, va_list ap)
+int service_run(const struct http_server_config *http, const char *detail_fmt, ...)
 {
 	struct http_server *srv;
 	struct buf detail;
+	va_list ap;
 
 	if (http_server_start(http, &srv) != 0) {
 		service_stop();
 		return 1;
 	}
 	buf_init(&detail, 1024);
+	va_start(ap, detail_fmt);
 	(void)buf_vappendf(&detail, detail_fmt, ap);
+	va_end(ap);
 	log_info("%s listening on port %d%s", http->service, http_server_port(srv), detail.data);
 	buf_release(&detail);
 	service_wait();
 	http_server_stop(srv);
 	service_stop(); /* after the server, before what the metrics read is freed */
 	return 0;
-}
-
-int service_run(const struct http_server_config *http, const char *detail_fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, detail_fmt);
-	rc = service_runv(http, detail_fmt, ap);
-	va_end(ap);
-	return rc;
 }
 
 int service_bad_setting(const char *setting, const char *why)

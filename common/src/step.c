@@ -1,7 +1,6 @@
 /* step.c: a Sequence step's request and reply (see step.h). */
 #include "common/step.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -142,23 +141,20 @@ const struct route *step_routes(size_t *n)
 	return routes;
 }
 
-int step_service_run(struct step_service *svc, int port, const char *journey_url,
-		     const char *detail_fmt, ...)
+void step_service_http(struct step_service *svc, int port, const char *journey_url,
+		       struct http_server_config *http)
 {
-	struct http_server_config http = { 0 };
-	va_list ap;
-	int rc;
-
 	if (journey_url)
 		svc->journey = journey_client_new(journey_url);
-	http.port = port;
-	http.service = svc->name;
-	http.routes = step_routes(&http.nroutes);
-	http.ctx = svc;
-	va_start(ap, detail_fmt);
-	rc = service_runv(&http, detail_fmt, ap);
-	va_end(ap);
+	memset(http, 0, sizeof(*http));
+	http->port = port;
+	http->service = svc->name;
+	http->routes = step_routes(&http->nroutes);
+	http->ctx = svc;
+}
+
+void step_service_end(struct step_service *svc)
+{
 	journey_client_free(svc->journey);
 	svc->journey = NULL;
-	return rc;
 }

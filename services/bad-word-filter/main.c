@@ -30,6 +30,7 @@ static const struct config_var vars[] = {
 int main(int argc, char **argv)
 {
 	struct bwf_config cfg = { 0 };
+	struct http_server_config http;
 	struct badword_list *list;
 	struct filter f;
 	struct buf err;
@@ -44,8 +45,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	filter_init(&f, list);
-	rc = step_service_run(&f.service, cfg.port, cfg.journey_url, ", %zu entries from %s",
-			      badword_count(list), cfg.badwords_file);
+	step_service_http(&f.service, cfg.port, cfg.journey_url, &http);
+	rc = service_run(&http, ", %zu entries from %s", badword_count(list), cfg.badwords_file);
+	step_service_end(&f.service);
 	badword_free(list);
 	return rc;
 }

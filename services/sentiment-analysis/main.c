@@ -34,6 +34,7 @@ static const struct config_var vars[] = {
 int main(int argc, char **argv)
 {
 	struct sa_config cfg = { 0 };
+	struct http_server_config http;
 	struct sentiment *s;
 	struct analyser a;
 	struct buf err;
@@ -48,9 +49,10 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	analyser_init(&a, s);
-	rc = step_service_run(&a.service, cfg.port, cfg.journey_url,
-			      ", %zu lexicon entries from %s, %zu emoji", sentiment_lexicon_size(s),
-			      cfg.lexicon_file, sentiment_emoji_size(s));
+	step_service_http(&a.service, cfg.port, cfg.journey_url, &http);
+	rc = service_run(&http, ", %zu lexicon entries from %s, %zu emoji",
+			 sentiment_lexicon_size(s), cfg.lexicon_file, sentiment_emoji_size(s));
+	step_service_end(&a.service);
 	sentiment_free(s);
 	return rc;
 }

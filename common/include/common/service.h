@@ -23,7 +23,6 @@
 #ifndef COMMON_SERVICE_H
 #define COMMON_SERVICE_H
 
-#include <stdarg.h>
 #include <stddef.h>
 
 #include "common/config.h"
@@ -64,9 +63,6 @@ void service_stop(void);
  */
 int service_run(const struct http_server_config *http, const char *detail_fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* service_run() with the detail's arguments as a va_list (for wrappers such as step.h's). */
-int service_runv(const struct http_server_config *http, const char *detail_fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
 
 /*
  * A start-up error in a setting's content (a file that cannot be loaded): prints

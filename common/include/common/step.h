@@ -121,12 +121,13 @@ const struct route *step_routes(size_t *n);
 	}
 
 /*
- * The serving part of a step service's main(): serves svc (svc->name names the service) with
- * step_routes() on port, sending journey records to journey_url when it is set (a client owned
- * here, freed before returning), until a termination signal, as service_run() does (the same
- * detail format and exit status).
+ * The HTTP server of a step service: fills http to serve svc (svc->name names the service)
+ * with step_routes() on port, and starts sending journey records to journey_url when it is set
+ * (a client owned by svc until step_service_end()). main() then calls service_run(http, ...).
  */
-int step_service_run(struct step_service *svc, int port, const char *journey_url,
-		     const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
+void step_service_http(struct step_service *svc, int port, const char *journey_url,
+		       struct http_server_config *http);
+/* Frees what step_service_http() made for svc (after service_run() returned). */
+void step_service_end(struct step_service *svc);
 
 #endif
