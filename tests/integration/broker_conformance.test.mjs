@@ -6,13 +6,14 @@
 // [expected - 50 ms, expected + 250 ms] (TOLERANCE below): timers never fire early, and the
 // slack covers ASan builds on a loaded 2-core machine. "Nothing else arrives" is checked once
 // broker_queue_depth is back to 0, i.e. once every delivery has finished (no sleeping).
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, assertClean, runThenStop, waitFor, freePort, repoRoot } from './lib/proc.mjs';
+import { startServer, binPath, assertClean, runThenStop, waitFor, repoRoot } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 const NS = 'ns';
@@ -61,12 +62,32 @@ async function withBroker(docs, opts, fn) {
 	await runThenStop(b, fn);
 }
 
+// Every receiver still open when the file ends (a test failed before its closeAll()) is closed
+// then, so that a failure is reported as such instead of holding the process until the timeout.
+const open = new Set();
+after(() => closeAll(...open));
+
 async function receivers(...scripts) {
-	return Promise.all(scripts.map((s) => startReceiver(s)));
+	const rxs = await Promise.all(scripts.map((s) => startReceiver(s)));
+	rxs.forEach((r) => open.add(r));
+	return rxs;
 }
 
 async function closeAll(...rxs) {
+	rxs.forEach((r) => open.delete(r));
 	await Promise.all(rxs.map((r) => r.close()));
+}
+
+/** Resolves with the error code of a TCP connect to host:port (null if it connected). */
+function connectError(host, port) {
+	return new Promise((resolve) => {
+		const sock = net.connect({ host, port });
+		sock.once('connect', () => {
+			sock.destroy();
+			resolve(null);
+		});
+		sock.once('error', (e) => resolve(e.code));
+	});
 }
 
 // ---- events and metrics ----------------------------------------------------------------------
@@ -182,9 +203,12 @@ describe('status codes: retried or not (§1.3)', () => {
 		'one; delivery_retryable() covers 1xx in the unit tests' }, () => {});
 
 	test('connection refused: retried, then dead-lettered with code 500 and "dispatch error"', async () => {
-		const port = await freePort();
+		// Port 1 on loopback: privileged and unused, so connecting is refused. (A port from
+		// freePort() was free only when asked: the dead-letter receiver or the broker, started
+		// after, could be given the same port by the kernel, and the delivery then succeeded.)
 		const [dls] = await receivers(() => ({ status: 200 }));
-		const url = `http://127.0.0.1:${port}/nobody`;
+		const url = 'http://127.0.0.1:1/nobody';
+		assert.equal(await connectError('127.0.0.1', 1), 'ECONNREFUSED', 'nothing listens on 127.0.0.1:1');
 		const docs = [
 			brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
 			triggerDoc('t', { subscriber: { uri: url } }),
