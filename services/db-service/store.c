@@ -689,7 +689,7 @@ static void batch_run(struct store *s, struct insert_req **reqs, size_t n)
  */
 static void batch_lead(struct store *s)
 {
-	struct insert_req **reqs = xcalloc(s->batch_max, sizeof(*reqs));
+	struct insert_req *reqs[STORE_INSERT_BATCH_LIMIT];
 	size_t n = 0;
 
 	while (s->qhead && n < s->batch_max) {
@@ -711,14 +711,25 @@ static void batch_lead(struct store *s)
 	for (size_t i = 0; i < n; i++)
 		reqs[i]->done = 1;
 	pthread_cond_broadcast(&s->batch_cv);
-	free(reqs);
+}
+
+/* Appends r to the queue (s->mu held); r stays there until a leader takes it. */
+static void queue_push(struct store *s, struct insert_req *r)
+{
+	*s->qtail = r;
+	s->qtail = &r->next;
+	s->qcount++;
+	s->qbytes += r->bytes;
+	metrics_set(s->m_queue, (double)s->qcount);
 }
 
 void store_set_insert_batching(struct store *s, size_t batch_max, size_t queue_max,
 			       size_t queue_bytes)
 {
 	pthread_mutex_lock(&s->mu);
-	s->batch_max = batch_max ? batch_max : 1;
+	s->batch_max = batch_max < 1			      ? 1
+		       : batch_max > STORE_INSERT_BATCH_LIMIT ? STORE_INSERT_BATCH_LIMIT
+							      : batch_max;
 	s->queue_max = queue_max ? queue_max : 1;
 	s->queue_bytes_max = queue_bytes;
 	pthread_mutex_unlock(&s->mu);
@@ -746,11 +757,7 @@ int store_review_insert(struct store *s, const struct review_input *in, json_t *
 		return ERR_OVERLOADED;
 	}
 	buf_init(&r.msg, BUF_NOCAP);
-	*s->qtail = &r;
-	s->qtail = &r.next;
-	s->qcount++;
-	s->qbytes += r.bytes;
-	metrics_set(s->m_queue, (double)s->qcount);
+	queue_push(s, &r);
 	while (!r.done) {
 		if (!s->batch_running)
 			batch_lead(s);

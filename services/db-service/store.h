@@ -76,14 +76,15 @@ int store_reviews_list(struct store *s, int limit, json_t **out, struct buf *msg
  */
 int store_review_insert(struct store *s, const struct review_input *in, json_t **row, int *created,
 			struct buf *msg);
-/* Defaults for store_set_insert_batching(). */
+/* Defaults and limits for store_set_insert_batching(). */
+#define STORE_INSERT_BATCH_LIMIT	 1000
 #define STORE_INSERT_QUEUE_MAX_DEFAULT	 1024
 #define STORE_INSERT_QUEUE_BYTES_DEFAULT ((size_t)16 * 1024 * 1024)
 
 /*
  * Sets the insert batching (before serving): at most batch_max rows per statement (1, the
- * default: every insert runs alone, unqueued), at most queue_max requests and queue_bytes
- * bytes (their text, ids and bookkeeping) waiting.
+ * default: every insert runs alone, unqueued; at most STORE_INSERT_BATCH_LIMIT), at most
+ * queue_max requests and queue_bytes bytes (their text, ids and bookkeeping) waiting.
  */
 void store_set_insert_batching(struct store *s, size_t batch_max, size_t queue_max,
 			       size_t queue_bytes);
