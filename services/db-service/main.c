@@ -22,6 +22,9 @@ struct db_config {
 	const char *database_url;
 	long long pool_size;
 	long long threads;
+	long long insert_batch_max;
+	long long insert_queue_max;
+	long long insert_queue_bytes;
 };
 
 static const struct config_var vars[] = {
@@ -32,6 +35,12 @@ static const struct config_var vars[] = {
 	  "most PostgreSQL connections at once" },
 	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "8", 1, 256, NULL,
 	  "HTTP worker threads (handlers block on the database)" },
+	{ "INSERT_BATCH_MAX", CONFIG_INT, offsetof(struct db_config, insert_batch_max), "64", 1,
+	  1000, NULL, "most concurrent review inserts per statement (1 = one statement each)" },
+	{ "INSERT_QUEUE_MAX", CONFIG_INT, offsetof(struct db_config, insert_queue_max), "1024", 1,
+	  1000000, NULL, "most review inserts waiting for a batch (more: 503)" },
+	{ "INSERT_QUEUE_BYTES", CONFIG_INT, offsetof(struct db_config, insert_queue_bytes),
+	  "16777216", 1, 1LL << 40, NULL, "most bytes of review inserts waiting (more: 503)" },
 };
 
 /* A malformed DATABASE_URL is a configuration error, not an outage to retry forever. */
@@ -62,6 +71,8 @@ int main(int argc, char **argv)
 	if (check_database_url(cfg.database_url) != 0)
 		return 2;
 	store = store_new(cfg.database_url, (size_t)cfg.pool_size);
+	store_set_insert_batching(store, (size_t)cfg.insert_batch_max, (size_t)cfg.insert_queue_max,
+				  (size_t)cfg.insert_queue_bytes);
 	http.port = cfg.port;
 	http.service = "db-service";
 	http.routes = handlers_routes(&http.nroutes);

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/xalloc.h"
 #include "pq.h"
 #include "schema.h"
@@ -36,6 +37,15 @@ struct store {
 	long long backoff_ms;
 	char down_reason[200]; /* why the last connect failed ("" when up) */
 	int migrated;
+	/* Insert batching (see store.h), under mu. */
+	pthread_cond_t batch_cv;   /* a batch finished */
+	struct insert_req *qhead;  /* inserts waiting for a leader, oldest first */
+	struct insert_req **qtail; /* &last->next, or &qhead */
+	size_t qcount, qbytes;	   /* what waits in the queue */
+	size_t batch_max;	   /* most rows per batch; 1 = one statement per insert */
+	size_t queue_max, queue_bytes_max;
+	int batch_running; /* a leader has a batch in PostgreSQL */
+	struct metric_series *m_queue, *m_batches, *m_batch_rows, *m_fallbacks;
 };
 
 struct store *store_new(const char *conninfo, size_t pool_size)
@@ -46,8 +56,28 @@ struct store *store_new(const char *conninfo, size_t pool_size)
 	s->size = pool_size ? pool_size : 1;
 	s->idle = xcalloc(s->size, sizeof(PGconn *));
 	s->backoff_ms = BACKOFF_MIN_MS;
+	s->qtail = &s->qhead;
+	s->batch_max = 1;
+	s->queue_max = STORE_INSERT_QUEUE_MAX_DEFAULT;
+	s->queue_bytes_max = STORE_INSERT_QUEUE_BYTES_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
 	(void)clock_cond_init(&s->cv);
+	pthread_cond_init(&s->batch_cv, NULL);
+	s->m_queue = metrics_series(metrics_gauge(metrics_default(), "db_insert_queue_length",
+						  "Review inserts waiting for a batch.", NULL),
+				    NULL);
+	s->m_batches = metrics_series(
+	    metrics_counter(metrics_default(), "db_insert_batches_total",
+			    "Batch statements run (two or more review inserts each).", NULL),
+	    NULL);
+	s->m_batch_rows = metrics_series(
+	    metrics_counter(metrics_default(), "db_insert_batch_requests_total",
+			    "Review inserts that went into a batch statement.", NULL),
+	    NULL);
+	s->m_fallbacks = metrics_series(
+	    metrics_counter(metrics_default(), "db_insert_batch_fallbacks_total",
+			    "Batch statements that failed, so their inserts ran one by one.", NULL),
+	    NULL);
 	return s;
 }
 
@@ -57,6 +87,7 @@ void store_free(struct store *s)
 		return;
 	for (size_t i = 0; i < s->nidle; i++)
 		PQfinish(s->idle[i]);
+	pthread_cond_destroy(&s->batch_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->idle);
@@ -432,14 +463,318 @@ static int insert_op(PGconn *c, void *arg, struct buf *msg)
 	return ERR_CONFLICT;
 }
 
+/* ---- insert batching ----------------------------------------------------------------- */
+
+/* One POST /reviews in the queue or in a batch; lives on its caller's stack. */
+struct insert_req {
+	struct insert_req *next;
+	const struct review_input *in;
+	size_t bytes; /* what it holds in the queue */
+	json_t *row;  /* the answer, once resolved (owned until handed to the caller) */
+	int created;
+	int rc;
+	int done;	/* the leader finished with it (under mu) */
+	struct buf msg; /* the reason when rc != 0 */
+};
+
+struct batch_op {
+	struct insert_req **reqs;
+	size_t n;
+	int inserted; /* the batch INSERT committed: no request may be inserted blindly again */
+};
+
+/*
+ * The batch: the rows come as three text arrays, so one prepared statement serves any batch
+ * size. unnest() yields the rows in array order and the serial ids follow that order.
+ */
+#define BATCH_INSERT_SQL                                                                \
+	"INSERT INTO book_reviews (post_time, content, sentiment, event_id)"            \
+	" SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')," \
+	" t.c, t.s, t.e FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, s, e)"  \
+	" ON CONFLICT (event_id) DO NOTHING RETURNING " REVIEW_COLS
+#define BATCH_SELECT_SQL "SELECT " REVIEW_COLS " FROM book_reviews WHERE event_id = ANY($1::text[])"
+
+static size_t insert_bytes(const struct review_input *in)
+{
+	return sizeof(struct insert_req) + strlen(in->text) +
+	       (in->sentiment ? strlen(in->sentiment) : 0) +
+	       (in->event_id ? strlen(in->event_id) : 0);
+}
+
+/* Today's path for one insert: its own statement(s), with store_run()'s retry rule. */
+static void insert_one(struct store *s, struct insert_req *r)
+{
+	struct insert_op op = { .in = r->in };
+
+	r->rc = store_serve(s, insert_op, &op, r->in->event_id != NULL, &r->msg);
+	r->row = op.row;
+	r->created = op.created;
+}
+
+/* The index of the first request of the batch with the event id of reqs[i] (i itself if none). */
+static size_t batch_first(const struct batch_op *b, size_t i)
+{
+	const char *e = b->reqs[i]->in->event_id;
+
+	for (size_t j = 0; e && j < i; j++) {
+		if (b->reqs[j]->in->event_id && strcmp(b->reqs[j]->in->event_id, e) == 0)
+			return j;
+	}
+	return i;
+}
+
+/* The first unresolved request of the batch carrying event id e (NULL: one without an id). */
+static struct insert_req *batch_match(const struct batch_op *b, const char *e)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct insert_req *r = b->reqs[i];
+
+		if (r->row || (e == NULL) != (r->in->event_id == NULL))
+			continue;
+		if (!e || strcmp(r->in->event_id, e) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* Appends v (NULL = SQL NULL) as one element of a PostgreSQL array literal. */
+static void array_append(struct buf *a, const char *v)
+{
+	if (a->len > 1)
+		(void)buf_appendc(a, ',');
+	if (!v) {
+		(void)buf_appends(a, "NULL");
+		return;
+	}
+	(void)buf_appendc(a, '"');
+	while (*v) {
+		size_t n = strcspn(v, "\"\\");
+
+		(void)buf_append(a, v, n);
+		v += n;
+		if (*v) {
+			(void)buf_appendc(a, '\\');
+			(void)buf_appendc(a, *v++);
+		}
+	}
+	(void)buf_appendc(a, '"');
+}
+
+/* Gives each returned row to its request; created tells whether the rows are new. */
+static void batch_take_rows(struct batch_op *b, const PGresult *res, int created)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *e = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
+		struct insert_req *r = batch_match(b, e);
+
+		if (!r)
+			continue;
+		r->row = row_object(res, i, review_names);
+		r->created = created;
+	}
+}
+
+/*
+ * Inserts the batch's rows (one per distinct event id) in one statement, then reads the rows
+ * already stored under the other ids. Requests left without a row are settled by the caller.
+ */
+static int batch_op(PGconn *c, void *arg, struct buf *msg)
+{
+	struct batch_op *b = arg;
+	struct buf arr[3];
+	const char *params[3];
+	PGresult *res = NULL;
+	size_t existing = 0;
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		buf_init(&arr[i], BUF_NOCAP); /* bounded by the queue's byte limit */
+		(void)buf_appendc(&arr[i], '{');
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct review_input *in = b->reqs[i]->in;
+
+		if (batch_first(b, i) != i)
+			continue; /* a second request for the same event id: not sent twice */
+		array_append(&arr[0], in->text);
+		array_append(&arr[1], in->sentiment);
+		array_append(&arr[2], in->event_id);
+	}
+	for (int i = 0; i < 3; i++) {
+		(void)buf_appendc(&arr[i], '}');
+		params[i] = arr[i].data;
+	}
+	rc = pq_exec(c, BATCH_INSERT_SQL, 3, params, &res, msg);
+	if (rc)
+		goto cleanup;
+	b->inserted = 1;
+	batch_take_rows(b, res, 1);
+	PQclear(res);
+	res = NULL;
+
+	/* The ids that were stored already (a retry, or a concurrent insert that won). */
+	buf_reset(&arr[2]);
+	(void)buf_appendc(&arr[2], '{');
+	for (size_t i = 0; i < b->n; i++) {
+		struct insert_req *r = b->reqs[i];
+
+		if (!r->row && r->in->event_id && batch_first(b, i) == i) {
+			array_append(&arr[2], r->in->event_id);
+			existing++;
+		}
+	}
+	(void)buf_appendc(&arr[2], '}');
+	params[0] = arr[2].data;
+	if (existing > 0) {
+		rc = pq_exec(c, BATCH_SELECT_SQL, 1, params, &res, msg);
+		if (rc == 0)
+			batch_take_rows(b, res, 0);
+	}
+cleanup:
+	PQclear(res);
+	for (int i = 0; i < 3; i++)
+		buf_release(&arr[i]);
+	return rc;
+}
+
+/*
+ * Runs one batch (no lock held) and settles every request in it. When the batch statement
+ * fails, nothing of it was stored, and each request runs alone as it would without batching,
+ * so one bad row fails only its own request. A request the batch left without a row (its
+ * stored row was deleted in between, or the follow-up read failed) also runs alone.
+ */
+static void batch_run(struct store *s, struct insert_req **reqs, size_t n)
+{
+	struct batch_op b = { .reqs = reqs, .n = n };
+	struct buf why;
+	int rc;
+
+	if (n == 1) {
+		insert_one(s, reqs[0]);
+		return;
+	}
+	buf_init(&why, 1024);
+	metrics_inc(s->m_batches);
+	metrics_add(s->m_batch_rows, (double)n);
+	rc = store_serve(s, batch_op, &b, 0, &why);
+	if (rc && !b.inserted) {
+		metrics_inc(s->m_fallbacks);
+		log_info("database: a batch of %zu inserts failed (%s), inserting one by one", n,
+			 why.data);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct insert_req *r = reqs[i];
+		struct insert_req *first = reqs[batch_first(&b, i)];
+
+		if (r->row)
+			continue;
+		if (!b.inserted &&
+		    (rc == ERR_OVERLOADED || (rc == ERR_UNAVAILABLE && !r->in->event_id))) {
+			/* as alone: no connection, or not repeatable without an event id */
+			r->rc = rc;
+			(void)buf_append(&r->msg, why.data, why.len);
+		} else if (first != r && first->row) {
+			r->row = json_deep_copy(first->row);
+			r->created = 0;
+		} else {
+			insert_one(s, r);
+		}
+	}
+	buf_release(&why);
+}
+
+/*
+ * Leads one batch (s->mu held; dropped while the batch runs): takes up to batch_max requests
+ * from the head of the queue, runs them, marks them done and wakes their callers.
+ */
+static void batch_lead(struct store *s)
+{
+	struct insert_req *reqs[STORE_INSERT_BATCH_LIMIT];
+	size_t n = 0;
+
+	while (s->qhead && n < s->batch_max) {
+		struct insert_req *r = s->qhead;
+
+		s->qhead = r->next;
+		s->qcount--;
+		s->qbytes -= r->bytes;
+		reqs[n++] = r;
+	}
+	if (!s->qhead)
+		s->qtail = &s->qhead;
+	metrics_set(s->m_queue, (double)s->qcount);
+	s->batch_running = 1;
+	pthread_mutex_unlock(&s->mu);
+	batch_run(s, reqs, n);
+	pthread_mutex_lock(&s->mu);
+	s->batch_running = 0;
+	for (size_t i = 0; i < n; i++)
+		reqs[i]->done = 1;
+	pthread_cond_broadcast(&s->batch_cv);
+}
+
+/* Appends r to the queue (s->mu held); r stays there until a leader takes it. */
+static void queue_push(struct store *s, struct insert_req *r)
+{
+	*s->qtail = r;
+	s->qtail = &r->next;
+	s->qcount++;
+	s->qbytes += r->bytes;
+	metrics_set(s->m_queue, (double)s->qcount);
+}
+
+void store_set_insert_batching(struct store *s, size_t batch_max, size_t queue_max,
+			       size_t queue_bytes)
+{
+	pthread_mutex_lock(&s->mu);
+	s->batch_max = batch_max < 1			      ? 1
+		       : batch_max > STORE_INSERT_BATCH_LIMIT ? STORE_INSERT_BATCH_LIMIT
+							      : batch_max;
+	s->queue_max = queue_max ? queue_max : 1;
+	s->queue_bytes_max = queue_bytes;
+	pthread_mutex_unlock(&s->mu);
+}
+
 int store_review_insert(struct store *s, const struct review_input *in, json_t **row, int *created,
 			struct buf *msg)
 {
-	struct insert_op op = { .in = in };
-	int rc = store_serve(s, insert_op, &op, in->event_id != NULL, msg);
+	struct insert_req r = { .in = in, .bytes = insert_bytes(in) };
+	int rc;
 
-	*row = op.row;
-	*created = op.created;
+	pthread_mutex_lock(&s->mu);
+	if (s->batch_max <= 1) {
+		pthread_mutex_unlock(&s->mu);
+		buf_init(&r.msg, BUF_NOCAP);
+		insert_one(s, &r);
+		goto out;
+	}
+	if (s->qcount >= s->queue_max ||
+	    (s->qcount > 0 && s->qbytes + r.bytes > s->queue_bytes_max)) {
+		pthread_mutex_unlock(&s->mu);
+		buf_appends(msg, "too many reviews are waiting to be stored, try again later");
+		*row = NULL;
+		*created = 0;
+		return ERR_OVERLOADED;
+	}
+	buf_init(&r.msg, BUF_NOCAP);
+	queue_push(s, &r);
+	while (!r.done) {
+		if (!s->batch_running)
+			batch_lead(s);
+		else
+			pthread_cond_wait(&s->batch_cv, &s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+out:
+	rc = r.rc;
+	if (rc) {
+		json_decref(r.row);
+		r.row = NULL;
+		buf_append(msg, r.msg.data, r.msg.len);
+	}
+	buf_release(&r.msg);
+	*row = r.row;
+	*created = r.created;
 	return rc;
 }
 

@@ -62,9 +62,33 @@ int store_reviews_list(struct store *s, int limit, json_t **out, struct buf *msg
  * Inserts a review, or, when in->event_id is already stored, returns that row instead.
  * *created is 1 for a new row, 0 for an existing one. Safe under concurrency: one event id
  * never yields two rows.
+ *
+ * Batching (group commit style, no thread of its own). With batch_max > 1 (see
+ * store_set_insert_batching()), concurrent inserts queue while one batch is in PostgreSQL; a
+ * caller that finds no batch running leads the next: it takes up to batch_max requests from
+ * the head of the queue, inserts them with ONE statement (one transaction), and hands each
+ * caller its own row; the others wait, and one of them leads the batch after. Each answer is
+ * the one the insert would get alone: two requests with one event id in a batch store one row
+ * (the first gets *created 1, the other 0 and the same row), a stored id gets its row back, and
+ * when the batch statement fails (one row breaks a constraint) every request of the batch runs
+ * alone, so only the bad one fails. A caller that finds queue_max requests waiting, or
+ * queue_bytes bytes of them (a lone request always queues), gets ERR_OVERLOADED at once.
  */
 int store_review_insert(struct store *s, const struct review_input *in, json_t **row, int *created,
 			struct buf *msg);
+/* Defaults and limits for store_set_insert_batching(). */
+#define STORE_INSERT_BATCH_LIMIT	 1000
+#define STORE_INSERT_QUEUE_MAX_DEFAULT	 1024
+#define STORE_INSERT_QUEUE_BYTES_DEFAULT ((size_t)16 * 1024 * 1024)
+
+/*
+ * Sets the insert batching (before serving): at most batch_max rows per statement (1, the
+ * default: every insert runs alone, unqueued; at most STORE_INSERT_BATCH_LIMIT), at most
+ * queue_max requests and queue_bytes bytes (their text, ids and bookkeeping) waiting.
+ */
+void store_set_insert_batching(struct store *s, size_t batch_max, size_t queue_max,
+			       size_t queue_bytes);
+
 /* ERR_NOT_FOUND when there is no such review. */
 int store_review_delete(struct store *s, long long id, struct buf *msg);
 
