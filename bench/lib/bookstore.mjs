@@ -4,15 +4,13 @@
 // ceiling, bench/c/bare.c) and the upstream node-server when UPSTREAM_DIR is set. Every figure
 // is the median of ROUNDS alternated runs with min–max, non-2xx answers counted, and a ratio to
 // the ceiling and to upstream.
-import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { startService, stopAll, FRONTEND_DIR } from './services.mjs';
-import { startSink } from './sink.mjs';
+import { startSink, spawnListening } from './sink.mjs';
 import { sampleRss, vmRssKiB } from './rss.mjs';
 import { wrk } from './wrk.mjs';
 import { ROUNDS, alternate, fmtRate, fmtVs } from './rounds.mjs';
 import { startUpstream, upstreamEntry } from './upstream.mjs';
-import { SECONDS, fmtInt, fmtMs, onCleanup, sleep, toolDir, track } from './util.mjs';
+import { SECONDS, fmtInt, fmtMs, onCleanup, sleep } from './util.mjs';
 import { startPostgres } from '../../tests/integration/lib/pg.mjs';
 
 export const TARGETS = { comments: 15000, add: 8000, insert: 6000 };
@@ -39,21 +37,7 @@ export async function startBookstore(ctx, nodeEnv = {}, pgUrl = ctx.pg.url) {
 
 /** bench/c/bare.c on a free port: { url, stop() }. */
 async function startBare() {
-	const child = track(spawn(path.join(toolDir, 'bare'), ['0'], { stdio: ['ignore', 'pipe', 'inherit'] }));
-	const port = await new Promise((resolve, reject) => {
-		let out = '';
-		const timer = setTimeout(() => reject(new Error('bare did not start within 5 s')), 5000);
-		child.stdout.on('data', (d) => {
-			out += d;
-			const m = /^listening (\d+)\n/.exec(out);
-			if (m) {
-				clearTimeout(timer);
-				resolve(Number(m[1]));
-			}
-		});
-		child.once('exit', (code) => reject(new Error(`bare exited (${code})`)));
-	});
-	const exited = new Promise((r) => child.once('exit', r));
+	const { child, port, exited } = await spawnListening('bare', ['0']);
 	return { url: `http://127.0.0.1:${port}`, async stop() { child.kill('SIGTERM'); await exited; } };
 }
 

@@ -8,13 +8,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { freePort } from '../../tests/integration/lib/proc.mjs';
-import { startService, stopAll, FRONTEND_DIR, MANIFESTS, brokerServices, oneHopManifests } from './services.mjs';
+import { startService, stopAll, MANIFESTS, brokerServices, oneHopManifests, startTopology, INGRESS_PATH } from './services.mjs';
 import { startSink } from './sink.mjs';
 import { sampleRss, vmRssKiB } from './rss.mjs';
 import { recordLoad } from './bookstore.mjs';
 import { wrk } from './wrk.mjs';
-import { SECONDS, buildDir, repoRoot, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
+import { SECONDS, buildDir, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
 import { ROUNDS } from './rounds.mjs';
 
 const E2E_TARGET = 3000;
@@ -22,7 +21,6 @@ const ADDED_P99_TARGET_MS = 5;
 const RATE = 1000;
 const E2E_PACED_RATE = 1000;
 const PACED_SECONDS = 5;
-const INGRESS_PATH = '/bookstore/bookstore-broker';
 const MODES = ['wal', 'memory'];
 
 export function brokerSkipReason() {
@@ -96,27 +94,9 @@ const range = (a, fmt) => `${fmt(Math.min(...a))}–${fmt(Math.max(...a))}`;
 
 /** One end-to-end run (a fresh topology) with BROKER_DURABILITY=mode: saturated, then paced. */
 async function e2eRun(ctx, mode) {
-	const dir = tempDir(`e2e-${mode}`);
-	for (const d of ['file-sink', 'dead-letter-logger', 'local-broker']) fs.mkdirSync(path.join(dir, d));
-	const nodePort = await freePort();
-	const s = {};
+	const s = await startTopology(ctx, { tag: `e2e-${mode}`, brokerEnv: { BROKER_DURABILITY: mode } });
+	const dir = s.dir;
 	try {
-		s.db = await startService('db-service', { DATABASE_URL: ctx.pg.url });
-		s.fs = await startService('file-sink', { DATA_DIR: path.join(dir, 'file-sink'), FAILURE_RATE: '0' });
-		s.dll = await startService('dead-letter-logger', { DATA_DIR: path.join(dir, 'dead-letter-logger') });
-		s.bwf = await startService('bad-word-filter', { BADWORDS_FILE: path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt') });
-		s.sa = await startService('sentiment-analysis', {
-			SENTIMENT_LEXICON_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt'),
-			SENTIMENT_EMOJI_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/emoji_names.tsv'),
-		});
-		s.broker = await startBroker(path.join(dir, 'local-broker'), {
-			nodeServer: `http://127.0.0.1:${nodePort}`, fileSink: s.fs.url, deadLetter: s.dll.url,
-			badWordFilter: s.bwf.url, sentiment: s.sa.url,
-		}, { BROKER_DURABILITY: mode });
-		s.node = await startService('node-server', {
-			K_SINK: `${s.broker.url}${INGRESS_PATH}`, DB_SERVICE_URL: s.db.url, FRONTEND_DIR,
-		}, { port: nodePort });
-		await sleep(1000);
 		const pids = {
 			'node-server': s.node.pid, 'db-service': s.db.pid, 'file-sink': s.fs.pid,
 			'dead-letter-logger': s.dll.pid, 'local-broker': s.broker.pid,
@@ -145,7 +125,7 @@ async function e2eRun(ctx, mode) {
 			? fs.readFileSync(path.join(dir, 'dead-letter-logger/events.log'), 'utf8').split('\n').filter(Boolean).length : 0;
 		return { e, r, q, p, dead };
 	} finally {
-		await stopAll(s.db, s.fs, s.dll, s.bwf, s.sa, s.broker, s.node);
+		await s.stop();
 	}
 }
 

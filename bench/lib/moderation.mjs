@@ -5,22 +5,13 @@
 // every new-review-comment), in the same run on the same machine.
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../tests/integration/lib/proc.mjs';
-import { startService, stopAll, FRONTEND_DIR, MANIFESTS, brokerServices, oneHopManifests } from './services.mjs';
+import { startService, stopAll, MANIFESTS, STEP_ENV, oneHopManifests, startTopology } from './services.mjs';
 import { wrk } from './wrk.mjs';
-import { SECONDS, repoRoot, tempDir, sleep, fmtInt, fmtMs } from './util.mjs';
+import { SECONDS, sleep, fmtInt, fmtMs } from './util.mjs';
 
-const INGRESS_PATH = '/bookstore/bookstore-broker';
 const STEPS_TARGET = 10000;
 
 
-const STEP_ENV = {
-	'bad-word-filter': { BADWORDS_FILE: path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt') },
-	'sentiment-analysis': {
-		SENTIMENT_LEXICON_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt'),
-		SENTIMENT_EMOJI_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/emoji_names.tsv'),
-	},
-};
 
 async function benchSteps(g) {
 	for (const [name, kind] of [['bad-word-filter', 'badword'], ['sentiment-analysis', 'sentiment']]) {
@@ -45,29 +36,8 @@ const stored = async (pg) => Number((await pg.query("SELECT count(*) FROM book_r
 
 /** POST /add at saturation for SECONDS, then reviews/s into the database. */
 async function e2eInto(ctx, manifests, withSteps) {
-	const dir = tempDir(withSteps ? 'mod-e2e-seq' : 'mod-e2e-noseq');
-	for (const d of ['file-sink', 'dead-letter-logger', 'local-broker']) fs.mkdirSync(path.join(dir, d));
-	const nodePort = await freePort();
-	const s = {};
+	const s = await startTopology(ctx, { tag: withSteps ? 'mod-e2e-seq' : 'mod-e2e-noseq', manifests, steps: withSteps });
 	try {
-		s.db = await startService('db-service', { DATABASE_URL: ctx.pg.url });
-		s.fs = await startService('file-sink', { DATA_DIR: path.join(dir, 'file-sink'), FAILURE_RATE: '0' });
-		s.dll = await startService('dead-letter-logger', { DATA_DIR: path.join(dir, 'dead-letter-logger') });
-		if (withSteps) {
-			s.bwf = await startService('bad-word-filter', STEP_ENV['bad-word-filter']);
-			s.sa = await startService('sentiment-analysis', STEP_ENV['sentiment-analysis']);
-		}
-		s.broker = await startService('local-broker', {
-			DATA_DIR: path.join(dir, 'local-broker'), BROKER_MANIFESTS: manifests,
-			BROKER_SERVICES: brokerServices({
-				nodeServer: `http://127.0.0.1:${nodePort}`, fileSink: s.fs.url, deadLetter: s.dll.url,
-				badWordFilter: s.bwf?.url, sentiment: s.sa?.url,
-			}),
-		}, { readyPath: '/healthz' });
-		s.node = await startService('node-server', {
-			K_SINK: `${s.broker.url}${INGRESS_PATH}`, DB_SERVICE_URL: s.db.url, FRONTEND_DIR,
-		}, { port: nodePort });
-		await sleep(1000);
 		const before = await stored(ctx.pg);
 		const t0 = Date.now();
 		const r = await wrk({ url: `${s.node.url}/add`, script: 'e2e.lua', connections: 32, seconds: SECONDS });
@@ -85,11 +55,11 @@ async function e2eInto(ctx, manifests, withSteps) {
 			if (n >= accepted || now - tLast > 5000) break;
 			await sleep(100);
 		}
-		const dead = fs.existsSync(path.join(dir, 'dead-letter-logger/events.log'))
-			? fs.readFileSync(path.join(dir, 'dead-letter-logger/events.log'), 'utf8').split('\n').filter(Boolean).length : 0;
+		const dead = fs.existsSync(path.join(s.dir, 'dead-letter-logger/events.log'))
+			? fs.readFileSync(path.join(s.dir, 'dead-letter-logger/events.log'), 'utf8').split('\n').filter(Boolean).length : 0;
 		return { perSec: n / ((tLast - t0) / 1000), n, accepted, r, dead };
 	} finally {
-		await stopAll(s.db, s.fs, s.dll, s.bwf, s.sa, s.broker, s.node);
+		await s.stop();
 	}
 }
 

@@ -2,8 +2,8 @@
 // (free port, waits for the ready path) with LOG_LEVEL=warn, and tracks them for cleanup.
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, binPath } from '../../tests/integration/lib/proc.mjs';
-import { repoRoot, tempDir, track } from './util.mjs';
+import { startServer, binPath, freePort } from '../../tests/integration/lib/proc.mjs';
+import { repoRoot, sleep, tempDir, track } from './util.mjs';
 
 export const FRONTEND_DIR = path.join(repoRoot, 'frontend-static');
 export const MANIFESTS = path.join(repoRoot, 'k8s/base/eventing');
@@ -85,4 +85,56 @@ export function brokerServices({ nodeServer, fileSink, deadLetter, badWordFilter
 	return [`node-server=${nodeServer}`, `file-sink=${fileSink}`,
 		`dead-letter-logger=${deadLetter}`, `bad-word-filter=${badWordFilter}`,
 		`sentiment-analysis=${sentiment}`].join(',');
+}
+
+export const INGRESS_PATH = '/bookstore/bookstore-broker';
+
+/** The two moderation steps' data files, as make run passes them. */
+export const STEP_ENV = {
+	'bad-word-filter': { BADWORDS_FILE: path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt') },
+	'sentiment-analysis': {
+		SENTIMENT_LEXICON_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt'),
+		SENTIMENT_EMOJI_FILE: path.join(repoRoot, 'services/sentiment-analysis/data/emoji_names.tsv'),
+	},
+};
+
+/**
+ * The make run wiring (scripts/run.sh) on free ports and a temp dir: db-service on ctx.pg,
+ * file-sink (FAILURE_RATE=0), dead-letter-logger, the two steps (unless steps is false; with
+ * journey, JOURNEY_URL = node-server's POST /journey, as make run sets it), local-broker on manifests (brokerEnv added), node-server with K_SINK = the
+ * broker; then 1 s for start-up work to settle. Returns { db, fs, dll, bwf, sa, broker, node,
+ * dir, stop() }; on a failed start what was started is stopped.
+ */
+export async function startTopology(ctx, { tag = 'e2e', manifests = MANIFESTS, steps = true, journey = false, brokerEnv = {} } = {}) {
+	const dir = tempDir(tag);
+	for (const d of ['file-sink', 'dead-letter-logger', 'local-broker']) fs.mkdirSync(path.join(dir, d));
+	const nodePort = await freePort();
+	const t = { dir };
+	t.stop = () => stopAll(t.db, t.fs, t.dll, t.bwf, t.sa, t.broker, t.node);
+	try {
+		t.db = await startService('db-service', { DATABASE_URL: ctx.pg.url });
+		t.fs = await startService('file-sink', { DATA_DIR: path.join(dir, 'file-sink'), FAILURE_RATE: '0' });
+		t.dll = await startService('dead-letter-logger', { DATA_DIR: path.join(dir, 'dead-letter-logger') });
+		const stepEnv = journey ? { JOURNEY_URL: `http://127.0.0.1:${nodePort}/journey` } : {};
+		if (steps) {
+			t.bwf = await startService('bad-word-filter', { ...STEP_ENV['bad-word-filter'], ...stepEnv });
+			t.sa = await startService('sentiment-analysis', { ...STEP_ENV['sentiment-analysis'], ...stepEnv });
+		}
+		t.broker = await startService('local-broker', {
+			DATA_DIR: path.join(dir, 'local-broker'), BROKER_MANIFESTS: manifests,
+			BROKER_SERVICES: brokerServices({
+				nodeServer: `http://127.0.0.1:${nodePort}`, fileSink: t.fs.url, deadLetter: t.dll.url,
+				badWordFilter: t.bwf?.url, sentiment: t.sa?.url,
+			}),
+			...brokerEnv,
+		}, { readyPath: '/healthz' });
+		t.node = await startService('node-server', {
+			K_SINK: `${t.broker.url}${INGRESS_PATH}`, DB_SERVICE_URL: t.db.url, FRONTEND_DIR,
+		}, { port: nodePort });
+	} catch (e) {
+		await t.stop();
+		throw e;
+	}
+	await sleep(1000);
+	return t;
 }

@@ -8,12 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { toolDir, track } from './util.mjs';
 
-export async function startSink({ log } = {}) {
-	const bin = path.join(toolDir, 'sink202');
-	const child = track(spawn(bin, log ? ['0', log] : ['0'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+/**
+ * Spawns one of bench/c/'s servers (tool, with args) that prints "listening <port>" once bound;
+ * resolves with { child, port, exited } once it has, or rejects if it exits or stays silent 5 s.
+ */
+export async function spawnListening(tool, args) {
+	const child = track(spawn(path.join(toolDir, tool), args, { stdio: ['ignore', 'pipe', 'inherit'] }));
 	const port = await new Promise((resolve, reject) => {
 		let out = '';
-		const timer = setTimeout(() => reject(new Error('sink202 did not start within 5 s')), 5000);
+		const timer = setTimeout(() => reject(new Error(`${tool} did not start within 5 s`)), 5000);
 		child.stdout.on('data', (d) => {
 			out += d;
 			const m = /^listening (\d+)\n/.exec(out);
@@ -24,10 +27,14 @@ export async function startSink({ log } = {}) {
 		});
 		child.once('exit', (code) => {
 			clearTimeout(timer);
-			reject(new Error(`sink202 exited (${code})`));
+			reject(new Error(`${tool} exited (${code})`));
 		});
 	});
-	const exited = new Promise((r) => child.once('exit', r));
+	return { child, port, exited: new Promise((r) => child.once('exit', r)) };
+}
+
+export async function startSink({ log } = {}) {
+	const { child, port, exited } = await spawnListening('sink202', log ? ['0', log] : ['0']);
 	return {
 		port,
 		pid: child.pid,
