@@ -41,6 +41,32 @@ async function waitAll(clients, timeoutMs) {
 	return true;
 }
 
+/**
+ * POSTs one /insert to nodeUrl whose review text (and ce-id) is marker, and waits up to 10 s
+ * for every client to see it (c.seenAt, set by the caller's message handler when c.marker
+ * arrives). Returns { lat: each client's ms from the answer to its receipt (0 if before), missed }.
+ */
+export async function insertAndWait(nodeUrl, clients, marker) {
+	for (const c of clients) {
+		c.marker = marker;
+		c.seenAt = null;
+	}
+	const res = await fetch(`${nodeUrl}/insert`, {
+		method: 'POST',
+		headers: {
+			'content-type': 'application/json', 'ce-specversion': '1.0',
+			'ce-type': 'moderated-comment', 'ce-source': 'bench', 'ce-id': marker,
+		},
+		body: JSON.stringify({ reviewText: marker }),
+	});
+	await res.arrayBuffer();
+	const answered = performance.now();
+	if (res.status !== 200) throw new Error(`POST /insert answered ${res.status}`);
+	await waitAll(clients, 10000);
+	const seen = clients.filter((c) => c.seenAt !== null);
+	return { lat: seen.map((c) => Math.max(0, c.seenAt - answered)), missed: clients.length - seen.length };
+}
+
 export async function benchWs(ctx) {
 	const g = ctx.report.group(`WebSocket fan-out: ${fmtInt(CLIENTS)} clients on node-server /comments`);
 	const target = `p99 ≤ ${TARGET_P99_MS} ms`;
@@ -62,26 +88,10 @@ export async function benchWs(ctx) {
 		let missed = 0;
 		const run = Date.now();
 		for (let i = 0; i < INSERTS; i++) {
-			const marker = `fanout-${run}-${i}`;
-			for (const c of clients) {
-				c.marker = marker;
-				c.seenAt = null;
-			}
-			const res = await fetch(`${st.node.url}/insert`, {
-				method: 'POST',
-				headers: {
-					'content-type': 'application/json', 'ce-specversion': '1.0',
-					'ce-type': 'moderated-comment', 'ce-source': 'bench', 'ce-id': marker,
-				},
-				body: JSON.stringify({ reviewText: marker }),
-			});
-			await res.arrayBuffer();
-			const answered = performance.now();
-			if (res.status !== 200) throw new Error(`POST /insert answered ${res.status}`);
-			if (!(await waitAll(clients, 10000))) missed += clients.filter((c) => c.seenAt === null).length;
-			const mine = clients.filter((c) => c.seenAt !== null).map((c) => Math.max(0, c.seenAt - answered));
-			lat.push(...mine);
-			perInsertMax.push(Math.max(...mine));
+			const r = await insertAndWait(st.node.url, clients, `fanout-${run}-${i}`);
+			missed += r.missed;
+			lat.push(...r.lat);
+			perInsertMax.push(Math.max(...r.lat));
 			await sleep(200);
 		}
 		const p99 = percentile(lat, 99);

@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { fmtMs, fmtInt, percentile, sleep } from './util.mjs';
+import { insertAndWait } from './ws.mjs';
 
 const CLIENTS = 1000;
 const RATE = 500;
@@ -85,26 +86,9 @@ async function snapshotFanout(nodeUrl, clients, run) {
 	const lat = [];
 	let missed = 0;
 	for (let i = 0; i < INSERTS; i++) {
-		const marker = `fanout-journeys-${run}-${i}`;
-		for (const c of clients) {
-			c.marker = marker;
-			c.seenAt = null;
-		}
-		const res = await fetch(`${nodeUrl}/insert`, {
-			method: 'POST',
-			headers: {
-				'content-type': 'application/json', 'ce-specversion': '1.0',
-				'ce-type': 'moderated-comment', 'ce-source': 'bench', 'ce-id': marker,
-			},
-			body: JSON.stringify({ reviewText: marker }),
-		});
-		await res.arrayBuffer();
-		const answered = performance.now();
-		if (res.status !== 200) throw new Error(`POST /insert answered ${res.status}`);
-		const deadline = Date.now() + 10000;
-		while (clients.some((c) => c.seenAt === null) && Date.now() < deadline) await sleep(2);
-		missed += clients.filter((c) => c.seenAt === null).length;
-		lat.push(...clients.filter((c) => c.seenAt !== null).map((c) => Math.max(0, c.seenAt - answered)));
+		const r = await insertAndWait(nodeUrl, clients, `fanout-journeys-${run}-${i}`);
+		missed += r.missed;
+		lat.push(...r.lat);
 		await sleep(500);
 	}
 	return { lat, missed };
