@@ -153,7 +153,7 @@ export async function benchBookstore(ctx) {
 		g.note('Ratios in the detail column: median ÷ the bare server\'s median ("× bare"; the cheap-route target is 0.70 of it) and ÷ the upstream node-server\'s median for the same route ("× upstream"), from the same run.');
 		g.note('K_SINK for POST /add is bench/c/sink202.c, a single-threaded C epoll server that answers 202 at once (not a Node receiver).');
 		g.note(`POST /insert: every request has a distinct ce-id, so each one is a real INSERT (the fsync-on database holds ${rows[0][0]} rows afterwards); each insert also makes node-server reload its feed from db-service and push it to WebSocket clients (none connected here). Before the runs, ${FEED_REVIEWS} reviews are inserted so that GET /comments answers a full feed.`);
-		g.note('PostgreSQL 15 from tests/integration/lib/pg.mjs: "fsync on" = its defaults (fsync, synchronous_commit, full_page_writes on), "fsync off" = all three off; db-service defaults (8 HTTP threads, pool of 8); node-server HTTP_THREADS=0 (one per CPU); LOG_LEVEL=warn everywhere.');
+		g.note('PostgreSQL 15 from tests/integration/lib/pg.mjs: "fsync on" = its defaults (fsync, synchronous_commit, full_page_writes on), "fsync off" = all three off; db-service defaults (32 HTTP threads, pool of 8); node-server HTTP_THREADS=0 (one per CPU); LOG_LEVEL=warn everywhere.');
 	} finally {
 		await up.stop?.();
 		await bare.stop();

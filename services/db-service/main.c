@@ -33,7 +33,7 @@ static const struct config_var vars[] = {
 	  "libpq URI or key=value string; unset = libpq's PG* variables" },
 	{ "DB_POOL_SIZE", CONFIG_INT, offsetof(struct db_config, pool_size), "8", 1, 256, NULL,
 	  "most PostgreSQL connections at once" },
-	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "8", 1, 256, NULL,
+	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "32", 1, 256, NULL,
 	  "HTTP worker threads (handlers block on the database)" },
 	{ "INSERT_BATCH_MAX", CONFIG_INT, offsetof(struct db_config, insert_batch_max), "64", 1,
 	  1000, NULL, "most concurrent review inserts per statement (1 = one statement each)" },
