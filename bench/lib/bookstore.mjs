@@ -139,8 +139,18 @@ export async function benchBookstore(ctx) {
 		show('GET / (the page)', 'page', { target: `≥ ${CHEAP_TARGET.toFixed(2)}× bare`, ratio: vsBare });
 		show(`GET /comments (${feed.n} reviews, ${fmtInt(feed.bytes)} bytes)`, 'comments', { target: `≥ ${fmtInt(TARGETS.comments)} req/s`, ratio: vsTarget(TARGETS.comments) });
 		show('POST /add (K_SINK = sink202)', 'add', { target: `≥ ${fmtInt(TARGETS.add)} req/s`, ratio: vsTarget(TARGETS.add), upKey: 'upAdd' });
-		show('POST /insert, PostgreSQL fsync on', 'insert', { target: `≥ ${fmtInt(TARGETS.insert)} req/s`, ratio: vsTarget(TARGETS.insert), upKey: 'upInsert' });
-		show('POST /insert, PostgreSQL fsync off', 'insertFast', { target: `≥ ${fmtInt(TARGETS.insert)} req/s`, ratio: vsTarget(TARGETS.insert), upKey: 'upInsert' });
+		// The issue's /insert target is relative: at least twice upstream's throughput with a p99 no
+		// higher than upstream's. With upstream measured in this run, that is the target; without
+		// it, the absolute 6,000 req/s (twice the 3,002 req/s the issue measured for upstream).
+		const upIns = up.url && !res.get('upInsert').error ? res.get('upInsert') : null;
+		const insertTarget = upIns
+			? { target: `≥ 2× upstream (${fmtInt(2 * upIns.ok.med)} req/s), p99 ≤ ${fmtMs(upIns.p99.med)}`, ratio: vsTarget(2 * upIns.ok.med),
+				extra: (s) => `; p99 ${s.p99.med <= upIns.p99.med ? '≤' : '>'} upstream's ${fmtMs(upIns.p99.med)}` }
+			: { target: `≥ ${fmtInt(TARGETS.insert)} req/s`, ratio: vsTarget(TARGETS.insert), extra: () => '' };
+		for (const [name, key] of [['POST /insert, PostgreSQL fsync on', 'insert'], ['POST /insert, PostgreSQL fsync off', 'insertFast']]) {
+			show(name, key, { target: insertTarget.target, ratio: insertTarget.ratio, upKey: 'upInsert',
+				extra: res.get(key).error ? '' : insertTarget.extra(res.get(key)) });
+		}
 		if (up.url) {
 			show('upstream node-server: GET / (Hello world)', 'upRoot', { ratio: () => NaN });
 			show('upstream node-server: POST /add (K_SINK = sink202)', 'upAdd', { ratio: () => NaN });
