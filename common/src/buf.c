@@ -45,12 +45,17 @@ void buf_clear(struct buf *b, size_t cap)
 	buf_init(b, cap);
 }
 
+/* n, cut to b->len: a larger n is the caller's bug (an assertion in a debug build). */
+static size_t at_most_len(const struct buf *b, size_t n)
+{
+	assert(n <= b->len);
+	return n < b->len ? n : b->len;
+}
+
 void buf_setlen(struct buf *b, size_t len)
 {
 	buf_check(b);
-	assert(len <= b->len);
-	if (len > b->len)
-		len = b->len;
+	len = at_most_len(b, len);
 	if (!b->alloc)
 		return;
 	b->len = len;
@@ -65,9 +70,7 @@ void buf_reset(struct buf *b)
 void buf_consume(struct buf *b, size_t n)
 {
 	buf_check(b);
-	assert(n <= b->len);
-	if (n > b->len)
-		n = b->len;
+	n = at_most_len(b, n);
 	if (!n)
 		return;
 	memmove(b->data, b->data + n, b->len - n);

@@ -42,19 +42,31 @@ void ce_trace_attrs(struct trace_span *span, const struct ce_event *ev)
 		trace_span_set_str(span, "cloudevents.event_subject", ev->subject);
 }
 
-int ce_trace_produce(struct ce_event *ev, const char *destination,
-		     const struct trace_context *parent, struct trace_span **out)
+/* Starts the span "<op> <target>" of ev's messaging operation op ("send", "process"). */
+static int messaging_span(const char *op, const char *target, enum trace_span_kind kind,
+			  const struct trace_context *parent, const struct ce_event *ev,
+			  struct trace_span **out)
 {
 	char name[256];
 	int rc;
 
-	snprintf(name, sizeof(name), "send %s", destination);
-	rc = trace_span_start(name, TRACE_SPAN_PRODUCER, parent, out);
+	snprintf(name, sizeof(name), "%s %s", op, target);
+	rc = trace_span_start(name, kind, parent, out);
 	if (rc)
 		return rc;
 	ce_trace_attrs(*out, ev);
-	trace_span_set_str(*out, "messaging.operation.name", "send");
-	trace_span_set_str(*out, "messaging.operation.type", "send");
+	trace_span_set_str(*out, "messaging.operation.name", op);
+	trace_span_set_str(*out, "messaging.operation.type", op);
+	return 0;
+}
+
+int ce_trace_produce(struct ce_event *ev, const char *destination,
+		     const struct trace_context *parent, struct trace_span **out)
+{
+	int rc = messaging_span("send", destination, TRACE_SPAN_PRODUCER, parent, ev, out);
+
+	if (rc)
+		return rc;
 	trace_span_set_str(*out, "messaging.destination.name", destination);
 	return ce_trace_set(ev, trace_span_context(*out));
 }
@@ -81,17 +93,8 @@ int ce_trace_consume(const struct http_request *req, const struct ce_event *ev, 
 		     struct trace_span **out)
 {
 	struct trace_context parent = consumer_parent(req, ev, flags);
-	char name[256];
-	int rc;
 
-	snprintf(name, sizeof(name), "process %s", ev->type);
-	rc = trace_span_start(name, TRACE_SPAN_CONSUMER, &parent, out);
-	if (rc)
-		return rc;
-	ce_trace_attrs(*out, ev);
-	trace_span_set_str(*out, "messaging.operation.name", "process");
-	trace_span_set_str(*out, "messaging.operation.type", "process");
-	return 0;
+	return messaging_span("process", ev->type, TRACE_SPAN_CONSUMER, &parent, ev, out);
 }
 
 void ce_trace_end(struct trace_span *span, int rc)

@@ -337,6 +337,17 @@ void config_load_or_exit(const struct config_var *vars, size_t n, void *cfg)
 	exit(2);
 }
 
+void config_exit(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
 void config_usage(const struct config_var *vars, size_t n)
 {
 	int wname = (int)strlen("VARIABLE"), wdef = (int)strlen("DEFAULT");

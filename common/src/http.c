@@ -454,8 +454,7 @@ int http_suspend(struct http_request *req)
 {
 	struct http_conn *c = http_conn_of(req);
 
-	if (c->span && trace_current() == c->span)
-		trace_span_exit(c->span);
+	trace_span_exit(c->span); /* when it is this thread's current span */
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CONN_HANDLER) { /* a second call changes nothing */
 		conn_to(c, CONN_SUSPENDED);
@@ -470,8 +469,7 @@ void http_resume(struct http_request *req)
 {
 	struct http_conn *c = http_conn_of(req);
 
-	if (c->span && trace_current() == c->span)
-		trace_span_exit(c->span);
+	trace_span_exit(c->span); /* when it is this thread's current span */
 	pthread_mutex_lock(&c->lock);
 	/* The stop may have answered already (RESUMED, QUEUED), or the daemon closed (DONE). */
 	assert(c->state >= CONN_SUSPENDED);
@@ -775,8 +773,7 @@ static enum MHD_Result run_handler(struct http_conn *c)
 	c->req.body_len = c->body.len;
 	trace_span_enter(c->span);
 	rc = c->match.route->handler(&c->req);
-	if (c->span && trace_current() == c->span)
-		trace_span_exit(c->span); /* http_suspend() already did when it was called */
+	trace_span_exit(c->span); /* unless http_suspend() already did */
 	s = atomic_load(&c->state);
 	if (s != CONN_HANDLER) /* suspended, perhaps resumed already */
 		return park(c);

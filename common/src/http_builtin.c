@@ -198,19 +198,6 @@ void http_span_finish(struct http_conn *c)
 
 /* ---- access log and duration -------------------------------------------------------------- */
 
-/* Makes log records of this thread carry span's ids (NULL: none). */
-static void log_trace_of(const struct trace_span *span)
-{
-	char tid[33], sid[17];
-
-	if (!span) {
-		log_set_trace(NULL, NULL);
-		return;
-	}
-	trace_context_hex(trace_span_context(span), tid, sid);
-	log_set_trace(tid, sid);
-}
-
 static void access_log(struct http_conn *c, long long ns)
 {
 	enum log_level level = (c->flags & ROUTE_QUIET) ? LOG_DEBUG : LOG_INFO;
@@ -230,9 +217,9 @@ static void access_log(struct http_conn *c, long long ns)
 	json_object_set_new(f, "remote", json_string(c->remote));
 	if (c->toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		json_object_set_new(f, "aborted", json_integer((json_int_t)c->toe));
-	log_trace_of(c->span);
+	trace_log_span(c->span);
 	log_fields(level, f, "request");
-	log_trace_of(trace_current());
+	trace_log_span(trace_current());
 }
 
 void http_observe(struct http_conn *c, long long ns)

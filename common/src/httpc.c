@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/http_check.h"
 #include "common/list.h"
+#include "common/locked.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -679,16 +680,6 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 
 /* ---- the client thread ---------------------------------------------------------------- */
 
-static int client_stopping(struct httpc *c)
-{
-	int s;
-
-	pthread_mutex_lock(&c->mu);
-	s = c->stopping;
-	pthread_mutex_unlock(&c->mu);
-	return s;
-}
-
 static void run_due_timers(struct httpc *c)
 {
 	long long now = clock_mono_ns();
@@ -783,7 +774,7 @@ static void *client_main(void *p)
 	struct httpc *c = p;
 	int running;
 
-	while (!client_stopping(c)) {
+	while (!locked_int(&c->mu, &c->stopping)) {
 		run_due_timers(c);
 		start_transfers(c);
 		curl_multi_perform(c->multi, &running);

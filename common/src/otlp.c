@@ -928,10 +928,8 @@ static void target_init(struct target *t, const char *signal, const struct otlp_
 
 	t->signal = signal;
 	buf_init(&url, BUF_NOCAP);
-	if (otlp_endpoint_url(env->endpoint, signal_url, signal, &url)) {
-		fprintf(stderr, "OTLP %s endpoint: not an http(s) URL\n", signal);
-		exit(2);
-	}
+	if (otlp_endpoint_url(env->endpoint, signal_url, signal, &url))
+		config_exit("OTLP %s endpoint: not an http(s) URL", signal);
 	t->url = buf_detach(&url, NULL);
 	if (htext && *htext && otlp_parse_headers(htext, &t->headers, &t->nheaders))
 		log_warn("%s: invalid (k=v,k2=v2 with percent-encoding expected), ignored", hname);
@@ -974,13 +972,10 @@ static void trace_setup(struct otlp *o, int disabled)
 static void load_env(struct otlp_env *env)
 {
 	config_load_or_exit(env_vars, sizeof(env_vars) / sizeof(env_vars[0]), env);
-	if (env->bsp_batch > env->bsp_queue) {
-		fprintf(stderr,
-			"OTEL_BSP_MAX_EXPORT_BATCH_SIZE: %lld is larger than "
-			"OTEL_BSP_MAX_QUEUE_SIZE (%lld)\n",
-			env->bsp_batch, env->bsp_queue);
-		exit(2);
-	}
+	if (env->bsp_batch > env->bsp_queue)
+		config_exit("OTEL_BSP_MAX_EXPORT_BATCH_SIZE: %lld is larger than "
+			    "OTEL_BSP_MAX_QUEUE_SIZE (%lld)",
+			    env->bsp_batch, env->bsp_queue);
 	check_protocol("OTEL_EXPORTER_OTLP_PROTOCOL", env->protocol);
 	check_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", env->traces_protocol);
 	check_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", env->metrics_protocol);

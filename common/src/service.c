@@ -48,17 +48,12 @@ static void http_defaults(const struct shared_config *sh)
 	struct sockaddr_in a4;
 
 	if (sh->bind && *sh->bind && inet_pton(AF_INET, sh->bind, &a4.sin_addr) != 1 &&
-	    inet_pton(AF_INET6, sh->bind, &a6.sin6_addr) != 1) {
-		fprintf(stderr, "BIND_ADDRESS: '%.64s' is not an IPv4 or IPv6 address\n", sh->bind);
-		exit(2);
-	}
-	if (sh->header_timeout_ms > sh->idle_timeout_ms) {
-		fprintf(stderr,
-			"HTTP_HEADER_TIMEOUT_MS (%lld) must not exceed HTTP_IDLE_TIMEOUT_MS "
-			"(%lld)\n",
-			sh->header_timeout_ms, sh->idle_timeout_ms);
-		exit(2);
-	}
+	    inet_pton(AF_INET6, sh->bind, &a6.sin6_addr) != 1)
+		config_exit("BIND_ADDRESS: '%.64s' is not an IPv4 or IPv6 address", sh->bind);
+	if (sh->header_timeout_ms > sh->idle_timeout_ms)
+		config_exit(
+		    "HTTP_HEADER_TIMEOUT_MS (%lld) must not exceed HTTP_IDLE_TIMEOUT_MS (%lld)",
+		    sh->header_timeout_ms, sh->idle_timeout_ms);
 	/* libmicrohttpd counts whole seconds: round up. */
 	http_set_defaults(sh->bind, (unsigned)((sh->idle_timeout_ms + 999) / 1000),
 			  (unsigned)((sh->header_timeout_ms + 999) / 1000),

@@ -83,17 +83,9 @@ static void random_id(uint8_t *b, size_t n)
 
 /* ---- context ------------------------------------------------------------------------------- */
 
-static int nonzero(const uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return 1;
-	return 0;
-}
-
 int trace_context_valid(const struct trace_context *ctx)
 {
-	return ctx && nonzero(ctx->trace_id, 16) && nonzero(ctx->span_id, 8);
+	return ctx && traceparent_ids_valid(ctx->trace_id, ctx->span_id);
 }
 
 void trace_context_hex(const struct trace_context *ctx, char trace_id[33], char span_id[17])
@@ -637,7 +629,7 @@ void trace_span_set_status(struct trace_span *span, enum trace_status status, co
 	span->status_msg = status == TRACE_STATUS_ERROR && msg ? xstrdup(msg) : NULL;
 }
 
-static void set_log_trace(const struct trace_span *s)
+void trace_log_span(const struct trace_span *s)
 {
 	char tid[33], sid[17];
 
@@ -655,7 +647,7 @@ void trace_span_enter(struct trace_span *span)
 		return;
 	span->prev_current = current;
 	current = span;
-	set_log_trace(span);
+	trace_log_span(span);
 }
 
 void trace_span_exit(struct trace_span *span)
@@ -664,7 +656,7 @@ void trace_span_exit(struct trace_span *span)
 		return;
 	current = span->prev_current;
 	span->prev_current = NULL;
-	set_log_trace(current);
+	trace_log_span(current);
 }
 
 struct trace_span *trace_current(void)

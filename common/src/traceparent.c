@@ -42,12 +42,17 @@ void traceparent_hex(const uint8_t *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int all_zero(const uint8_t *b, size_t n)
+static int nonzero(const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (b[i])
-			return 0;
-	return 1;
+			return 1;
+	return 0;
+}
+
+int traceparent_ids_valid(const uint8_t trace_id[16], const uint8_t span_id[8])
+{
+	return nonzero(trace_id, 16) && nonzero(span_id, 8);
 }
 
 static int is_ows(char c)
@@ -83,7 +88,7 @@ static int parse_value(const char *v, size_t len, struct traceparent *out)
 	if (traceparent_unhex(v + 3, 16, out->trace_id) ||
 	    traceparent_unhex(v + 36, 8, out->span_id) || traceparent_unhex(v + 53, 1, &flags))
 		return ERR_BAD_REQUEST;
-	if (all_zero(out->trace_id, 16) || all_zero(out->span_id, 8))
+	if (!traceparent_ids_valid(out->trace_id, out->span_id))
 		return ERR_BAD_REQUEST;
 	out->flags = flags & TRACE_FLAG_SAMPLED;
 	return 0;

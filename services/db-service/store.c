@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/clock.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
@@ -48,6 +49,12 @@ struct store {
 	struct metric_series *m_queue, *m_batches, *m_batch_rows, *m_fallbacks;
 };
 
+/* The one unlabelled series of a new counter of the default registry. */
+static struct metric_series *counter(const char *name, const char *help)
+{
+	return metrics_series(metrics_counter(metrics_default(), name, help, NULL), NULL);
+}
+
 struct store *store_new(const char *conninfo, size_t pool_size)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -66,18 +73,12 @@ struct store *store_new(const char *conninfo, size_t pool_size)
 	s->m_queue = metrics_series(metrics_gauge(metrics_default(), "db_insert_queue_length",
 						  "Review inserts waiting for a batch.", NULL),
 				    NULL);
-	s->m_batches = metrics_series(
-	    metrics_counter(metrics_default(), "db_insert_batches_total",
-			    "Batch statements run (two or more review inserts each).", NULL),
-	    NULL);
-	s->m_batch_rows = metrics_series(
-	    metrics_counter(metrics_default(), "db_insert_batch_requests_total",
-			    "Review inserts that went into a batch statement.", NULL),
-	    NULL);
-	s->m_fallbacks = metrics_series(
-	    metrics_counter(metrics_default(), "db_insert_batch_fallbacks_total",
-			    "Batch statements that failed, so their inserts ran one by one.", NULL),
-	    NULL);
+	s->m_batches = counter("db_insert_batches_total",
+			       "Batch statements run (two or more review inserts each).");
+	s->m_batch_rows = counter("db_insert_batch_requests_total",
+				  "Review inserts that went into a batch statement.");
+	s->m_fallbacks = counter("db_insert_batch_fallbacks_total",
+				 "Batch statements that failed, so their inserts ran one by one.");
 	return s;
 }
 
@@ -222,12 +223,7 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 
 int store_migrated(struct store *s)
 {
-	int m;
-
-	pthread_mutex_lock(&s->mu);
-	m = s->migrated;
-	pthread_mutex_unlock(&s->mu);
-	return m;
+	return locked_int(&s->mu, &s->migrated);
 }
 
 static int migrate_op(PGconn *c, void *arg, struct buf *msg)

@@ -59,6 +59,11 @@ int config_load(const struct config_var *vars, size_t n, void *cfg, struct buf *
 /* config_load(), printing the message to stderr and exiting with status 2 on failure. */
 void config_load_or_exit(const struct config_var *vars, size_t n, void *cfg);
 /*
+ * Prints a bad setting or combination of settings (fmt, one line without its "\n") to stderr
+ * and exits with status 2, as config_load_or_exit() does for a bad variable.
+ */
+__attribute__((noreturn, format(printf, 1, 2))) void config_exit(const char *fmt, ...);
+/*
  * Parses one value by its var's rules into out (a pointer to the field). Returns 0, or -1 with
  * the message appended to err (which may be NULL); out is untouched on failure.
  */

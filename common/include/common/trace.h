@@ -251,8 +251,13 @@ void trace_span_end(struct trace_span *span);
 
 /* Makes span the calling thread's current span (and its ids the log context). */
 void trace_span_enter(struct trace_span *span);
-/* Restores the current span that was current before trace_span_enter(span). */
+/*
+ * Restores the current span that was current before trace_span_enter(span); nothing when span
+ * is NULL or not the calling thread's current span.
+ */
 void trace_span_exit(struct trace_span *span);
+/* Makes log records of this thread carry span's ids (NULL: none); the current span stays. */
+void trace_log_span(const struct trace_span *span);
 /* The calling thread's current span, or NULL. */
 struct trace_span *trace_current(void);
 

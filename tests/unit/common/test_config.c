@@ -459,6 +459,19 @@ Test(config, load_or_exit)
 	cr_expect_str_eq(out, "port=8080\n");
 }
 
+static void exit_bad_pair(void)
+{
+	config_exit("A_MS (%d) must not exceed B_MS (%d)", 5, 3);
+}
+
+Test(config, exit_prints_one_line_and_exits_2)
+{
+	char out[1024];
+
+	cr_expect_eq(run_captured(exit_bad_pair, out, sizeof(out)), 2);
+	cr_expect_str_eq(out, "A_MS (5) must not exceed B_MS (3)\n");
+}
+
 Test(config, usage_table)
 {
 	char out[4096];

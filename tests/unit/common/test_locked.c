@@ -38,6 +38,20 @@ Test(locked, reads_the_field)
 	pthread_mutex_destroy(&s.mu);
 }
 
+Test(locked, reads_an_int_field)
+{
+	pthread_mutex_t mu;
+	int flag = 1;
+
+	pthread_mutex_init(&mu, NULL);
+	cr_expect_eq(locked_int(&mu, &flag), 1);
+	flag = 0;
+	cr_expect_eq(locked_int(&mu, &flag), 0);
+	cr_expect_eq(pthread_mutex_trylock(&mu), 0, "released after the read");
+	pthread_mutex_unlock(&mu);
+	pthread_mutex_destroy(&mu);
+}
+
 Test(locked, waits_for_the_writer)
 {
 	struct shared s = { .n = 1 };

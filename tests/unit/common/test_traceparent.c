@@ -102,6 +102,19 @@ Test(traceparent, hex_helpers)
 	cr_assert_neq(traceparent_unhex("0AFF10", 3, b), 0);
 }
 
+Test(traceparent, ids_valid_only_when_neither_is_all_zero)
+{
+	uint8_t tid[16] = { 0 }, sid[8] = { 0 };
+
+	cr_assert_eq(traceparent_ids_valid(tid, sid), 0);
+	tid[15] = 1;
+	cr_assert_eq(traceparent_ids_valid(tid, sid), 0, "zero span id");
+	sid[0] = 1;
+	cr_assert_eq(traceparent_ids_valid(tid, sid), 1);
+	tid[15] = 0;
+	cr_assert_eq(traceparent_ids_valid(tid, sid), 0, "zero trace id");
+}
+
 /* ---- tracestate ------------------------------------------------------------------------------ */
 
 struct ts_row {
