@@ -235,11 +235,16 @@ static int parse_duration(struct yctx *c, const yaml_node_t *n, const char *fiel
 	return 0;
 }
 
+/* Key field of delivery block n into *out: 1 when it is a, 2 when it is b, 0 when absent. */
 static int parse_enum(struct yctx *c, const yaml_node_t *n, const char *field, const char *a,
 		      const char *b, int *out)
 {
-	const char *s = scalar(n);
+	const yaml_node_t *v = map_get(c->doc, n, field);
+	const char *s = scalar(v);
 
+	*out = 0;
+	if (!v)
+		return 0;
 	if (s && !strcmp(s, a))
 		*out = 1;
 	else if (s && !strcmp(s, b))
@@ -269,11 +274,9 @@ static int parse_delivery_at(struct yctx *c, const yaml_node_t *spec, const char
 	d->set = true;
 	if ((v = map_get(c->doc, n, "retry")) && parse_retry(c, v, &d->retry))
 		return ERR_VALIDATION;
-	if ((v = map_get(c->doc, n, "backoffPolicy"))) {
-		if (parse_enum(c, v, "backoffPolicy", "linear", "exponential", &e))
-			return ERR_VALIDATION;
-		d->policy = e == 1 ? BACKOFF_LINEAR : BACKOFF_EXPONENTIAL;
-	}
+	if (parse_enum(c, n, "backoffPolicy", "linear", "exponential", &e))
+		return ERR_VALIDATION;
+	d->policy = e == 1 ? BACKOFF_LINEAR : e == 2 ? BACKOFF_EXPONENTIAL : BACKOFF_NONE;
 	if ((v = map_get(c->doc, n, "backoffDelay")) &&
 	    parse_duration(c, v, "backoffDelay", &d->delay_ms))
 		return ERR_VALIDATION;
@@ -286,11 +289,9 @@ static int parse_delivery_at(struct yctx *c, const yaml_node_t *spec, const char
 	/* retryAfterMax needs the delivery-retryafter feature, disabled by default: checked only. */
 	if ((v = map_get(c->doc, n, "retryAfterMax")) && parse_duration(c, v, "retryAfterMax", &ms))
 		return ERR_VALIDATION;
-	if ((v = map_get(c->doc, n, "format"))) {
-		if (parse_enum(c, v, "format", "json", "binary", &e))
-			return ERR_VALIDATION;
-		d->format = e == 1 ? FORMAT_JSON : FORMAT_BINARY;
-	}
+	if (parse_enum(c, n, "format", "json", "binary", &e))
+		return ERR_VALIDATION;
+	d->format = e == 1 ? FORMAT_JSON : FORMAT_BINARY;
 	if ((v = map_get(c->doc, n, "deadLetterSink")) && parse_destination(c, v, dls, &d->dls_url))
 		return ERR_VALIDATION;
 	return 0;

@@ -48,7 +48,6 @@ struct feed {
 struct feed *feed_new(const struct feed_options *opt)
 {
 	struct feed *f = xcalloc(1, sizeof(*f));
-	struct metric *m;
 
 	f->http = opt->http;
 	f->url = xasprintf("%s/reviews?limit=%d", opt->db_url, opt->limit);
@@ -59,11 +58,10 @@ struct feed *feed_new(const struct feed_options *opt)
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->publish_lock, NULL);
 	atomic_init(&f->last_ok_ms, 0);
-	m = metrics_counter(metrics_default(), "node_feed_refreshes_total",
-			    "Fetches of the reviews list from db-service, by outcome",
-			    METRIC_LABELS("outcome"));
-	f->ok = metrics_series(m, METRIC_LABELS("ok"));
-	f->failed = metrics_series(m, METRIC_LABELS("error"));
+	metrics_counter_each(metrics_default(), "node_feed_refreshes_total",
+			     "Fetches of the reviews list from db-service, by outcome", "outcome",
+			     METRIC_LABELS("ok", "error"),
+			     (struct metric_series * *const[]){ &f->ok, &f->failed });
 	return f;
 }
 
@@ -229,13 +227,11 @@ static void fetch(struct feed *f)
 
 	pthread_mutex_lock(&f->lock);
 	stopping = f->stopping;
-	pthread_mutex_unlock(&f->lock);
-	if (stopping) {
-		pthread_mutex_lock(&f->lock);
+	if (stopping)
 		f->in_flight = 0;
-		pthread_mutex_unlock(&f->lock);
+	pthread_mutex_unlock(&f->lock);
+	if (stopping)
 		return;
-	}
 	req.method = "GET";
 	req.url = f->url;
 	req.timeout_ms = f->timeout_ms;

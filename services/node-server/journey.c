@@ -57,7 +57,6 @@ uint64_t journey_topic(const char *id)
 struct journey *journey_new(const struct journey_config *cfg)
 {
 	struct journey *j = xcalloc(1, sizeof(*j));
-	struct metric *m;
 
 	j->cfg = *cfg;
 	if (j->cfg.keep == 0)
@@ -65,12 +64,11 @@ struct journey *journey_new(const struct journey_config *cfg)
 	j->trips = xcalloc(j->cfg.keep, sizeof(*j->trips));
 	j->senders = json_object();
 	pthread_mutex_init(&j->lock, NULL);
-	m = metrics_counter(
+	metrics_counter_each(
 	    metrics_default(), "node_journey_records_total",
-	    "Journey records posted to node-server, by outcome (accepted, rejected).",
-	    METRIC_LABELS("outcome"));
-	j->m_accepted = metrics_series(m, METRIC_LABELS("accepted"));
-	j->m_rejected = metrics_series(m, METRIC_LABELS("rejected"));
+	    "Journey records posted to node-server, by outcome (accepted, rejected).", "outcome",
+	    METRIC_LABELS("accepted", "rejected"),
+	    (struct metric_series * *const[]){ &j->m_accepted, &j->m_rejected });
 	return j;
 }
 
@@ -357,32 +355,18 @@ static int word_ok(json_t *v, const char *const *words)
 	return 0;
 }
 
-static int time_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return int_ok(v, 1, 1LL << 50);
-}
-
-static int code_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return int_ok(v, 0, 999);
-}
-
-static int trace_id_ok(json_t *v, const struct record_kind *k)
+static int trace_id_ok(json_t *v)
 {
 	const char *s = json_string_value(v);
 
-	(void)k;
 	return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
 }
 
-static int counters_ok(json_t *v, const struct record_kind *k)
+static int counters_ok(json_t *v)
 {
 	const char *name;
 	json_t *x;
 
-	(void)k;
 	if (!json_is_object(v) || json_object_size(v) > COUNTERS_MAX)
 		return 0;
 	json_object_foreach(v, name, x) if (strlen(name) == 0 || strlen(name) > COUNTER_NAME_MAX ||
@@ -390,73 +374,61 @@ static int counters_ok(json_t *v, const struct record_kind *k)
 	return 1;
 }
 
-static int policy_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return string_ok(v, POLICY_MAX, 1);
-}
-
-static int attempt_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return int_ok(v, 1, 1000);
-}
-
-static int outcome_ok(json_t *v, const struct record_kind *k)
-{
-	return word_ok(v, k->outcomes);
-}
-
-static int destination_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return string_ok(v, DESTINATION_MAX, 1);
-}
-
-static int response_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return string_ok(v, RESPONSE_MAX, 1);
-}
-
-static int result_ok(json_t *v, const struct record_kind *k)
-{
-	return word_ok(v, k->results);
-}
-
-static int score_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return json_is_number(v) && json_number_value(v) >= -1.0 && json_number_value(v) <= 1.0;
-}
-
-static int matched_ok(json_t *v, const struct record_kind *k)
-{
-	(void)k;
-	return string_ok(v, MATCHED_MAX, 0);
-}
+/* How a key's value is checked. */
+enum field_type { FT_INT, FT_STRING, FT_WORD, FT_TRACE_ID, FT_COUNTERS, FT_SCORE };
 
 /* A key's check, and what it says when the value is refused. */
 struct field_rule {
 	const char *name;
-	int (*ok)(json_t *v, const struct record_kind *k);
+	enum field_type type;
+	long long lo, hi; /* FT_INT: the range; FT_STRING: the least and most bytes */
 	const char *rule;
 };
 
 static const struct field_rule fields[F_COUNT] = {
-	[F_TIME] = { "time", time_ok, "must be milliseconds > 0" },
-	[F_CODE] = { "code", code_ok, "must be an integer 0..999" },
-	[F_TRACE_ID] = { "trace_id", trace_id_ok, "must be 32 lowercase hex digits" },
-	[F_COUNTERS] = { "counters", counters_ok, "must be an object of at most 16 integers >= 0" },
-	[F_POLICY] = { "policy", policy_ok, "must be a string <= 64 bytes" },
-	[F_ATTEMPT] = { "attempt", attempt_ok, "must be an integer 1..1000" },
-	[F_OUTCOME] = { "outcome", outcome_ok, "must be one of:" },
-	[F_DESTINATION] = { "destination", destination_ok, "must be a string <= 512 bytes" },
-	[F_RESPONSE] = { "response", response_ok, "must be a string <= 1024 bytes" },
-	[F_RESULT] = { "result", result_ok, "must be one of:" },
-	[F_SCORE] = { "score", score_ok, "must be a number -1..1" },
-	[F_MATCHED] = { "matched", matched_ok, "must be a string of 1 to 64 bytes" },
+	[F_TIME] = { "time", FT_INT, 1, 1LL << 50, "must be milliseconds > 0" },
+	[F_CODE] = { "code", FT_INT, 0, 999, "must be an integer 0..999" },
+	[F_TRACE_ID] = { "trace_id", FT_TRACE_ID, 0, 0, "must be 32 lowercase hex digits" },
+	[F_COUNTERS] = { "counters", FT_COUNTERS, 0, 0,
+			 "must be an object of at most 16 integers >= 0" },
+	[F_POLICY] = { "policy", FT_STRING, 0, POLICY_MAX, "must be a string <= 64 bytes" },
+	[F_ATTEMPT] = { "attempt", FT_INT, 1, 1000, "must be an integer 1..1000" },
+	[F_OUTCOME] = { "outcome", FT_WORD, 0, 0, "must be one of:" },
+	[F_DESTINATION] = { "destination", FT_STRING, 0, DESTINATION_MAX,
+			    "must be a string <= 512 bytes" },
+	[F_RESPONSE] = { "response", FT_STRING, 0, RESPONSE_MAX, "must be a string <= 1024 bytes" },
+	[F_RESULT] = { "result", FT_WORD, 0, 0, "must be one of:" },
+	[F_SCORE] = { "score", FT_SCORE, 0, 0, "must be a number -1..1" },
+	[F_MATCHED] = { "matched", FT_STRING, 1, MATCHED_MAX, "must be a string of 1 to 64 bytes" },
 };
+
+/* The words key f may hold in a record of kind k (FT_WORD keys; NULL for the others). */
+static const char *const *field_words(int f, const struct record_kind *k)
+{
+	return f == F_OUTCOME ? k->outcomes : f == F_RESULT ? k->results : NULL;
+}
+
+static int field_ok(int f, json_t *v, const struct record_kind *k)
+{
+	const struct field_rule *r = &fields[f];
+
+	switch (r->type) {
+	case FT_INT:
+		return int_ok(v, r->lo, r->hi);
+	case FT_STRING:
+		return string_ok(v, (size_t)r->hi, r->lo == 0);
+	case FT_WORD:
+		return word_ok(v, field_words(f, k));
+	case FT_TRACE_ID:
+		return trace_id_ok(v);
+	case FT_COUNTERS:
+		return counters_ok(v);
+	case FT_SCORE:
+		return json_is_number(v) && json_number_value(v) >= -1.0 &&
+		       json_number_value(v) <= 1.0;
+	}
+	return 0;
+}
 
 static const struct record_kind *kind_find(const char *source, const char *kind)
 {
@@ -484,11 +456,10 @@ static int field_check(const char *name, json_t *v, const struct record_kind *k,
 	if (!(k->allowed & F(f)))
 		return fail(err, idx, "%s is not a key of a %s %s record", name, k->source,
 			    k->kind);
-	if (fields[f].ok(v, k))
+	if (field_ok(f, v, k))
 		return 0;
 	(void)fail(err, idx, "%s %s", name, fields[f].rule);
-	w = f == F_OUTCOME ? k->outcomes : f == F_RESULT ? k->results : NULL;
-	for (; w && *w; w++)
+	for (w = field_words(f, k); w && *w; w++)
 		(void)buf_appendf(err, " %s%s", *w, w[1] ? "," : "");
 	return ERR_VALIDATION;
 }

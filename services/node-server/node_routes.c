@@ -457,40 +457,39 @@ static int journey_post(struct http_request *req)
 	return http_respond_json(req, 202, json_pack("{s:I}", "accepted", (json_int_t)n));
 }
 
+/* 200 with j, never cached; j NULL: 404, no journey is kept for this `key`. Steals j. */
+static int respond_journey(struct http_request *req, json_t *j, const char *key)
+{
+	if (j == NULL)
+		return http_fail(req, ERR_NOT_FOUND,
+				 "no journey kept for this %s (only the newest reviews' are)", key);
+	(void)http_add_header(req, "Cache-Control", "no-store");
+	return http_respond_json(req, 200, j);
+}
+
 static int journey_get_one(struct http_request *req)
 {
 	struct node_routes *r = req->ctx;
-	json_t *j = journey_get(r->journey, http_param(req, "id"));
 
-	if (j == NULL)
-		return http_fail(req, ERR_NOT_FOUND,
-				 "no journey kept for this id (only the newest reviews' are)");
-	(void)http_add_header(req, "Cache-Control", "no-store");
-	return http_respond_json(req, 200, j);
+	return respond_journey(req, journey_get(r->journey, http_param(req, "id")), "id");
 }
 
 static int review_journey_get(struct http_request *req)
 {
 	struct node_routes *r = req->ctx;
 	const char *id = http_param(req, "id");
-	json_t *j;
 
 	if (!id_ok(id))
 		return http_fail(req, ERR_BAD_REQUEST, "a review id is a positive integer");
-	j = journey_get_review(r->journey, strtoll(id, NULL, 10));
-	if (j == NULL)
-		return http_fail(req, ERR_NOT_FOUND,
-				 "no journey kept for this review (only the newest reviews' are)");
-	(void)http_add_header(req, "Cache-Control", "no-store");
-	return http_respond_json(req, 200, j);
+	return respond_journey(req, journey_get_review(r->journey, strtoll(id, NULL, 10)),
+			       "review");
 }
 
 static int delivery_get(struct http_request *req)
 {
 	struct node_routes *r = req->ctx;
 
-	(void)http_add_header(req, "Cache-Control", "no-store");
-	return http_respond_json(req, 200, journey_delivery(r->journey));
+	return respond_journey(req, journey_delivery(r->journey), "delivery");
 }
 
 /* ---- readiness -------------------------------------------------------------------------- */
