@@ -367,6 +367,7 @@ static int load(struct statics *st, const char *joined, const char *resolved,
 		return ERR_NOT_FOUND;
 	}
 	*out = NULL;
+	watch_drain(st); /* events since cached() drained: no sharing a file that just changed */
 	for (i = 0; i < st->n && *out == NULL; i++)
 		if (same_version(&st->entries[i], &sb) &&
 		    (st->watch_fd < 0 || st->entries[i].gen == st->gen) &&
