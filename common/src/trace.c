@@ -425,19 +425,40 @@ static struct provider *get_provider(void)
 
 /* ---- spans --------------------------------------------------------------------------------- */
 
-static void attr_free(struct trace_attr *a)
+/* A copy of str in s's pool when it fits, else malloc'd. */
+static char *span_strdup(struct trace_span *s, const char *str)
 {
-	free((char *)(uintptr_t)a->key);
-	if (a->type == TRACE_ATTR_STRING)
-		free((char *)(uintptr_t)a->v.s);
+	size_t n = strlen(str) + 1;
+	char *p;
+
+	if (n > sizeof(s->pool) - s->pool_used)
+		return xstrdup(str);
+	p = s->pool + s->pool_used;
+	memcpy(p, str, n);
+	s->pool_used += n;
+	return p;
 }
 
-static void attr_copy(struct trace_attr *dst, const struct trace_attr *src)
+/* Frees a string from span_strdup() (one in the pool stays until the span goes). */
+static void span_strfree(struct trace_span *s, const char *str)
+{
+	if (str && (str < s->pool || str >= s->pool + sizeof(s->pool)))
+		free((char *)(uintptr_t)str);
+}
+
+static void attr_free(struct trace_span *s, struct trace_attr *a)
+{
+	span_strfree(s, a->key);
+	if (a->type == TRACE_ATTR_STRING)
+		span_strfree(s, a->v.s);
+}
+
+static void attr_copy(struct trace_span *s, struct trace_attr *dst, const struct trace_attr *src)
 {
 	*dst = *src;
-	dst->key = xstrdup(src->key);
+	dst->key = span_strdup(s, src->key);
 	if (src->type == TRACE_ATTR_STRING)
-		dst->v.s = xstrdup(src->v.s ? src->v.s : "");
+		dst->v.s = span_strdup(s, src->v.s ? src->v.s : "");
 }
 
 static void span_free(struct trace_span *s)
@@ -445,17 +466,18 @@ static void span_free(struct trace_span *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nattrs; i++)
-		attr_free(&s->attrs[i]);
-	free(s->attrs);
+		attr_free(s, &s->attrs[i]);
+	if (s->attrs != s->attrs_inline)
+		free(s->attrs);
 	for (size_t i = 0; i < s->nevents; i++) {
 		for (size_t j = 0; j < s->events[i].nattrs; j++)
-			attr_free(&s->events[i].attrs[j]);
+			attr_free(s, &s->events[i].attrs[j]);
 		free(s->events[i].attrs);
-		free(s->events[i].name);
+		span_strfree(s, s->events[i].name);
 	}
 	free(s->events);
-	free(s->name);
-	free(s->status_msg);
+	span_strfree(s, s->name);
+	span_strfree(s, s->status_msg);
 	free(s);
 }
 
@@ -502,8 +524,10 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 	span_sample(s, parent, has_parent);
 	s->kind = kind;
 	s->start_ns = clock_real_ns();
+	s->attrs = s->attrs_inline;
+	s->attrs_alloc = TRACE_SPAN_INLINE_ATTRS;
 	if (s->recording)
-		s->name = xstrdup(name);
+		s->name = span_strdup(s, name);
 	*out = s;
 	return 0;
 }
@@ -527,14 +551,17 @@ static size_t limit_attrs(void)
 	return p ? p->cfg.max_attrs : 128;
 }
 
-/* Sets or replaces an attribute in (*arr, *n) within limit; counts drops. */
-static void attrs_put(struct trace_attr **arr, size_t *n, size_t *alloc, unsigned *dropped,
-		      size_t limit, const struct trace_attr *a)
+/*
+ * Sets or replaces an attribute of s in (*arr, *n) within limit; counts drops. An array at
+ * s->attrs_inline moves to the heap when it is full.
+ */
+static void attrs_put(struct trace_span *s, struct trace_attr **arr, size_t *n, size_t *alloc,
+		      unsigned *dropped, size_t limit, const struct trace_attr *a)
 {
 	for (size_t i = 0; i < *n; i++) {
 		if (!strcmp((*arr)[i].key, a->key)) {
-			attr_free(&(*arr)[i]);
-			attr_copy(&(*arr)[i], a);
+			attr_free(s, &(*arr)[i]);
+			attr_copy(s, &(*arr)[i], a);
 			return;
 		}
 	}
@@ -542,8 +569,15 @@ static void attrs_put(struct trace_attr **arr, size_t *n, size_t *alloc, unsigne
 		(*dropped)++;
 		return;
 	}
+	if (*arr == s->attrs_inline && *n + 1 > *alloc) {
+		struct trace_attr *heap = xmalloc(2 * *alloc * sizeof(*heap));
+
+		memcpy(heap, *arr, *n * sizeof(*heap));
+		*arr = heap;
+		*alloc *= 2;
+	}
 	xgrow((void **)arr, alloc, *n + 1, sizeof(**arr));
-	attr_copy(&(*arr)[*n], a);
+	attr_copy(s, &(*arr)[*n], a);
 	(*n)++;
 }
 
@@ -551,7 +585,7 @@ void trace_span_set_attr(struct trace_span *span, const struct trace_attr *attr)
 {
 	if (!span || !span->recording || !attr || !attr->key)
 		return;
-	attrs_put(&span->attrs, &span->nattrs, &span->attrs_alloc, &span->dropped_attrs,
+	attrs_put(span, &span->attrs, &span->nattrs, &span->attrs_alloc, &span->dropped_attrs,
 		  limit_attrs(), attr);
 }
 
@@ -587,8 +621,8 @@ void trace_span_set_name(struct trace_span *span, const char *name)
 {
 	if (!span || !span->recording || !name)
 		return;
-	free(span->name);
-	span->name = xstrdup(name);
+	span_strfree(span, span->name);
+	span->name = span_strdup(span, name);
 }
 
 void trace_span_add_event(struct trace_span *span, const char *name, const struct trace_attr *attrs,
@@ -612,11 +646,11 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 	XGROW(span->events, span->nevents + 1, span->events_alloc);
 	e = &span->events[span->nevents++];
 	memset(e, 0, sizeof(*e));
-	e->name = xstrdup(name);
+	e->name = span_strdup(span, name);
 	e->time_ns = clock_real_ns();
 	for (size_t i = 0; i < nattrs; i++)
 		if (attrs[i].key)
-			attrs_put(&e->attrs, &e->nattrs, &alloc, &e->dropped_attrs, max_attrs,
+			attrs_put(span, &e->attrs, &e->nattrs, &alloc, &e->dropped_attrs, max_attrs,
 				  &attrs[i]);
 }
 
@@ -625,8 +659,8 @@ void trace_span_set_status(struct trace_span *span, enum trace_status status, co
 	if (!span || !span->recording)
 		return;
 	span->status = status;
-	free(span->status_msg);
-	span->status_msg = status == TRACE_STATUS_ERROR && msg ? xstrdup(msg) : NULL;
+	span_strfree(span, span->status_msg);
+	span->status_msg = status == TRACE_STATUS_ERROR && msg ? span_strdup(span, msg) : NULL;
 }
 
 void trace_log_span(const struct trace_span *s)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,13 +30,21 @@ struct entry {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
+	unsigned gen; /* st->gen when it was last checked against the file system */
 	struct statics_file *file;
 };
+
+/* Any change to a watched directory or file: a name added, removed, renamed, data, metadata. */
+#define WATCH_MASK                                                                        \
+	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
+	 IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 struct statics {
 	char *root; /* resolved; NULL when FRONTEND_DIR is missing */
 	size_t root_len;
 	pthread_mutex_t lock;
+	int watch_fd; /* inotify, non-blocking; -1: every lookup stat()s instead */
+	unsigned gen; /* bumped by every inotify event */
 	struct entry entries[STATICS_MAX_FILES];
 	size_t n;
 };
@@ -128,6 +137,7 @@ int statics_new(const char *root, struct statics **out, struct buf *msg)
 	struct stat sb;
 
 	pthread_mutex_init(&st->lock, NULL);
+	st->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	*out = st;
 	if (resolved == NULL || stat(resolved, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		(void)buf_appendf(msg, "FRONTEND_DIR '%s' is not a directory (%s)", root,
@@ -163,6 +173,8 @@ void statics_free(struct statics *st)
 		free(st->entries[i].path);
 		statics_file_release(st->entries[i].file);
 	}
+	if (st->watch_fd >= 0)
+		(void)close(st->watch_fd);
 	pthread_mutex_destroy(&st->lock);
 	free(st->root);
 	free(st);
@@ -220,22 +232,93 @@ static struct entry *entry_find(struct statics *st, const char *joined)
 	return NULL;
 }
 
+/* Stops watching: from now on every lookup stat()s. Lock held. */
+static void watch_off(struct statics *st)
+{
+	if (st->watch_fd >= 0)
+		(void)close(st->watch_fd);
+	st->watch_fd = -1;
+}
+
+/* Reads every queued inotify event; any event makes every entry stale. Lock held. */
+static void watch_drain(struct statics *st)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t r;
+
+	while (st->watch_fd >= 0) {
+		r = read(st->watch_fd, ev, sizeof(ev));
+		if (r > 0) {
+			st->gen++;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || errno != EAGAIN)
+			watch_off(st);
+		break;
+	}
+}
+
 /*
- * The fast path: joined still leads (following links, one stat(2)) to the very file version
- * cached for it, which was inside the root when it was read: a new reference to it. A changed
- * file, or a link swapped in, has another identity or version and takes the slow path.
+ * Watches path (links followed) and every directory from the root down to it, so a change
+ * anywhere on the way (a name swapped for a link, a directory renamed) or to the file itself
+ * queues an event. Lock held; on failure (e.g. the watch limit) watching stops.
+ */
+static void watch_path(struct statics *st, const char *path)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p) || n < st->root_len) {
+		watch_off(st);
+		return;
+	}
+	memcpy(p, path, n + 1);
+	while (st->watch_fd >= 0 && n >= st->root_len) {
+		p[n] = '\0';
+		if (inotify_add_watch(st->watch_fd, p, WATCH_MASK) < 0)
+			watch_off(st);
+		while (n > 0 && p[n - 1] != '/')
+			n--;
+		if (n == 0)
+			break;
+		n--; /* the slash */
+	}
+}
+
+/*
+ * The fast path: joined's entry, still current, as a new reference. With inotify, current
+ * means no event came since the entry was checked (no system call but reading the empty
+ * queue). Without it, joined still leads (following links, one stat(2)) to the very file
+ * version cached for it, which was inside the root when it was read. A changed file, or a link
+ * swapped in, takes the slow path.
  */
 static struct statics_file *cached(struct statics *st, const char *joined)
 {
 	struct statics_file *f = NULL;
 	struct entry *e;
 	struct stat sb;
+	int current;
 
+	pthread_mutex_lock(&st->lock);
+	watch_drain(st);
+	if (st->watch_fd >= 0) {
+		e = entry_find(st, joined);
+		if (e && e->gen == st->gen) {
+			f = e->file;
+			atomic_fetch_add(&f->refs, 1);
+		}
+		pthread_mutex_unlock(&st->lock);
+		return f;
+	}
+	pthread_mutex_unlock(&st->lock);
 	if (stat(joined, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return NULL;
 	pthread_mutex_lock(&st->lock);
 	e = entry_find(st, joined);
-	if (e && same_version(e, &sb)) {
+	current = e && same_version(e, &sb);
+	if (current) {
 		f = e->file;
 		atomic_fetch_add(&f->refs, 1);
 	}
@@ -244,8 +327,29 @@ static struct statics_file *cached(struct statics *st, const char *joined)
 }
 
 /*
+ * Marks e current for the inotify fast path: with joined and resolved watched and the queue
+ * drained, joined must still lead to the file version read (else e stays stale and the next
+ * lookup checks again). Lock held.
+ */
+static void entry_check(struct statics *st, struct entry *e, const char *joined,
+			const char *resolved)
+{
+	struct stat sb;
+
+	watch_path(st, joined);
+	watch_path(st, resolved);
+	watch_drain(st);
+	if (st->watch_fd < 0)
+		return;
+	if (stat(joined, &sb) == 0 && same_version(e, &sb))
+		e->gen = st->gen;
+	else
+		e->gen = st->gen - 1;
+}
+
+/*
  * Reads resolved (checked to be inside the root) and caches it under joined; a file another
- * path already cached in the same version is shared. Lock held.
+ * path already cached in the same version (and, with inotify, current) is shared. Lock held.
  */
 static int load(struct statics *st, const char *joined, const char *resolved,
 		struct statics_file **out, struct buf *msg)
@@ -263,8 +367,10 @@ static int load(struct statics *st, const char *joined, const char *resolved,
 		return ERR_NOT_FOUND;
 	}
 	*out = NULL;
+	watch_drain(st); /* events since cached() drained: no sharing a file that just changed */
 	for (i = 0; i < st->n && *out == NULL; i++)
 		if (same_version(&st->entries[i], &sb) &&
+		    (st->watch_fd < 0 || st->entries[i].gen == st->gen) &&
 		    st->entries[i].file->content_type == statics_content_type(resolved)) {
 			*out = st->entries[i].file;
 			atomic_fetch_add(&(*out)->refs, 1);
@@ -287,6 +393,7 @@ static int load(struct statics *st, const char *joined, const char *resolved,
 		e->mtime = sb.st_mtim;
 		e->file = *out;
 		atomic_fetch_add(&(*out)->refs, 1);
+		entry_check(st, e, joined, resolved);
 	}
 	return 0;
 }

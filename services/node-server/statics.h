@@ -8,10 +8,15 @@
  * resolved root, so a symlink cannot lead outside either. No segments means index.html.
  *
  * Files are read once and kept in memory (the folder is small; at most STATICS_MAX_FILES
- * request paths, files of up to STATICS_MAX_FILE bytes, are cached); every lookup stat()s the
- * requested path and reloads the file when its device, inode, size or mtime changed, so edits
- * show up at once for developers. A path whose cached version is current costs that one
- * stat(2); any other goes through realpath(3) and the root check again.
+ * request paths, files of up to STATICS_MAX_FILE bytes, are cached), and edits show up at
+ * once. An inotify instance watches every cached file and every directory from the root down
+ * to it (both the requested path and the resolved one); every lookup reads the instance's
+ * queue (non-blocking, under the cache lock), and any event makes every entry stale. A stale
+ * or new path goes through realpath(3) and the root check again, and its entry becomes current
+ * only when, with the watches in place, the requested path still leads to the file version read.
+ * A path whose entry is current costs that one read(2) of an empty queue. Without inotify (no
+ * instance, or a watch refused, e.g. at the watch limit) every lookup stat()s the requested
+ * path instead and reloads the file when its device, inode, size or mtime changed.
  *
  * ETag: a strong tag made of the inode, size and mtime in nanoseconds. Cache-Control:
  * "no-cache" (always revalidate; the 304 is cheap).

@@ -191,9 +191,16 @@ struct trace_event {
 	unsigned dropped_attrs;
 };
 
+/* What a span holds without further allocation: attributes, and bytes of copied strings. */
+#define TRACE_SPAN_INLINE_ATTRS 16
+#define TRACE_SPAN_POOL		512
+
 /*
  * A span. The fields are for exporters (otlp.c), read-only, after trace_span_end(); code that
- * creates spans uses the functions below.
+ * creates spans uses the functions below. A recording span keeps its first
+ * TRACE_SPAN_INLINE_ATTRS attributes in attrs_inline and copies its name, attribute keys and
+ * string values, event names and status message into pool while they fit (a bump allocator,
+ * never reused), so a typical span is one allocation; what does not fit is malloc'd.
  */
 struct trace_span {
 	struct trace_context ctx;
@@ -212,6 +219,9 @@ struct trace_span {
 	char *status_msg;
 	int recording;
 	struct trace_span *prev_current; /* trace_span_enter() */
+	struct trace_attr attrs_inline[TRACE_SPAN_INLINE_ATTRS];
+	size_t pool_used;
+	char pool[TRACE_SPAN_POOL];
 };
 
 /*

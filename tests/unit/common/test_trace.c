@@ -372,6 +372,42 @@ Test(span, lifecycle_and_limits)
 	trace_span_enter(NULL);
 }
 
+/* Past the span's inline storage (TRACE_SPAN_INLINE_ATTRS, TRACE_SPAN_POOL): heap, no leak. */
+Test(span, beyond_inline_storage)
+{
+	struct trace_attr ea = { .key = "event.key", .type = TRACE_ATTR_STRING, .v.s = "v" };
+	struct trace_span *s;
+	char key[32], big[TRACE_SPAN_POOL + 64];
+	size_t n = TRACE_SPAN_INLINE_ATTRS * 3;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	init_with(128, 4, 16, 4, TRACE_SAMPLER_ALWAYS_ON);
+	cr_assert_eq(trace_span_start("inline", TRACE_SPAN_SERVER, NULL, &s), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "key.%zu", i);
+		trace_span_set_str(s, key, i % 2 ? big : "small");
+	}
+	trace_span_set_str(s, "key.0", "replaced"); /* a pooled value replaced */
+	trace_span_set_str(s, "key.1", "again");    /* a malloc'd value replaced */
+	trace_span_add_event(s, big, &ea, 1);
+	trace_span_set_status(s, TRACE_STATUS_ERROR, big);
+	trace_span_set_name(s, big);
+	cr_assert_eq(s->nattrs, n);
+	cr_assert_neq(s->attrs, s->attrs_inline);
+	cr_assert_str_eq(s->attrs[0].v.s, "replaced");
+	cr_assert_str_eq(s->attrs[1].v.s, "again");
+	cr_assert_str_eq(s->attrs[3].v.s, big);
+	cr_assert_str_eq(s->attrs[n - 1].key, "key.47");
+	cr_assert_str_eq(s->events[0].attrs[0].v.s, "v");
+	cr_assert_str_eq(s->status_msg, big);
+	cr_assert_str_eq(s->name, big);
+	cr_assert_leq(s->pool_used, sizeof(s->pool));
+	trace_span_end(s);
+	cr_assert_eq(trace_flush(5000), 0);
+	trace_shutdown();
+}
+
 Test(span, unsampled_spans_propagate_but_are_not_exported)
 {
 	struct trace_span *s, *c;

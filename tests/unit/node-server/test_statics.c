@@ -1,10 +1,12 @@
 /* Unit tests for node-server's statics.c: path rules, content types, ETags, the file cache. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,6 +270,59 @@ Test(statics, swapped_in_link_is_not_followed, LEAK_FINI)
 	cr_assert_null(b);
 	cr_assert_eq(memcmp(a->data, "<p>page</p>", a->len), 0, "a held reference stays valid");
 	statics_file_release(a);
+	statics_free(st);
+	tree_remove(&t);
+	buf_release(&msg);
+}
+
+/*
+ * With inotify, a cached file is current until an event says otherwise, so even an edit that
+ * keeps the inode, the size and the mtime (which a stat(2) comparison cannot see) is picked
+ * up at once; so is a directory on the way renamed and replaced.
+ */
+Test(statics, inotify_sees_what_stat_cannot, LEAK_FINI)
+{
+	const char *segs[2] = { "images", "logo.svg" };
+	struct statics_file *a, *b, *c;
+	char p[PATH_MAX + 32], q[PATH_MAX + 32];
+	struct stat sb;
+	struct timespec same[2];
+	struct statics *st;
+	struct tree t;
+	struct buf msg;
+	int probe = inotify_init1(IN_CLOEXEC);
+	FILE *f;
+
+	if (probe < 0)
+		cr_skip_test("inotify_init1 failed (%s): statics falls back to stat(2)",
+			     strerror(errno));
+	(void)close(probe);
+	tree_make(&t);
+	buf_init(&msg, 1024);
+	cr_assert_eq(statics_new(t.root, &st, &msg), 0);
+	cr_assert_eq(statics_lookup(st, segs, 2, &a, &msg), 0);
+	snprintf(p, sizeof(p), "%s/images/logo.svg", t.root);
+	cr_assert_eq(stat(p, &sb), 0);
+	f = fopen(p, "r+");
+	cr_assert_not_null(f);
+	cr_assert_eq(fputs("<SVG/>", f) >= 0, 1); /* same length, same inode */
+	cr_assert_eq(fclose(f), 0);
+	same[0] = sb.st_atim;
+	same[1] = sb.st_mtim;
+	cr_assert_eq(utimensat(AT_FDCWD, p, same, 0), 0);
+	cr_assert_eq(statics_lookup(st, segs, 2, &b, &msg), 0);
+	cr_assert_eq(memcmp(b->data, "<SVG/>", b->len), 0, "the edit is seen");
+	snprintf(q, sizeof(q), "%s/images.old", t.root);
+	snprintf(p, sizeof(p), "%s/images", t.root);
+	cr_assert_eq(rename(p, q), 0);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/images/logo.svg", t.root);
+	write_file(p, "<svg>new</svg>");
+	cr_assert_eq(statics_lookup(st, segs, 2, &c, &msg), 0);
+	cr_assert_eq(c->len, strlen("<svg>new</svg>"), "the new directory's file is served");
+	statics_file_release(a);
+	statics_file_release(b);
+	statics_file_release(c);
 	statics_free(st);
 	tree_remove(&t);
 	buf_release(&msg);
