@@ -322,10 +322,8 @@ bool ce_name_valid(const char *name)
 static bool media_split(const char *ct, const char **type, size_t *tlen, const char **sub,
 			size_t *slen)
 {
-	const char *p = ct, *slash;
+	const char *p = text_skip_ows(ct), *slash;
 
-	while (*p == ' ' || *p == '\t')
-		p++;
 	slash = strchr(p, '/');
 	if (!slash || slash == p)
 		return false;

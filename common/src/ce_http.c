@@ -62,13 +62,6 @@ static bool has_prefix_ci(const char *s, const char *prefix)
 	return !strncasecmp(s, prefix, strlen(prefix));
 }
 
-static const char *skip_ows(const char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return s;
-}
-
 /* The only Content-Type header, NULL when none, or -1 (with err) when there are several. */
 static int find_content_type(const struct http_header *h, size_t n, const char **ct,
 			     struct ce_error *err)
@@ -105,7 +98,7 @@ bool ce_http_is_event(const struct http_header *headers, size_t n_headers)
 		if (!strcasecmp(headers[i].name, "ce-specversion"))
 			return true;
 		if (!strcasecmp(headers[i].name, "content-type") &&
-		    has_prefix_ci(skip_ows(headers[i].value), PREFIX_STRUCTURED))
+		    has_prefix_ci(text_skip_ows(headers[i].value), PREFIX_STRUCTURED))
 			return true;
 	}
 	return false;
@@ -307,7 +300,7 @@ void ce_decoded_release(struct ce_decoded *d)
 /* The mode for a Content-Type; -1 (with err) for an unsupported structured format. */
 static int detect_mode(const char *ct, enum ce_mode *mode, struct ce_error *err)
 {
-	const char *v = ct ? skip_ows(ct) : "";
+	const char *v = ct ? text_skip_ows(ct) : "";
 
 	*mode = CE_MODE_BINARY;
 	if (has_prefix_ci(v, PREFIX_BATCH))
@@ -411,7 +404,8 @@ int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const vo
 	*len = 0;
 	if (ce_validate(ev, NULL))
 		return ERR_INVALID_EVENT;
-	if (ev->datacontenttype && has_prefix_ci(skip_ows(ev->datacontenttype), PREFIX_STRUCTURED))
+	if (ev->datacontenttype &&
+	    has_prefix_ci(text_skip_ows(ev->datacontenttype), PREFIX_STRUCTURED))
 		return ERR_MEDIA_TYPE;
 	if (ev->datacontenttype)
 		headers_add(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));

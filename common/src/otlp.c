@@ -182,11 +182,8 @@ long long otlp_retry_after_ms(const char *value, long long now_s)
 
 	if (!value)
 		return -1;
-	while (*value == ' ' || *value == '\t')
-		value++;
 	len = strlen(value);
-	while (len && (value[len - 1] == ' ' || value[len - 1] == '\t'))
-		len--;
+	text_trim_ows(&value, &len);
 	if (!parse_num(value, len, &v))
 		return v * 1000;
 	{

@@ -135,16 +135,33 @@ int text_percent_decode(const char *s, size_t len, struct buf *out)
 	return 0;
 }
 
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+void text_trim_ows(const char **s, size_t *len)
+{
+	while (*len && is_ows(**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && is_ows((*s)[*len - 1]))
+		(*len)--;
+}
+
+const char *text_skip_ows(const char *s)
+{
+	while (is_ows(*s))
+		s++;
+	return s;
+}
+
 char *text_percent_decode_ows(const char *s, size_t len)
 {
 	struct buf b;
 
-	while (len && (*s == ' ' || *s == '\t')) {
-		s++;
-		len--;
-	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
+	text_trim_ows(&s, &len);
 	buf_init(&b, BUF_NOCAP);
 	if (text_percent_decode(s, len, &b) || memchr(b.data, '\0', b.len)) {
 		buf_release(&b);

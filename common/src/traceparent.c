@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/text.h"
 
 static int hexval(char c)
 {
@@ -55,22 +56,6 @@ int traceparent_ids_valid(const uint8_t trace_id[16], const uint8_t span_id[8])
 	return nonzero(trace_id, 16) && nonzero(span_id, 8);
 }
 
-static int is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* Trims OWS around [*s, *s + *len). */
-static void trim(const char **s, size_t *len)
-{
-	while (*len && is_ows(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && is_ows((*s)[*len - 1]))
-		(*len)--;
-}
-
 static int parse_value(const char *v, size_t len, struct traceparent *out)
 {
 	uint8_t version, flags;
@@ -105,7 +90,7 @@ int traceparent_parse(const char *const *values, size_t n, struct traceparent *o
 		return ERR_BAD_REQUEST;
 	v = values[0];
 	len = strlen(v);
-	trim(&v, &len);
+	text_trim_ows(&v, &len);
 	rc = parse_value(v, len, out);
 	if (rc)
 		memset(out, 0, sizeof(*out));
@@ -207,7 +192,7 @@ static int split_value(const char *v, struct member *m, size_t *n)
 		size_t len = comma ? (size_t)(comma - v) : strlen(v);
 		const char *s = v;
 
-		trim(&s, &len);
+		text_trim_ows(&s, &len);
 		if (len && add_member(s, len, m, n))
 			return ERR_BAD_REQUEST;
 		if (!comma)

@@ -613,11 +613,8 @@ int badword_parse(const char *text, size_t len, struct badword_list **out, struc
 		lineno++;
 		n = end - i;
 		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		while (n && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
+			n--; /* CR, SP and HTAB in any order at the end */
+		text_trim_ows(&p, &n);
 		if (n && *p != '#')
 			rc = add_entry(l, p, n, lineno, err);
 		i = end + 1;

@@ -20,6 +20,7 @@
 
 #include "common/duration.h"
 #include "common/err.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 #define MAX_FILTER_DEPTH   16
@@ -799,16 +800,12 @@ int topology_add_paths(struct topology *t, const char *paths, struct buf *err)
 	while (!rc && p && *p) {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *item = p;
 		char *one;
 
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
+		text_trim_ows(&item, &n);
 		if (n > 0) {
-			one = xstrndup(p, n);
+			one = xstrndup(item, n);
 			rc = add_path(t, one, err);
 			free(one);
 		}

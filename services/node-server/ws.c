@@ -22,6 +22,7 @@
 #include "common/list.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 #include "sha1.h"
 
@@ -189,14 +190,10 @@ static int has_token(const char *list, const char *tok)
 	while (list && *list) {
 		const char *end = strchr(list, ',');
 		size_t n = end ? (size_t)(end - list) : strlen(list);
+		const char *item = list;
 
-		while (n && (*list == ' ' || *list == '\t')) {
-			list++;
-			n--;
-		}
-		while (n && (list[n - 1] == ' ' || list[n - 1] == '\t'))
-			n--;
-		if (n == tlen && strncasecmp(list, tok, n) == 0)
+		text_trim_ows(&item, &n);
+		if (n == tlen && strncasecmp(item, tok, n) == 0)
 			return 1;
 		list = end ? end + 1 : NULL;
 	}

@@ -52,6 +52,15 @@ bool text_media_type_is_json(const char *ct, const char *type);
 int text_percent_decode(const char *s, size_t len, struct buf *out);
 
 /*
+ * Narrows the view *s[0..*len) to drop the optional white space (RFC 9110 5.6.3: SP and HTAB)
+ * at both ends; all of it when it is nothing else. Other bytes (CR, NUL) are not trimmed.
+ */
+void text_trim_ows(const char **s, size_t *len);
+
+/* s past its leading optional white space (SP and HTAB); s is NUL-terminated. */
+const char *text_skip_ows(const char *s);
+
+/*
  * Trims spaces and tabs around s[0..len), then percent-decodes it into a new string (the
  * caller frees it). NULL on a bad escape or when the result would hold a NUL byte (%00).
  * The form of OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS members.

@@ -166,3 +166,37 @@ Test(text, json_string)
 		buf_release(&b);
 	}
 }
+
+/* text_trim_ows() drops SP and HTAB at both ends and nothing else; text_skip_ows() the front. */
+Test(text, trim_ows)
+{
+	static const char *const rows[][2] = {
+		{ "a", "a" },	   { " \ta b\t ", "a b" },   { "\t", "" },
+		{ "", "" },	   { "\r a \r", "\r a \r" }, { " \ra", "\ra" },
+		{ "x\n ", "x\n" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *s = rows[i][0];
+		size_t len = strlen(s);
+
+		text_trim_ows(&s, &len);
+		cr_expect_eq(len, strlen(rows[i][1]), "row %zu", i);
+		cr_expect_eq(strncmp(s, rows[i][1], len), 0, "row %zu", i);
+		cr_expect(s >= rows[i][0] && s + len <= rows[i][0] + strlen(rows[i][0]), "row %zu",
+			  i);
+	}
+	/* a view shorter than the string: the bytes past len are not looked at */
+	{
+		const char *s = " a  b";
+		size_t len = 3;
+
+		text_trim_ows(&s, &len);
+		cr_expect_eq(len, 1);
+		cr_expect_eq(*s, 'a');
+	}
+	cr_expect_str_eq(text_skip_ows(" \t a \t"), "a \t");
+	cr_expect_str_eq(text_skip_ows("\r a"), "\r a");
+	cr_expect_str_eq(text_skip_ows(" \t"), "");
+}
