@@ -10,6 +10,13 @@
  * Then the child is killed (SIGKILL: the start, not the stop, is measured) and reaped.
  * Prints one line per run "run N us", then "median_us M min_us A max_us B". Exits 1 when the
  * child exits early or is not up within 10 s.
+ *
+ * The request can be another one (the first request that needs more than the listener, e.g.
+ * node-server's POST /add, which sends through libcurl):
+ *   COLDSTART_METHOD   request method [GET]
+ *   COLDSTART_HEADERS  extra header lines, each ending in \n (sent as \r\n) [none]
+ *   COLDSTART_BODY     request body, sent with its Content-Length [none]
+ *   COLDSTART_STATUS   the 3-digit status that ends a run [200]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +49,9 @@ static void pause_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* One attempt: 1 when GET path answered 200, else 0. */
+static const char *want_status = "200";
+
+/* One attempt: 1 when the request was answered with want_status, else 0. */
 static int probe(int port, const char *req, size_t req_len)
 {
 	struct sockaddr_in sa = { 0 };
@@ -64,8 +73,8 @@ static int probe(int port, const char *req, size_t req_len)
 				break;
 			got += (size_t)n;
 		}
-		ok =
-		    got >= 12 && memcmp(resp, "HTTP/1.", 7) == 0 && memcmp(resp + 9, "200", 3) == 0;
+		ok = got >= 12 && memcmp(resp, "HTTP/1.", 7) == 0 &&
+		     memcmp(resp + 9, want_status, 3) == 0;
 	}
 	close(fd);
 	return ok;
@@ -123,9 +132,50 @@ static int cmp_ll(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : fallback;
+}
+
+/* "GET path HTTP/1.1" and the headers and body from COLDSTART_*; its length, or -1. */
+static int build_request(char *req, size_t size, const char *path)
+{
+	const char *method = env_or("COLDSTART_METHOD", "GET"),
+		   *body = env_or("COLDSTART_BODY", "");
+	const char *extra = env_or("COLDSTART_HEADERS", "");
+	size_t len;
+	int n;
+
+	n = snprintf(req, size, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+		     method, path);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	len = (size_t)n;
+	for (const char *p = extra; *p; p++) {
+		if (*p == '\n' && len + 2 < size) {
+			req[len++] = '\r';
+			req[len++] = '\n';
+		} else if (*p != '\n' && len + 1 < size) {
+			req[len++] = *p;
+		} else {
+			return -1;
+		}
+	}
+	if (*body)
+		n = snprintf(req + len, size - len, "Content-Length: %zu\r\n\r\n%s", strlen(body),
+			     body);
+	else
+		n = snprintf(req + len, size - len, "\r\n");
+	if (n < 0 || (size_t)n >= size - len)
+		return -1;
+	return (int)(len + (size_t)n);
+}
+
 int main(int argc, char **argv)
 {
-	char req[512];
+	char req[4096];
 	long long *t;
 	int runs, port, i, req_len;
 
@@ -139,11 +189,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coldstart: bad RUNS or PORT\n");
 		return 2;
 	}
-	req_len =
-	    snprintf(req, sizeof(req),
-		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", argv[3]);
-	if (req_len <= 0 || (size_t)req_len >= sizeof(req))
+	want_status = env_or("COLDSTART_STATUS", "200");
+	if (strlen(want_status) != 3) {
+		fprintf(stderr, "coldstart: COLDSTART_STATUS must be 3 digits\n");
 		return 2;
+	}
+	req_len = build_request(req, sizeof(req), argv[3]);
+	if (req_len <= 0) {
+		fprintf(stderr, "coldstart: request longer than %zu bytes\n", sizeof(req));
+		return 2;
+	}
 	t = calloc((size_t)runs, sizeof(*t));
 	if (!t)
 		return 1;

@@ -1,6 +1,8 @@
 // coldstart.mjs: median of RUNS cold starts per service, from fork+exec to the first 200 on
 // /healthz, measured by bench/c/coldstart.c (it polls every 50 µs with connect + GET), beside
 // the bare libmicrohttpd server (bench/c/bare.c): the target is at most twice its cold start.
+// One more row for node-server: fork+exec to the first 200 on POST /add (K_SINK = sink202), the
+// first request that needs libcurl, which the services load after exec (common/src/curl_api.c).
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../tests/integration/lib/proc.mjs';
@@ -11,8 +13,8 @@ const RUNS = 20;
 const TARGET_BARE = 2; // × the bare server's median
 
 /** Median, min and max (ms) of RUNS cold starts of argv on port, or { error }. */
-async function coldStart(port, argv, env) {
-	const r = await run(path.join(toolDir, 'coldstart'), [String(RUNS), String(port), '/healthz', ...argv], {
+async function coldStart(port, argv, env, urlPath = '/healthz') {
+	const r = await run(path.join(toolDir, 'coldstart'), [String(RUNS), String(port), urlPath, ...argv], {
 		env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
 	});
 	const m = /median_us (\d+) min_us (\d+) max_us (\d+)/.exec(r.stdout);
@@ -65,6 +67,30 @@ export async function benchColdStart(ctx) {
 		}
 		g.row(name, fmtMs(c.med), { target, ratio: c.med / limit, detail: `min ${fmtMs(c.min)}, max ${fmtMs(c.max)}; ${(c.med / bare.med).toFixed(2)}× bare` });
 	}
+	await addRow(g, envs['node-server'], st, bare);
 	g.note('bench/c/coldstart.c: the clock starts just before fork(); the child execs the release binary (or bare, the ceiling, on the same port) with stdout/stderr to /dev/null; the parent then loops connect(2) + "GET /healthz" with a 50 µs pause between attempts (that is the granularity), stops at the first 200, SIGKILLs and reaps the child.');
+	g.note('libcurl is not linked: each service that owns an HTTP client dlopens it on a background thread right after exec (common/src/curl_api.c), so /healthz does not wait for it, and the first request that sends (the POST /add row) waits for the load if it is not done. libpq is still linked, by db-service only (the binaries link with --as-needed).');
 	g.note('Environments as in the other groups (node-server with a live db-service; db-service with the live PostgreSQL; the broker with the eventing manifests; the steps with their data files). The target: at most twice the cold start of the bare server in the same run. /healthz is liveness: it does not wait for readiness (/readyz).');
+}
+
+/**
+ * node-server, fork+exec → the first 200 on POST /add with K_SINK = sink202: what a
+ * scale-from-zero request pays, libcurl's load and first connection included.
+ */
+async function addRow(g, env, st, bare) {
+	const label = 'node-server: exec → first 200 on POST /add (K_SINK = sink202)';
+	const bin = path.join(buildDir, 'node-server');
+	if (!st) return g.skip(label, 'needs the bookstore stack (sink202)');
+	if (!fs.existsSync(bin)) return g.skip(label, `${bin} is not built`);
+	const port = await freePort();
+	const c = await coldStart(port, [bin], {
+		...env,
+		COLDSTART_METHOD: 'POST',
+		COLDSTART_HEADERS: 'Content-Type: application/json\nCe-Type: new-review-comment\nCe-Specversion: 1.0\nCe-Source: commentForm\nCe-Id: coldstart\n',
+		COLDSTART_BODY: JSON.stringify({ reviewText: 'cold start' }),
+		COLDSTART_STATUS: '200',
+	}, '/add');
+	if (c.error) return g.skip(label, c.error);
+	const vsBare = bare.error ? '' : `; ${(c.med / bare.med).toFixed(2)}× bare`;
+	g.row(label, fmtMs(c.med), { detail: `min ${fmtMs(c.min)}, max ${fmtMs(c.max)}${vsBare}` });
 }

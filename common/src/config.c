@@ -1,6 +1,5 @@
 #include "common/config.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -182,29 +181,67 @@ static int parse_duration(const struct config_var *var, const char *text, void *
 	return 0;
 }
 
-/* "scheme://" then something other than a path: libcurl alone reads "http:///x" as host "x". */
-static int has_authority(const char *text)
-{
-	size_t n =
-	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-");
+/*
+ * An absolute http:// or https:// URL with a host, checked here rather than with libcurl's
+ * URL parser so that reading the configuration does not wait for libcurl (loaded at run time,
+ * curl_api.h): scheme "http" or "https" (any case), "://", an optional "userinfo@", a host
+ * (a bracketed IPv6 address, or a name or IPv4 address of RFC 3986 unreserved, sub-delims and
+ * %-escape characters), an optional ":port" (1 to 5 digits, at most 65535), then nothing or a
+ * path, query or fragment starting with '/', '?' or '#', with no space or control character.
+ */
+#define URL_HOST_CHARS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=%"
 
-	return n > 0 && !strncmp(text + n, "://", 3) && text[n + 3] && !strchr("/?#", text[n + 3]);
+static int valid_port(const char *p, size_t n)
+{
+	long port = 0;
+
+	if (n == 0 || n > 5 || strspn(p, "0123456789") < n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		port = port * 10 + (p[i] - '0');
+	return port <= 65535;
+}
+
+static int valid_url(const char *text)
+{
+	const char *auth, *end, *at, *host, *port;
+	size_t n;
+
+	if (!strncasecmp(text, "http://", 7))
+		auth = text + 7;
+	else if (!strncasecmp(text, "https://", 8))
+		auth = text + 8;
+	else
+		return 0;
+	for (const char *p = auth; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	end = auth + strcspn(auth, "/?#");
+	at = NULL;
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	host = at ? at + 1 : auth;
+	if (*host == '[') {
+		n = strspn(host + 1, "0123456789abcdefABCDEF:.");
+		if (n < 2 || host[1 + n] != ']')
+			return 0;
+		port = host + 2 + n;
+	} else {
+		n = strspn(host, URL_HOST_CHARS);
+		if (n == 0)
+			return 0;
+		port = host + n;
+	}
+	if (port == end)
+		return 1;
+	return *port == ':' && valid_port(port + 1, (size_t)(end - port - 1));
 }
 
 static int parse_url(const struct config_var *var, const char *text, void *out, struct buf *err)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	int ok;
-
-	ok = u && has_authority(text) && curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-	     (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	if (!ok)
+	if (!valid_url(text))
 		return fail(var, text, err,
 			    "is not an absolute http:// or https:// URL with a host");
 	*(const char **)out = text;

@@ -23,7 +23,7 @@
 
 #include <assert.h>
 #include <curl/curl.h>
-#include <openssl/crypto.h>
+#include <openssl/crypto.h> /* the OPENSSL_INIT_ flags only: libcrypto is not linked */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +34,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/clock.h"
+#include "common/curl_api.h"
 #include "common/http_check.h"
 #include "common/list.h"
 #include "common/locked.h"
+#include "common/log.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 
@@ -107,8 +109,8 @@ struct httpc {
 	struct xlist waiting, running;
 
 	/*
-	 * Idle easy handles, kept for the next transfers (curl_easy_init() and the default
-	 * options cost more than curl_easy_reset()). At most max_transfers of them.
+	 * Idle easy handles, kept for the next transfers (curl->easy_init() and the default
+	 * options cost more than curl->easy_reset()). At most max_transfers of them.
 	 */
 	pthread_mutex_t pool_mu;
 	CURL **pool;
@@ -116,6 +118,12 @@ struct httpc {
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/*
+ * libcurl, loaded at run time (curl_api.h): set once by global_init_once(), NULL when the
+ * load failed. Every curl call below runs after httpc_global_init() returned 0.
+ */
+static const struct curl_api *curl;
 
 /*
  * libcurl's global init also initializes OpenSSL. Two of OpenSSL's start-up tables are left
@@ -129,22 +137,30 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
  * self-signed certificate"). Nothing here looks a cipher or digest up by its legacy name:
  * libssl 3 fetches them from the providers. TLS 1.2 and 1.3 transfers with certificate
  * verification were checked against `openssl s_server` with these flags.
+ * OPENSSL_init_crypto comes from the libcrypto that libcurl loaded (curl_api.h).
  */
 static void global_init_once(void)
 {
-	(void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
-				      OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-				      OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
-				  NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fputs("fatal: curl_global_init failed\n", stderr);
-		abort();
+	const struct curl_api *api = curl_api_get();
+
+	if (!api)
+		return; /* logged by curl_api.c */
+	if (api->openssl_init_crypto)
+		(void)api->openssl_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+						   OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+						   OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+					       NULL);
+	if (api->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msg(LOG_ERROR, "curl_global_init failed, HTTP requests will fail");
+		return;
 	}
+	curl = api;
 }
 
-void httpc_global_init(void)
+int httpc_global_init(void)
 {
 	pthread_once(&global_once, global_init_once);
+	return curl ? 0 : ERR_UNAVAILABLE;
 }
 
 /* ---- FIFO lists of transfers (list.h, with a length) ------------------------------- */
@@ -257,7 +273,7 @@ static void wake_locked(struct httpc *c)
 {
 	if (c->started && !c->woken) {
 		c->woken = 1;
-		curl_multi_wakeup(c->multi);
+		curl->multi_wakeup(c->multi);
 	}
 }
 
@@ -280,7 +296,7 @@ static int valid_request(const struct httpc_request *req)
 
 static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
 {
-	struct curl_slist *l = curl_slist_append(list, line);
+	struct curl_slist *l = curl->slist_append(list, line);
 
 	if (!l) {
 		fputs("fatal: out of memory (curl_slist_append)\n", stderr);
@@ -392,7 +408,7 @@ static CURL *easy_get(struct httpc *c)
 	if (c->npool)
 		e = c->pool[--c->npool];
 	pthread_mutex_unlock(&c->pool_mu);
-	return e ? e : curl_easy_init();
+	return e ? e : curl->easy_init();
 }
 
 /* Returns a handle (not in the multi) to the pool, or frees it when the pool is full. */
@@ -400,7 +416,7 @@ static void easy_put(struct httpc *c, CURL *e)
 {
 	if (!e)
 		return;
-	curl_easy_reset(e);
+	curl->easy_reset(e);
 	pthread_mutex_lock(&c->pool_mu);
 	if (c->npool < c->max_transfers) {
 		c->pool[c->npool++] = e;
@@ -408,14 +424,14 @@ static void easy_put(struct httpc *c, CURL *e)
 	}
 	pthread_mutex_unlock(&c->pool_mu);
 	if (e)
-		curl_easy_cleanup(e);
+		curl->easy_cleanup(e);
 }
 
 static void xfer_free(struct httpc *c, struct xfer *x)
 {
 	trace_span_end(x->span);
 	easy_put(c, x->easy);
-	curl_slist_free_all(x->req_headers);
+	curl->slist_free_all(x->req_headers);
 	buf_release(&x->body);
 	buf_release(&x->head);
 	free(x);
@@ -430,39 +446,39 @@ static void set_method(CURL *e, const struct httpc_request *req)
 	    req->body_len || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
 
 	if (with_body) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body_len ? req->body : "");
+		curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl->easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body_len ? req->body : "");
 	} else if (is_head) {
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		curl->easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
 	/* curl's own verb is POST with a body, GET or HEAD without: name any other one. */
 	if (with_body ? strcmp(m, "POST") != 0 : !is_get && !is_head)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+		curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
 }
 
 static void set_options(struct httpc *c, struct xfer *x, const struct httpc_request *req)
 {
 	CURL *e = x->easy;
 
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_PROXY, ""); /* service to service: ignore http_proxy */
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-			 req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
+	curl->easy_setopt(e, CURLOPT_URL, req->url);
+	curl->easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
+	curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl->easy_setopt(e, CURLOPT_PROXY, ""); /* service to service: ignore http_proxy */
+	curl->easy_setopt(e, CURLOPT_TIMEOUT_MS,
+			  req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms);
+	curl->easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+	curl->easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+	curl->easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl->easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
+	curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl->easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
 	x->req_headers = build_headers(req, x->has_tctx ? &x->tctx : NULL);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+	curl->easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
 	set_method(e, req);
 }
 
@@ -476,26 +492,26 @@ static const char *method_of(const struct httpc_request *req)
 /* server.address, server.port and url.full (without user and password) from the URL. */
 static void url_attrs(struct trace_span *span, const char *url)
 {
-	CURLU *u = curl_url();
+	CURLU *u = curl->url();
 	char *host = NULL, *port = NULL, *full = NULL;
 
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+	if (!u || curl->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
 		trace_span_set_str(span, "url.full", url);
 		goto cleanup;
 	}
-	(void)curl_url_set(u, CURLUPART_USER, NULL, 0);
-	(void)curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-	if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK)
+	(void)curl->url_set(u, CURLUPART_USER, NULL, 0);
+	(void)curl->url_set(u, CURLUPART_PASSWORD, NULL, 0);
+	if (curl->url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK)
 		trace_span_set_str(span, "url.full", full);
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	if (curl->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
 		trace_span_set_str(span, "server.address", host);
-	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	if (curl->url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
 		trace_span_set_int(span, "server.port", strtol(port, NULL, 10));
 cleanup:
-	curl_free(full);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
+	curl->free_str(full);
+	curl->free_str(host);
+	curl->free_str(port);
+	curl->url_cleanup(u);
 }
 
 static void client_attrs(struct trace_span *span, const struct httpc_request *req)
@@ -631,7 +647,7 @@ static const char *error_text(struct httpc *c, struct xfer *x, CURLcode code)
 	else if (x->overflow == OVERFLOW_HEADERS)
 		snprintf(x->errbuf, sizeof(x->errbuf), "response headers larger than %d bytes",
 			 MAX_HEADER_BYTES);
-	return x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
+	return x->errbuf[0] ? x->errbuf : curl->easy_strerror(code);
 }
 
 /* The collected "name\0value\0" pairs as an array pointing into x->head (caller frees). */
@@ -657,7 +673,7 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 	long status = 0;
 
 	if (!cancelled)
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl->easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	res.status = (int)status;
 	res.err = cancelled ? ERR_UNAVAILABLE : map_curl_code(x, code);
 	res.cancelled = cancelled;
@@ -699,7 +715,7 @@ static void start_transfers(struct httpc *c)
 	pthread_mutex_unlock(&c->mu);
 
 	while (c->running.len < c->max_transfers && (x = xlist_pop(&c->waiting))) {
-		if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+		if (curl->multi_add_handle(c->multi, x->easy) != CURLM_OK) {
 			xfer_complete(c, x, CURLE_FAILED_INIT, 0);
 			continue;
 		}
@@ -712,15 +728,15 @@ static void finish_transfers(struct httpc *c)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(c->multi, &left))) {
+	while ((msg = curl->multi_info_read(c->multi, &left))) {
 		CURL *e = msg->easy_handle;
 		CURLcode code = msg->data.result;
 		void *priv = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-		curl_multi_remove_handle(c->multi, e);
+		curl->easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		curl->multi_remove_handle(c->multi, e);
 		xlist_remove(&c->running, priv);
 		xfer_complete(c, priv, code, 0);
 	}
@@ -734,7 +750,7 @@ static int poll_wait_ms(struct httpc *c)
 
 	if (c->waiting.len && c->running.len < c->max_transfers)
 		return 0;
-	curl_multi_timeout(c->multi, &curl_ms);
+	curl->multi_timeout(c->multi, &curl_ms);
 	if (curl_ms >= 0 && curl_ms < wait)
 		wait = curl_ms;
 	pthread_mutex_lock(&c->mu);
@@ -760,7 +776,7 @@ static void cancel_all(struct httpc *c)
 	xlist_splice(&c->waiting, &c->incoming);
 	pthread_mutex_unlock(&c->mu);
 	while ((x = xlist_pop(&c->running))) {
-		curl_multi_remove_handle(c->multi, x->easy);
+		curl->multi_remove_handle(c->multi, x->easy);
 		xfer_complete(c, x, CURLE_OK, 1);
 	}
 	while ((x = xlist_pop(&c->waiting)))
@@ -777,9 +793,9 @@ static void *client_main(void *p)
 	while (!locked_int(&c->mu, &c->stopping)) {
 		run_due_timers(c);
 		start_transfers(c);
-		curl_multi_perform(c->multi, &running);
+		curl->multi_perform(c->multi, &running);
 		finish_transfers(c);
-		curl_multi_poll(c->multi, NULL, 0, poll_wait_ms(c), NULL);
+		curl->multi_poll(c->multi, NULL, 0, poll_wait_ms(c), NULL);
 	}
 	cancel_all(c);
 	return NULL;
@@ -810,15 +826,16 @@ static int start_locked(struct httpc *c)
 {
 	if (c->started)
 		return 0;
-	httpc_global_init();
-	c->multi = curl_multi_init();
+	if (httpc_global_init() != 0)
+		return ERR_UNAVAILABLE;
+	c->multi = curl->multi_init();
 	if (!c->multi)
 		return ERR_UNAVAILABLE;
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_host_connections);
+	curl->multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_host_connections);
 	/* Keep as many idle connections as may be busy at once, for keep-alive reuse. */
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_transfers);
+	curl->multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_transfers);
 	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
-		curl_multi_cleanup(c->multi);
+		curl->multi_cleanup(c->multi);
 		c->multi = NULL;
 		return ERR_UNAVAILABLE;
 	}
@@ -831,6 +848,7 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	struct httpc *c = xcalloc(1, sizeof(*c));
 
 	apply_options(c, opt);
+	curl_api_preload(); /* load libcurl now, while the service starts */
 	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
 	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
@@ -851,10 +869,10 @@ void httpc_free(struct httpc *c)
 	pthread_mutex_unlock(&c->mu);
 	if (c->started) { /* else nothing was ever queued */
 		pthread_join(c->thread, NULL);
-		curl_multi_cleanup(c->multi);
+		curl->multi_cleanup(c->multi);
 	}
 	while (c->npool)
-		curl_easy_cleanup(c->pool[--c->npool]);
+		curl->easy_cleanup(c->pool[--c->npool]);
 	free(c->pool);
 	pthread_mutex_destroy(&c->pool_mu);
 	pthread_mutex_destroy(&c->mu);
@@ -868,7 +886,7 @@ int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn d
 	struct xfer *x;
 	int ret;
 
-	httpc_global_init(); /* before xfer_new()'s curl_easy_init() */
+	httpc_global_init(); /* before xfer_new()'s curl->easy_init() */
 	ret = xfer_new(c, req, done, arg, &x);
 	if (ret)
 		return ret;
@@ -899,13 +917,14 @@ int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *ar
 		delay_ms = 0;
 	if (delay_ms > MAX_TIMER_DELAY_MS)
 		delay_ms = MAX_TIMER_DELAY_MS;
-	t.deadline_ns = clock_mono_ns() + delay_ms * 1000000LL;
 	t.fn = fn;
 	t.arg = arg;
 	pthread_mutex_lock(&c->mu);
 	if (c->stopping || start_locked(c) != 0) {
 		ret = ERR_UNAVAILABLE;
 	} else {
+		/* After start_locked(): the first call may have waited for libcurl's load. */
+		t.deadline_ns = clock_mono_ns() + delay_ms * 1000000LL;
 		t.seq = c->timer_seq++;
 		heap_push(c, &t);
 		wake_locked(c);
@@ -990,7 +1009,7 @@ static const char *send_error_text(int err)
 	case ERR_OVERLOADED:
 		return "too many pending requests";
 	case ERR_UNAVAILABLE:
-		return "the HTTP client is shutting down";
+		return "the HTTP client is shutting down, or libcurl could not be loaded";
 	case ERR_BAD_REQUEST:
 		return "invalid request: missing URL, bad method or bad header";
 	default:

@@ -107,13 +107,16 @@ typedef void (*httpc_done_fn)(const struct httpc_response *res, void *arg);
 typedef void (*httpc_timer_fn)(void *arg, int cancelled);
 
 /*
- * Initializes libcurl (and through it OpenSSL, without two of its tables, see httpc.c) for the whole
- * process, once (pthread_once); a client's first httpc_send() calls it.
+ * Initializes libcurl (loaded at run time, curl_api.h; and through it OpenSSL, without two of
+ * its tables, see httpc.c) for the whole process, once (pthread_once); a client's first
+ * httpc_send() or httpc_timer() calls it. 0, or ERR_UNAVAILABLE when libcurl could not be
+ * loaded or initialized (logged once; every later call fails the same way).
  */
-void httpc_global_init(void);
+int httpc_global_init(void);
 
 /*
- * A client (opt may be NULL for the defaults). It only allocates: libcurl, the curl multi
+ * A client (opt may be NULL for the defaults). It starts loading libcurl on a background
+ * thread (curl_api_preload()) and otherwise only allocates: libcurl's global init, the curl multi
  * handle and the client thread are set up by the first httpc_send() or httpc_timer(), so a
  * process that sends nothing does not carry libcurl's and OpenSSL's start-up memory. Never
  * returns NULL (allocation failures abort, xalloc.h).
