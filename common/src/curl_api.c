@@ -24,7 +24,10 @@ struct sym {
 	int optional;
 };
 
-#define SYM(field, name) { name, offsetof(struct curl_api, field), 0 }
+#define SYM(field, name)                                  \
+	{                                                 \
+		name, offsetof(struct curl_api, field), 0 \
+	}
 
 static const struct sym syms[] = {
 	SYM(global_init, "curl_global_init"),
