@@ -35,6 +35,21 @@ export async function startBookstore(ctx, nodeEnv = {}, pgUrl = ctx.pg.url) {
 	return { db, node, sink, stop: async () => { await stopAll(db, node); await sink.stop(); } };
 }
 
+/**
+ * A database of its own for the upstream node-server, in the same (fsync on) server, with the
+ * upstream sample's table as its db/sample.sql defines it (a serial key, the sentiment check, no
+ * other index), so its inserts pay neither our event_id and post_time indexes nor our rows.
+ * Returns its URL, or the shared database's when upstream is not set up (it is skipped then).
+ */
+async function upstreamDatabase(pg) {
+	if (upstreamEntry().skip) return pg.url;
+	await pg.query('CREATE DATABASE upstream', { database: 'postgres' });
+	await pg.query('CREATE TABLE book_reviews (id serial PRIMARY KEY, post_time timestamp NOT NULL, ' +
+		"content text NOT NULL, sentiment text, CONSTRAINT sentiment_check CHECK (sentiment IN ('positive', 'negative', 'neutral')))",
+	{ database: 'upstream' });
+	return pg.url.replace(/\/bookstore$/, '/upstream');
+}
+
 /** bench/c/bare.c on a free port: { url, stop() }. */
 async function startBare() {
 	const { child, port, exited } = await spawnListening('bare', ['0']);
@@ -90,7 +105,7 @@ export async function benchBookstore(ctx) {
 	ctx.bookstore = st;
 	const fast = await startBookstore(ctx, {}, ctx.pg.url);
 	const bare = await startBare();
-	const up = await startUpstream({ pgUrl: durable.url, kSink: st.sink.url });
+	const up = await startUpstream({ pgUrl: await upstreamDatabase(durable), kSink: st.sink.url });
 	try {
 		await sleep(1000); // let start-up work (migrations, first feed load) settle
 		rssOf(ctx, 'node-server', vmRssKiB(st.node.pid));
@@ -160,6 +175,9 @@ export async function benchBookstore(ctx) {
 		}
 		const rows = await durable.query('SELECT count(*) FROM book_reviews').catch(() => [['?']]);
 		g.note(`${SECONDS} s per wrk run, ${ROUNDS} rounds (BENCH_ROUNDS), the cases alternated (each round reverses the order of the one before); measured = median req/s of the rounds (min–max), 2xx/3xx only; non-2xx = every non-2xx answer of every round. ${res.get('bare').cmd ? res.get('bare').cmd.replace(/ -s .*/, '') : 'wrk'} ...; scripts: bench/lua/{get,add,insert}.lua.`);
+		if (up.url) {
+			g.note(`The upstream node-server: ${process.env.UPSTREAM_DIR}'s node-server (Express) under Node ${process.version}, one process, stdout (its console.log per request) to /dev/null; its own database in the same fsync-on PostgreSQL server, with the sample's book_reviews table (db/sample.sql: a serial key and the sentiment check, none of our indexes); same wrk, same sink202.`);
+		}
 		g.note('Ratios in the detail column: median ÷ the bare server\'s median ("× bare"; the cheap-route target is 0.70 of it) and ÷ the upstream node-server\'s median for the same route ("× upstream"), from the same run.');
 		g.note('K_SINK for POST /add is bench/c/sink202.c, a single-threaded C epoll server that answers 202 at once (not a Node receiver).');
 		g.note(`POST /insert: every request has a distinct ce-id, so each one is a real INSERT (the fsync-on database holds ${rows[0][0]} rows afterwards); each insert also makes node-server reload its feed from db-service and push it to WebSocket clients (none connected here). Before the runs, ${FEED_REVIEWS} reviews are inserted so that GET /comments answers a full feed.`);

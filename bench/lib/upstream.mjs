@@ -1,8 +1,8 @@
 // upstream.mjs: the upstream sample's node-server (Express, Node.js), run beside ours when
 // UPSTREAM_DIR points at an extracted copy of the sample with `npm install` done in its
 // node-server directory. It is never committed. bench/upstream-preload.cjs redirects its
-// hard-coded port and PostgreSQL settings; it shares our PostgreSQL database (its INSERT uses
-// book_reviews' post_time, content and sentiment, which our schema has).
+// hard-coded port and PostgreSQL settings; bookstore.mjs gives it a database of its own in the
+// same PostgreSQL server, with the upstream sample's table (db/sample.sql).
 //
 //   const up = await startUpstream({ pgUrl, kSink });  // { url, stop() } or { skip: 'why' }
 import fs from 'node:fs';
