@@ -18,18 +18,19 @@ else
 OPT     := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
-# libcurl (and the libcrypto it loads) are headers only here: common/src/curl_api.c dlopens
-# libcurl at run time, so no binary has a DT_NEEDED on them (cold start, docs/benchmarks.md).
-PKGS    := libmicrohttpd jansson libprotobuf-c libpq yaml-0.1 uuid
-DLPKGS  := libcurl libcrypto
+# libcurl (and the libcrypto it loads) and libpq are headers only here: common/src/curl_api.c
+# and services/db-service/pq_api.c dlopen them at run time (common/dlapi.h), so no binary has
+# a DT_NEEDED on them (cold start, docs/benchmarks.md).
+PKGS    := libmicrohttpd jansson libprotobuf-c yaml-0.1 uuid
+DLPKGS  := libcurl libcrypto libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DLPKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS += -Icommon/include -I$(B)/gen -include common/banned.h -MMD -MP
 CFLAGS   += $(STD) $(WARN) $(OPT) $(PKG_CFLAGS) -pthread
 LDLIBS   += $(PKG_LIBS) -pthread -lm
-# Each binary records only the libraries it calls (only db-service needs libpq): fewer shared
-# objects for the loader to map at exec.
+# Each binary records only the libraries it calls: fewer shared objects for the loader to map
+# at exec.
 LDFLAGS  += -Wl,--as-needed
 
 ifeq ($(SANITIZE)$(DEBUG),)

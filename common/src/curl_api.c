@@ -1,35 +1,15 @@
 /*
- * curl_api.c: dlopen("libcurl.so.4") and dlsym of every entry point in struct curl_api.
- *
- * The table lists each symbol with the offset of its field; a symbol's address is copied into
- * the field with memcpy (POSIX guarantees a function's address from dlsym converts to a
- * function pointer; ISO C has no cast for it). RTLD_LOCAL: libcurl's symbols do not join the
- * global scope, and dlsym on its handle also searches its dependencies (OPENSSL_init_crypto
- * from libcrypto).
+ * curl_api.c: the table of libcurl's entry points in struct curl_api, loaded by dlapi.h.
  */
 #include "common/curl_api.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "common/log.h"
+#include "common/dlapi.h"
 
 #define CURL_SONAME "libcurl.so.4"
 
-struct sym {
-	const char *name;
-	size_t offset;
-	int optional;
-};
+#define SYM(field, name) DLAPI_SYM(struct curl_api, field, name)
 
-#define SYM(field, name)                                  \
-	{                                                 \
-		name, offsetof(struct curl_api, field), 0 \
-	}
-
-static const struct sym syms[] = {
+static const struct dlapi_sym syms[] = {
 	SYM(global_init, "curl_global_init"),
 	SYM(easy_init, "curl_easy_init"),
 	SYM(easy_cleanup, "curl_easy_cleanup"),
@@ -57,79 +37,21 @@ static const struct sym syms[] = {
 	{ "OPENSSL_init_crypto", offsetof(struct curl_api, openssl_init_crypto), 1 },
 };
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static struct curl_api loaded;
-static int load_ok;
+static struct curl_api table;
+static struct dlapi lib = DLAPI_INIT(CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &table);
 
 int curl_api_load(const char *soname, struct curl_api *api, char *err, size_t errlen)
 {
-	void *h;
-	size_t i;
-
-	memset(api, 0, sizeof(*api));
-	h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		const char *why = dlerror();
-
-		snprintf(err, errlen, "cannot load %s: %s", soname, why ? why : "unknown error");
-		return -1;
-	}
-	for (i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		void *addr = dlsym(h, syms[i].name);
-
-		if (!addr && !syms[i].optional) {
-			snprintf(err, errlen, "%s has no symbol %s", soname, syms[i].name);
-			goto fail;
-		}
-		memcpy((char *)api + syms[i].offset, &addr, sizeof(addr));
-	}
-	return 0;
-fail:
-	memset(api, 0, sizeof(*api));
-	dlclose(h);
-	return -1;
-}
-
-static void load(void)
-{
-	char err[512];
-
-	if (curl_api_load(CURL_SONAME, &loaded, err, sizeof(err)) != 0) {
-		log_msg(LOG_ERROR, "libcurl not available, HTTP requests will fail: %s", err);
-		return;
-	}
-	load_ok = 1;
-}
-
-static void *preload_main(void *unused)
-{
-	(void)unused;
-	pthread_once(&load_once, load);
-	return NULL;
-}
-
-static void spawn(void)
-{
-	pthread_attr_t attr;
-	pthread_t thread;
-
-	/* Without the thread, the first curl_api_get() loads libcurl itself. */
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0)
-		(void)pthread_create(&thread, &attr, preload_main, NULL);
-	pthread_attr_destroy(&attr);
+	return dlapi_load(soname, syms, sizeof(syms) / sizeof(syms[0]), api, sizeof(*api), err,
+			  errlen);
 }
 
 void curl_api_preload(void)
 {
-	static pthread_once_t spawn_once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&spawn_once, spawn);
+	dlapi_preload(&lib);
 }
 
 const struct curl_api *curl_api_get(void)
 {
-	pthread_once(&load_once, load);
-	return load_ok ? &loaded : NULL;
+	return dlapi_get(&lib);
 }

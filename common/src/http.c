@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dlapi.h"
 #include "common/err.h"
 #include "common/http_check.h"
 #include "common/log.h"
@@ -995,6 +996,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	srv->port = di ? (int)di->port : cfg->port;
 	log_info("http: %s listening on port %d with %u threads", srv->cfg.service, srv->port,
 		 srv->cfg.threads);
+	dlapi_start_preloads(); /* now that our threads exist (dlapi.h: why) */
 	*out = srv;
 	return 0;
 fail:

@@ -848,7 +848,7 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	struct httpc *c = xcalloc(1, sizeof(*c));
 
 	apply_options(c, opt);
-	curl_api_preload(); /* load libcurl now, while the service starts */
+	curl_api_preload(); /* loads once the server's threads exist (dlapi.h) */
 	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
 	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);

@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "migrator.h"
 #include "pq.h"
+#include "pq_api.h"
 #include "store.h"
 
 struct db_config {
@@ -61,15 +62,15 @@ int main(int argc, char **argv)
 {
 	struct db_config cfg = { 0 };
 	struct http_server_config http = { 0 };
-	struct http_server *srv;
+	struct http_server *srv = NULL;
 	struct migrator *migrator;
+	int rc = 0;
 	struct store *store;
 
 	service_start("db-service", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	pq_api_preload(); /* loads once the server's threads exist (pq_api.h) */
 	if (!cfg.database_url)
 		cfg.database_url = "";
-	if (check_database_url(cfg.database_url) != 0)
-		return 2;
 	store = store_new(cfg.database_url, (size_t)cfg.pool_size);
 	store_set_insert_batching(store, (size_t)cfg.insert_batch_max, (size_t)cfg.insert_queue_max,
 				  (size_t)cfg.insert_queue_bytes);
@@ -80,16 +81,21 @@ int main(int argc, char **argv)
 	http.ready = handlers_ready;
 	http.threads = (unsigned)cfg.threads;
 	if (http_server_start(&http, &srv) != 0) {
-		store_free(store);
-		service_stop();
-		return 1;
+		rc = 1;
+		goto stop;
+	}
+	/* Needs libpq: checked once it is loaded, while /healthz already answers. */
+	if (check_database_url(cfg.database_url) != 0) {
+		rc = 2;
+		goto stop;
 	}
 	migrator = migrator_start(store);
 	log_info("db-service listening on port %d", http_server_port(srv));
 	service_wait();
 	migrator_stop(migrator);
+stop:
 	http_server_stop(srv);
 	service_stop(); /* after the server, before what metrics read */
 	store_free(store);
-	return 0;
+	return rc;
 }

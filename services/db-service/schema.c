@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "pq.h"
+#include "pq_api.h"
 
 static const char *const v1_tables[] = {
 	"CREATE TABLE book_reviews ("
@@ -84,8 +85,8 @@ static int current_version(PGconn *c, int *version, struct buf *msg)
 
 	if (rc)
 		return rc;
-	*version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
+	*version = (int)strtol(pq_api()->getvalue(res, 0, 0), NULL, 10);
+	pq_api()->clear(res);
 	return 0;
 }
 
@@ -132,6 +133,6 @@ int schema_apply(PGconn *c, int *applied, struct buf *msg)
 fail:
 	*applied = 0;
 	/* Harmless when no transaction is open; on a broken connection it just fails. */
-	PQclear(PQexec(c, "ROLLBACK"));
+	pq_api()->clear(pq_api()->exec(c, "ROLLBACK"));
 	return rc;
 }

@@ -4,18 +4,15 @@
  * Linking libcurl makes the dynamic loader map and relocate about 30 shared objects (gnutls,
  * krb5, ldap, ssh2, libcrypto, ...) before main(), and libcurl is linked BIND_NOW: several
  * milliseconds of CPU on every exec, paid also by a process that answers only /healthz. So no
- * binary has a DT_NEEDED entry on libcurl or libcrypto; this module loads "libcurl.so.4" and
- * fills a table of function pointers with dlsym. httpc.c and config.c call libcurl only
- * through it.
+ * binary has a DT_NEEDED entry on libcurl or libcrypto; this module loads "libcurl.so.4" with
+ * dlapi.h. httpc.c and config.c call libcurl only through it.
  *
- * curl_api_preload() starts the load on a detached background thread and returns at once
- * (httpc_new() calls it, so a service that owns an HTTP client loads libcurl while it starts
- * listening). curl_api_get() waits for that load (or does it, when nothing started it): every
- * first use goes through it. The load runs once per process (pthread_once); its result is
- * kept for the life of the process (the library is never unloaded).
- *
- * A failed load (library or symbol missing) is logged once as an error, and curl_api_get()
- * returns NULL from then on: callers fail their request as if the target were unreachable.
+ * curl_api_preload() asks for the load on a background thread and returns at once (httpc_new()
+ * calls it, so a service that owns an HTTP client loads libcurl as soon as it listens).
+ * curl_api_get() waits for that load (or does it, when nothing started it): every first use
+ * goes through it. A failed load (library or symbol missing) is logged once as an error, and
+ * curl_api_get() returns NULL from then on: callers fail their request as if the target were
+ * unreachable.
  *
  * All functions are thread-safe.
  */
@@ -60,7 +57,10 @@ struct curl_api {
 	int (*openssl_init_crypto)(unsigned long long opts, const void *settings);
 };
 
-/* Starts loading libcurl on a background thread, once; returns at once. */
+/*
+ * Asks for libcurl to be loaded on a background thread (dlapi_preload(): queued until the HTTP
+ * server's threads exist); returns at once.
+ */
 void curl_api_preload(void);
 
 /*

@@ -219,8 +219,9 @@ void http_set_defaults(const char *bind, unsigned connection_timeout_s, unsigned
 struct http_server;
 
 /*
- * Starts listening and serving. Registers the process metrics once. Returns 0 and *out, or
- * ERR_INTERNAL (bad bind address, port in use; logged).
+ * Starts listening and serving. Registers the process metrics once. Once the server's threads
+ * exist, starts the libraries queued for a background load (dlapi_start_preloads()). Returns 0
+ * and *out, or ERR_INTERNAL (bad bind address, port in use; logged).
  */
 int http_server_start(const struct http_server_config *cfg, struct http_server **out);
 /* The TCP port actually bound. */

@@ -2,8 +2,10 @@
  * Unit tests of services/db-service/pq.c that need no server: connection-string checking.
  */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "../../../services/db-service/pq.h"
+#include "../../../services/db-service/pq_api.h"
 #include "common/buf.h"
 #include "common/err.h"
 
@@ -39,4 +41,19 @@ Test(pq, conninfo_check_table)
 		}
 		buf_release(&msg);
 	}
+}
+
+/* libpq is not linked (pq_api.h): every entry point of the table comes from the dlopen'ed one. */
+Test(pq, libpq_loads_at_run_time_with_every_entry)
+{
+	const struct pq_api *api = pq_api();
+	const void *const *fn = (const void *const *)(const void *)api;
+	struct pq_api loaded;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(*api) / sizeof(void *); i++)
+		cr_expect_not_null(fn[i], "entry %zu", i);
+	cr_assert_eq(api->status(NULL), CONNECTION_BAD);
+	cr_assert_eq(pq_api_load("libm.so.6", &loaded, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "libm.so.6 has no symbol PQconnectdbParams"), "err: %s", err);
 }
