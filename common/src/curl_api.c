@@ -42,8 +42,7 @@ static struct dlapi lib = DLAPI_INIT(CURL_SONAME, syms, sizeof(syms) / sizeof(sy
 
 int curl_api_load(const char *soname, struct curl_api *api, char *err, size_t errlen)
 {
-	return dlapi_load(soname, syms, sizeof(syms) / sizeof(syms[0]), api, sizeof(*api), err,
-			  errlen);
+	return dlapi_load_like(&lib, soname, api, err, errlen);
 }
 
 void curl_api_preload(void)

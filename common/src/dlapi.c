@@ -46,6 +46,12 @@ fail:
 	return -1;
 }
 
+int dlapi_load_like(const struct dlapi *d, const char *soname, void *table, char *err,
+		    size_t errlen)
+{
+	return dlapi_load(soname, d->syms, d->nsyms, table, d->size, err, errlen);
+}
+
 /* ---- the state machine -------------------------------------------------------------------- */
 
 #define TO(s) (1u << (s))

@@ -48,8 +48,7 @@ static struct dlapi lib = DLAPI_INIT(PQ_API_SONAME, syms, sizeof(syms) / sizeof(
 
 int pq_api_load(const char *soname, struct pq_api *api, char *err, size_t errlen)
 {
-	return dlapi_load(soname, syms, sizeof(syms) / sizeof(syms[0]), api, sizeof(*api), err,
-			  errlen);
+	return dlapi_load_like(&lib, soname, api, err, errlen);
 }
 
 void pq_api_preload(void)

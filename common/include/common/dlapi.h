@@ -96,4 +96,12 @@ const void *dlapi_get(struct dlapi *d);
 int dlapi_load(const char *soname, const struct dlapi_sym *syms, size_t nsyms, void *table,
 	       size_t size, char *err, size_t errlen);
 
+/*
+ * dlapi_load() with d's symbols and table size, into the caller's table from soname (another
+ * copy of the library, or a wrong one): what the modules' tests check their table with. d
+ * itself is not touched.
+ */
+int dlapi_load_like(const struct dlapi *d, const char *soname, void *table, char *err,
+		    size_t errlen);
+
 #endif
