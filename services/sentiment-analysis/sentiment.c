@@ -26,11 +26,12 @@
 
 /* ---- a string map (open addressing, FNV-1a) ------------------------------------------- */
 
+/* Keys and names point into the struct sentiment's own copy of its files (NUL-terminated there). */
 struct entry {
-	char *key; /* NULL: free slot */
+	const char *key; /* NULL: free slot */
 	size_t klen;
 	double value;
-	char *text; /* emoji name */
+	const char *text; /* emoji name */
 };
 
 struct map {
@@ -68,24 +69,34 @@ static const struct entry *map_get(const struct map *m, const char *k, size_t n)
 	return e->key ? e : NULL;
 }
 
-/* The entry for k, created (key copied, value 0, text NULL) when new. */
+/* Makes room for n entries in all, so that loading a file of n lines never rehashes. */
+static void map_reserve(struct map *m, size_t n)
+{
+	size_t cap = 64;
+	struct map bigger;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap <= m->cap)
+		return;
+	bigger = (struct map){ xcalloc(cap, sizeof(struct entry)), cap, m->n };
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key)
+			*map_slot(&bigger, m->slots[i].key, m->slots[i].klen) = m->slots[i];
+	free(m->slots);
+	*m = bigger;
+}
+
+/* The entry for k (kept by reference: it must outlive the map), created when new. */
 static struct entry *map_put(struct map *m, const char *k, size_t n)
 {
 	struct entry *e;
 
-	if (2 * (m->n + 1) > m->cap) {
-		struct map bigger = { xcalloc(m->cap ? 2 * m->cap : 64, sizeof(struct entry)),
-				      m->cap ? 2 * m->cap : 64, m->n };
-
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->slots[i].key)
-				*map_slot(&bigger, m->slots[i].key, m->slots[i].klen) = m->slots[i];
-		free(m->slots);
-		*m = bigger;
-	}
+	if (2 * (m->n + 1) > m->cap)
+		map_reserve(m, m->cap ? m->cap : 32);
 	e = map_slot(m, k, n);
 	if (!e->key) {
-		e->key = xstrndup(k, n);
+		e->key = k;
 		e->klen = n;
 		m->n++;
 	}
@@ -94,10 +105,6 @@ static struct entry *map_put(struct map *m, const char *k, size_t n)
 
 static void map_release(struct map *m)
 {
-	for (size_t i = 0; i < m->cap; i++) {
-		free(m->slots[i].key);
-		free(m->slots[i].text);
-	}
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
@@ -105,18 +112,23 @@ static void map_release(struct map *m)
 struct sentiment {
 	struct map lexicon; /* token -> valence */
 	struct map emoji;   /* UTF-8 of one code point -> name */
+	char *lex_text;	    /* owned copies of the two files, which the maps' keys point into */
+	char *emoji_text;
 };
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
-/* Calls fn on each non-empty line (without its \n or \r\n); stops at the first error. */
-static int each_line(const char *s, size_t len, struct sentiment *st, struct buf *err,
-		     int (*fn)(struct sentiment *, const char *, size_t, size_t, struct buf *))
+/*
+ * Calls fn on each non-empty line (without its \n or \r\n) of s, which has a byte to spare
+ * at s[len]: fn may write a NUL at the end of its line. Stops at the first error.
+ */
+static int each_line(char *s, size_t len, struct sentiment *st, struct buf *err,
+		     int (*fn)(struct sentiment *, char *, size_t, size_t, struct buf *))
 {
 	size_t lineno = 0, i = 0;
 
 	while (i < len) {
-		const char *nl = memchr(s + i, '\n', len - i);
+		char *nl = memchr(s + i, '\n', len - i);
 		size_t end = nl ? (size_t)(nl - s) : len, n = end - i;
 		int rc;
 
@@ -161,10 +173,43 @@ static bool utf8_valid(const char *p, size_t n)
 	return true;
 }
 
-static int lexicon_line(struct sentiment *st, const char *p, size_t n, size_t lineno,
-			struct buf *err)
+/*
+ * strtod()'s value for a plain decimal of at most 15 digits ("-1.5", "2"), without its cost
+ * (a tenth of loading the lexicon): the digits make an integer m < 10^15 and the fraction k
+ * digits, both m and 10^k are exact doubles, and IEEE division rounds m / 10^k correctly, as
+ * strtod does. false for anything else (exponents, more digits), which strtod() then reads.
+ */
+static bool decimal_fast(const char *p, size_t n, double *out)
 {
-	const char *tab = memchr(p, '\t', n), *vend;
+	static const double pow10[] = { 1e0, 1e1, 1e2,	1e3,  1e4,  1e5,  1e6,	1e7,
+					1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	size_t i = 0, digits = 0, frac = 0;
+	bool neg = false, point = false;
+	double m = 0;
+
+	if (i < n && (p[i] == '-' || p[i] == '+'))
+		neg = p[i++] == '-';
+	for (; i < n; i++) {
+		if (p[i] == '.' && !point) {
+			point = true;
+		} else if (p[i] >= '0' && p[i] <= '9' && digits < 15) {
+			m = m * 10 + (p[i] - '0');
+			digits++;
+			frac += point;
+		} else {
+			return false;
+		}
+	}
+	if (digits == 0)
+		return false;
+	*out = (neg ? -m : m) / pow10[frac];
+	return true;
+}
+
+static int lexicon_line(struct sentiment *st, char *p, size_t n, size_t lineno, struct buf *err)
+{
+	char *tab = memchr(p, '\t', n);
+	const char *vend;
 	char num[64], *end;
 	double v;
 
@@ -175,21 +220,26 @@ static int lexicon_line(struct sentiment *st, const char *p, size_t n, size_t li
 		vend = p + n;
 	if (vend == tab + 1 || (size_t)(vend - tab - 1) >= sizeof(num))
 		return bad_line(err, lineno, "the valence is not a number");
-	memcpy(num, tab + 1, (size_t)(vend - tab - 1));
-	num[vend - tab - 1] = '\0';
-	errno = 0;
-	v = strtod(num, &end);
-	if (*end || errno || !isfinite(v) || fabs(v) > 100)
+	if (!decimal_fast(tab + 1, (size_t)(vend - tab - 1), &v)) {
+		memcpy(num, tab + 1, (size_t)(vend - tab - 1));
+		num[vend - tab - 1] = '\0';
+		errno = 0;
+		v = strtod(num, &end);
+		if (*end || errno)
+			v = NAN;
+	}
+	if (!isfinite(v) || fabs(v) > 100)
 		return bad_line(err, lineno, "the valence is not a number between -100 and 100");
 	if (!utf8_valid(p, (size_t)(tab - p)) || has_control(p, (size_t)(tab - p)))
 		return bad_line(err, lineno, "the token is not UTF-8 text");
+	*tab = '\0';
 	map_put(&st->lexicon, p, (size_t)(tab - p))->value = v;
 	return 0;
 }
 
-static int emoji_line(struct sentiment *st, const char *p, size_t n, size_t lineno, struct buf *err)
+static int emoji_line(struct sentiment *st, char *p, size_t n, size_t lineno, struct buf *err)
 {
-	const char *tab = memchr(p, '\t', n);
+	char *tab = memchr(p, '\t', n);
 	struct entry *e;
 	uint32_t cp;
 	size_t clen;
@@ -202,10 +252,25 @@ static int emoji_line(struct sentiment *st, const char *p, size_t n, size_t line
 		return bad_line(err, lineno, "the emoji is not one non-ASCII UTF-8 character");
 	if (has_control(tab + 1, n - (size_t)(tab + 1 - p)))
 		return bad_line(err, lineno, "the name holds a tab or a control character");
+	*tab = '\0';
+	p[n] = '\0'; /* the line's \r, \n or the byte to spare */
 	e = map_put(&st->emoji, p, clen);
-	free(e->text);
-	e->text = xstrndup(tab + 1, n - (size_t)(tab + 1 - p));
+	e->text = tab + 1;
 	return 0;
+}
+
+/* A copy of a file's len bytes, with one to spare, and room in m for each of its lines. */
+static char *copy_text(const char *p, size_t len, struct map *m)
+{
+	char *copy = xmalloc(len + 1);
+	size_t lines = 1;
+
+	memcpy(copy, p, len);
+	copy[len] = '\0';
+	for (const char *q = copy; (q = memchr(q, '\n', len - (size_t)(q - copy))); q++)
+		lines++;
+	map_reserve(m, lines);
+	return copy;
 }
 
 int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t emoji_len,
@@ -215,9 +280,11 @@ int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t e
 	int rc;
 
 	*out = NULL;
-	rc = each_line(lex, lex_len, st, err, lexicon_line);
+	st->lex_text = copy_text(lex, lex_len, &st->lexicon);
+	rc = each_line(st->lex_text, lex_len, st, err, lexicon_line);
 	if (rc == 0 && emoji) {
-		rc = each_line(emoji, emoji_len, st, err, emoji_line);
+		st->emoji_text = copy_text(emoji, emoji_len, &st->emoji);
+		rc = each_line(st->emoji_text, emoji_len, st, err, emoji_line);
 		if (rc && err)
 			(void)buf_appends(err, " (emoji table)");
 	}
@@ -259,6 +326,8 @@ void sentiment_free(struct sentiment *s)
 		return;
 	map_release(&s->lexicon);
 	map_release(&s->emoji);
+	free(s->lex_text);
+	free(s->emoji_text);
 	free(s);
 }
 
