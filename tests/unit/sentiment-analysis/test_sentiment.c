@@ -7,6 +7,8 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../../services/sentiment-analysis/sentiment.h"
@@ -190,6 +192,53 @@ Test(sentiment, parse)
 		sentiment_free(s);
 		buf_release(&err);
 	}
+}
+
+/* The compound score of the one-word text `word` alone: VADER's normalisation of valence v. */
+static double one_word(double v)
+{
+	return round(v / sqrt(v * v + 15) * 10000) / 10000;
+}
+
+/*
+ * Each spelling of a valence is read as strtod() reads it (plain decimals take a faster path;
+ * the rest go to strtod).
+ */
+Test(sentiment, valences_as_strtod_reads_them)
+{
+	static const char *const spellings[] = { "1.9", "-0.25", "+2",	"2.",
+						 ".5",	"-3.1",	 "1e0", "0.1000000000000001",
+						 "-0",	"007.50" };
+	char lex[128];
+
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		struct sentiment *s;
+		struct sentiment_score sc;
+		double v = strtod(spellings[i], NULL);
+
+		snprintf(lex, sizeof(lex), "other\t-4\nword\t%s\n", spellings[i]);
+		cr_assert_eq(sentiment_parse(lex, strlen(lex), NULL, 0, &s, NULL), 0, "%s", lex);
+		sentiment_analyze(s, "word", 4, &sc);
+		cr_expect_float_eq(sc.compound, one_word(v), 1e-9, "%s: %f, want %f", spellings[i],
+				   sc.compound, one_word(v));
+		sentiment_free(s);
+	}
+}
+
+/* A token or an emoji given twice keeps its last line. */
+Test(sentiment, last_line_wins)
+{
+	struct sentiment *s;
+	struct sentiment_score sc;
+	const char *twice = "word\t-3\nword\t2\ngood\t1.9\nbad\t-2.5\n";
+	const char *emoji = "\xf0\x9f\x98\x80\tbad\n\xf0\x9f\x98\x80\tgood\n";
+
+	cr_assert_eq(sentiment_parse(twice, strlen(twice), emoji, strlen(emoji), &s, NULL), 0);
+	sentiment_analyze(s, "word", 4, &sc);
+	cr_expect_float_eq(sc.compound, one_word(2), 1e-9, "%f", sc.compound);
+	sentiment_analyze(s, "\xf0\x9f\x98\x80", 4, &sc);
+	cr_expect_float_eq(sc.compound, one_word(1.9), 1e-9, "%f", sc.compound);
+	sentiment_free(s);
 }
 
 Test(sentiment, load_errors)
