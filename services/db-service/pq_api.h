@@ -5,9 +5,9 @@
  * 3.5 ms of CPU per exec: more than the whole start of a bare libmicrohttpd server. So
  * db-service has no DT_NEEDED entry on libpq: main() calls pq_api_preload() first, libpq loads
  * on a background thread as soon as the HTTP server's threads exist (common/dlapi.h says why
- * not earlier), and /healthz answers meanwhile. pq.c,
- * schema.c and store.c call libpq only through the table pq_api() returns; the headers still
- * come from libpq-dev (types, constants, the prototypes the fields copy with __typeof__).
+ * not earlier), and /healthz answers meanwhile. pq.c, schema.c and store.c call libpq only
+ * through the table pq_api() returns; the headers still come from libpq-dev (types,
+ * constants, the prototypes the fields copy with __typeof__).
  *
  * db-service cannot work without libpq, exactly as before, when a missing libpq made exec fail:
  * pq_api() waits for the load, and if libpq.so.5 (or one of its entry points) is missing it

@@ -116,9 +116,10 @@ int httpc_global_init(void);
 
 /*
  * A client (opt may be NULL for the defaults). It asks for libcurl to be loaded on a background
- * thread (curl_api_preload(): once the HTTP server's threads exist) and otherwise only allocates: libcurl's global init, the curl multi
- * handle and the client thread are set up by the first httpc_send() or httpc_timer(), so a
- * process that sends nothing does not carry libcurl's and OpenSSL's start-up memory. Never
+ * thread (curl_api_preload(): once the HTTP server's threads exist) and otherwise only
+ * allocates: libcurl's global init, the curl multi handle and the client thread are set up by
+ * the first httpc_send() or httpc_timer(), so a process that sends nothing does not carry
+ * libcurl's and OpenSSL's start-up memory. Never
  * returns NULL (allocation failures abort, xalloc.h).
  */
 struct httpc *httpc_new(const struct httpc_options *opt);
