@@ -124,6 +124,20 @@ int buf_append(struct buf *b, const void *data, size_t len)
 	return 0;
 }
 
+char *buf_extend(struct buf *b, size_t n)
+{
+	char *at;
+
+	if (!n)
+		return b->data + b->len; /* nothing to write: no allocation, the sentinel stays */
+	if (buf_grow(b, n))
+		return NULL;
+	at = b->data + b->len;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return at;
+}
+
 int buf_appends(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));

@@ -358,16 +358,18 @@ static Otlp__Span *span_msg(struct arena *a, const struct trace_span *s)
 	return m;
 }
 
-/* Packs msg and appends it to out, then frees msg: with its arena, or with free_unpacked. */
+/*
+ * Packs msg straight into the end of out (ERR_TOO_LARGE past its cap), then frees msg: with
+ * its arena, or with free_unpacked.
+ */
 static int pack_and_free(ProtobufCMessage *msg, struct buf *out, struct arena *a)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t *data = xmalloc(len ? len : 1);
-	int rc;
+	char *at = buf_extend(out, len);
+	int rc = at ? 0 : ERR_TOO_LARGE;
 
-	protobuf_c_message_pack(msg, data);
-	rc = buf_append(out, data, len);
-	free(data);
+	if (at)
+		protobuf_c_message_pack(msg, (uint8_t *)at);
 	if (a)
 		arena_release(a);
 	else
@@ -642,11 +644,18 @@ struct target {
 	int failing; /* logs only the first failure of a run of failures */
 };
 
+/*
+ * A span batch's request body is kept for the next batch (no fresh pages to fault in, no heap
+ * trim, at every export) unless it grew past this.
+ */
+#define BODY_KEEP_MAX ((size_t)1 << 20)
+
 struct otlp {
 	struct otlp_env env;
 	struct trace_resource res;
 	struct httpc *client;
 	struct target traces, metrics;
+	struct buf trace_body; /* export_spans_otlp()'s, on the batch processor's thread */
 	long long start_ns;
 	pthread_mutex_t mu;
 	pthread_cond_t cond; /* reader wake-up and interruptible retry waits */
@@ -758,14 +767,15 @@ static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t 
 			     long long deadline_ms)
 {
 	struct otlp *o = arg;
-	struct buf body;
 	int rc;
 
-	buf_init(&body, (size_t)64 << 20); /* the OTLP request size limit */
-	rc = otlp_encode_spans(&o->res, spans, n, &body);
+	/* Only the batch processor's thread exports (trace.h): the body's memory is kept. */
+	buf_reset(&o->trace_body);
+	rc = otlp_encode_spans(&o->res, spans, n, &o->trace_body);
 	if (!rc)
-		rc = post(o, &o->traces, &body, deadline_ms);
-	buf_release(&body);
+		rc = post(o, &o->traces, &o->trace_body, deadline_ms);
+	if (o->trace_body.alloc > BODY_KEEP_MAX)
+		buf_release(&o->trace_body);
 	return rc;
 }
 
@@ -1010,6 +1020,7 @@ int otlp_init(const char *service)
 	if (state)
 		return ERR_CONFLICT;
 	o = xcalloc(1, sizeof(*o));
+	buf_init(&o->trace_body, (size_t)64 << 20); /* the OTLP request size limit */
 	o->env.traces_timeout = o->env.metrics_timeout = -1;
 	load_env(&o->env);
 	disabled =
@@ -1072,6 +1083,7 @@ void otlp_shutdown(void)
 		push_metrics(o, clock_mono_ms() + o->env.metric_timeout); /* the final push */
 	}
 	httpc_free(o->client);
+	buf_release(&o->trace_body);
 	target_release(&o->traces);
 	target_release(&o->metrics);
 	trace_resource_release(&o->res);

@@ -69,6 +69,13 @@ int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /*
+ * Appends n bytes for the caller to write, and returns where they start (NULL, b unchanged,
+ * when the cap would be passed). Their contents are undefined until written; the terminator
+ * after them is in place. For an encoder that writes straight into b (no copy in between).
+ */
+char *buf_extend(struct buf *b, size_t n);
+
+/*
  * Appends the whole file at path to b. Returns 0, or -1 with "<path>: <reason>" appended to
  * err (cannot open, read error, or "larger than <cap> bytes" when b's cap is reached; b then
  * holds a prefix).

@@ -1,7 +1,8 @@
 /*
  * test_buf.c: buf.h, every function: init/release/clear/reset/detach on the shared empty
- * sentinel and on allocated memory, setlen/consume, the append family, the cap (an append past
- * it fails with ERR_TOO_LARGE and changes nothing) and the NUL terminator after every change.
+ * sentinel and on allocated memory, setlen/consume, the append family, extend, the cap (an
+ * append past it fails with ERR_TOO_LARGE and changes nothing) and the NUL terminator after
+ * every change.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -97,6 +98,31 @@ Test(buf, cap_refuses_and_changes_nothing)
 	expect_valid(&b, "abcde", 5);
 	cr_expect_eq(buf_appendc(&b, 'f'), ERR_TOO_LARGE);
 	expect_valid(&b, "abcde", 5);
+	buf_release(&b);
+}
+
+Test(buf, extend_hands_out_room_to_write)
+{
+	struct buf b;
+	char *at;
+
+	buf_init(&b, 8);
+	at = buf_extend(&b, 0); /* nothing to write: the sentinel stays as it is */
+	cr_assert_not_null(at);
+	expect_valid(&b, "", 0);
+	cr_expect_eq(b.alloc, 0);
+	cr_assert_eq(buf_appends(&b, "ab"), 0);
+	at = buf_extend(&b, 4);
+	cr_assert_not_null(at);
+	cr_expect_eq(at, b.data + 2);
+	memcpy(at, "cdef", 4);
+	expect_valid(&b, "abcdef", 6);
+	cr_expect_null(buf_extend(&b, 3)); /* past the cap of 8 */
+	expect_valid(&b, "abcdef", 6);
+	at = buf_extend(&b, 2); /* exactly the cap */
+	cr_assert_not_null(at);
+	memcpy(at, "gh", 2);
+	expect_valid(&b, "abcdefgh", 8);
 	buf_release(&b);
 }
 
