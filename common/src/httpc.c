@@ -115,6 +115,20 @@ struct httpc {
 	pthread_mutex_t pool_mu;
 	CURL **pool;
 	size_t npool;
+
+	/*
+	 * The span attributes of the last URLs sent to (a service has a handful of fixed
+	 * targets: K_SINK, db-service, the journey), so that a traced request does not parse its
+	 * URL with libcurl again. Replaced round robin.
+	 */
+	pthread_mutex_t urls_mu;
+	struct url_attrs {
+		char *url;  /* as given; NULL: a free slot */
+		char *full; /* url.full without user and password; NULL: unparsable */
+		char *host; /* server.address; NULL: none */
+		long port;  /* server.port; -1: none */
+	} urls[4];
+	size_t urls_next;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -489,24 +503,33 @@ static const char *method_of(const struct httpc_request *req)
 	return req->method ? req->method : (req->body_len ? "POST" : "GET");
 }
 
-/* server.address, server.port and url.full (without user and password) from the URL. */
-static void url_attrs(struct trace_span *span, const char *url)
+static void url_attrs_release(struct url_attrs *a)
+{
+	free(a->url);
+	free(a->full);
+	free(a->host);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Parses url into a (owned copies): server.address, server.port, url.full without user:pass. */
+static void url_attrs_parse(struct url_attrs *a, const char *url)
 {
 	CURLU *u = curl->url();
 	char *host = NULL, *port = NULL, *full = NULL;
 
-	if (!u || curl->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-		trace_span_set_str(span, "url.full", url);
+	memset(a, 0, sizeof(*a));
+	a->url = xstrdup(url);
+	a->port = -1;
+	if (!u || curl->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
 		goto cleanup;
-	}
 	(void)curl->url_set(u, CURLUPART_USER, NULL, 0);
 	(void)curl->url_set(u, CURLUPART_PASSWORD, NULL, 0);
 	if (curl->url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK)
-		trace_span_set_str(span, "url.full", full);
+		a->full = xstrdup(full);
 	if (curl->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		trace_span_set_str(span, "server.address", host);
+		a->host = xstrdup(host);
 	if (curl->url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
-		trace_span_set_int(span, "server.port", strtol(port, NULL, 10));
+		a->port = strtol(port, NULL, 10);
 cleanup:
 	curl->free_str(full);
 	curl->free_str(host);
@@ -514,14 +537,47 @@ cleanup:
 	curl->url_cleanup(u);
 }
 
-static void client_attrs(struct trace_span *span, const struct httpc_request *req)
+static void url_attrs_set(struct trace_span *span, const struct url_attrs *a)
+{
+	trace_span_set_str(span, "url.full", a->full ? a->full : a->url);
+	if (a->host)
+		trace_span_set_str(span, "server.address", a->host);
+	if (a->port >= 0)
+		trace_span_set_int(span, "server.port", a->port);
+}
+
+/* server.address, server.port and url.full on span, from c's cache or parsed into it. */
+static void url_attrs_add(struct httpc *c, struct trace_span *span, const char *url)
+{
+	struct url_attrs fresh, *slot;
+
+	pthread_mutex_lock(&c->urls_mu);
+	for (size_t i = 0; i < sizeof(c->urls) / sizeof(c->urls[0]); i++) {
+		if (c->urls[i].url && strcmp(c->urls[i].url, url) == 0) {
+			url_attrs_set(span, &c->urls[i]);
+			pthread_mutex_unlock(&c->urls_mu);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&c->urls_mu);
+	url_attrs_parse(&fresh, url); /* outside the lock: libcurl's parser is the cost */
+	url_attrs_set(span, &fresh);
+	pthread_mutex_lock(&c->urls_mu);
+	slot = &c->urls[c->urls_next];
+	c->urls_next = (c->urls_next + 1) % (sizeof(c->urls) / sizeof(c->urls[0]));
+	url_attrs_release(slot);
+	*slot = fresh;
+	pthread_mutex_unlock(&c->urls_mu);
+}
+
+static void client_attrs(struct httpc *c, struct trace_span *span, const struct httpc_request *req)
 {
 	const char *m = method_of(req), *label = http_check_method(m);
 
 	trace_span_set_str(span, "http.request.method", label);
 	if (strcmp(label, "_OTHER") == 0)
 		trace_span_set_str(span, "http.request.method_original", m);
-	url_attrs(span, req->url);
+	url_attrs_add(c, span, req->url);
 	if (req->resend_count > 0)
 		trace_span_set_int(span, "http.request.resend_count", req->resend_count);
 	for (size_t i = 0; i < req->trace_nattrs; i++)
@@ -529,7 +585,7 @@ static void client_attrs(struct trace_span *span, const struct httpc_request *re
 }
 
 /* Picks the parent, starts the CLIENT span and decides what x injects (see httpc.h). */
-static void trace_begin(struct xfer *x, const struct httpc_request *req)
+static void trace_begin(struct httpc *c, struct xfer *x, const struct httpc_request *req)
 {
 	const struct trace_context *parent = req->trace_parent;
 	const char *m = method_of(req);
@@ -555,7 +611,7 @@ static void trace_begin(struct xfer *x, const struct httpc_request *req)
 	}
 	x->span = span;
 	x->tctx = *trace_span_context(span);
-	client_attrs(span, req);
+	client_attrs(c, span, req);
 }
 
 static const char *error_type(int err, int cancelled)
@@ -605,7 +661,7 @@ static int xfer_new(struct httpc *c, const struct httpc_request *req, httpc_done
 		xfer_free(c, x);
 		return ERR_INTERNAL;
 	}
-	trace_begin(x, req);
+	trace_begin(c, x, req);
 	set_options(c, x, req);
 	*out = x;
 	return 0;
@@ -851,6 +907,7 @@ struct httpc *httpc_new(const struct httpc_options *opt)
 	curl_api_preload(); /* loads once the server's threads exist (dlapi.h) */
 	c->pool = xcalloc(c->max_transfers, sizeof(*c->pool));
 	pthread_mutex_init(&c->pool_mu, NULL);
+	pthread_mutex_init(&c->urls_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	xlist_init(&c->incoming);
 	xlist_init(&c->waiting);
@@ -875,6 +932,9 @@ void httpc_free(struct httpc *c)
 		curl->easy_cleanup(c->pool[--c->npool]);
 	free(c->pool);
 	pthread_mutex_destroy(&c->pool_mu);
+	for (size_t i = 0; i < sizeof(c->urls) / sizeof(c->urls[0]); i++)
+		url_attrs_release(&c->urls[i]);
+	pthread_mutex_destroy(&c->urls_mu);
 	pthread_mutex_destroy(&c->mu);
 	free(c->timers);
 	free(c->user_agent);

@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -977,4 +978,90 @@ Test(httpc, the_thread_starts_on_first_use)
 	httpc_free(c);
 	cr_assert_eq(atomic_load(&fired), 1, "the timer ran, or was cancelled, exactly once");
 	cr_assert_eq(thread_count(), before);
+}
+
+/* ---- the CLIENT span's URL attributes --------------------------------------------------- */
+
+struct url_span {
+	char full[160], host[64];
+	long long port;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct url_span spans[16];
+	size_t n;
+} url_spans = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int capture_client_spans(void *arg, struct trace_span *const *spans, size_t n,
+				long long deadline)
+{
+	(void)arg;
+	(void)deadline;
+	pthread_mutex_lock(&url_spans.mu);
+	for (size_t i = 0; i < n; i++) {
+		struct url_span *u;
+
+		if (spans[i]->kind != TRACE_SPAN_CLIENT || url_spans.n == 16)
+			continue;
+		u = &url_spans.spans[url_spans.n++];
+		memset(u, 0, sizeof(*u));
+		u->port = -1;
+		for (size_t k = 0; k < spans[i]->nattrs; k++) {
+			const struct trace_attr *a = &spans[i]->attrs[k];
+
+			if (strcmp(a->key, "url.full") == 0)
+				snprintf(u->full, sizeof(u->full), "%s", a->v.s);
+			else if (strcmp(a->key, "server.address") == 0)
+				snprintf(u->host, sizeof(u->host), "%s", a->v.s);
+			else if (strcmp(a->key, "server.port") == 0)
+				u->port = a->v.i;
+		}
+	}
+	pthread_mutex_unlock(&url_spans.mu);
+	return 0;
+}
+
+/*
+ * Each CLIENT span names its own URL, also when the client has parsed more URLs than it keeps
+ * (4) and when one comes back; user and password never reach url.full.
+ */
+Test(httpc, client_spans_carry_their_own_url)
+{
+	static const char *const paths[] = { "/a?n=1", "/b", "/c", "/d", "/e", "/a?n=1", "/b" };
+	const size_t npaths = sizeof(paths) / sizeof(paths[0]);
+	struct trace_config cfg;
+	struct trace_span *root;
+	struct httpc *c = httpc_new(NULL);
+	char urls[8][128], want[128];
+
+	trace_config_defaults(&cfg);
+	cfg.sampler.kind = TRACE_SAMPLER_ALWAYS_ON;
+	cfg.schedule_delay_ms = 60000;
+	cfg.export = capture_client_spans;
+	cr_assert_eq(trace_init(&cfg), 0);
+	cr_assert_eq(trace_span_start("test", TRACE_SPAN_SERVER, NULL, &root), 0);
+	trace_span_enter(root);
+	for (size_t i = 0; i < npaths; i++) {
+		struct httpc_request req = { 0 };
+		struct httpc_result r;
+
+		/* the first time, /a?n=1 carries a user and a password */
+		snprintf(urls[i], sizeof(urls[i]), "http://%s127.0.0.1:%d%s",
+			 i == 0 ? "user:secret@" : "", server_port, paths[i]);
+		req.url = urls[i];
+		cr_assert_eq(httpc_send_sync(c, &req, &r), 0, "%s: %s", urls[i], r.error);
+		httpc_result_release(&r);
+	}
+	trace_span_exit(root);
+	trace_span_end(root);
+	trace_shutdown(); /* exports what is queued */
+	httpc_free(c);
+	cr_assert_eq(url_spans.n, npaths);
+	for (size_t i = 0; i < npaths; i++) {
+		snprintf(want, sizeof(want), "http://127.0.0.1:%d%s", server_port, paths[i]);
+		cr_expect_str_eq(url_spans.spans[i].full, want, "span %zu", i);
+		cr_expect_str_eq(url_spans.spans[i].host, "127.0.0.1", "span %zu", i);
+		cr_expect_eq(url_spans.spans[i].port, server_port, "span %zu", i);
+	}
 }
