@@ -169,7 +169,7 @@ struct buf *arena_buf(struct arena *a, size_t cap)
 	return b;
 }
 
-void arena_release(struct arena *a)
+static void run_defers(struct arena *a)
 {
 	while (a->defers) { /* a deferred function may defer more: they run too */
 		struct arena_defer *d = a->defers;
@@ -177,6 +177,10 @@ void arena_release(struct arena *a)
 		a->defers = d->next;
 		d->fn(d->arg);
 	}
+}
+
+static void free_blocks(struct arena *a)
+{
 	while (a->head) {
 		struct arena_block *b = a->head;
 
@@ -184,4 +188,33 @@ void arena_release(struct arena *a)
 		free(b);
 	}
 	a->total = 0;
+}
+
+void arena_release(struct arena *a)
+{
+	run_defers(a);
+	free_blocks(a);
+}
+
+void arena_reset(struct arena *a, size_t keep_max)
+{
+	size_t held = 0;
+	struct arena_block *b;
+
+	run_defers(a);
+	for (b = a->head; b; b = b->next)
+		held += b->size;
+	if (a->head && !a->head->next && held <= keep_max) {
+		a->head->used = 0; /* already one block: kept as it is */
+		a->total = 0;
+		return;
+	}
+	free_blocks(a);
+	if (held == 0 || held > keep_max)
+		return;
+	b = xmalloc(sizeof(*b) + held);
+	b->next = NULL;
+	b->size = held;
+	b->used = 0;
+	a->head = b;
 }

@@ -358,49 +358,52 @@ static Otlp__Span *span_msg(struct arena *a, const struct trace_span *s)
 	return m;
 }
 
-/*
- * Packs msg straight into the end of out (ERR_TOO_LARGE past its cap), then frees msg: with
- * its arena, or with free_unpacked.
- */
-static int pack_and_free(ProtobufCMessage *msg, struct buf *out, struct arena *a)
+/* Packs msg straight into the end of out: 0, or ERR_TOO_LARGE past out's cap. */
+static int pack(const ProtobufCMessage *msg, struct buf *out)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	char *at = buf_extend(out, len);
-	int rc = at ? 0 : ERR_TOO_LARGE;
 
-	if (at)
-		protobuf_c_message_pack(msg, (uint8_t *)at);
-	if (a)
-		arena_release(a);
-	else
-		protobuf_c_message_free_unpacked(msg, NULL);
-	return rc;
+	if (!at)
+		return ERR_TOO_LARGE;
+	protobuf_c_message_pack(msg, (uint8_t *)at);
+	return 0;
+}
+
+/* otlp_encode_spans() with the message tree built in a, which the caller empties. */
+static int encode_spans(struct arena *a, const struct trace_resource *res,
+			struct trace_span *const *spans, size_t n, struct buf *out)
+{
+	Otlp__ExportTraceServiceRequest *req = arena_alloc(a, sizeof(*req));
+	Otlp__ResourceSpans *rs = arena_alloc(a, sizeof(*rs));
+	Otlp__ScopeSpans *ss = arena_alloc(a, sizeof(*ss));
+
+	otlp__export_trace_service_request__init(req);
+	otlp__resource_spans__init(rs);
+	otlp__scope_spans__init(ss);
+	req->resource_spans = arena_alloc(a, sizeof(void *));
+	req->resource_spans[0] = rs;
+	req->n_resource_spans = 1;
+	rs->resource = resource_msg(a, res);
+	rs->scope_spans = arena_alloc(a, sizeof(void *));
+	rs->scope_spans[0] = ss;
+	rs->n_scope_spans = 1;
+	ss->scope = scope_msg(a);
+	ss->spans = n ? arena_alloc(a, n * sizeof(void *)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		ss->spans[i] = span_msg(a, spans[i]);
+	ss->n_spans = n;
+	return pack(&req->base, out);
 }
 
 int otlp_encode_spans(const struct trace_resource *res, struct trace_span *const *spans, size_t n,
 		      struct buf *out)
 {
 	struct arena a = ARENA_INIT;
-	Otlp__ExportTraceServiceRequest *req = arena_alloc(&a, sizeof(*req));
-	Otlp__ResourceSpans *rs = arena_alloc(&a, sizeof(*rs));
-	Otlp__ScopeSpans *ss = arena_alloc(&a, sizeof(*ss));
+	int rc = encode_spans(&a, res, spans, n, out);
 
-	otlp__export_trace_service_request__init(req);
-	otlp__resource_spans__init(rs);
-	otlp__scope_spans__init(ss);
-	req->resource_spans = arena_alloc(&a, sizeof(void *));
-	req->resource_spans[0] = rs;
-	req->n_resource_spans = 1;
-	rs->resource = resource_msg(&a, res);
-	rs->scope_spans = arena_alloc(&a, sizeof(void *));
-	rs->scope_spans[0] = ss;
-	rs->n_scope_spans = 1;
-	ss->scope = scope_msg(&a);
-	ss->spans = n ? arena_alloc(&a, n * sizeof(void *)) : NULL;
-	for (size_t i = 0; i < n; i++)
-		ss->spans[i] = span_msg(&a, spans[i]);
-	ss->n_spans = n;
-	return pack_and_free(&req->base, out, &a);
+	arena_release(&a);
+	return rc;
 }
 
 /* ---- metrics encoding ---------------------------------------------------------------------- */
@@ -528,6 +531,7 @@ int otlp_encode_metrics(const struct trace_resource *res, struct metrics *reg, l
 	Otlp__ExportMetricsServiceRequest *req = xmalloc(sizeof(*req));
 	Otlp__ResourceMetrics *rm = xmalloc(sizeof(*rm));
 	struct mwalk w = { 0 };
+	int rc;
 
 	otlp__export_metrics_service_request__init(req);
 	otlp__resource_metrics__init(rm);
@@ -544,7 +548,9 @@ int otlp_encode_metrics(const struct trace_resource *res, struct metrics *reg, l
 	rm->n_scope_metrics = 1;
 	w.sm->scope = scope_msg(NULL);
 	metrics_walk(reg, visit, &w);
-	return pack_and_free(&req->base, out, NULL);
+	rc = pack(&req->base, out);
+	protobuf_c_message_free_unpacked(&req->base, NULL);
+	return rc;
 }
 
 /* ---- configuration ------------------------------------------------------------------------- */
@@ -645,17 +651,18 @@ struct target {
 };
 
 /*
- * A span batch's request body is kept for the next batch (no fresh pages to fault in, no heap
- * trim, at every export) unless it grew past this.
+ * A span batch's message tree and request body are kept for the next batch (no fresh pages to
+ * fault in, no heap trim, at every export) unless either grew past this.
  */
-#define BODY_KEEP_MAX ((size_t)1 << 20)
+#define KEEP_MAX ((size_t)4 << 20)
 
 struct otlp {
 	struct otlp_env env;
 	struct trace_resource res;
 	struct httpc *client;
 	struct target traces, metrics;
-	struct buf trace_body; /* export_spans_otlp()'s, on the batch processor's thread */
+	struct arena trace_arena; /* export_spans_otlp()'s, on the batch processor's thread */
+	struct buf trace_body;
 	long long start_ns;
 	pthread_mutex_t mu;
 	pthread_cond_t cond; /* reader wake-up and interruptible retry waits */
@@ -769,12 +776,13 @@ static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t 
 	struct otlp *o = arg;
 	int rc;
 
-	/* Only the batch processor's thread exports (trace.h): the body's memory is kept. */
+	/* Only the batch processor's thread exports (trace.h): the memory is kept. */
 	buf_reset(&o->trace_body);
-	rc = otlp_encode_spans(&o->res, spans, n, &o->trace_body);
+	rc = encode_spans(&o->trace_arena, &o->res, spans, n, &o->trace_body);
+	arena_reset(&o->trace_arena, KEEP_MAX);
 	if (!rc)
 		rc = post(o, &o->traces, &o->trace_body, deadline_ms);
-	if (o->trace_body.alloc > BODY_KEEP_MAX)
+	if (o->trace_body.alloc > KEEP_MAX)
 		buf_release(&o->trace_body);
 	return rc;
 }
@@ -1084,6 +1092,7 @@ void otlp_shutdown(void)
 	}
 	httpc_free(o->client);
 	buf_release(&o->trace_body);
+	arena_release(&o->trace_arena);
 	target_release(&o->traces);
 	target_release(&o->metrics);
 	trace_resource_release(&o->res);

@@ -71,7 +71,18 @@ void arena_defer(struct arena *a, void (*fn)(void *), void *arg);
  * body buffer that needs no buf_release() by hand. The struct itself lives in the arena.
  */
 struct buf *arena_buf(struct arena *a, size_t cap);
-/* Runs the deferred functions, then frees every block; the arena is empty again (no arena_init() needed before reuse). */
+/*
+ * Runs the deferred functions, then frees every block; the arena is empty again (no
+ * arena_init() needed before reuse).
+ */
 void arena_release(struct arena *a);
+/*
+ * Empties the arena as arena_release() does (deferred functions run, every pointer dies), but
+ * keeps memory for the next use: one block as large as all the blocks it held, unless that is
+ * more than keep_max bytes (then it frees them all). An arena reset after each unit of work of
+ * a similar size (otlp.c's span batches) then allocates and faults its pages in once, instead
+ * of at every unit. arena_release() frees what a reset kept.
+ */
+void arena_reset(struct arena *a, size_t keep_max);
 
 #endif

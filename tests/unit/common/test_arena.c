@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/buf.h"
 
 Test(arena, allocations_are_aligned_zeroed_and_distinct)
 {
@@ -120,4 +121,42 @@ Test(arena, defers_run_newest_first_on_release)
 	cr_assert_eq(second, 1);
 	cr_assert_eq(first, 2);
 	cr_assert_null(a.defers);
+}
+
+/* The n allocations of `size` bytes each lie one after the other in one block. */
+static int contiguous(struct arena *a, size_t n, size_t size)
+{
+	char *prev = arena_alloc(a, size);
+	int ok = 1;
+
+	for (size_t i = 1; i < n; i++) {
+		char *p = arena_alloc(a, size);
+
+		ok &= p == prev + size;
+		prev = p;
+	}
+	return ok;
+}
+
+Test(arena, reset_keeps_one_block_for_the_next_round)
+{
+	struct arena a = ARENA_INIT;
+	int ran = 0;
+
+	/* 200 KiB in 1 KiB pieces: blocks of 1, 2, 4 ... 64 KiB, so not one contiguous run */
+	cr_assert_not(contiguous(&a, 200, 1024));
+	arena_defer(&a, record, &ran);
+	arena_reset(&a, (size_t)1 << 20);
+	cr_assert_neq(ran, 0, "deferred functions run");
+	cr_assert_null(a.defers);
+	cr_assert_eq(a.total, 0);
+	cr_assert_not_null(a.head, "memory is kept");
+	for (int round = 0; round < 3; round++) {
+		cr_assert(contiguous(&a, 200, 1024), "round %d: one block holds it all", round);
+		cr_assert_eq(a.total, 200 * 1024);
+		arena_reset(&a, (size_t)1 << 20);
+	}
+	arena_reset(&a, 1024); /* more than keep_max: nothing is kept */
+	cr_assert_null(a.head);
+	arena_release(&a);
 }
