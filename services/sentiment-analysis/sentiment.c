@@ -259,32 +259,34 @@ static int emoji_line(struct sentiment *st, char *p, size_t n, size_t lineno, st
 	return 0;
 }
 
-/* A copy of a file's len bytes, with one to spare, and room in m for each of its lines. */
-static char *copy_text(const char *p, size_t len, struct map *m)
+/* Room in m for each line of the len bytes at p, so that loading them never rehashes. */
+static void reserve_lines(struct map *m, const char *p, size_t len)
 {
-	char *copy = xmalloc(len + 1);
 	size_t lines = 1;
 
-	memcpy(copy, p, len);
-	copy[len] = '\0';
-	for (const char *q = copy; (q = memchr(q, '\n', len - (size_t)(q - copy))); q++)
+	for (const char *q = p; (q = memchr(q, '\n', len - (size_t)(q - p))); q++)
 		lines++;
 	map_reserve(m, lines);
-	return copy;
 }
 
-int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t emoji_len,
-		    struct sentiment **out, struct buf *err)
+/*
+ * sentiment_parse() of texts it takes over: lex and emoji (NULL for none) are malloc'd, have a
+ * byte to spare at [len], and belong to the analyser from here on (freed on failure too).
+ */
+static int parse_owned(char *lex, size_t lex_len, char *emoji, size_t emoji_len,
+		       struct sentiment **out, struct buf *err)
 {
 	struct sentiment *st = xcalloc(1, sizeof(*st));
 	int rc;
 
 	*out = NULL;
-	st->lex_text = copy_text(lex, lex_len, &st->lexicon);
-	rc = each_line(st->lex_text, lex_len, st, err, lexicon_line);
+	st->lex_text = lex;
+	st->emoji_text = emoji;
+	reserve_lines(&st->lexicon, lex, lex_len);
+	rc = each_line(lex, lex_len, st, err, lexicon_line);
 	if (rc == 0 && emoji) {
-		st->emoji_text = copy_text(emoji, emoji_len, &st->emoji);
-		rc = each_line(st->emoji_text, emoji_len, st, err, emoji_line);
+		reserve_lines(&st->emoji, emoji, emoji_len);
+		rc = each_line(emoji, emoji_len, st, err, emoji_line);
 		if (rc && err)
 			(void)buf_appends(err, " (emoji table)");
 	}
@@ -296,10 +298,29 @@ int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t e
 	return 0;
 }
 
+/* A malloc'd copy of len bytes, with a byte to spare after them. */
+static char *copy_text(const char *p, size_t len)
+{
+	char *copy = xmalloc(len + 1);
+
+	memcpy(copy, p, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t emoji_len,
+		    struct sentiment **out, struct buf *err)
+{
+	return parse_owned(copy_text(lex, lex_len), lex_len,
+			   emoji ? copy_text(emoji, emoji_len) : NULL, emoji_len, out, err);
+}
+
 int sentiment_load(const char *lexicon_path, const char *emoji_path, struct sentiment **out,
 		   struct buf *err)
 {
 	struct buf lex, emo;
+	char *lex_text, *emoji_text = NULL;
+	size_t lex_len, emoji_len = 0;
 	int rc;
 
 	*out = NULL;
@@ -307,16 +328,19 @@ int sentiment_load(const char *lexicon_path, const char *emoji_path, struct sent
 	buf_init(&emo, SENTIMENT_FILE_MAX);
 	if (buf_read_file(&lex, lexicon_path, err) ||
 	    (emoji_path && buf_read_file(&emo, emoji_path, err))) {
-		rc = ERR_IO;
-		goto done;
+		buf_release(&lex);
+		buf_release(&emo);
+		return ERR_IO;
 	}
-	rc = sentiment_parse(lex.data, lex.len, emoji_path ? emo.data : NULL, emo.len, out, err);
+	/* The files' buffers go to the analyser as they are (their NUL is the byte to spare). */
+	lex_text = buf_detach(&lex, &lex_len);
+	if (emoji_path)
+		emoji_text = buf_detach(&emo, &emoji_len);
+	buf_release(&emo);
+	rc = parse_owned(lex_text, lex_len, emoji_text, emoji_len, out, err);
 	if (rc)
 		(void)buf_appendf(err, " (%s%s%s)", lexicon_path, emoji_path ? ", " : "",
 				  emoji_path ? emoji_path : "");
-done:
-	buf_release(&lex);
-	buf_release(&emo);
 	return rc;
 }
 
