@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/duration.h"
+#include "common/text.h"
 
 /* glibc's short program name (declared by <errno.h> only under _GNU_SOURCE). */
 extern char *program_invocation_short_name;
@@ -208,11 +209,8 @@ static int valid_url(const char *text)
 	const char *auth, *end, *at, *host, *port;
 	size_t n;
 
-	if (!strncasecmp(text, "http://", 7))
-		auth = text + 7;
-	else if (!strncasecmp(text, "https://", 8))
-		auth = text + 8;
-	else
+	auth = text_url_authority(text);
+	if (!auth)
 		return 0;
 	for (const char *p = auth; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)

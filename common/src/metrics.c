@@ -42,7 +42,7 @@ struct metric {
 	size_t nbounds;
 	struct metric *next;   /* registration order; set once, under the registry lock */
 	pthread_rwlock_t lock; /* guards everything below */
-	struct metric_series *first, *last; /* creation order */
+	struct metric_series *first, **tail; /* creation order; tail: the last next pointer */
 	size_t nseries;
 	struct metric_series *overflow; /* metrics_series_capped()'s, once created */
 	struct chain *table;
@@ -55,8 +55,8 @@ struct collector {
 };
 
 struct metrics {
-	pthread_mutex_t lock;	     /* guards the family list and the collectors */
-	struct metric *first, *last; /* registration order */
+	pthread_mutex_t lock;	      /* guards the family list and the collectors */
+	struct metric *first, **tail; /* registration order; tail: the last next pointer */
 	struct collector *collectors;
 	size_t ncollectors, calloc;
 };
@@ -159,6 +159,7 @@ struct metrics *metrics_new(void)
 	struct metrics *reg = xcalloc(1, sizeof(*reg));
 
 	pthread_mutex_init(&reg->lock, NULL);
+	reg->tail = &reg->first;
 	return reg;
 }
 
@@ -256,6 +257,7 @@ static struct metric *family_new(const char *name, const char *help, enum metric
 	m->nbounds = nbounds;
 	m->tsize = 16;
 	m->table = xcalloc(m->tsize, sizeof(*m->table));
+	m->tail = &m->first;
 	pthread_rwlock_init(&m->lock, NULL);
 	return m;
 }
@@ -281,11 +283,8 @@ static struct metric *family_register(struct metrics *reg, const char *name, con
 	}
 	if (!m) {
 		m = family_new(name, help, type, label_names, bounds, nbounds);
-		if (reg->last)
-			reg->last->next = m;
-		else
-			reg->first = m;
-		reg->last = m;
+		*reg->tail = m;
+		reg->tail = &m->next;
 	}
 	pthread_mutex_unlock(&reg->lock);
 	/* A family without labels has exactly one series, shown from the start. */
@@ -387,11 +386,8 @@ static struct metric_series *series_create(struct metric *m, const char *const *
 		for (i = 0; i <= m->nbounds; i++)
 			atomic_init(&s->buckets[i], 0);
 	}
-	if (m->last)
-		m->last->next = s;
-	else
-		m->first = s;
-	m->last = s;
+	*m->tail = s;
+	m->tail = &s->next;
 	m->nseries++;
 	if (m->nseries > 2 * m->tsize) {
 		table_grow(m); /* rehashes every series, including s */

@@ -37,15 +37,9 @@
 /* Checks "http(s)://host..." and returns the offset of the path ('/', '?', '#' or end). */
 static int url_path_offset(const char *url, size_t *off)
 {
-	const char *p;
+	const char *p = text_url_authority(url);
 
-	if (!strncasecmp(url, "http://", 7))
-		p = url + 7;
-	else if (!strncasecmp(url, "https://", 8))
-		p = url + 8;
-	else
-		return ERR_BAD_REQUEST;
-	if (!*p || *p == '/' || *p == '?' || *p == '#')
+	if (!p || !*p || *p == '/' || *p == '?' || *p == '#')
 		return ERR_BAD_REQUEST;
 	*off = (size_t)(p - url) + strcspn(p, "/?#");
 	return 0;

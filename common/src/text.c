@@ -157,6 +157,17 @@ const char *text_skip_ows(const char *s)
 	return s;
 }
 
+const char *text_url_authority(const char *url)
+{
+	if (!url)
+		return NULL;
+	if (!strncasecmp(url, "http://", 7))
+		return url + 7;
+	if (!strncasecmp(url, "https://", 8))
+		return url + 8;
+	return NULL;
+}
+
 char *text_percent_decode_ows(const char *s, size_t len)
 {
 	struct buf b;

@@ -72,8 +72,8 @@ struct dispatcher {
 	bool committer_started, committer_stop;
 	pthread_mutex_t cmu;
 	pthread_cond_t ccond;
-	struct commit_wait *waiters; /* FIFO (head), under cmu */
-	struct commit_wait *waiters_tail;
+	struct commit_wait *waiters;	   /* FIFO (head), under cmu */
+	struct commit_wait **waiters_tail; /* the last next pointer (&waiters when empty) */
 	atomic_ullong next_id; /* the next delivery's id in the log (taken outside mu) */
 	size_t live_wal_bytes; /* sum of wal_bytes of the live deliveries */
 	struct metric *deliveries, *dropped;
@@ -752,7 +752,8 @@ static void *committer_main(void *arg)
 		if (!d->waiters)
 			break;
 		batch = d->waiters;
-		d->waiters = d->waiters_tail = NULL;
+		d->waiters = NULL;
+		d->waiters_tail = &d->waiters;
 		pthread_mutex_unlock(&d->cmu);
 		for (w = batch; w; w = w->next)
 			top = w->seq > top ? w->seq : top;
@@ -778,11 +779,8 @@ void dispatcher_commit_async(struct dispatcher *d, unsigned long long seq, dispa
 	w->fn = fn;
 	w->arg = arg;
 	pthread_mutex_lock(&d->cmu);
-	if (d->waiters_tail)
-		d->waiters_tail->next = w;
-	else
-		d->waiters = w;
-	d->waiters_tail = w;
+	*d->waiters_tail = w;
+	d->waiters_tail = &w->next;
 	pthread_cond_signal(&d->ccond);
 	pthread_mutex_unlock(&d->cmu);
 }
@@ -889,6 +887,7 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_mutex_init(&d->cmu, NULL);
 	pthread_cond_init(&d->ccond, NULL);
+	d->waiters_tail = &d->waiters;
 	(void)clock_cond_init(&d->cond);
 	d->queues = xcalloc(topo->ntriggers + 1, sizeof(*d->queues));
 	register_metrics(d);

@@ -116,7 +116,9 @@ static const char *service_url(const struct topology *t, const char *name)
 
 static int is_http_url(const char *s)
 {
-	return (!strncmp(s, "http://", 7) && s[7]) || (!strncmp(s, "https://", 8) && s[8]);
+	const char *authority = text_url_authority(s);
+
+	return authority && *authority;
 }
 
 static char *join_url(const char *base, const char *path)

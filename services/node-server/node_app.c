@@ -9,6 +9,7 @@
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 #include "feed.h"
 #include "journey.h"
@@ -94,8 +95,7 @@ static int journey_setup(struct node_app *app, struct ws_hub_config *hub)
 	struct journey_config jc = { 0 };
 	const char *t = cfg->trace_url;
 
-	if (t && (strstr(t, "{traceId}") == NULL ||
-		  (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0)))
+	if (t && (strstr(t, "{traceId}") == NULL || !text_url_authority(t)))
 		return ERR_VALIDATION;
 	jc.keep = (size_t)cfg->journey_keep;
 	jc.retry = cfg->delivery_retry;

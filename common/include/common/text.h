@@ -61,6 +61,13 @@ void text_trim_ows(const char **s, size_t *len);
 const char *text_skip_ows(const char *s);
 
 /*
+ * The one check of an absolute http(s) URL's scheme: url past "http://" or "https://" (the
+ * scheme in either case, RFC 3986 3.1), that is, at its authority, which may be empty; NULL
+ * for any other scheme or for NULL.
+ */
+const char *text_url_authority(const char *url);
+
+/*
  * Trims spaces and tabs around s[0..len), then percent-decodes it into a new string (the
  * caller frees it). NULL on a bad escape or when the result would hold a NUL byte (%00).
  * The form of OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS members.

@@ -200,3 +200,18 @@ Test(text, trim_ows)
 	cr_expect_str_eq(text_skip_ows("\r a"), "\r a");
 	cr_expect_str_eq(text_skip_ows(" \t"), "");
 }
+
+/* text_url_authority(): http and https in either case, the authority may be empty; else NULL. */
+Test(text, url_authority)
+{
+	cr_expect_str_eq(text_url_authority("http://db:8080/x"), "db:8080/x");
+	cr_expect_str_eq(text_url_authority("https://[::1]:443"), "[::1]:443");
+	cr_expect_str_eq(text_url_authority("HTTPS://A"), "A");
+	cr_expect_str_eq(text_url_authority("Http://"), "");
+	cr_expect_null(text_url_authority("http:/x"));
+	cr_expect_null(text_url_authority("httpx://x"));
+	cr_expect_null(text_url_authority("ftp://x"));
+	cr_expect_null(text_url_authority(" http://x"));
+	cr_expect_null(text_url_authority(""));
+	cr_expect_null(text_url_authority(NULL));
+}
