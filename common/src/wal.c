@@ -138,8 +138,31 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /*
+ * An empty snapshot over an empty file needs no new file: opens path for appending and syncs
+ * its directory, as a rename would have (unless mode is never). 0 with *fd_out, or -1 when path
+ * is not an empty regular file or its directory cannot be synced (then write the snapshot).
+ */
+static int reopen_empty(const char *path, enum eventlog_fsync mode, int *fd_out)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 ||
+	    (mode != EVENTLOG_FSYNC_NEVER && groupcommit_sync_parent(path) != 0)) {
+		close(fd);
+		return -1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/*
  * Writes the snapshot to "<path>.tmp", syncs it (unless mode is never) and renames it over
- * path. Returns 0 with the new file's descriptor (open for appending) and size, or ERR_IO.
+ * path; an empty snapshot over an empty file keeps that file (reopen_empty(): a broker that
+ * restarts with nothing pending creates and syncs no file). Returns 0 with the new file's
+ * descriptor (open for appending) and size, or ERR_IO.
  */
 static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, void *arg,
 			  int *fd_out, long long *size_out, struct buf *err)
@@ -147,16 +170,21 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 	char *tmp = xasprintf("%s.tmp", path);
 	struct buf chunk;
 	long long size = 0;
-	int fd, rc = ERR_IO, more;
+	int fd = -1, rc = ERR_IO, more;
 
 	buf_init(&chunk, BUF_NOCAP);
+	more = fn ? fn(&chunk, arg) : 1;
+	if (more == 1 && chunk.len == 0 && reopen_empty(path, mode, fd_out) == 0) {
+		*size_out = 0;
+		rc = 0;
+		goto cleanup;
+	}
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		buf_appendf(err, "%s: %s", tmp, strerror(errno));
 		goto cleanup;
 	}
-	while (fn) {
-		more = fn(&chunk, arg);
+	for (;;) {
 		if (more < 0) {
 			buf_appendf(err, "%s: the snapshot failed (%s)", tmp, err_code_name(more));
 			goto cleanup;
@@ -169,6 +197,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 		buf_reset(&chunk);
 		if (more == 1)
 			break;
+		more = fn(&chunk, arg);
 	}
 	if (mode != EVENTLOG_FSYNC_NEVER && fdatasync(fd) != 0 && errno != EINVAL) {
 		buf_appendf(err, "%s: sync: %s", tmp, strerror(errno));

@@ -26,9 +26,11 @@
  *
  * Compaction: wal_rewrite() writes a snapshot produced by a callback to "<path>.tmp", syncs
  * it, renames it over path and syncs the directory, then appends to the new file. A crash at
- * any point leaves either the old file or the new one whole. The caller guarantees that the
- * snapshot includes the effect of every record appended before (it holds its own lock across
- * the call, so no append interleaves); the rewrite therefore counts as a commit of them all.
+ * any point leaves either the old file or the new one whole. An empty snapshot over an empty
+ * file keeps that file (its directory is synced; nothing else is written). The caller
+ * guarantees that the snapshot includes the effect of every record appended before (it holds
+ * its own lock across the call, so no append interleaves); the rewrite therefore counts as a
+ * commit of them all.
  *
  * Ownership: struct wal is opaque, created by wal_open(), freed by wal_close(). wal_append(),
  * wal_commit(), wal_size(), wal_syncs() and wal_check() are thread-safe; wal_rewrite() may
@@ -74,8 +76,9 @@ int wal_set_aside(const char *path, struct buf *moved_to);
 typedef int (*wal_snapshot_fn)(struct buf *chunk, void *arg);
 
 /*
- * Creates path afresh with the snapshot (fn may be NULL: empty) and opens it for appending.
- * Returns 0 and *out, or ERR_IO with err filled.
+ * Creates path afresh with the snapshot (fn may be NULL: empty) and opens it for appending;
+ * an empty snapshot over an empty file opens that file (see Compaction), so a restart with
+ * nothing pending costs no file sync. Returns 0 and *out, or ERR_IO with err filled.
  */
 int wal_open(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, void *arg,
 	     struct wal **out, struct buf *err);

@@ -99,6 +99,55 @@ Test(wal, open_with_snapshot_append_commit_replay)
 	buf_release(&err);
 }
 
+static ino_t inode_of(const char *p)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(p, &st), 0, "stat %s: %s", p, strerror(errno));
+	return st.st_ino;
+}
+
+/*
+ * A restart with nothing pending keeps the empty log instead of writing and syncing a new one
+ * (same inode); any record in the old file, or in the snapshot, still makes a new file.
+ */
+Test(wal, empty_snapshot_over_an_empty_log_keeps_the_file)
+{
+	static const char *const one[] = { "x", NULL };
+	struct lines l = { one, 0 };
+	unsigned long long seq;
+	struct buf b, err;
+	struct wal *w;
+	ino_t ino;
+
+	buf_init(&b, BUF_NOCAP);
+	buf_init(&err, BUF_NOCAP);
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, NULL, NULL, &w, &err), 0, "%s", err.data);
+	wal_close(w);
+	ino = inode_of(path);
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, NULL, NULL, &w, &err), 0, "%s", err.data);
+	cr_expect_eq(inode_of(path), ino, "the empty log was rewritten");
+	cr_assert_eq(wal_append(w, "y\n", 2, &seq), 0);
+	cr_assert_eq(wal_commit(w, seq), 0);
+	cr_assert_eq(wal_size(w), 2);
+	wal_close(w);
+	cr_assert_str_eq(replayed(&b, NULL), "y|");
+	/* the old log holds a record: a new file, with only the (empty) snapshot */
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, NULL, NULL, &w, &err), 0, "%s", err.data);
+	cr_expect_neq(inode_of(path), ino);
+	ino = inode_of(path);
+	wal_close(w);
+	cr_assert_str_eq(replayed(&b, NULL), "");
+	/* a snapshot with a record over an empty log: a new file */
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, snap, &l, &w, &err), 0, "%s", err.data);
+	cr_expect_neq(inode_of(path), ino);
+	cr_assert_eq(wal_size(w), 2);
+	wal_close(w);
+	cr_assert_str_eq(replayed(&b, NULL), "x|");
+	buf_release(&b);
+	buf_release(&err);
+}
+
 Test(wal, replay_skips_a_torn_tail_and_empty_lines)
 {
 	struct wal_replay_stats st;
