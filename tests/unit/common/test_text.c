@@ -71,6 +71,41 @@ Test(text, read_file)
 	unlink(path);
 }
 
+/*
+ * buf_read_file() appends to what b holds, fills b up to exactly its cap, reads files whose
+ * size fstat(2) does not tell (/proc), and leaves b's bytes NUL-terminated.
+ */
+Test(text, read_file_appends_up_to_the_cap)
+{
+	char path[] = "/tmp/test_text_XXXXXX";
+	int fd = mkstemp(path);
+	struct buf b, err;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "0123456789", 10), 10);
+	close(fd);
+	buf_init(&err, BUF_NOCAP);
+	buf_init(&b, 12);
+	cr_assert_eq(buf_appends(&b, "ab"), 0);
+	cr_assert_eq(buf_read_file(&b, path, &err), 0, "%s", err.data);
+	cr_assert_str_eq(b.data, "ab0123456789");
+	cr_assert_eq(b.len, 12);
+	buf_release(&b);
+	buf_init(&b, 11);
+	cr_assert_eq(buf_appends(&b, "ab"), 0);
+	cr_assert_eq(buf_read_file(&b, path, &err), -1);
+	cr_assert(strstr(err.data, "larger than 11 bytes"), "%s", err.data);
+	cr_assert_eq(strlen(b.data), b.len);
+	buf_release(&b);
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(buf_read_file(&b, "/proc/self/status", &err), 0, "%s", err.data);
+	cr_assert(strstr(b.data, "VmRSS:"), "%s", b.data);
+	cr_assert_eq(strlen(b.data), b.len);
+	buf_release(&b);
+	buf_release(&err);
+	unlink(path);
+}
+
 struct why_row {
 	const char *bytes;
 	size_t n;
