@@ -8,28 +8,36 @@ import path from 'node:path';
 import { startService, stopAll, MANIFESTS, STEP_ENV, oneHopManifests, startTopology } from './services.mjs';
 import { wrk } from './wrk.mjs';
 import { SECONDS, sleep, fmtInt, fmtMs } from './util.mjs';
+import { ROUNDS, alternate, fmtRate } from './rounds.mjs';
 
 const STEPS_TARGET = 10000;
 
-
-
 async function benchSteps(g) {
-	for (const [name, kind] of [['bad-word-filter', 'badword'], ['sentiment-analysis', 'sentiment']]) {
-		let s;
-		try {
-			s = await startService(name, STEP_ENV[name]);
-			const r = await wrk({ url: `${s.url}/`, script: 'step.lua', connections: 32, seconds: SECONDS, args: [kind] });
-			g.row(`${name}: steps/s (POST /, one review each)`, `${fmtInt(r.okPerSec)} steps/s`, {
-				target: `≥ ${fmtInt(STEPS_TARGET)} steps/s`, ratio: r.okPerSec / STEPS_TARGET,
-				detail: `p50 ${fmtMs(r.p50Ms)}, p99 ${fmtMs(r.p99Ms)}; ${fmtInt(r.requests)} requests${r.non2xx ? `, ${fmtInt(r.non2xx)} non-2xx` : ''}`,
-			});
-		} catch (err) {
-			g.skip(`${name}: steps/s`, `failed: ${err.message.split('\n')[0]}`);
-		} finally {
-			await stopAll(s);
+	const target = `≥ ${fmtInt(STEPS_TARGET)} steps/s`;
+	const steps = [['bad-word-filter', 'badword'], ['sentiment-analysis', 'sentiment']];
+	const res = await alternate(steps.map(([name, kind]) => ({
+		key: name,
+		run: async () => {
+			const s = await startService(name, STEP_ENV[name]);
+			try {
+				return await wrk({ url: `${s.url}/`, script: 'step.lua', connections: 32, seconds: SECONDS, args: [kind] });
+			} finally {
+				await stopAll(s);
+			}
+		},
+	})));
+	for (const [name] of steps) {
+		const r = res.get(name);
+		if (r.error) {
+			g.skip(`${name}: steps/s`, `failed: ${r.error}`, target);
+			continue;
 		}
+		g.row(`${name}: steps/s (POST /, one review each)`, fmtRate(r, 'steps/s'), {
+			target, ratio: r.ok.med / STEPS_TARGET,
+			detail: `p50 ${fmtMs(r.p50.med)}, p99 ${fmtMs(r.p99.med)}; ${fmtInt(r.requests)} requests, ${fmtInt(r.non2xx)} non-2xx`,
+		});
 	}
-	g.note(`Steps: wrk -c 32 for ${SECONDS} s with bench/lua/step.lua: one binary-mode CloudEvent per request, a 108-character review (with a negation, "but" and "!", so every VADER rule runs), answered 200 with the reply event.`);
+	g.note(`Steps: each step service started afresh for each of ${ROUNDS} alternated rounds (BENCH_ROUNDS), wrk -c 32 for ${SECONDS} s with bench/lua/step.lua: one binary-mode CloudEvent per request, a 108-character review (with a negation, "but" and "!", so every VADER rule runs), answered 200 with the reply event; median (min–max).`);
 }
 
 const stored = async (pg) => Number((await pg.query("SELECT count(*) FROM book_reviews WHERE content = 'An end-to-end benchmark review.'"))[0][0]);
@@ -65,25 +73,39 @@ async function e2eInto(ctx, manifests, withSteps) {
 
 async function benchE2e(ctx, g) {
 	const noSeqDir = oneHopManifests();
-	const res = {};
-	for (const [key, label, manifests, steps] of [
+	const cases = [
 		['without', 'without the Sequence (db-insert-trigger on every new review)', noSeqDir, false],
 		['with', 'with the Sequence (k8s/base/eventing)', MANIFESTS, true],
-	]) {
-		try {
-			const e = await e2eInto(ctx, manifests, steps);
-			res[key] = e;
-			g.row(`end to end into PostgreSQL, ${label}`, `${fmtInt(e.perSec)} reviews/s`, {
-				ratio: key === 'with' && res.without ? e.perSec / res.without.perSec : NaN,
-				target: key === 'with' && res.without ? `vs ${fmtInt(res.without.perSec)} without` : '',
-				detail: `${fmtInt(e.n)} stored of ${fmtInt(e.accepted)} accepted by /add (${fmtInt(e.r.okPerSec)} req/s, p99 ${fmtMs(e.r.p99Ms)}` +
-					`${e.r.non2xx ? `, ${fmtInt(e.r.non2xx)} non-2xx` : ''}); ${e.dead} dead letters`,
-			});
-		} catch (err) {
-			g.skip(`end to end into PostgreSQL, ${label}`, `failed: ${err.message.split('\n')[0]}`);
+	];
+	const runs = { without: [], with: [] };
+	const failed = {};
+	for (let round = 0; round < ROUNDS; round++) {
+		for (const [key, , manifests, steps] of round % 2 ? [...cases].reverse() : cases) {
+			try {
+				runs[key].push(await e2eInto(ctx, manifests, steps));
+			} catch (err) {
+				failed[key] = err.message.split('\n')[0];
+			}
 		}
 	}
-	g.note(`End to end: the make run wiring on free ports (PostgreSQL, db-service, file-sink FAILURE_RATE=0, dead-letter-logger, local-broker BROKER_DURABILITY=wal, node-server; with the Sequence also bad-word-filter and sentiment-analysis), wrk -c 32 for ${SECONDS} s with bench/lua/e2e.lua on POST /add. Reviews/s = rows stored ÷ (the time the count last grew − wrk's start), the count polled every 100 ms. With the Sequence each review costs the broker 5 ingests (the review, the channel hop, the step reply, the moderated-comment, node-server's reply) and 6 deliveries instead of 2 and 3.`);
+	const med = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
+	const rates = (key) => runs[key].map((e) => e.perSec);
+	const sum = (key, f) => runs[key].reduce((a, e) => a + f(e), 0);
+	for (const [key, label] of cases) {
+		if (!runs[key].length) {
+			g.skip(`end to end into PostgreSQL, ${label}`, `failed: ${failed[key]}`);
+			continue;
+		}
+		const rate = med(rates(key));
+		const base = key === 'with' && runs.without.length ? med(rates('without')) : NaN;
+		g.row(`end to end into PostgreSQL, ${label}`, `${fmtInt(rate)} reviews/s (${fmtInt(Math.min(...rates(key)))}–${fmtInt(Math.max(...rates(key)))})`, {
+			ratio: rate / base,
+			target: Number.isFinite(base) ? `vs ${fmtInt(base)} without` : '',
+			detail: `${fmtInt(sum(key, (e) => e.n))} stored of ${fmtInt(sum(key, (e) => e.accepted))} accepted by /add (${fmtInt(med(runs[key].map((e) => e.r.okPerSec)))} req/s, p99 ${fmtMs(med(runs[key].map((e) => e.r.p99Ms)))}, ` +
+				`${fmtInt(sum(key, (e) => e.r.non2xx))} non-2xx); ${sum(key, (e) => e.dead)} dead letters`,
+		});
+	}
+	g.note(`End to end: the make run wiring on free ports (PostgreSQL, db-service, file-sink FAILURE_RATE=0, dead-letter-logger, local-broker BROKER_DURABILITY=wal, node-server; with the Sequence also bad-word-filter and sentiment-analysis), a fresh topology per run, ${ROUNDS} rounds with the two wirings alternated, medians (min–max), the counts summed over the rounds; wrk -c 32 for ${SECONDS} s with bench/lua/e2e.lua on POST /add. Reviews/s = rows stored ÷ (the time the count last grew − wrk's start), the count polled every 100 ms. With the Sequence each review costs the broker 5 ingests (the review, the channel hop, the step reply, the moderated-comment, node-server's reply) and 6 deliveries instead of 2 and 3.`);
 }
 
 export async function benchModeration(ctx) {
