@@ -10,7 +10,7 @@ import path from 'node:path';
 import { freePort } from '../../tests/integration/lib/proc.mjs';
 import { FRONTEND_DIR, MANIFESTS, brokerServices } from './services.mjs';
 import { buildDir, repoRoot, toolDir, tempDir, run, fmtMs } from './util.mjs';
-import { ROUNDS } from './rounds.mjs';
+import { ROUNDS, median, fmtSpread } from './rounds.mjs';
 
 const RUNS = 20;
 const TARGET_BARE = 2; // × the bare server's median
@@ -44,15 +44,11 @@ async function rounds(cases) {
 			o.max = Math.max(o.max, res.max);
 		}
 	}
-	for (const o of out.values()) {
-		const s = [...o.meds].sort((a, b) => a - b);
-		o.med = s[Math.floor((s.length - 1) / 2)];
-		o.range = s.length ? `${fmtMs(s[0])}–${fmtMs(s.at(-1))}` : '';
-	}
+	for (const o of out.values()) o.med = median(o.meds);
 	return out;
 }
 
-const measured = (c) => `${fmtMs(c.med)} (${c.range})`;
+const measured = (c) => fmtSpread(c.meds, fmtMs);
 const spread = (c) => `min ${fmtMs(c.min)}, max ${fmtMs(c.max)} of ${RUNS * c.meds.length} starts`;
 
 export async function benchColdStart(ctx) {

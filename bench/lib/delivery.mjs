@@ -14,7 +14,7 @@ import { sampleRss, vmRssKiB } from './rss.mjs';
 import { recordLoad } from './bookstore.mjs';
 import { wrk } from './wrk.mjs';
 import { SECONDS, buildDir, tempDir, sleep, percentile, fmtInt, fmtMs } from './util.mjs';
-import { ROUNDS } from './rounds.mjs';
+import { ROUNDS, median, fmtSpread } from './rounds.mjs';
 
 const E2E_TARGET = 3000;
 const ADDED_P99_TARGET_MS = 5;
@@ -86,12 +86,6 @@ function e2eResults(file, offset = 0) {
 	return { lat, n: lat.length, perSec: lat.length / ((lastSaved - first) / 1000) };
 }
 
-const med = (a) => {
-	const s = a.filter(Number.isFinite).sort((x, y) => x - y);
-	return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
-};
-const range = (a, fmt) => `${fmt(Math.min(...a))}–${fmt(Math.max(...a))}`;
-
 /** One end-to-end run (a fresh topology) with BROKER_DURABILITY=mode: saturated, then paced. */
 async function e2eRun(ctx, mode) {
 	const s = await startTopology(ctx, { tag: `e2e-${mode}`, brokerEnv: { BROKER_DURABILITY: mode } });
@@ -150,15 +144,15 @@ async function benchE2e(ctx, g) {
 		}
 		const rate = rs.map((x) => x.e.perSec);
 		const sum = (f) => rs.reduce((a, x) => a + f(x), 0);
-		g.row(`end to end, BROKER_DURABILITY=${mode}: POST /add → "saved" in events.log`, `${fmtInt(med(rate))} reviews/s (${range(rate, fmtInt)})`, {
-			target, ratio: med(rate) / E2E_TARGET,
-			detail: `latency p50 ${fmtMs(med(rs.map((x) => percentile(x.e.lat, 50))))}, p99 ${fmtMs(med(rs.map((x) => percentile(x.e.lat, 99))))}; ` +
-				`/add ${fmtInt(med(rs.map((x) => x.r.okPerSec)))} req/s 2xx, ${fmtInt(sum((x) => x.r.non2xx))} non-2xx (503 + Retry-After: the broker queue was full), ${sum((x) => x.r.errors)} socket errors; ` +
+		g.row(`end to end, BROKER_DURABILITY=${mode}: POST /add → "saved" in events.log`, fmtSpread(rate, fmtInt, 'reviews/s'), {
+			target, ratio: median(rate) / E2E_TARGET,
+			detail: `latency p50 ${fmtMs(median(rs.map((x) => percentile(x.e.lat, 50))))}, p99 ${fmtMs(median(rs.map((x) => percentile(x.e.lat, 99))))}; ` +
+				`/add ${fmtInt(median(rs.map((x) => x.r.okPerSec)))} req/s 2xx, ${fmtInt(sum((x) => x.r.non2xx))} non-2xx (503 + Retry-After: the broker queue was full), ${sum((x) => x.r.errors)} socket errors; ` +
 				`${fmtInt(sum((x) => x.e.n))} saved of ${fmtInt(sum((x) => x.r.requests - x.r.non2xx))} accepted; ${sum((x) => x.dead)} dead letters`,
 		});
 		const p99 = rs.map((x) => percentile(x.q.lat, 99));
-		g.row(`end to end at ${fmtInt(E2E_PACED_RATE)} reviews/s (paced), BROKER_DURABILITY=${mode}`, `p99 ${fmtMs(med(p99))} (${range(p99, fmtMs)})`, {
-			detail: `p50 ${fmtMs(med(rs.map((x) => percentile(x.q.lat, 50))))}, max ${fmtMs(Math.max(...rs.map((x) => Math.max(...x.q.lat))))}; ` +
+		g.row(`end to end at ${fmtInt(E2E_PACED_RATE)} reviews/s (paced), BROKER_DURABILITY=${mode}`, `p99 ${fmtSpread(p99, fmtMs)}`, {
+			detail: `p50 ${fmtMs(median(rs.map((x) => percentile(x.q.lat, 50))))}, max ${fmtMs(Math.max(...rs.map((x) => Math.max(...x.q.lat))))}; ` +
 				`${fmtInt(sum((x) => x.q.n))} saved of ${fmtInt(sum((x) => x.p.sent.size))} sent; ${sum((x) => x.p.retried)} sent again after a 503 + Retry-After, ${sum((x) => x.p.failed)} failed`,
 		});
 	}
@@ -211,8 +205,8 @@ async function benchIngress(ctx, g) {
 			continue;
 		}
 		const ok = rs.map((x) => x.okPerSec);
-		g.row(`${name} (2xx only)`, `${fmtInt(med(ok))} req/s (${range(ok, fmtInt)})`, {
-			detail: `p50 ${fmtMs(med(rs.map((x) => x.p50Ms)))}, p99 ${fmtMs(med(rs.map((x) => x.p99Ms)))}; ` +
+		g.row(`${name} (2xx only)`, fmtSpread(ok, fmtInt, 'req/s'), {
+			detail: `p50 ${fmtMs(median(rs.map((x) => x.p50Ms)))}, p99 ${fmtMs(median(rs.map((x) => x.p99Ms)))}; ` +
 				`${fmtInt(rs.reduce((a, x) => a + x.requests, 0))} requests, ${fmtInt(rs.reduce((a, x) => a + x.non2xx, 0))} non-2xx (503: queue full, BROKER_QUEUE_MAX=10000)`,
 		});
 	}
@@ -318,10 +312,10 @@ async function benchAdded(ctx, g) {
 			continue;
 		}
 		const p99 = rs.map((x) => x.added(99));
-		g.row(label, `p99 ${fmtMs(med(p99))} (${range(p99, fmtMs)})`, {
+		g.row(label, `p99 ${fmtSpread(p99, fmtMs)}`, {
 			target: `${target} in every run`, ratio: Math.max(...p99) / ADDED_P99_TARGET_MS,
-			detail: `worst run ${fmtMs(Math.max(...p99))}; p50 ${fmtMs(med(rs.map((x) => x.added(50))))}; via broker p99 ${fmtMs(med(rs.map((x) => percentile(x.b, 99))))}, ` +
-				`direct p99 ${fmtMs(med(rs.map((x) => percentile(x.d, 99))))}; ${fmtInt(rs.reduce((a, x) => a + x.b.length, 0))} deliveries of ${fmtInt(rs.reduce((a, x) => a + x.events, 0))} events` +
+			detail: `worst run ${fmtMs(Math.max(...p99))}; p50 ${fmtMs(median(rs.map((x) => x.added(50))))}; via broker p99 ${fmtMs(median(rs.map((x) => percentile(x.b, 99))))}, ` +
+				`direct p99 ${fmtMs(median(rs.map((x) => percentile(x.d, 99))))}; ${fmtInt(rs.reduce((a, x) => a + x.b.length, 0))} deliveries of ${fmtInt(rs.reduce((a, x) => a + x.events, 0))} events` +
 				`${rs.some((x) => x.failed) ? `; ${rs.reduce((a, x) => a + x.failed, 0)} sends failed` : ''}`,
 		});
 	}
@@ -340,8 +334,8 @@ async function benchAdded(ctx, g) {
 	if (seq.length) {
 		const p99 = seq.map((x) => x.added(99));
 		g.row(`broker-added latency at ${fmtInt(RATE)} events/s, k8s/base/eventing (one delivery through the Sequence's channel), BROKER_DURABILITY=wal`,
-			`p99 ${fmtMs(med(p99))} (${range(p99, fmtMs)})`, {
-				detail: `p50 ${fmtMs(med(seq.map((x) => x.added(50))))}; ${fmtInt(seq.reduce((a, x) => a + x.b.length, 0))} deliveries of ${fmtInt(seq.reduce((a, x) => a + x.events, 0))} events`,
+			`p99 ${fmtSpread(p99, fmtMs)}`, {
+				detail: `p50 ${fmtMs(median(seq.map((x) => x.added(50))))}; ${fmtInt(seq.reduce((a, x) => a + x.b.length, 0))} deliveries of ${fmtInt(seq.reduce((a, x) => a + x.events, 0))} events`,
 			});
 	}
 	g.note(`Added latency: a Node sender paced in 1 ms timer ticks (${fmtInt(RATE)} events/s for ${PACED_SECONDS} s, keep-alive) POSTs binary events to the broker, whose two Triggers (the topology before the Sequence: one broker hop per delivery) deliver each to sink202 (so 2 deliveries per event); sink202 logs CLOCK_MONOTONIC at full receipt, the sender notes process.hrtime (the same clock) before sending. Then the same sender posts straight to sink202 (the direct path). Added p50/p99 = via-broker percentile − direct percentile, per run; ${ROUNDS} runs per mode, alternated; measured = median (min–max), ratio = the worst run ÷ the target. A delivery may start before its event's log sync completes (the 202 waits for it, the delivery need not), so with wal the added latency is mostly the ingress's own work. The k8s/base/eventing row runs the same with the Sequence's manifests (${ROUNDS} runs, wal): one of the two deliveries of each event then passes the broker twice (sequence-trigger, then the Sequence's channel to its first step, sink202 again).`);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startService, stopAll, MANIFESTS, STEP_ENV, oneHopManifests, startTopology } from './services.mjs';
 import { wrk } from './wrk.mjs';
 import { SECONDS, sleep, fmtInt, fmtMs } from './util.mjs';
-import { ROUNDS, alternate, fmtRate } from './rounds.mjs';
+import { ROUNDS, alternate, fmtRate, median, fmtSpread } from './rounds.mjs';
 
 const STEPS_TARGET = 10000;
 
@@ -88,7 +88,6 @@ async function benchE2e(ctx, g) {
 			}
 		}
 	}
-	const med = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
 	const rates = (key) => runs[key].map((e) => e.perSec);
 	const sum = (key, f) => runs[key].reduce((a, e) => a + f(e), 0);
 	for (const [key, label] of cases) {
@@ -96,12 +95,12 @@ async function benchE2e(ctx, g) {
 			g.skip(`end to end into PostgreSQL, ${label}`, `failed: ${failed[key]}`);
 			continue;
 		}
-		const rate = med(rates(key));
-		const base = key === 'with' && runs.without.length ? med(rates('without')) : NaN;
-		g.row(`end to end into PostgreSQL, ${label}`, `${fmtInt(rate)} reviews/s (${fmtInt(Math.min(...rates(key)))}–${fmtInt(Math.max(...rates(key)))})`, {
+		const rate = median(rates(key));
+		const base = key === 'with' && runs.without.length ? median(rates('without')) : NaN;
+		g.row(`end to end into PostgreSQL, ${label}`, fmtSpread(rates(key), fmtInt, 'reviews/s'), {
 			ratio: rate / base,
 			target: Number.isFinite(base) ? `vs ${fmtInt(base)} without` : '',
-			detail: `${fmtInt(sum(key, (e) => e.n))} stored of ${fmtInt(sum(key, (e) => e.accepted))} accepted by /add (${fmtInt(med(runs[key].map((e) => e.r.okPerSec)))} req/s, p99 ${fmtMs(med(runs[key].map((e) => e.r.p99Ms)))}, ` +
+			detail: `${fmtInt(sum(key, (e) => e.n))} stored of ${fmtInt(sum(key, (e) => e.accepted))} accepted by /add (${fmtInt(median(runs[key].map((e) => e.r.okPerSec)))} req/s, p99 ${fmtMs(median(runs[key].map((e) => e.r.p99Ms)))}, ` +
 				`${fmtInt(sum(key, (e) => e.r.non2xx))} non-2xx); ${sum(key, (e) => e.dead)} dead letters`,
 		});
 	}

@@ -10,8 +10,17 @@ import { fmtInt } from './util.mjs';
 export const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
 
 function stats(values) {
-	const s = [...values].sort((a, b) => a - b);
+	const s = [...values].filter(Number.isFinite).sort((a, b) => a - b);
 	return { med: s.length ? s[Math.floor((s.length - 1) / 2)] : NaN, min: s[0], max: s.at(-1) };
+}
+
+/** The median of the finite values (the lower one of the middle two), NaN for none. */
+export const median = (values) => stats(values).med;
+
+/** "median unit (min–max)" of the values, each formatted with fmt. */
+export function fmtSpread(values, fmt, unit = '') {
+	const s = stats(values);
+	return `${fmt(s.med)}${unit ? ` ${unit}` : ''} (${fmt(s.min)}–${fmt(s.max)})`;
 }
 
 /** Runs the cases ROUNDS times, alternated; a failed run is recorded as error and skipped. */

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { fmtMs, fmtInt, percentile, sleep } from './util.mjs';
-import { ROUNDS } from './rounds.mjs';
+import { ROUNDS, median, fmtSpread } from './rounds.mjs';
 
 const CLIENTS = 1000;
 const INSERTS = 10;
@@ -94,31 +94,39 @@ async function fanoutRound(nodeUrl, url, round) {
 	}
 }
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
+/**
+ * A fan-out group: { g, target, nodeUrl, url (node-server's /comments) }, or null when the
+ * bookstore stack did not start (the group then says so).
+ */
+export function fanoutGroup(ctx, title) {
+	const g = ctx.report.group(title);
+	const target = `p99 ≤ ${TARGET_P99_MS} ms`;
+	const node = ctx.bookstore?.node;
+	if (!node) {
+		g.skip('fan-out', 'the bookstore stack did not start', target);
+		return null;
+	}
+	return { g, target, nodeUrl: node.url, url: `${node.url.replace('http', 'ws')}/comments` };
+}
 
 export async function benchWs(ctx) {
-	const g = ctx.report.group(`WebSocket fan-out: ${fmtInt(CLIENTS)} clients on node-server /comments`);
-	const target = `p99 ≤ ${TARGET_P99_MS} ms`;
-	const st = ctx.bookstore;
-	if (!st) {
-		g.skip('fan-out', 'the bookstore stack did not start', target);
-		return;
-	}
-	const url = `${st.node.url.replace('http', 'ws')}/comments`;
+	const fg = fanoutGroup(ctx, `WebSocket fan-out: ${fmtInt(CLIENTS)} clients on node-server /comments`);
+	if (!fg) return;
+	const { g, target } = fg;
 	try {
 		const rounds = [];
-		for (let r = 0; r < ROUNDS; r++) rounds.push(await fanoutRound(st.node.url, url, r));
+		for (let r = 0; r < ROUNDS; r++) rounds.push(await fanoutRound(fg.nodeUrl, fg.url, r));
 		const p99s = rounds.map((x) => x.p99);
 		const all = rounds.flatMap((x) => x.lat);
 		const missed = rounds.reduce((a, x) => a + x.missed, 0);
 		const p99 = median(p99s);
-		g.row('insert → every client has the array', `p99 ${fmtMs(p99)} (${fmtMs(Math.min(...p99s))}–${fmtMs(Math.max(...p99s))})`, {
+		g.row('insert → every client has the array', `p99 ${fmtSpread(p99s, fmtMs)}`, {
 			target, ratio: p99 / TARGET_P99_MS,
 			detail: `p50 ${fmtMs(median(rounds.map((x) => percentile(x.lat, 50))))}, max ${fmtMs(Math.max(...all))}; ${ROUNDS} rounds of ${INSERTS} inserts × ${fmtInt(CLIENTS)} clients` +
 				`${missed ? `; ${missed} deliveries missing after 10 s` : ''}`,
 		});
 		const conn = rounds.map((x) => x.connectMs);
-		g.row('connecting the clients', `${fmtMs(median(conn))} (${fmtMs(Math.min(...conn))}–${fmtMs(Math.max(...conn))})`, { detail: `${CLIENTS} upgrades, 100 at a time, each round` });
+		g.row('connecting the clients', fmtSpread(conn, fmtMs), { detail: `${CLIENTS} upgrades, 100 at a time, each round` });
 		g.note(`${ROUNDS} rounds (BENCH_ROUNDS), each with ${fmtInt(CLIENTS)} new clients; measured = the median of the rounds' p99 (their range). Clock: performance.now() in the client process; start = the POST /insert response fully read, end = the client's "message" event whose payload contains the new review (a Buffer search, no JSON parse). Receipts that came before the response count as 0.`);
 		g.note(`The ${fmtInt(CLIENTS)} clients run in one Node process on the same 2 cores as node-server, db-service and PostgreSQL, so their own event-loop time is part of the figure; per-insert max, round by round: ${rounds.map((x) => x.perInsertMax.map((m) => fmtMs(m)).join(', ')).join('; ')}.`);
 		g.note(`Each insert makes node-server reload the newest reviews (REVIEWS_LIMIT=100) from db-service and send that whole array to every client: ${fmtInt(rounds[0].bytes)} bytes per message here.`);

@@ -10,8 +10,8 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { fmtMs, fmtInt, percentile, sleep } from './util.mjs';
-import { insertAndWait } from './ws.mjs';
-import { ROUNDS } from './rounds.mjs';
+import { insertAndWait, fanoutGroup } from './ws.mjs';
+import { ROUNDS, median, fmtSpread } from './rounds.mjs';
 
 const CLIENTS = 1000;
 const RATE = 500;
@@ -138,35 +138,27 @@ async function journeysRound(nodeUrl, url, round) {
 	}
 }
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
-const spread = (a) => `${fmtMs(median(a))} (${fmtMs(Math.min(...a))}–${fmtMs(Math.max(...a))})`;
-
 export async function benchWsJourneys(ctx) {
-	const g = ctx.report.group(`WebSocket fan-out with journeys on: ${fmtInt(CLIENTS)} clients, ${RATE} reviews/s`);
-	const target = `p99 ≤ ${TARGET_P99_MS} ms`;
-	const st = ctx.bookstore;
-	if (!st) {
-		g.skip('fan-out', 'the bookstore stack did not start', target);
-		return;
-	}
-	const url = `${st.node.url.replace('http', 'ws')}/comments`;
+	const fg = fanoutGroup(ctx, `WebSocket fan-out with journeys on: ${fmtInt(CLIENTS)} clients, ${RATE} reviews/s`);
+	if (!fg) return;
+	const { g, target } = fg;
 	try {
 		const rs = [];
-		for (let r = 0; r < ROUNDS; r++) rs.push(await journeysRound(st.node.url, url, r));
+		for (let r = 0; r < ROUNDS; r++) rs.push(await journeysRound(fg.nodeUrl, fg.url, r));
 		const sum = (f) => rs.reduce((a, x) => a + f(x), 0);
 		const snapP99 = rs.map((x) => percentile(x.snap.lat, 99));
 		const snapMissed = sum((x) => x.snap.missed);
-		g.row('insert → every client has the array, journeys on', `p99 ${spread(snapP99)}`, {
+		g.row('insert → every client has the array, journeys on', `p99 ${fmtSpread(snapP99, fmtMs)}`, {
 			target, ratio: median(snapP99) / TARGET_P99_MS,
 			detail: `p50 ${fmtMs(median(rs.map((x) => percentile(x.snap.lat, 50))))}, max ${fmtMs(Math.max(...rs.flatMap((x) => x.snap.lat)))}; ${ROUNDS} rounds of ${INSERTS} inserts × ${fmtInt(CLIENTS)} clients${snapMissed ? `; ${snapMissed} missing after 10 s` : ''}`,
 		});
 		const jP99 = rs.map((x) => percentile(x.jl, 99));
-		g.row('journey record → its follower has the frame', `p99 ${spread(jP99)}`, {
+		g.row('journey record → its follower has the frame', `p99 ${fmtSpread(jP99, fmtMs)}`, {
 			target, ratio: median(jP99) / TARGET_P99_MS,
 			detail: `p50 ${fmtMs(median(rs.map((x) => percentile(x.jl, 50))))}, max ${fmtMs(Math.max(...rs.flatMap((x) => x.jl)))} over ${fmtInt(sum((x) => x.jl.length))} journeys; ${sum((x) => x.missing)} without their "saved" frame after 5 s`,
 		});
 		const offered = rs.map((x) => x.offered);
-		g.row('journey load offered', `${fmtInt(median(offered))} reviews/s (${fmtInt(Math.min(...offered))}–${fmtInt(Math.max(...offered))})`, {
+		g.row('journey load offered', fmtSpread(offered, fmtInt, 'reviews/s'), {
 			detail: `${fmtInt(sum((x) => x.stats.records))} records in ${fmtInt(sum((x) => x.stats.seconds) * 1000 / TICK_MS)} POST /journey batches over ${ROUNDS} rounds of ${LOAD_SECONDS} s; ${sum((x) => x.stats.refused)} refused; frames dropped: ${sum((x) => x.topicDrops)} journey frames, ${sum((x) => x.clientDrops)} clients`,
 		});
 		g.note(`${ROUNDS} rounds (BENCH_ROUNDS), each with ${fmtInt(CLIENTS)} new clients and its own ${LOAD_SECONDS} s journey load; measured = the median of the rounds' p99 (their range). Each review: one client follows its id, then two records (attempt 1 "error simulated", attempt 2 "saved" ${TICK_MS} ms later) are posted in the batch of their tick, as file-sink's sender batches them; every client follows ${fmtInt(RATE * LOAD_SECONDS / CLIENTS)} reviews in turn. The ${fmtInt(CLIENTS)} clients, the load and the inserts run in one Node process on the same 2 cores as node-server, db-service and PostgreSQL.`);
