@@ -1,6 +1,7 @@
-// coldstart.mjs: median of ROUNDS alternated rounds of RUNS cold starts per service, from fork+exec to the first 200 on
-// /healthz, measured by bench/c/coldstart.c (it polls every 50 µs with connect + GET), beside
-// the bare libmicrohttpd server (bench/c/bare.c): the target is at most twice its cold start.
+// coldstart.mjs: per service, the median of ROUNDS alternated rounds of RUNS cold starts, from
+// fork+exec to the first 200 on /healthz, measured by bench/c/coldstart.c (it polls every 50 µs
+// with connect + GET), beside the bare libmicrohttpd server (bench/c/bare.c): the target is at
+// most twice its cold start.
 // One more row for node-server: fork+exec to the first 200 on POST /add (K_SINK = sink202), the
 // first request that needs libcurl, which the services load after exec (common/src/curl_api.c).
 // And for each service, fork+exec to the first 200 on /readyz, the readinessProbe path of
