@@ -4,7 +4,8 @@
  * connections: a delivery ends when the subscriber takes it; queue_max refuses an event all or
  * nothing; an event no Trigger matches makes no delivery; an exhausted knativebrokerttl is
  * refused; with the write-ahead log a delivery still retrying survives a restart
- * (checkpoint, then resume in a new dispatcher).
+ * (checkpoint, then resume in a new dispatcher), and every commit waiter queued behind a sync
+ * is answered once.
  */
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -305,6 +306,66 @@ Test(dispatcher, wal_keeps_a_pending_delivery_across_a_restart)
 	topology_free(t);
 	buf_release(&err);
 	buf_release(&reason);
+	unlink(path);
+	rmdir(dir);
+	close(hole);
+}
+
+struct answers {
+	atomic_int ok, failed;
+};
+
+static void answered(void *arg, int rc)
+{
+	struct answers *a = arg;
+
+	atomic_fetch_add(rc == 0 ? &a->ok : &a->failed, 1);
+}
+
+/*
+ * Ingress threads queue their commit waiters while the committer is inside a sync (FSYNC
+ * always: one fdatasync per batch): every waiter gets its one answer, none is lost or answered
+ * twice, however many queue up behind a sync.
+ */
+Test(dispatcher, every_queued_commit_waiter_is_answered)
+{
+	enum { N = 64 };
+	int hole;
+	char dir[] = "/tmp/test_dispatcher_XXXXXX";
+	struct dispatcher_options opt = { 0 };
+	struct topology *t = topo_make(refused_port(&hole), 1, NULL, RETRY_LATER);
+	struct answers a = { 0 };
+	struct dispatcher *d;
+	struct buf err;
+	char path[64], id[16];
+	long long deadline;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/broker.wal", dir);
+	opt.wal_path = path;
+	buf_init(&err, BUF_NOCAP);
+	d = dispatcher_new(t, &opt);
+	cr_assert_eq(dispatcher_resume(d, NULL, &err), 0, "%s", err.data);
+	for (int i = 0; i < N; i++) {
+		unsigned long long seq = 0;
+		struct ce_event *ev;
+
+		snprintf(id, sizeof(id), "e%d", i);
+		ev = event_make(id, "t.one");
+		cr_assert_eq(dispatcher_ingest_begin(d, &t->brokers[0], ev, NULL, NULL, &seq), 0);
+		ce_event_free(ev);
+		cr_assert_gt(seq, 0);
+		dispatcher_commit_async(d, seq, answered, &a);
+	}
+	deadline = clock_mono_ms() + 10000;
+	while (atomic_load(&a.ok) + atomic_load(&a.failed) < N && clock_mono_ms() < deadline)
+		usleep(2000);
+	dispatcher_drain(d, 0);
+	dispatcher_free(d); /* joins the committer: any second answer has come by now */
+	cr_expect_eq(atomic_load(&a.ok), N);
+	cr_expect_eq(atomic_load(&a.failed), 0);
+	topology_free(t);
+	buf_release(&err);
 	unlink(path);
 	rmdir(dir);
 	close(hole);
