@@ -201,6 +201,7 @@ int buf_read_file(struct buf *b, const char *path, struct buf *err)
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
 	size_t want = 65536, room;
 	bool too_large = false;
+	char *at;
 	struct stat st;
 	ssize_t got = 0;
 	char probe;
@@ -219,15 +220,15 @@ int buf_read_file(struct buf *b, const char *path, struct buf *err)
 			too_large = got > 0;
 			break;
 		}
-		if (buf_grow(b, room)) {
+		at = buf_extend(b, room);
+		if (!at) {
 			too_large = true;
 			break;
 		}
-		got = read_some(fd, b->data + b->len, room);
+		got = read_some(fd, at, room);
+		buf_setlen(b, b->len - room + (got > 0 ? (size_t)got : 0));
 		if (got <= 0)
 			break;
-		b->len += (size_t)got;
-		b->data[b->len] = '\0';
 		want = 65536;
 	}
 	if (too_large)

@@ -119,8 +119,8 @@ int httpc_global_init(void);
  * thread (curl_api_preload(): once the HTTP server's threads exist) and otherwise only
  * allocates: libcurl's global init, the curl multi handle and the client thread are set up by
  * the first httpc_send() or httpc_timer(), so a process that sends nothing does not carry
- * libcurl's and OpenSSL's start-up memory. Never
- * returns NULL (allocation failures abort, xalloc.h).
+ * libcurl's and OpenSSL's start-up memory. Never returns NULL (allocation failures abort,
+ * xalloc.h).
  */
 struct httpc *httpc_new(const struct httpc_options *opt);
 

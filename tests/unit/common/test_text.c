@@ -45,15 +45,22 @@ Test(text, utf8_next)
 	}
 }
 
+/* Creates a file from the template path ("...XXXXXX", rewritten) holding data. */
+static void temp_file(char *path, const char *data)
+{
+	int fd = mkstemp(path);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
 Test(text, read_file)
 {
 	char path[] = "/tmp/test_text_XXXXXX";
-	int fd = mkstemp(path);
 	struct buf b, err;
 
-	cr_assert(fd >= 0);
-	cr_assert_eq(write(fd, "hello\nworld\n", 12), 12);
-	close(fd);
+	temp_file(path, "hello\nworld\n");
 	buf_init(&b, BUF_NOCAP);
 	buf_init(&err, BUF_NOCAP);
 	cr_assert_eq(buf_read_file(&b, path, &err), 0);
@@ -78,12 +85,9 @@ Test(text, read_file)
 Test(text, read_file_appends_up_to_the_cap)
 {
 	char path[] = "/tmp/test_text_XXXXXX";
-	int fd = mkstemp(path);
 	struct buf b, err;
 
-	cr_assert(fd >= 0);
-	cr_assert_eq(write(fd, "0123456789", 10), 10);
-	close(fd);
+	temp_file(path, "0123456789");
 	buf_init(&err, BUF_NOCAP);
 	buf_init(&b, 12);
 	cr_assert_eq(buf_appends(&b, "ab"), 0);
