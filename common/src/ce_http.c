@@ -15,46 +15,6 @@
 #define PREFIX_STRUCTURED "application/cloudevents"
 #define PREFIX_BATCH	  "application/cloudevents-batch"
 
-/* ---- owned headers ----------------------------------------------------------------------- */
-
-void ce_headers_init(struct ce_headers *h)
-{
-	h->items = NULL;
-	h->n = 0;
-	h->alloc = 0;
-}
-
-void ce_headers_release(struct ce_headers *h)
-{
-	size_t i;
-
-	for (i = 0; i < h->n; i++) {
-		free(h->items[i].name);
-		free(h->items[i].value);
-	}
-	free(h->items);
-	ce_headers_init(h);
-}
-
-/* Adds a header; takes name and value (xmalloc'ed). */
-static void headers_add(struct ce_headers *h, char *name, char *value)
-{
-	XGROW(h->items, h->n + 1, h->alloc);
-	h->items[h->n].name = name;
-	h->items[h->n].value = value;
-	h->n++;
-}
-
-const char *ce_headers_get(const struct ce_headers *h, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < h->n; i++)
-		if (!strcasecmp(h->items[i].name, name))
-			return h->items[i].value;
-	return NULL;
-}
-
 /* ---- mode detection ---------------------------------------------------------------------- */
 
 static bool has_prefix_ci(const char *s, const char *prefix)
@@ -387,12 +347,12 @@ static char *percent_encode(const char *v)
 	return buf_detach(&b, NULL);
 }
 
-static void add_ce_header(struct ce_headers *out, const char *name, const char *value)
+static void add_ce_header(struct header_list *out, const char *name, const char *value)
 {
-	headers_add(out, xasprintf("ce-%s", name), percent_encode(value));
+	header_list_take(out, xasprintf("ce-%s", name), percent_encode(value));
 }
 
-int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const void **body,
+int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const void **body,
 		     size_t *len)
 {
 	static const char *const core[] = { "specversion", "id",      "source", "type",
@@ -408,9 +368,9 @@ int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const vo
 	    has_prefix_ci(text_skip_ows(ev->datacontenttype), PREFIX_STRUCTURED))
 		return ERR_MEDIA_TYPE;
 	if (ev->datacontenttype)
-		headers_add(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));
+		header_list_take(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));
 	else if (ev->has_data && !ev->data_base64)
-		headers_add(out, xstrdup("Content-Type"), xstrdup("application/json"));
+		header_list_take(out, xstrdup("Content-Type"), xstrdup("application/json"));
 	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
 		v = ce_get(ev, core[i]);
 		if (v)

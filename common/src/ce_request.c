@@ -9,14 +9,14 @@
 
 /* One event encoded in binary mode: its headers (owned) and its body (borrowed from ev). */
 struct binary {
-	struct ce_headers h;
+	struct header_list h;
 	const void *body;
 	size_t len;
 };
 
 static int binary_encode(const struct ce_event *ev, struct binary *b)
 {
-	ce_headers_init(&b->h);
+	header_list_init(&b->h);
 	return ce_encode_binary(ev, &b->h, &b->body, &b->len);
 }
 
@@ -35,16 +35,16 @@ int ce_request_respond(struct http_request *req, int status, const struct ce_eve
 	int rc = binary_encode(ev, &b);
 
 	for (size_t i = 0; rc == 0 && i < b.h.n; i++) {
-		if (strcasecmp(b.h.items[i].name, "Content-Type") == 0)
-			ctype = b.h.items[i].value;
+		if (strcasecmp(b.h.v[i].name, "Content-Type") == 0)
+			ctype = b.h.v[i].value;
 		else
-			rc = http_add_header(req, b.h.items[i].name, b.h.items[i].value);
+			rc = http_add_header(req, b.h.v[i].name, b.h.v[i].value);
 	}
 	if (rc == 0)
 		rc = http_respond(req, status, ctype, b.body, b.len);
 	else
 		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	ce_headers_release(&b.h);
+	header_list_release(&b.h);
 	return rc;
 }
 
@@ -52,25 +52,18 @@ int ce_request_send(struct httpc *client, const struct httpc_request *up, const 
 		    httpc_done_fn done, void *arg)
 {
 	struct httpc_request r = *up;
-	struct http_header *hh;
 	struct binary b;
 	int rc = binary_encode(ev, &b);
 
 	if (rc == 0) {
-		hh = xcalloc(b.h.n ? b.h.n : 1, sizeof(*hh));
-		for (size_t i = 0; i < b.h.n; i++) {
-			hh[i].name = b.h.items[i].name;
-			hh[i].value = b.h.items[i].value;
-		}
 		r.method = up->method ? up->method : "POST";
-		r.headers = hh;
+		r.headers = b.h.v;
 		r.nheaders = b.h.n;
 		r.body = b.body;
 		r.body_len = b.len;
 		rc = httpc_send(client, &r, done, arg);
-		free(hh);
 	}
-	ce_headers_release(&b.h);
+	header_list_release(&b.h);
 	return rc;
 }
 

@@ -76,24 +76,6 @@ static void conn_to(struct http_conn *c, enum conn_state to)
 
 /* ---- request state ------------------------------------------------------------------------ */
 
-static void kv_add(struct kv_list *l, const char *name, const char *value)
-{
-	XGROW(l->v, l->n + 1, l->alloc);
-	l->v[l->n].name = xstrdup(name);
-	l->v[l->n].value = xstrdup(value);
-	l->n++;
-}
-
-static void kv_clear(struct kv_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free((char *)(uintptr_t)l->v[i].name);
-		free((char *)(uintptr_t)l->v[i].value);
-	}
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
 /* Frees or gives back the stored body. */
 static void rbody_drop(struct http_conn *c)
 {
@@ -124,7 +106,7 @@ static void conn_free(struct http_conn *c)
 	assert(c->refs == 0 && list_empty(&c->node));
 	http_span_finish(c);
 	resp_clear(c);
-	kv_clear(&c->out);
+	header_list_release(&c->out);
 	route_match_release(&c->match);
 	buf_release(&c->body);
 	arena_release(&c->arena);
@@ -254,7 +236,7 @@ static int resp_error(struct http_conn *c, int err, const char *msg)
 	rc = resp_set(c, err_http_status(err), "application/json", text, strlen(text));
 	free(text);
 	if (rc == 0 && err_retry_after(err))
-		kv_add(&c->out, "Retry-After", "1");
+		header_list_add(&c->out, "Retry-After", "1");
 	return rc;
 }
 
@@ -316,7 +298,7 @@ int http_add_header(struct http_request *req, const char *name, const char *valu
 		return ERR_BAD_REQUEST;
 	pthread_mutex_lock(&c->lock);
 	if (c->resp != RESP_FORCED)
-		kv_add(&c->out, name, value);
+		header_list_add(&c->out, name, value);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
@@ -488,7 +470,7 @@ void http_resume(struct http_request *req)
 static void force_unavailable(struct http_conn *c)
 {
 	resp_clear(c);
-	kv_clear(&c->out);
+	header_list_release(&c->out);
 	(void)resp_error(c, ERR_UNAVAILABLE, "the server is shutting down");
 	c->resp = RESP_FORCED;
 	conn_to(c, CONN_RESUMED);
@@ -628,10 +610,10 @@ static enum MHD_Result preflight(struct http_conn *c)
 
 	pthread_mutex_lock(&c->lock);
 	(void)resp_set(c, 204, NULL, NULL, 0);
-	kv_add(&c->out, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+	header_list_add(&c->out, "Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
 	if (want && http_check_value(want))
-		kv_add(&c->out, "Access-Control-Allow-Headers", want);
-	kv_add(&c->out, "Access-Control-Max-Age", "600");
+		header_list_add(&c->out, "Access-Control-Allow-Headers", want);
+	header_list_add(&c->out, "Access-Control-Max-Age", "600");
 	pthread_mutex_unlock(&c->lock);
 	return queue_stored(c);
 }
@@ -660,7 +642,7 @@ static enum MHD_Result not_routed(struct http_conn *c, int rc)
 	if (c->srv->cfg.cors && strcmp(c->method, "OPTIONS") == 0)
 		return preflight(c);
 	pthread_mutex_lock(&c->lock);
-	kv_add(&c->out, "Allow", c->match.allow);
+	header_list_add(&c->out, "Allow", c->match.allow);
 	pthread_mutex_unlock(&c->lock);
 	snprintf(msg, sizeof(msg), "method %.40s is not allowed here; allowed: %.96s", c->method,
 		 c->match.allow);

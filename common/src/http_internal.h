@@ -84,12 +84,6 @@ enum conn_resp {
 	RESP_FORCED, /* the stopping server stored 503: the handler's answer is dropped */
 };
 
-/* Response headers (malloc'd: another thread may add them, see http.h). */
-struct kv_list {
-	struct http_header *v;
-	size_t n, alloc;
-};
-
 /* Request headers or query values, copied into the request's arena. */
 struct kv_in {
 	struct http_header *v;
@@ -142,7 +136,7 @@ struct http_conn {
 	int rref;		     /* rbody is borrowed (http_respond_ref()), not malloc'd */
 	void (*rrelease)(void *arg); /* ... and given back with this, when not NULL */
 	void *rarg;
-	struct kv_list out;
+	struct header_list out; /* response headers: another thread may add them (http.h) */
 	struct http_upgrade *upgrade;
 	struct list_head node; /* on srv->parked */
 };

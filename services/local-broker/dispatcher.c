@@ -406,21 +406,21 @@ static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *u
 	struct httpc_request req = { 0 };
 	struct trace_context parent;
 	struct trace_attr attrs[4];
-	struct ce_headers ch;
+	struct header_list ch = HEADER_LIST_INIT;
 	struct buf body;
 	struct http_header *hs;
-	size_t i, n = 0;
+	size_t n;
 	int rc;
 
-	ce_headers_init(&ch);
 	buf_init(&body, BUF_NOCAP);
 	if (spec->format == FORMAT_JSON)
 		rc = ce_encode_structured(dv->event, &body);
 	else
 		rc = ce_encode_binary(dv->event, &ch, &req.body, &req.body_len);
 	hs = xcalloc(ch.n + 6, sizeof(*hs));
-	for (i = 0; i < ch.n; i++)
-		add_header(hs, &n, ch.items[i].name, ch.items[i].value);
+	n = ch.n;
+	if (n)
+		memcpy(hs, ch.v, n * sizeof(*hs));
 	if (spec->format == FORMAT_JSON) {
 		add_header(hs, &n, "Content-Type", CE_CONTENT_TYPE);
 		req.body = body.data;
@@ -442,7 +442,7 @@ static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *u
 		rc = d->client ? httpc_send(d->client, &req, on_done, dv) : ERR_UNAVAILABLE;
 	free(hs);
 	buf_release(&body);
-	ce_headers_release(&ch);
+	header_list_release(&ch);
 	return rc;
 }
 

@@ -85,31 +85,26 @@ static struct ce_event *via_structured(const struct ce_event *ev)
 /* NULL when the event cannot travel in binary mode (its datacontenttype is a CE format). */
 static struct ce_event *via_binary(const struct ce_event *ev)
 {
-	struct http_header *in;
-	struct ce_headers hs;
+	struct header_list hs;
 	struct ce_decoded d;
 	struct ce_error err;
 	struct ce_event *out;
 	const void *body;
-	size_t len, i;
+	size_t len;
 	int rc;
 
-	ce_headers_init(&hs);
+	header_list_init(&hs);
 	rc = ce_encode_binary(ev, &hs, &body, &len);
 	if (rc) {
 		check(rc == ERR_MEDIA_TYPE);
-		ce_headers_release(&hs);
+		header_list_release(&hs);
 		return NULL;
 	}
-	in = xcalloc(hs.n + 1, sizeof(*in));
-	for (i = 0; i < hs.n; i++)
-		in[i] = (struct http_header){ hs.items[i].name, hs.items[i].value };
-	check(ce_decode_http(in, hs.n, body, len, &d, &err) == 0);
+	check(ce_decode_http(hs.v, hs.n, body, len, &d, &err) == 0);
 	out = d.event;
 	d.event = NULL;
 	ce_decoded_release(&d);
-	free(in);
-	ce_headers_release(&hs);
+	header_list_release(&hs);
 	return out;
 }
 

@@ -144,22 +144,21 @@ static json_t *body_json(json_t *headers, const void *body, size_t len)
 static int encode(const struct ce_event *ev, int binary)
 {
 	json_t *headers = json_object();
-	struct ce_headers hs;
+	struct header_list hs;
 	const void *body;
 	struct buf b;
 	size_t len, i;
 
 	if (binary) {
-		ce_headers_init(&hs);
+		header_list_init(&hs);
 		if (ce_encode_binary(ev, &hs, &body, &len)) {
 			json_decref(headers);
 			return 1;
 		}
 		for (i = 0; i < hs.n; i++)
-			json_object_set_new(headers, hs.items[i].name,
-					    json_string(hs.items[i].value));
+			json_object_set_new(headers, hs.v[i].name, json_string(hs.v[i].value));
 		print_json(body_json(headers, body, len));
-		ce_headers_release(&hs);
+		header_list_release(&hs);
 		return 0;
 	}
 	buf_init(&b, BUF_NOCAP);

@@ -126,15 +126,6 @@ struct ce_error {
 	char message[256];
 };
 
-/* Headers produced by ce_encode_binary(); the struct owns every name and value. */
-struct ce_headers {
-	struct ce_owned_header {
-		char *name;
-		char *value;
-	} * items;
-	size_t n, alloc;
-};
-
 enum ce_mode {
 	CE_MODE_BINARY = 0,
 	CE_MODE_STRUCTURED,
@@ -244,14 +235,14 @@ int ce_decode_event(const struct http_header *headers, size_t n_headers, const v
 bool ce_http_is_event(const struct http_header *headers, size_t n_headers);
 
 /*
- * Binary mode: fills out (ce_headers_init()ed by the caller) with Content-Type (when there
+ * Binary mode: appends to out (header.h; the list owns what it gets) with Content-Type (when there
  * is a datacontenttype or data) and one lower-case ce-<name> header per other attribute,
  * values percent-encoded. *body and *len point at ev's data (borrowed: valid while ev is
  * unchanged; NULL/0 without data). Returns 0, ERR_INVALID_EVENT (ce_validate() failed) or
  * ERR_MEDIA_TYPE when datacontenttype starts with application/cloudevents: a receiver would
  * read such a body as a structured event, so send it in structured mode instead.
  */
-int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const void **body,
+int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const void **body,
 		     size_t *len);
 /*
  * Structured mode: appends the event's JSON to out; the Content-Type to send is
@@ -261,11 +252,6 @@ int ce_encode_binary(const struct ce_event *ev, struct ce_headers *out, const vo
 int ce_encode_structured(const struct ce_event *ev, struct buf *out);
 /* Batched mode: appends a JSON array of n events; Content-Type CE_BATCH_CONTENT_TYPE. */
 int ce_encode_batch(struct ce_event *const *evs, size_t n, struct buf *out);
-
-void ce_headers_init(struct ce_headers *h);
-void ce_headers_release(struct ce_headers *h);
-/* The value of the first header called name (case-insensitive), or NULL. */
-const char *ce_headers_get(const struct ce_headers *h, const char *name);
 
 /* ---- errors and helpers ---------------------------------------------------------------- */
 

@@ -629,26 +629,21 @@ Test(ce, percent_encoding_table)
 
 	for (i = 0; i < sizeof(pct_rows) / sizeof(pct_rows[0]); i++) {
 		struct ce_event *ev = base_event();
-		struct ce_headers hs;
-		struct http_header in[16];
+		struct header_list hs;
 		struct ce_decoded d;
 		struct ce_error err;
 		const void *body;
-		size_t len, j;
+		size_t len;
 
 		cr_assert_eq(ce_set(ev, "subject", pct_rows[i].value), 0);
-		ce_headers_init(&hs);
+		header_list_init(&hs);
 		cr_assert_eq(ce_encode_binary(ev, &hs, &body, &len), 0);
-		cr_expect_str_eq(ce_headers_get(&hs, "ce-subject"), pct_rows[i].encoded);
-		cr_expect_null(ce_headers_get(&hs, "content-type"), "no data, no Content-Type");
-		for (j = 0; j < hs.n; j++) {
-			in[j].name = hs.items[j].name;
-			in[j].value = hs.items[j].value;
-		}
-		cr_assert_eq(ce_decode_http(in, hs.n, body, len, &d, &err), 0, "%s", err.message);
+		cr_expect_str_eq(header_list_get(&hs, "ce-subject"), pct_rows[i].encoded);
+		cr_expect_null(header_list_get(&hs, "content-type"), "no data, no Content-Type");
+		cr_assert_eq(ce_decode_http(hs.v, hs.n, body, len, &d, &err), 0, "%s", err.message);
 		cr_expect_str_eq(ce_get(d.event, "subject"), pct_rows[i].value);
 		ce_decoded_release(&d);
-		ce_headers_release(&hs);
+		header_list_release(&hs);
 		ce_event_free(ev);
 	}
 }
@@ -656,42 +651,36 @@ Test(ce, percent_encoding_table)
 /* Binary headers+body of ev as a comparable string. */
 static void binary_dump(const struct ce_event *ev, struct buf *out)
 {
-	struct ce_headers hs;
+	struct header_list hs;
 	const void *body;
 	size_t len, i;
 
-	ce_headers_init(&hs);
+	header_list_init(&hs);
 	cr_assert_eq(ce_encode_binary(ev, &hs, &body, &len), 0);
 	for (i = 0; i < hs.n; i++)
-		buf_appendf(out, "%s: %s\n", hs.items[i].name, hs.items[i].value);
+		buf_appendf(out, "%s: %s\n", hs.v[i].name, hs.v[i].value);
 	buf_appendc(out, '\n');
 	buf_append(out, body, len);
-	ce_headers_release(&hs);
+	header_list_release(&hs);
 }
 
 static struct ce_event *decode_binary_of(const struct ce_event *ev)
 {
-	struct ce_headers hs;
-	struct http_header in[64];
+	struct header_list hs;
 	struct ce_decoded d;
 	struct ce_error err;
 	struct ce_event *out;
 	const void *body;
-	size_t len, i;
+	size_t len;
 
-	ce_headers_init(&hs);
+	header_list_init(&hs);
 	cr_assert_eq(ce_encode_binary(ev, &hs, &body, &len), 0);
-	cr_assert_leq(hs.n, 64);
-	for (i = 0; i < hs.n; i++) {
-		in[i].name = hs.items[i].name;
-		in[i].value = hs.items[i].value;
-	}
-	cr_assert_eq(ce_decode_http(in, hs.n, body, len, &d, &err), 0, "%s", err.message);
+	cr_assert_eq(ce_decode_http(hs.v, hs.n, body, len, &d, &err), 0, "%s", err.message);
 	cr_assert_eq(d.mode, CE_MODE_BINARY);
 	out = d.event;
 	d.event = NULL;
 	ce_decoded_release(&d);
-	ce_headers_release(&hs);
+	header_list_release(&hs);
 	return out;
 }
 
@@ -873,17 +862,17 @@ Test(ce, round_trips)
 Test(ce, implied_json_gets_explicit_content_type)
 {
 	struct ce_event *ev = base_event();
-	struct ce_headers hs;
+	struct header_list hs;
 	const void *body;
 	size_t len;
 
 	cr_assert_eq(ce_set_data(ev, "[1]", 3, NULL), 0);
 	cr_expect_null(ce_get(ev, "datacontenttype"));
-	ce_headers_init(&hs);
+	header_list_init(&hs);
 	cr_assert_eq(ce_encode_binary(ev, &hs, &body, &len), 0);
-	cr_expect_str_eq(ce_headers_get(&hs, "Content-Type"), "application/json");
+	cr_expect_str_eq(header_list_get(&hs, "Content-Type"), "application/json");
 	cr_expect_eq(len, 3);
-	ce_headers_release(&hs);
+	header_list_release(&hs);
 	ce_event_free(ev);
 }
 
