@@ -34,7 +34,7 @@ static const struct core_attr core_attrs[] = {
 	{ "subject", offsetof(struct ce_event, subject), CE_TYPE_STRING },
 	{ "time", offsetof(struct ce_event, time), CE_TYPE_TIMESTAMP },
 };
-#define N_CORE (sizeof(core_attrs) / sizeof(core_attrs[0]))
+#define N_CORE (ARRAY_SIZE(core_attrs))
 
 static const struct core_attr *core_find(const char *name)
 {
@@ -101,7 +101,7 @@ const char *ce_errcode_name(enum ce_errcode code)
 		[CE_ERR_BATCH] = "unexpected_batch",
 	};
 
-	if ((size_t)code >= sizeof(names) / sizeof(names[0]) || !names[code])
+	if ((size_t)code >= ARRAY_SIZE(names) || !names[code])
 		return "unknown";
 	return names[code];
 }
@@ -366,7 +366,7 @@ static bool content_type_is_text(const char *ct)
 		return false;
 	if (tlen == 4 && !strncasecmp(type, "text", 4))
 		return true;
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(subs); i++)
 		if (sub_is(sub, slen, subs[i]))
 			return true;
 	return sub_ends(sub, slen, "+xml") || sub_ends(sub, slen, "+yaml");

@@ -371,7 +371,7 @@ int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const v
 		header_list_take(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));
 	else if (ev->has_data && !ev->data_base64)
 		header_list_take(out, xstrdup("Content-Type"), xstrdup("application/json"));
-	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(core); i++) {
 		v = ce_get(ev, core[i]);
 		if (v)
 			add_ce_header(out, core[i], v);

@@ -201,7 +201,7 @@ json_t *ce_to_json(const struct ce_event *ev)
 	size_t i;
 
 	data_to_json(ev, data, &as_json);
-	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(order); i++) {
 		v = ce_get(ev, order[i]);
 		if (!v && as_json && !strcmp(order[i], "datacontenttype"))
 			v = "application/json"; /* implied: say it explicitly */

@@ -11,6 +11,7 @@
 
 #include "common/duration.h"
 #include "common/text.h"
+#include "common/xalloc.h"
 
 /* glibc's short program name (declared by <errno.h> only under _GNU_SOURCE). */
 extern char *program_invocation_short_name;
@@ -318,7 +319,7 @@ static const struct config_kind *kind_of(const struct config_var *var)
 {
 	size_t t = (size_t)var->type;
 
-	return t < sizeof(kinds) / sizeof(kinds[0]) && kinds[t].parse ? &kinds[t] : NULL;
+	return t < ARRAY_SIZE(kinds) && kinds[t].parse ? &kinds[t] : NULL;
 }
 
 int config_parse(const struct config_var *var, const char *text, void *out, struct buf *err)

@@ -4,6 +4,7 @@
 #include "common/curl_api.h"
 
 #include "common/dlapi.h"
+#include "common/xalloc.h"
 
 #define CURL_SONAME "libcurl.so.4"
 
@@ -38,7 +39,7 @@ static const struct dlapi_sym syms[] = {
 };
 
 static struct curl_api table;
-static struct dlapi lib = DLAPI_INIT(CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &table);
+static struct dlapi lib = DLAPI_INIT(CURL_SONAME, syms, ARRAY_SIZE(syms), &table);
 
 int curl_api_load(const char *soname, struct curl_api *api, char *err, size_t errlen)
 {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
+#include "common/xalloc.h"
 
 #define MS_SECOND 1000LL
 #define MS_MINUTE (60 * MS_SECOND)
@@ -92,7 +93,7 @@ static const char *unit_info(char unit, bool in_time, int *rank, long long *ms)
 
 	if (!in_time && (unit == 'Y' || unit == 'M'))
 		return "years and months are not supported (their length varies)";
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		if (units[i].unit != unit || units[i].time != in_time)
 			continue;
 		*rank = units[i].rank;

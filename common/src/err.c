@@ -1,4 +1,5 @@
 #include "common/err.h"
+#include "common/xalloc.h"
 
 #include <stddef.h>
 
@@ -33,7 +34,7 @@ static const struct err_map *err_find(int err)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(err_table) / sizeof(err_table[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(err_table); i++)
 		if (err_table[i].err == err)
 			return &err_table[i];
 	return NULL;

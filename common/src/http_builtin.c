@@ -88,7 +88,7 @@ const struct route http_builtin_routes[] = {
 	{ "GET", "/readyz", h_readyz, 0, 0 },
 	{ "GET", "/metrics", h_metrics, 0, 0 },
 };
-const size_t http_builtin_nroutes = sizeof(http_builtin_routes) / sizeof(http_builtin_routes[0]);
+const size_t http_builtin_nroutes = ARRAY_SIZE(http_builtin_routes);
 
 /* ---- metrics ------------------------------------------------------------------------------ */
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/text.h"
+#include "common/xalloc.h"
 
 static int is_tchar(unsigned char ch)
 {
@@ -29,7 +30,7 @@ const char *http_check_method(const char *m)
 	static const char *const known[] = { "GET",    "HEAD",	  "POST",  "PUT",     "PATCH",
 					     "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY" };
 
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		if (strcmp(m, known[i]) == 0)
 			return known[i];
 	return "_OTHER";

@@ -552,7 +552,7 @@ static void url_attrs_add(struct httpc *c, struct trace_span *span, const char *
 	struct url_attrs fresh, *slot;
 
 	pthread_mutex_lock(&c->urls_mu);
-	for (size_t i = 0; i < sizeof(c->urls) / sizeof(c->urls[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(c->urls); i++) {
 		if (c->urls[i].url && strcmp(c->urls[i].url, url) == 0) {
 			url_attrs_set(span, &c->urls[i]);
 			pthread_mutex_unlock(&c->urls_mu);
@@ -564,7 +564,7 @@ static void url_attrs_add(struct httpc *c, struct trace_span *span, const char *
 	url_attrs_set(span, &fresh);
 	pthread_mutex_lock(&c->urls_mu);
 	slot = &c->urls[c->urls_next];
-	c->urls_next = (c->urls_next + 1) % (sizeof(c->urls) / sizeof(c->urls[0]));
+	c->urls_next = (c->urls_next + 1) % (ARRAY_SIZE(c->urls));
 	url_attrs_release(slot);
 	*slot = fresh;
 	pthread_mutex_unlock(&c->urls_mu);
@@ -932,7 +932,7 @@ void httpc_free(struct httpc *c)
 		curl->easy_cleanup(c->pool[--c->npool]);
 	free(c->pool);
 	pthread_mutex_destroy(&c->pool_mu);
-	for (size_t i = 0; i < sizeof(c->urls) / sizeof(c->urls[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(c->urls); i++)
 		url_attrs_release(&c->urls[i]);
 	pthread_mutex_destroy(&c->urls_mu);
 	pthread_mutex_destroy(&c->mu);

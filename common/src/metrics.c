@@ -15,8 +15,7 @@
 
 const double metrics_http_duration_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 						 0.5,	0.75, 1,     2.5,  5,	  7.5, 10 };
-const size_t metrics_http_duration_nbuckets =
-    sizeof(metrics_http_duration_buckets) / sizeof(metrics_http_duration_buckets[0]);
+const size_t metrics_http_duration_nbuckets = ARRAY_SIZE(metrics_http_duration_buckets);
 
 struct metric_series {
 	const struct metric *family;

@@ -980,7 +980,7 @@ static void trace_setup(struct otlp *o, int disabled)
 
 static void load_env(struct otlp_env *env)
 {
-	config_load_or_exit(env_vars, sizeof(env_vars) / sizeof(env_vars[0]), env);
+	config_load_or_exit(env_vars, ARRAY_SIZE(env_vars), env);
 	if (env->bsp_batch > env->bsp_queue)
 		config_exit("OTEL_BSP_MAX_EXPORT_BATCH_SIZE: %lld is larger than "
 			    "OTEL_BSP_MAX_QUEUE_SIZE (%lld)",
@@ -1008,7 +1008,7 @@ static int otlp_configured(void)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(names); i++)
 		if (getenv(names[i]))
 			return 1;
 	return 0;

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/otlp.h"
 #include "common/signals.h"
+#include "common/xalloc.h"
 
 struct shared_config {
 	int log_level;
@@ -39,7 +40,7 @@ static const struct config_var shared_vars[] = {
 	  "30000", 1000, 3600000, NULL,
 	  "a connection (after its first headers) is closed when idle this long" },
 };
-#define NSHARED (sizeof(shared_vars) / sizeof(shared_vars[0]))
+#define NSHARED (ARRAY_SIZE(shared_vars))
 
 /* Hands the shared HTTP settings to the HTTP layer (exits 2 on a bad combination). */
 static void http_defaults(const struct shared_config *sh)

@@ -1,4 +1,5 @@
 #include "common/signals.h"
+#include "common/xalloc.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +15,7 @@ static const struct {
 	{ SIGQUIT, "SIGQUIT" },
 };
 
-#define NSIGNALS (sizeof(shutdown_signals) / sizeof(shutdown_signals[0]))
+#define NSIGNALS (ARRAY_SIZE(shutdown_signals))
 
 static void shutdown_set(sigset_t *set)
 {

@@ -137,7 +137,7 @@ static const struct route routes[] = {
 
 const struct route *step_routes(size_t *n)
 {
-	*n = sizeof(routes) / sizeof(routes[0]);
+	*n = ARRAY_SIZE(routes);
 	return routes;
 }
 

@@ -189,7 +189,7 @@ static const char *const sampler_names[] = {
 
 void trace_sampler_parse(const char *name, const char *arg, struct trace_sampler *out)
 {
-	size_t i, n = sizeof(sampler_names) / sizeof(sampler_names[0]);
+	size_t i, n = ARRAY_SIZE(sampler_names);
 
 	out->kind = TRACE_SAMPLER_PARENT_ALWAYS_ON;
 	out->ratio = 1.0;

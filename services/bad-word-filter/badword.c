@@ -105,7 +105,7 @@ static bool is_symbol(uint32_t cp)
 
 static void set_leet(struct unit *u, char c, uint32_t raw)
 {
-	for (size_t i = 0; i < sizeof(leet) / sizeof(leet[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(leet); i++) {
 		if (leet[i].c != c)
 			continue;
 		for (const char *l = leet[i].letters; *l; l++)
@@ -167,9 +167,7 @@ static void classify(uint32_t cp, struct unit *u)
 		set_leet(u, (char)('0' + (cp - 0x1d7ce) % 10), '0' + (cp - 0x1d7ce) % 10);
 	else
 		set_letter(u, 0, 0); /* a letter of another script */
-	for (size_t i = 0;
-	     u->kind == U_LETTER && !u->latin && i < sizeof(lookalikes) / sizeof(lookalikes[0]);
-	     i++)
+	for (size_t i = 0; u->kind == U_LETTER && !u->latin && i < ARRAY_SIZE(lookalikes); i++)
 		if (lookalikes[i].cp == cp)
 			set_letter(u, lookalikes[i].letter, 0);
 }
@@ -513,7 +511,7 @@ static int entry_symbols(const struct unit *u, const struct span *w, uint8_t *sy
 		if (u[i].kind == U_LETTER) {
 			syms[(*n)++] = (uint8_t)(u[i].raw - 'a');
 		} else {
-			for (size_t k = 0; k < sizeof(leet) / sizeof(leet[0]); k++)
+			for (size_t k = 0; k < ARRAY_SIZE(leet); k++)
 				if ((uint32_t)(unsigned char)leet[k].c == u[i].raw)
 					syms[(*n)++] = (uint8_t)(leet[k].letters[0] - 'a');
 		}

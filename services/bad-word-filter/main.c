@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/service.h"
 #include "common/step.h"
+#include "common/xalloc.h"
 #include "handlers.h"
 
 struct bwf_config {
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	int rc;
 
-	service_start("bad-word-filter", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("bad-word-filter", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	buf_init(&err, 1024);
 	rc = badword_load(cfg.badwords_file, &list, &err);
 	if (rc)

@@ -5,6 +5,7 @@
 
 #include "common/err.h"
 #include "common/http.h"
+#include "common/xalloc.h"
 #include "review.h"
 #include "store.h"
 
@@ -97,7 +98,7 @@ static const struct route routes[] = {
 };
 const struct route *handlers_routes(size_t *n)
 {
-	*n = sizeof(routes) / sizeof(routes[0]);
+	*n = ARRAY_SIZE(routes);
 	return routes;
 }
 

@@ -12,6 +12,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/service.h"
+#include "common/xalloc.h"
 #include "handlers.h"
 #include "migrator.h"
 #include "pq.h"
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	struct store *store;
 
-	service_start("db-service", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("db-service", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	pq_api_preload(); /* loads once the server's threads exist (pq_api.h) */
 	if (!cfg.database_url)
 		cfg.database_url = "";

@@ -7,6 +7,7 @@
 
 #include "common/dlapi.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 
 #define SYM(name) DLAPI_SYM(struct pq_api, name, "PQ" #name)
 
@@ -44,7 +45,7 @@ static const struct dlapi_sym syms[] = {
 };
 
 static struct pq_api table;
-static struct dlapi lib = DLAPI_INIT(PQ_API_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &table);
+static struct dlapi lib = DLAPI_INIT(PQ_API_SONAME, syms, ARRAY_SIZE(syms), &table);
 
 int pq_api_load(const char *soname, struct pq_api *api, char *err, size_t errlen)
 {

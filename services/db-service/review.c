@@ -66,7 +66,7 @@ int review_sentiment_valid(const char *s)
 {
 	static const char *const allowed[] = { "positive", "negative", "neutral" };
 
-	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
 		if (strcmp(s, allowed[i]) == 0)
 			return 1;
 	return 0;

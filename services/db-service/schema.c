@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "pq.h"
 #include "pq_api.h"
 
@@ -53,7 +54,7 @@ const struct migration schema_migrations[] = {
 	{ 1, "create book_reviews and books", v1_tables },
 	{ 2, "seed the book and the sample reviews", v2_seed },
 };
-const size_t schema_nmigrations = sizeof(schema_migrations) / sizeof(schema_migrations[0]);
+const size_t schema_nmigrations = ARRAY_SIZE(schema_migrations);
 
 static const char *const prologue[] = {
 	"BEGIN",

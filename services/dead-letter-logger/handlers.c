@@ -218,6 +218,6 @@ static const struct route routes[] = {
 };
 const struct route *handlers_routes(size_t *n)
 {
-	*n = sizeof(routes) / sizeof(routes[0]);
+	*n = ARRAY_SIZE(routes);
 	return routes;
 }

@@ -15,6 +15,7 @@
 #include "common/journey_client.h"
 #include "common/service.h"
 #include "common/sink.h"
+#include "common/xalloc.h"
 #include "handlers.h"
 
 struct dll_config {
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
 					   .ready = handlers_ready };
 	struct deadletters dl;
 
-	service_start("dead-letter-logger", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("dead-letter-logger", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, deadletters_key,
 		      "dead letters") != 0)
 		return 2;

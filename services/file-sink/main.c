@@ -20,6 +20,7 @@
 #include "common/journey_client.h"
 #include "common/service.h"
 #include "common/sink.h"
+#include "common/xalloc.h"
 #include "badreviews.h"
 #include "failsim.h"
 #include "handlers.h"
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
 	char policy[64];
 	int rc;
 
-	service_start("file-sink", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("file-sink", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
 	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
 		      "saved events") != 0)

@@ -64,19 +64,19 @@ static const unsigned edges[] = {
 
 const char *delivery_state_name(enum delivery_state s)
 {
-	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
+	return (unsigned)s < ARRAY_SIZE(state_names) ? state_names[s] : "?";
 }
 
 const char *delivery_end_name(enum delivery_end e)
 {
-	return (unsigned)e < sizeof(end_names) / sizeof(end_names[0]) ? end_names[e] : "?";
+	return (unsigned)e < ARRAY_SIZE(end_names) ? end_names[e] : "?";
 }
 
 int delivery_end_parse(const char *name, enum delivery_end *out)
 {
 	size_t i;
 
-	for (i = 0; name && i < sizeof(end_names) / sizeof(end_names[0]); i++) {
+	for (i = 0; name && i < ARRAY_SIZE(end_names); i++) {
 		if (strcmp(name, end_names[i]) == 0) {
 			*out = (enum delivery_end)i;
 			return 0;
@@ -87,8 +87,7 @@ int delivery_end_parse(const char *name, enum delivery_end *out)
 
 bool delivery_transition_ok(enum delivery_state from, enum delivery_state to)
 {
-	if ((unsigned)from >= sizeof(edges) / sizeof(edges[0]) ||
-	    (unsigned)to >= sizeof(edges) / sizeof(edges[0]))
+	if ((unsigned)from >= ARRAY_SIZE(edges) || (unsigned)to >= ARRAY_SIZE(edges))
 		return false;
 	return (edges[from] & (1u << to)) != 0;
 }
@@ -109,7 +108,7 @@ size_t delivery_event_bytes(const struct ce_event *ev)
 				ev->datacontenttype, ev->dataschema, ev->subject, ev->time };
 	size_t i, n = sizeof(*ev) + ev->data_len;
 
-	for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(attrs); i++)
 		n += attrs[i] ? strlen(attrs[i]) + 1 : 0;
 	for (i = 0; i < ev->n_ext; i++)
 		n += sizeof(ev->ext[i]) + strlen(ev->ext[i].name) + strlen(ev->ext[i].value) + 2;

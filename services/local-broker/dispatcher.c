@@ -834,7 +834,7 @@ static void register_metrics(struct dispatcher *d)
 	struct metric *dl, *dur;
 	size_t i;
 
-	for (i = 0; i < sizeof(plain_metrics) / sizeof(plain_metrics[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(plain_metrics); i++) {
 		const struct plain_metric *pm = &plain_metrics[i];
 		struct metric *m = pm->gauge
 				       ? metrics_gauge(reg, pm->name, pm->help, METRIC_NO_LABELS)

@@ -148,7 +148,7 @@ static const struct route routes[] = {
 };
 const struct route *ingress_routes(size_t *n)
 {
-	*n = sizeof(routes) / sizeof(routes[0]);
+	*n = ARRAY_SIZE(routes);
 	return routes;
 }
 

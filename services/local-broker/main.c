@@ -82,7 +82,7 @@ static const struct config_var vars[] = {
 	{ "HTTP_THREADS", CONFIG_INT, F(threads), "4", 1, 256, NULL, "ingress worker threads" },
 };
 #undef F
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
+#define NVARS (ARRAY_SIZE(vars))
 
 static struct topology *load_topology(const struct broker_config *cfg)
 {

@@ -384,7 +384,7 @@ static int filter_dialect(struct yctx *c, const yaml_node_t *n, const char *path
 	p = n->data.mapping.pairs.start;
 	*name = scalar(yaml_document_get_node(c->doc, p->key));
 	*value = yaml_document_get_node(c->doc, p->value);
-	for (i = 0; *name && i < sizeof(dialects) / sizeof(dialects[0]); i++) {
+	for (i = 0; *name && i < ARRAY_SIZE(dialects); i++) {
 		if (strcmp(*name, dialects[i]) == 0)
 			return 0;
 	}

@@ -434,7 +434,7 @@ static const struct record_kind *kind_find(const char *source, const char *kind)
 {
 	size_t i;
 
-	for (i = 0; source && kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+	for (i = 0; source && kind && i < ARRAY_SIZE(kinds); i++)
 		if (strcmp(kinds[i].source, source) == 0 && strcmp(kinds[i].kind, kind) == 0)
 			return &kinds[i];
 	return NULL;

@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/service.h"
+#include "common/xalloc.h"
 #include "node_app.h"
 
 static const struct config_var vars[] = {
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	int rc;
 
-	service_start("node-server", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("node-server", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	buf_init(&err, 1024);
 	rc = node_app_start(&cfg, &app, &err);
 	if (rc) {

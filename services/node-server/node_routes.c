@@ -31,6 +31,7 @@
 #include "common/metrics.h"
 #include "common/clock.h"
 #include "common/trace.h"
+#include "common/xalloc.h"
 #include "feed.h"
 #include "journey.h"
 #include "review_event.h"
@@ -539,6 +540,6 @@ static const struct route routes[] = {
 };
 const struct route *node_routes_table(size_t *n)
 {
-	*n = sizeof(routes) / sizeof(routes[0]);
+	*n = ARRAY_SIZE(routes);
 	return routes;
 }

@@ -35,7 +35,7 @@ static int is_core_attribute(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(core_attributes) / sizeof(core_attributes[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(core_attributes); i++)
 		if (strcmp(core_attributes[i], name) == 0)
 			return 1;
 	return 0;
@@ -259,7 +259,7 @@ static int pick_sentiment(const struct ce_event *in, json_t *data, json_t **out,
 	size_t i;
 
 	*out = NULL;
-	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(members); i++) {
 		json_t *v = json_object_get(data, members[i]);
 
 		if (v == NULL || json_is_null(v))

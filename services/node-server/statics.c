@@ -80,7 +80,7 @@ const char *statics_content_type(const char *name)
 	size_t i;
 
 	if (dot && (slash == NULL || dot > slash))
-		for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(types); i++)
 			if (strcasecmp(dot + 1, types[i].ext) == 0)
 				return types[i].type;
 	return "application/octet-stream";

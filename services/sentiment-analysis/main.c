@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/service.h"
 #include "common/step.h"
+#include "common/xalloc.h"
 #include "handlers.h"
 #include "sentiment.h"
 
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	int rc;
 
-	service_start("sentiment-analysis", argc, argv, vars, sizeof(vars) / sizeof(vars[0]), &cfg);
+	service_start("sentiment-analysis", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	buf_init(&err, 1024);
 	rc = sentiment_load(cfg.lexicon_file, cfg.emoji_file, &s, &err);
 	if (rc)

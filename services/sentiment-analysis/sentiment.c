@@ -424,8 +424,6 @@ static const struct idiom SPECIAL_CASE_IDIOMS[] = {
 	{ "hand to mouth", -2 },
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 /* ---- tokens ------------------------------------------------------------------------------ */
 
 /* JavaScript's \s. */
@@ -481,12 +479,12 @@ static void strip_punc(const char **p, size_t *n)
 		lead++;
 	while (trail < *n && is_punct((*p)[*n - 1 - trail]))
 		trail++;
-	if (lead == total && lead < *n && in_list(PUNC_LIST, COUNT(PUNC_LIST), *p, lead) &&
+	if (lead == total && lead < *n && in_list(PUNC_LIST, ARRAY_SIZE(PUNC_LIST), *p, lead) &&
 	    js_length(*p + lead, *n - lead) > 1) {
 		*p += lead;
 		*n -= lead;
 	} else if (trail == total && trail < *n &&
-		   in_list(PUNC_LIST, COUNT(PUNC_LIST), *p + *n - trail, trail) &&
+		   in_list(PUNC_LIST, ARRAY_SIZE(PUNC_LIST), *p + *n - trail, trail) &&
 		   js_length(*p, *n - trail) > 1) {
 		*n -= trail;
 	}
@@ -601,7 +599,7 @@ static bool in_lexicon(const struct sentiment *s, const char *lower)
 
 static const struct booster *booster(const char *lower)
 {
-	for (size_t i = 0; i < COUNT(BOOSTER_DICT); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(BOOSTER_DICT); i++)
 		if (strcmp(BOOSTER_DICT[i].word, lower) == 0)
 			return &BOOSTER_DICT[i];
 	return NULL;
@@ -620,7 +618,8 @@ static bool allcap_differential(const struct words *w)
 /* negated() of one word. */
 static bool negated(const char *word)
 {
-	return in_list(NEGATE, COUNT(NEGATE), word, strlen(word)) || strstr(word, "n't") != NULL;
+	return in_list(NEGATE, ARRAY_SIZE(NEGATE), word, strlen(word)) ||
+	       strstr(word, "n't") != NULL;
 }
 
 static double scalar_inc_dec(const char *word, const char *lower, double valence, bool cap_diff)
@@ -685,7 +684,7 @@ static bool seq_is(char *const *w, size_t from, size_t n, const char *words)
 /* The idiom among SPECIAL_CASE_IDIOMS that the n words from w[from] form, or NULL. */
 static const struct idiom *idiom(char *const *w, size_t from, size_t n)
 {
-	for (size_t k = 0; k < COUNT(SPECIAL_CASE_IDIOMS); k++)
+	for (size_t k = 0; k < ARRAY_SIZE(SPECIAL_CASE_IDIOMS); k++)
 		if (seq_is(w, from, n, SPECIAL_CASE_IDIOMS[k].words))
 			return &SPECIAL_CASE_IDIOMS[k];
 	return NULL;
@@ -693,7 +692,7 @@ static const struct idiom *idiom(char *const *w, size_t from, size_t n)
 
 static bool booster_bigram(char *const *w, size_t from)
 {
-	for (size_t k = 0; k < COUNT(BOOSTER_DICT); k++)
+	for (size_t k = 0; k < ARRAY_SIZE(BOOSTER_DICT); k++)
 		if (strchr(BOOSTER_DICT[k].word, ' ') && seq_is(w, from, 2, BOOSTER_DICT[k].word))
 			return true;
 	return false;
@@ -708,7 +707,7 @@ static double idioms_check(double valence, char *const *w, size_t n, size_t i)
 	} seqs[] = { { 1, 2 }, { 2, 3 }, { 2, 2 }, { 3, 3 }, { 3, 2 } };
 	const struct idiom *id;
 
-	for (size_t k = 0; k < COUNT(seqs); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(seqs); k++) {
 		id = idiom(w, i - seqs[k].back, seqs[k].len);
 		if (id) {
 			valence = id->valence;

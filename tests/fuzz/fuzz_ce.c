@@ -45,7 +45,7 @@ static void same_event(const struct ce_event *a, const struct ce_event *b, bool 
 	const char *x, *y;
 	size_t i;
 
-	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(core); i++) {
 		x = ce_get(a, core[i]);
 		y = ce_get(b, core[i]);
 		check((!x && !y) || (x && y && !strcmp(x, y)));

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	buf_init(&err, BUF_NOCAP);
-	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(vars); i++) {
 		union value out;
 
 		memset(&out, 0x5a, sizeof(out));

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *nl = strchr(text, '\n');
 	const char *method = "GET", *path = text;
 	struct route_match m;
-	size_t ntable = sizeof(table) / sizeof(table[0]), i;
+	size_t ntable = ARRAY_SIZE(table), i;
 	int rc, exists;
 
 	if (nl) {

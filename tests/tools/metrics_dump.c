@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/metrics.h"
+#include "common/xalloc.h"
 
 /* Label values that exercise every escape, plus UTF-8 and a byte that is not UTF-8. */
 static const char *const tricky[] = {
@@ -32,7 +33,7 @@ static void fill(struct metrics *reg)
 	events = metrics_counter(reg, "bookstore_events_total",
 				 "Events handled, by \"type\" (help with \\ and\nnewline).",
 				 METRIC_LABELS("type", "outcome"));
-	for (i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(tricky); i++)
 		metrics_add(metrics_series(events, METRIC_LABELS(tricky[i], "ok")), (double)i + 1);
 	metrics_add(metrics_series(events, METRIC_LABELS("plain", "failed")), 0.5);
 

@@ -292,7 +292,7 @@ int main(void)
 	struct http_server *srv;
 	int sig;
 
-	config_load_or_exit(ts_vars, sizeof(ts_vars) / sizeof(ts_vars[0]), &cfg);
+	config_load_or_exit(ts_vars, ARRAY_SIZE(ts_vars), &cfg);
 	if (log_init("testserver", cfg.log_level) != 0)
 		return 2;
 	signals_block();
@@ -302,7 +302,7 @@ int main(void)
 	hc.bind = cfg.bind;
 	hc.service = "testserver";
 	hc.routes = routes;
-	hc.nroutes = sizeof(routes) / sizeof(routes[0]);
+	hc.nroutes = ARRAY_SIZE(routes);
 	hc.ready = ready;
 	hc.threads = (unsigned)cfg.threads;
 	hc.cors = 1;

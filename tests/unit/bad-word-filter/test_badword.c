@@ -9,6 +9,7 @@
 #include "../../../services/bad-word-filter/badword.h"
 #include "../unit.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 #define LIST_FILE "services/bad-word-filter/data/badwords.txt"
 
@@ -57,7 +58,7 @@ static void check_rows(const struct row *rows, size_t n)
 	}
 }
 
-#define ROWS(r) check_rows(r, sizeof(r) / sizeof(r[0]))
+#define ROWS(r) check_rows(r, ARRAY_SIZE(r))
 
 Test(badword, plain_words_on_word_boundaries)
 {
@@ -224,7 +225,7 @@ Test(badword, parse)
 		  ERR_VALIDATION, 0, "too long" },
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct badword_list *l = NULL;
 		struct buf err;
 		int rc;

@@ -8,6 +8,7 @@
 #include "../unit.h"
 #include "common/base64.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 TestSuite(base64, LEAK_FINI);
 
@@ -30,7 +31,7 @@ Test(base64, rfc4648_vectors)
 	struct buf b;
 
 	buf_init(&b, BUF_NOCAP);
-	for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rfc4648); i++) {
 		size_t n = strlen(rfc4648[i].raw);
 
 		buf_reset(&b);
@@ -52,7 +53,7 @@ Test(base64, decode_errors)
 	struct buf b;
 
 	buf_init(&b, BUF_NOCAP);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		buf_reset(&b);
 		cr_expect_eq(base64_decode(bad[i], strlen(bad[i]), &b), ERR_VALIDATION, "%s",
 			     bad[i]);

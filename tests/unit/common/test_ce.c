@@ -369,7 +369,7 @@ Test(ce, binary_decode)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(bin_rows) / sizeof(bin_rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(bin_rows); i++)
 		check_binary_decode(&bin_rows[i]);
 }
 
@@ -511,7 +511,7 @@ Test(ce, structured_decode)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(json_rows) / sizeof(json_rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(json_rows); i++)
 		check_structured_decode(&json_rows[i]);
 }
 
@@ -544,7 +544,7 @@ Test(ce, batch_decode)
 	struct http_header h[] = { { "content-type", "application/cloudevents-batch+json" } };
 	size_t i;
 
-	for (i = 0; i < sizeof(batch_rows) / sizeof(batch_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(batch_rows); i++) {
 		const struct batch_row *r = &batch_rows[i];
 		struct ce_decoded d;
 		struct ce_error err;
@@ -627,7 +627,7 @@ Test(ce, percent_encoding_table)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(pct_rows) / sizeof(pct_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(pct_rows); i++) {
 		struct ce_event *ev = base_event();
 		struct header_list hs;
 		struct ce_decoded d;
@@ -855,7 +855,7 @@ Test(ce, round_trips)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(rt_rows) / sizeof(rt_rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rt_rows); i++)
 		check_round_trips(&rt_rows[i]);
 }
 
@@ -989,7 +989,7 @@ Test(ce, set_typed_table)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(set_rows) / sizeof(set_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(set_rows); i++) {
 		const struct set_row *r = &set_rows[i];
 		struct ce_event *ev = ce_event_new();
 		struct ce_error err = { CE_OK, "" };
@@ -1062,7 +1062,7 @@ Test(ce, set_data_table)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(data_rows) / sizeof(data_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(data_rows); i++) {
 		struct ce_event *ev = base_event();
 		struct buf b;
 
@@ -1102,7 +1102,7 @@ Test(ce, base64_table)
 	struct buf b;
 
 	buf_init(&b, BUF_NOCAP);
-	for (i = 0; i < sizeof(b64_rows) / sizeof(b64_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(b64_rows); i++) {
 		buf_reset(&b);
 		cr_assert_eq(base64_encode(b64_rows[i].raw, b64_rows[i].len, &b), 0);
 		cr_expect_str_eq(b.data, b64_rows[i].enc);
@@ -1114,7 +1114,7 @@ Test(ce, base64_table)
 	buf_reset(&b);
 	cr_expect_eq(base64_decode("Zm9v\r\nYmFy", 10, &b), 0, "line breaks are ignored");
 	cr_expect_str_eq(b.data, "foobar");
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		buf_reset(&b);
 		cr_expect_neq(base64_decode(bad[i], strlen(bad[i]), &b), 0, "%s", bad[i]);
 	}

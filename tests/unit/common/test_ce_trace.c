@@ -5,6 +5,7 @@
 #include "common/ce_trace.h"
 #include "common/err.h"
 #include "common/trace.h"
+#include "common/xalloc.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID "00f067aa0ba902b7"
@@ -40,7 +41,7 @@ static struct ce_event *event_new(void)
 
 Test(ce_trace, context_from_extension)
 {
-	for (size_t i = 0; i < sizeof(ext_rows) / sizeof(ext_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ext_rows); i++) {
 		const struct ext_row *r = &ext_rows[i];
 		struct ce_event *ev = event_new();
 		struct trace_context ctx;

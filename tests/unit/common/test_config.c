@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/xalloc.h"
 
 static const char *const modes[] = { "otlp", "none", "console", NULL };
 
@@ -210,7 +211,7 @@ Test(config, parse_table)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		const struct row *r = &rows[i];
 		struct config_var var = { "TEST_VAR", r->type, 0,     NULL,
 					  r->min,     r->max,  modes, "help" };
@@ -294,7 +295,7 @@ static const struct config_var vars[] = {
 	{ "TC_OPTIONAL", CONFIG_STRING, offsetof(struct test_cfg, optional), NULL, 0, 0, NULL,
 	  "optional" },
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
+#define NVARS (ARRAY_SIZE(vars))
 
 static void clear_env(void)
 {
@@ -358,7 +359,7 @@ Test(config, bad_values_name_the_variable)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct test_cfg cfg = { 0 };
 		struct buf err;
 

@@ -25,6 +25,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "common/dedupe.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 enum op { BEGIN, COMMIT, ABORT, ADD, COUNT };
 
@@ -79,7 +80,7 @@ static const struct script scripts[] = {
 
 Test(dedupe, scripted_sequences)
 {
-	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(scripts); i++) {
 		const struct script *sc = &scripts[i];
 		struct dedupe *d = dedupe_new(sc->capacity);
 
@@ -161,7 +162,7 @@ Test(dedupe, second_delivery_waits_for_the_first, .timeout = 30)
 		enum dedupe_state want;
 	} rows[] = { { true, DEDUPE_SAVED }, { false, DEDUPE_NEW } };
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct racer r = { dedupe_new(8), (enum dedupe_state) - 1 };
 		pthread_t t;
 
@@ -259,7 +260,7 @@ Test(dedupe, load_rebuilds_from_saved_lines)
 	(void)unlink(path);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(dedupe_count(d), 2);
-	for (size_t i = 0; i < sizeof(loaded_rows) / sizeof(loaded_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(loaded_rows); i++) {
 		enum dedupe_state got =
 		    dedupe_begin(d, loaded_rows[i].source, loaded_rows[i].id, NULL);
 
@@ -308,7 +309,7 @@ static const struct {
 
 Test(dedupe, load_missing_or_special_file_is_empty_unopenable_is_an_error)
 {
-	for (size_t i = 0; i < sizeof(load_errors) / sizeof(load_errors[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(load_errors); i++) {
 		struct dedupe *d = dedupe_new(4);
 		size_t n = 7;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/dlapi.h"
+#include "common/xalloc.h"
 
 struct m_api {
 	double (*cos)(double);
@@ -22,7 +23,7 @@ static const struct dlapi_sym m_syms[] = {
 	{ "bookstore_no_such_symbol", offsetof(struct m_api, absent), 1 },
 };
 
-#define NSYMS (sizeof(m_syms) / sizeof(m_syms[0]))
+#define NSYMS (ARRAY_SIZE(m_syms))
 
 Test(dlapi, load_fills_required_entries_and_leaves_a_missing_optional_one_null)
 {

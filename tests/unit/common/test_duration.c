@@ -4,6 +4,7 @@
 
 #include "common/duration.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 struct parse_row {
 	const char *in;
@@ -78,7 +79,7 @@ Test(duration, parse_table)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(parse_rows) / sizeof(parse_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(parse_rows); i++) {
 		const struct parse_row *r = &parse_rows[i];
 		long long ms = -42;
 		const char *why = NULL;
@@ -122,7 +123,7 @@ Test(duration, reasons_name_the_rule)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		long long ms;
 		const char *why = NULL;
 
@@ -160,7 +161,7 @@ Test(duration, format_table_and_round_trip)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(format_rows) / sizeof(format_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(format_rows); i++) {
 		char out[DURATION_FMT_LEN];
 		long long back = -1;
 

@@ -177,7 +177,7 @@ static const struct tail_row tail_rows[] = {
 
 Test(eventlog, tail_table)
 {
-	for (size_t i = 0; i < sizeof(tail_rows) / sizeof(tail_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(tail_rows); i++) {
 		const struct tail_row *r = &tail_rows[i];
 		struct eventlog *log;
 		json_t *arr;
@@ -218,7 +218,7 @@ Test(eventlog, tail_across_chunk_boundaries)
 	for (int i = 0; i < N; i++)
 		want[i] = N - 1 - i;
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
-	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
 		json_t *arr;
 		char what[32];
 		size_t n = limits[i] < N ? limits[i] : N;
@@ -469,7 +469,7 @@ Test(eventlog, tail_stops_at_the_byte_budget)
 	cr_assert_eq(file.len, 24 + 100008 + 8, "%zu", file.len);
 	write_file(file.data, file.len);
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		cr_assert_eq(eventlog_tail(log, rows[i].limit, rows[i].max_bytes, &arr), 0);
 		cr_assert_eq(json_array_size(arr), rows[i].want_n,
 			     "limit %zu, %zu bytes: %zu records, want %zu", rows[i].limit,
@@ -542,7 +542,7 @@ static const struct torn_row torn_rows[] = {
  */
 Test(eventlog, open_repairs_a_torn_tail)
 {
-	for (size_t i = 0; i < sizeof(torn_rows) / sizeof(torn_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(torn_rows); i++) {
 		const struct torn_row *r = &torn_rows[i];
 		struct buf want_torn, file;
 		struct eventlog *log;
@@ -642,7 +642,7 @@ static const struct limit_row limit_rows[] = {
 
 Test(eventlog, limit_parse_table)
 {
-	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(limit_rows); i++) {
 		const struct limit_row *r = &limit_rows[i];
 		size_t got = 12345;
 

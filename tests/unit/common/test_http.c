@@ -218,7 +218,7 @@ static void start(void)
 		.bind = "127.0.0.1",
 		.service = "test",
 		.routes = routes,
-		.nroutes = sizeof(routes) / sizeof(routes[0]),
+		.nroutes = ARRAY_SIZE(routes),
 		.ready = ready_no,
 		.threads = 2,
 		.shutdown_grace_ms = 300,
@@ -486,7 +486,7 @@ Test(http_lifecycle, edges_of_the_diagram_are_legal)
 		{ CONN_RESUMED, CONN_QUEUED },	  { CONN_RESUMED, CONN_DONE },
 		{ CONN_QUEUED, CONN_DONE },
 	};
-	size_t n = sizeof(edges) / sizeof(edges[0]), legal = 0;
+	size_t n = ARRAY_SIZE(edges), legal = 0;
 
 	for (size_t i = 0; i < n; i++)
 		cr_assert(http_conn_transition_ok(edges[i][0], edges[i][1]), "edge %d -> %d",

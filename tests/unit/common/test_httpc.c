@@ -341,7 +341,7 @@ Test(httpc, round_trips)
 	char url[128];
 
 	cr_assert_not_null(c);
-	for (size_t i = 0; i < sizeof(rt_cases) / sizeof(rt_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rt_cases); i++) {
 		const struct rt_case *t = &rt_cases[i];
 		struct http_header h[3] = { { "X-Empty", "" } };
 		size_t nh = 1;
@@ -505,7 +505,7 @@ Test(httpc, response_body_cap)
 	struct httpc *c = httpc_new(&opt);
 	char url[128];
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct httpc_request req = { .url = url_for(url, sizeof(url), cases[i].path) };
 		struct httpc_result r;
 
@@ -540,7 +540,7 @@ Test(httpc, invalid_requests_are_refused)
 	};
 	struct httpc *c = httpc_new(NULL);
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct httpc_result r;
 
 		cr_assert_eq(httpc_send_sync(c, &cases[i], &r), ERR_BAD_REQUEST, "row %zu", i);
@@ -1029,7 +1029,7 @@ static int capture_client_spans(void *arg, struct trace_span *const *spans, size
 Test(httpc, client_spans_carry_their_own_url)
 {
 	static const char *const paths[] = { "/a?n=1", "/b", "/c", "/d", "/e", "/a?n=1", "/b" };
-	const size_t npaths = sizeof(paths) / sizeof(paths[0]);
+	const size_t npaths = ARRAY_SIZE(paths);
 	struct trace_config cfg;
 	struct trace_span *root;
 	struct httpc *c = httpc_new(NULL);

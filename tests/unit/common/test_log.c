@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 
 /* ---- stderr capture -------------------------------------------------------------------- */
 
@@ -134,7 +135,7 @@ Test(log, format_time)
 	char out[32];
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		log_format_time(out, rows[i].ns);
 		cr_expect_str_eq(out, rows[i].want, "row %zu", i);
 	}
@@ -163,7 +164,7 @@ Test(log, level_parse)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_expect_eq(log_level_parse(rows[i].name), rows[i].want, "row %zu", i);
 	cr_expect_eq(log_init("svc", "verbose"), -1);
 	cr_expect_eq(log_init("svc", NULL), 0);
@@ -184,7 +185,7 @@ Test(log, level_filtering)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct capture c;
 		json_t *lines[8];
 		char got[64] = "", *out;
@@ -272,7 +273,7 @@ Test(log, messages_always_yield_valid_json_lines)
 	size_t i;
 
 	log_init("svc", "debug");
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct capture c;
 		json_t *lines[2];
 		char *out;

@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/metrics.h"
+#include "common/xalloc.h"
 
 /* Renders reg into a new string (caller frees). */
 static char *render(struct metrics *reg)
@@ -172,7 +173,7 @@ Test(metrics, escaping)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct metrics *reg = metrics_new();
 		struct metric *m = metrics_counter(
 		    reg, "e_total", "Help with \\ and\nnewline \"quoted\".", METRIC_LABELS("v"));
@@ -217,7 +218,7 @@ Test(metrics, float_formatting)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct metrics *reg = metrics_new();
 		struct metric *m = metrics_gauge(reg, "g", "G.", NULL);
 		char want[128], *got;

@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/otlp.h"
 #include "common/trace.h"
+#include "common/xalloc.h"
 #include "otlp.pb-c.h"
 
 /* ---- endpoint URLs --------------------------------------------------------------------------- */
@@ -37,7 +38,7 @@ static const struct url_row url_rows[] = {
 
 Test(otlp, endpoint_urls)
 {
-	for (size_t i = 0; i < sizeof(url_rows) / sizeof(url_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(url_rows); i++) {
 		const struct url_row *r = &url_rows[i];
 		struct buf b;
 		int rc;
@@ -79,7 +80,7 @@ static const struct hdr_row hdr_rows[] = {
 
 Test(otlp, headers)
 {
-	for (size_t i = 0; i < sizeof(hdr_rows) / sizeof(hdr_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(hdr_rows); i++) {
 		const struct hdr_row *r = &hdr_rows[i];
 		struct http_header *h;
 		size_t n;
@@ -119,7 +120,7 @@ static const struct ra_row ra_rows[] = {
 
 Test(otlp, retry_after)
 {
-	for (size_t i = 0; i < sizeof(ra_rows) / sizeof(ra_rows[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(ra_rows); i++)
 		cr_assert_eq(otlp_retry_after_ms(ra_rows[i].in, NOW), ra_rows[i].want,
 			     "row %zu '%s'", i, ra_rows[i].in);
 	cr_assert_eq(otlp_retry_after_ms(NULL, NOW), -1);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/rand.h"
+#include "common/xalloc.h"
 
 #define UUID_SAMPLES 10000
 
@@ -53,7 +54,7 @@ Test(rand, hex_length_and_charset)
 {
 	static const size_t sizes[] = { 0, 1, 8, 16, 31, 32, 33, 100 };
 
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
 		size_t n = sizes[s];
 		char *out = malloc(2 * n + 2);
 		int nonzero = 0;
@@ -89,7 +90,7 @@ Test(rand, bytes_fill_large_buffers)
 {
 	static const size_t sizes[] = { 1, 255, 256, 4096, 1 << 20 };
 
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
 		unsigned char *p = calloc(1, sizes[s]);
 		size_t zeros = 0;
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/route.h"
+#include "common/xalloc.h"
 
 #include "../unit.h"
 
@@ -25,7 +26,7 @@ static const struct route table[] = {
 	{ "OPTIONS", "/events", h, 0, 0 },
 	{ "PATCH", "/a/{x}/c", h, 0, 0 },
 };
-#define NTABLE (sizeof(table) / sizeof(table[0]))
+#define NTABLE (ARRAY_SIZE(table))
 
 struct row {
 	const char *method;
@@ -112,7 +113,7 @@ Test(route, table_driven, LEAK_FINI)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		check_row(&rows[i]);
 }
 
@@ -127,7 +128,7 @@ Test(route, path_exists, LEAK_FINI)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		cr_expect_eq(route_path_exists(table, NTABLE, cases[i].path), cases[i].exists, "%s",
 			     cases[i].path);
 }

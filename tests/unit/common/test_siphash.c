@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/siphash.h"
+#include "common/xalloc.h"
 
 static const struct {
 	size_t len;
@@ -69,8 +70,8 @@ Test(siphash, reference_vectors_whole_and_in_pieces)
 
 	for (int i = 0; i < 64; i++)
 		msg[i] = (unsigned char)i;
-	for (size_t v = 0; v < sizeof(vectors) / sizeof(vectors[0]); v++) {
-		for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+	for (size_t v = 0; v < ARRAY_SIZE(vectors); v++) {
+		for (size_t s = 0; s < ARRAY_SIZE(steps); s++) {
 			hash(msg, vectors[v].len, steps[s], out);
 			cr_assert_eq(memcmp(out, vectors[v].tag, 16), 0,
 				     "length %zu in pieces of %zu", vectors[v].len, steps[s]);

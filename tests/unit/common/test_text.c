@@ -10,6 +10,7 @@
 #include "../unit.h"
 #include "common/buf.h"
 #include "common/text.h"
+#include "common/xalloc.h"
 
 TestSuite(text, LEAK_FINI);
 
@@ -36,7 +37,7 @@ Test(text, utf8_next)
 		{ "\x80", 1, 0x80, 1 },		    /* a continuation byte alone */
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		uint32_t cp = 0;
 		size_t len = text_utf8_next((const unsigned char *)rows[i].bytes, rows[i].n, &cp);
 
@@ -134,7 +135,7 @@ Test(text, utf8_decode_says_why)
 		{ "\xe2\x82\x28", 3, "missing continuation byte" },
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		const char *why = NULL;
 		uint32_t cp;
 		size_t len =
@@ -176,7 +177,7 @@ Test(text, media_type_is_json)
 		{ NULL, false, false },
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		cr_expect_eq(text_media_type_is_json(rows[i].ct, NULL), rows[i].any, "row %zu", i);
 		cr_expect_eq(text_media_type_is_json(rows[i].ct, "application"),
 			     rows[i].application, "row %zu", i);
@@ -196,7 +197,7 @@ Test(text, json_string)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct buf b;
 
 		buf_init(&b, BUF_NOCAP);
@@ -216,7 +217,7 @@ Test(text, trim_ows)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		const char *s = rows[i][0];
 		size_t len = strlen(s);
 

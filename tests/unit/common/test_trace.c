@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/trace.h"
+#include "common/xalloc.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID "00f067aa0ba902b7"
@@ -84,7 +85,7 @@ static const struct sampler_row sampler_rows[] = {
 
 Test(sampler, decisions)
 {
-	for (size_t i = 0; i < sizeof(sampler_rows) / sizeof(sampler_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(sampler_rows); i++) {
 		const struct sampler_row *r = &sampler_rows[i];
 		struct trace_sampler s;
 		struct trace_context parent;
@@ -148,7 +149,7 @@ static const struct res_row res_rows[] = {
 
 Test(resource, detect)
 {
-	for (size_t i = 0; i < sizeof(res_rows) / sizeof(res_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(res_rows); i++) {
 		const struct res_row *r = &res_rows[i];
 		struct trace_resource res = { 0 };
 		const char *name;
@@ -229,7 +230,7 @@ static const struct extract_row extract_rows[] = {
 
 Test(context, extract_precedence)
 {
-	for (size_t i = 0; i < sizeof(extract_rows) / sizeof(extract_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(extract_rows); i++) {
 		const struct extract_row *r = &extract_rows[i];
 		struct trace_context c;
 		char sid[17];

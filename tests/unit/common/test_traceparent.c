@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "common/traceparent.h"
+#include "common/xalloc.h"
 
 #define TID  "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID  "00f067aa0ba902b7"
@@ -61,7 +62,7 @@ static const struct tp_row tp_rows[] = {
 
 Test(traceparent, table)
 {
-	for (size_t i = 0; i < sizeof(tp_rows) / sizeof(tp_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(tp_rows); i++) {
 		const struct tp_row *r = &tp_rows[i];
 		struct traceparent tp;
 		char out[TRACEPARENT_LEN + 1];
@@ -162,7 +163,7 @@ static const struct ts_row ts_rows[] = {
 
 Test(tracestate, table)
 {
-	for (size_t i = 0; i < sizeof(ts_rows) / sizeof(ts_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ts_rows); i++) {
 		const struct ts_row *r = &ts_rows[i];
 		char out[TRACESTATE_PROPAGATE + 1];
 		int rc = tracestate_parse(&r->in, 1, out, sizeof(out));
@@ -230,7 +231,7 @@ static const struct trunc_row trunc_rows[] = {
 
 Test(tracestate, truncation)
 {
-	for (size_t i = 0; i < sizeof(trunc_rows) / sizeof(trunc_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(trunc_rows); i++) {
 		char s[1024];
 
 		snprintf(s, sizeof(s), "%s", trunc_rows[i].in);

@@ -8,6 +8,7 @@
 #include "../../../services/db-service/pq_api.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 static const struct {
 	const char *conninfo;
@@ -26,7 +27,7 @@ static const struct {
 
 Test(pq, conninfo_check_table)
 {
-	for (size_t i = 0; i < sizeof(conninfo_cases) / sizeof(conninfo_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(conninfo_cases); i++) {
 		struct buf msg;
 		int rc;
 

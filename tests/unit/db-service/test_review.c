@@ -83,7 +83,7 @@ static const struct parse_case parse_cases[] = {
 
 Test(review, parse_table)
 {
-	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(parse_cases); i++) {
 		const struct parse_case *c = &parse_cases[i];
 		struct review_input in;
 		struct buf msg;
@@ -154,7 +154,7 @@ static const struct length_case length_cases[] = {
 
 Test(review, text_length_in_code_points)
 {
-	for (size_t i = 0; i < sizeof(length_cases) / sizeof(length_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(length_cases); i++) {
 		const struct length_case *c = &length_cases[i];
 		char *s = repeat(c->pre, c->unit, c->n, c->post);
 		size_t start = 99, n = 99;
@@ -212,7 +212,7 @@ static const struct utf8_case utf8_cases[] = {
 
 Test(review, utf8_count_table)
 {
-	for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(utf8_cases); i++) {
 		long n = review_utf8_count(utf8_cases[i].s, utf8_cases[i].len);
 
 		cr_expect_eq(n, utf8_cases[i].count, "row %zu: %ld, want %ld", i, n,
@@ -225,7 +225,7 @@ Test(review, invalid_utf8_text_is_rejected)
 	static const char *const bad[] = { "\xc3", "ab\xff", "\xed\xa0\x80x", "x\0y" };
 	static const size_t lens[] = { 1, 3, 4, 3 };
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		size_t start, n;
 		struct buf msg;
 
@@ -255,7 +255,7 @@ static const struct event_id_case event_id_cases[] = {
 
 Test(review, event_id_rules)
 {
-	for (size_t i = 0; i < sizeof(event_id_cases) / sizeof(event_id_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(event_id_cases); i++) {
 		const struct event_id_case *c = &event_id_cases[i];
 		char *s = repeat("", c->unit, c->n, "");
 		struct buf msg;
@@ -276,7 +276,7 @@ Test(review, sentiment_values)
 	} rows[] = { { "positive", 1 }, { "negative", 1 }, { "neutral", 1 },   { "", 0 },
 		     { "POSITIVE", 0 }, { "mixed", 0 },	   { "neutral\n", 0 }, { "pos", 0 } };
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_expect_eq(review_sentiment_valid(rows[i].s), rows[i].ok, "row %zu (%s)", i,
 			     rows[i].s);
 }
@@ -309,7 +309,7 @@ static const struct number_case limit_cases[] = {
 
 Test(review, limit_table)
 {
-	for (size_t i = 0; i < sizeof(limit_cases) / sizeof(limit_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(limit_cases); i++) {
 		const struct number_case *c = &limit_cases[i];
 		struct buf msg;
 		int v = -7, rc;
@@ -342,7 +342,7 @@ static const struct number_case id_cases[] = {
 
 Test(review, id_table)
 {
-	for (size_t i = 0; i < sizeof(id_cases) / sizeof(id_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(id_cases); i++) {
 		const struct number_case *c = &id_cases[i];
 		struct buf msg;
 		long long v = -7;

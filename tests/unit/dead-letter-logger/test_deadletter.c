@@ -10,6 +10,7 @@
 #include "../../../services/dead-letter-logger/deadletter.h"
 #include "common/base64.h"
 #include "common/buf.h"
+#include "common/xalloc.h"
 
 struct dl_row {
 	const char *name;
@@ -112,7 +113,7 @@ static void assert_error_member(json_t *rec, const char *want_text, const char *
 
 Test(deadletter, record_table)
 {
-	for (size_t i = 0; i < sizeof(dl_rows) / sizeof(dl_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(dl_rows); i++) {
 		const struct dl_row *r = &dl_rows[i];
 		struct ce_event *ev = event_new(r->dest, r->code, r->data);
 		struct deadletter_info info;
@@ -209,7 +210,7 @@ static const struct code_row code_rows[] = {
 
 Test(deadletter, parse_code_table)
 {
-	for (size_t i = 0; i < sizeof(code_rows) / sizeof(code_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(code_rows); i++) {
 		int got = 777;
 
 		cr_assert_eq(deadletter_parse_code(code_rows[i].text, &got), code_rows[i].rc,

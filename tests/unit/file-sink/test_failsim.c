@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../../../services/file-sink/failsim.h"
+#include "common/xalloc.h"
 
 struct every_row {
 	unsigned long long n;
@@ -21,7 +22,7 @@ static const struct every_row every_rows[] = {
 
 Test(failsim, fail_every_exact_pattern)
 {
-	for (size_t i = 0; i < sizeof(every_rows) / sizeof(every_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(every_rows); i++) {
 		const struct every_row *r = &every_rows[i];
 		struct failsim fs;
 
@@ -88,7 +89,7 @@ Test(failsim, rate_statistics)
 	enum { N = 20000 };
 	static bool out[N];
 
-	for (size_t i = 0; i < sizeof(rate_rows) / sizeof(rate_rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rate_rows); i++) {
 		const struct rate_row *r = &rate_rows[i];
 		double sigma = sqrt(N * r->rate * (1 - r->rate));
 		size_t fails = 0;

@@ -16,6 +16,7 @@
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/xalloc.h"
 
 Test(delivery, backoff_schedule)
 {
@@ -46,7 +47,7 @@ Test(delivery, backoff_schedule)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct delivery_spec s = { .policy = rows[i].policy, .delay_ms = rows[i].delay };
 
 		cr_expect_eq(delivery_backoff_ms(&s, rows[i].k), rows[i].want, "row %zu: got %lld",
@@ -70,7 +71,7 @@ Test(delivery, retryable_status_table)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_expect_eq(delivery_retryable(rows[i].code), rows[i].retry, "code %d",
 			     rows[i].code);
 }
@@ -87,7 +88,7 @@ Test(delivery, error_data_base64_and_truncation)
 
 	for (i = 0; i < sizeof(body); i++)
 		body[i] = (char)(' ' + i % 90);
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct buf got, full;
 
 		buf_init(&got, BUF_NOCAP);
@@ -194,7 +195,7 @@ Test(delivery, classify_table)
 	cr_expect_eq(lr.code, 502);
 	cr_expect_eq(lr.body.len, 768, "a long body is kept up to what knativeerrordata needs");
 	delivery_result_release(&lr);
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct delivery_result r;
 
 		delivery_classify(rows[i].phase, &rows[i].res, &r);

@@ -8,6 +8,7 @@
 
 #include "../../../services/local-broker/filter.h"
 #include "common/ce.h"
+#include "common/xalloc.h"
 
 /* The event every row is matched against. */
 static struct ce_event *make_event(void)
@@ -120,7 +121,7 @@ Test(filter, table)
 	struct ce_event *ev = make_event();
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct filter *f = rows[i].build();
 
 		cr_expect_eq(filter_match(f, ev), rows[i].expected, "%s", rows[i].name);
@@ -153,7 +154,7 @@ Test(filter, attribute_names)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(names); i++)
 		cr_expect_eq(filter_attr_name_valid(names[i].name), names[i].ok, "'%s'",
 			     names[i].name);
 }

@@ -8,6 +8,7 @@
 
 #include "../../../services/local-broker/topology.h"
 #include "common/buf.h"
+#include "common/xalloc.h"
 
 #define SERVICES "node-server=http://127.0.0.1:8080,file-sink=http://127.0.0.1:8082/,dls=http://d"
 #define BROKER \
@@ -128,7 +129,7 @@ Test(topology, errors_table)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct topology *t = NULL;
 		struct buf err;
 
@@ -327,7 +328,7 @@ Test(topology, services_errors)
 					   "a=http://x,a=http://y" };
 	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct topology *t = topology_new();
 		struct buf err;
 

@@ -7,6 +7,7 @@
 #include "../../../services/local-broker/ttl.h"
 #include "common/ce.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 Test(ttl, ingress_table)
 {
@@ -21,7 +22,7 @@ Test(ttl, ingress_table)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct ce_event *ev = ce_event_new();
 		int out = 12345;
 

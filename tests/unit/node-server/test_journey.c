@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/xalloc.h"
 #include "../../../services/node-server/journey.h"
 #include "../../../services/node-server/ws.h"
 
@@ -96,7 +97,7 @@ static const struct {
 
 Test(journey, parse_table)
 {
-	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(parse_cases); i++) {
 		struct buf err;
 		json_t *out = NULL;
 		int rc;
@@ -241,7 +242,7 @@ Test(journey, follow_parse)
 		{ "nope", ERR_BAD_REQUEST, 0, 0 },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct buf err;
 		json_t *ids = NULL;
 		int follow = -1;

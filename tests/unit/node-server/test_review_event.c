@@ -6,6 +6,7 @@
 
 #include "common/ce.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 #include "../../../services/node-server/review_event.h"
 
 #include "../unit.h"
@@ -67,7 +68,7 @@ Test(review_event, forward_table, LEAK_FINI)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(fwd_rows) / sizeof(fwd_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(fwd_rows); i++) {
 		const struct fwd_row *r = &fwd_rows[i];
 		struct ce_event *in = incoming(r->type, r->data, r->ctype), *out = NULL;
 		struct buf msg;
@@ -113,7 +114,7 @@ Test(review_event, forward_length_limit, LEAK_FINI)
 	};
 	size_t i, k;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct buf data, msg;
 		struct ce_event *in, *out = NULL;
 
@@ -180,7 +181,7 @@ Test(review_event, overrides_table, LEAK_FINI)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct review_overrides ov;
 		struct buf msg;
 		int rc;
@@ -225,7 +226,7 @@ Test(review_event, insert_body_table, LEAK_FINI)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(ins_rows) / sizeof(ins_rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(ins_rows); i++) {
 		const struct ins_row *r = &ins_rows[i];
 		struct ce_event *in = incoming("moderated-comment", r->data, "application/json");
 		struct buf msg;
@@ -298,7 +299,7 @@ Test(review_event, rows_table, LEAK_FINI)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct buf msg;
 		char *out;
 		size_t len;
@@ -330,7 +331,7 @@ Test(review_event, trim_and_count)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		size_t start, len;
 
 		review_event_trim(rows[i].s, strlen(rows[i].s), &start, &len);

@@ -8,6 +8,7 @@
 #include "../../../services/node-server/ws.h"
 
 #include "../unit.h"
+#include "common/xalloc.h"
 
 static void hex(const unsigned char d[SHA1_DIGEST_LEN], char out[2 * SHA1_DIGEST_LEN + 1])
 {
@@ -42,7 +43,7 @@ Test(sha1, fips_vectors, LEAK_FINI)
 {
 	size_t i, r;
 
-	for (i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(vecs); i++) {
 		unsigned char d[SHA1_DIGEST_LEN];
 		char got[2 * SHA1_DIGEST_LEN + 1];
 		struct sha1 s;

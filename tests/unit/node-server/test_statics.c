@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/xalloc.h"
 #include "../../../services/node-server/statics.h"
 
 #include "../unit.h"
@@ -40,7 +41,7 @@ Test(statics, segment_check)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_assert_eq(statics_segment_check(rows[i].seg), rows[i].rc, "row %zu '%s'", i,
 			     rows[i].seg);
 	cr_assert_eq(statics_segment_check(NULL), ERR_BAD_REQUEST);
@@ -67,7 +68,7 @@ Test(statics, content_types)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_assert_str_eq(statics_content_type(rows[i].name), rows[i].type, "row %zu", i);
 }
 
@@ -91,7 +92,7 @@ Test(statics, etag_match)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
 		cr_assert_eq(statics_etag_match(rows[i].inm, "\"abc\""), rows[i].match, "row %zu",
 			     i);
 }
@@ -171,7 +172,7 @@ Test(statics, lookup_table, LEAK_FINI)
 	tree_make(&t);
 	buf_init(&msg, 1024);
 	cr_assert_eq(statics_new(t.root, &st, &msg), 0, "%s", msg.data);
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct statics_file *f = NULL;
 		int rc = statics_lookup(st, rows[i].segs, rows[i].n, &f, &msg);
 

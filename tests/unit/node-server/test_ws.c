@@ -18,6 +18,7 @@
 #include "common/buf.h"
 #include "common/http.h"
 #include "common/metrics.h"
+#include "common/xalloc.h"
 #include "../../../services/node-server/ws.h"
 
 #include "../unit.h"
@@ -281,7 +282,7 @@ Test(ws_frame, parse_table, LEAK_FINI)
 
 	for (j = 0; j < sizeof(payload); j++)
 		payload[j] = (unsigned char)('a' + j % 26);
-	for (i = 0; i < sizeof(prows) / sizeof(prows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(prows); i++) {
 		const struct prow *r = &prows[i];
 		size_t n = make_frame(frame, r->fin, r->rsv, r->opcode, r->masked, payload, r->len,
 				      r->form);
@@ -314,7 +315,7 @@ Test(ws_frame, need_more_at_every_truncation, LEAK_FINI)
 	static unsigned char payload[300], frame[400];
 	size_t i, cut;
 
-	for (i = 0; i < sizeof(prows) / sizeof(prows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(prows); i++) {
 		const struct prow *r = &prows[i];
 		size_t n;
 
@@ -356,7 +357,7 @@ Test(ws_frame, parse_raw_table, LEAK_FINI)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(rawrows) / sizeof(rawrows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(rawrows); i++) {
 		struct ws_frame f;
 		int rc = ws_frame_parse(rawrows[i].bytes, rawrows[i].len, &f);
 
@@ -393,7 +394,7 @@ Test(ws_frame, build_table, LEAK_FINI)
 	size_t i;
 
 	memset(payload, 'x', sizeof(payload));
-	for (i = 0; i < sizeof(brows) / sizeof(brows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(brows); i++) {
 		struct buf b;
 
 		buf_init(&b, BUF_NOCAP);
@@ -444,7 +445,7 @@ Test(ws_accept, key_table, LEAK_FINI)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(krows) / sizeof(krows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(krows); i++) {
 		char accept[WS_ACCEPT_LEN + 1];
 
 		cr_expect_eq(ws_accept_key(krows[i].key, accept), krows[i].rc, "%s", krows[i].key);
@@ -587,7 +588,7 @@ Test(ws_hub, protocol_errors_close, LEAK_FINI)
 	struct ws_hub *hub = hub_start(reg, -1, 0);
 	size_t i, j;
 
-	for (i = 0; i < sizeof(ecases) / sizeof(ecases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(ecases); i++) {
 		const struct ecase *e = &ecases[i];
 		unsigned char out[64];
 		int a = connect_client(hub, NULL, 0);
@@ -864,7 +865,7 @@ Test(ws_http, handshake_table, LEAK_FINI, .timeout = 30)
 
 	cr_assert_eq(http_server_start(&cfg, &srv), 0);
 	cr_assert_eq(ws_hub_publish(hub, "[42]", 4), 0);
-	for (i = 0; i < sizeof(hrows) / sizeof(hrows[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(hrows); i++) {
 		const struct hrow *r = &hrows[i];
 		int fd = tcp_connect(http_server_port(srv));
 		char req[1024], head[4096];

@@ -14,6 +14,7 @@
 #include "../../../services/sentiment-analysis/sentiment.h"
 #include "../unit.h"
 #include "common/err.h"
+#include "common/xalloc.h"
 
 #define LEXICON "services/sentiment-analysis/data/vader_lexicon.txt"
 #define EMOJI	"services/sentiment-analysis/data/emoji_names.tsv"
@@ -81,7 +82,7 @@ static const struct row rows[] = {
 
 Test(sentiment, same_compound_as_the_reference)
 {
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct sentiment_score sc;
 
 		sentiment_analyze(sa, rows[i].text, strlen(rows[i].text), &sc);
@@ -119,7 +120,7 @@ Test(sentiment, emoji)
 		{ "\xf0\x9f\x93\x9a", SENTIMENT_NEUTRAL },		/* books */
 	};
 
-	for (size_t i = 0; i < sizeof(erows) / sizeof(erows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(erows); i++) {
 		struct sentiment_score sc;
 
 		sentiment_analyze(sa, erows[i].text, strlen(erows[i].text), &sc);
@@ -173,7 +174,7 @@ Test(sentiment, parse)
 		{ "good\t1\n", "\xf0\x9f\x98\x80\t\n", ERR_VALIDATION, 0, 0, "line 1:" },
 	};
 
-	for (size_t i = 0; i < sizeof(prows) / sizeof(prows[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(prows); i++) {
 		const struct parse_row *r = &prows[i];
 		struct sentiment *s = NULL;
 		struct buf err;
@@ -211,7 +212,7 @@ Test(sentiment, valences_as_strtod_reads_them)
 						 "-0",	"007.50" };
 	char lex[128];
 
-	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(spellings); i++) {
 		struct sentiment *s;
 		struct sentiment_score sc;
 		double v = strtod(spellings[i], NULL);
