@@ -9,7 +9,6 @@
 #include "common/clock.h"
 #include "common/text.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
@@ -24,6 +23,7 @@
 #include "common/arena.h"
 #include "common/config.h"
 #include "common/err.h"
+#include "common/http_check.h"
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/xalloc.h"
@@ -72,58 +72,18 @@ int otlp_endpoint_url(const char *base, const char *signal_url, const char *sign
 	return 0;
 }
 
-static int is_token(const char *s)
+int otlp_parse_headers(const char *text, struct header_list *out)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-			return 0;
-	return 1;
-}
+	size_t old = out->n;
 
-void otlp_headers_free(struct http_header *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free((char *)(uintptr_t)h[i].name);
-		free((char *)(uintptr_t)h[i].value);
-	}
-	free(h);
-}
-
-int otlp_parse_headers(const char *text, struct http_header **out, size_t *n)
-{
-	struct http_header *h = NULL;
-	size_t nh = 0, alloc = 0;
-	const char *p = text;
-
-	*out = NULL;
-	*n = 0;
-	while (p && *p) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		const char *eq = memchr(p, '=', len);
-
-		if (strspn(p, " \t") < len) {
-			char *k = eq ? text_percent_decode_ows(p, (size_t)(eq - p)) : NULL;
-			char *v =
-			    eq ? text_percent_decode_ows(eq + 1, len - (size_t)(eq - p) - 1) : NULL;
-
-			if (!k || !v || !is_token(k) || strpbrk(v, "\r\n")) {
-				free(k);
-				free(v);
-				otlp_headers_free(h, nh);
-				return ERR_BAD_REQUEST;
-			}
-			XGROW(h, nh + 1, alloc);
-			h[nh].name = k;
-			h[nh].value = v;
-			nh++;
+	if (header_list_parse(out, text))
+		return ERR_BAD_REQUEST;
+	for (size_t i = old; i < out->n; i++) {
+		if (!http_check_token(out->v[i].name) || !http_check_value(out->v[i].value)) {
+			header_list_release(out);
+			return ERR_BAD_REQUEST;
 		}
-		p = comma ? comma + 1 : NULL;
 	}
-	*out = h;
-	*n = nh;
 	return 0;
 }
 
@@ -638,8 +598,7 @@ static const struct config_var env_vars[] = {
 struct target {
 	const char *signal; /* "traces", "metrics" */
 	char *url;
-	struct http_header *headers; /* parsed extra headers + Content-Type (last) */
-	size_t nheaders;
+	struct header_list headers; /* parsed extra headers + Content-Type (last) */
 	long long timeout_ms;
 	int failing; /* logs only the first failure of a run of failures */
 };
@@ -729,8 +688,8 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 {
 	struct httpc_request req = { .method = "POST",
 				     .url = t->url,
-				     .headers = t->headers,
-				     .nheaders = t->nheaders,
+				     .headers = t->headers.v,
+				     .nheaders = t->headers.n,
 				     .body = body->data,
 				     .body_len = body->len };
 	struct httpc_result r;
@@ -940,19 +899,16 @@ static void target_init(struct target *t, const char *signal, const struct otlp_
 	if (otlp_endpoint_url(env->endpoint, signal_url, signal, &url))
 		config_exit("OTLP %s endpoint: not an http(s) URL", signal);
 	t->url = buf_detach(&url, NULL);
-	if (htext && *htext && otlp_parse_headers(htext, &t->headers, &t->nheaders))
+	if (htext && *htext && otlp_parse_headers(htext, &t->headers))
 		log_warn("%s: invalid (k=v,k2=v2 with percent-encoding expected), ignored", hname);
-	t->headers = xrealloc(t->headers, (t->nheaders + 1) * sizeof(*t->headers));
-	t->headers[t->nheaders].name = xstrdup("Content-Type");
-	t->headers[t->nheaders].value = xstrdup("application/x-protobuf");
-	t->nheaders++;
+	header_list_add(&t->headers, "Content-Type", "application/x-protobuf");
 	t->timeout_ms = signal_timeout > 0 ? signal_timeout : env->timeout;
 }
 
 static void target_release(struct target *t)
 {
 	free(t->url);
-	otlp_headers_free(t->headers, t->nheaders);
+	header_list_release(&t->headers);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -9,7 +9,6 @@
  */
 #include "common/trace.h"
 #include "common/clock.h"
-#include "common/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/header.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/rand.h"
@@ -294,38 +294,14 @@ void trace_resource_release(struct trace_resource *res)
 
 int trace_resource_parse(struct trace_resource *res, const char *text)
 {
-	struct trace_resource tmp = { 0 };
-	const char *p = text;
-	int rc = 0;
+	struct header_list kv = HEADER_LIST_INIT;
 
-	while (p && *p) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		const char *eq = memchr(p, '=', len);
-		char *k = NULL, *v = NULL;
-
-		if (strspn(p, " \t") < len) { /* skip empty members */
-			if (eq) {
-				k = text_percent_decode_ows(p, (size_t)(eq - p));
-				v = text_percent_decode_ows(eq + 1, len - (size_t)(eq - p) - 1);
-			}
-			if (!k || !v || !*k || memchr(k, '\0', 1) == k) {
-				free(k);
-				free(v);
-				rc = ERR_BAD_REQUEST;
-				goto cleanup;
-			}
-			trace_resource_set(&tmp, k, v);
-			free(k);
-			free(v);
-		}
-		p = comma ? comma + 1 : NULL;
-	}
-	for (size_t i = 0; i < tmp.n; i++)
-		trace_resource_set(res, tmp.attrs[i].key, tmp.attrs[i].value);
-cleanup:
-	trace_resource_release(&tmp);
-	return rc;
+	if (header_list_parse(&kv, text))
+		return ERR_BAD_REQUEST;
+	for (size_t i = 0; i < kv.n; i++)
+		trace_resource_set(res, kv.v[i].name, kv.v[i].value);
+	header_list_release(&kv);
+	return 0;
 }
 
 static void exe_name(char *out, size_t outsz)

@@ -8,7 +8,8 @@
  *
  * struct header_list is a growable array of them that owns every name and value (malloc'd):
  * the server's response headers (http.c) and the binary-mode CloudEvents headers
- * (ce_encode_binary()) are built in one. Its v and n can be passed wherever an array of
+ * (ce_encode_binary()) are built in one, and the OTEL_* list settings are read into one.
+ * Its v and n can be passed wherever an array of
  * headers is read. Not thread-safe: the owner serializes.
  */
 #ifndef COMMON_HEADER_H
@@ -38,6 +39,14 @@ void header_list_add(struct header_list *l, const char *name, const char *value)
 void header_list_take(struct header_list *l, char *name, char *value);
 /* The value of the first header called name (case-insensitive), or NULL. */
 const char *header_list_get(const struct header_list *l, const char *name);
+/*
+ * Appends the members of an OpenTelemetry list setting (OTEL_EXPORTER_OTLP_HEADERS,
+ * OTEL_RESOURCE_ATTRIBUTES; W3C Baggage without properties): key=value members separated by
+ * commas, each side trimmed of spaces and tabs and percent-decoded; empty members are
+ * skipped. Returns 0, or ERR_BAD_REQUEST for a member without '=', with an empty key, a bad
+ * escape or %00; l is then as it was before the call. Callers check keys and values further.
+ */
+int header_list_parse(struct header_list *l, const char *text);
 /* Frees every name, value and the array; l is empty again and may be reused. */
 void header_list_release(struct header_list *l);
 

@@ -89,13 +89,12 @@ const struct trace_resource *otlp_resource(void);
 int otlp_endpoint_url(const char *base, const char *signal_url, const char *signal,
 		      struct buf *out);
 /*
- * Parses an OTEL_EXPORTER_OTLP_HEADERS value (k=v,k2=v2; OWS trimmed; key and value
- * percent-decoded; empty members skipped). Returns 0 with *out and *n set (caller frees with
- * otlp_headers_free()), or ERR_BAD_REQUEST (nothing allocated) for a member without '=', an
- * empty or non-token key, a bad escape, or CR/LF/NUL in a value.
+ * Parses an OTEL_EXPORTER_OTLP_HEADERS value into the empty list out (header_list_parse(): 
+ * k=v,k2=v2; OWS trimmed; key and value percent-decoded; empty members skipped). Returns 0,
+ * or ERR_BAD_REQUEST with out left empty for a member without '=', an empty or non-token
+ * key, a bad escape, or CR/LF/NUL in a value.
  */
-int otlp_parse_headers(const char *text, struct http_header **out, size_t *n);
-void otlp_headers_free(struct http_header *h, size_t n);
+int otlp_parse_headers(const char *text, struct header_list *out);
 /*
  * A Retry-After value in milliseconds from now_s (seconds since the epoch): delta-seconds
  * or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"; a past date gives 0). -1 if invalid.

@@ -49,3 +49,38 @@ Test(header, release_leaves_an_empty_reusable_list)
 	cr_expect_str_eq(header_list_get(&l, "a"), "c");
 	header_list_release(&l);
 }
+
+Test(header, parse_reads_the_otel_list_format)
+{
+	struct header_list l = HEADER_LIST_INIT;
+
+	cr_assert_eq(header_list_parse(&l, " a = 1 ,, \t,b=x%2Cy%3D,c=,d%20e=%C3%A9"), 0);
+	cr_assert_eq(l.n, 4);
+	cr_expect_str_eq(l.v[0].name, "a");
+	cr_expect_str_eq(l.v[0].value, "1");
+	cr_expect_str_eq(l.v[1].value, "x,y=");
+	cr_expect_str_eq(l.v[2].name, "c");
+	cr_expect_str_eq(l.v[2].value, "");
+	cr_expect_str_eq(l.v[3].name, "d e");
+	cr_expect_str_eq(l.v[3].value, "\xc3\xa9");
+	cr_expect_eq(header_list_parse(&l, ""), 0);
+	cr_expect_eq(header_list_parse(&l, NULL), 0);
+	cr_expect_eq(l.n, 4);
+	header_list_release(&l);
+}
+
+Test(header, parse_leaves_the_list_as_it_was_on_a_bad_member)
+{
+	static const char *const bad[] = { "a=1,b", "a=1,=2", "a=1, =2", "a=%zz", "a=%00", "%=1" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct header_list l = HEADER_LIST_INIT;
+
+		header_list_add(&l, "kept", "1");
+		cr_expect_neq(header_list_parse(&l, bad[i]), 0, "'%s'", bad[i]);
+		cr_expect_eq(l.n, 1, "'%s' left %zu headers", bad[i], l.n);
+		cr_expect_str_eq(l.v[0].name, "kept");
+		header_list_release(
+		    &l); /* LeakSanitizer: the members before the bad one are freed */
+	}
+}

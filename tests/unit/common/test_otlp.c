@@ -82,17 +82,16 @@ Test(otlp, headers)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(hdr_rows); i++) {
 		const struct hdr_row *r = &hdr_rows[i];
-		struct http_header *h;
-		size_t n;
-		int rc = otlp_parse_headers(r->in, &h, &n);
+		struct header_list h = HEADER_LIST_INIT;
+		int rc = otlp_parse_headers(r->in, &h);
 
 		cr_assert_eq(rc == 0, r->ok, "row %zu", i);
-		cr_assert_eq(n, r->n, "row %zu", i);
+		cr_assert_eq(h.n, r->n, "row %zu", i);
 		if (r->name0) {
-			cr_assert_str_eq(h[0].name, r->name0, "row %zu", i);
-			cr_assert_str_eq(h[0].value, r->value0, "row %zu", i);
+			cr_assert_str_eq(h.v[0].name, r->name0, "row %zu", i);
+			cr_assert_str_eq(h.v[0].value, r->value0, "row %zu", i);
 		}
-		otlp_headers_free(h, n);
+		header_list_release(&h);
 	}
 }
 
