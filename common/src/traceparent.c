@@ -8,13 +8,10 @@
 #include "common/err.h"
 #include "common/text.h"
 
+/* A lower-case hex digit's value, or -1: upper case is invalid in trace context. */
 static int hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1; /* uppercase is invalid in trace context */
+	return c >= 'A' && c <= 'F' ? -1 : text_hex_value(c);
 }
 
 int traceparent_unhex(const char *hex, size_t n, uint8_t *bytes)

@@ -129,17 +129,22 @@ long long feed_last_ok_ms(struct feed *f)
 
 static void fetch(struct feed *f);
 
-static void on_timer(void *arg, int cancelled)
+/* A cancelled timer or request (the client is stopping): no fetch is in flight any more. */
+static void cancelled(struct feed *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->in_flight = 0;
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void on_timer(void *arg, int was_cancelled)
 {
 	struct feed *f = arg;
 
-	if (cancelled) {
-		pthread_mutex_lock(&f->lock);
-		f->in_flight = 0;
-		pthread_mutex_unlock(&f->lock);
-		return;
-	}
-	fetch(f);
+	if (was_cancelled)
+		cancelled(f);
+	else
+		fetch(f);
 }
 
 /* After a failure: wait, then fetch again. Lock not held. */
@@ -196,9 +201,7 @@ static void on_fetched(const struct httpc_response *res, void *arg)
 	int again;
 
 	if (res->cancelled) {
-		pthread_mutex_lock(&f->lock);
-		f->in_flight = 0;
-		pthread_mutex_unlock(&f->lock);
+		cancelled(f);
 		return;
 	}
 	if (apply(f, res) != 0) {

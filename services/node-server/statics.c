@@ -150,6 +150,13 @@ int statics_new(const char *root, struct statics **out, struct buf *msg)
 	return 0;
 }
 
+/* Takes one more reference on f and returns it. */
+static struct statics_file *file_ref(struct statics_file *f)
+{
+	atomic_fetch_add(&f->refs, 1);
+	return f;
+}
+
 void statics_file_release(struct statics_file *f)
 {
 	if (f && atomic_fetch_sub(&f->refs, 1) == 1) {
@@ -296,19 +303,15 @@ static void watch_path(struct statics *st, const char *path)
  */
 static struct statics_file *cached(struct statics *st, const char *joined)
 {
-	struct statics_file *f = NULL;
+	struct statics_file *f;
 	struct entry *e;
 	struct stat sb;
-	int current;
 
 	pthread_mutex_lock(&st->lock);
 	watch_drain(st);
 	if (st->watch_fd >= 0) {
 		e = entry_find(st, joined);
-		if (e && e->gen == st->gen) {
-			f = e->file;
-			atomic_fetch_add(&f->refs, 1);
-		}
+		f = e && e->gen == st->gen ? file_ref(e->file) : NULL;
 		pthread_mutex_unlock(&st->lock);
 		return f;
 	}
@@ -317,11 +320,7 @@ static struct statics_file *cached(struct statics *st, const char *joined)
 		return NULL;
 	pthread_mutex_lock(&st->lock);
 	e = entry_find(st, joined);
-	current = e && same_version(e, &sb);
-	if (current) {
-		f = e->file;
-		atomic_fetch_add(&f->refs, 1);
-	}
+	f = e && same_version(e, &sb) ? file_ref(e->file) : NULL;
 	pthread_mutex_unlock(&st->lock);
 	return f;
 }
@@ -371,10 +370,8 @@ static int load(struct statics *st, const char *joined, const char *resolved,
 	for (i = 0; i < st->n && *out == NULL; i++)
 		if (same_version(&st->entries[i], &sb) &&
 		    (st->watch_fd < 0 || st->entries[i].gen == st->gen) &&
-		    st->entries[i].file->content_type == statics_content_type(resolved)) {
-			*out = st->entries[i].file;
-			atomic_fetch_add(&(*out)->refs, 1);
-		}
+		    st->entries[i].file->content_type == statics_content_type(resolved))
+			*out = file_ref(st->entries[i].file);
 	if (*out == NULL)
 		rc = read_file(fd, &sb, resolved, out, msg);
 	(void)close(fd);
@@ -386,13 +383,14 @@ static int load(struct statics *st, const char *joined, const char *resolved,
 		e->file = NULL;
 	}
 	if (e) {
-		statics_file_release(e->file);
+		struct statics_file *old = e->file;
+
+		e->file = file_ref(*out); /* before old is let go: they may be one file */
+		statics_file_release(old);
 		e->dev = sb.st_dev;
 		e->ino = sb.st_ino;
 		e->size = sb.st_size;
 		e->mtime = sb.st_mtim;
-		e->file = *out;
-		atomic_fetch_add(&(*out)->refs, 1);
 		entry_check(st, e, joined, resolved);
 	}
 	return 0;

@@ -298,21 +298,11 @@ static int parse_owned(char *lex, size_t lex_len, char *emoji, size_t emoji_len,
 	return 0;
 }
 
-/* A malloc'd copy of len bytes, with a byte to spare after them. */
-static char *copy_text(const char *p, size_t len)
-{
-	char *copy = xmalloc(len + 1);
-
-	memcpy(copy, p, len);
-	copy[len] = '\0';
-	return copy;
-}
-
 int sentiment_parse(const char *lex, size_t lex_len, const char *emoji, size_t emoji_len,
 		    struct sentiment **out, struct buf *err)
 {
-	return parse_owned(copy_text(lex, lex_len), lex_len,
-			   emoji ? copy_text(emoji, emoji_len) : NULL, emoji_len, out, err);
+	return parse_owned(xstrndup(lex, lex_len), lex_len,
+			   emoji ? xstrndup(emoji, emoji_len) : NULL, emoji_len, out, err);
 }
 
 int sentiment_load(const char *lexicon_path, const char *emoji_path, struct sentiment **out,

@@ -14,7 +14,7 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
-/* Copies len bytes of s and adds a NUL terminator. */
+/* Copies len bytes of s, NUL bytes included (unlike strndup), and adds a NUL terminator. */
 char *xstrndup(const char *s, size_t len);
 /* Like asprintf(), but dies on failure. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
