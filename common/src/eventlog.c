@@ -205,27 +205,6 @@ void eventlog_close(struct eventlog *log)
 	free(log);
 }
 
-/* Writes the whole line with one write(2); a short write is cut back off. Lock held. */
-static int write_line(struct eventlog *log, const char *line, size_t len)
-{
-	ssize_t n = write(log->fd, line, len);
-	int e = errno;
-	off_t end;
-
-	if (n == (ssize_t)len)
-		return 0;
-	if (n > 0) {
-		/* O_APPEND left the offset at the end of our partial line. */
-		end = lseek(log->fd, 0, SEEK_CUR);
-		if (end >= n && ftruncate(log->fd, end - n) != 0)
-			log_error("events.log: cannot cut a partial line: %s", strerror(errno));
-		e = ENOSPC;
-	}
-	log_error("events.log: write failed: %s", n < 0 ? strerror(e) : "short write");
-	errno = e;
-	return ERR_IO;
-}
-
 static int dump_cb(const char *data, size_t size, void *arg)
 {
 	return buf_append(arg, data, size) == 0 ? 0 : -1;
@@ -244,17 +223,9 @@ int eventlog_append(struct eventlog *log, const json_t *record)
 		return ERR_INTERNAL;
 	}
 	pthread_mutex_lock(&log->mu);
-	if (log->gc.sync_errno) {
-		rc = ERR_IO;
-		goto out;
-	}
-	rc = write_line(log, line.data, line.len);
-	if (rc != 0)
-		goto out;
-	seq = ++log->gc.written;
-	if (log->mode != EVENTLOG_FSYNC_NEVER)
+	rc = groupcommit_append(&log->gc, log->fd, line.data, line.len, &seq);
+	if (rc == 0 && log->mode != EVENTLOG_FSYNC_NEVER)
 		rc = groupcommit_commit(&log->gc, log->fd, seq, log->mode == EVENTLOG_FSYNC_BATCH);
-out:
 	pthread_mutex_unlock(&log->mu);
 	buf_release(&line);
 	return rc;

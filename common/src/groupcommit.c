@@ -39,6 +39,34 @@ void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *a
 	g->sync_arg = fn ? arg : NULL;
 }
 
+int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t len,
+		       unsigned long long *seq)
+{
+	ssize_t n;
+	off_t end;
+	int e;
+
+	if (g->sync_errno) {
+		errno = g->sync_errno;
+		return ERR_IO;
+	}
+	n = write(fd, data, len);
+	if (n == (ssize_t)len) {
+		*seq = ++g->written;
+		return 0;
+	}
+	e = n < 0 ? errno : ENOSPC;
+	if (n > 0) {
+		/* O_APPEND left the offset at the end of the partial record. */
+		end = lseek(fd, 0, SEEK_CUR);
+		if (end < n || ftruncate(fd, end - n) != 0)
+			log_error("%s: cannot cut a partial record: %s", g->name, strerror(errno));
+	}
+	log_error("%s: write failed: %s", g->name, n < 0 ? strerror(e) : "short write");
+	errno = e;
+	return ERR_IO;
+}
+
 /* One sync; EINVAL means the file cannot be synced at all: nothing to do. Sets *e. */
 static int do_sync(struct groupcommit *g, int fd, int *e)
 {

@@ -265,28 +265,12 @@ void wal_close(struct wal *w)
 
 int wal_append(struct wal *w, const char *data, size_t len, unsigned long long *seq)
 {
-	ssize_t n;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->gc.sync_errno) {
-		rc = ERR_IO;
-		goto out;
-	}
-	n = write(w->fd, data, len);
-	if (n != (ssize_t)len) {
-		int e = errno;
-
-		/* O_APPEND: the partial record ends the file; cut it so the next starts clean. */
-		if (n > 0 && ftruncate(w->fd, (off_t)w->size) != 0)
-			log_error("%s: cannot cut a partial record: %s", w->path, strerror(errno));
-		log_error("%s: write failed: %s", w->path, n < 0 ? strerror(e) : "short write");
-		rc = ERR_IO;
-		goto out;
-	}
-	w->size += (long long)len;
-	*seq = ++w->gc.written;
-out:
+	rc = groupcommit_append(&w->gc, w->fd, data, len, seq);
+	if (rc == 0)
+		w->size += (long long)len;
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }

@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct buf;
 
@@ -45,6 +46,14 @@ void groupcommit_init(struct groupcommit *g, pthread_mutex_t *mu, const char *na
 void groupcommit_release(struct groupcommit *g);
 /* Replaces the sync function (NULL: fdatasync()); for tests. Not while commits run. */
 void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *arg);
+/*
+ * Appends data[0..len) to fd (open with O_APPEND) with one write(2) and numbers it: 0 with
+ * *seq set (++written), or ERR_IO when a sync failed before (sticky) or the write failed or
+ * was short. A short write is cut back off, so that the file still ends with a whole record
+ * and the next append starts clean; errno says why (ENOSPC for a short write).
+ */
+int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t len,
+		       unsigned long long *seq);
 /*
  * Waits until append seq is on disk. With lead_unlocked, a committer that leads syncs without
  * the mutex, so others keep appending (FSYNC=batch); without it, it syncs holding the mutex,

@@ -1,14 +1,18 @@
 /*
- * test_groupcommit.c: groupcommit.h on a real temporary file: a commit waits for a sync that
- * covers it; concurrent committers share syncs (batch); holding the lock (always) syncs once per
+ * test_groupcommit.c: groupcommit.h on a real temporary file: an append is whole or cut back
+ * off; a commit waits for a sync that covers it; concurrent committers share syncs (batch); holding the lock (always) syncs once per
  * commit; a failed sync is sticky; EINVAL counts as synced; all_synced; sync_parent.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../unit.h"
@@ -73,12 +77,9 @@ static int append_commit(struct file *f, bool batch)
 	int rc;
 
 	pthread_mutex_lock(&f->mu);
-	if (write(f->fd, "x\n", 2) != 2) {
-		pthread_mutex_unlock(&f->mu);
-		return ERR_IO;
-	}
-	seq = ++f->gc.written;
-	rc = groupcommit_commit(&f->gc, f->fd, seq, batch);
+	rc = groupcommit_append(&f->gc, f->fd, "x\n", 2, &seq);
+	if (rc == 0)
+		rc = groupcommit_commit(&f->gc, f->fd, seq, batch);
 	if (rc == 0)
 		cr_expect_geq(f->gc.synced, seq);
 	pthread_mutex_unlock(&f->mu);
@@ -118,6 +119,53 @@ static unsigned long long run_workers(struct file *f, bool batch)
 	cr_expect_eq(f->gc.synced, f->gc.written);
 	cr_expect_eq(f->gc.syncs, (unsigned long long)atomic_load(&sync_calls));
 	return f->gc.syncs;
+}
+
+static void fsize_limit(rlim_t bytes)
+{
+	struct rlimit lim;
+
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur = bytes;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0, "%s", strerror(errno));
+}
+
+static off_t file_size(int fd)
+{
+	struct stat st;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	return st.st_size;
+}
+
+/* A file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the kernel write only part. */
+Test(groupcommit, a_short_write_is_cut_back_off)
+{
+	unsigned long long seq = 0;
+	struct rlimit old;
+	struct file f;
+	char back[16] = { 0 };
+
+	file_open(&f);
+	cr_assert_eq(fcntl(f.fd, F_SETFL, O_APPEND), 0);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(groupcommit_append(&f.gc, f.fd, "a\n", 2, &seq), 0);
+	cr_expect_eq(seq, 1);
+	fsize_limit(8);
+	errno = 0;
+	cr_expect_eq(groupcommit_append(&f.gc, f.fd, "0123456789\n", 11, &seq), ERR_IO);
+	cr_expect_eq(errno, ENOSPC, "a short write: %s", strerror(errno));
+	cr_expect_eq(file_size(f.fd), 2, "the 6 bytes written are cut back off");
+	fsize_limit(2);
+	cr_expect_eq(groupcommit_append(&f.gc, f.fd, "b\n", 2, &seq), ERR_IO);
+	cr_expect_eq(errno, EFBIG, "nothing written: %s", strerror(errno));
+	fsize_limit(old.rlim_cur);
+	cr_assert_eq(groupcommit_append(&f.gc, f.fd, "c\n", 2, &seq), 0);
+	cr_expect_eq(seq, 2, "failed appends take no number");
+	cr_assert_eq(pread(f.fd, back, sizeof(back) - 1, 0), 4);
+	cr_expect_str_eq(back, "a\nc\n");
+	file_close(&f);
 }
 
 Test(groupcommit, batch_committers_share_syncs)
