@@ -74,17 +74,15 @@ int otlp_endpoint_url(const char *base, const char *signal_url, const char *sign
 
 int otlp_parse_headers(const char *text, struct header_list *out)
 {
-	size_t old = out->n;
-
 	if (header_list_parse(out, text))
-		return ERR_BAD_REQUEST;
-	for (size_t i = old; i < out->n; i++) {
-		if (!http_check_token(out->v[i].name) || !http_check_value(out->v[i].value)) {
-			header_list_release(out);
-			return ERR_BAD_REQUEST;
-		}
-	}
+		goto fail;
+	for (size_t i = 0; i < out->n; i++)
+		if (!http_check_token(out->v[i].name) || !http_check_value(out->v[i].value))
+			goto fail;
 	return 0;
+fail:
+	header_list_release(out);
+	return ERR_BAD_REQUEST;
 }
 
 static int parse_num(const char *s, size_t len, long long *out)

@@ -295,13 +295,12 @@ void trace_resource_release(struct trace_resource *res)
 int trace_resource_parse(struct trace_resource *res, const char *text)
 {
 	struct header_list kv = HEADER_LIST_INIT;
+	int rc = header_list_parse(&kv, text);
 
-	if (header_list_parse(&kv, text))
-		return ERR_BAD_REQUEST;
-	for (size_t i = 0; i < kv.n; i++)
+	for (size_t i = 0; !rc && i < kv.n; i++)
 		trace_resource_set(res, kv.v[i].name, kv.v[i].value);
-	header_list_release(&kv);
-	return 0;
+	header_list_release(&kv); /* a failed parse keeps the array it grew */
+	return rc;
 }
 
 static void exe_name(char *out, size_t outsz)

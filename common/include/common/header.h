@@ -44,7 +44,8 @@ const char *header_list_get(const struct header_list *l, const char *name);
  * OTEL_RESOURCE_ATTRIBUTES; W3C Baggage without properties): key=value members separated by
  * commas, each side trimmed of spaces and tabs and percent-decoded; empty members are
  * skipped. Returns 0, or ERR_BAD_REQUEST for a member without '=', with an empty key, a bad
- * escape or %00; l is then as it was before the call. Callers check keys and values further.
+ * escape or %00; l then holds the members it held before the call (its array may have grown,
+ * so the caller still releases it). Callers check keys and values further.
  */
 int header_list_parse(struct header_list *l, const char *text);
 /* Frees every name, value and the array; l is empty again and may be reused. */
