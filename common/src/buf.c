@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "common/xalloc.h"
 
 /* What data points at while nothing is allocated; never written (buf_check() asserts it). */
@@ -180,17 +181,6 @@ int buf_appendf(struct buf *b, const char *fmt, ...)
 	return ret;
 }
 
-/* read(2) into p, again after EINTR: the byte count, 0 at the end, -1 on an error. */
-static ssize_t read_some(int fd, char *p, size_t n)
-{
-	ssize_t got;
-
-	do
-		got = read(fd, p, n);
-	while (got < 0 && errno == EINTR);
-	return got;
-}
-
 /*
  * Reads straight into b, sized from fstat(2) when path is a regular file (one allocation and
  * one copy, where stdio and a doubling buffer made three copies and a realloc per doubling);
@@ -216,7 +206,7 @@ int buf_read_file(struct buf *b, const char *path, struct buf *err)
 	for (;;) {
 		room = b->cap && b->cap - b->len < want ? b->cap - b->len : want;
 		if (room == 0) { /* at the cap: the file must end here */
-			got = read_some(fd, &probe, 1);
+			got = fdio_read(fd, &probe, 1);
 			too_large = got > 0;
 			break;
 		}
@@ -225,7 +215,7 @@ int buf_read_file(struct buf *b, const char *path, struct buf *err)
 			too_large = true;
 			break;
 		}
-		got = read_some(fd, at, room);
+		got = fdio_read(fd, at, room);
 		buf_setlen(b, b->len - room + (got > 0 ? (size_t)got : 0));
 		if (got <= 0)
 			break;

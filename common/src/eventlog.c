@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/groupcommit.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -321,18 +322,7 @@ static void tail_scan(struct tail_state *t, const char *win, size_t len)
 /* Reads exactly n bytes at pos. 0 or ERR_IO (a short file is an error). */
 static int read_at(int fd, char *dst, size_t n, off_t pos)
 {
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, dst + got, n - got, pos + (off_t)got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return ERR_IO;
-		got += (size_t)r;
-	}
-	return 0;
+	return fdio_pread_full(fd, dst, n, pos) == (ssize_t)n ? 0 : ERR_IO;
 }
 
 int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fdio.h"
 #include "common/xalloc.h"
 
 /* Longest message kept (bytes); longer ones are cut and end with "...". */
@@ -153,21 +154,6 @@ static int dump_cb(const char *data, size_t size, void *arg)
 	return buf_append(arg, data, size) ? -1 : 0;
 }
 
-static void write_all(const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n) {
-		w = write(STDERR_FILENO, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 __attribute__((format(printf, 3, 0))) static void emit(enum log_level level, json_t *fields,
 						       const char *fmt, va_list ap)
 {
@@ -188,7 +174,8 @@ __attribute__((format(printf, 3, 0))) static void emit(enum log_level level, jso
 		json_object_update_missing(rec, fields); /* the fixed members win */
 	buf_init(&line, BUF_NOCAP);
 	if (!json_dump_callback(rec, dump_cb, &line, JSON_COMPACT) && !buf_appendc(&line, '\n'))
-		write_all(line.data, line.len); /* one write(2) unless a pipe takes less */
+		/* one write(2) unless a pipe takes less */
+		(void)fdio_write_full(STDERR_FILENO, line.data, line.len);
 	buf_release(&line);
 	json_decref(rec);
 }

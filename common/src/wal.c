@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/groupcommit.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -81,11 +82,9 @@ int wal_replay(const char *path, wal_record_fn fn, void *arg, struct wal_replay_
 	chunk = xmalloc(READ_CHUNK);
 	buf_init(&carry, BUF_NOCAP);
 	for (;;) {
-		ssize_t n = read(fd, chunk, READ_CHUNK);
+		ssize_t n = fdio_read(fd, chunk, READ_CHUNK);
 		size_t used;
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
 			buf_appendf(err, "%s: %s", path, strerror(errno));
 			rc = ERR_IO;
@@ -121,21 +120,6 @@ int wal_set_aside(const char *path, struct buf *moved_to)
 }
 
 /* ---- files --------------------------------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return ERR_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /*
  * An empty snapshot over an empty file needs no new file: opens path for appending and syncs
@@ -189,7 +173,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 			buf_appendf(err, "%s: the snapshot failed (%s)", tmp, err_code_name(more));
 			goto cleanup;
 		}
-		if (write_all(fd, chunk.data, chunk.len) != 0) {
+		if (fdio_write_full(fd, chunk.data, chunk.len) != 0) {
 			buf_appendf(err, "%s: %s", tmp, strerror(errno));
 			goto cleanup;
 		}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/groupcommit.h"
 #include "common/xalloc.h"
 
 #define SPOOL_NAME "broker-spool.json"
@@ -18,21 +19,6 @@
 char *spool_path(const char *dir)
 {
 	return xasprintf("%s/%s", dir, SPOOL_NAME);
-}
-
-static int fsync_dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
-	int fd, rc = 0;
-
-	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = ERR_IO;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
 }
 
 int spool_read(const char *path, json_t **records, struct buf *err)
@@ -63,7 +49,7 @@ int spool_remove(const char *path)
 {
 	if (unlink(path) != 0)
 		return errno == ENOENT ? 0 : ERR_IO;
-	return fsync_dir_of(path);
+	return groupcommit_sync_parent(path) ? ERR_IO : 0;
 }
 
 int spool_mkdirs(const char *dir)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/xalloc.h"
 
 /*
@@ -192,7 +193,7 @@ static int read_file(int fd, const struct stat *sb, const char *path, struct sta
 		     struct buf *msg)
 {
 	struct statics_file *f;
-	size_t got = 0, len = (size_t)sb->st_size;
+	size_t len = (size_t)sb->st_size;
 
 	if (len > STATICS_MAX_FILE) {
 		(void)buf_appendf(msg, "the file is larger than %zu bytes", STATICS_MAX_FILE);
@@ -201,16 +202,7 @@ static int read_file(int fd, const struct stat *sb, const char *path, struct sta
 	f = xcalloc(1, sizeof(*f));
 	atomic_init(&f->refs, 1);
 	f->data = xmalloc(len + 1);
-	while (got < len) {
-		ssize_t r = read(fd, f->data + got, len - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (got != len) {
+	if (fdio_read_full(fd, f->data, len) != (ssize_t)len) {
 		statics_file_release(f);
 		(void)buf_appendf(msg, "could not read the file");
 		return ERR_IO;

@@ -1,0 +1,69 @@
+/* fdio.c: whole reads and writes (see fdio.h). */
+#include "common/fdio.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+ssize_t fdio_read(int fd, void *p, size_t n)
+{
+	ssize_t got;
+
+	do
+		got = read(fd, p, n);
+	while (got < 0 && errno == EINTR);
+	return got;
+}
+
+/* The loop of both full reads: off < 0 reads at fd's offset, else preads at off. */
+static ssize_t read_full(int fd, char *p, size_t n, off_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t got = off < 0 ? read(fd, p + done, n - done)
+				      : pread(fd, p + done, n - done, off + (off_t)done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			break;
+		done += (size_t)got;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t fdio_read_full(int fd, void *p, size_t n)
+{
+	return read_full(fd, p, n, -1);
+}
+
+ssize_t fdio_pread_full(int fd, void *p, size_t n, off_t off)
+{
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return read_full(fd, p, n, off);
+}
+
+int fdio_write_full(int fd, const void *p, size_t n)
+{
+	const char *at = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, at, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		at += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
