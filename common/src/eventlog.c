@@ -142,7 +142,7 @@ static int repair_tail(int fd, const char *path)
 	e = errno;
 	close(out);
 	if (rc == 0) {
-		(void)groupcommit_sync_parent(aside);
+		(void)fdio_sync_parent(aside);
 		if (ftruncate(fd, keep) != 0 || (fdatasync(fd) != 0 && errno != EINVAL))
 			rc = ERR_IO;
 		e = errno;
@@ -174,7 +174,7 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	if (fd < 0)
 		return ERR_IO;
 	if (created && mode != EVENTLOG_FSYNC_NEVER)
-		(void)groupcommit_sync_parent(path);
+		(void)fdio_sync_parent(path);
 	if (!created && repair_tail(fd, path) != 0) {
 		int e = errno;
 

@@ -2,7 +2,13 @@
 #include "common/fdio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
 
 ssize_t fdio_read(int fd, void *p, size_t n)
 {
@@ -66,4 +72,27 @@ int fdio_write_full(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int fdio_sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, rc = -1;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = fsync(fd);
+		if (rc != 0)
+			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+	return rc;
 }

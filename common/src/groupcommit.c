@@ -3,7 +3,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,7 +10,6 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "common/xalloc.h"
 
 static int default_sync(int fd, void *arg)
 {
@@ -132,29 +130,6 @@ void groupcommit_all_synced(struct groupcommit *g)
 	assert(!g->syncing);
 	g->synced = g->written;
 	pthread_cond_broadcast(&g->cv);
-}
-
-int groupcommit_sync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc = -1;
-
-	if (!slash)
-		dir = xstrdup(".");
-	else if (slash == path)
-		dir = xstrdup("/");
-	else
-		dir = xstrndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rc = fsync(fd);
-		if (rc != 0)
-			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
-		close(fd);
-	}
-	free(dir);
-	return rc;
 }
 
 unsigned long long groupcommit_syncs(struct groupcommit *g)

@@ -134,7 +134,7 @@ static int reopen_empty(const char *path, enum eventlog_fsync mode, int *fd_out)
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 ||
-	    (mode != EVENTLOG_FSYNC_NEVER && groupcommit_sync_parent(path) != 0)) {
+	    (mode != EVENTLOG_FSYNC_NEVER && fdio_sync_parent(path) != 0)) {
 		close(fd);
 		return -1;
 	}
@@ -192,7 +192,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 		goto cleanup;
 	}
 	if (mode != EVENTLOG_FSYNC_NEVER)
-		(void)groupcommit_sync_parent(path);
+		(void)fdio_sync_parent(path);
 	*fd_out = fd;
 	*size_out = size;
 	fd = -1;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "common/groupcommit.h"
+#include "common/fdio.h"
 #include "common/xalloc.h"
 
 #define SPOOL_NAME "broker-spool.json"
@@ -49,7 +49,7 @@ int spool_remove(const char *path)
 {
 	if (unlink(path) != 0)
 		return errno == ENOENT ? 0 : ERR_IO;
-	return groupcommit_sync_parent(path) ? ERR_IO : 0;
+	return fdio_sync_parent(path) ? ERR_IO : 0;
 }
 
 int spool_mkdirs(const char *dir)

@@ -246,13 +246,11 @@ static void watch_drain(struct statics *st)
 	ssize_t r;
 
 	while (st->watch_fd >= 0) {
-		r = read(st->watch_fd, ev, sizeof(ev));
+		r = fdio_read(st->watch_fd, ev, sizeof(ev));
 		if (r > 0) {
 			st->gen++;
 			continue;
 		}
-		if (r < 0 && errno == EINTR)
-			continue;
 		if (r == 0 || errno != EAGAIN)
 			watch_off(st);
 		break;

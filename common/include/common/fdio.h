@@ -1,5 +1,6 @@
 /*
- * fdio.h: whole reads and writes on a file descriptor (git's read_in_full and write_in_full).
+ * fdio.h: whole reads and writes on a file descriptor (git's read_in_full and write_in_full),
+ * and the directory sync that makes a new name durable.
  *
  * Each call goes on after EINTR and after a partial transfer, so that callers never write the
  * loop themselves. For blocking descriptors: a non-blocking one that would block fails with
@@ -19,5 +20,11 @@ ssize_t fdio_read_full(int fd, void *p, size_t n);
 ssize_t fdio_pread_full(int fd, void *p, size_t n, off_t off);
 /* Writes all n bytes: 0, or -1 (errno; a write(2) that wrote nothing gives EIO). */
 int fdio_write_full(int fd, const void *p, size_t n);
+/*
+ * Makes a newly created (or renamed) directory entry durable: fsyncs the directory that holds
+ * path. 0, or -1 when the directory cannot be opened or synced (a failed sync is logged as a
+ * warning; callers go on, as the entry itself was written).
+ */
+int fdio_sync_parent(const char *path);
 
 #endif

@@ -72,11 +72,5 @@ int groupcommit_check(struct groupcommit *g, struct buf *reason);
 void groupcommit_quiesce(struct groupcommit *g);
 /* Marks every append so far as durable (the owner rewrote them into a synced file). */
 void groupcommit_all_synced(struct groupcommit *g);
-/*
- * Makes a newly created (or renamed) directory entry durable: fsyncs the directory that holds
- * path. 0, or -1 when the directory cannot be opened or synced (a failed sync is logged as a
- * warning; callers go on, as the entry itself was written).
- */
-int groupcommit_sync_parent(const char *path);
 
 #endif

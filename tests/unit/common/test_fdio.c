@@ -1,13 +1,16 @@
 /*
  * test_fdio.c: fdio.h on pipes and a temporary file: a full read gathers what a writer hands
  * over in pieces and stops at the end; a full pread reads at its offset without moving the
- * file's; a full write gets everything through a pipe smaller than the data.
+ * file's; a full write gets everything through a pipe smaller than the data and goes on
+ * after a short write; the parent directory of a path is synced.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/fdio.h"
@@ -110,4 +113,33 @@ Test(fdio, write_full_gets_everything_through_a_small_pipe)
 	close(p[0]);
 	free(data);
 	free(r.got);
+}
+
+/*
+ * A file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the kernel write only part: the
+ * loop goes on after the short write and reports the next one's EFBIG, with the part written.
+ */
+Test(fdio, write_full_goes_on_after_a_short_write)
+{
+	char path[] = "/tmp/test_fdio_XXXXXX";
+	struct rlimit lim;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur = 4;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0, "%s", strerror(errno));
+	cr_expect_eq(fdio_write_full(fd, "0123456789", 10), -1, "a short write is not the end");
+	cr_expect_eq(errno, EFBIG);
+	cr_expect_eq(lseek(fd, 0, SEEK_END), 4, "the part the limit let through");
+	close(fd);
+}
+
+Test(fdio, sync_parent)
+{
+	cr_expect_eq(fdio_sync_parent("/tmp/some-file"), 0);
+	cr_expect_eq(fdio_sync_parent("relative-file"), 0); /* the working directory */
+	cr_expect_eq(fdio_sync_parent("/nonexistent-dir/file"), -1);
 }

@@ -250,10 +250,3 @@ Test(groupcommit, all_synced_and_quiesce)
 	cr_expect_eq(atomic_load(&sync_calls), 0, "nothing left to sync");
 	file_close(&f);
 }
-
-Test(groupcommit, sync_parent)
-{
-	cr_expect_eq(groupcommit_sync_parent("/tmp/some-file"), 0);
-	cr_expect_eq(groupcommit_sync_parent("relative-file"), 0); /* the working directory */
-	cr_expect_eq(groupcommit_sync_parent("/nonexistent-dir/file"), -1);
-}
