@@ -880,9 +880,13 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned extra_f
 				       const struct sockaddr_storage *ss)
 {
 	const struct http_server_config *cfg = &srv->cfg;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
-			 extra_flags;
+	/*
+	 * poll(2), not epoll: with a thread pool on epoll, libmicrohttpd 0.9.75 (Debian 12) races
+	 * MHD_quiesce_daemon() against each worker taking the listening socket out of its own
+	 * epoll set, and aborts the process when it loses (test_http's http_stop test).
+	 */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | extra_flags;
 	struct MHD_OptionItem addr[2] = { { MHD_OPTION_END, 0, NULL },
 					  { MHD_OPTION_END, 0, NULL } };
 

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,11 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/http_check.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 
 #define DEADLINE_MS 10000
+#define STOP_ROUNDS 1000
 
 /* ---- a raw client ------------------------------------------------------------------------- */
 
@@ -469,6 +472,82 @@ Test(http, client_gone_while_parked)
 	r = exchange(port, "GET /hello/z HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
 	cr_assert_eq(status_of(r), 200, "%s", r);
 	free(r);
+}
+
+/* ---- stopping under load ------------------------------------------------------------------ */
+
+struct loader {
+	atomic_int stop;
+	int port;
+	long served;
+	pthread_t th;
+};
+
+/* New connections, one request each, until told to stop; a refused connect is expected. */
+static void *loader_main(void *arg)
+{
+	static const char req[] =
+	    "GET /hello/load HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	struct loader *l = arg;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->port) };
+	char chunk[512];
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	while (!atomic_load(&l->stop)) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0) {
+			while (recv(fd, chunk, sizeof(chunk), 0) > 0)
+				;
+			l->served++;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * libmicrohttpd 0.9.75 with a thread pool on epoll: MHD_quiesce_daemon() takes the listening
+ * socket out of each worker's epoll set while that worker, woken by traffic, may take it out
+ * itself; the loser's EPOLL_CTL_DEL fails and MHD aborts the process ("Failed to remove listen
+ * FD from epoll set"). Each round stops a server that four clients keep busy: the process must
+ * live through every stop.
+ */
+Test(http_stop, a_busy_server_stops_every_time, .timeout = 120)
+{
+	struct http_server_config cfg = {
+		.bind = "127.0.0.1",
+		.service = "test",
+		.routes = routes,
+		.nroutes = ARRAY_SIZE(routes),
+		.threads = 2,
+		.shutdown_grace_ms = 300,
+	};
+	long served = 0;
+
+	log_init("test", "warn"); /* not an access-log line per request */
+	for (int round = 0; round < STOP_ROUNDS; round++) {
+		struct loader l[4] = { 0 };
+		struct http_server *s = NULL;
+
+		cr_assert_eq(http_server_start(&cfg, &s), 0);
+		for (size_t i = 0; i < ARRAY_SIZE(l); i++) {
+			l[i].port = http_server_port(s);
+			pthread_create(&l[i].th, NULL, loader_main, &l[i]);
+		}
+		while (l[0].served + l[3].served < 20) /* the loaders under way */
+			sched_yield();
+		http_server_stop(s);
+		for (size_t i = 0; i < ARRAY_SIZE(l); i++) {
+			atomic_store(&l[i].stop, 1);
+			pthread_join(l[i].th, NULL);
+			served += l[i].served;
+		}
+	}
+	cr_expect_geq(served, 20 * STOP_ROUNDS);
 }
 
 /* ---- the lifecycle's transition table ----------------------------------------------------- */
