@@ -479,7 +479,7 @@ Test(http, client_gone_while_parked)
 struct loader {
 	atomic_int stop;
 	int port;
-	long served;
+	atomic_long served; /* read by the test's thread while the loader runs */
 	pthread_t th;
 };
 
@@ -502,7 +502,7 @@ static void *loader_main(void *arg)
 		    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0) {
 			while (recv(fd, chunk, sizeof(chunk), 0) > 0)
 				;
-			l->served++;
+			atomic_fetch_add(&l->served, 1);
 		}
 		close(fd);
 	}
@@ -538,13 +538,13 @@ Test(http_stop, a_busy_server_stops_every_time, .timeout = 120)
 			l[i].port = http_server_port(s);
 			pthread_create(&l[i].th, NULL, loader_main, &l[i]);
 		}
-		while (l[0].served + l[3].served < 20) /* the loaders under way */
+		while (atomic_load(&l[0].served) + atomic_load(&l[3].served) < 20) /* under way */
 			sched_yield();
 		http_server_stop(s);
 		for (size_t i = 0; i < ARRAY_SIZE(l); i++) {
 			atomic_store(&l[i].stop, 1);
 			pthread_join(l[i].th, NULL);
-			served += l[i].served;
+			served += atomic_load(&l[i].served);
 		}
 	}
 	cr_expect_geq(served, 20 * STOP_ROUNDS);
