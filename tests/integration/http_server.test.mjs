@@ -177,16 +177,15 @@ test('CORS: preflight on a known path, Allow-Origin on every answer', async () =
 });
 
 test('50 concurrent slow requests overlap (suspend/resume frees the threads)', async () => {
-	const t0 = Date.now();
-	const all = await Promise.all(Array.from({ length: 50 }, () => get('/slow?ms=400')));
-	const elapsed = Date.now() - t0;
-	for (const r of all) {
+	// 2 server threads: a request that held its thread while parked would let at most 2 be
+	// in flight at once. The server's own gauge shows all 50 parked together (each one
+	// parked for 5 s, far longer than 50 requests take to arrive).
+	const all = Promise.all(Array.from({ length: 50 }, () => get('/slow?ms=5000')));
+	await waitFor(async () => (await inFlight(srv.url)) >= 50, { what: '50 requests in flight at once' });
+	for (const r of await all) {
 		assert.equal(r.res.status, 200);
 		assert.deepEqual(r.json(), { slow: true });
 	}
-	// 2 server threads: run one after another they would need 50 x 400 ms = 20 s
-	assert.ok(elapsed < 4000, `took ${elapsed} ms`);
-	assert.ok(elapsed >= 400, `took ${elapsed} ms`);
 });
 
 test('upgrade: 101, then the handler owns the raw socket', async () => {
@@ -237,10 +236,9 @@ test('SIGTERM past the grace: parked requests get 503 unavailable, exit 0', asyn
 	const s = await startServer(BIN(), { env: { LOG_LEVEL: 'warn', TESTSERVER_GRACE_MS: '200' } });
 	const pending = fetch(`${s.url}/slow?ms=20000`).then(async (res) => ({ status: res.status, retry: res.headers.get('retry-after'), body: await res.json() }));
 	await waitFor(async () => (await inFlight(s.url)) >= 1, { timeoutMs: 5000, what: 'a parked request' });
-	const t0 = Date.now();
 	const { code, stderr } = await s.stop();
 	const r = await pending;
-	assert.ok(Date.now() - t0 < 5000, 'stopped well before the request would have finished');
+	// A 200 would mean the stop waited the 20 s out; the 503 shows it cut the wait at the grace.
 	assert.equal(r.status, 503);
 	assert.equal(r.body.error, 'unavailable');
 	assert.equal(r.retry, '1');

@@ -140,7 +140,6 @@ test('a 503 with Retry-After is retried and then succeeds; a 400 is not retried'
 	const rx = await startReceiver();
 	try {
 		rx.failNext([{ status: 503, retryAfter: '1' }]);
-		const t0 = Date.now();
 		let r = await exitOf(runDemo(['burst', '1'], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }));
 		assert.equal(r.code, 0, r.stderr);
 		const tr = rx.requests.filter((q) => q.path === '/v1/traces');
@@ -149,7 +148,6 @@ test('a 503 with Retry-After is retried and then succeeds; a 400 is not retried'
 		assert.equal(tr[1].status, 200);
 		assert.ok(tr[1].time - tr[0].time >= 900, `Retry-After honoured (${tr[1].time - tr[0].time} ms)`);
 		assert.equal(rx.spans().length, 2);
-		assert.ok(Date.now() - t0 < 20000);
 
 		rx.requests.length = 0;
 		rx.failNext([{ status: 400 }]);
