@@ -318,6 +318,23 @@ static void schedule(struct dispatcher *d, struct delivery *dv, long long wait_m
 	/* The client is shutting down: the delivery stays WAITING, as the log has it. */
 }
 
+/* Logs a failed attempt of dv; retry_ms >= 0 is the wait before the next one (-1: none). */
+static void log_failed(const struct delivery *dv, const char *url, int code, long long retry_ms)
+{
+	json_t *fields =
+	    json_pack("{s:s,s:s,s:i,s:i,s:s}", "trigger", dv->trigger->name, "url", url, "code",
+		      code, "attempt", dv->attempts, "event_id", dv->event->id);
+
+	if (retry_ms < 0) {
+		log_fields(LOG_WARN, fields, "delivery attempt %d to %s failed with %d",
+			   dv->attempts, url, code);
+		return;
+	}
+	json_object_set_new(fields, "retry_in_ms", json_integer(retry_ms));
+	log_fields(LOG_WARN, fields, "delivery attempt %d to %s failed with %d; retry in %lld ms",
+		   dv->attempts, url, code, retry_ms);
+}
+
 /*
  * Applies the outcome of one attempt of dv (not in flight any more). dest is the URL that
  * failed (NULL: the one dv was sent to).
@@ -327,6 +344,7 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 {
 	const struct delivery_spec *spec = dv->trigger->delivery;
 	const char *url = dest ? dest : delivery_url(dv);
+	long long retry_ms = -1;
 	char code[16];
 
 	dv->attempts++;
@@ -341,12 +359,11 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 							 : DELIVERY_END_DELIVERED);
 		return;
 	}
-	log_fields(LOG_WARN,
-		   json_pack("{s:s,s:s,s:i,s:i,s:s}", "trigger", dv->trigger->name, "url", url,
-			     "code", r->code, "attempt", dv->attempts, "event_id", dv->event->id),
-		   "delivery attempt %d to %s failed with %d", dv->attempts, url, r->code);
-	if (delivery_retryable(r->code) && dv->attempts <= spec->retry) {
-		schedule(d, dv, delivery_backoff_ms(spec, dv->attempts));
+	if (delivery_retryable(r->code) && dv->attempts <= spec->retry)
+		retry_ms = delivery_backoff_ms(spec, dv->attempts);
+	log_failed(dv, url, r->code, retry_ms);
+	if (retry_ms >= 0) {
+		schedule(d, dv, retry_ms);
 		note_retry(d, dv);
 		return;
 	}
