@@ -324,15 +324,14 @@ static void log_failed(const struct delivery *dv, const char *url, int code, lon
 	json_t *fields =
 	    json_pack("{s:s,s:s,s:i,s:i,s:s}", "trigger", dv->trigger->name, "url", url, "code",
 		      code, "attempt", dv->attempts, "event_id", dv->event->id);
+	char next[48] = "";
 
-	if (retry_ms < 0) {
-		log_fields(LOG_WARN, fields, "delivery attempt %d to %s failed with %d",
-			   dv->attempts, url, code);
-		return;
+	if (retry_ms >= 0) {
+		json_object_set_new(fields, "retry_in_ms", json_integer(retry_ms));
+		snprintf(next, sizeof(next), "; retry in %lld ms", retry_ms);
 	}
-	json_object_set_new(fields, "retry_in_ms", json_integer(retry_ms));
-	log_fields(LOG_WARN, fields, "delivery attempt %d to %s failed with %d; retry in %lld ms",
-		   dv->attempts, url, code, retry_ms);
+	log_fields(LOG_WARN, fields, "delivery attempt %d to %s failed with %d%s", dv->attempts,
+		   url, code, next);
 }
 
 /*

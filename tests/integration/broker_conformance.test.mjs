@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, binPath, assertClean, runThenStop, waitFor, repoRoot } from './lib/proc.mjs';
-import { startReceiver } from './lib/receiver.mjs';
+import { startReceiver, latch } from './lib/receiver.mjs';
 import { assertWaits } from './lib/waits.mjs';
 
 const NS = 'ns';
@@ -215,9 +215,8 @@ describe('status codes: retried or not (§1.3)', () => {
 	test('per-attempt timeout: retried, then dead-lettered with code 500', async () => {
 		// The subscriber never answers until the test lets go: only the timeout can end an
 		// attempt, so the event reaching the dead-letter sink proves both were cut.
-		let letGo;
-		const held = new Promise((resolve) => { letGo = resolve; });
-		const [sub, dls] = await receivers(() => held.then(() => ({ status: 200 })), () => ({ status: 200 }));
+		const held = latch();
+		const [sub, dls] = await receivers(() => held.promise.then(() => ({ status: 200 })), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc({ retry: 1, timeout: 'PT0.3S', deadLetterSink: { uri: dls.url } }),
 			triggerDoc('t', { subscriber: { uri: sub.url } }),
@@ -233,7 +232,7 @@ describe('status codes: retried or not (§1.3)', () => {
 				assert.equal(dls.requests[0].headers['ce-knativeerrorcode'], '500');
 			});
 		} finally {
-			letGo();
+			held.open();
 			await closeAll(sub, dls);
 		}
 	});
@@ -255,7 +254,7 @@ describe('backoff schedule as shipped (§1.2)', () => {
 			await withBroker(docs, {}, async (b) => {
 				assert.equal((await send(b.ingress)).status, 202);
 				await idle(b);
-				assertWaits(sub.requests, b.stderr(), sub.url, waits);
+				assertWaits(sub.requests, b.stderrFile, sub.url, waits);
 				assert.equal(await metric(b, 'broker_events_dropped_total', { trigger: 't', reason: 'no_dead_letter_sink' }), 1,
 					'no dead-letter sink: dropped and counted');
 			});
@@ -286,7 +285,7 @@ describe('backoff schedule as shipped (§1.2)', () => {
 			assert.equal(node.requests[0].path, '/insert', 'ref + uri appends the path');
 			assert.equal(node.requests[0].headers['ce-type'], 'moderated-comment', 'through the Sequence');
 			assert.deepEqual(steps.requests.map((q) => q.path), ['/bwf', '/sa']);
-			assertWaits(fileSink.requests, b.stderr(), fileSink.url, [1000, 2000]);
+			assertWaits(fileSink.requests, b.stderrFile, fileSink.url, [1000, 2000]);
 			assert.equal(dll.requests.length, 1);
 			const h = dll.requests[0].headers;
 			assert.equal(h['ce-knativeerrordest'], fileSink.url);
@@ -446,9 +445,8 @@ describe('dispatch (§1.6, §1.7)', () => {
 		// The slow subscriber holds every answer until the test lets go, so "not delayed" is
 		// an order of events, not a time: the fast trigger gets all five while the slow one
 		// still holds its first two.
-		let letGo;
-		const held = new Promise((resolve) => { letGo = resolve; });
-		const [slow, fast] = await receivers(() => held.then(() => ({ status: 200 })), () => ({ status: 200 }));
+		const held = latch();
+		const [slow, fast] = await receivers(() => held.promise.then(() => ({ status: 200 })), () => ({ status: 200 }));
 		const docs = [brokerDoc(), triggerDoc('slow', { subscriber: { uri: slow.url } }), triggerDoc('fast', { subscriber: { uri: fast.url } })];
 		try {
 			await withBroker(docs, { env: { BROKER_TRIGGER_INFLIGHT: '2' } }, async (b) => {
@@ -459,12 +457,12 @@ describe('dispatch (§1.6, §1.7)', () => {
 				assert.equal(slow.requests.length, 2, 'per-trigger in-flight limit 2');
 				assert.deepEqual(slow.requests.map((r) => r.answeredWith), [undefined, undefined],
 					'the fast trigger got all five while the slow one is stuck on its first two');
-				letGo();
+				held.open();
 				await idle(b);
 				assert.equal(slow.requests.length, 5);
 			});
 		} finally {
-			letGo();
+			held.open();
 			await closeAll(slow, fast);
 		}
 	});

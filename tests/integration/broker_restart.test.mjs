@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, binPath, waitFor, stopClean } from './lib/proc.mjs';
-import { startReceiver } from './lib/receiver.mjs';
+import { startReceiver, latch } from './lib/receiver.mjs';
 
 function manifests(delivery, subscriberUrl) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'broker-restart-'));
@@ -100,9 +100,8 @@ test('slow subscriber: attempts in flight past the grace period are cancelled, k
 	// The first broker's attempts are held without an answer until the test lets go, so a
 	// stop that waited for them would never end: stopClean() would hit its deadline and fail.
 	let slow = true;
-	let letGo;
-	const held = new Promise((resolve) => { letGo = resolve; });
-	const sub = await startReceiver(() => (slow ? held.then(() => ({ status: 200 })) : { status: 200 }));
+	const held = latch();
+	const sub = await startReceiver(() => (slow ? held.promise.then(() => ({ status: 200 })) : { status: 200 }));
 	const dir = manifests({ retry: 2 }, sub.url);
 	const ids = ['s1', 's2', 's3', 's4'];
 	let b = await start(dir, { BROKER_SHUTDOWN_GRACE: 'PT0.3S', BROKER_TRIGGER_INFLIGHT: '2' });
@@ -114,7 +113,7 @@ test('slow subscriber: attempts in flight past the grace period are cancelled, k
 		assert.deepEqual(sub.requests.map((r) => r.answeredWith), [undefined, undefined],
 			'the stop ended while both attempts were unanswered');
 	} finally {
-		letGo();
+		held.open();
 	}
 	assert.equal(pending(dir).length, ids.length, 'two in flight and two queued, all kept in the log');
 	slow = false;

@@ -189,7 +189,7 @@ describe('Sequence (flows.knative.dev/v1) in the local broker', () => {
 			await idle(b);
 			const two = rx.on('/two');
 			assert.equal(two.length, 3, 'retry: 2 → 3 attempts at the failing step');
-			assertWaits(two, b.stderr(), `${rx.url}/two`, [200, 400]);
+			assertWaits(two, b.stderrFile, `${rx.url}/two`, [200, 400]);
 			assert.equal(rx.on('/one').length, 1, 'the step before is not repeated');
 			assert.equal(rx.on('/dls-one').length, 0);
 			const dl = rx.on('/dls-two');

@@ -14,11 +14,21 @@
 //   It returns { status = 200, headers = {}, body = '', delayMs = 0 } or a Promise of it.
 //   delayMs holds the answer back (to make a subscriber slow or to trigger a timeout).
 // - rx.setScript(fn) replaces the script; rx.on(path) lists the requests to one path.
+// - latch() holds answers back until the test lets go, with no timer: a script returning
+//   held.promise.then(() => ({ status: 200 })) leaves every request unanswered (answeredWith
+//   unset) until held.open(). Open it in a finally block, so that a failed test lets go too.
 // - Arrival times use performance.now(), so intervals between requests are exact.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A pending promise and the function that resolves it (see the header). */
+export function latch() {
+	let open;
+	const promise = new Promise((resolve) => { open = resolve; });
+	return { promise, open };
+}
 
 export async function startReceiver(script = () => ({ status: 200 })) {
 	const requests = [];
