@@ -1,10 +1,11 @@
 /*
  * fuzz_otel_env: the OpenTelemetry settings every service reads from its environment, and the
- * collector's Retry-After. The input up to its first NUL is one text; it is given whole to the
- * list parsers (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS: header_list_parse(),
- * trace_resource_parse(), otlp_parse_headers()) and to otlp_retry_after_ms(), and split at its first '\n' into a (name, arg) pair for
- * trace_sampler_parse() and a (base, signal URL) pair for otlp_endpoint_url(); the whole
- * input, NUL bytes included, is percent-decoded (text_percent_decode()). Invariants:
+ * collector's Retry-After. The input up to its first NUL is one text. It is given whole to
+ * the list parsers (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS: header_list_parse(),
+ * trace_resource_parse(), otlp_parse_headers()) and to otlp_retry_after_ms(), and split at
+ * its first '\n' into a (name, arg) pair for trace_sampler_parse() and a (base, signal URL)
+ * pair for otlp_endpoint_url(). The whole input, NUL bytes included, is percent-decoded
+ * (text_percent_decode()). Invariants:
  *   - a parsed list, percent-encoded again, parses back to the same members; a failed parse
  *     leaves the members the list held before (and trace_resource_parse() the resource);
  *   - otlp_parse_headers() accepts exactly the lists whose names are tokens and whose values
@@ -53,20 +54,25 @@ static int same_member(const struct http_header *a, const struct http_header *b)
 	return !strcmp(a->name, b->name) && !strcmp(a->value, b->value);
 }
 
-static void check_list(const char *text)
+/* plain: text parsed into an empty list, when listed (header_list_parse() gave 0). */
+static void check_list(const char *text, const struct header_list *plain, int listed)
 {
 	struct header_list l = HEADER_LIST_INIT, again = HEADER_LIST_INIT;
 	struct buf enc;
 
 	header_list_add(&l, "seed", "1");
 	if (header_list_parse(&l, text) != 0) {
-		if (l.n != 1 || strcmp(l.v[0].name, "seed") || strcmp(l.v[0].value, "1"))
+		if (listed || l.n != 1 || strcmp(l.v[0].name, "seed") || strcmp(l.v[0].value, "1"))
 			abort(); /* a refusal keeps what the list held */
 		header_list_release(&l);
 		return;
 	}
+	if (!listed || l.n != plain->n + 1)
+		abort();
 	buf_init(&enc, BUF_NOCAP);
 	for (size_t i = 1; i < l.n; i++) {
+		if (!same_member(&l.v[i], &plain->v[i - 1]))
+			abort(); /* parsing appends: the seed does not change what is parsed */
 		if (!l.v[i].name[0])
 			abort(); /* keys are never empty */
 		if (i > 1)
@@ -96,24 +102,22 @@ static const char *last_value(const struct header_list *l, const char *key)
 	return v;
 }
 
-static void check_resource(const char *text)
+static void check_resource(const char *text, const struct header_list *l, int listed)
 {
 	struct trace_resource res = { 0 };
-	struct header_list l = HEADER_LIST_INIT;
-	int listed = header_list_parse(&l, text);
 
 	trace_resource_set(&res, "service.name", "before");
 	if (trace_resource_parse(&res, text) != 0) {
-		if (!listed || res.n != 1 ||
+		if (listed || res.n != 1 ||
 		    strcmp(trace_resource_get(&res, "service.name"), "before"))
 			abort();
 	} else {
-		if (listed)
+		if (!listed)
 			abort();
-		for (size_t i = 0; i < l.n; i++) {
-			const char *got = trace_resource_get(&res, l.v[i].name);
+		for (size_t i = 0; i < l->n; i++) {
+			const char *got = trace_resource_get(&res, l->v[i].name);
 
-			if (!got || strcmp(got, last_value(&l, l.v[i].name)))
+			if (!got || strcmp(got, last_value(l, l->v[i].name)))
 				abort();
 		}
 		for (size_t i = 0; i < res.n; i++) /* keys stay unique */
@@ -122,30 +126,23 @@ static void check_resource(const char *text)
 					abort();
 	}
 	trace_resource_release(&res);
-	header_list_release(&l);
 }
 
-static void check_headers(const char *text)
+static void check_headers(const char *text, const struct header_list *l, int listed)
 {
-	struct header_list l = HEADER_LIST_INIT, h = HEADER_LIST_INIT;
-	int ok = header_list_parse(&l, text) == 0;
+	struct header_list h = HEADER_LIST_INIT;
+	int ok = listed;
 
-	for (size_t i = 0; ok && i < l.n; i++)
-		ok = http_check_token(l.v[i].name) && http_check_value(l.v[i].value);
+	for (size_t i = 0; ok && i < l->n; i++)
+		ok = http_check_token(l->v[i].name) && http_check_value(l->v[i].value);
 	if ((otlp_parse_headers(text, &h) == 0) != ok)
 		abort();
-	if (ok ? h.n != l.n : h.n != 0)
+	if (ok ? h.n != l->n : h.n != 0)
 		abort();
-	for (size_t i = 0; ok && i < l.n; i++)
-		if (!same_member(&h.v[i], &l.v[i]))
+	for (size_t i = 0; ok && i < l->n; i++)
+		if (!same_member(&h.v[i], &l->v[i]))
 			abort();
 	header_list_release(&h);
-	header_list_release(&l);
-}
-
-static int is_hex(char c)
-{
-	return c && strchr("0123456789abcdefABCDEF", c) != NULL;
 }
 
 static void check_percent(const char *s, size_t len)
@@ -157,7 +154,8 @@ static void check_percent(const char *s, size_t len)
 	for (size_t i = 0; valid && i < len; i++) {
 		if (s[i] != '%')
 			continue;
-		valid = i + 2 < len && is_hex(s[i + 1]) && is_hex(s[i + 2]);
+		valid =
+		    i + 2 < len && text_hex_value(s[i + 1]) >= 0 && text_hex_value(s[i + 2]) >= 0;
 		escapes++;
 		i += 2;
 	}
@@ -171,9 +169,6 @@ static void check_percent(const char *s, size_t len)
 
 static void check_retry_after(const char *text, const uint8_t *data, size_t size)
 {
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	const long long now = 1764547200; /* 2025-12-01T00:00:00Z */
 	long long got = otlp_retry_after_ms(text, now), t = 0;
 	char date[64];
@@ -186,11 +181,9 @@ static void check_retry_after(const char *text, const uint8_t *data, size_t size
 		t = t << 8 | data[i];
 	t %= 253402300800LL; /* up to 9999-12-31 */
 	tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm))
+	/* the C locale (nothing calls setlocale()): English day and month names */
+	if (!gmtime_r(&tt, &tm) || !strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		abort();
-	snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-		 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		 tm.tm_sec);
 	if (otlp_retry_after_ms(date, now) != (t > now ? (t - now) * 1000 : 0))
 		abort();
 }
@@ -218,15 +211,19 @@ static void check_pair(const char *a, const char *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int quiet;
+	struct header_list l = HEADER_LIST_INIT;
 	char *s = xmalloc(size + 1), *nl;
+	int listed;
 
 	if (!quiet)
 		quiet = log_init("fuzz_otel_env", "error") == 0; /* the sampler's warnings */
 	memcpy(s, data, size);
 	s[size] = '\0';
-	check_list(s);
-	check_resource(s);
-	check_headers(s);
+	listed = header_list_parse(&l, s) == 0;
+	check_list(s, &l, listed);
+	check_resource(s, &l, listed);
+	check_headers(s, &l, listed);
+	header_list_release(&l);
 	check_percent((const char *)data, size); /* exactly size bytes: no terminator to lean on */
 	check_retry_after(s, data, size);
 	nl = strchr(s, '\n');
