@@ -772,7 +772,7 @@ static json_t *span_json(const struct otlp *o, const struct trace_span *s)
 
 	trace_context_hex(&s->ctx, tid, sid);
 	if (s->has_parent)
-		traceparent_hex(s->parent_span_id, 8, pid);
+		text_hex_encode(pid, s->parent_span_id, 8);
 	for (size_t i = 0; i < s->nevents; i++)
 		json_array_append_new(
 		    events,

@@ -6,8 +6,7 @@
 #include <sys/random.h>
 
 #include "common/err.h"
-
-static const char hex_digits[] = "0123456789abcdef";
+#include "common/text.h"
 
 int rand_bytes(void *buf, size_t n)
 {
@@ -36,15 +35,6 @@ static void rand_bytes_or_die(void *buf, size_t n)
 	abort();
 }
 
-static void hex_encode(char *out, const unsigned char *in, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
 void rand_uuid_v4(char out[37])
 {
 	unsigned char b[16];
@@ -54,7 +44,7 @@ void rand_uuid_v4(char out[37])
 	rand_bytes_or_die(b, sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10xx (RFC 4122) */
-	hex_encode(hex, b, sizeof(b));
+	text_hex_encode(hex, b, sizeof(b));
 	for (size_t i = 0; i < 32; i++) {
 		if (i == 8 || i == 12 || i == 16 || i == 20)
 			out[o++] = '-';
@@ -84,7 +74,7 @@ void rand_hex(char *out, size_t nbytes)
 			n = nbytes - done < sizeof(chunk) ? nbytes - done : sizeof(chunk);
 			rand_bytes_or_die(chunk, n);
 			nonzero |= !all_zero(chunk, n);
-			hex_encode(out + 2 * done, chunk, n);
+			text_hex_encode(out + 2 * done, chunk, n);
 		}
 	}
 }

@@ -16,6 +16,18 @@ int text_hex_value(char c)
 	return -1;
 }
 
+void text_hex_encode(char *out, const void *bytes, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *in = bytes;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
 static int is_cont(unsigned char c)
 {
 	return (c & 0xC0) == 0x80;

@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/rand.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 /* ---- time and ids -------------------------------------------------------------------------- */
@@ -91,9 +92,9 @@ int trace_context_valid(const struct trace_context *ctx)
 void trace_context_hex(const struct trace_context *ctx, char trace_id[33], char span_id[17])
 {
 	if (trace_id)
-		traceparent_hex(ctx->trace_id, 16, trace_id);
+		text_hex_encode(trace_id, ctx->trace_id, 16);
 	if (span_id)
-		traceparent_hex(ctx->span_id, 8, span_id);
+		text_hex_encode(span_id, ctx->span_id, 8);
 }
 
 #define MAX_HEADER_VALUES 64

@@ -29,17 +29,6 @@ int traceparent_unhex(const char *hex, size_t n, uint8_t *bytes)
 	return 0;
 }
 
-void traceparent_hex(const uint8_t *bytes, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
 static int nonzero(const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -104,11 +93,11 @@ void traceparent_format(const struct traceparent *tp, char out[TRACEPARENT_LEN +
 	out[0] = '0';
 	out[1] = '0';
 	out[2] = '-';
-	traceparent_hex(tp->trace_id, 16, out + 3);
+	text_hex_encode(out + 3, tp->trace_id, 16);
 	out[35] = '-';
-	traceparent_hex(tp->span_id, 8, out + 36);
+	text_hex_encode(out + 36, tp->span_id, 8);
 	out[52] = '-';
-	traceparent_hex(&tp->flags, 1, out + 53);
+	text_hex_encode(out + 53, &tp->flags, 1);
 }
 
 /* ---- tracestate ---------------------------------------------------------------------------- */

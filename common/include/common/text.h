@@ -15,6 +15,9 @@
 /* The value of hex digit c (either case), or -1. */
 int text_hex_value(char c);
 
+/* The one hex encoder: n bytes as 2n lower-case digits and a NUL into out (2n + 1 bytes). */
+void text_hex_encode(char *out, const void *bytes, size_t n);
+
 /*
  * The one UTF-8 decoder. Decodes the sequence at p (n >= 1 bytes) into *cp and returns its
  * length (1-4), or returns 0 and points *why at a static reason ("overlong encoding", "UTF-16

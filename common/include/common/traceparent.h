@@ -52,8 +52,6 @@ void traceparent_format(const struct traceparent *tp, char out[TRACEPARENT_LEN +
 
 /* 1 when neither id is all zero (an all-zero trace-id or parent-id is invalid), else 0. */
 int traceparent_ids_valid(const uint8_t trace_id[16], const uint8_t span_id[8]);
-/* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
-void traceparent_hex(const uint8_t *bytes, size_t n, char *out);
 /* Parses exactly 2n lowercase hex characters; 0 or ERR_BAD_REQUEST. */
 int traceparent_unhex(const char *hex, size_t n, uint8_t *bytes);
 

@@ -1,6 +1,7 @@
 /*
- * test_text.c: text.h's UTF-8 decoder (text_utf8_next) on valid sequences of each length and
- * on bytes that are not UTF-8, and buf.h's buf_read_file (whole file, cap, missing file).
+ * test_text.c: text.h's hex encoder and digit values, its UTF-8 decoder (text_utf8_next) on
+ * valid sequences of each length and on bytes that are not UTF-8, and buf.h's buf_read_file
+ * (whole file, cap, missing file).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -20,6 +21,24 @@ struct utf8_row {
 	uint32_t cp;
 	size_t len;
 };
+
+Test(text, hex_encode_is_lower_case_and_inverts_hex_value)
+{
+	const unsigned char all[] = { 0x00, 0x09, 0x0a, 0x7f, 0x80, 0xa5, 0xf0, 0xff };
+	char out[2 * sizeof(all) + 2];
+
+	memset(out, 'x', sizeof(out));
+	text_hex_encode(out, all, sizeof(all));
+	cr_assert_str_eq(out, "00090a7f80a5f0ff");
+	cr_assert_eq(out[2 * sizeof(all) + 1], 'x', "wrote past the NUL");
+	for (size_t i = 0; i < sizeof(all); i++)
+		cr_assert_eq(text_hex_value(out[2 * i]) << 4 | text_hex_value(out[2 * i + 1]),
+			     all[i]);
+	text_hex_encode(out, all, 0);
+	cr_assert_str_eq(out, "");
+	cr_assert_eq(text_hex_value('F'), 15);
+	cr_assert_eq(text_hex_value('g'), -1);
+}
 
 Test(text, utf8_next)
 {

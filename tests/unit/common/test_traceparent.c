@@ -92,15 +92,14 @@ Test(traceparent, duplicated_headers_are_invalid)
 	cr_assert_neq(traceparent_parse(none, 1, &tp), 0);
 }
 
-Test(traceparent, hex_helpers)
+Test(traceparent, unhex_takes_lower_case_only)
 {
 	uint8_t b[3];
-	char h[7];
 
 	cr_assert_eq(traceparent_unhex("0aff10", 3, b), 0);
-	traceparent_hex(b, 3, h);
-	cr_assert_str_eq(h, "0aff10");
+	cr_assert(b[0] == 0x0a && b[1] == 0xff && b[2] == 0x10);
 	cr_assert_neq(traceparent_unhex("0AFF10", 3, b), 0);
+	cr_assert_neq(traceparent_unhex("0aff1g", 3, b), 0);
 }
 
 Test(traceparent, ids_valid_only_when_neither_is_all_zero)
