@@ -67,16 +67,16 @@ static int pq_event(PGEventId id, void *info, void *passthrough)
 	if (id == PGEVT_REGISTER) {
 		PGEventRegister *e = info;
 
-		return pq_api()->setInstanceData(e->conn, pq_event,
-						 xcalloc(1, sizeof(struct pq_prepared)));
+		return pq_api_get()->setInstanceData(e->conn, pq_event,
+						     xcalloc(1, sizeof(struct pq_prepared)));
 	}
 	if (id == PGEVT_CONNRESET) {
 		PGEventConnReset *e = info;
 
-		prepared_clear(pq_api()->instanceData(e->conn, pq_event));
+		prepared_clear(pq_api_get()->instanceData(e->conn, pq_event));
 	} else if (id == PGEVT_CONNDESTROY) {
 		PGEventConnDestroy *e = info;
-		struct pq_prepared *p = pq_api()->instanceData(e->conn, pq_event);
+		struct pq_prepared *p = pq_api_get()->instanceData(e->conn, pq_event);
 
 		prepared_clear(p);
 		free(p);
@@ -90,7 +90,7 @@ static int pq_event(PGEventId id, void *info, void *passthrough)
  */
 static const char *prepared_name(PGconn *c, const char *sql, int nparams, char name[16])
 {
-	struct pq_prepared *p = pq_api()->instanceData(c, pq_event);
+	struct pq_prepared *p = pq_api_get()->instanceData(c, pq_event);
 	PGresult *res;
 	size_t i;
 	int ok;
@@ -105,9 +105,9 @@ static const char *prepared_name(PGconn *c, const char *sql, int nparams, char n
 		return name;
 	if (p->n == PQ_MAX_PREPARED)
 		return NULL;
-	res = pq_api()->prepare(c, name, sql, nparams, NULL);
-	ok = pq_api()->resultStatus(res) == PGRES_COMMAND_OK;
-	pq_api()->clear(res);
+	res = pq_api_get()->prepare(c, name, sql, nparams, NULL);
+	ok = pq_api_get()->resultStatus(res) == PGRES_COMMAND_OK;
+	pq_api_get()->clear(res);
 	if (!ok)
 		return NULL;
 	p->sql[p->n++] = xstrdup(sql);
@@ -131,18 +131,18 @@ PGconn *pq_connect(const char *conninfo, struct buf *msg)
 		PQ_CONNECT_TIMEOUT_S, "db-service", "UTF8", "10", "5", "3", "30000", conninfo, NULL
 	};
 	char line[256];
-	PGconn *c = pq_api()->connectdbParams(keys, vals, 1);
+	PGconn *c = pq_api_get()->connectdbParams(keys, vals, 1);
 
-	if (pq_api()->status(c) == CONNECTION_OK) {
-		pq_api()->setNoticeProcessor(c, notice_to_log, NULL);
-		if (!pq_api()->registerEventProc(c, pq_event, "db-service prepared statements",
-						 NULL))
+	if (pq_api_get()->status(c) == CONNECTION_OK) {
+		pq_api_get()->setNoticeProcessor(c, notice_to_log, NULL);
+		if (!pq_api_get()->registerEventProc(c, pq_event, "db-service prepared statements",
+						     NULL))
 			log_warn("postgres: statements will not be prepared on this connection");
 		return c;
 	}
-	first_line(pq_api()->errorMessage(c), line, sizeof(line));
+	first_line(pq_api_get()->errorMessage(c), line, sizeof(line));
 	buf_appends(msg, line[0] ? line : "cannot connect");
-	pq_api()->finish(c);
+	pq_api_get()->finish(c);
 	return NULL;
 }
 
@@ -153,15 +153,15 @@ int pq_conninfo_check(const char *conninfo, struct buf *msg)
 
 	if (!*conninfo)
 		return 0;
-	opts = pq_api()->conninfoParse(conninfo, &why);
+	opts = pq_api_get()->conninfoParse(conninfo, &why);
 	if (opts) {
-		pq_api()->conninfoFree(opts);
+		pq_api_get()->conninfoFree(opts);
 		return 0;
 	}
 	buf_appends(msg, why ? why : "cannot parse the connection string");
 	while (msg->len > 0 && msg->data[msg->len - 1] == '\n')
 		buf_setlen(msg, msg->len - 1);
-	pq_api()->freemem(why);
+	pq_api_get()->freemem(why);
 	return ERR_BAD_REQUEST;
 }
 
@@ -169,19 +169,19 @@ int pq_alive(PGconn *c)
 {
 	struct pollfd pfd;
 
-	if (pq_api()->status(c) != CONNECTION_OK)
+	if (pq_api_get()->status(c) != CONNECTION_OK)
 		return 0;
-	pfd.fd = pq_api()->socket(c);
+	pfd.fd = pq_api_get()->socket(c);
 	pfd.events = POLLIN;
 	/* An idle connection has nothing to read unless the server is going away. */
 	for (int i = 0; i < 4; i++) {
 		pfd.revents = 0;
 		if (poll(&pfd, 1, 0) <= 0)
 			break;
-		if (!pq_api()->consumeInput(c))
+		if (!pq_api_get()->consumeInput(c))
 			return 0;
 	}
-	return pq_api()->status(c) == CONNECTION_OK;
+	return pq_api_get()->status(c) == CONNECTION_OK;
 }
 
 static int is_unavailable_state(const char *state)
@@ -193,7 +193,7 @@ static int is_unavailable_state(const char *state)
 
 static int classify(PGconn *c, const char *state)
 {
-	if (pq_api()->status(c) != CONNECTION_OK)
+	if (pq_api_get()->status(c) != CONNECTION_OK)
 		return ERR_UNAVAILABLE;
 	if (!state) /* an error made up by libpq itself: lost connection and the like */
 		return ERR_UNAVAILABLE;
@@ -206,17 +206,17 @@ static int classify(PGconn *c, const char *state)
 
 int pq_check(PGconn *c, const PGresult *res, struct buf *msg)
 {
-	ExecStatusType st = res ? pq_api()->resultStatus(res) : PGRES_FATAL_ERROR;
+	ExecStatusType st = res ? pq_api_get()->resultStatus(res) : PGRES_FATAL_ERROR;
 	const char *state;
 	char line[256];
 	int err;
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return 0;
-	state = res ? pq_api()->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	state = res ? pq_api_get()->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	err = classify(c, state);
-	first_line(res ? pq_api()->resultErrorMessage(res) : pq_api()->errorMessage(c), line,
-		   sizeof(line));
+	first_line(res ? pq_api_get()->resultErrorMessage(res) : pq_api_get()->errorMessage(c),
+		   line, sizeof(line));
 	log_warn("postgres: %s (SQLSTATE %s)", line, state ? state : "none");
 	if (err == ERR_UNAVAILABLE)
 		buf_appends(msg, "the database is unavailable");
@@ -288,7 +288,7 @@ static void sql_summary(const char *sql, char op[SQL_WORD_MAX], char table[SQL_W
 static struct trace_span *query_span_start(PGconn *c, const char *sql)
 {
 	char op[SQL_WORD_MAX], table[SQL_WORD_MAX], name[2 * SQL_WORD_MAX + 2];
-	const char *host = pq_api()->host(c), *port = pq_api()->port(c);
+	const char *host = pq_api_get()->host(c), *port = pq_api_get()->port(c);
 	struct trace_span *span = NULL;
 
 	if (!trace_current())
@@ -300,7 +300,7 @@ static struct trace_span *query_span_start(PGconn *c, const char *sql)
 	if (!trace_span_recording(span))
 		return span;
 	trace_span_set_str(span, "db.system.name", "postgresql");
-	trace_span_set_str(span, "db.namespace", pq_api()->db(c) ? pq_api()->db(c) : "");
+	trace_span_set_str(span, "db.namespace", pq_api_get()->db(c) ? pq_api_get()->db(c) : "");
 	if (op[0])
 		trace_span_set_str(span, "db.operation.name", op);
 	if (table[0])
@@ -315,7 +315,7 @@ static struct trace_span *query_span_start(PGconn *c, const char *sql)
 
 static void query_span_end(struct trace_span *span, const PGresult *res, int rc)
 {
-	const char *state = res ? pq_api()->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *state = res ? pq_api_get()->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (rc) {
 		if (state)
@@ -332,13 +332,14 @@ int pq_exec(PGconn *c, const char *sql, int nparams, const char *const *params, 
 	struct trace_span *span = query_span_start(c, sql);
 	char buf[16];
 	const char *name = nparams > 0 ? prepared_name(c, sql, nparams, buf) : NULL;
-	PGresult *res = name ? pq_api()->execPrepared(c, name, nparams, params, NULL, NULL, 0)
-			     : pq_api()->execParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *res =
+	    name ? pq_api_get()->execPrepared(c, name, nparams, params, NULL, NULL, 0)
+		 : pq_api_get()->execParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	int rc = pq_check(c, res, msg);
 
 	query_span_end(span, res, rc);
 	if (rc) {
-		pq_api()->clear(res);
+		pq_api_get()->clear(res);
 		*out = NULL;
 		return rc;
 	}
@@ -351,6 +352,6 @@ int pq_run(PGconn *c, const char *sql, int nparams, const char *const *params, s
 	PGresult *res;
 	int rc = pq_exec(c, sql, nparams, params, &res, msg);
 
-	pq_api()->clear(res);
+	pq_api_get()->clear(res);
 	return rc;
 }

@@ -57,7 +57,7 @@ void pq_api_preload(void)
 	dlapi_preload(&lib);
 }
 
-const struct pq_api *pq_api(void)
+const struct pq_api *pq_api_get(void)
 {
 	const struct pq_api *api = dlapi_get(&lib);
 

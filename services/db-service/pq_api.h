@@ -6,13 +6,13 @@
  * db-service has no DT_NEEDED entry on libpq: main() calls pq_api_preload() first, libpq loads
  * on a background thread as soon as the HTTP server's threads exist (common/dlapi.h says why
  * not earlier), and /healthz answers meanwhile. pq.c, schema.c and store.c call libpq only
- * through the table pq_api() returns; the headers still come from libpq-dev (types,
+ * through the table pq_api_get() returns; the headers still come from libpq-dev (types,
  * constants, the prototypes the fields copy with __typeof__).
  *
  * db-service cannot work without libpq, exactly as before, when a missing libpq made exec fail:
- * pq_api() waits for the load, and if libpq.so.5 (or one of its entry points) is missing it
+ * pq_api_get() waits for the load, and if libpq.so.5 (or one of its entry points) is missing it
  * logs why and ends the process with status 127, the dynamic loader's status for a missing
- * library. So pq_api() never returns NULL.
+ * library. So pq_api_get() never returns NULL.
  *
  * Thread-safe.
  */
@@ -70,7 +70,7 @@ void pq_api_preload(void);
  * The table, once libpq is loaded: waits for the load started by pq_api_preload() (or runs
  * it). Never NULL: a failed load ends the process (see above).
  */
-const struct pq_api *pq_api(void);
+const struct pq_api *pq_api_get(void);
 
 /* The loader itself, for tests: as dlapi_load() (common/dlapi.h) with the table above. */
 int pq_api_load(const char *soname, struct pq_api *api, char *err, size_t errlen);

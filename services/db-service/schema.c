@@ -86,8 +86,8 @@ static int current_version(PGconn *c, int *version, struct buf *msg)
 
 	if (rc)
 		return rc;
-	*version = (int)strtol(pq_api()->getvalue(res, 0, 0), NULL, 10);
-	pq_api()->clear(res);
+	*version = (int)strtol(pq_api_get()->getvalue(res, 0, 0), NULL, 10);
+	pq_api_get()->clear(res);
 	return 0;
 }
 
@@ -134,6 +134,6 @@ int schema_apply(PGconn *c, int *applied, struct buf *msg)
 fail:
 	*applied = 0;
 	/* Harmless when no transaction is open; on a broken connection it just fails. */
-	pq_api()->clear(pq_api()->exec(c, "ROLLBACK"));
+	pq_api_get()->clear(pq_api_get()->exec(c, "ROLLBACK"));
 	return rc;
 }

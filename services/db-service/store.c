@@ -88,7 +88,7 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nidle; i++)
-		pq_api()->finish(s->idle[i]);
+		pq_api_get()->finish(s->idle[i]);
 	pthread_cond_destroy(&s->batch_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
@@ -180,7 +180,7 @@ static int checkout(struct store *s, PGconn **out, int *reused, struct buf *msg)
 	}
 	if (c) {
 		log_info("database: dropping a broken connection");
-		pq_api()->finish(c);
+		pq_api_get()->finish(c);
 	}
 	*reused = 0;
 	rc = connect_slot(s, out, msg);
@@ -192,9 +192,9 @@ static int checkout(struct store *s, PGconn **out, int *reused, struct buf *msg)
 /* Returns a connection; one that is broken or left inside a transaction is closed. */
 static void checkin(struct store *s, PGconn *c)
 {
-	if (pq_api()->status(c) != CONNECTION_OK ||
-	    pq_api()->transactionStatus(c) != PQTRANS_IDLE) {
-		pq_api()->finish(c);
+	if (pq_api_get()->status(c) != CONNECTION_OK ||
+	    pq_api_get()->transactionStatus(c) != PQTRANS_IDLE) {
+		pq_api_get()->finish(c);
 		c = NULL;
 	}
 	release_slot(s, c);
@@ -293,15 +293,16 @@ static json_t *cell_str(const PGresult *r, int row, int col)
 {
 	json_t *v;
 
-	if (pq_api()->getisnull(r, row, col))
+	if (pq_api_get()->getisnull(r, row, col))
 		return json_null();
-	v = json_stringn(pq_api()->getvalue(r, row, col), (size_t)pq_api()->getlength(r, row, col));
+	v = json_stringn(pq_api_get()->getvalue(r, row, col),
+			 (size_t)pq_api_get()->getlength(r, row, col));
 	return v ? v : json_null();
 }
 
 static json_t *cell_int(const PGresult *r, int row, int col)
 {
-	return json_integer(strtoll(pq_api()->getvalue(r, row, col), NULL, 10));
+	return json_integer(strtoll(pq_api_get()->getvalue(r, row, col), NULL, 10));
 }
 
 /* Builds an object from the columns of one row; names[i] names column i. */
@@ -319,7 +320,7 @@ static json_t *rows_array(const PGresult *r, const char *const *names)
 {
 	json_t *a = json_array();
 
-	for (int i = 0; i < pq_api()->ntuples(r); i++)
+	for (int i = 0; i < pq_api_get()->ntuples(r); i++)
 		json_array_append_new(a, row_object(r, i, names));
 	return a;
 }
@@ -359,13 +360,13 @@ static int query_op(PGconn *c, void *arg, struct buf *msg)
 		return rc;
 	if (!q->single) {
 		q->out = rows_array(res, q->names);
-	} else if (pq_api()->ntuples(res) == 0) {
+	} else if (pq_api_get()->ntuples(res) == 0) {
 		buf_appends(msg, q->missing);
 		rc = ERR_NOT_FOUND;
 	} else {
 		q->out = row_object(res, 0, q->names);
 	}
-	pq_api()->clear(res);
+	pq_api_get()->clear(res);
 	return rc;
 }
 
@@ -441,21 +442,21 @@ static int insert_op(PGconn *c, void *arg, struct buf *msg)
 			     3, params, &res, msg);
 		if (rc)
 			return rc;
-		op->created = pq_api()->ntuples(res) == 1;
+		op->created = pq_api_get()->ntuples(res) == 1;
 		if (!op->created && op->in->event_id) {
-			pq_api()->clear(res);
+			pq_api_get()->clear(res);
 			rc = pq_exec(c,
 				     "SELECT " REVIEW_COLS " FROM book_reviews WHERE event_id = $1",
 				     1, params + 2, &res, msg);
 			if (rc)
 				return rc;
 		}
-		if (pq_api()->ntuples(res) == 1) {
+		if (pq_api_get()->ntuples(res) == 1) {
 			op->row = row_object(res, 0, review_names);
-			pq_api()->clear(res);
+			pq_api_get()->clear(res);
 			return 0;
 		}
-		pq_api()->clear(res); /* deleted between the two statements: insert again */
+		pq_api_get()->clear(res); /* deleted between the two statements: insert again */
 	}
 	buf_appends(msg, "the review could not be stored, try again");
 	return ERR_CONFLICT;
@@ -561,9 +562,9 @@ static void array_append(struct buf *a, const char *v)
 /* Gives each returned row to its request; created tells whether the rows are new. */
 static void batch_take_rows(struct batch_op *b, const PGresult *res, int created)
 {
-	for (int i = 0; i < pq_api()->ntuples(res); i++) {
+	for (int i = 0; i < pq_api_get()->ntuples(res); i++) {
 		const char *e =
-		    pq_api()->getisnull(res, i, 4) ? NULL : pq_api()->getvalue(res, i, 4);
+		    pq_api_get()->getisnull(res, i, 4) ? NULL : pq_api_get()->getvalue(res, i, 4);
 		struct insert_req *r = batch_match(b, e);
 
 		if (!r)
@@ -608,7 +609,7 @@ static int batch_op(PGconn *c, void *arg, struct buf *msg)
 		goto cleanup;
 	b->inserted = 1;
 	batch_take_rows(b, res, 1);
-	pq_api()->clear(res);
+	pq_api_get()->clear(res);
 	res = NULL;
 
 	/* The ids that were stored already (a retry, or a concurrent insert that won). */
@@ -630,7 +631,7 @@ static int batch_op(PGconn *c, void *arg, struct buf *msg)
 			batch_take_rows(b, res, 0);
 	}
 cleanup:
-	pq_api()->clear(res);
+	pq_api_get()->clear(res);
 	for (int i = 0; i < 3; i++)
 		buf_release(&arr[i]);
 	return rc;
@@ -785,11 +786,11 @@ static int delete_op(PGconn *c, void *arg, struct buf *msg)
 
 	if (rc)
 		return rc;
-	if (strcmp(pq_api()->cmdTuples(res), "0") == 0) {
+	if (strcmp(pq_api_get()->cmdTuples(res), "0") == 0) {
 		buf_appends(msg, "no such review");
 		rc = ERR_NOT_FOUND;
 	}
-	pq_api()->clear(res);
+	pq_api_get()->clear(res);
 	return rc;
 }
 

@@ -47,7 +47,7 @@ Test(pq, conninfo_check_table)
 /* libpq is not linked (pq_api.h): every entry point of the table comes from the dlopen'ed one. */
 Test(pq, libpq_loads_at_run_time_with_every_entry)
 {
-	const struct pq_api *api = pq_api();
+	const struct pq_api *api = pq_api_get();
 	const void *const *fn = (const void *const *)(const void *)api;
 	struct pq_api loaded;
 	char err[256];
