@@ -1,9 +1,10 @@
 /*
  * fuzz_topology: the local broker's manifest reader (libyaml + Knative validation) and the
  * filters it builds, with the invariants every accepted topology must satisfy: each Trigger
- * (and Sequence step) has a resolved subscriber, an effective delivery spec, a known Broker (or
- * channel), replies that go to a known Broker or nowhere, and a bounded filter tree that can
- * be evaluated.
+ * (and Sequence step) has a resolved subscriber (an http(s) URL with a host, the scheme in
+ * any case, as text_url_authority() checks it), an effective delivery spec, a known Broker
+ * (or channel), replies that go to a known Broker or nowhere, and a bounded filter tree that
+ * can be evaluated.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include "../../services/local-broker/topology.h"
 #include "common/buf.h"
 #include "common/ce.h"
+#include "common/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,9 +37,10 @@ static void check(const struct topology *t, const struct ce_event *ev)
 
 	for (i = 0; i < t->ntriggers; i++) {
 		const struct topo_trigger *tr = &t->triggers[i];
+		const char *authority = text_url_authority(tr->subscriber); /* scheme in any case */
 
-		if (!tr->subscriber || strncmp(tr->subscriber, "http", 4) != 0 || !tr->delivery ||
-		    tr->broker_index >= t->nbrokers || tr->delivery->retry < 0 ||
+		if (!authority || !*authority || !tr->delivery || tr->broker_index >= t->nbrokers ||
+		    tr->delivery->retry < 0 ||
 		    (tr->reply_index >= t->nbrokers && tr->reply_index != TOPO_NO_REPLY) ||
 		    (!tr->step && tr->reply_index != tr->broker_index) ||
 		    filter_count(tr->filter) > 1001)
