@@ -1,6 +1,6 @@
 /*
  * bad-word-filter: the first step of the moderation Sequence. It marks each review good or
- * bad against a word list (handlers.h, badword.h). main() only reads the configuration, loads
+ * bad against a word list (filter.h, badword.h). main() only reads the configuration, loads
  * the list, starts, waits for a signal and stops.
  *
  * A BADWORDS_FILE that cannot be read or holds a bad entry is a start-up error: the process
@@ -13,7 +13,7 @@
 #include "common/service.h"
 #include "common/step.h"
 #include "common/xalloc.h"
-#include "handlers.h"
+#include "filter.h"
 
 struct bwf_config {
 	int port;

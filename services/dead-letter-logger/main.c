@@ -1,7 +1,7 @@
 /*
  * dead-letter-logger: the dead-letter sink. It records every event the broker gave up on,
  * with the failed destination, the HTTP code and the decoded response, in
- * $DATA_DIR/events.log (handlers.h, deadletter.h). main() only reads the configuration, opens
+ * $DATA_DIR/events.log (deadletters.h, deadletter.h). main() only reads the configuration, opens
  * the log, starts, waits for a signal and stops.
  *
  * A DATA_DIR that does not exist or is not writable is a start-up error: the process prints
@@ -16,7 +16,7 @@
 #include "common/service.h"
 #include "common/sink.h"
 #include "common/xalloc.h"
-#include "handlers.h"
+#include "deadletters.h"
 
 struct dll_config {
 	int port;
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 	struct sink files;
 	int rc;
 	struct http_server_config http = { .service = "dead-letter-logger",
-					   .ready = handlers_ready };
+					   .ready = deadletters_ready };
 	struct deadletters dl;
 
 	service_start("dead-letter-logger", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		      "dead letters") != 0)
 		return 2;
 	http.port = cfg.port;
-	http.routes = handlers_routes(&http.nroutes);
+	http.routes = deadletters_routes(&http.nroutes);
 	http.ctx = &dl;
 	deadletters_init(&dl, &files);
 	dl.max_series = (size_t)cfg.max_series;

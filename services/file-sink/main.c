@@ -1,7 +1,7 @@
 /*
  * file-sink: the Trigger subscriber that saves every delivered CloudEvent to
  * $DATA_DIR/events.log and fails a configurable share of deliveries on purpose, to exercise
- * Knative's retries and dead-letter sink (handlers.h, failsim.h). main() only reads the
+ * Knative's retries and dead-letter sink (filesink.h, failsim.h). main() only reads the
  * configuration, opens the log, starts, waits for a signal and stops.
  *
  * A DATA_DIR that does not exist or is not writable is a start-up error: the process prints
@@ -23,7 +23,7 @@
 #include "common/xalloc.h"
 #include "badreviews.h"
 #include "failsim.h"
-#include "handlers.h"
+#include "filesink.h"
 
 struct filesink_config {
 	int port;
@@ -101,7 +101,7 @@ static int saved_key(json_t *rec, const char **source, const char **id, const ch
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
-	struct http_server_config http = { .service = "file-sink", .ready = handlers_ready };
+	struct http_server_config http = { .service = "file-sink", .ready = filesink_ready };
 	struct failsim fail;
 	struct filesink fs;
 	struct badreviews *bad;
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	if (cfg.journey_url)
 		fs.journey = journey_client_new(cfg.journey_url);
 	http.port = cfg.port;
-	http.routes = handlers_routes(&http.nroutes);
+	http.routes = filesink_routes(&http.nroutes);
 	http.ctx = &fs;
 	rc = service_run(&http, ", writing %s (FSYNC=%s, %s)", files.path,
 			 eventlog_fsync_names[cfg.fsync], policy);

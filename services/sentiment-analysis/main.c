@@ -1,6 +1,6 @@
 /*
  * sentiment-analysis: the second step of the moderation Sequence. It scores each review's
- * sentiment with VADER's rules (handlers.h, sentiment.h). main() only reads the
+ * sentiment with VADER's rules (analyser.h, sentiment.h). main() only reads the
  * configuration, loads the lexicon, starts, waits for a signal and stops.
  *
  * A lexicon or emoji file that cannot be read or holds a malformed line is a start-up error:
@@ -12,7 +12,7 @@
 #include "common/service.h"
 #include "common/step.h"
 #include "common/xalloc.h"
-#include "handlers.h"
+#include "analyser.h"
 #include "sentiment.h"
 
 struct sa_config {

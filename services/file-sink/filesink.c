@@ -1,5 +1,5 @@
-/* handlers.c: file-sink's routes (see handlers.h). */
-#include "handlers.h"
+/* filesink.c: file-sink's routes (see filesink.h). */
+#include "filesink.h"
 
 #include <stdlib.h>
 
@@ -102,7 +102,7 @@ static void report(struct filesink *fs, const struct ce_event *ev, uint64_t n, c
 	journey_client_record(fs->journey, r);
 }
 
-int handlers_ready(void *ctx, struct buf *reason)
+int filesink_ready(void *ctx, struct buf *reason)
 {
 	struct filesink *fs = ctx;
 
@@ -242,7 +242,7 @@ static const struct route routes[] = {
 	{ "POST", "/bad-reviews", post_bad_review, 0, 0 },
 	{ "GET", "/bad-reviews", get_bad_reviews, 0, 0 },
 };
-const struct route *handlers_routes(size_t *n)
+const struct route *filesink_routes(size_t *n)
 {
 	*n = ARRAY_SIZE(routes);
 	return routes;

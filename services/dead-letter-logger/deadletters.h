@@ -1,5 +1,5 @@
 /*
- * handlers.h: dead-letter-logger's HTTP API, as a route table for the HTTP layer (http.h).
+ * deadletters.h: dead-letter-logger's HTTP API, as a route table for the HTTP layer (http.h).
  *
  *	POST /         one dead letter from the broker (binary or structured mode). Appends its
  *	               record (deadletter.h) to events.log, writes one WARN log record (event id,
@@ -17,8 +17,8 @@
  * most DEAD_LETTER_SERIES tuples of their own, then destination="other",code="other".
  * Every handler expects req->ctx to be the struct deadletters.
  */
-#ifndef DEAD_LETTER_LOGGER_HANDLERS_H
-#define DEAD_LETTER_LOGGER_HANDLERS_H
+#ifndef DEAD_LETTER_LOGGER_DEADLETTERS_H
+#define DEAD_LETTER_LOGGER_DEADLETTERS_H
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -50,8 +50,8 @@ struct deadletters {
 /* The key of an events.log record (a dedupe_key_fn): event.source, event.id, error.destination. */
 int deadletters_key(json_t *rec, const char **source, const char **id, const char **scope);
 
-/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
-const struct route *handlers_routes(size_t *n);
+/* The route table (a static const struct route routes[] in deadletters.c) and its size in *n. */
+const struct route *deadletters_routes(size_t *n);
 
 /*
  * Fills dl with the sink's log and dedupe set (borrowed) and the default budgets (main sets
@@ -61,6 +61,6 @@ const struct route *handlers_routes(size_t *n);
 void deadletters_init(struct deadletters *dl, const struct sink *files);
 
 /* The /readyz callback: ctx is the struct deadletters. */
-int handlers_ready(void *ctx, struct buf *reason);
+int deadletters_ready(void *ctx, struct buf *reason);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * handlers.h: bad-word-filter's HTTP API, a Sequence step (step.h) for the HTTP layer. The
+ * filter.h: bad-word-filter's HTTP API, a Sequence step (step.h) for the HTTP layer. The
  * first step of the moderation Sequence (upstream's bad-word-filter function).
  *
  *	POST /   one new-review-comment CloudEvent (binary or structured mode) whose data is
@@ -14,8 +14,8 @@
  * struct step_service. With JOURNEY_URL set (service.journey), each attempt is a journey
  * record (step.h) with "result" and, for a bad review, the "matched" entry.
  */
-#ifndef BAD_WORD_FILTER_HANDLERS_H
-#define BAD_WORD_FILTER_HANDLERS_H
+#ifndef BAD_WORD_FILTER_FILTER_H
+#define BAD_WORD_FILTER_FILTER_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
-/* handlers.c: dead-letter-logger's routes (see handlers.h). */
-#include "handlers.h"
+/* deadletters.c: dead-letter-logger's routes (see deadletters.h). */
+#include "deadletters.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ int deadletters_key(json_t *rec, const char **source, const char **id, const cha
 	return *source && *id;
 }
 
-int handlers_ready(void *ctx, struct buf *reason)
+int deadletters_ready(void *ctx, struct buf *reason)
 {
 	struct deadletters *dl = ctx;
 
@@ -216,7 +216,7 @@ static const struct route routes[] = {
 	{ "POST", "/", post_dead_letter, 0, 0 },
 	{ "GET", "/events", get_events, 0, 0 },
 };
-const struct route *handlers_routes(size_t *n)
+const struct route *deadletters_routes(size_t *n)
 {
 	*n = ARRAY_SIZE(routes);
 	return routes;

@@ -1,5 +1,5 @@
-/* handlers.c: sentiment-analysis's routes (see handlers.h). */
-#include "handlers.h"
+/* analyser.c: sentiment-analysis's routes (see analyser.h). */
+#include "analyser.h"
 
 #include <stdbool.h>
 #include <stdio.h>

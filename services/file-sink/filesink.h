@@ -1,5 +1,5 @@
 /*
- * handlers.h: file-sink's HTTP API, as a route table for the HTTP layer (http.h).
+ * filesink.h: file-sink's HTTP API, as a route table for the HTTP layer (http.h).
  *
  *	POST /         one CloudEvent (binary or structured mode) from a Trigger. Every attempt
  *	               appends one line to events.log before the answer:
@@ -30,8 +30,8 @@
  * filesink_log_bytes.
  * Every handler expects req->ctx to be the struct filesink.
  */
-#ifndef FILE_SINK_HANDLERS_H
-#define FILE_SINK_HANDLERS_H
+#ifndef FILE_SINK_FILESINK_H
+#define FILE_SINK_FILESINK_H
 
 #include <stddef.h>
 
@@ -67,8 +67,8 @@ struct filesink {
 	uint64_t fail_first;		/* FAIL_FIRST: each event's first N attempts fail */
 };
 
-/* The route table (a static const struct route routes[] in handlers.c) and its size in *n. */
-const struct route *handlers_routes(size_t *n);
+/* The route table (a static const struct route routes[] in filesink.c) and its size in *n. */
+const struct route *filesink_routes(size_t *n);
 
 /*
  * Fills fs with the sink's log and dedupe set (borrowed), fail and policy, and registers its
@@ -81,6 +81,6 @@ void filesink_init(struct filesink *fs, const struct sink *files, struct failsim
 void filesink_release(struct filesink *fs);
 
 /* The /readyz callback: ctx is the struct filesink. */
-int handlers_ready(void *ctx, struct buf *reason);
+int filesink_ready(void *ctx, struct buf *reason);
 
 #endif

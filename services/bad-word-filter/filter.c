@@ -1,5 +1,5 @@
-/* handlers.c: bad-word-filter's routes (see handlers.h). */
-#include "handlers.h"
+/* filter.c: bad-word-filter's routes (see filter.h). */
+#include "filter.h"
 
 #include <string.h>
 
