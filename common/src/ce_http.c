@@ -1,6 +1,7 @@
 /*
  * ce_http.c: the CloudEvents HTTP protocol binding (http-protocol-binding.md v1.0.2, §3)
- * for ce.h: mode detection, binary-mode headers, structured and batched bodies.
+ * for ce.h: mode detection, binary-mode headers, structured and batched bodies, and the
+ * choice of mode for an event sent (ce_encode_http()).
  */
 #include "common/ce.h"
 #include "common/text.h"
@@ -352,6 +353,16 @@ static void add_ce_header(struct header_list *out, const char *name, const char 
 	header_list_take(out, xasprintf("ce-%s", name), percent_encode(value));
 }
 
+/*
+ * Whether binary mode can carry ev: not when its datacontenttype names a CloudEvents format,
+ * which a receiver would take for a structured or batched event.
+ */
+static bool binary_can_carry(const struct ce_event *ev)
+{
+	return !ev->datacontenttype ||
+	       !has_prefix_ci(text_skip_ows(ev->datacontenttype), PREFIX_STRUCTURED);
+}
+
 int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const void **body,
 		     size_t *len)
 {
@@ -364,8 +375,7 @@ int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const v
 	*len = 0;
 	if (ce_validate(ev, NULL))
 		return ERR_INVALID_EVENT;
-	if (ev->datacontenttype &&
-	    has_prefix_ci(text_skip_ows(ev->datacontenttype), PREFIX_STRUCTURED))
+	if (!binary_can_carry(ev))
 		return ERR_MEDIA_TYPE;
 	if (ev->datacontenttype)
 		header_list_take(out, xstrdup("Content-Type"), xstrdup(ev->datacontenttype));
@@ -383,4 +393,39 @@ int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const v
 		*len = ev->data_len;
 	}
 	return 0;
+}
+
+/* ---- either mode: encoding -------------------------------------------------------------- */
+
+int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	header_list_init(&out->headers);
+	buf_init(&out->json, BUF_NOCAP);
+	if (!structured && binary_can_carry(ev)) {
+		out->mode = CE_MODE_BINARY;
+		rc = ce_encode_binary(ev, &out->headers, &out->body, &out->len);
+	} else {
+		out->mode = CE_MODE_STRUCTURED;
+		rc = ce_encode_structured(ev, &out->json);
+		if (rc == 0) {
+			header_list_add(&out->headers, "Content-Type", CE_CONTENT_TYPE);
+			out->body = out->json.data;
+			out->len = out->json.len;
+		}
+	}
+	if (rc)
+		ce_encoded_release(out);
+	return rc;
+}
+
+void ce_encoded_release(struct ce_encoded *e)
+{
+	header_list_release(&e->headers);
+	buf_release(&e->json);
+	e->mode = CE_MODE_BINARY;
+	e->body = NULL;
+	e->len = 0;
 }

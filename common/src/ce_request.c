@@ -7,19 +7,6 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-/* One event encoded in binary mode: its headers (owned) and its body (borrowed from ev). */
-struct binary {
-	struct header_list h;
-	const void *body;
-	size_t len;
-};
-
-static int binary_encode(const struct ce_event *ev, struct binary *b)
-{
-	header_list_init(&b->h);
-	return ce_encode_binary(ev, &b->h, &b->body, &b->len);
-}
-
 int ce_request_decode(const struct http_request *req, struct ce_event **out, struct ce_error *err)
 {
 	size_t n;
@@ -31,20 +18,20 @@ int ce_request_decode(const struct http_request *req, struct ce_event **out, str
 int ce_request_respond(struct http_request *req, int status, const struct ce_event *ev)
 {
 	const char *ctype = NULL;
-	struct binary b;
-	int rc = binary_encode(ev, &b);
+	struct ce_encoded m;
+	int rc = ce_encode_http(ev, false, &m);
 
-	for (size_t i = 0; rc == 0 && i < b.h.n; i++) {
-		if (strcasecmp(b.h.v[i].name, "Content-Type") == 0)
-			ctype = b.h.v[i].value;
+	for (size_t i = 0; rc == 0 && i < m.headers.n; i++) {
+		if (strcasecmp(m.headers.v[i].name, "Content-Type") == 0)
+			ctype = m.headers.v[i].value;
 		else
-			rc = http_add_header(req, b.h.v[i].name, b.h.v[i].value);
+			rc = http_add_header(req, m.headers.v[i].name, m.headers.v[i].value);
 	}
 	if (rc == 0)
-		rc = http_respond(req, status, ctype, b.body, b.len);
+		rc = http_respond(req, status, ctype, m.body, m.len);
 	else
 		rc = http_fail(req, ERR_INTERNAL, "could not encode the reply event");
-	header_list_release(&b.h);
+	ce_encoded_release(&m);
 	return rc;
 }
 
@@ -52,18 +39,18 @@ int ce_request_send(struct httpc *client, const struct httpc_request *up, const 
 		    httpc_done_fn done, void *arg)
 {
 	struct httpc_request r = *up;
-	struct binary b;
-	int rc = binary_encode(ev, &b);
+	struct ce_encoded m;
+	int rc = ce_encode_http(ev, false, &m);
 
 	if (rc == 0) {
 		r.method = up->method ? up->method : "POST";
-		r.headers = b.h.v;
-		r.nheaders = b.h.n;
-		r.body = b.body;
-		r.body_len = b.len;
+		r.headers = m.headers.v;
+		r.nheaders = m.headers.n;
+		r.body = m.body;
+		r.body_len = m.len;
 		rc = httpc_send(client, &r, done, arg);
 	}
-	header_list_release(&b.h);
+	ce_encoded_release(&m);
 	return rc;
 }
 

@@ -378,13 +378,11 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 
 /* ---- attempts ----------------------------------------------------------------------------- */
 
-static void add_header(struct http_header *hs, size_t *n, const char *name, const char *value)
+/* Appends name: value to hs unless value is NULL. */
+static void add_header(struct header_list *hs, const char *name, const char *value)
 {
-	if (!value)
-		return;
-	hs[*n].name = name;
-	hs[*n].value = value;
-	(*n)++;
+	if (value)
+		header_list_add(hs, name, value);
 }
 
 /*
@@ -415,50 +413,39 @@ static void trace_attempt(const struct delivery *dv, struct trace_context *paren
 	req->resend_count = dv->attempts;
 }
 
-/* Encodes dv's event for its trigger's format and sends it. 0 or the httpc_send() error. */
+/*
+ * Encodes dv's event for its trigger's format (ce_encode_http(): structured mode also when
+ * binary mode cannot carry the event) and sends it. 0, ERR_INVALID_EVENT or the httpc_send()
+ * error.
+ */
 static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *url)
 {
 	const struct delivery_spec *spec = dv->trigger->delivery;
 	struct httpc_request req = { 0 };
 	struct trace_context parent;
 	struct trace_attr attrs[4];
-	struct header_list ch = HEADER_LIST_INIT;
-	struct buf body;
-	struct http_header *hs;
-	size_t n;
-	int rc;
+	struct ce_encoded msg;
+	int rc = ce_encode_http(dv->event, spec->format == FORMAT_JSON, &msg);
 
-	buf_init(&body, BUF_NOCAP);
-	if (spec->format == FORMAT_JSON)
-		rc = ce_encode_structured(dv->event, &body);
-	else
-		rc = ce_encode_binary(dv->event, &ch, &req.body, &req.body_len);
-	hs = xcalloc(ch.n + 6, sizeof(*hs));
-	n = ch.n;
-	if (n)
-		memcpy(hs, ch.v, n * sizeof(*hs));
-	if (spec->format == FORMAT_JSON) {
-		add_header(hs, &n, "Content-Type", CE_CONTENT_TYPE);
-		req.body = body.data;
-		req.body_len = body.len;
-	}
+	if (rc)
+		goto cleanup;
 	if (dv->phase == DELIVERY_SUBSCRIBER)
-		add_header(hs, &n, "Prefer", "reply");
-	add_header(hs, &n, "Kn-Namespace", dv->trigger->ns);
+		add_header(&msg.headers, "Prefer", "reply");
+	add_header(&msg.headers, "Kn-Namespace", dv->trigger->ns);
 	/* Sent as is when the attempt is not traced; else httpc injects its CLIENT span's. */
-	add_header(hs, &n, "traceparent", dv->traceparent);
-	add_header(hs, &n, "tracestate", dv->tracestate);
+	add_header(&msg.headers, "traceparent", dv->traceparent);
+	add_header(&msg.headers, "tracestate", dv->tracestate);
 	trace_attempt(dv, &parent, attrs, &req);
 	req.method = "POST";
 	req.url = url;
-	req.headers = hs;
-	req.nheaders = n;
+	req.headers = msg.headers.v;
+	req.nheaders = msg.headers.n;
+	req.body = msg.body;
+	req.body_len = msg.len;
 	req.timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : d->opt.timeout_default_ms;
-	if (rc == 0)
-		rc = d->client ? httpc_send(d->client, &req, on_done, dv) : ERR_UNAVAILABLE;
-	free(hs);
-	buf_release(&body);
-	header_list_release(&ch);
+	rc = d->client ? httpc_send(d->client, &req, on_done, dv) : ERR_UNAVAILABLE;
+cleanup:
+	ce_encoded_release(&msg);
 	return rc;
 }
 

@@ -441,6 +441,42 @@ describe('dispatch (§1.6, §1.7)', () => {
 		await closeAll(sub);
 	});
 
+	// Binary mode cannot carry this event: its body would read as a structured event (and
+	// ce_encode_binary() refuses it), so a binary-format Trigger sends it structured.
+	test('an event with a CloudEvents datacontenttype goes structured to a binary Trigger, nothing dead-lettered', async () => {
+		const [sub, dls] = await receivers(() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [
+			brokerDoc({ retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+			triggerDoc('t', { subscriber: { uri: sub.url } }),
+		];
+		await withBroker(docs, {}, async (b) => {
+			const res = await fetch(b.ingress, {
+				method: 'POST',
+				headers: { 'content-type': 'application/cloudevents+json' },
+				body: JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't',
+					datacontenttype: 'application/cloudevents+json', data: {} }),
+			});
+			assert.equal(res.status, 202, await res.text());
+			await idle(b);
+			assert.equal(sub.requests.length, 1, 'delivered once');
+			assert.equal(dls.requests.length, 0, 'nothing dead-lettered');
+			const { headers: h, body } = sub.requests[0];
+			assert.match(h['content-type'], /^application\/cloudevents\+json/);
+			assert.deepEqual(Object.keys(h).filter((k) => k.startsWith('ce-')), [], 'no ce- headers');
+			assert.equal(h.prefer, 'reply');
+			assert.equal(h['kn-namespace'], NS);
+			const ev = JSON.parse(body);
+			assert.equal(ev.id, '1');
+			assert.equal(ev.source, '/s');
+			assert.equal(ev.type, 't');
+			assert.equal(ev.datacontenttype, 'application/cloudevents+json');
+			assert.deepEqual(ev.data, {});
+			assert.equal(await metric(b, 'broker_deliveries_total', { trigger: 't', code: '200' }), 1);
+			assert.equal(await metric(b, 'broker_dead_letters_total', { trigger: 't' }), 0);
+		});
+		await closeAll(sub, dls);
+	});
+
 	test('a slow subscriber does not delay another trigger', async () => {
 		// The slow subscriber holds every answer until the test lets go, so "not delayed" is
 		// an order of events, not a time: the fast trigger gets all five while the slow one
@@ -510,6 +546,30 @@ describe('replies (§1.6)', () => {
 			assert.equal(bRx.requests[0].headers['ce-id'], 'reply-s');
 		});
 		await closeAll(a, bRx);
+	});
+
+	test('a reply with a CloudEvents datacontenttype reaches a binary Trigger in structured mode', async () => {
+		const body = JSON.stringify({ specversion: '1.0', id: 'reply-ce', source: '/replier', type: 'order.replied',
+			datacontenttype: 'application/cloudevents+json', data: { r: 1 } });
+		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: { 'content-type': 'application/cloudevents+json' }, body }),
+			() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [
+			brokerDoc({ retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+			triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
+			triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+		];
+		await withBroker(docs, {}, async (b) => {
+			assert.equal((await send(b.ingress, { type: 'order.created' })).status, 202);
+			await idle(b);
+			assert.equal(bRx.requests.length, 1);
+			assert.equal(dls.requests.length, 0, 'nothing dead-lettered');
+			assert.match(bRx.requests[0].headers['content-type'], /^application\/cloudevents\+json/);
+			const ev = JSON.parse(bRx.requests[0].body);
+			assert.equal(ev.id, 'reply-ce');
+			assert.equal(ev.datacontenttype, 'application/cloudevents+json');
+			assert.deepEqual(ev.data, { r: 1 });
+		});
+		await closeAll(a, bRx, dls);
 	});
 
 	test('a 202 with a CloudEvent body is not a reply', async () => {

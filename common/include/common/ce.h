@@ -240,7 +240,8 @@ bool ce_http_is_event(const struct http_header *headers, size_t n_headers);
  * values percent-encoded. *body and *len point at ev's data (borrowed: valid while ev is
  * unchanged; NULL/0 without data). Returns 0, ERR_INVALID_EVENT (ce_validate() failed) or
  * ERR_MEDIA_TYPE when datacontenttype starts with application/cloudevents: a receiver would
- * read such a body as a structured event, so send it in structured mode instead.
+ * read such a body as a structured event, so send it in structured mode instead
+ * (ce_encode_http() does).
  */
 int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const void **body,
 		     size_t *len);
@@ -252,6 +253,31 @@ int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const v
 int ce_encode_structured(const struct ce_event *ev, struct buf *out);
 /* Batched mode: appends a JSON array of n events; Content-Type CE_BATCH_CONTENT_TYPE. */
 int ce_encode_batch(struct ce_event *const *evs, size_t n, struct buf *out);
+
+/*
+ * One event encoded for an HTTP request or response by ce_encode_http(). It owns headers
+ * (every name and value, Content-Type included) and json. body points into json in
+ * structured mode, and into the event's data in binary mode (borrowed: valid while that event
+ * is unchanged). Release it with ce_encoded_release().
+ */
+struct ce_encoded {
+	enum ce_mode mode;	    /* CE_MODE_BINARY or CE_MODE_STRUCTURED */
+	struct header_list headers; /* to send as they are */
+	struct buf json;	    /* the structured-mode body; empty in binary mode */
+	const void *body;	    /* len bytes; NULL/0 when there is no body */
+	size_t len;
+};
+
+/*
+ * Encodes ev in binary mode (ce_encode_binary()), or in structured mode (Content-Type
+ * CE_CONTENT_TYPE, body from ce_encode_structured()) when structured is set or binary mode
+ * cannot carry ev (its datacontenttype starts with application/cloudevents). *out is
+ * overwritten. Returns 0 with *out filled, or ERR_INVALID_EVENT (ce_validate() failed) with
+ * *out empty; either way ce_encoded_release() may be called on it.
+ */
+int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded *out);
+/* Frees what e owns; e is empty again. */
+void ce_encoded_release(struct ce_encoded *e);
 
 /* ---- errors and helpers ---------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/base64.h"
@@ -873,6 +874,98 @@ Test(ce, implied_json_gets_explicit_content_type)
 	cr_expect_str_eq(header_list_get(&hs, "Content-Type"), "application/json");
 	cr_expect_eq(len, 3);
 	header_list_release(&hs);
+	ce_event_free(ev);
+}
+
+/* ce_encode_http(): binary mode unless structured is asked for or binary cannot carry it. */
+struct http_row {
+	const char *label;
+	const char *ct;	  /* datacontenttype (NULL: none) */
+	const char *data; /* NULL: no data */
+	bool structured;  /* asked for */
+	enum ce_mode mode;
+};
+
+static const struct http_row http_rows[] = {
+	{ "json data", "application/json", "{\"a\":1}", false, CE_MODE_BINARY },
+	{ "no data", NULL, NULL, false, CE_MODE_BINARY },
+	{ "text data", "text/plain", "hi", false, CE_MODE_BINARY },
+	{ "structured asked for", "application/json", "{\"a\":1}", true, CE_MODE_STRUCTURED },
+	{ "cloudevents+json data", "application/cloudevents+json", "{}", false,
+	  CE_MODE_STRUCTURED },
+	{ "cloudevents+json data, any case", "Application/CloudEvents+JSON; charset=utf-8", "{}",
+	  false, CE_MODE_STRUCTURED },
+	{ "cloudevents-batch+json data", "application/cloudevents-batch+json", "[]", false,
+	  CE_MODE_STRUCTURED },
+	{ "cloudevents+json without data", "application/cloudevents+json", NULL, false,
+	  CE_MODE_STRUCTURED },
+};
+
+static size_t count_ce_headers(const struct header_list *hs)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < hs->n; i++)
+		n += !strncasecmp(hs->v[i].name, "ce-", 3);
+	return n;
+}
+
+static void check_encode_http(const struct http_row *r)
+{
+	struct ce_event *ev = base_event(), *back = NULL;
+	const char *ct = r->ct ? r->ct : (r->data ? "application/json" : NULL);
+	struct ce_encoded m;
+	struct ce_error err;
+
+	cr_assert_eq(ce_set(ev, "myext", "x y"), 0);
+	cr_assert_eq(ce_set_data(ev, r->data, r->data ? strlen(r->data) : 0, r->ct), 0, "%s",
+		     r->label);
+	cr_assert_eq(ce_encode_http(ev, r->structured, &m), 0, "%s", r->label);
+	cr_expect_eq(m.mode, r->mode, "%s: mode %d", r->label, (int)m.mode);
+	if (r->mode == CE_MODE_STRUCTURED) {
+		cr_expect_str_eq(header_list_get(&m.headers, "Content-Type"), CE_CONTENT_TYPE, "%s",
+				 r->label);
+		cr_expect_eq(m.headers.n, 1, "%s: %zu headers", r->label, m.headers.n);
+		cr_expect_eq(count_ce_headers(&m.headers), 0, "%s: ce- headers", r->label);
+		cr_expect_eq(m.body, m.json.data, "%s", r->label);
+		cr_expect_eq(m.len, m.json.len, "%s", r->label);
+	} else {
+		expect_attr_eq(r->label, "Content-Type", ct,
+			       header_list_get(&m.headers, "Content-Type"));
+		cr_expect_str_eq(header_list_get(&m.headers, "ce-myext"), "x%20y", "%s", r->label);
+		cr_expect_eq(m.json.len, 0, "%s", r->label);
+		cr_expect_eq(m.body, r->data ? (const void *)ev->data : NULL, "%s", r->label);
+	}
+	cr_assert_eq(ce_decode_event(m.headers.v, m.headers.n, m.body, m.len, &back, &err), 0,
+		     "%s: %s", r->label, err.message);
+	expect_event_eq(r->label, ev, back, r->mode == CE_MODE_STRUCTURED);
+	ce_encoded_release(&m);
+	cr_expect_eq(m.headers.n, 0);
+	cr_expect_null(m.body);
+	ce_event_free(back);
+	ce_event_free(ev);
+}
+
+Test(ce, encode_http_picks_the_mode)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(http_rows); i++)
+		check_encode_http(&http_rows[i]);
+}
+
+Test(ce, encode_http_refuses_an_invalid_event)
+{
+	struct ce_event *ev = base_event();
+	struct ce_encoded m;
+
+	cr_assert_eq(ce_set(ev, "source", NULL), 0);
+	cr_expect_eq(ce_encode_http(ev, false, &m), ERR_INVALID_EVENT);
+	cr_expect_eq(m.headers.n, 0);
+	cr_expect_null(m.body);
+	ce_encoded_release(&m);
+	cr_expect_eq(ce_encode_http(ev, true, &m), ERR_INVALID_EVENT);
+	ce_encoded_release(&m);
 	ce_event_free(ev);
 }
 

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/ce.h"
 #include "common/ce_request.h"
@@ -139,6 +140,89 @@ Test(ce_request, send_decode_respond_round_trip, LEAK_FINI)
 	cr_expect_eq(back->data_len, 19);
 	cr_expect_eq(memcmp(back->data, "{\"reviewText\":\"ok\"}", 19), 0);
 	ce_event_free(back);
+	answer_release(&a);
+	httpc_free(client);
+	http_server_stop(srv);
+}
+
+/*
+ * An event whose datacontenttype is a CloudEvents format cannot travel in binary mode (its body
+ * would read as a structured event): it is sent and answered in structured mode instead, and
+ * keeps its datacontenttype. a holds /echo's answer to such an event with id "1".
+ */
+static void expect_structured_echo(const struct answer *a)
+{
+	const char *ct = NULL;
+	struct ce_event *back = NULL;
+	struct ce_error err;
+
+	cr_expect_eq(a->status, 201, "%d %s", a->status, a->body);
+	for (size_t i = 0; i < a->n; i++) {
+		if (!strcasecmp(a->h[i].name, "content-type"))
+			ct = a->h[i].value;
+		cr_expect_neq(strncasecmp(a->h[i].name, "ce-", 3), 0, "header %s", a->h[i].name);
+	}
+	cr_assert_not_null(ct);
+	cr_expect_str_eq(ct, CE_CONTENT_TYPE);
+	cr_assert_eq(ce_decode_event(a->h, a->n, a->body, a->len, &back, &err), 0, "%s",
+		     err.message);
+	cr_expect_str_eq(back->id, "1");
+	cr_expect_str_eq(back->type, "echoed");
+	cr_expect_str_eq(back->datacontenttype, "application/cloudevents+json");
+	cr_expect_eq(back->data_len, 2);
+	cr_expect_eq(memcmp(back->data, "{}", 2), 0);
+	ce_event_free(back);
+}
+
+Test(ce_request, a_cloudevents_data_type_is_sent_structured, LEAK_FINI)
+{
+	struct http_server *srv = server_start();
+	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
+	struct ce_event *ev = ce_event_new();
+	struct answer a;
+	char url[64];
+
+	cr_assert_not_null(client);
+	answer_init(&a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
+	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+	cr_assert_eq(ce_set(ev, "id", "1"), 0);
+	cr_assert_eq(ce_set(ev, "source", "/s"), 0);
+	cr_assert_eq(ce_set(ev, "type", "t"), 0);
+	cr_assert_eq(ce_set_data(ev, "{}", 2, "application/cloudevents+json"), 0);
+	cr_assert_eq(
+	    ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a), 0);
+	ce_event_free(ev);
+	wait_answer(&a);
+	expect_structured_echo(&a);
+	answer_release(&a);
+	httpc_free(client);
+	http_server_stop(srv);
+}
+
+/* The same event sent by hand, so that only ce_request_respond() is under test. */
+Test(ce_request, a_cloudevents_data_type_is_answered_structured, LEAK_FINI)
+{
+	static const struct http_header sj[] = { { "Content-Type",
+						   "application/cloudevents+json" } };
+	static const char body[] = "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\","
+				   "\"type\":\"t\",\"datacontenttype\":"
+				   "\"application/cloudevents+json\",\"data\":{}}";
+	struct http_server *srv = server_start();
+	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
+	struct httpc_request r = { .method = "POST", .headers = sj, .nheaders = 1 };
+	struct answer a;
+	char url[64];
+
+	cr_assert_not_null(client);
+	answer_init(&a);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
+	r.url = url;
+	r.body = body;
+	r.body_len = sizeof(body) - 1;
+	cr_assert_eq(httpc_send(client, &r, on_done, &a), 0);
+	wait_answer(&a);
+	expect_structured_echo(&a);
 	answer_release(&a);
 	httpc_free(client);
 	http_server_stop(srv);
