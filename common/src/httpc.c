@@ -946,7 +946,9 @@ int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn d
 	struct xfer *x;
 	int ret;
 
-	httpc_global_init(); /* before xfer_new()'s curl->easy_init() */
+	/* Before xfer_new(), whose easy handle and header list are libcurl's: none without it. */
+	if (httpc_global_init() != 0)
+		return ERR_UNAVAILABLE;
 	ret = xfer_new(c, req, done, arg, &x);
 	if (ret)
 		return ret;

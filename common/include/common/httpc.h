@@ -136,16 +136,17 @@ void httpc_free(struct httpc *c);
 /*
  * Queues a request; done(res, arg) will run once on the client thread. Never blocks.
  * Returns 0, ERR_OVERLOADED when max_pending requests are already pending, ERR_UNAVAILABLE
- * when the client is shutting down (or, on first use, the thread could not be started),
- * ERR_BAD_REQUEST for a missing URL or a bad header.
+ * when the client is shutting down, when libcurl could not be loaded (httpc_global_init()) or,
+ * on first use, when the thread could not be started, ERR_BAD_REQUEST for a missing URL or a
+ * bad header.
  */
 int httpc_send(struct httpc *c, const struct httpc_request *req, httpc_done_fn done, void *arg);
 
 /*
  * Calls fn(arg, 0) once on the client thread, no earlier than delay_ms milliseconds from now
  * (negative counts as 0). Timers fire in deadline order; equal deadlines in the order set.
- * Returns 0, or ERR_UNAVAILABLE when the client is shutting down (or, on first use, the thread
- * could not be started).
+ * Returns 0, or ERR_UNAVAILABLE when the client is shutting down, when libcurl could not be
+ * loaded or, on first use, when the thread could not be started.
  */
 int httpc_timer(struct httpc *c, long long delay_ms, httpc_timer_fn fn, void *arg);
 

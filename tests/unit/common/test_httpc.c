@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../unit.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/httpc.h"
@@ -1063,4 +1065,50 @@ Test(httpc, client_spans_carry_their_own_url)
 		cr_expect_str_eq(url_spans.spans[i].host, "127.0.0.1", "span %zu", i);
 		cr_expect_eq(url_spans.spans[i].port, server_port, "span %zu", i);
 	}
+}
+
+/* ---- without libcurl -------------------------------------------------------------------- */
+
+static void never_done(const struct httpc_response *res, void *arg)
+{
+	(void)res;
+	(void)arg;
+	cr_assert_fail("the callback of a refused request ran");
+}
+
+static void never_fired(void *arg, int cancelled)
+{
+	(void)arg;
+	(void)cancelled;
+	cr_assert_fail("the callback of a refused timer ran");
+}
+
+/*
+ * libcurl that cannot be loaded (libcurl.so.4 missing, or without a symbol curl_api.c needs):
+ * this process's one load of it (Criterion runs each test in its own process) fails for real,
+ * with no file descriptor left to open the library with. httpc_send() fails with
+ * ERR_UNAVAILABLE instead of calling through the missing table, no callback runs, later calls
+ * fail the same way, and nothing leaks (ASan).
+ */
+Test(httpc_without_libcurl, send_and_timer_are_unavailable, LEAK_FINI)
+{
+	const struct httpc_request req = { .url = "http://127.0.0.1:1/" };
+	struct httpc *c = httpc_new(NULL);
+	struct rlimit was, none;
+	struct httpc_result r;
+	int sent;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
+	none = was;
+	none.rlim_cur = 0;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+	sent = httpc_send(c, &req, never_done, NULL); /* loads libcurl: dlopen cannot open it */
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+	cr_assert_eq(sent, ERR_UNAVAILABLE);
+	cr_assert_eq(httpc_global_init(), ERR_UNAVAILABLE, "the load failed once for good");
+	cr_assert_eq(httpc_send(c, &req, never_done, NULL), ERR_UNAVAILABLE);
+	cr_assert_eq(httpc_timer(c, 0, never_fired, NULL), ERR_UNAVAILABLE);
+	cr_assert_eq(httpc_send_sync(c, &req, &r), ERR_UNAVAILABLE);
+	httpc_result_release(&r);
+	httpc_free(c);
 }
