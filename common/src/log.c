@@ -100,24 +100,6 @@ void log_format_time(char out[32], long long t_ns)
 	snprintf(out + 19, 13, ".%03lldZ", ms);
 }
 
-/* Appends s as valid UTF-8: each byte that does not start a valid sequence becomes U+FFFD. */
-static void append_utf8(struct buf *out, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), k;
-
-	while (n) {
-		k = text_utf8_seq(p, n);
-		if (k)
-			buf_append(out, p, k);
-		else
-			buf_append(out, "\xEF\xBF\xBD", 3);
-		k = k ? k : 1;
-		p += k;
-		n -= k;
-	}
-}
-
 /* Formats the message as a JSON string (a new reference): valid UTF-8, cut if too long. */
 __attribute__((format(printf, 1, 0))) static json_t *format_message(const char *fmt, va_list ap)
 {
@@ -139,7 +121,7 @@ __attribute__((format(printf, 1, 0))) static json_t *format_message(const char *
 		vsnprintf(text, size, fmt, ap);
 	}
 	buf_init(&clean, BUF_NOCAP);
-	append_utf8(&clean, text);
+	(void)text_utf8_scrub(&clean, text, strlen(text)); /* no cap: cannot fail */
 	if (n > LOG_MAX_MESSAGE)
 		buf_appends(&clean, "...");
 	msg = json_stringn(clean.data, clean.len);

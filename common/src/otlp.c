@@ -166,10 +166,27 @@ static void *zalloc(struct arena *a, size_t n)
 	return a ? arena_alloc(a, n) : xcalloc(1, n);
 }
 
-/* s itself in an arena tree (it outlives the packing), a copy in a malloc tree. */
+/*
+ * Every string field of a tree (keys, values, names, messages) comes from here, as valid
+ * UTF-8: proto3 requires it of `string` fields, and a decoder that checks (Go's protobuf, a
+ * backend behind a collector) refuses the whole request, every span of the batch. Valid text
+ * is s itself in an arena tree (it outlives the packing) or a copy in a malloc tree; text with
+ * bytes that are not UTF-8 (a request path or header put on a span as it came) is a copy with
+ * U+FFFD for each of them (text_utf8_scrub()).
+ */
 static char *str_ref(struct arena *a, const char *s)
 {
-	return a ? (char *)(uintptr_t)s : xstrdup(s);
+	size_t n = strlen(s);
+	struct buf clean;
+	char *copy;
+
+	if (text_utf8_valid_len(s, n) == n)
+		return a ? (char *)(uintptr_t)s : xstrdup(s);
+	buf_init(&clean, BUF_NOCAP);
+	(void)text_utf8_scrub(&clean, s, n); /* cannot fail: no cap, and xalloc dies on OOM */
+	copy = a ? arena_memdup(a, clean.data, clean.len) : buf_detach(&clean, NULL);
+	buf_release(&clean);
+	return copy;
 }
 
 static Otlp__KeyValue *kv_new(struct arena *a, const char *key)

@@ -94,6 +94,42 @@ size_t text_utf8_seq(const unsigned char *p, size_t n)
 	return text_utf8_decode(p, n, &cp, &why);
 }
 
+size_t text_utf8_valid_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		k = text_utf8_seq(p + i, n - i);
+		if (!k)
+			break;
+		i += k;
+	}
+	return i;
+}
+
+int text_utf8_scrub(struct buf *out, const char *s, size_t n)
+{
+	size_t ok;
+	int rc = 0;
+
+	while (n && !rc) {
+		ok = text_utf8_valid_len(s, n);
+		rc = buf_append(out, s, ok);
+		if (ok < n && !rc) {
+			rc = buf_append(out, "\xEF\xBF\xBD", 3); /* U+FFFD for the byte at s[ok] */
+			ok++;
+		}
+		s += ok;
+		n -= ok;
+	}
+	return rc;
+}
+
 size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 {
 	const char *why;

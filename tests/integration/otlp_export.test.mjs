@@ -4,8 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { binPath, waitFor, assertClean } from './lib/proc.mjs';
+import os from 'node:os';
+import path from 'node:path';
+import { binPath, waitFor, assertClean, startServer } from './lib/proc.mjs';
 import { startReceiver, attrs } from './lib/otlp_receiver.mjs';
+import { rawRequest } from './lib/rawhttp.mjs';
 
 const demo = () => binPath('tests/tools/otlp_demo');
 
@@ -249,4 +252,51 @@ test('a malformed OTEL_BSP_* value exits with status 2 and names the variable', 
 	const r = await exitOf(runDemo(['burst', '1'], { OTEL_BSP_MAX_QUEUE_SIZE: '12x' }));
 	assert.equal(r.code, 2);
 	assert.match(r.stderr, /OTEL_BSP_MAX_QUEUE_SIZE/);
+});
+
+// A request target's raw bytes reach the SERVER span (url.path, url.query) as they came. Bytes
+// that are not UTF-8 must go out as valid UTF-8 (U+FFFD), or a proto3 decoder (the strict
+// receiver, as a backend behind a collector) refuses the whole batch with everyone's spans.
+test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest of its batch', async () => {
+	const rx = await startReceiver();
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otlp-utf8-'));
+	const srv = await startServer(binPath('dead-letter-logger'), {
+		env: {
+			DATA_DIR: dataDir,
+			LOG_LEVEL: 'warn',
+			OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+			OTEL_SERVICE_NAME: 'utf8-test',
+			OTEL_BSP_SCHEDULE_DELAY: '600000', // one batch, sent by the SIGTERM flush
+		},
+	});
+	let stopped;
+	try {
+		const get = (target) => Buffer.concat([Buffer.from('GET '), target,
+			Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')]);
+		// 0x80 and 0xff start nothing; E2 82 is a truncated U+20AC; F0 9F 98 80 is U+1F600
+		const hostile = Buffer.from([0x2f, 0x62, 0x61, 0x64, 0x80, 0xff, 0x2f, 0xe2, 0x82, 0x2f,
+			0xf0, 0x9f, 0x98, 0x80, 0x3f, 0x71, 0x3d, 0xfe]); // "/bad\x80\xff/\xe2\x82/😀?q=\xfe"
+		for (const target of [Buffer.from('/before'), hostile, Buffer.from('/after?q=%C3%A9')]) {
+			const r = await rawRequest(srv.port, get(target));
+			assert.ok(r.status >= 400 && r.status < 500, `${target.toString('latin1')}: ${r.status}`);
+		}
+		stopped = await srv.stop();
+		assert.equal(stopped.code, 0, stopped.stderr);
+		assertClean(stopped.stderr);
+		const traces = rx.requests.filter((q) => q.path === '/v1/traces');
+		assert.equal(traces.length, 1, 'the three spans go out in one batch');
+		assert.equal(traces[0].error, undefined, `the batch was refused: ${traces[0].error}`);
+		assert.equal(traces[0].status, 200);
+		const paths = rx.spans().map((s) => s.attrs['url.path']).sort();
+		assert.deepEqual(paths, ['/after', '/bad\uFFFD\uFFFD/\uFFFD\uFFFD/\u{1F600}', '/before']);
+		const bad = rx.spans().find((s) => s.attrs['url.path'].startsWith('/bad'));
+		assert.equal(bad.attrs['url.query'], 'q=\uFFFD');
+		const after = rx.spans().find((s) => s.attrs['url.path'] === '/after');
+		assert.equal(after.attrs['url.query'], 'q=%C3%A9', 'valid text is exported as it came');
+	} finally {
+		if (!stopped)
+			await srv.stop().catch(() => {});
+		await rx.stop();
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
 });

@@ -33,6 +33,19 @@ size_t text_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp, const ch
 size_t text_utf8_seq(const unsigned char *p, size_t n);
 
 /*
+ * The length of the longest valid UTF-8 prefix of s[0..n): n when all of it is valid. ASCII
+ * bytes are passed over without decoding, so checking ASCII text is one cheap loop.
+ */
+size_t text_utf8_valid_len(const char *s, size_t n);
+
+/*
+ * Appends s[0..n) to out as valid UTF-8: valid sequences as they are, and U+FFFD for each byte
+ * that does not start one (text_utf8_seq() == 0), as text_utf8_next() counts them. Returns
+ * buf_append()'s result (out then holds a prefix).
+ */
+int text_utf8_scrub(struct buf *out, const char *s, size_t n);
+
+/*
  * Decodes the character at p (n >= 1 bytes) into *cp and returns its length in bytes. A byte
  * that does not start a valid sequence (text_utf8_seq() == 0) decodes as itself, U+0000 to
  * U+00FF, with length 1, so a scan over any bytes always advances.

@@ -14,11 +14,28 @@
 //
 // Requests decode as ExportTraceServiceRequest on /v1/traces and ExportMetricsServiceRequest
 // on /v1/metrics; a request that does not decode is answered 400 and recorded with error.
+// Decoding is strict about UTF-8 as proto3 is ("a string must always contain UTF-8 encoded
+// text"; Go's google.golang.org/protobuf refuses the whole message, and so does a backend
+// behind a collector): a string field with bytes that are not valid UTF-8 fails the request.
+// protobufjs alone would decode them as U+FFFD and hide the fault.
 import http from 'node:http';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
+const ROOT = '@opentelemetry/otlp-transformer/build/src/generated/root';
+const root = require(ROOT);
+// The Reader class the generated code checks with instanceof: protobufjs as root.js loads it.
+const { Reader } = createRequire(require.resolve(ROOT))('protobufjs/minimal');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+// A reader of body whose every string field must be valid UTF-8 (else it throws a TypeError).
+function strictReader(body) {
+	const r = Reader.create(body);
+	r.string = function strictString() {
+		return utf8.decode(this.bytes());
+	};
+	return r;
+}
 const proto = root.opentelemetry.proto;
 const TraceReq = proto.collector.trace.v1.ExportTraceServiceRequest;
 const TraceRes = proto.collector.trace.v1.ExportTraceServiceResponse;
@@ -74,7 +91,7 @@ export async function startReceiver({ port = 0 } = {}) {
 				return;
 			}
 			try {
-				sink.push(toObj(Type, Type.decode(body)));
+				sink.push(toObj(Type, Type.decode(strictReader(body))));
 			} catch (e) {
 				rec.status = 400;
 				rec.error = e.message;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/metrics.h"
@@ -260,6 +261,109 @@ Test(otlp, an_empty_span_encodes)
 	cr_assert_eq(req->resource_spans[0]->scope_spans[0]->spans[0]->parent_span_id.len, 0);
 	otlp__export_trace_service_request__free_unpacked(req, NULL);
 	buf_release(&b);
+}
+
+/* ---- strings are valid UTF-8 ----------------------------------------------------------------- */
+
+#define FFFD "\xEF\xBF\xBD" /* U+FFFD REPLACEMENT CHARACTER */
+
+/* What a string holding `in` must be exported as: proto3 strings are valid UTF-8. */
+static const struct utf8_export_row {
+	const char *in, *want;
+} utf8_rows[] = {
+	{ "\xff\xfe", FFFD FFFD },				   /* bytes that start nothing */
+	{ "a\xe2\x82", "a" FFFD FFFD },				   /* U+20AC cut after 2 bytes */
+	{ "/p\xf0\x9f\x98/q", "/p" FFFD FFFD FFFD "/q" },	   /* U+1F600 cut, inside */
+	{ "\xc0\xaf|\xed\xa0\x80", FFFD FFFD "|" FFFD FFFD FFFD }, /* overlong, surrogate */
+	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", NULL }, /* valid: as is */
+	{ "GET /books", NULL },
+	{ "", NULL },
+};
+
+static const char *utf8_want(size_t i)
+{
+	return utf8_rows[i].want ? utf8_rows[i].want : utf8_rows[i].in;
+}
+
+/*
+ * Every string a span batch carries (attribute values, the span's and an event's name, the
+ * status message, resource attributes) goes out as valid UTF-8: each byte that does not start
+ * a valid sequence as U+FFFD, valid text (4-byte sequences too) byte for byte.
+ */
+Test(otlp, span_strings_are_exported_as_valid_utf8, LEAK_FINI)
+{
+	const size_t n = ARRAY_SIZE(utf8_rows);
+	struct trace_attr attrs[ARRAY_SIZE(utf8_rows)];
+	char keys[ARRAY_SIZE(utf8_rows)][8];
+	struct trace_event ev = { .name = (char *)(uintptr_t)utf8_rows[1].in };
+	struct trace_span sp = { 0 }, *list[] = { &sp };
+	struct trace_resource r = { 0 };
+	Otlp__ExportTraceServiceRequest *req;
+	Otlp__Resource *rm;
+	Otlp__Span *m;
+	struct buf b;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		attrs[i] = (struct trace_attr){ .key = keys[i],
+						.type = TRACE_ATTR_STRING,
+						.v.s = utf8_rows[i].in };
+	}
+	sp.ctx.trace_id[0] = 1;
+	sp.ctx.span_id[0] = 1;
+	sp.name = (char *)(uintptr_t)utf8_rows[0].in;
+	sp.attrs = attrs;
+	sp.nattrs = n;
+	sp.events = &ev;
+	sp.nevents = 1;
+	sp.status = TRACE_STATUS_ERROR;
+	sp.status_msg = (char *)(uintptr_t)utf8_rows[2].in;
+	trace_resource_set(&r, "service.name", utf8_rows[3].in);
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(otlp_encode_spans(&r, list, 1, &b), 0);
+	req = otlp__export_trace_service_request__unpack(NULL, b.len, (const uint8_t *)b.data);
+	cr_assert_not_null(req);
+	rm = req->resource_spans[0]->resource;
+	m = req->resource_spans[0]->scope_spans[0]->spans[0];
+	cr_assert_eq(m->n_attributes, n);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_str_eq(kv_string(m->attributes, n, keys[i]), utf8_want(i), "row %zu", i);
+	cr_expect_str_eq(m->name, utf8_want(0));
+	cr_expect_str_eq(m->events[0]->name, utf8_want(1));
+	cr_expect_str_eq(m->status->message, utf8_want(2));
+	cr_expect_str_eq(kv_string(rm->attributes, rm->n_attributes, "service.name"), utf8_want(3));
+	otlp__export_trace_service_request__free_unpacked(req, NULL);
+	buf_release(&b);
+	trace_resource_release(&r);
+}
+
+/* Metric label values too (a metric request is a malloc()ed tree: its strings are copies). */
+Test(otlp, metric_label_values_are_exported_as_valid_utf8, LEAK_FINI)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *c = metrics_counter(reg, "reqs_total", "Requests.", METRIC_LABELS("v"));
+	Otlp__ExportMetricsServiceRequest *req;
+	Otlp__NumberDataPoint **dp;
+	struct buf b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(utf8_rows); i++)
+		metrics_add(metrics_series(c, METRIC_LABELS(utf8_rows[i].in)), (double)i);
+	buf_init(&b, BUF_NOCAP);
+	cr_assert_eq(otlp_encode_metrics(NULL, reg, 1000, 2000, &b), 0);
+	req = otlp__export_metrics_service_request__unpack(NULL, b.len, (const uint8_t *)b.data);
+	cr_assert_not_null(req);
+	cr_assert_eq(req->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->n_data_points,
+		     ARRAY_SIZE(utf8_rows));
+	dp = req->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->data_points;
+	for (size_t i = 0; i < ARRAY_SIZE(utf8_rows); i++) {
+		size_t row = (size_t)dp[i]->as_double;
+
+		cr_expect_str_eq(kv_string(dp[i]->attributes, 1, "v"), utf8_want(row), "row %zu",
+				 row);
+	}
+	otlp__export_metrics_service_request__free_unpacked(req, NULL);
+	buf_release(&b);
+	metrics_free(reg);
 }
 
 /* ---- metrics encoding ------------------------------------------------------------------------ */

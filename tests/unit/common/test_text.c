@@ -1,7 +1,7 @@
 /*
  * test_text.c: text.h's hex encoder and digit values, its UTF-8 decoder (text_utf8_next) on
- * valid sequences of each length and on bytes that are not UTF-8, and buf.h's buf_read_file
- * (whole file, cap, missing file).
+ * valid sequences of each length and on bytes that are not UTF-8, the valid-prefix check and
+ * the U+FFFD scrubber built on it, and buf.h's buf_read_file (whole file, cap, missing file).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "../unit.h"
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/text.h"
 #include "common/xalloc.h"
 
@@ -63,6 +64,62 @@ Test(text, utf8_next)
 		cr_expect_eq(len, rows[i].len, "row %zu: length %zu", i, len);
 		cr_expect_eq(cp, rows[i].cp, "row %zu: U+%04X", i, (unsigned)cp);
 	}
+}
+
+struct scrub_row {
+	const char *in;
+	size_t n;
+	size_t valid; /* text_utf8_valid_len() */
+	const char *want;
+	size_t want_n; /* text_utf8_scrub() */
+};
+
+#define FFFD	 "\xEF\xBF\xBD"
+#define BYTES(s) s, sizeof(s) - 1
+
+Test(text, utf8_valid_len_and_scrub)
+{
+	static const struct scrub_row rows[] = {
+		{ BYTES(""), 0, BYTES("") },
+		{ BYTES("ascii /path?q=1"), 15, BYTES("ascii /path?q=1") },
+		{ BYTES("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), 9,
+		  BYTES("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80") },
+		{ BYTES("\xff\xfe"), 0, BYTES(FFFD FFFD) },
+		{ BYTES("ab\xe2\x82"), 2, BYTES("ab" FFFD FFFD) }, /* truncated at the end */
+		{ BYTES("a\xf0\x9f\x98z"), 1,
+		  BYTES("a" FFFD FFFD FFFD "z") }, /* truncated inside */
+		{ BYTES("\xe2\x82\xac\x80\xe2\x82\xac"), 3,
+		  BYTES("\xe2\x82\xac" FFFD "\xe2\x82\xac") },
+		{ BYTES("\xc0\xaf\xed\xa0\x80"), 0, BYTES(FFFD FFFD FFFD FFFD FFFD) },
+		{ BYTES("a\0\xff"), 2, BYTES("a\0" FFFD) }, /* NUL is valid */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const struct scrub_row *r = &rows[i];
+		struct buf b;
+
+		cr_expect_eq(text_utf8_valid_len(r->in, r->n), r->valid, "row %zu", i);
+		buf_init(&b, BUF_NOCAP);
+		cr_assert_eq(text_utf8_scrub(&b, r->in, r->n), 0, "row %zu", i);
+		cr_expect_eq(b.len, r->want_n, "row %zu: %zu bytes", i, b.len);
+		cr_expect(b.len == r->want_n && !memcmp(b.data, r->want, r->want_n), "row %zu", i);
+		cr_expect_eq(text_utf8_valid_len(b.data, b.len), b.len, "row %zu: scrubbed", i);
+		buf_release(&b);
+	}
+}
+
+Test(text, utf8_scrub_fails_past_the_cap_with_a_prefix)
+{
+	struct buf b;
+
+	buf_init(&b, 5);
+	cr_assert_eq(text_utf8_scrub(&b,
+				     "ab\xff"
+				     "cd",
+				     5),
+		     ERR_TOO_LARGE);
+	cr_assert_str_eq(b.data, "ab" FFFD);
+	buf_release(&b);
 }
 
 /* Creates a file from the template path ("...XXXXXX", rewritten) holding data. */
