@@ -10,11 +10,20 @@ const PANEL_POLL_MS = 2000;
 
 /* ---------------------------------------------------------------- pure parts (testable) */
 
-/** The wait before retry k (1-based) under a delivery spec, as Knative computes it. */
+/** The spec's backoffDelay in milliseconds (1 s when it is not known). */
+function backoffDelayMs(spec) {
+	return spec && Number.isFinite(spec.backoffDelayMs) ? spec.backoffDelayMs : 1000;
+}
+
+/**
+ * The wait before retry k (1-based) under a delivery spec, as Knative computes it: its retry
+ * loop hands the backoff function n = k - 1 (the retries made so far), and waits delay * 2^n
+ * (exponential) or delay * n (linear, so the first linear retry is immediate).
+ */
 export function retryDelayMs(spec, k) {
-	const base = spec && Number.isFinite(spec.backoffDelayMs) ? spec.backoffDelayMs : 1000;
-	if (spec && spec.backoffPolicy === 'linear') return base * k;
-	return base * 2 ** (k - 1); // exponential: delay * 2^n, n = retries made so far
+	const base = backoffDelayMs(spec);
+	if (spec && spec.backoffPolicy === 'linear') return base * (k - 1);
+	return base * 2 ** (k - 1);
 }
 
 /** "+1.02 s" for an offset in milliseconds. */
@@ -132,7 +141,7 @@ function specText(spec) {
 function deliveredRows(sum, spec, now) {
 	const rows = [];
 	const first = sum.attempts[0];
-	if (first && first.attempt === 1 && sum.posted && first.time - sum.t0 > 0.8 * retryDelayMs(spec, 1)) {
+	if (first && first.attempt === 1 && sum.posted && first.time - sum.t0 > 0.8 * backoffDelayMs(spec)) {
 		rows.push(el('li', { 'data-testid': 'journey-gap', class: 'journey__note' },
 			`No attempt reached file-sink before ${formatOffset(first.time - sum.t0)}: the broker's earlier attempts did not get there (file-sink was down or unreachable), and a restarted file-sink counts again from 1.`));
 	}

@@ -262,6 +262,17 @@ describe('backoff schedule as shipped (§1.2)', () => {
 		});
 	}
 
+	test("the page's countdown plans the same waits (retryDelayMs in frontend-static/journey.js)", async () => {
+		const { retryDelayMs } = await import('../../frontend-static/journey.js');
+		// node-server always hands the page a policy and a delay: the rows with both
+		const planned = rows.filter(([, d]) => d.backoffPolicy && d.backoffDelay);
+		assert.equal(planned.length, 3);
+		for (const [name, d, waits] of planned) {
+			const spec = { backoffPolicy: d.backoffPolicy, backoffDelayMs: Math.round(Number(d.backoffDelay.slice(2, -1)) * 1000) };
+			assert.deepEqual(waits.map((_, i) => retryDelayMs(spec, i + 1)), waits, name);
+		}
+	});
+
 	test('the demo manifests (k8s/base/eventing): PT1S exponential, retry 2 → waits 1 s and 2 s, then dead-letter-logger', async () => {
 		const [node, fileSink, dll] = await receivers(() => ({ status: 200 }), () => ({ status: 500, body: 'simulated failure' }), () => ({ status: 200 }));
 		// The moderation Sequence's two steps: each answers with the reply event the real one
