@@ -192,23 +192,28 @@ static void note_done(struct dispatcher *d, const struct delivery *dv, enum deli
 struct snapshot {
 	struct dispatcher *d;
 	struct list_head *cursor; /* the next delivery to write; &d->all at the end */
-	size_t live;
 };
 
-/* wal_snapshot_fn: one put per live delivery, about SNAPSHOT_CHUNK bytes at a time. */
+/*
+ * wal_snapshot_fn: one put per live delivery, about SNAPSHOT_CHUNK bytes at a time. Each put
+ * replaces the delivery's wal_bytes at once, so live_wal_bytes stays their sum even when the
+ * rewrite then fails and the old log stays.
+ */
 static int snapshot_chunk(struct buf *chunk, void *arg)
 {
 	struct snapshot *sn = arg;
+	struct dispatcher *d = sn->d;
 
-	while (sn->cursor != &sn->d->all && chunk->len < SNAPSHOT_CHUNK) {
+	while (sn->cursor != &d->all && chunk->len < SNAPSHOT_CHUNK) {
 		struct delivery *dv = list_entry(sn->cursor, struct delivery, link);
+		size_t old = dv->wal_bytes;
 
 		if (put_line(dv, NULL, chunk) != 0)
 			return ERR_INTERNAL;
-		sn->live += dv->wal_bytes;
+		d->live_wal_bytes = d->live_wal_bytes - old + dv->wal_bytes;
 		sn->cursor = sn->cursor->next;
 	}
-	return sn->cursor != &sn->d->all ? 0 : 1;
+	return sn->cursor != &d->all ? 0 : 1;
 }
 
 /* Rewrites the log from the live deliveries. */
@@ -218,10 +223,8 @@ static int compact(struct dispatcher *d)
 	int rc;
 
 	rc = wal_rewrite(d->wal, snapshot_chunk, &sn);
-	if (rc == 0) {
-		d->live_wal_bytes = sn.live;
+	if (rc == 0)
 		metrics_inc(d->compactions);
-	}
 	wal_gauge_update(d);
 	return rc;
 }
@@ -1053,7 +1056,6 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	rc = wal_open(d->opt.wal_path, d->opt.fsync, snapshot_chunk, &sn, &d->wal, err);
 	if (rc)
 		goto out;
-	d->live_wal_bytes = sn.live;
 	wal_gauge_update(d);
 	if (pthread_create(&d->committer, NULL, committer_main, d) != 0) {
 		log_error("local-broker: cannot start the log's committer thread");

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, waitFor, stopClean } from './lib/proc.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, binPath, waitFor, stopClean, assertClean } from './lib/proc.mjs';
 import { startReceiver, latch } from './lib/receiver.mjs';
 
 function manifests(delivery, subscriberUrl) {
@@ -94,6 +95,39 @@ test('the attempt count survives the restart: retry 1 → exactly two attempts i
 	await stopClean(b);
 	await sub.close();
 	await dls.close();
+});
+
+test('a log that cannot be rewritten at start-up: exit 1 naming the file, the log kept, every event delivered once it can', async (t) => {
+	let failing = true;
+	const sub = await startReceiver(() => ({ status: failing ? 503 : 200 }));
+	const dir = manifests({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT1S' }, sub.url);
+	const ids = ['w1', 'w2', 'w3'];
+	t.after(() => sub.close());
+	let b = await start(dir);
+	for (const id of ids)
+		assert.equal(await post(b, id), 202);
+	await sub.waitForCount(ids.length);
+	await stopClean(b);
+	const before = fs.readFileSync(walFile(dir), 'utf8');
+	assert.equal(pending(dir).length, ids.length);
+	// "<log>.tmp" is a directory: the start-up rewrite encodes every delivery, then cannot
+	// create the file (a full or read-only disk fails the same way)
+	fs.mkdirSync(`${walFile(dir)}.tmp`);
+	const r = spawnSync(binPath('local-broker'), [], {
+		encoding: 'utf8', timeout: 15000,
+		env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
+	});
+	assert.equal(r.status, 1, `exit status 1, not a crash (signal ${r.signal})\n${r.stderr}`);
+	assert.match(r.stderr, /broker\.wal\.tmp/, 'the file is named');
+	assertClean(r.stderr);
+	assert.equal(fs.readFileSync(walFile(dir), 'utf8'), before, 'the log is untouched');
+
+	fs.rmdirSync(`${walFile(dir)}.tmp`);
+	failing = false;
+	b = await start(dir);
+	await waitFor(async () => delivered(sub).size === ids.length, { timeoutMs: 15000, what: 'all events delivered' });
+	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
+	await stopClean(b);
 });
 
 test('slow subscriber: attempts in flight past the grace period are cancelled, kept and redelivered', async () => {
