@@ -110,22 +110,14 @@ const char *ce_errcode_name(enum ce_errcode code)
 
 const char *ce_utf8_check(const void *data, size_t len)
 {
-	const unsigned char *s = data;
+	size_t ok = text_utf8_valid_len(data, len);
 	const char *why = NULL;
 	uint32_t cp;
-	size_t i = 0, n;
 
-	while (i < len) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		n = text_utf8_decode(s + i, len - i, &cp, &why);
-		if (!n)
-			return why;
-		i += n;
-	}
-	return NULL;
+	if (ok == len)
+		return NULL;
+	(void)text_utf8_decode((const unsigned char *)data + ok, len - ok, &cp, &why);
+	return why;
 }
 
 /* The String rule: valid UTF-8 without controls, noncharacters (spec §Type System). */

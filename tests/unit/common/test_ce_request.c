@@ -100,56 +100,92 @@ static void answer_release(struct answer *a)
 	pthread_mutex_destroy(&a->mu);
 }
 
-static struct http_server *server_start(void)
+/* A server with POST /echo on 127.0.0.1, a client, and the one answer a test waits for. */
+struct echo_run {
+	struct http_server *srv;
+	struct httpc *client;
+	struct answer a;
+	char url[64];
+};
+
+static void run_start(struct echo_run *r)
 {
 	struct http_server_config cfg = {
 		.service = "test-ce-request", .routes = routes, .nroutes = 1, .threads = 2
 	};
-	struct http_server *srv;
 
 	cfg.bind = "127.0.0.1";
-	cr_assert_eq(http_server_start(&cfg, &srv), 0);
-	return srv;
+	cr_assert_eq(http_server_start(&cfg, &r->srv), 0);
+	r->client = httpc_new(&(struct httpc_options){ 0 });
+	cr_assert_not_null(r->client);
+	answer_init(&r->a);
+	snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%d/echo", http_server_port(r->srv));
+}
+
+static void run_stop(struct echo_run *r)
+{
+	answer_release(&r->a);
+	httpc_free(r->client);
+	http_server_stop(r->srv);
+}
+
+/* Sends ev (then freed) to /echo with ce_request_send() and waits for the answer. */
+static void run_send(struct echo_run *r, struct ce_event *ev)
+{
+	cr_assert_eq(ce_request_send(r->client, &(struct httpc_request){ .url = r->url }, ev,
+				     on_done, &r->a),
+		     0);
+	ce_event_free(ev);
+	wait_answer(&r->a);
+}
+
+/* Posts body with content_type to /echo by hand and waits for the answer. */
+static void run_post(struct echo_run *r, const char *content_type, const char *body)
+{
+	const struct http_header h[] = { { "Content-Type", content_type } };
+	struct httpc_request q = { .method = "POST",
+				   .url = r->url,
+				   .headers = h,
+				   .nheaders = 1,
+				   .body = body,
+				   .body_len = strlen(body) };
+
+	cr_assert_eq(httpc_send(r->client, &q, on_done, &r->a), 0);
+	wait_answer(&r->a);
+}
+
+/* A new event with id, source "/s", type "t" and data of type ct. */
+static struct ce_event *event_new(const char *id, const char *data, const char *ct)
+{
+	struct ce_event *ev = ce_event_new();
+
+	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+	cr_assert_eq(ce_set(ev, "id", id), 0);
+	cr_assert_eq(ce_set(ev, "source", "/s"), 0);
+	cr_assert_eq(ce_set(ev, "type", "t"), 0);
+	cr_assert_eq(ce_set_data(ev, data, strlen(data), ct), 0);
+	return ev;
 }
 
 Test(ce_request, send_decode_respond_round_trip, LEAK_FINI)
 {
-	struct http_server *srv = server_start();
-	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
-	struct ce_event *ev = ce_event_new(), *back = NULL;
+	struct ce_event *back = NULL;
 	struct ce_error err;
-	struct answer a;
-	char url[64];
+	struct echo_run r;
 
-	cr_assert_not_null(client);
-	answer_init(&a);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
-	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
-	cr_assert_eq(ce_set(ev, "id", "r-1"), 0);
-	cr_assert_eq(ce_set(ev, "source", "/tests"), 0);
-	cr_assert_eq(ce_set(ev, "type", "new-review-comment"), 0);
-	cr_assert_eq(ce_set_data(ev, "{\"reviewText\":\"ok\"}", 19, "application/json"), 0);
-	cr_assert_eq(
-	    ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a), 0);
-	ce_event_free(ev);
-	wait_answer(&a);
-	cr_expect_eq(a.status, 201);
-	cr_assert_eq(ce_decode_event(a.h, a.n, a.body, a.len, &back, &err), 0, "%s", err.message);
+	run_start(&r);
+	run_send(&r, event_new("r-1", "{\"reviewText\":\"ok\"}", "application/json"));
+	cr_expect_eq(r.a.status, 201);
+	cr_assert_eq(ce_decode_event(r.a.h, r.a.n, r.a.body, r.a.len, &back, &err), 0, "%s",
+		     err.message);
 	cr_expect_str_eq(back->id, "r-1");
 	cr_expect_str_eq(back->type, "echoed");
 	cr_expect_eq(back->data_len, 19);
 	cr_expect_eq(memcmp(back->data, "{\"reviewText\":\"ok\"}", 19), 0);
 	ce_event_free(back);
-	answer_release(&a);
-	httpc_free(client);
-	http_server_stop(srv);
+	run_stop(&r);
 }
 
-/*
- * An event whose datacontenttype is a CloudEvents format cannot travel in binary mode (its body
- * would read as a structured event): it is sent and answered in structured mode instead, and
- * keeps its datacontenttype. a holds /echo's answer to such an event with id "1".
- */
 static void expect_structured_echo(const struct answer *a)
 {
 	const char *ct = NULL;
@@ -176,86 +212,34 @@ static void expect_structured_echo(const struct answer *a)
 
 Test(ce_request, a_cloudevents_data_type_is_sent_structured, LEAK_FINI)
 {
-	struct http_server *srv = server_start();
-	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
-	struct ce_event *ev = ce_event_new();
-	struct answer a;
-	char url[64];
+	struct echo_run r;
 
-	cr_assert_not_null(client);
-	answer_init(&a);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
-	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
-	cr_assert_eq(ce_set(ev, "id", "1"), 0);
-	cr_assert_eq(ce_set(ev, "source", "/s"), 0);
-	cr_assert_eq(ce_set(ev, "type", "t"), 0);
-	cr_assert_eq(ce_set_data(ev, "{}", 2, "application/cloudevents+json"), 0);
-	cr_assert_eq(
-	    ce_request_send(client, &(struct httpc_request){ .url = url }, ev, on_done, &a), 0);
-	ce_event_free(ev);
-	wait_answer(&a);
-	expect_structured_echo(&a);
-	answer_release(&a);
-	httpc_free(client);
-	http_server_stop(srv);
+	run_start(&r);
+	run_send(&r, event_new("1", "{}", "application/cloudevents+json"));
+	expect_structured_echo(&r.a);
+	run_stop(&r);
 }
 
-/* The same event sent by hand, so that only ce_request_respond() is under test. */
+/* The same event posted by hand, so that only ce_request_respond() is under test. */
 Test(ce_request, a_cloudevents_data_type_is_answered_structured, LEAK_FINI)
 {
-	static const struct http_header sj[] = { { "Content-Type",
-						   "application/cloudevents+json" } };
-	static const char body[] = "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\","
-				   "\"type\":\"t\",\"datacontenttype\":"
-				   "\"application/cloudevents+json\",\"data\":{}}";
-	struct http_server *srv = server_start();
-	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
-	struct httpc_request r = { .method = "POST", .headers = sj, .nheaders = 1 };
-	struct answer a;
-	char url[64];
+	struct echo_run r;
 
-	cr_assert_not_null(client);
-	answer_init(&a);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
-	r.url = url;
-	r.body = body;
-	r.body_len = sizeof(body) - 1;
-	cr_assert_eq(httpc_send(client, &r, on_done, &a), 0);
-	wait_answer(&a);
-	expect_structured_echo(&a);
-	answer_release(&a);
-	httpc_free(client);
-	http_server_stop(srv);
-}
-
-static void send_plain(struct httpc *client, const char *url, struct answer *a)
-{
-	static const struct http_header json[] = { { "Content-Type", "application/json" } };
-	struct httpc_request r = { .method = "POST",
-				   .url = url,
-				   .headers = json,
-				   .nheaders = 1,
-				   .body = "{}",
-				   .body_len = 2 };
-
-	cr_assert_eq(httpc_send(client, &r, on_done, a), 0);
-	wait_answer(a);
+	run_start(&r);
+	run_post(&r, "application/cloudevents+json",
+		 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+		 "\"datacontenttype\":\"application/cloudevents+json\",\"data\":{}}");
+	expect_structured_echo(&r.a);
+	run_stop(&r);
 }
 
 Test(ce_request, a_body_that_is_no_event_is_refused, LEAK_FINI)
 {
-	struct http_server *srv = server_start();
-	struct httpc *client = httpc_new(&(struct httpc_options){ 0 });
-	struct answer a;
-	char url[64];
+	struct echo_run r;
 
-	cr_assert_not_null(client);
-	answer_init(&a);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(srv));
-	send_plain(client, url, &a);
-	cr_expect_eq(a.status, 400);
-	cr_expect_not_null(strstr(a.body, "specversion"), "body: %s", a.body);
-	answer_release(&a);
-	httpc_free(client);
-	http_server_stop(srv);
+	run_start(&r);
+	run_post(&r, "application/json", "{}");
+	cr_expect_eq(r.a.status, 400);
+	cr_expect_not_null(strstr(r.a.body, "specversion"), "body: %s", r.a.body);
+	run_stop(&r);
 }
