@@ -698,11 +698,16 @@ static void hub_topics(struct ws_hub *hub, struct ws_msg *msgs)
 	}
 }
 
+/*
+ * A closed client (dead) or one that is closing follows nothing: on_text may go on calling
+ * this after its own ws_hub_send_text() closed the client, and client_close() has already
+ * taken the client out of hub->nfollowing, which nothing would lower again.
+ */
 void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
 {
 	size_t max = hub->cfg.follow_max;
 
-	if (client_follows(c, topic))
+	if (c->dead || c->closing || client_follows(c, topic))
 		return;
 	if (c->follows == NULL)
 		c->follows = xcalloc(max, sizeof(*c->follows));
@@ -721,6 +726,8 @@ void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
 {
 	size_t i;
 
+	if (c->dead || c->closing)
+		return; /* follows nothing, or will not for long: client_close() counts it out */
 	for (i = 0; i < c->nfollows; i++) {
 		if (c->follows[i] != topic)
 			continue;

@@ -234,11 +234,18 @@ int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
  */
 int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, size_t len);
 
-/* Hub thread only (inside on_text): c follows topic (forgetting its oldest when full). */
+/*
+ * Hub thread only (inside on_text): c follows topic (forgetting its oldest when full). A no-op
+ * once c is closed or closing, as when an earlier ws_hub_send_text() in the same on_text
+ * failed and closed it.
+ */
 void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
-/* Hub thread only: c stops following topic (no-op when it did not). */
+/* Hub thread only: c stops following topic (no-op when it did not, or c is closed/closing). */
 void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
-/* Hub thread only: queues one text frame to c alone, skipped like a topic frame when slow. */
+/*
+ * Hub thread only: queues one text frame to c alone, skipped like a topic frame when slow. A
+ * send error closes c (the rest of on_text may still pass it: the calls above are no-ops).
+ */
 void ws_hub_send_text(struct ws_hub *hub, struct ws_client *c, const char *text, size_t len);
 
 /* Clients that follow at least one topic right now (thread-safe; 0 lets publishers skip work). */

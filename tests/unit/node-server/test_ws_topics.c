@@ -2,7 +2,9 @@
  * Unit tests for the WebSocket hub's topics (ws.h, Topics): a client's text message reaches
  * on_text, topic frames reach only the clients that follow the topic, the follow set is
  * bounded, and a slow client skips topic frames (counted) instead of being dropped, so the
- * reviews snapshot still reaches it. Clients are socketpairs (ws_hub_adopt_fd).
+ * reviews snapshot still reaches it. A client closed in the middle of on_text (its send
+ * failed) leaves ws_hub_following() at 0 once it is gone. Clients are socketpairs
+ * (ws_hub_adopt_fd).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -214,5 +216,53 @@ Test(ws_topics, slow_client_skips_topic_frames_and_keeps_the_snapshot)
 	close(a);
 	free(payload);
 	buf_release(&f);
+	metrics_free(reg);
+}
+
+/* on_text like journey_ws_text(): for each of topics 1..4, follow it, then send it a frame. */
+static void on_text_follow_and_send(void *arg, struct ws_hub *hub, struct ws_client *c,
+				    const char *text, size_t len)
+{
+	static char frame[60000];
+	uint64_t topic;
+
+	(void)arg;
+	(void)text;
+	(void)len;
+	memset(frame, 'x', sizeof(frame));
+	for (topic = 1; topic <= 4; topic++) {
+		ws_hub_follow(hub, c, topic);
+		ws_hub_send_text(hub, c, frame, sizeof(frame));
+	}
+}
+
+/*
+ * The first send fails hard (the peer shut its reading side: EPIPE), which closes the client
+ * in the middle of on_text; following the next topics must not count the closed client as a
+ * follower again, or ws_hub_following() stays above 0 after it is freed.
+ */
+Test(ws_topics, a_client_closed_inside_on_text_is_no_follower)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub_config cfg = { .ping_interval_ms = -1,
+				     .metrics = reg,
+				     .on_text = on_text_follow_and_send };
+	struct ws_hub *hub;
+	int a, i;
+
+	cr_assert_eq(ws_hub_new(&cfg, &hub), 0);
+	a = client(hub, 0);
+	for (i = 0; i < 300 && ws_hub_clients(hub) != 1; i++)
+		usleep(10000);
+	cr_assert_eq(ws_hub_clients(hub), 1);
+	/* a stops reading: the hub's next send to it fails with EPIPE */
+	cr_assert_eq(shutdown(a, SHUT_RD), 0);
+	send_text(a, "follow");
+	for (i = 0; i < 300 && ws_hub_clients(hub) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(ws_hub_clients(hub), 0, "the client was closed by its failed send");
+	cr_expect_eq(ws_hub_following(hub), 0, "a freed client follows nothing");
+	ws_hub_free(hub);
+	close(a);
 	metrics_free(reg);
 }
