@@ -149,6 +149,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	c->req.route = "unmatched";
 	c->req.body = c->body.data;
 	c->req.remote = c->remote;
+	c->req.version = c->version;
 	c->req.ctx = srv->cfg.ctx;
 	atomic_fetch_add(&srv->active, 1);
 	http_metrics_active(1);
@@ -362,14 +363,22 @@ void http_upgrade_close(struct http_upgrade *up)
 	free(up);
 }
 
-/* The MHD response for the stored one; c->lock held. */
-static struct MHD_Response *build_response(struct http_conn *c)
+/*
+ * The MHD response for the stored one; c->lock held. An upgrade response takes c->upgrade
+ * into *up: the caller frees it unless libmicrohttpd queued the response (on_upgraded() then
+ * hands it to the upgrade function, which owns it).
+ */
+static struct MHD_Response *build_response(struct http_conn *c, struct http_upgrade **up)
 {
 	struct MHD_Response *r;
 
+	*up = NULL;
 	if (c->upgrade) {
 		r = MHD_create_response_for_upgrade(on_upgraded, c->upgrade);
-		c->upgrade = NULL; /* owned by the upgraded connection now */
+		if (r) {
+			*up = c->upgrade;
+			c->upgrade = NULL;
+		}
 	} else if (c->rref) {
 		r = MHD_create_response_from_buffer_with_free_callback_cls(c->rlen, c->rbody,
 									   c->rrelease, c->rarg);
@@ -401,24 +410,37 @@ static struct MHD_Response *build_response(struct http_conn *c)
 	return r;
 }
 
-/* Queues the stored response (on the connection's MHD thread): -> CONN_QUEUED. */
+/*
+ * Queues the stored response (on the connection's MHD thread): -> CONN_QUEUED. When
+ * libmicrohttpd refuses it (a 101 on HTTP/1.0) the connection closes without an answer:
+ * sent_status goes back to 0, so the access log, the metrics and the span claim no status.
+ */
 static enum MHD_Result queue_stored(struct http_conn *c)
 {
+	struct http_upgrade *up;
 	struct MHD_Response *r;
-	enum MHD_Result ok;
+	enum MHD_Result ok = MHD_NO;
+	int status;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->resp == RESP_NONE)
 		(void)resp_error(c, ERR_INTERNAL, "the handler returned without a response");
 	conn_to(c, CONN_QUEUED);
-	c->sent_status = c->status;
-	r = build_response(c);
+	c->sent_status = status = c->status;
+	r = build_response(c, &up);
 	pthread_mutex_unlock(&c->lock);
-	if (r == NULL)
-		return MHD_NO;
-	ok = MHD_queue_response(c->mc, (unsigned)c->status, r);
-	MHD_destroy_response(r);
-	return ok;
+	if (r) {
+		ok = MHD_queue_response(c->mc, (unsigned)status, r);
+		MHD_destroy_response(r);
+	}
+	if (ok == MHD_YES)
+		return MHD_YES;
+	free(up); /* on_upgraded() never runs: nobody else would free it */
+	log_warn("http: the %d answer could not be queued; the connection is closed", status);
+	pthread_mutex_lock(&c->lock);
+	c->sent_status = 0;
+	pthread_mutex_unlock(&c->lock);
+	return MHD_NO;
 }
 
 /* Replaces whatever was stored with the error answer and queues it. */

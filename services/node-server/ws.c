@@ -212,6 +212,14 @@ static int connection_has_upgrade(const struct http_request *req)
 	return 0;
 }
 
+/* Whether an HTTP version as http.h gives it (DIGIT "." DIGIT, RFC 9112 §2.3) is >= 1.1. */
+static int version_at_least_1_1(const char *v)
+{
+	if (v[0] < '1' || v[0] > '9' || v[1] != '.' || v[2] < '0' || v[2] > '9')
+		return 0;
+	return v[0] > '1' || v[2] >= '1';
+}
+
 int ws_handshake(struct http_request *req)
 {
 	const char *version = http_header(req, "Sec-WebSocket-Version");
@@ -220,6 +228,10 @@ int ws_handshake(struct http_request *req)
 
 	if (strcmp(req->method, "GET") != 0)
 		return http_fail(req, ERR_BAD_REQUEST, "a WebSocket handshake must be a GET");
+	if (!version_at_least_1_1(req->version))
+		return http_fail(req, ERR_BAD_REQUEST,
+				 "a WebSocket handshake needs HTTP/1.1 or later, not HTTP/%s",
+				 req->version);
 	if (!has_token(http_header(req, "Upgrade"), "websocket"))
 		return http_fail(req, ERR_BAD_REQUEST, "missing Upgrade: websocket");
 	if (!connection_has_upgrade(req))

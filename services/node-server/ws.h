@@ -145,7 +145,8 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
 /* ---- handshake -------------------------------------------------------------------------- */
 
 /*
- * Validates a WebSocket opening handshake (RFC 6455 §4.2.1): method GET, Upgrade: websocket
+ * Validates a WebSocket opening handshake (RFC 6455 §4.2.1): method GET over HTTP/1.1 or later
+ * (§4.1; libmicrohttpd would not send the 101 on HTTP/1.0), Upgrade: websocket
  * (case-insensitive), a Connection header with the "upgrade" token, Sec-WebSocket-Version: 13
  * and a valid Sec-WebSocket-Key. On success adds the Upgrade, Connection and
  * Sec-WebSocket-Accept response headers and returns 0: the caller then calls

@@ -84,9 +84,10 @@ struct http_request {
 	const char *route;  /* the matched pattern ("/books/{id}"), or "unmatched" */
 	const char *body;   /* request body (NUL-terminated copy); "" when there is none */
 	size_t body_len;
-	const char *remote; /* peer address, "127.0.0.1" or "::1" */
-	void *ctx;	    /* http_server_config.ctx */
-	void *span;	    /* the SERVER span (struct trace_span *), or NULL: see Tracing */
+	const char *remote;  /* peer address, "127.0.0.1" or "::1" */
+	const char *version; /* HTTP version without "HTTP/": "1.1", "1.0" ("" if unknown) */
+	void *ctx;	     /* http_server_config.ctx */
+	void *span;	     /* the SERVER span (struct trace_span *), or NULL: see Tracing */
 };
 
 /* The request's arena (see Per-request memory): handler scratch freed with the request. */
@@ -155,6 +156,9 @@ void http_resume(struct http_request *req);
  * socket; extra_in holds bytes the client sent after its request (already read, valid during
  * the call). fd belongs to the layer: never close() it, call http_upgrade_close(up) exactly
  * once when done (from any thread); fn may return at once and keep fd for another thread.
+ * libmicrohttpd sends a 101 only on HTTP/1.1 or later (req->version): elsewhere the connection
+ * is closed without an answer, fn never runs, and the request is logged with status 0, so
+ * check the version first and answer with an error.
  */
 struct http_upgrade;
 typedef void (*http_upgrade_fn)(void *arg, int fd, const char *extra_in, size_t extra_in_size,

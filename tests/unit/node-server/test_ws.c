@@ -910,3 +910,37 @@ Test(ws_http, handshake_table, LEAK_FINI, .timeout = 30)
 	http_server_stop(srv);
 	metrics_free(reg);
 }
+
+/*
+ * RFC 6455 §4.1: the handshake needs HTTP/1.1 or later. libmicrohttpd would not send a 101 on
+ * HTTP/1.0 and closed the connection without an answer; now it is a 400 JSON.
+ */
+Test(ws_http, http_1_0_handshake_is_400, LEAK_FINI, .timeout = 30)
+{
+	static const char req[] = "GET /ws HTTP/1.0\r\nHost: x\r\n"
+				  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				  "Sec-WebSocket-Version: 13\r\n" GOOD_KEY "\r\n";
+	struct metrics *reg = metrics_new();
+	struct ws_hub *hub = hub_start(reg, -1, 0);
+	struct http_server_config cfg = { .bind = "127.0.0.1",
+					  .service = "test-ws",
+					  .routes = ws_routes,
+					  .nroutes = 1,
+					  .ctx = hub,
+					  .threads = 2 };
+	struct http_server *srv;
+	char head[4096];
+	int fd;
+
+	cr_assert_eq(http_server_start(&cfg, &srv), 0);
+	fd = tcp_connect(http_server_port(srv));
+	send_all(fd, req, sizeof(req) - 1);
+	read_head(fd, head, sizeof(head));
+	cr_expect(strncmp(head, "HTTP/1.1 400", 12) == 0, "%s", head);
+	cr_expect_not_null(strstr(head, "application/json"), "%s", head);
+	close(fd);
+	cr_expect_eq(ws_hub_clients(hub), 0);
+	http_server_stop(srv);
+	ws_hub_free(hub);
+	metrics_free(reg);
+}
