@@ -94,7 +94,10 @@ char *buf_detach(struct buf *b, size_t *len)
 	return p;
 }
 
-/* Makes room for extra more bytes plus the terminator, or fails past the cap. */
+/*
+ * Makes room for extra more bytes plus the terminator, or fails past the cap. The allocation
+ * doubles, but never past cap + 1: a capped buffer holds at most its cap and the terminator.
+ */
 static int buf_grow(struct buf *b, size_t extra)
 {
 	size_t want, n;
@@ -110,6 +113,8 @@ static int buf_grow(struct buf *b, size_t extra)
 	n = b->alloc ? b->alloc * 2 : 64;
 	while (n < want + 1)
 		n *= 2;
+	if (b->cap && n - 1 > b->cap)
+		n = b->cap + 1; /* want <= cap: still enough */
 	b->data = xrealloc(b->alloc ? b->data : NULL, n);
 	if (!b->alloc)
 		b->data[0] = '\0';

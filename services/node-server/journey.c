@@ -21,7 +21,6 @@
 #define COUNTERS_MAX	 16
 #define COUNTER_NAME_MAX 32
 #define MATCHED_MAX	 64
-#define FOLLOW_TEXT_MAX	 ((size_t)8 * 1024)
 
 /* One review's journey. */
 struct trip {
@@ -632,8 +631,8 @@ int journey_follow_parse(const char *text, size_t len, int *follow, json_t **ids
 	int rc = ERR_BAD_REQUEST;
 
 	*ids = NULL;
-	if (len > FOLLOW_TEXT_MAX) {
-		(void)buf_appendf(err, "a message is at most %zu bytes", FOLLOW_TEXT_MAX);
+	if (len > WS_MAX_MESSAGE) { /* the hub closes on them (1009); this is for other callers */
+		(void)buf_appendf(err, "a message is at most %zu bytes", WS_MAX_MESSAGE);
 		return rc;
 	}
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);

@@ -49,7 +49,7 @@
  * bounded by keep * JOURNEY_STEPS * 1.7 KiB.
  *
  * Pages: a WebSocket client sends {"follow": [ids]} or {"unfollow": [ids]} (at most
- * JOURNEY_FOLLOW_MAX ids per message); it then gets {"journey": <journey>} frames for those
+ * JOURNEY_FOLLOW_MAX ids and WS_MAX_MESSAGE bytes per message); it then gets {"journey": <journey>} frames for those
  * ids: the current state at once, and the whole journey again at each change (best-effort:
  * ws.h Topics). A bad message gets one {"error": "bad_request", "message": ...} frame.
  *

@@ -26,9 +26,15 @@
  *
  * Client frames are parsed per RFC 6455 §5 (ws_frame_parse): unmasked frames, reserved bits
  * or opcodes, fragmented or oversized control frames and continuation errors close with 1002;
- * a message over WS_MAX_MESSAGE bytes closes with 1009. Text and binary messages are read and
- * ignored (their UTF-8 is not validated). Ping is answered with a pong of the same payload,
+ * a message over WS_MAX_MESSAGE bytes closes with 1009. Each complete, unfragmented text
+ * message goes to ws_hub_config.on_text (see Topics); binary and fragmented messages are read
+ * and ignored. UTF-8 is never validated. Ping is answered with a pong of the same payload,
  * pong is noted, close is echoed and then the socket is closed.
+ *
+ * Memory per client: its queue (frames shared with the other clients) and an input buffer that
+ * holds at most one incomplete frame (<= WS_MAX_HEADER + WS_MAX_MESSAGE) plus one 4 KiB read,
+ * freed whenever it is empty: about 12 KiB at worst, so thousands of clients that each stop in
+ * the middle of a frame stay within the pod's memory limit.
  *
  * Keepalive: every ping_interval_ms the hub pings each client; a client that has not answered
  * the previous ping by the next tick is dropped (reason="timeout").
@@ -74,8 +80,12 @@ struct http_request;
 struct http_upgrade;
 struct metrics;
 
-/* Largest client message (sum of its fragments) the hub accepts; more closes with 1009. */
-#define WS_MAX_MESSAGE ((size_t)64 * 1024)
+/*
+ * Largest client message (sum of its fragments) the hub accepts; more closes with 1009. Sized
+ * for the only messages pages send, journey's {"follow": [ids]} (journey.h), which journey.c
+ * limits with this same constant. It bounds each client's input buffer (see Memory above).
+ */
+#define WS_MAX_MESSAGE ((size_t)8 * 1024)
 /* Largest frame header: 2 + 8 (64-bit length) + 4 (mask). */
 #define WS_MAX_HEADER 14
 /* Length of a Sec-WebSocket-Accept value (base64 of 20 bytes), without the NUL. */

@@ -6,8 +6,8 @@
  * whenever alloc > 0; while alloc == 0, data points at a shared empty string that must never be
  * written (so a buffer that never grew costs no allocation). `cap` bounds len: an append that
  * would pass it fails with ERR_TOO_LARGE and leaves the buffer unchanged (curl's dynbuf
- * "toobig"), so no input can grow a buffer without limit. Debug builds (no NDEBUG) assert these
- * invariants on every call.
+ * "toobig"), so no input can grow a buffer without limit; the allocation, doubling as it grows,
+ * never passes cap + 1 bytes. Debug builds (no NDEBUG) assert these invariants on every call.
  *
  * Errors: every function that can fail returns an err.h code, 0 (ERR_OK) or ERR_TOO_LARGE, so a
  * caller may hand it up unchanged.

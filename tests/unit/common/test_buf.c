@@ -101,6 +101,35 @@ Test(buf, cap_refuses_and_changes_nothing)
 	buf_release(&b);
 }
 
+/*
+ * Doubling stops at the cap: a buffer never holds more than cap + 1 bytes (the terminator),
+ * so a WebSocket client's capped input buffer (ws.c) is not rounded up to twice its cap.
+ */
+Test(buf, growth_stops_at_the_cap)
+{
+	static const size_t caps[] = { 5, 64, 100, 4096, 8192 + 14 + 4096, 65536 + 14 + 4096 };
+	char chunk[1000];
+
+	memset(chunk, 'c', sizeof(chunk));
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		struct buf b;
+
+		buf_init(&b, caps[i]);
+		while (b.len < caps[i]) {
+			size_t n =
+			    caps[i] - b.len < sizeof(chunk) ? caps[i] - b.len : sizeof(chunk);
+
+			cr_assert_eq(buf_append(&b, chunk, n), 0);
+			cr_expect_leq(b.alloc, caps[i] + 1, "cap %zu: alloc %zu at len %zu",
+				      caps[i], b.alloc, b.len);
+		}
+		cr_expect_eq(b.len, caps[i]);
+		cr_expect_eq(buf_appendc(&b, 'x'), ERR_TOO_LARGE);
+		cr_expect_eq(b.data[b.len], '\0');
+		buf_release(&b);
+	}
+}
+
 Test(buf, extend_hands_out_room_to_write)
 {
 	struct buf b;

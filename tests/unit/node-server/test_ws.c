@@ -251,9 +251,12 @@ static const struct prow prows[] = {
 	{ "binary 125", 1, 0, 0x2, 1, 125, LEN_MIN, WS_PARSE_FRAME, 0 },
 	{ "unmasked text", 1, 0, 0x1, 0, 5, LEN_MIN, WS_PARSE_ERROR, 1002 },
 	{ "16-bit length 126", 1, 0, 0x1, 1, 126, LEN_MIN, WS_PARSE_FRAME, 0 },
-	{ "16-bit length 65535", 1, 0, 0x2, 1, 65535, LEN_MIN, WS_PARSE_FRAME, 0 },
-	{ "64-bit length 65536 (the cap)", 1, 0, 0x2, 1, 65536, LEN_MIN, WS_PARSE_FRAME, 0 },
-	{ "64-bit length over the cap", 1, 0, 0x2, 1, 65537, LEN_MIN, WS_PARSE_ERROR, 1009 },
+	{ "16-bit length at the cap", 1, 0, 0x2, 1, WS_MAX_MESSAGE, LEN_MIN, WS_PARSE_FRAME, 0 },
+	{ "16-bit length over the cap", 1, 0, 0x2, 1, WS_MAX_MESSAGE + 1, LEN_MIN, WS_PARSE_ERROR,
+	  1009 },
+	{ "16-bit length 65535", 1, 0, 0x2, 1, 65535, LEN_MIN, WS_PARSE_ERROR, 1009 },
+	{ "64-bit length at the cap", 1, 0, 0x2, 1, WS_MAX_MESSAGE, LEN_64, WS_PARSE_FRAME, 0 },
+	{ "64-bit length 65536", 1, 0, 0x2, 1, 65536, LEN_MIN, WS_PARSE_ERROR, 1009 },
 	{ "non-minimal 64-bit length", 1, 0, 0x1, 1, 5, LEN_64, WS_PARSE_FRAME, 0 },
 	{ "non-minimal 16-bit length", 1, 0, 0x1, 1, 5, LEN_16, WS_PARSE_FRAME, 0 },
 	{ "first fragment", 0, 0, 0x1, 1, 3, LEN_MIN, WS_PARSE_FRAME, 0 },
@@ -615,7 +618,7 @@ Test(ws_hub, oversized_messages_close_1009, LEAK_FINI)
 {
 	struct metrics *reg = metrics_new();
 	struct ws_hub *hub = hub_start(reg, -1, 0);
-	static char big[40000];
+	static char big[WS_MAX_MESSAGE / 2 + 1]; /* two of them: one byte over */
 	unsigned char hdr[14];
 	int a, b;
 	size_t n;
