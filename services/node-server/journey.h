@@ -49,9 +49,10 @@
  * bounded by keep * JOURNEY_STEPS * 1.7 KiB.
  *
  * Pages: a WebSocket client sends {"follow": [ids]} or {"unfollow": [ids]} (at most
- * JOURNEY_FOLLOW_MAX ids and WS_MAX_MESSAGE bytes per message); it then gets {"journey": <journey>} frames for those
- * ids: the current state at once, and the whole journey again at each change (best-effort:
- * ws.h Topics). A bad message gets one {"error": "bad_request", "message": ...} frame.
+ * JOURNEY_FOLLOW_MAX ids and WS_MAX_MESSAGE bytes per message); it then gets
+ * {"journey": <journey>} frames for those ids: the current state at once, and the whole
+ * journey again at each change (best-effort: ws.h Topics). A bad message gets one
+ * {"error": "bad_request", "message": ...} frame.
  *
  * Threads: every function is thread-safe (one mutex); journey_ws_text() runs on the hub
  * thread. Lock order: the journey mutex, then the hub's own (ws_hub_publish_topic()).
