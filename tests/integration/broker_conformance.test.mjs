@@ -521,13 +521,17 @@ describe('replies (§1.6)', () => {
 		'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/replier', 'ce-type': type,
 		'content-type': 'application/json',
 	});
+	// Trigger a sends order.created to a (the replier), trigger b sends order.replied to bRx.
+	const replyTriggers = (a, bRx) => [
+		triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
+		triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+	];
 
 	test('a 200 carrying a binary CloudEvent is re-ingested and reaches a second trigger', async () => {
 		const [a, bRx] = await receivers(() => ({ status: 200, headers: replyHeaders('reply-1', 'order.replied'), body: '{"r":1}' }), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc(),
-			triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
-			triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+			...replyTriggers(a, bRx),
 		];
 		await withBroker(docs, {}, async (b) => {
 			const before = await metric(b, 'broker_events_received_total');
@@ -547,8 +551,7 @@ describe('replies (§1.6)', () => {
 		const [a, bRx] = await receivers(() => ({ status: 200, headers: { 'content-type': 'application/cloudevents+json' }, body }), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc(),
-			triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
-			triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+			...replyTriggers(a, bRx),
 		];
 		await withBroker(docs, {}, async (b) => {
 			assert.equal((await send(b.ingress, { type: 'order.created' })).status, 202);
@@ -566,8 +569,7 @@ describe('replies (§1.6)', () => {
 			() => ({ status: 200 }), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc({ retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
-			triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
-			triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+			...replyTriggers(a, bRx),
 		];
 		await withBroker(docs, {}, async (b) => {
 			assert.equal((await send(b.ingress, { type: 'order.created' })).status, 202);
@@ -587,8 +589,7 @@ describe('replies (§1.6)', () => {
 		const [a, bRx] = await receivers(() => ({ status: 202, headers: replyHeaders('not-a-reply', 'order.replied'), body: '{"r":1}' }), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc({ retry: 2 }),
-			triggerDoc('a', { subscriber: { uri: a.url }, filter: { attributes: { type: 'order.created' } } }),
-			triggerDoc('b', { subscriber: { uri: bRx.url }, filter: { attributes: { type: 'order.replied' } } }),
+			...replyTriggers(a, bRx),
 		];
 		await withBroker(docs, {}, async (b) => {
 			assert.equal((await send(b.ingress, { type: 'order.created' })).status, 202);

@@ -45,6 +45,16 @@ async function depth(b) {
 	return m ? Number(m[1]) : NaN;
 }
 
+// Starts a broker on dir, posts ids (each answered 202), waits for sub's first attempt at each
+// and stops the broker gracefully: the deliveries wait in the log for their retry.
+async function acceptThenStop(dir, sub, ids) {
+	const b = await start(dir);
+	for (const id of ids)
+		assert.equal(await post(b, id), 202);
+	await sub.waitForCount(ids.length);
+	await stopClean(b);
+}
+
 const walFile = (dir) => path.join(dir, 'data', 'broker.wal');
 // The deliveries the log holds after a graceful stop (compacted: one put each).
 const pending = (dir) => fs.readFileSync(walFile(dir), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -56,17 +66,13 @@ test('failing subscriber: events waiting for a retry survive SIGTERM and are del
 	const dls = await startReceiver(() => ({ status: 200 }));
 	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S', deadLetterSink: { uri: dls.url } }, sub.url);
 	const ids = ['r1', 'r2', 'r3', 'r4', 'r5'];
-	let b = await start(dir);
-	for (const id of ids)
-		assert.equal(await post(b, id), 202);
-	await sub.waitForCount(ids.length);
-	await stopClean(b);
+	await acceptThenStop(dir, sub, ids);
 	const kept = pending(dir);
 	assert.equal(kept.length, ids.length, 'every pending delivery kept in the log');
 	assert.ok(kept.every((r) => r.op === 'put' && r.delivery.attempts >= 1), 'with its attempt count');
 
 	failing = false;
-	b = await start(dir);
+	const b = await start(dir);
 	await waitFor(async () => delivered(sub).size === ids.length, { timeoutMs: 10000, what: 'all events delivered' });
 	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
 	assert.deepEqual([...delivered(sub)].sort(), ids);
@@ -103,11 +109,7 @@ test('a log that cannot be rewritten at start-up: exit 1 naming the file, the lo
 	const dir = manifests({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT1S' }, sub.url);
 	const ids = ['w1', 'w2', 'w3'];
 	t.after(() => sub.close());
-	let b = await start(dir);
-	for (const id of ids)
-		assert.equal(await post(b, id), 202);
-	await sub.waitForCount(ids.length);
-	await stopClean(b);
+	await acceptThenStop(dir, sub, ids);
 	const before = fs.readFileSync(walFile(dir), 'utf8');
 	assert.equal(pending(dir).length, ids.length);
 	// "<log>.tmp" is a directory: the start-up rewrite encodes every delivery, then cannot
@@ -124,7 +126,7 @@ test('a log that cannot be rewritten at start-up: exit 1 naming the file, the lo
 
 	fs.rmdirSync(`${walFile(dir)}.tmp`);
 	failing = false;
-	b = await start(dir);
+	const b = await start(dir);
 	await waitFor(async () => delivered(sub).size === ids.length, { timeoutMs: 15000, what: 'all events delivered' });
 	await waitFor(async () => (await depth(b)) === 0, { what: 'queue empty' });
 	await stopClean(b);

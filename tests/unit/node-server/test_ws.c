@@ -853,10 +853,9 @@ static int tcp_connect(int port)
 	return fd;
 }
 
-Test(ws_http, handshake_table, LEAK_FINI, .timeout = 30)
+/* The real HTTP layer on 127.0.0.1 with ws_routes, for hub. */
+static struct http_server *ws_server_start(struct ws_hub *hub)
 {
-	struct metrics *reg = metrics_new();
-	struct ws_hub *hub = hub_start(reg, -1, 0);
 	struct http_server_config cfg = { .bind = "127.0.0.1",
 					  .service = "test-ws",
 					  .routes = ws_routes,
@@ -864,9 +863,18 @@ Test(ws_http, handshake_table, LEAK_FINI, .timeout = 30)
 					  .ctx = hub,
 					  .threads = 2 };
 	struct http_server *srv;
-	size_t i;
 
 	cr_assert_eq(http_server_start(&cfg, &srv), 0);
+	return srv;
+}
+
+Test(ws_http, handshake_table, LEAK_FINI, .timeout = 30)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub *hub = hub_start(reg, -1, 0);
+	struct http_server *srv = ws_server_start(hub);
+	size_t i;
+
 	cr_assert_eq(ws_hub_publish(hub, "[42]", 4), 0);
 	for (i = 0; i < ARRAY_SIZE(hrows); i++) {
 		const struct hrow *r = &hrows[i];
@@ -925,17 +933,10 @@ Test(ws_http, http_1_0_handshake_is_400, LEAK_FINI, .timeout = 30)
 				  "Sec-WebSocket-Version: 13\r\n" GOOD_KEY "\r\n";
 	struct metrics *reg = metrics_new();
 	struct ws_hub *hub = hub_start(reg, -1, 0);
-	struct http_server_config cfg = { .bind = "127.0.0.1",
-					  .service = "test-ws",
-					  .routes = ws_routes,
-					  .nroutes = 1,
-					  .ctx = hub,
-					  .threads = 2 };
-	struct http_server *srv;
+	struct http_server *srv = ws_server_start(hub);
 	char head[4096];
 	int fd;
 
-	cr_assert_eq(http_server_start(&cfg, &srv), 0);
 	fd = tcp_connect(http_server_port(srv));
 	send_all(fd, req, sizeof(req) - 1);
 	read_head(fd, head, sizeof(head));
