@@ -175,7 +175,13 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 		return ERR_IO;
 	if (created && mode != EVENTLOG_FSYNC_NEVER)
 		(void)fdio_sync_parent(path);
-	if (!created && repair_tail(fd, path) != 0) {
+	/*
+	 * What an earlier process wrote may still be only in the page cache (it was killed after
+	 * its write, before its sync): the sinks read those lines back as saved (dedupe) and answer
+	 * a redelivery from them, so they are made durable before anything is answered.
+	 */
+	if (!created && (repair_tail(fd, path) != 0 ||
+			 (mode != EVENTLOG_FSYNC_NEVER && fdatasync(fd) != 0 && errno != EINVAL))) {
 		int e = errno;
 
 		close(fd);
