@@ -1,6 +1,8 @@
 /* clock.c: see clock.h. */
 #include "common/clock.h"
 
+#include <limits.h>
+
 static long long read_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -44,7 +46,9 @@ void clock_mono_timespec(struct timespec *ts, long long mono_ms)
 
 void clock_deadline(struct timespec *ts, long long ms)
 {
-	long long ns = read_ns(CLOCK_MONOTONIC) + (ms > 0 ? ms : 0) * 1000000LL;
+	long long now = read_ns(CLOCK_MONOTONIC);
+	long long most = (LLONG_MAX - now) / 1000000LL; /* past it, ns would overflow */
+	long long ns = now + (ms < 0 ? 0 : ms > most ? most : ms) * 1000000LL;
 
 	ts->tv_sec = (time_t)(ns / 1000000000LL);
 	ts->tv_nsec = (long)(ns % 1000000000LL);

@@ -20,7 +20,10 @@ long long clock_mono_ms(void);
 long long clock_real_ns(void);
 long long clock_real_ms(void);
 
-/* Sets *ts to CLOCK_MONOTONIC now + ms (ms < 0 counts as 0), for pthread_cond_timedwait(). */
+/*
+ * Sets *ts to CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait(): ms < 0 counts as 0, and
+ * a deadline past what the clock can count (an ms of centuries) is the latest one it can.
+ */
 void clock_deadline(struct timespec *ts, long long ms);
 /* The absolute CLOCK_MONOTONIC time mono_ms as a timespec. */
 void clock_mono_timespec(struct timespec *ts, long long mono_ms);

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <errno.h>
 #include <pthread.h>
 
@@ -30,6 +31,22 @@ Test(clock, deadline_is_ahead_by_the_given_ms)
 	clock_deadline(&ts, -5);
 	at = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 	cr_assert_leq(at, clock_mono_ns());
+}
+
+/* BROKER_SHUTDOWN_GRACE and the like allow up to LLONG_MAX ms: the latest deadline, not a wrap. */
+Test(clock, a_deadline_of_centuries_saturates)
+{
+	static const long long huge[] = { 9300000000000LL, LLONG_MAX / 1000, LLONG_MAX };
+	struct timespec ts;
+
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		clock_deadline(&ts, huge[i]);
+		cr_assert_geq(ts.tv_nsec, 0, "%lld ms", huge[i]);
+		cr_assert_lt(ts.tv_nsec, 1000000000L, "%lld ms", huge[i]);
+		cr_assert_gt((long long)ts.tv_sec,
+			     clock_mono_ns() / 1000000000LL + 100LL * 365 * 86400,
+			     "%lld ms: at least a century ahead", huge[i]);
+	}
 }
 
 Test(clock, mono_timespec_splits_ms)
