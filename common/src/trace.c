@@ -457,7 +457,7 @@ static void span_free(struct trace_span *s)
 	free(s);
 }
 
-/* Decides sampling for s (ids set) under parent; sets recording and flags. */
+/* Decides sampling for s (ids set) under parent; sets sampling and flags. */
 static void span_sample(struct trace_span *s, const struct trace_context *parent, int has_parent)
 {
 	struct provider *p = get_provider();
@@ -465,12 +465,14 @@ static void span_sample(struct trace_span *s, const struct trace_context *parent
 	if (!p || p->cfg.disabled) {
 		/* no SDK: keep the parent's decision for the next hop */
 		s->ctx.flags = has_parent ? parent->flags & TRACE_FLAG_SAMPLED : 0;
-		s->recording = 0;
+		s->sampling = TRACE_SDK_OFF;
 		return;
 	}
-	s->recording = trace_sampler_should_sample(&p->cfg.sampler, has_parent ? parent : NULL,
-						   s->ctx.trace_id);
-	s->ctx.flags = s->recording ? TRACE_FLAG_SAMPLED : 0;
+	s->sampling = trace_sampler_should_sample(&p->cfg.sampler, has_parent ? parent : NULL,
+						  s->ctx.trace_id)
+			  ? TRACE_RECORDED
+			  : TRACE_DROPPED;
+	s->ctx.flags = s->sampling == TRACE_RECORDED ? TRACE_FLAG_SAMPLED : 0;
 }
 
 int trace_span_start(const char *name, enum trace_span_kind kind,
@@ -502,7 +504,7 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 	s->start_ns = clock_real_ns();
 	s->attrs = s->attrs_inline;
 	s->attrs_alloc = TRACE_SPAN_INLINE_ATTRS;
-	if (s->recording)
+	if (s->sampling == TRACE_RECORDED)
 		s->name = span_strdup(s, name);
 	*out = s;
 	return 0;
@@ -510,7 +512,12 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 
 int trace_span_recording(const struct trace_span *span)
 {
-	return span && span->recording;
+	return span && span->sampling == TRACE_RECORDED;
+}
+
+int trace_span_decided(const struct trace_span *span)
+{
+	return span && span->sampling != TRACE_SDK_OFF;
 }
 
 const struct trace_context *trace_span_context(const struct trace_span *span)
@@ -559,7 +566,7 @@ static void attrs_put(struct trace_span *s, struct trace_attr **arr, size_t *n, 
 
 void trace_span_set_attr(struct trace_span *span, const struct trace_attr *attr)
 {
-	if (!span || !span->recording || !attr || !attr->key)
+	if (!span || span->sampling != TRACE_RECORDED || !attr || !attr->key)
 		return;
 	attrs_put(span, &span->attrs, &span->nattrs, &span->attrs_alloc, &span->dropped_attrs,
 		  limit_attrs(), attr);
@@ -595,7 +602,7 @@ void trace_span_set_bool(struct trace_span *span, const char *key, int value)
 
 void trace_span_set_name(struct trace_span *span, const char *name)
 {
-	if (!span || !span->recording || !name)
+	if (!span || span->sampling != TRACE_RECORDED || !name)
 		return;
 	span_strfree(span, span->name);
 	span->name = span_strdup(span, name);
@@ -608,7 +615,7 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 	struct trace_event *e;
 	size_t alloc = 0, max_events = 128, max_attrs = 128;
 
-	if (!span || !span->recording || !name)
+	if (!span || span->sampling != TRACE_RECORDED || !name)
 		return;
 	p = get_provider();
 	if (p) {
@@ -632,7 +639,7 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 
 void trace_span_set_status(struct trace_span *span, enum trace_status status, const char *msg)
 {
-	if (!span || !span->recording)
+	if (!span || span->sampling != TRACE_RECORDED)
 		return;
 	span->status = status;
 	span_strfree(span, span->status_msg);
@@ -700,7 +707,7 @@ void trace_span_end(struct trace_span *span)
 		return;
 	if (current == span)
 		trace_span_exit(span);
-	if (!span->recording) {
+	if (span->sampling != TRACE_RECORDED) {
 		span_free(span);
 		return;
 	}

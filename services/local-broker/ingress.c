@@ -29,8 +29,10 @@ static int decode(struct http_request *req, struct ce_event **ev)
 }
 
 /*
- * The trace context the deliveries of this event continue: the ingress SERVER span's, or,
- * when it does not record (tracing off), the request's own headers, passed on unchanged.
+ * The trace context the deliveries of this event continue: the ingress SERVER span's whenever
+ * the SDK decided it, sampled or not (flags 00 then, so that the subscriber continues the
+ * broker's decision instead of starting a trace of its own); with the SDK off, the request's
+ * own headers, passed on unchanged.
  */
 static void delivery_context(struct http_request *req, char tp[TRACEPARENT_LEN + 1],
 			     const char **traceparent, const char **tracestate)
@@ -41,7 +43,7 @@ static void delivery_context(struct http_request *req, char tp[TRACEPARENT_LEN +
 
 	*traceparent = http_header(req, "traceparent");
 	*tracestate = http_header(req, "tracestate");
-	if (!trace_span_recording(req->span))
+	if (!trace_span_decided(req->span))
 		return;
 	n = trace_context_inject(ctx, &inj);
 	if (n == 0)

@@ -437,6 +437,33 @@ describe('dispatch (§1.6, §1.7)', () => {
 		await closeAll(sub);
 	});
 
+	// An event without a traceparent. A broker whose sampler says no still propagates its own
+	// context with flags 00 on every attempt (one trace), so that the subscriber continues that
+	// decision instead of sampling a trace of its own; with the SDK off it passes on what came.
+	for (const [name, env, want] of [
+		['sampler always_off', { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_TRACES_SAMPLER: 'always_off' }, 'flags 00'],
+		['SDK off', {}, 'none'],
+	]) {
+		test(`an event the broker does not sample: ${name} → traceparent ${want} on every attempt`, async () => {
+			let n = 0;
+			const [sub] = await receivers(() => ({ status: ++n <= 2 ? 500 : 202 }));
+			const docs = [brokerDoc({ retry: 2 }), triggerDoc('t', { subscriber: { uri: sub.url } })];
+			await withBroker(docs, { env }, async (b) => {
+				assert.equal((await send(b.ingress)).status, 202);
+				await sub.waitForCount(3);
+				const tps = sub.requests.map((q) => q.headers.traceparent);
+				if (want === 'none') {
+					assert.deepEqual(tps, [undefined, undefined, undefined]);
+					return;
+				}
+				for (const tp of tps)
+					assert.match(tp || '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, `every attempt: ${tps}`);
+				assert.equal(new Set(tps.map((tp) => tp.split('-')[1])).size, 1, 'one trace for all attempts');
+			});
+			await closeAll(sub);
+		});
+	}
+
 	test('delivery.format json sends structured mode', async () => {
 		const [sub] = await receivers(() => ({ status: 200 }));
 		const docs = [brokerDoc(), triggerDoc('t', { subscriber: { uri: sub.url }, delivery: { format: 'json' } })];

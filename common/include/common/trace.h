@@ -195,6 +195,13 @@ struct trace_event {
 #define TRACE_SPAN_INLINE_ATTRS 16
 #define TRACE_SPAN_POOL		512
 
+/* What the SDK decided for a span when it started (trace_span_start()). */
+enum trace_sampling {
+	TRACE_SDK_OFF = 0, /* no decision: the SDK is off; the context keeps the parent's flags */
+	TRACE_DROPPED,	   /* the sampler said no: non-recording, its context has flags 00 */
+	TRACE_RECORDED,	   /* sampled: attributes and events are kept, and it is exported */
+};
+
 /*
  * A span. The fields are for exporters (otlp.c), read-only, after trace_span_end(); code that
  * creates spans uses the functions below. A recording span keeps its first
@@ -217,7 +224,7 @@ struct trace_span {
 	unsigned dropped_events;
 	enum trace_status status;
 	char *status_msg;
-	int recording;
+	enum trace_sampling sampling;
 	struct trace_span *prev_current; /* trace_span_enter() */
 	struct trace_attr attrs_inline[TRACE_SPAN_INLINE_ATTRS];
 	size_t pool_used;
@@ -234,6 +241,13 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 		     const struct trace_context *parent, struct trace_span **out);
 /* Whether the span records (was sampled and the SDK is enabled). */
 int trace_span_recording(const struct trace_span *span);
+/*
+ * Whether this service's SDK decided the span's sampling (recorded or dropped): its context is
+ * then the one to propagate, with flags 00 when dropped, so that the next hop continues the
+ * decision (W3C Trace Context). False for NULL and with the SDK off, where a hop that takes no
+ * part may pass its caller's context on unchanged instead.
+ */
+int trace_span_decided(const struct trace_span *span);
 /* The span's own context, to inject downstream or to parent children. */
 const struct trace_context *trace_span_context(const struct trace_span *span);
 
