@@ -504,7 +504,7 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 	s->start_ns = clock_real_ns();
 	s->attrs = s->attrs_inline;
 	s->attrs_alloc = TRACE_SPAN_INLINE_ATTRS;
-	if (s->sampling == TRACE_RECORDED)
+	if (trace_span_recording(s))
 		s->name = span_strdup(s, name);
 	*out = s;
 	return 0;
@@ -566,7 +566,7 @@ static void attrs_put(struct trace_span *s, struct trace_attr **arr, size_t *n, 
 
 void trace_span_set_attr(struct trace_span *span, const struct trace_attr *attr)
 {
-	if (!span || span->sampling != TRACE_RECORDED || !attr || !attr->key)
+	if (!trace_span_recording(span) || !attr || !attr->key)
 		return;
 	attrs_put(span, &span->attrs, &span->nattrs, &span->attrs_alloc, &span->dropped_attrs,
 		  limit_attrs(), attr);
@@ -602,7 +602,7 @@ void trace_span_set_bool(struct trace_span *span, const char *key, int value)
 
 void trace_span_set_name(struct trace_span *span, const char *name)
 {
-	if (!span || span->sampling != TRACE_RECORDED || !name)
+	if (!trace_span_recording(span) || !name)
 		return;
 	span_strfree(span, span->name);
 	span->name = span_strdup(span, name);
@@ -615,7 +615,7 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 	struct trace_event *e;
 	size_t alloc = 0, max_events = 128, max_attrs = 128;
 
-	if (!span || span->sampling != TRACE_RECORDED || !name)
+	if (!trace_span_recording(span) || !name)
 		return;
 	p = get_provider();
 	if (p) {
@@ -639,7 +639,7 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 
 void trace_span_set_status(struct trace_span *span, enum trace_status status, const char *msg)
 {
-	if (!span || span->sampling != TRACE_RECORDED)
+	if (!trace_span_recording(span))
 		return;
 	span->status = status;
 	span_strfree(span, span->status_msg);
@@ -707,7 +707,7 @@ void trace_span_end(struct trace_span *span)
 		return;
 	if (current == span)
 		trace_span_exit(span);
-	if (span->sampling != TRACE_RECORDED) {
+	if (!trace_span_recording(span)) {
 		span_free(span);
 		return;
 	}
