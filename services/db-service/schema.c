@@ -58,6 +58,7 @@ const size_t schema_nmigrations = ARRAY_SIZE(schema_migrations);
 
 static const char *const prologue[] = {
 	"BEGIN",
+	"SET LOCAL lock_timeout = '" SCHEMA_LOCK_TIMEOUT "'",
 	"SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")",
 	"CREATE TABLE IF NOT EXISTS schema_migrations ("
 	" version integer PRIMARY KEY,"

@@ -7,6 +7,12 @@
  * schema_migrations and applies nothing. Each migration is applied at most once per database
  * (its version is recorded in the same transaction), which is what keeps the sample reviews
  * from being seeded twice.
+ *
+ * Every lock the transaction waits for, the advisory lock first, is bounded by
+ * SCHEMA_LOCK_TIMEOUT. A session that holds the lock and never lets go (a replica whose
+ * connection the server has not yet seen die, a psql left open) then costs a failed attempt,
+ * which the migrator logs and retries, instead of a query that blocks db-service's migration
+ * and its shutdown until the server drops that session.
  */
 #ifndef DB_SERVICE_SCHEMA_H
 #define DB_SERVICE_SCHEMA_H
@@ -19,6 +25,9 @@
 
 /* The advisory lock key ("bookstor" in ASCII, as a positive bigint). */
 #define SCHEMA_LOCK_KEY "7093010716826431346"
+
+/* The longest one attempt waits for any lock (PostgreSQL's lock_timeout syntax). */
+#define SCHEMA_LOCK_TIMEOUT "5s"
 
 struct migration {
 	int version;		       /* strictly increasing from 1 */

@@ -135,3 +135,32 @@ test('db-service starts before PostgreSQL, retries the schema, and stops cleanly
 	const r = await stop(s);
 	assert.match(r.stderr, /schema: attempt 1 failed/, 'each failed attempt is logged');
 });
+
+// The migrator's advisory lock, held by a session that never lets go (a replica whose dead
+// connection the server has not noticed yet, a psql left open): each attempt gives up after
+// the schema's lock_timeout, so the wait is logged and retried, SIGTERM is answered, and the
+// migration runs as soon as the lock is free.
+const SCHEMA_LOCK_KEY = '7093010716826431346'; // services/db-service/schema.h
+
+test('a schema lock held elsewhere: attempts time out and retry, SIGTERM still stops db-service', { skip }, async (t) => {
+	const holder = await pg.session();
+	t.after(() => holder.close());
+	await holder.run(`SELECT pg_advisory_lock(${SCHEMA_LOCK_KEY})`);
+
+	const waiting = await startDb('/healthz');
+	await waitFor(() => /schema: attempt 2 failed/.test(waiting.stderr()),
+		{ timeoutMs: 30000, intervalMs: 100, what: 'two migration attempts that gave up on the lock' });
+	assert.match(waiting.stderr(), /lock timeout/, 'the reason is logged');
+	assert.equal((await call(`${waiting.url}/readyz`)).status, 503);
+	assertUnavailable(await call(`${waiting.url}/reviews`), 'GET /reviews while the schema waits');
+	await stop(waiting); // a migrator stuck on the lock would hold this past stop()'s deadline
+
+	const s = await startDb('/healthz');
+	await waitFor(() => /schema: attempt 1 failed/.test(s.stderr()),
+		{ timeoutMs: 30000, intervalMs: 100, what: 'a migration attempt that gave up on the lock' });
+	await holder.run(`SELECT pg_advisory_unlock(${SCHEMA_LOCK_KEY})`);
+	await waitFor(async () => (await call(`${s.url}/readyz`)).status === 200,
+		{ timeoutMs: 30000, intervalMs: 100, what: '/readyz once the lock is free' });
+	assert.equal((await call(`${s.url}/reviews`)).status, 200);
+	await stop(s);
+});

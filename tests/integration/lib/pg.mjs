@@ -25,6 +25,8 @@
 //   restart()  stop() then start()
 //   running    whether the postmaster is up
 //   log()      the server log so far (for assertion messages)
+//   session()  one psql connection that stays open: await s.run(sql) (waits until psql has
+//              run it), await s.close(); for holding a lock across steps of a test
 //   cleanup()  stop (immediate) and remove the directory; also run at process exit
 //
 // Only node built-ins are used. Every wait polls with a deadline; nothing sleeps and hopes.
@@ -174,6 +176,47 @@ class Postgres {
 	async restart() {
 		await this.stop();
 		await this.start();
+	}
+
+	// One psql session kept open; run() resolves when psql has echoed a marker after the SQL.
+	async session({ database = this.database } = {}) {
+		const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', this.socketDir,
+			'-p', String(this.port), '-U', 'postgres', '-d', database];
+		const [file, argv] = cmd('psql', args);
+		const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+		let output = '';
+		let exited = null;
+		child.stdout.on('data', (d) => { output += d; });
+		child.stderr.on('data', (d) => { output += d; });
+		const exit = new Promise((resolve) => child.on('exit', (code) => {
+			exited = { code };
+			resolve(exited);
+		}));
+		let marks = 0;
+		return {
+			output: () => output,
+			async run(sql) {
+				const mark = `-- done ${++marks} --`;
+				child.stdin.write(`${sql};\n\\echo '${mark}'\n`);
+				const deadline = Date.now() + START_DEADLINE_MS;
+				while (!output.includes(mark)) {
+					if (exited) throw new Error(`psql exited (${exited.code}): ${output}`);
+					if (Date.now() > deadline) throw new Error(`psql did not run ${sql}: ${output}`);
+					await delay(20);
+				}
+			},
+			async close() {
+				child.stdin.end();
+				let timer;
+				const late = new Promise((resolve) => { timer = setTimeout(resolve, STOP_DEADLINE_MS); });
+				const r = await Promise.race([exit, late]);
+				clearTimeout(timer);
+				if (!r) {
+					child.kill('SIGKILL');
+					throw new Error(`psql did not exit within ${STOP_DEADLINE_MS} ms`);
+				}
+			},
+		};
 	}
 
 	// Runs SQL through psql over the unix socket; returns rows as arrays of strings.
