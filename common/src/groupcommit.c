@@ -37,6 +37,16 @@ void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *a
 	g->sync_arg = fn ? arg : NULL;
 }
 
+/* Makes the first failure sticky: every later append and commit fails with ERR_IO. */
+static void set_sticky(struct groupcommit *g, int e, const char *what)
+{
+	if (g->sticky_errno)
+		return;
+	g->sticky_errno = e ? e : EIO;
+	g->sticky_what = what;
+	log_error("%s: %s: %s; refusing further appends", g->name, what, strerror(g->sticky_errno));
+}
+
 int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t len,
 		       unsigned long long *seq)
 {
@@ -44,8 +54,8 @@ int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t l
 	off_t end;
 	int e;
 
-	if (g->sync_errno) {
-		errno = g->sync_errno;
+	if (g->sticky_errno) {
+		errno = g->sticky_errno;
 		return ERR_IO;
 	}
 	n = write(fd, data, len);
@@ -54,13 +64,16 @@ int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t l
 		return 0;
 	}
 	e = n < 0 ? errno : ENOSPC;
+	log_error("%s: write failed: %s", g->name, n < 0 ? strerror(e) : "short write");
 	if (n > 0) {
-		/* O_APPEND left the offset at the end of the partial record. */
+		/*
+		 * O_APPEND left the offset at the end of the partial record. Left in place, it
+		 * would sit between whole records once the next append lands after it.
+		 */
 		end = lseek(fd, 0, SEEK_CUR);
 		if (end < n || ftruncate(fd, end - n) != 0)
-			log_error("%s: cannot cut a partial record: %s", g->name, strerror(errno));
+			set_sticky(g, errno, "a partial record could not be cut off");
 	}
-	log_error("%s: write failed: %s", g->name, n < 0 ? strerror(e) : "short write");
 	errno = e;
 	return ERR_IO;
 }
@@ -83,9 +96,8 @@ static void sync_done(struct groupcommit *g, unsigned long long target, int rc, 
 	if (rc == 0) {
 		if (target > g->synced)
 			g->synced = target;
-	} else if (!g->sync_errno) {
-		g->sync_errno = e ? e : EIO;
-		log_error("%s: sync failed: %s; refusing further appends", g->name, strerror(e));
+	} else {
+		set_sticky(g, e, "a sync failed");
 	}
 }
 
@@ -98,7 +110,7 @@ int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bo
 
 		if (g->synced >= seq)
 			return 0;
-		if (g->sync_errno)
+		if (g->sticky_errno)
 			return ERR_IO;
 		if (g->syncing) {
 			pthread_cond_wait(&g->cv, g->mu);
@@ -144,13 +156,15 @@ unsigned long long groupcommit_syncs(struct groupcommit *g)
 
 int groupcommit_check(struct groupcommit *g, struct buf *reason)
 {
+	const char *what;
 	int e;
 
 	pthread_mutex_lock(g->mu);
-	e = g->sync_errno;
+	e = g->sticky_errno;
+	what = g->sticky_what;
 	pthread_mutex_unlock(g->mu);
 	if (!e)
 		return 0;
-	buf_appendf(reason, "%s: a sync failed (%s)", g->name, strerror(e));
+	buf_appendf(reason, "%s: %s (%s)", g->name, what, strerror(e));
 	return -1;
 }

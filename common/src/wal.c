@@ -281,7 +281,7 @@ int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg)
 	buf_init(&err, 1024);
 	pthread_mutex_lock(&w->mu);
 	groupcommit_quiesce(&w->gc);
-	if (w->gc.sync_errno) {
+	if (w->gc.sticky_errno) {
 		rc = ERR_IO;
 		goto out;
 	}

@@ -103,7 +103,7 @@ int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t *
 long long eventlog_size(struct eventlog *log);
 /* How many syncs the log has performed (group commit makes this << appends under load). */
 unsigned long long eventlog_syncs(struct eventlog *log);
-/* The readiness check: 0, or -1 with a reason appended (a sync failed earlier). */
+/* The readiness check: 0, or -1 with a reason appended (a sticky failure: groupcommit.h). */
 int eventlog_check(struct eventlog *log, struct buf *reason);
 /* Closes the file and frees log; no append may be running. NULL is a no-op. */
 void eventlog_close(struct eventlog *log);

@@ -6,8 +6,13 @@
  * is the highest one known to be on disk. A committer whose number is not synced yet and finds
  * no sync running leads one: it snapshots `written`, drops the lock, syncs, retakes the lock,
  * publishes the snapshot as `synced` and wakes every waiter; the others wait. Appends made
- * while the leader syncs are covered by the next sync, led by one of their committers. A sync
- * that fails is sticky: `sync_errno` is set, and every later commit fails with ERR_IO.
+ * while the leader syncs are covered by the next sync, led by one of their committers.
+ *
+ * Two failures are sticky: a sync that fails, and a partial record (a short write) that cannot
+ * be cut back off the file. `sticky_errno` is set, and every later append and commit fails
+ * with ERR_IO, so nothing is appended after a record that may be lost or torn; the owner's
+ * readiness check (groupcommit_check()) reports it. A partial record left at the end is healed
+ * when the owner next opens the file.
  *
  * Threading contract: the group commit uses its owner's mutex (given to groupcommit_init()).
  * Every call below except init/release/set_sync is made with that mutex held, and the fields
@@ -38,7 +43,8 @@ struct groupcommit {
 	unsigned long long synced;  /* appends 1..synced are on disk */
 	unsigned long long syncs;   /* syncs performed */
 	bool syncing;		    /* a leader is syncing right now */
-	int sync_errno;		    /* sticky: a sync failed with this errno */
+	int sticky_errno;	    /* a sync or a cut failed with this errno (sticky) */
+	const char *sticky_what;    /* which of the two, for readiness (static string) */
 };
 
 /* Prepares g over the owner's mutex mu; name must outlive g. */
@@ -48,24 +54,26 @@ void groupcommit_release(struct groupcommit *g);
 void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *arg);
 /*
  * Appends data[0..len) to fd (open with O_APPEND) with one write(2) and numbers it: 0 with
- * *seq set (++written), or ERR_IO when a sync failed before (sticky) or the write failed or
+ * *seq set (++written), or ERR_IO when a sticky failure came before or the write failed or
  * was short. A short write is cut back off, so that the file still ends with a whole record
- * and the next append starts clean; errno says why (ENOSPC for a short write).
+ * and the next append starts clean; errno says why (ENOSPC for a short write). When the cut
+ * fails, the failure becomes sticky.
  */
 int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t len,
 		       unsigned long long *seq);
 /*
  * Waits until append seq is on disk. With lead_unlocked, a committer that leads syncs without
  * the mutex, so others keep appending (FSYNC=batch); without it, it syncs holding the mutex,
- * so nothing is appended meanwhile (FSYNC=always). 0, or ERR_IO when a sync failed (now or
- * before). A file that cannot be synced at all (EINVAL: a pipe, /dev/null) counts as synced.
+ * so nothing is appended meanwhile (FSYNC=always). 0, or ERR_IO when a sync failed now or a
+ * sticky failure came before. A file that cannot be synced at all (EINVAL: a pipe, /dev/null) counts as synced.
  */
 int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bool lead_unlocked);
 /* The number of syncs performed so far (takes the owner's mutex: call it without). */
 unsigned long long groupcommit_syncs(struct groupcommit *g);
 /*
- * Readiness (takes the owner's mutex: call it without): 0 while no sync failed, else -1 with
- * "<name>: a sync failed (<reason>)" appended to reason.
+ * Readiness (takes the owner's mutex: call it without): 0 while nothing sticky failed, else
+ * -1 with "<name>: a sync failed (<reason>)" or "<name>: a partial record could not be cut
+ * off (<reason>)" appended to reason.
  */
 int groupcommit_check(struct groupcommit *g, struct buf *reason);
 /* Waits until no sync is running (before the owner swaps its file). */

@@ -95,7 +95,7 @@ int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg);
 long long wal_size(struct wal *w);
 /* Syncs performed (group commit makes this << commits under load). */
 unsigned long long wal_syncs(struct wal *w);
-/* The readiness check: 0, or -1 with a reason appended (a sync failed earlier). */
+/* The readiness check: 0, or -1 with a reason appended (a sticky failure: groupcommit.h). */
 int wal_check(struct wal *w, struct buf *reason);
 /* Closes the file and frees w; nothing may be running on it. NULL is a no-op. */
 void wal_close(struct wal *w);

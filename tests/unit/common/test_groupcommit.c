@@ -197,7 +197,7 @@ Test(groupcommit, a_failed_sync_is_sticky)
 	cr_assert_eq(append_commit(&f, true), 0);
 	atomic_store(&fail_with, EIO);
 	cr_expect_eq(append_commit(&f, true), ERR_IO);
-	cr_expect_eq(f.gc.sync_errno, EIO);
+	cr_expect_eq(f.gc.sticky_errno, EIO);
 	atomic_store(&fail_with, 0);
 	cr_expect_eq(append_commit(&f, true), ERR_IO, "sticky after the disk recovers");
 	cr_expect_eq(append_commit(&f, false), ERR_IO);
@@ -231,7 +231,7 @@ Test(groupcommit, einval_counts_as_synced)
 	file_open(&f);
 	atomic_store(&fail_with, EINVAL);
 	cr_expect_eq(append_commit(&f, true), 0);
-	cr_expect_eq(f.gc.sync_errno, 0);
+	cr_expect_eq(f.gc.sticky_errno, 0);
 	file_close(&f);
 }
 
