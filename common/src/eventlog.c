@@ -173,8 +173,15 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	}
 	if (fd < 0)
 		return ERR_IO;
-	if (created && mode != EVENTLOG_FSYNC_NEVER)
-		(void)fdio_sync_parent(path);
+	/* A created log whose name is not durable is removed, so the next start creates it again. */
+	if (created && mode != EVENTLOG_FSYNC_NEVER && fdio_sync_parent(path) != 0) {
+		int e = errno;
+
+		close(fd);
+		unlink(path);
+		errno = e;
+		return ERR_IO;
+	}
 	/*
 	 * What an earlier process wrote may still be only in the page cache (it was killed after
 	 * its write, before its sync): the sinks read those lines back as saved (dedupe) and answer

@@ -78,7 +78,7 @@ int fdio_sync_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir;
-	int fd, rc = -1;
+	int fd, rc = -1, e;
 
 	if (!slash)
 		dir = xstrdup(".");
@@ -89,10 +89,14 @@ int fdio_sync_parent(const char *path)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		rc = fsync(fd);
+		e = errno;
 		if (rc != 0)
-			log_warn("fsync of directory %s failed: %s", dir, strerror(errno));
+			log_warn("fsync of directory %s failed: %s", dir, strerror(e));
 		close(fd);
+	} else {
+		e = errno;
 	}
 	free(dir);
+	errno = e;
 	return rc;
 }

@@ -37,8 +37,7 @@ void groupcommit_set_sync(struct groupcommit *g, groupcommit_sync_fn fn, void *a
 	g->sync_arg = fn ? arg : NULL;
 }
 
-/* Makes the first failure sticky: every later append and commit fails with ERR_IO. */
-static void set_sticky(struct groupcommit *g, int e, const char *what)
+void groupcommit_fail(struct groupcommit *g, int e, const char *what)
 {
 	if (g->sticky_errno)
 		return;
@@ -72,7 +71,7 @@ int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t l
 		 */
 		end = lseek(fd, 0, SEEK_CUR);
 		if (end < n || ftruncate(fd, end - n) != 0)
-			set_sticky(g, errno, "a partial record could not be cut off");
+			groupcommit_fail(g, errno, "a partial record could not be cut off");
 	}
 	errno = e;
 	return ERR_IO;
@@ -97,7 +96,7 @@ static void sync_done(struct groupcommit *g, unsigned long long target, int rc, 
 		if (target > g->synced)
 			g->synced = target;
 	} else {
-		set_sticky(g, e, "a sync failed");
+		groupcommit_fail(g, e, "a sync failed");
 	}
 }
 

@@ -122,19 +122,17 @@ int wal_set_aside(const char *path, struct buf *moved_to)
 /* ---- files --------------------------------------------------------------------------------- */
 
 /*
- * An empty snapshot over an empty file needs no new file: opens path for appending and syncs
- * its directory, as a rename would have (unless mode is never). 0 with *fd_out, or -1 when path
- * is not an empty regular file or its directory cannot be synced (then write the snapshot).
+ * An empty snapshot over an empty file needs no new file: opens path for appending. 0 with
+ * *fd_out, or -1 when path is not an empty regular file (then write the snapshot).
  */
-static int reopen_empty(const char *path, enum eventlog_fsync mode, int *fd_out)
+static int reopen_empty(const char *path, int *fd_out)
 {
 	struct stat st;
 	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 ||
-	    (mode != EVENTLOG_FSYNC_NEVER && fdio_sync_parent(path) != 0)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
 		close(fd);
 		return -1;
 	}
@@ -143,10 +141,28 @@ static int reopen_empty(const char *path, enum eventlog_fsync mode, int *fd_out)
 }
 
 /*
+ * Makes path's directory entry durable (unless mode is never): 0, or ERR_IO with err filled
+ * and errno set. Until it is, a crash of the machine may bring back the file that was there
+ * before, without what was appended since.
+ */
+static int sync_entry(const char *path, enum eventlog_fsync mode, struct buf *err)
+{
+	int e;
+
+	if (mode == EVENTLOG_FSYNC_NEVER || fdio_sync_parent(path) == 0)
+		return 0;
+	e = errno;
+	buf_appendf(err, "%s: its directory cannot be synced: %s", path, strerror(e));
+	errno = e;
+	return ERR_IO;
+}
+
+/*
  * Writes the snapshot to "<path>.tmp", syncs it (unless mode is never) and renames it over
  * path; an empty snapshot over an empty file keeps that file (reopen_empty(): a broker that
  * restarts with nothing pending creates and syncs no file). Returns 0 with the new file's
- * descriptor (open for appending) and size, or ERR_IO.
+ * descriptor (open for appending) and size, or ERR_IO. The directory entry is not synced
+ * yet: the caller does it (sync_entry()), as the file at path is the new one either way.
  */
 static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, void *arg,
 			  int *fd_out, long long *size_out, struct buf *err)
@@ -158,7 +174,7 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 
 	buf_init(&chunk, BUF_NOCAP);
 	more = fn ? fn(&chunk, arg) : 1;
-	if (more == 1 && chunk.len == 0 && reopen_empty(path, mode, fd_out) == 0) {
+	if (more == 1 && chunk.len == 0 && reopen_empty(path, fd_out) == 0) {
 		*size_out = 0;
 		rc = 0;
 		goto cleanup;
@@ -191,8 +207,6 @@ static int write_snapshot(const char *path, enum eventlog_fsync mode, wal_snapsh
 		buf_appendf(err, "rename %s: %s", path, strerror(errno));
 		goto cleanup;
 	}
-	if (mode != EVENTLOG_FSYNC_NEVER)
-		(void)fdio_sync_parent(path);
 	*fd_out = fd;
 	*size_out = size;
 	fd = -1;
@@ -216,6 +230,8 @@ int wal_open(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, voi
 
 	*out = NULL;
 	rc = write_snapshot(path, mode, fn, arg, &fd, &size, err);
+	if (rc == 0 && (rc = sync_entry(path, mode, err)) != 0)
+		close(fd);
 	if (rc)
 		return rc;
 	w = xcalloc(1, sizeof(*w));
@@ -294,6 +310,13 @@ int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg)
 	close(w->fd);
 	w->fd = fd;
 	w->size = size;
+	rc = sync_entry(w->path, w->mode, &err);
+	if (rc) {
+		/* path names the new file now, but a crash may still bring the old one back. */
+		groupcommit_fail(&w->gc, errno,
+				 "the compacted log's directory entry is not synced");
+		goto out;
+	}
 	groupcommit_all_synced(&w->gc); /* the snapshot holds the effect of every append */
 out:
 	pthread_mutex_unlock(&w->mu);

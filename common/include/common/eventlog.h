@@ -82,8 +82,9 @@ struct eventlog;
  * repaired first (see "Repair on open" above), and unless mode is never it is synced: a line
  * an earlier process wrote but did not live to sync is read back as saved, so it must be on
  * disk before a repeat is answered from it. Returns 0 and *out, or ERR_IO with errno set (a
- * missing or unwritable directory, a torn tail that cannot be moved aside, a failed sync):
- * services report it and exit 2.
+ * missing or unwritable directory, a torn tail that cannot be moved aside, a failed sync of the
+ * file or of the directory of a file it created, which it then removes again): services report
+ * it and exit 2.
  */
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out);
 /*

@@ -22,8 +22,8 @@ ssize_t fdio_pread_full(int fd, void *p, size_t n, off_t off);
 int fdio_write_full(int fd, const void *p, size_t n);
 /*
  * Makes a newly created (or renamed) directory entry durable: fsyncs the directory that holds
- * path. 0, or -1 when the directory cannot be opened or synced (a failed sync is logged as a
- * warning; callers go on, as the entry itself was written).
+ * path. 0, or -1 with errno when the directory cannot be opened or synced (a failed sync is
+ * also logged as a warning). Until it succeeds, a crash of the machine may lose the entry.
  */
 int fdio_sync_parent(const char *path);
 

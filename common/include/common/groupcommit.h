@@ -9,7 +9,7 @@
  * while the leader syncs are covered by the next sync, led by one of their committers.
  *
  * Two failures are sticky: a sync that fails, and a partial record (a short write) that cannot
- * be cut back off the file. `sticky_errno` is set, and every later append and commit fails
+ * be cut back off the file; the owner adds its own with groupcommit_fail(). `sticky_errno` is set, and every later append and commit fails
  * with ERR_IO, so nothing is appended after a record that may be lost or torn; the owner's
  * readiness check (groupcommit_check()) reports it. A partial record left at the end is healed
  * when the owner next opens the file.
@@ -76,6 +76,12 @@ unsigned long long groupcommit_syncs(struct groupcommit *g);
  * off (<reason>)" appended to reason.
  */
 int groupcommit_check(struct groupcommit *g, struct buf *reason);
+/*
+ * Makes a failure sticky (the first one wins; e 0 counts as EIO): every later append and
+ * commit fails with ERR_IO, and groupcommit_check() reports "<name>: <what> (<strerror(e)>)".
+ * what must be a static string. Logged as an error.
+ */
+void groupcommit_fail(struct groupcommit *g, int e, const char *what);
 /* Waits until no sync is running (before the owner swaps its file). */
 void groupcommit_quiesce(struct groupcommit *g);
 /* Marks every append so far as durable (the owner rewrote them into a synced file). */

@@ -30,7 +30,9 @@
  * file keeps that file (its directory is synced; nothing else is written). The caller
  * guarantees that the snapshot includes the effect of every record appended before (it holds
  * its own lock across the call, so no append interleaves); the rewrite therefore counts as a
- * commit of them all.
+ * commit of them all. When the directory cannot be synced after the rename, path already names
+ * the new file but a crash of the machine could bring the old one back: wal_open() then fails,
+ * and wal_rewrite() fails with a sticky failure (appends go nowhere that could be lost).
  *
  * Ownership: struct wal is opaque, created by wal_open(), freed by wal_close(). wal_append(),
  * wal_commit(), wal_size(), wal_syncs() and wal_check() are thread-safe; wal_rewrite() may
@@ -89,7 +91,11 @@ int wal_open(const char *path, enum eventlog_fsync mode, wal_snapshot_fn fn, voi
 int wal_append(struct wal *w, const char *data, size_t len, unsigned long long *seq);
 /* Waits until every record up to seq is durable (see the modes above). 0 or ERR_IO. */
 int wal_commit(struct wal *w, unsigned long long seq);
-/* Replaces the file with the snapshot fn produces (see Compaction). 0 or ERR_IO. */
+/*
+ * Replaces the file with the snapshot fn produces (see Compaction). 0, or ERR_IO: the old file
+ * is kept when the snapshot could not be written, and the failure is sticky when the new
+ * file's directory entry could not be synced.
+ */
 int wal_rewrite(struct wal *w, wal_snapshot_fn fn, void *arg);
 /* The file's size in bytes (appended since the last rewrite, plus the snapshot). */
 long long wal_size(struct wal *w);

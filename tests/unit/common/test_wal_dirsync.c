@@ -1,0 +1,120 @@
+/*
+ * test_wal_dirsync.c: the WAL's directory entry must be durable before the WAL counts as
+ * written. After the rename of a snapshot over the log, a crash of the machine may bring the
+ * old file back until the directory is synced, without what was appended since. So a failed
+ * directory sync fails wal_open(), and makes wal_rewrite() fail with a sticky failure (no
+ * append lands in a file that may vanish). fsync() is interposed in this binary so that a
+ * directory's sync can be made to fail; it makes the real call otherwise.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/wal.h"
+
+static char dir[64];
+static char path[96];
+static int dir_sync_fails_with; /* 0: directories sync */
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	if (dir_sync_fails_with && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = dir_sync_fails_with;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_wal_dirsync.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/x.wal", dir);
+	dir_sync_fails_with = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(wal_dirsync, .init = setup, .fini = teardown);
+
+static char rec_a[] = "a\n", rec_c[] = "c\n";
+
+/* A snapshot of one record. */
+static int one_record(struct buf *chunk, void *arg)
+{
+	buf_appends(chunk, arg);
+	return 1;
+}
+
+Test(wal_dirsync, open_fails_when_the_directory_cannot_be_synced)
+{
+	struct wal *w = NULL;
+	struct buf err;
+
+	buf_init(&err, BUF_NOCAP);
+	dir_sync_fails_with = EIO;
+	cr_expect_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, one_record, rec_a, &w, &err), ERR_IO);
+	cr_expect_null(w);
+	cr_expect(strstr(err.data, "directory cannot be synced") != NULL, "%s", err.data);
+	wal_close(w);
+
+	buf_reset(&err);
+	dir_sync_fails_with = 0;
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, one_record, rec_a, &w, &err), 0, "%s",
+		     err.data);
+	wal_close(w);
+	buf_release(&err);
+}
+
+Test(wal_dirsync, never_mode_does_not_sync_the_directory)
+{
+	struct wal *w = NULL;
+	struct buf err;
+
+	buf_init(&err, BUF_NOCAP);
+	dir_sync_fails_with = EIO;
+	cr_expect_eq(wal_open(path, EVENTLOG_FSYNC_NEVER, one_record, rec_a, &w, &err), 0, "%s",
+		     err.data);
+	wal_close(w);
+	buf_release(&err);
+}
+
+Test(wal_dirsync, a_rewrite_whose_directory_is_not_synced_is_a_sticky_failure)
+{
+	unsigned long long seq;
+	struct wal *w = NULL;
+	struct buf err, why;
+
+	buf_init(&err, BUF_NOCAP);
+	buf_init(&why, 256);
+	cr_assert_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, one_record, rec_a, &w, &err), 0, "%s",
+		     err.data);
+	cr_assert_eq(wal_append(w, "b\n", 2, &seq), 0);
+	cr_assert_eq(wal_commit(w, seq), 0);
+
+	dir_sync_fails_with = EIO;
+	cr_expect_eq(wal_rewrite(w, one_record, rec_c), ERR_IO);
+	dir_sync_fails_with = 0;
+	cr_expect_eq(wal_check(w, &why), -1, "not ready after the failed rewrite");
+	cr_expect(strstr(why.data, "directory entry is not synced") != NULL, "%s", why.data);
+	cr_expect_eq(wal_append(w, "d\n", 2, &seq), ERR_IO, "no append after it");
+	cr_expect_eq(wal_rewrite(w, one_record, rec_c), ERR_IO, "nor a later rewrite");
+	wal_close(w);
+	buf_release(&why);
+	buf_release(&err);
+}
