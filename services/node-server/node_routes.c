@@ -206,6 +206,16 @@ static void upstream_message(const struct httpc_response *res, char *out, size_t
 	json_decref(j);
 }
 
+/*
+ * Whether db-service refused the review itself (400, 413, 415: the same review would be refused
+ * again), as opposed to "not now": 408, 409 "try again" and 429 are retried, as Knative retries
+ * them, and are answered like a 5xx.
+ */
+static int upstream_rejected(int status)
+{
+	return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
+}
+
 /* The "id" of the review db-service answered, or 0. */
 static long long stored_review_id(const struct httpc_response *res)
 {
@@ -257,7 +267,7 @@ static void insert_done(const struct httpc_response *res, void *arg)
 				res->error);
 	} else if (res->status == 200 || res->status == 201) {
 		insert_stored(c, res);
-	} else if (res->status >= 400 && res->status < 500) {
+	} else if (upstream_rejected(res->status)) {
 		metrics_inc(r->insert_rejected);
 		journey_insert(r->journey, c->id, "rejected", 400, 0);
 		upstream_message(res, why, sizeof(why));

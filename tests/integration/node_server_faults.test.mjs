@@ -114,6 +114,31 @@ test('a second PostgreSQL restart under load: requests hit the outage and get 50
 	for (const s of statuses.keys()) assert.ok(s === 200 || s === 503, `unexpected status ${s} (${JSON.stringify([...statuses])})`);
 });
 
+// db-service answers 409 "try again" when a review's row vanishes between its INSERT and the
+// SELECT that reads it back (a DELETE in between, INSERT_ATTEMPTS times in a row). A BEFORE
+// INSERT trigger that drops the row makes that happen on every attempt. Knative retries a 409
+// or a 503, not a 400, so node-server must not turn it into a rejection.
+test('db-service 409 "try again": /insert answers 503 with Retry-After, not 400', { skip }, async (t) => {
+	await st.pg.query(`CREATE FUNCTION test_vanish() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.content = 'a vanishing review' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER test_vanish BEFORE INSERT ON book_reviews
+		FOR EACH ROW EXECUTE FUNCTION test_vanish()`);
+	t.after(() => st?.pg.query('DROP TRIGGER test_vanish ON book_reviews; DROP FUNCTION test_vanish()'));
+
+	const direct = await fetch(`${st.dbUrl}/reviews`, {
+		method: 'POST', headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ reviewText: 'a vanishing review', eventId: `vanish-direct-${Date.now()}` }),
+	});
+	assert.equal(direct.status, 409, `db-service itself: ${await direct.text()}`);
+
+	const r = await insert('a vanishing review');
+	assert.equal(r.status, 503, r.text);
+	assert.ok(Number(r.retryAfter) >= 1, `Retry-After: ${r.retryAfter}`);
+	assert.equal(JSON.parse(r.text).error, 'unavailable', r.text);
+	assert.match(JSON.parse(r.text).message, /try again/, r.text);
+	assert.equal((await insert('an ordinary review')).status, 200, 'other reviews are stored');
+});
+
 test('SIGTERM: node-server and db-service exit 0 without sanitizer reports', { skip }, async () => {
 	const s = st;
 	st = null;
