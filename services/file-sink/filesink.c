@@ -153,6 +153,61 @@ static int save_duplicate(struct filesink *fs, struct http_request *req, const s
 	return http_respond(req, 200, NULL, NULL, 0);
 }
 
+/* The dedupe scope under which forced failure k of an event is recorded (FAIL_FIRST). */
+static void forced_scope(json_int_t k, char *out, size_t n)
+{
+	(void)snprintf(out, n, "fail-first-%lld", (long long)k);
+}
+
+int filesink_log_key(json_t *rec, const char **source, const char **id, const char **scope)
+{
+	static char forced[32];
+	json_int_t k = json_integer_value(json_object_get(rec, "failFirst"));
+
+	*scope = NULL;
+	if (sink_outcome_key(rec, FILESINK_SAVED, source, id))
+		return 1;
+	if (k < 1 || !sink_outcome_key(rec, FILESINK_SIMULATED, source, id))
+		return 0;
+	forced_scope(k, forced, sizeof(forced));
+	*scope = forced;
+	return 1;
+}
+
+/*
+ * FAIL_FIRST: claims the first of ev's forced failures 1..fail_first not recorded yet, with
+ * its dedupe scope in scope, or returns 0 when every one was recorded, FAIL_FIRST is 0 or
+ * there is no dedupe set to count in.
+ */
+static json_int_t claim_forced(struct filesink *fs, const struct ce_event *ev, char *scope,
+			       size_t size)
+{
+	if (!fs->dedupe)
+		return 0;
+	for (json_int_t k = 1; (uint64_t)k <= fs->fail_first; k++) {
+		forced_scope(k, scope, size);
+		if (dedupe_begin(fs->dedupe, ev->source, ev->id, scope) == DEDUPE_NEW)
+			return k;
+	}
+	return 0;
+}
+
+/* Ends the claims save_event() made: saved (the "saved" line is written) or not. */
+static void settle_claims(struct filesink *fs, const struct ce_event *ev, bool saved,
+			  json_int_t forced, bool forced_written, const char *scope)
+{
+	if (!fs->dedupe)
+		return;
+	if (saved)
+		dedupe_commit(fs->dedupe, ev->source, ev->id, NULL);
+	else
+		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
+	if (forced > 0 && forced_written)
+		dedupe_commit(fs->dedupe, ev->source, ev->id, scope);
+	else if (forced > 0)
+		dedupe_abort(fs->dedupe, ev->source, ev->id, scope);
+}
+
 /*
  * Saves ev (or fails), answering the request and reporting the attempt to the journeys.
  * Returns 0 or the err.h code answered.
@@ -161,21 +216,24 @@ static int save_event(struct filesink *fs, struct http_request *req, const struc
 		      const struct trace_span *span)
 {
 	uint64_t n = count_attempt(fs, ev);
+	char scope[32];
+	json_int_t forced;
 	bool fail;
 	json_t *rec;
 	int rc;
 
 	if (fs->dedupe && dedupe_begin(fs->dedupe, ev->source, ev->id, NULL) == DEDUPE_SAVED)
 		return save_duplicate(fs, req, ev, n, span);
-	fail = failsim_next(fs->fail) || n <= fs->fail_first;
+	fail = failsim_next(fs->fail);
+	forced = claim_forced(fs, ev, scope, sizeof(scope));
+	fail = fail || forced > 0;
 	rec = record_new(fail ? FILESINK_SIMULATED : FILESINK_SAVED);
+	if (forced > 0)
+		json_object_set_new(rec, "failFirst", json_integer(forced));
 	json_object_set_new(rec, "event", ce_to_json(ev));
 	rc = eventlog_append(fs->log, rec);
 	json_decref(rec);
-	if (rc == 0 && !fail && fs->dedupe)
-		dedupe_commit(fs->dedupe, ev->source, ev->id, NULL);
-	else if (fs->dedupe)
-		dedupe_abort(fs->dedupe, ev->source, ev->id, NULL);
+	settle_claims(fs, ev, rc == 0 && !fail, forced, rc == 0, scope);
 	if (rc != 0) {
 		report(fs, ev, n, "io error", 500, span);
 		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);

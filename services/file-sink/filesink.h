@@ -4,7 +4,7 @@
  *	POST /         one CloudEvent (binary or structured mode) from a Trigger. Every attempt
  *	               appends one line to events.log before the answer:
  *	                 {"time", "outcome": "saved" | "error simulated" | "duplicate",
- *	                  "event": {...}}
+ *	                  "failFirst": k (a FAIL_FIRST failure only), "event": {...}}
  *	               then answers 200 with an empty body, or 500 simulated_failure. A
  *	               redelivery of an event already saved (same source and id, dedupe.h) is
  *	               not saved again: it gets a "duplicate" line and 200, with no failure
@@ -17,9 +17,12 @@
  *	POST /bad-reviews, GET /bad-reviews   the notification sink of the moderation path,
  *	               with its own log (badreviews.h); no simulated failures.
  *
- * FAIL_FIRST=N (fs->fail_first) also fails the first N attempts of every event, counted per
- * event (attempts.h), whatever FAILURE_RATE or FAIL_EVERY decide: FAIL_FIRST=2 with the
- * Broker's retry 2 shows two retries, then "saved".
+ * FAIL_FIRST=N (fs->fail_first) also fails the first N attempts of every event, whatever
+ * FAILURE_RATE or FAIL_EVERY decide: FAIL_FIRST=2 with the Broker's retry 2 shows two retries,
+ * then "saved". The count is exact and survives a restart: forced failure k is written as an
+ * "error simulated" line with "failFirst": k, and kept in the dedupe set under its own scope
+ * (rebuilt from events.log at start, filesink_log_key()), so an event is failed exactly N
+ * times however many other events arrive in between. It shares the set's DEDUPE_KEYS bound.
  *
  * Journeys: each attempt of an event with an id is counted (attempts.h, the counter
  * filesink_redeliveries_total for attempts after the first) and, with JOURNEY_URL set,
@@ -79,6 +82,13 @@ void filesink_init(struct filesink *fs, const struct sink *files, struct failsim
 
 /* Frees what filesink_init() made and the journey client. */
 void filesink_release(struct filesink *fs);
+
+/*
+ * The dedupe key of an events.log record (dedupe_key_fn, for sink_open()): (source, id) of a
+ * "saved" line, or (source, id, FAIL_FIRST scope k) of a line with "failFirst": k. The scope
+ * is in a static buffer, valid until the next call (dedupe_load() copies it at once).
+ */
+int filesink_log_key(json_t *rec, const char **source, const char **id, const char **scope);
 
 /* The /readyz callback: ctx is the struct filesink. */
 int filesink_ready(void *ctx, struct buf *reason);

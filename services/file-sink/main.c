@@ -91,13 +91,6 @@ static void load(struct filesink_config *cfg, struct failsim *fail, char *policy
 	}
 }
 
-/* The key of an events.log record (dedupe_key_fn): (event.source, event.id) of "saved" lines. */
-static int saved_key(json_t *rec, const char **source, const char **id, const char **scope)
-{
-	*scope = NULL;
-	return sink_outcome_key(rec, "saved", source, id);
-}
-
 int main(int argc, char **argv)
 {
 	struct filesink_config cfg = { 0 };
@@ -112,7 +105,7 @@ int main(int argc, char **argv)
 
 	service_start("file-sink", argc, argv, vars, ARRAY_SIZE(vars), &cfg);
 	load(&cfg, &fail, policy, sizeof(policy));
-	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, saved_key,
+	if (sink_open(&files, cfg.data_dir, cfg.fsync, cfg.dedupe_keys, filesink_log_key,
 		      "saved events") != 0)
 		return 2;
 	buf_init(&err, 1024);

@@ -105,6 +105,47 @@ test('FAIL_EVERY=3 fails exactly deliveries 3, 6, 9 and logs every attempt', asy
 	}
 });
 
+// The slot of (source, id) in file-sink's direct-mapped attempts table (attempts.c: FNV-1a 64
+// over source, a NUL byte and id; ATTEMPTS_SLOTS 8192), to pick an event that shares a slot.
+function attemptsSlot(source, id) {
+	const mask = (1n << 64n) - 1n;
+	let h = 14695981039346656037n;
+	const step = (b) => { h = ((h ^ BigInt(b)) * 1099511628211n) & mask; };
+	for (const b of Buffer.from(source)) step(b);
+	step(0);
+	for (const b of Buffer.from(id)) step(b);
+	return (h === 0n ? 1n : h) % 8192n;
+}
+
+test('FAIL_FIRST=2 fails each event exactly twice, whatever arrives in between, across a restart too', async () => {
+	const source = '/bookstore/reviews';
+	const a = binaryEvent();
+	let other = 0;
+	while (attemptsSlot(source, `other-${other}`) !== attemptsSlot(source, a.id)) other++;
+	const b = binaryEvent({ 'ce-id': `other-${other}` });
+	const first = await start({ FAILURE_RATE: '0', FAIL_FIRST: '2' });
+	const statuses = [];
+	let srv = first.srv;
+	try {
+		for (const ev of [a, b, a, a])
+			statuses.push((await post(srv, ev)).status);
+		await stopClean(srv);
+		// The same DATA_DIR: the forced failures are counted from events.log again.
+		({ srv } = await startSink('file-sink', { FAILURE_RATE: '0', FAIL_FIRST: '2', DATA_DIR: first.dir }));
+		for (const ev of [b, b, a])
+			statuses.push((await post(srv, ev)).status);
+	} finally {
+		await stopClean(srv);
+	}
+	assert.deepEqual(statuses, [500, 500, 500, 200, 500, 200, 200],
+		'a: fail, fail, saved; b (same slot as a): fail, then after the restart fail, saved; a again: duplicate');
+	const log = first.lines();
+	const of = (id) => log.filter((l) => l.event.id === id).map((l) => [l.outcome, l.failFirst]);
+	assert.deepEqual(of(a.id), [['error simulated', 1], ['error simulated', 2], ['saved', undefined],
+		['duplicate', undefined]]);
+	assert.deepEqual(of(`other-${other}`), [['error simulated', 1], ['error simulated', 2], ['saved', undefined]]);
+});
+
 test('FAILURE_RATE=0 never fails, FAILURE_RATE=1 always fails with a simulated_failure body', async () => {
 	const zero = await start({ FAILURE_RATE: '0' });
 	const one = await start({ FAILURE_RATE: '1' });

@@ -91,7 +91,8 @@ size_t dedupe_waiting(struct dedupe *d);
 
 /*
  * The key one events.log record holds: returns 1 with *source, *id and *scope (NULL allowed)
- * borrowed from rec, or 0 when the record holds none (not a recorded event).
+ * borrowed from rec (or from the function's own storage, valid until its next call), or 0 when
+ * the record holds none (not a recorded event).
  */
 typedef int (*dedupe_key_fn)(json_t *rec, const char **source, const char **id, const char **scope);
 
