@@ -755,6 +755,20 @@ static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t 
 	return rc;
 }
 
+/* s as a JSON string (NULL: NULL), each byte that is not UTF-8 as U+FFFD (str_ref()). */
+static json_t *json_text(const char *s)
+{
+	char *clean;
+	json_t *j;
+
+	if (!s)
+		return NULL;
+	clean = str_ref(NULL, s);
+	j = json_string(clean);
+	free(clean);
+	return j;
+}
+
 static json_t *attrs_json(const struct trace_attr *a, size_t n)
 {
 	json_t *obj = json_object();
@@ -764,7 +778,7 @@ static json_t *attrs_json(const struct trace_attr *a, size_t n)
 
 		switch (a[i].type) {
 		case TRACE_ATTR_STRING:
-			v = json_string(a[i].v.s);
+			v = json_text(a[i].v.s);
 			break;
 		case TRACE_ATTR_INT:
 			v = json_integer(a[i].v.i);
@@ -793,16 +807,17 @@ static json_t *span_json(const struct otlp *o, const struct trace_span *s)
 	for (size_t i = 0; i < s->nevents; i++)
 		json_array_append_new(
 		    events,
-		    json_pack("{s:s, s:I, s:o}", "name", s->events[i].name, "time_unix_nano",
-			      (json_int_t)s->events[i].time_ns, "attributes",
+		    json_pack("{s:o, s:I, s:o}", "name", json_text(s->events[i].name),
+			      "time_unix_nano", (json_int_t)s->events[i].time_ns, "attributes",
 			      attrs_json(s->events[i].attrs, s->events[i].nattrs)));
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:s, s:s*, s:s}", "name",
-		      s->name ? s->name : "", "trace_id", tid, "span_id", sid, "parent_span_id",
-		      pid, "tracestate", s->ctx.tracestate, "kind", (int)s->kind,
+	j = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:s, s:o*, s:o*}", "name",
+		      json_text(s->name ? s->name : ""), "trace_id", tid, "span_id", sid,
+		      "parent_span_id", pid, "tracestate", s->ctx.tracestate, "kind", (int)s->kind,
 		      "start_time_unix_nano", (json_int_t)s->start_ns, "end_time_unix_nano",
 		      (json_int_t)s->end_ns, "attributes", attrs_json(s->attrs, s->nattrs),
 		      "events", events, "status", status[s->status], "status_message",
-		      s->status_msg, "service.name", trace_resource_get(&o->res, "service.name"));
+		      json_text(s->status_msg), "service.name",
+		      json_text(trace_resource_get(&o->res, "service.name")));
 	return j;
 }
 
@@ -844,7 +859,7 @@ static void console_visit(const char *name, const char *help, enum metric_type t
 	(void)help;
 	(void)arg;
 	for (size_t i = 0; pt->label_names && pt->label_names[i]; i++)
-		json_object_set_new(labels, pt->label_names[i], json_string(pt->label_values[i]));
+		json_object_set_new(labels, pt->label_names[i], json_text(pt->label_values[i]));
 	if (type == METRIC_HISTOGRAM)
 		j = json_pack("{s:s, s:s, s:o, s:I, s:f}", "metric", name, "type", types[type],
 			      "labels", labels, "count", (json_int_t)pt->count, "sum", pt->sum);

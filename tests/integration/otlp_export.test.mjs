@@ -300,3 +300,40 @@ test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	}
 });
+
+// OTEL_TRACES_EXPORTER=console writes each span as one JSON line on stderr. A string that is
+// not UTF-8 cannot be a JSON string: it must be written with U+FFFD, not as null, and the span
+// must not go missing.
+test('the console exporter writes a path that is not UTF-8 as valid UTF-8, never null', async () => {
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-utf8-'));
+	const srv = await startServer(binPath('dead-letter-logger'), {
+		env: {
+			DATA_DIR: dataDir,
+			LOG_LEVEL: 'warn',
+			OTEL_TRACES_EXPORTER: 'console',
+			OTEL_METRICS_EXPORTER: 'none',
+			OTEL_SERVICE_NAME: 'console-utf8',
+		},
+	});
+	let stopped;
+	try {
+		const target = Buffer.from([0x2f, 0x62, 0x61, 0x64, 0x80, 0x3f, 0x71, 0x3d, 0xfe]); // "/bad\x80?q=\xfe"
+		const req = Buffer.concat([Buffer.from('GET '), target,
+			Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')]);
+		const r = await rawRequest(srv.port, req);
+		assert.ok(r.status >= 400 && r.status < 500, `${r.status}`);
+		stopped = await srv.stop();
+		assert.equal(stopped.code, 0, stopped.stderr);
+		assertClean(stopped.stderr);
+		const spans = stopped.stderr.split('\n').filter((l) => l.startsWith('{"name"'))
+			.map((l) => JSON.parse(l));
+		const bad = spans.filter((s) => s.attributes?.['url.path'] !== '/healthz');
+		assert.equal(bad.length, 1, `one span for the request:\n${stopped.stderr.slice(-3000)}`);
+		assert.equal(bad[0].attributes['url.path'], '/bad\uFFFD');
+		assert.equal(bad[0].attributes['url.query'], 'q=\uFFFD');
+	} finally {
+		if (!stopped)
+			await srv.stop().catch(() => {});
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
+});
