@@ -91,28 +91,50 @@ static bool leaf_match(const struct filter *f, const char *actual)
 	}
 }
 
-bool filter_match(const struct filter *f, const struct ce_event *ev)
+/* EV's three filter results (eventfilter.FilterResult). */
+enum verdict {
+	VERDICT_PASS,
+	VERDICT_FAIL,
+	VERDICT_NONE, /* no filter: passes, and NOT of it is no filter again */
+};
+
+/*
+ * A group's verdict as EV computes it: the first child whose verdict is stop decides;
+ * otherwise the last child's verdict (none for a group without members).
+ */
+static enum verdict eval(const struct filter *f, const struct ce_event *ev);
+
+static enum verdict eval_group(const struct filter *f, const struct ce_event *ev, enum verdict stop)
 {
-	size_t i;
+	enum verdict v = VERDICT_NONE;
+
+	for (size_t i = 0; i < f->nkids && v != stop; i++)
+		v = eval(f->kids[i], ev);
+	return v;
+}
+
+static enum verdict eval(const struct filter *f, const struct ce_event *ev)
+{
+	enum verdict v;
 
 	if (!f)
-		return true;
+		return VERDICT_NONE;
 	switch (f->kind) {
 	case FILTER_ALL:
-		for (i = 0; i < f->nkids; i++) {
-			if (!filter_match(f->kids[i], ev))
-				return false;
-		}
-		return true;
+		return eval_group(f, ev, VERDICT_FAIL);
 	case FILTER_ANY:
-		for (i = 0; i < f->nkids; i++) {
-			if (filter_match(f->kids[i], ev))
-				return true;
-		}
-		return f->nkids == 0;
+		return eval_group(f, ev, VERDICT_PASS);
 	case FILTER_NOT:
-		return f->nkids == 1 && !filter_match(f->kids[0], ev);
+		v = f->nkids == 1 ? eval(f->kids[0], ev) : VERDICT_NONE;
+		return v == VERDICT_PASS   ? VERDICT_FAIL
+		       : v == VERDICT_FAIL ? VERDICT_PASS
+					   : VERDICT_NONE;
 	default:
-		return leaf_match(f, ce_get(ev, f->attr));
+		return leaf_match(f, ce_get(ev, f->attr)) ? VERDICT_PASS : VERDICT_FAIL;
 	}
+}
+
+bool filter_match(const struct filter *f, const struct ce_event *ev)
+{
+	return eval(f, ev) != VERDICT_FAIL;
 }

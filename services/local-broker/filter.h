@@ -8,9 +8,14 @@
  *     eventfilter/attributes does);
  *   - spec.filters (CloudEvents Subscriptions API dialects): an ALL of the elements, each one
  *     of EXACT, PREFIX, SUFFIX (attribute must exist; case-sensitive), ALL, ANY, NOT.
- * A NULL filter matches every event; an empty ALL or ANY matches every event too (EV treats
- * a group without members as "no filter"). Attribute lookup is ce_get(): core attributes
- * and extensions alike, by their canonical string.
+ * Evaluation follows EV's three results (pkg/eventfilter): pass, fail, and "no filter", which
+ * a NULL filter, a group without members and a NOT without a child give. ALL stops at the
+ * first child that fails, ANY at the first that passes; otherwise a group gives its last
+ * child's result. NOT swaps pass and fail and keeps "no filter". An event matches unless the
+ * result is fail: so a group without members matches every event, and so does a NOT of one.
+ * (topology.c leaves out a list element whose all/any list is empty, as EV skips it.)
+ * Attribute lookup is ce_get(): core attributes and extensions alike, by their canonical
+ * string.
  *
  * Ownership: a node owns its strings and its children; filter_free() frees the whole tree.
  * Evaluation never modifies the event. Thread-safe for concurrent readers.
@@ -26,7 +31,7 @@ struct ce_event;
 enum filter_kind {
 	FILTER_ALL,
 	FILTER_ANY,
-	FILTER_NOT, /* exactly one child */
+	FILTER_NOT, /* one child; none (its filter was left out) = "no filter" */
 	FILTER_EXACT,
 	FILTER_PREFIX,
 	FILTER_SUFFIX,

@@ -363,18 +363,34 @@ static int parse_group(struct yctx *c, const yaml_node_t *n, const char *path, i
 			*out = NULL;
 			return ERR_VALIDATION;
 		}
-		filter_add(*out, kid);
+		if (kid) /* NULL: an empty all/any list, which EV leaves out of the list */
+			filter_add(*out, kid);
 	}
 	return 0;
 }
 
+/* An all/any dialect: an empty list is no filter at all (NULL), as EV materializes it. */
+static int parse_list_dialect(struct yctx *c, const yaml_node_t *n, const char *path, int depth,
+			      enum filter_kind kind, struct filter **out)
+{
+	if (n && n->type == YAML_SEQUENCE_NODE &&
+	    n->data.sequence.items.top == n->data.sequence.items.start) {
+		*out = NULL;
+		return 0;
+	}
+	return parse_group(c, n, path, depth, kind, out);
+}
+
+/* The Subscriptions API dialects, in the order of dialects[]. */
+enum dialect { D_EXACT, D_PREFIX, D_SUFFIX, D_ALL, D_ANY, D_NOT, D_CESQL };
 static const char *const dialects[] = { "exact", "prefix", "suffix", "all", "any", "not", "cesql" };
 
-static int filter_dialect(struct yctx *c, const yaml_node_t *n, const char *path, const char **name,
+/* n's one dialect (its index in dialects[]) with its value in *value, or ERR_VALIDATION. */
+static int filter_dialect(struct yctx *c, const yaml_node_t *n, const char *path,
 			  const yaml_node_t **value)
 {
 	const yaml_node_pair_t *p;
-	size_t i;
+	const char *name;
 
 	if (!n || n->type != YAML_MAPPING_NODE || map_size(n) != 1)
 		return fail(c,
@@ -382,48 +398,51 @@ static int filter_dialect(struct yctx *c, const yaml_node_t *n, const char *path
 			    "not, cesql)",
 			    path);
 	p = n->data.mapping.pairs.start;
-	*name = scalar(yaml_document_get_node(c->doc, p->key));
+	name = scalar(yaml_document_get_node(c->doc, p->key));
 	*value = yaml_document_get_node(c->doc, p->value);
-	for (i = 0; *name && i < ARRAY_SIZE(dialects); i++) {
-		if (strcmp(*name, dialects[i]) == 0)
-			return 0;
+	for (size_t i = 0; name && i < ARRAY_SIZE(dialects); i++) {
+		if (strcmp(name, dialects[i]) == 0)
+			return (int)i;
 	}
-	return fail(c, "%s: unknown filter dialect '%s'", path, *name ? *name : "");
+	return fail(c, "%s: unknown filter dialect '%s'", path, name ? name : "");
 }
 
 static int parse_filter(struct yctx *c, const yaml_node_t *n, const char *path, int depth,
 			struct filter **out)
 {
 	const yaml_node_t *v = NULL;
-	const char *d = NULL;
+	struct filter *neg;
 	char sub[256];
+	int d;
 
 	if (depth > MAX_FILTER_DEPTH)
 		return fail(c, "%s: filters nested deeper than %d", path, MAX_FILTER_DEPTH);
-	if (take_budget(c, path) || filter_dialect(c, n, path, &d, &v))
+	if (take_budget(c, path) || (d = filter_dialect(c, n, path, &v)) < 0)
 		return ERR_VALIDATION;
-	snprintf(sub, sizeof(sub), "%s.%s", path, d);
-	if (!strcmp(d, "exact"))
+	snprintf(sub, sizeof(sub), "%s.%s", path, dialects[d]);
+	switch ((enum dialect)d) {
+	case D_EXACT:
 		return parse_leaf(c, v, sub, FILTER_EXACT, out);
-	if (!strcmp(d, "prefix"))
+	case D_PREFIX:
 		return parse_leaf(c, v, sub, FILTER_PREFIX, out);
-	if (!strcmp(d, "suffix"))
+	case D_SUFFIX:
 		return parse_leaf(c, v, sub, FILTER_SUFFIX, out);
-	if (!strcmp(d, "all"))
-		return parse_group(c, v, sub, depth, FILTER_ALL, out);
-	if (!strcmp(d, "any"))
-		return parse_group(c, v, sub, depth, FILTER_ANY, out);
-	if (!strcmp(d, "cesql"))
+	case D_ALL:
+		return parse_list_dialect(c, v, sub, depth, FILTER_ALL, out);
+	case D_ANY:
+		return parse_list_dialect(c, v, sub, depth, FILTER_ANY, out);
+	case D_CESQL:
 		return fail(c, "%s: CloudEvents SQL filters are not supported by the local broker",
 			    sub);
+	case D_NOT:
+		break;
+	}
 	if (parse_filter(c, v, sub, depth + 1, out))
 		return ERR_VALIDATION;
-	{
-		struct filter *neg = filter_new(FILTER_NOT, NULL, NULL);
-
+	neg = filter_new(FILTER_NOT, NULL, NULL);
+	if (*out) /* else NOT of no filter: no filter, as in EV */
 		filter_add(neg, *out);
-		*out = neg;
-	}
+	*out = neg;
 	return 0;
 }
 

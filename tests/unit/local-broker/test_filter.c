@@ -81,6 +81,14 @@ ROW(any_empty, G(ANY, NULL, NULL), true)
 ROW(not_true, G(NOT, L(EXACT, "color", "red"), NULL), false)
 ROW(not_false, G(NOT, L(EXACT, "color", "blue"), NULL), true)
 ROW(not_missing, G(NOT, L(EXACT, "subject", "x"), NULL), true)
+ROW(not_empty_any, G(NOT, G(ANY, NULL, NULL), NULL), true)
+ROW(not_empty_all, G(NOT, G(ALL, NULL, NULL), NULL), true)
+ROW(not_childless, G(NOT, NULL, NULL), true)
+ROW(not_all_last_none, G(NOT, G(ALL, L(EXACT, "color", "red"), G(ANY, NULL, NULL)), NULL), true)
+ROW(not_all_last_pass, G(NOT, G(ALL, G(ANY, NULL, NULL), L(EXACT, "color", "red")), NULL), false)
+ROW(any_fail_then_none, G(ANY, L(EXACT, "color", "blue"), G(ALL, NULL, NULL)), true)
+ROW(not_any_fail_then_none, G(NOT, G(ANY, L(EXACT, "color", "blue"), G(ALL, NULL, NULL)), NULL),
+    true)
 ROW(nested,
     G(ALL, G(NOT, G(ANY, L(EXACT, "color", "blue"), L(SUFFIX, "id", "3")), NULL),
       G(ANY, L(PREFIX, "source", "/shop"), L(EXACT, "id", "0"))),
@@ -113,6 +121,14 @@ static const struct row rows[] = {
 	{ "not of true", build_not_true, false },
 	{ "not of false", build_not_false, true },
 	{ "not of a missing attribute", build_not_missing, true },
+	/* EV's "no filter" result: a group without members, and NOT keeps it (filter.h) */
+	{ "not of an any without members", build_not_empty_any, true },
+	{ "not of an all without members", build_not_empty_all, true },
+	{ "not without a child", build_not_childless, true },
+	{ "not of an all whose last member gives no filter", build_not_all_last_none, true },
+	{ "not of an all whose last member passes", build_not_all_last_pass, false },
+	{ "any: a failing member, then no filter", build_any_fail_then_none, true },
+	{ "not of that any", build_not_any_fail_then_none, true },
 	{ "nested all/not/any", build_nested, true },
 };
 

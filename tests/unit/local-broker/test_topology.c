@@ -4,10 +4,13 @@
  * k8s/base/eventing manifests.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../../services/local-broker/topology.h"
 #include "common/buf.h"
+#include "common/ce.h"
 #include "common/xalloc.h"
 
 #define SERVICES "node-server=http://127.0.0.1:8080,file-sink=http://127.0.0.1:8082/,dls=http://d"
@@ -320,6 +323,46 @@ Test(topology, filters_override_filter)
 	cr_assert_eq(f->kids[1]->kind, FILTER_NOT);
 	topology_free(t);
 	buf_release(&err);
+}
+
+/*
+ * An all/any whose list is empty is left out of its list, as EV leaves it out when it
+ * materializes the filters; a NOT of it is no filter. Matched against one event.
+ */
+Test(topology, empty_all_any_lists_are_left_out_as_in_ev)
+{
+	static const struct {
+		const char *filters;
+		bool matches;
+	} rows[] = {
+		{ "[{not: {any: []}}]", true },
+		{ "[{not: {all: []}}]", true },
+		{ "[{any: [{exact: {type: nope}}, {all: []}]}]", false },
+		{ "[{any: [{exact: {type: nope}}, {any: []}]}]", false },
+		{ "[{all: []}]", true },
+		{ "[{exact: {type: nope}}, {any: []}]", false },
+		{ "[{not: {all: [{exact: {type: order}}, {any: []}]}}]", false },
+	};
+	struct ce_event *ev = ce_event_new();
+
+	cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+	cr_assert_eq(ce_set(ev, "id", "1"), 0);
+	cr_assert_eq(ce_set(ev, "source", "/s"), 0);
+	cr_assert_eq(ce_set(ev, "type", "order"), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char yaml[1024];
+		struct topology *t;
+		struct buf err;
+
+		snprintf(yaml, sizeof(yaml), BROKER TRIGGER("filters: %s"), rows[i].filters);
+		buf_init(&err, 4096);
+		cr_assert_eq(load(yaml, &t, &err), 0, "%s: %s", rows[i].filters, err.data);
+		cr_expect_eq(filter_match(t->triggers[0].filter, ev), rows[i].matches, "%s",
+			     rows[i].filters);
+		topology_free(t);
+		buf_release(&err);
+	}
+	ce_event_free(ev);
 }
 
 Test(topology, services_errors)
