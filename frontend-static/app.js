@@ -6,6 +6,7 @@ import {
 	ADD_MAX_ATTEMPTS,
 	MAX_REVIEW_LENGTH,
 	addRetryDelayMs,
+	errorCode,
 	backoffDelay,
 	describeAddResponse,
 	formatPostTime,
@@ -506,9 +507,9 @@ async function sendReview(text) {
 		return false;
 	}
 	setStep('packed', 'ok', `Event id ${id}`);
-	let res;
-	// The same event (same id: the sinks deduplicate) again while node-server answers 503 with
-	// Retry-After, the broker being full, at most ADD_MAX_ATTEMPTS times.
+	let res, body;
+	// The review again while node-server answers 503 overloaded (the broker is full, so it did
+	// not take the event), at most ADD_MAX_ATTEMPTS times (addRetryDelayMs() says why only then).
 	for (let attempt = 1; ; attempt++) {
 		try {
 			res = await fetchWithTimeout(apiUrl('add'), {
@@ -527,14 +528,16 @@ async function sendReview(text) {
 			setStep('accepted', 'fail', 'Skipped: the event never reached node-server.');
 			return false;
 		}
-		const wait = addRetryDelayMs(res.status, res.headers.get('Retry-After'), attempt);
+		body = await res.text().catch(() => '');
+		const wait = addRetryDelayMs(res.status, errorCode(body), res.headers.get('Retry-After'), attempt);
 		if (wait === null) break;
 		setStep('sent', 'pending', `node-server answered HTTP 503 (the broker is full): trying again in ${wait / 1000} s (attempt ${attempt + 1} of ${ADD_MAX_ATTEMPTS}).`);
 		await new Promise((resolve) => setTimeout(resolve, wait));
 	}
 	setStep('sent', 'ok', `node-server answered HTTP ${res.status}.`);
-	const answer = describeAddResponse(res.status, await res.text().catch(() => ''));
-	setStep('accepted', answer.ok ? 'ok' : 'fail', answer.message);
+	const answer = describeAddResponse(res.status, body);
+	setStep('accepted', answer.ok ? 'ok' : 'fail',
+		answer.ok && answer.id ? `${answer.message}: node-server sent it on as event ${answer.id}.` : answer.message);
 	if (answer.ok && answer.id) {
 		form.journeyId = answer.id;
 		journeys.follow(answer.id, $('journey-live'));

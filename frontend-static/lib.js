@@ -174,17 +174,33 @@ export function describeAddResponse(status, bodyText) {
 	return { ok: false, message: `HTTP ${status}: ${reason}` };
 }
 
-/** Attempts of one review when node-server answers 503 with Retry-After (the broker is full). */
+/** Attempts of one review when node-server answers 503 overloaded (the broker is full). */
 export const ADD_MAX_ATTEMPTS = 3;
 const RETRY_AFTER_CAP_S = 10;
 
+/** The "error" code of a JSON error body ('' when there is none). */
+export function errorCode(bodyText) {
+	try {
+		const body = JSON.parse(bodyText);
+		return body && typeof body.error === 'string' ? body.error : '';
+	} catch {
+		return '';
+	}
+}
+
 /**
- * How long to wait before sending the same review again, in ms, or null not to retry: only a
- * 503 with a Retry-After header (delta-seconds or an HTTP date; capped at 10 s, at least 1 s)
- * is retried, and only while attempt (1-based, the one just answered) < ADD_MAX_ATTEMPTS.
+ * How long to wait before sending the same review again, in ms, or null not to retry. Only a
+ * 503 whose error is "overloaded" is retried: the broker refused the event (it is full) or
+ * node-server could not queue the call, so the review was not taken. Any other 503
+ * ("unavailable": K_SINK timed out or is unreachable) may come after the broker took the event,
+ * and node-server forwards each /add under a fresh id, so sending it again could store the
+ * review twice. The wait is the Retry-After header (delta-seconds or an HTTP date; capped at
+ * 10 s, at least 1 s), and only while attempt (1-based, the one just answered) <
+ * ADD_MAX_ATTEMPTS.
  */
-export function addRetryDelayMs(status, retryAfter, attempt, now = Date.now()) {
-	if (status !== 503 || typeof retryAfter !== 'string' || attempt >= ADD_MAX_ATTEMPTS) return null;
+export function addRetryDelayMs(status, error, retryAfter, attempt, now = Date.now()) {
+	if (status !== 503 || error !== 'overloaded' || typeof retryAfter !== 'string' ||
+		attempt >= ADD_MAX_ATTEMPTS) return null;
 	const v = retryAfter.trim();
 	let seconds;
 	if (/^\d+$/.test(v)) seconds = Number(v);

@@ -1,6 +1,7 @@
 // POST /add when the broker is full (issue 14, §2): node-server answers 503 with Retry-After
 // and the JSON error "overloaded", not 502, so a sender knows a retry later will do; the page's
-// rule for that retry (frontend-static/lib.js addRetryDelayMs) is checked beside it.
+// rule for that retry (frontend-static/lib.js addRetryDelayMs) is checked beside it, and so is
+// its refusal to retry a 503 "unavailable" (a K_SINK timeout: the broker may have the event).
 // Real parts: local-broker with BROKER_QUEUE_MAX=2 (one event fills it: both Triggers match),
 // a subscriber that holds every delivery, node-server with K_SINK = the broker.
 import { test, after } from 'node:test';
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer, binPath, freePort, stopClean, repoRoot, waitFor } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
-import { ADD_MAX_ATTEMPTS, addRetryDelayMs } from '../../frontend-static/lib.js';
+import { ADD_MAX_ATTEMPTS, addRetryDelayMs, errorCode } from '../../frontend-static/lib.js';
 
 const dirs = [];
 after(() => {
@@ -60,7 +61,7 @@ test('POST /add: 503 with Retry-After (not 502) while the broker queue is full; 
 		assert.equal(full.headers.get('retry-after'), '1');
 		assert.equal(body.error, 'overloaded');
 		assert.match(body.message, /broker is full/);
-		assert.equal(addRetryDelayMs(full.status, full.headers.get('retry-after'), 1), 1000,
+		assert.equal(addRetryDelayMs(full.status, body.error, full.headers.get('retry-after'), 1), 1000,
 			'the page waits the Retry-After and sends the review again');
 
 		release();
@@ -74,16 +75,51 @@ test('POST /add: 503 with Retry-After (not 502) while the broker queue is full; 
 	}
 });
 
-test('page: retries only a 503 with Retry-After, at most ADD_MAX_ATTEMPTS times, waiting 1–10 s', () => {
+// K_SINK answers too late: the broker (here a receiver that holds its answer past
+// K_SINK_TIMEOUT_MS) has the event, node-server answers 503 "unavailable" with Retry-After.
+// node-server forwards every /add under a fresh id, so the page must not send that review
+// again: a second event would be a second review, which no sink can tell from the first.
+test('POST /add: a K_SINK timeout is 503 unavailable, which the page does not retry (the broker may have the event)', async () => {
+	let release;
+	const held = new Promise((r) => { release = r; });
+	const sink = await startReceiver(async () => { await held; return { status: 202 }; });
+	let node;
+	try {
+		node = await startServer(binPath('node-server'), {
+			env: { K_SINK: sink.url, K_SINK_TIMEOUT_MS: '300', DB_SERVICE_URL: `http://127.0.0.1:${await freePort()}` },
+			readyPath: '/healthz',
+		});
+		const res = await add(node.url, 'late-1');
+		const text = await res.text();
+		assert.equal(res.status, 503, text);
+		assert.equal(errorCode(text), 'unavailable', text);
+		assert.ok(res.headers.get('retry-after'), 'node-server still says when to come back');
+		assert.equal(sink.requests.length, 1, 'the broker got the event before the timeout');
+		assert.equal(addRetryDelayMs(res.status, errorCode(text), res.headers.get('retry-after'), 1), null,
+			'the page does not send a second copy of a review the broker may have taken');
+	} finally {
+		release();
+		if (node) await stopClean(node);
+		await sink.close();
+	}
+});
+
+test('page: retries only a 503 overloaded with Retry-After, at most ADD_MAX_ATTEMPTS times, waiting 1–10 s', () => {
 	const now = Date.parse('2026-01-01T00:00:00Z');
-	assert.equal(addRetryDelayMs(503, '1', 1, now), 1000);
-	assert.equal(addRetryDelayMs(503, ' 3 ', 2, now), 3000);
-	assert.equal(addRetryDelayMs(503, '0', 1, now), 1000, 'at least 1 s');
-	assert.equal(addRetryDelayMs(503, '120', 1, now), 10000, 'capped at 10 s');
-	assert.equal(addRetryDelayMs(503, 'Thu, 01 Jan 2026 00:00:04 GMT', 1, now), 4000, 'an HTTP date');
-	assert.equal(addRetryDelayMs(503, '1', ADD_MAX_ATTEMPTS, now), null, 'no attempt past the last');
-	assert.equal(addRetryDelayMs(503, null, 1, now), null, 'no Retry-After header');
-	assert.equal(addRetryDelayMs(503, 'soon', 1, now), null);
+	const full = 'overloaded';
+	assert.equal(addRetryDelayMs(503, full, '1', 1, now), 1000);
+	assert.equal(addRetryDelayMs(503, full, ' 3 ', 2, now), 3000);
+	assert.equal(addRetryDelayMs(503, full, '0', 1, now), 1000, 'at least 1 s');
+	assert.equal(addRetryDelayMs(503, full, '120', 1, now), 10000, 'capped at 10 s');
+	assert.equal(addRetryDelayMs(503, full, 'Thu, 01 Jan 2026 00:00:04 GMT', 1, now), 4000, 'an HTTP date');
+	assert.equal(addRetryDelayMs(503, full, '1', ADD_MAX_ATTEMPTS, now), null, 'no attempt past the last');
+	assert.equal(addRetryDelayMs(503, full, null, 1, now), null, 'no Retry-After header');
+	assert.equal(addRetryDelayMs(503, full, 'soon', 1, now), null);
+	for (const error of ['unavailable', '', 'internal'])
+		assert.equal(addRetryDelayMs(503, error, '1', 1, now), null, `503 ${error || 'without an error code'}`);
 	for (const status of [200, 400, 429, 500, 502, 504])
-		assert.equal(addRetryDelayMs(status, '1', 1, now), null, `HTTP ${status}`);
+		assert.equal(addRetryDelayMs(status, full, '1', 1, now), null, `HTTP ${status}`);
+	assert.equal(errorCode('{"error":"overloaded","message":"x"}'), 'overloaded');
+	assert.equal(errorCode('not json'), '');
+	assert.equal(errorCode('{"error":7}'), '');
 });
