@@ -66,6 +66,25 @@ function attemptOk(a) {
 	return a.outcome === 'saved' || a.outcome === 'duplicate';
 }
 
+/**
+ * The retry that attempt a was (a.attempt - 1, from file-sink's own count), or 0 when the count
+ * did not go up from prev (file-sink restarted in between and counts again from 1). Records can
+ * be lost on the way (journey_client drops them when its queue is full), so the count, not the
+ * position in the list, says which retry it was.
+ */
+export function retryOf(prev, a) {
+	return a.attempt > prev.attempt ? a.attempt - 1 : 0;
+}
+
+/**
+ * How many attempts the broker has made at least: file-sink's count in the last record, or the
+ * records seen when more (a restart of file-sink started its count again).
+ */
+export function attemptsMade(sum) {
+	const last = sum.attempts[sum.attempts.length - 1];
+	return last ? Math.max(last.attempt || 0, sum.attempts.length) : 0;
+}
+
 /** Where file-sink's delivery stands: 'saved', 'dead-lettered', 'retrying' or 'waiting'. */
 export function deliveryState(sum) {
 	if (sum.attempts.some(attemptOk)) return 'saved';
@@ -147,10 +166,10 @@ function deliveredRows(sum, spec, now) {
 	}
 	sum.attempts.forEach((a, i) => {
 		if (i > 0) {
-			const k = i;
 			const prev = sum.attempts[i - 1];
+			const k = retryOf(prev, a);
 			const gap = a.time - prev.time;
-			if (a.attempt <= prev.attempt) {
+			if (k === 0) {
 				// file-sink's count went back: it restarted in between (its table is in memory)
 				rows.push(el('li', { 'data-testid': 'journey-restart', class: 'journey__note' },
 					`a later attempt after ${(gap / 1000).toFixed(2)} s: file-sink restarted in between (it counts attempts since its start), and attempts made while it was down were not seen`));
@@ -168,7 +187,7 @@ function deliveredRows(sum, spec, now) {
 	const last = sum.attempts[sum.attempts.length - 1];
 	const state = deliveryState(sum);
 	if (state === 'retrying' && spec) {
-		const n = sum.attempts.length;
+		const n = attemptsMade(sum);
 		if (n <= spec.retry) {
 			const due = last.time + retryDelayMs(spec, n);
 			const left = due - now;
