@@ -312,7 +312,7 @@ async function toggleJourney(li) {
 	const trip = li.querySelector('.review__trip');
 	if (button.getAttribute('aria-expanded') === 'true') {
 		button.setAttribute('aria-expanded', 'false');
-		if (li.dataset.journeyId) journeys.unfollow(li.dataset.journeyId);
+		if (li.dataset.journeyId) journeys.unfollow(li.dataset.journeyId, trip);
 		trip.hidden = true;
 		trip.replaceChildren();
 		return;
@@ -569,7 +569,7 @@ async function submitReview(event) {
 function resetForm() {
 	const textarea = $('review-text');
 	if (form.succeeded) textarea.value = '';
-	if (form.journeyId) journeys.unfollow(form.journeyId);
+	if (form.journeyId) journeys.unfollow(form.journeyId, $('journey-live'));
 	form.journeyId = '';
 	form.done = false;
 	form.succeeded = false;

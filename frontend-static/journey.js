@@ -156,6 +156,12 @@ function specText(spec) {
 		}).join('')}).`;
 }
 
+/** The countdown's text: retry n, due at time due (ms), seen at now. */
+function countdownText(n, due, now) {
+	const left = due - now;
+	return left > 0 ? `next retry (retry ${n}) in ${(left / 1000).toFixed(1)} s` : `retry ${n} due now`;
+}
+
 /** The rows of file-sink's attempts, the retries between them and the countdown. */
 function deliveredRows(sum, spec, now) {
 	const rows = [];
@@ -190,9 +196,11 @@ function deliveredRows(sum, spec, now) {
 		const n = attemptsMade(sum);
 		if (n <= spec.retry) {
 			const due = last.time + retryDelayMs(spec, n);
-			const left = due - now;
-			rows.push(el('li', { 'data-testid': 'journey-countdown', class: 'journey__countdown', 'data-due': due },
-				left > 0 ? `next retry (retry ${n}) in ${(left / 1000).toFixed(1)} s` : `retry ${n} due now`));
+			// aria-live off: the ticker rewrites this text 5 times a second (countdownText())
+			rows.push(el('li', {
+				'data-testid': 'journey-countdown', class: 'journey__countdown', 'data-due': due, 'data-retry': n,
+				'aria-live': 'off',
+			}, countdownText(n, due, now)));
 		} else {
 			rows.push(el('li', { class: 'journey__note' }, 'No retries left: the broker sends the event to the dead-letter sink.'));
 		}
@@ -304,12 +312,16 @@ export function renderJourney(journey, ctx) {
 
 /**
  * The journeys a page shows. opts.apiUrl(path) resolves backend paths; opts.fetch is a fetch
- * with a timeout. follow(id, container) shows id's journey in container and follows it;
- * attach(ws) (re)sends the follow set on a new socket; onMessage(obj) takes a {"journey"}
- * frame; unfollow(id) stops.
+ * with a timeout. follow(id, container) shows id's journey in container and follows it (one id
+ * may be shown in several containers: under the form and in the list); attach(ws) (re)sends the
+ * follow set on a new socket; onMessage(obj) takes a {"journey"} frame; unfollow(id, container)
+ * stops showing it there (all of them without container), and the socket stops following id
+ * once no container shows it. A journey is drawn when a frame comes; between frames only the
+ * countdowns' text changes (a ticker that runs while there is one), so the rest of a journey,
+ * its links and focus, stay put.
  */
 export function createJourneys({ apiUrl, fetchJson }) {
-	const shown = new Map(); // id -> {container, journey}
+	const shown = new Map(); // id -> {containers: Set, journey}
 	const ctx = { spec: null, traceUrl: null };
 	let ws = null;
 	let ticker = 0;
@@ -317,14 +329,42 @@ export function createJourneys({ apiUrl, fetchJson }) {
 	const send = (msg) => {
 		if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
 	};
+	const clear = (container) => {
+		container.hidden = true;
+		container.replaceChildren();
+	};
+	const tick = () => {
+		const now = Date.now();
+		let running = 0;
+		for (const s of shown.values()) {
+			for (const c of s.containers) {
+				for (const li of c.querySelectorAll('[data-testid="journey-countdown"]')) {
+					li.textContent = countdownText(Number(li.dataset.retry), Number(li.dataset.due), now);
+					running++;
+				}
+			}
+		}
+		if (!running) {
+			clearInterval(ticker);
+			ticker = 0;
+		}
+	};
+	const drawInto = (s, c) => {
+		c.replaceChildren(renderJourney(s.journey, ctx));
+		c.hidden = false;
+	};
 	const draw = (id) => {
 		const s = shown.get(id);
 		if (!s || !s.journey) return;
-		s.container.replaceChildren(renderJourney(s.journey, ctx));
-		s.container.hidden = false;
+		for (const c of s.containers) drawInto(s, c);
+		if (!ticker && s.containers.size && deliveryState(summarize(s.journey)) === 'retrying')
+			ticker = setInterval(tick, 200);
 	};
-	const tick = () => {
-		for (const [id, s] of shown) if (s.journey && deliveryState(summarize(s.journey)) === 'retrying') draw(id);
+	const forget = (id) => {
+		const s = shown.get(id);
+		shown.delete(id);
+		for (const c of s.containers) clear(c);
+		send({ unfollow: [id] });
 	};
 	const loadSpec = async () => {
 		const d = await fetchJson('delivery');
@@ -338,15 +378,20 @@ export function createJourneys({ apiUrl, fetchJson }) {
 		ctx,
 		loadSpec,
 		follow(id, container) {
-			if (!shown.has(id) && shown.size >= FOLLOW_MAX) {
-				const oldest = shown.keys().next().value;
-				shown.delete(oldest);
+			let s = shown.get(id);
+			if (!s) {
+				if (shown.size >= FOLLOW_MAX) forget(shown.keys().next().value);
+				s = { containers: new Set(), journey: null };
+				shown.set(id, s);
+				send({ follow: [id] });
 			}
-			shown.set(id, { container, journey: null });
-			container.hidden = false;
-			container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Following this review…'));
-			send({ follow: [id] });
-			if (!ticker) ticker = setInterval(tick, 200);
+			s.containers.add(container);
+			if (s.journey) {
+				drawInto(s, container);
+			} else {
+				container.hidden = false;
+				container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Following this review…'));
+			}
 			if (!ctx.spec) loadSpec().then(() => draw(id)).catch(() => {});
 		},
 		/** Shows a stored review's journey (GET /reviews/{id}/journey) and follows it; its event id or null. */
@@ -367,13 +412,11 @@ export function createJourneys({ apiUrl, fetchJson }) {
 			}
 			return j.id;
 		},
-		unfollow(id) {
+		unfollow(id, container) {
 			const s = shown.get(id);
 			if (!s) return;
-			shown.delete(id);
-			s.container.hidden = true;
-			s.container.replaceChildren();
-			send({ unfollow: [id] });
+			if (container && s.containers.delete(container)) clear(container);
+			if (!container || s.containers.size === 0) forget(id);
 		},
 		isShown(id) {
 			return shown.has(id);

@@ -1,47 +1,47 @@
-// The page's journey when file-sink's records do not all arrive (journey_client drops a record
-// when its queue is full or node-server is away): the retries are numbered from file-sink's own
-// attempt count, not from the records' positions, and the countdown counts the attempts made.
-// Real parts: node-server (its POST /journey, WebSocket and page) and Chromium; K_SINK is a
-// receiver that takes the event (202), and the journey records are posted to node-server as
-// file-sink would post them.
+// The page's journeys against real parts: PostgreSQL, db-service and node-server (its POST
+// /journey, WebSocket and page; lib/stack.mjs), with a receiver standing in for the broker that
+// forwards each event to /insert as a Trigger does, and Chromium. The journey records are
+// posted to node-server as file-sink would post them:
+//   - records lost on the way (journey_client drops a record when its queue is full): the
+//     retries are numbered from file-sink's attempt count, the countdown counts the attempts;
+//   - one review shown twice (under the form and in the list) updates in both places;
+//   - the countdown ticks without redrawing the journey (its rows stay the same nodes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, binPath, freePort, stopClean } from './lib/proc.mjs';
-import { startReceiver } from './lib/receiver.mjs';
+import { startStack, stackSkipReason } from './lib/stack.mjs';
 import { pageSkipReason, launchChromium, postReview, JOURNEY_LIVE } from './lib/page.mjs';
+import { waitFor } from './lib/proc.mjs';
 
-const skip = pageSkipReason();
-if (skip) console.log(`# skipping the journey records browser test: ${skip}`);
+const skip = pageSkipReason() || stackSkipReason();
+if (skip) console.log(`# skipping the journey records browser tests: ${skip}`);
 
-let sink, ns, browser;
+let st, browser;
 before(async () => {
 	if (skip) return;
-	sink = await startReceiver(() => ({ status: 202 }));
-	ns = await startServer(binPath('node-server'), {
-		env: {
-			LOG_LEVEL: 'warn', K_SINK: sink.url, DB_SERVICE_URL: `http://127.0.0.1:${await freePort()}`,
-			DELIVERY_RETRY: '2', DELIVERY_BACKOFF_POLICY: 'exponential', DELIVERY_BACKOFF_DELAY: 'PT1S',
-		},
+	st = await startStack({
+		forward: true,
+		nodeEnv: { DELIVERY_RETRY: '2', DELIVERY_BACKOFF_POLICY: 'exponential', DELIVERY_BACKOFF_DELAY: 'PT1S' },
 	});
 	browser = await launchChromium();
 });
 after(async () => {
 	if (browser) await browser.close();
-	if (ns) await stopClean(ns);
-	if (sink) await sink.close();
+	if (st) await st.stop();
 });
 
+const attempt = (id, n, time, outcome = 'error simulated', code = 500) =>
+	({ id, source: 'file-sink', kind: 'attempt', time, attempt: n, outcome, code });
+
 function records(list) {
-	return fetch(`${ns.url}/journey`, {
+	return fetch(`${st.url}/journey`, {
 		method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: list }),
 	});
 }
 
 test('attempt 1\'s record lost: the retry between attempts 2 and 3 is retry 2, and no retry is left after 3', { skip, timeout: 60000 }, async () => {
-	const { page, id, errors } = await postReview(browser, ns.url, `Records lost ${Date.now()}`);
+	const { page, id, errors } = await postReview(browser, st.url, `Records lost ${Date.now()}`);
 	const t = Date.now();
-	const attempt = (n, at) => ({ id, source: 'file-sink', kind: 'attempt', time: at, attempt: n, outcome: 'error simulated', code: 500 });
-	const res = await records([attempt(2, t + 1000), attempt(3, t + 3000)]);
+	const res = await records([attempt(id, 2, t + 1000), attempt(id, 3, t + 3000)]);
 	assert.equal(res.status, 202, await res.text());
 	await page.waitForSelector(`${JOURNEY_LIVE} [data-testid="journey-retry"]`, { timeout: 15000 });
 	const retries = await page.locator(`${JOURNEY_LIVE} [data-testid="journey-retry"]`).allTextContents();
@@ -51,6 +51,45 @@ test('attempt 1\'s record lost: the retry between attempts 2 and 3 is retry 2, a
 	assert.match(journey, /No retries left: the broker sends the event to the dead-letter sink\./);
 	assert.equal(await page.locator(`${JOURNEY_LIVE} [data-testid="journey-countdown"]`).count(), 0,
 		'no countdown to a retry that will not come');
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('a review shown under the form and in the list: both follow it, the countdown ticks without redrawing', { skip, timeout: 60000 }, async () => {
+	const text = `Shown twice ${Date.now()}`;
+	const { page, id, errors } = await postReview(browser, st.url, text);
+	const item = page.getByTestId('review-item').filter({ hasText: text });
+	await item.waitFor({ timeout: 15000 });
+	await item.getByTestId('review-journey').click();
+	const trip = '[data-testid="review-trip"] [data-testid="journey"]';
+	await item.locator(trip).waitFor({ timeout: 10000 });
+
+	// attempt 1 failed just now: retrying, with a countdown to retry 1 in both places
+	const t = Date.now();
+	assert.equal((await records([attempt(id, 1, t)])).status, 202);
+	const live = page.locator(JOURNEY_LIVE);
+	await page.waitForSelector(`${JOURNEY_LIVE} [data-testid="journey-countdown"]`, { timeout: 10000 });
+	await item.locator(`${trip} [data-testid="journey-countdown"]`).waitFor({ timeout: 10000 });
+
+	// the ticker changes the countdown's text, not the journey: its rows stay the same nodes
+	const row = await live.locator('[data-testid="journey-attempt"]').elementHandle();
+	const first = await live.locator('[data-testid="journey-countdown"]').textContent();
+	await waitFor(async () => (await live.locator('[data-testid="journey-countdown"]').textContent()) !== first,
+		{ timeoutMs: 5000, what: 'the countdown to tick' });
+	assert.equal(await row.evaluate((e) => e.isConnected), true, 'the attempt row was not redrawn by the tick');
+	assert.equal(await live.locator('[data-testid="journey-countdown"]').getAttribute('aria-live'), 'off');
+
+	// attempt 2 saved: both views show it
+	assert.equal((await records([attempt(id, 2, Date.now(), 'saved', 200)])).status, 202);
+	await page.waitForSelector(`${JOURNEY_LIVE}[data-delivery="saved"]`, { timeout: 10000 });
+	await item.locator(`${trip}[data-delivery="saved"]`).waitFor({ timeout: 10000 });
+
+	// closing the list's view leaves the one under the form following
+	await item.getByTestId('review-journey').click();
+	assert.equal(await item.locator(trip).count(), 0);
+	assert.equal((await records([attempt(id, 3, Date.now(), 'duplicate', 200)])).status, 202);
+	await waitFor(async () => (await live.locator('[data-testid="journey-attempt"]').count()) === 3,
+		{ timeoutMs: 10000, what: 'the third attempt under the form' });
 	assert.deepEqual(errors, []);
 	await page.close();
 });
