@@ -257,6 +257,30 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 		}
 	});
 
+	test("only node-server is public; the others are cluster-local and reached by their svc.cluster.local address", () => {
+		const names = ["node-server", "db-service", "file-sink", "dead-letter-logger", "bad-word-filter", "sentiment-analysis"];
+		const VIS = "networking.knative.dev/visibility";
+		for (const name of names) {
+			const want = name === "node-server" ? undefined : "cluster-local";
+			assert.equal(ksvc(name).metadata.labels?.[VIS], want, `${name}: ${VIS}`);
+		}
+		// in-cluster callers use the cluster-local address (the external host is not routed for them)
+		const host = /^http:\/\/([a-z-]+)\.bookstore\.svc\.cluster\.local(\/|$)/;
+		for (const name of names)
+			for (const e of ksvc(name).spec.template.spec.containers[0].env) {
+				if (!/^https?:\/\//.test(e.value || "") || !names.some((n) => e.value.includes(`//${n}.`))) continue;
+				assert.match(e.value, host, `${name}: ${e.name}`);
+			}
+		// nothing a user is told to open or curl uses a cluster-local Service's Kourier host
+		const texts = ["solution.sh", "README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`), "k8s/knative/config-domain.yaml", "k8s/knative/README.md"];
+		for (const f of texts) {
+			if (!f.endsWith(".md") && !f.endsWith(".sh") && !f.endsWith(".yaml")) continue;
+			const text = fs.readFileSync(path.join(ROOT, f), "utf8");
+			for (const m of text.matchAll(/\b([a-z-]+)\.bookstore\.(?:127\.0\.0\.1\.sslip\.io|\$host)\b/g))
+				assert.equal(m[1], "node-server", `${f}: ${m[0]} is cluster-local, not routed through Kourier`);
+		}
+	});
+
 	test("file-sink and dead-letter-logger keep one pod and write only /data and /tmp", () => {
 		for (const name of ["file-sink", "dead-letter-logger"]) {
 			const t = ksvc(name).spec.template;
