@@ -135,12 +135,30 @@ const ALERT_CASES = {
 				at: "10m",
 				labels: { destination: "http://file-sink.bookstore.svc.cluster.local", code: "500" },
 			},
+			{
+				// dead-letter-logger creates a (destination, code) series with its first dead letter,
+				// so Prometheus's first sample of it is already 1, and increase() over it is 0
+				what: "the first dead letter of a pair (its series appears at 1)",
+				series: [
+					{
+						series: 'dead_letters_total{job="dead-letter-logger",destination="http://node-server.bookstore.svc.cluster.local/insert",code="400"}',
+						values: "_x5 1x20",
+					},
+				],
+				at: "7m",
+				labels: { destination: "http://node-server.bookstore.svc.cluster.local/insert", code: "400" },
+			},
 		],
 		quiet: [
 			{
 				what: "old dead letters, none new",
 				series: [{ series: 'dead_letters_total{job="dead-letter-logger",destination="x",code="500"}', values: "3x30" }],
 				at: ["10m", "30m"],
+			},
+			{
+				what: "one dead letter 10 minutes ago, none since",
+				series: [{ series: 'dead_letters_total{job="dead-letter-logger",destination="x",code="500"}', values: "_x5 1x30" }],
+				at: ["15m", "30m"],
 			},
 		],
 	},
@@ -243,6 +261,40 @@ describe("PromQL in rules and dashboards (promtool)", { skip }, () => {
 			assert.ok(c.fires.length >= 1, `${name}: no fires case`);
 			assert.ok(c.quiet.length >= 1, `${name}: no stays-quiet case`);
 		}
+	});
+
+	test("promtool test rules: 'Dead letters in range' counts a (destination, code) series that appears at 1", () => {
+		const panel = dashboards()
+			.flatMap((d) => d.panels)
+			.find((p) => p.title === "Dead letters in range");
+		assert.ok(panel, "the stat panel exists");
+		const expr = concrete(panel.targets[0].expr); // $__range is 1h
+		const dl = (destination, values) => ({
+			series: `dead_letters_total{job="dead-letter-logger",destination="${destination}",code="500"}`,
+			values,
+		});
+		const tests = {
+			rule_files: [],
+			evaluation_interval: "1m",
+			tests: [
+				{
+					interval: "1m",
+					input_series: [
+						dl("a", "_x70 1 2 3x28"), // appears at 70m with 1, then 3: all 3 are in the hour
+						dl("b", "2x100"), // 2 long before the hour, none since
+					],
+					promql_expr_test: [{ expr, eval_time: "90m", exp_samples: [{ labels: "{}", value: 3 }] }],
+				},
+				{
+					interval: "1m",
+					input_series: [dl("b", "2x100")],
+					promql_expr_test: [{ expr, eval_time: "90m", exp_samples: [{ labels: "{}", value: 0 }] }],
+				},
+			],
+		};
+		const r = promtool("test", "rules", writeJson("dashboard-dead-letters.test.yml", tests));
+		assert.equal(r.status, 0, r.out);
+		assert.match(r.out, /SUCCESS/);
 	});
 
 	for (const [name, c] of Object.entries(ALERT_CASES)) {
