@@ -281,6 +281,11 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 		}
 	});
 
+	test("node-server never runs a second pod (its live feed and journeys are in memory)", () => {
+		const a = ksvc("node-server").spec.template.metadata.annotations || {};
+		assert.equal(a["autoscaling.knative.dev/max-scale"], "1", "node-server max-scale");
+	});
+
 	test("file-sink and dead-letter-logger keep one pod and write only /data and /tmp", () => {
 		for (const name of ["file-sink", "dead-letter-logger"]) {
 			const t = ksvc(name).spec.template;
