@@ -57,6 +57,14 @@ const find = (objs, apiVersion, kind, name) =>
 	objs.find((o) => o.apiVersion === apiVersion && o.kind === kind && o.metadata.name === name);
 const ksvc = (name) => find(app(), "serving.knative.dev/v1", "Service", name);
 
+// The one fixed tag scripts/images.sh gives every service image besides its content tag ($t).
+function builtTag() {
+	const text = fs.readFileSync(path.join(ROOT, "scripts/images.sh"), "utf8");
+	const tags = [...text.matchAll(/-t "dev\.local\/\$s:([A-Za-z0-9_.-]+)"/g)].map((m) => m[1]).filter((x) => x !== "buildkit");
+	assert.equal(tags.length, 1, `scripts/images.sh build tags: ${tags}`);
+	return tags[0];
+}
+
 describe("k8s renders", { skip }, () => {
 	for (const k of KUSTOMIZATIONS) {
 		test(`kubectl kustomize ${k}`, () => {
@@ -332,13 +340,26 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 		assert.deepEqual(local.map((i) => i.split(":")[0].slice("dev.local/".length)).sort(), [...deployed].sort());
 		for (const i of local) {
 			assert.ok(built.includes(i.split(":")[0].slice("dev.local/".length)), `${i} is built by solution.sh`);
-			assert.equal(i.split(":")[1], "dev", `${i}: the minikube overlay tags dev.local images`);
+			assert.equal(i.split(":")[1], builtTag(), `${i}: the minikube overlay's tag is the fixed one scripts/images.sh builds`);
 		}
 		for (const i of images) {
 			const tag = i.includes("@sha256:") ? "digest" : i.slice(i.lastIndexOf("/") + 1).split(":")[1];
 			assert.ok(tag && tag !== "latest", `${i} is not pinned`);
 		}
 		assert.ok(!deployed.includes("local-broker"), "local-broker is built, never deployed");
+	});
+
+	test("a plain `kubectl apply -k k8s/overlays/minikube` names a tag that is built, and says what else it needs", () => {
+		const tag = builtTag();
+		const file = fs.readFileSync(path.join(ROOT, "k8s/overlays/minikube/kustomization.yaml"), "utf8");
+		const comment = file.split("\n").filter((l) => l.startsWith("#")).join("\n");
+		const tags = [...file.matchAll(/^\s+newTag:\s*"?([^"\s]+)"?\s*$/gm)].map((m) => m[1]);
+		assert.deepEqual([...new Set(tags)], [tag], "every image of the overlay has the tag scripts/images.sh builds");
+		assert.match(comment, new RegExp(`\`${tag}\` is the tag`), "the comment names the tag");
+		assert.match(comment, /scripts\/images\.sh/, "the comment says what builds it");
+		assert.match(comment, /docker-env/, "the comment says to build in minikube's daemon");
+		assert.match(comment, /postgresql-secret/, "the comment names the Secret the path needs");
+		assert.doesNotMatch(comment, /`dev`/, "no tag that nothing builds");
 	});
 
 	test("PostgreSQL: pinned image, PVC, pg_isready probes, headless Service", () => {

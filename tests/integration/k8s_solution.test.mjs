@@ -85,7 +85,7 @@ describe("solution.sh flags", { skip: !which("kubectl") && "kubectl is not insta
 				assert.match(r.out, new RegExp(`\\$ env DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile --target ${s} .* -t dev\\.local/${s}:${tag} \\.$`, "m"), s);
 				if (shellVar("DEPLOYED").includes(s)) assert.ok(app.includes(`image: dev.local/${s}:${tag}`), s);
 			}
-			assert.ok(!app.includes(":dev\n"), "no image keeps the overlay's dev tag");
+			assert.ok(!app.includes(":local\n"), "no image keeps the overlay's local tag");
 			assert.match(fs.readFileSync(path.join(ROOT, "build/deploy/monitoring.yaml"), "utf8"), /kind: PrometheusRule/);
 		} finally {
 			fs.rmSync(bin, { recursive: true, force: true });
