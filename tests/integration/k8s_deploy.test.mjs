@@ -145,6 +145,31 @@ describe("image build and tags", () => {
 		}
 	});
 
+	test("the Dockerfile finds the dlopen'ed libcurl and libpq in the build machine's multiarch directory (amd64, arm64)", () => {
+		const dockerfile = fs.readFileSync(path.join(ROOT, "docker/Dockerfile"), "utf8");
+		// The RUN that collects the runtime tree, continuation lines joined; its commands up to the
+		// ldd loop are run in bash with a stand-in gcc (and dpkg-architecture) for each architecture.
+		const run_ = dockerfile.replace(/\\\n/g, " ").split("\n").find((l) => /^RUN .*libcurl\.so\.4/.test(l));
+		assert.ok(run_, "the RUN that names libcurl.so.4");
+		const cmds = run_.slice(4).split("&&").map((c) => c.trim());
+		const upTo = cmds.findIndex((c) => c.startsWith("for f in"));
+		assert.ok(upTo > 0, "the ldd loop");
+		const prelude = cmds.slice(0, upTo).filter((c) => !c.startsWith("mkdir "));
+		for (const triplet of ["x86_64-linux-gnu", "aarch64-linux-gnu"]) {
+			const answer = `case "$*" in *-print-multiarch*|*DEB_HOST_MULTIARCH*) echo ${triplet} ;; *) exit 1 ;; esac`;
+			const { bin, env } = fakeBin({ gcc: answer, "dpkg-architecture": answer });
+			try {
+				const r = run("bash", ["-c", `set -e; ${prelude.join(" && ")}; printf '%s\\n' $dl`], { env });
+				assert.equal(r.status, 0, r.err);
+				assert.deepEqual(r.out.trim().split("\n"), [`/usr/lib/${triplet}/libcurl.so.4`, `/usr/lib/${triplet}/libpq.so.5`], triplet);
+			} finally {
+				fs.rmSync(bin, { recursive: true, force: true });
+			}
+		}
+		assert.doesNotMatch(dockerfile.replace(/^#.*$/gm, ""), /(x86_64|aarch64|arm|i386|powerpc64le|s390x)-linux-gnu/,
+			"no architecture's library directory is written into an instruction");
+	});
+
 	test("the Dockerfile has no # syntax= line (BuildKit would pull a frontend image) and one .dockerignore serves both builders", () => {
 		const dockerfile = fs.readFileSync(path.join(ROOT, "docker/Dockerfile"), "utf8");
 		assert.doesNotMatch(dockerfile, /^#\s*syntax\s*=/im);
