@@ -318,7 +318,15 @@ async function toggleJourney(li) {
 		return;
 	}
 	button.setAttribute('aria-expanded', 'true');
-	li.dataset.journeyId = (await journeys.open(li.dataset.reviewId, trip)) || '';
+	const id = await journeys.open(li.dataset.reviewId, trip);
+	if (button.getAttribute('aria-expanded') !== 'true') {
+		// collapsed while the journey was loading: do not show or follow it after all
+		if (id) journeys.unfollow(id, trip);
+		trip.hidden = true;
+		trip.replaceChildren();
+		return;
+	}
+	li.dataset.journeyId = id || '';
 }
 
 /* ------------------------------------------------------------- connection */

@@ -5,7 +5,8 @@
 //   - records lost on the way (journey_client drops a record when its queue is full): the
 //     retries are numbered from file-sink's attempt count, the countdown counts the attempts;
 //   - one review shown twice (under the form and in the list) updates in both places;
-//   - the countdown ticks without redrawing the journey (its rows stay the same nodes).
+//   - the countdown ticks without redrawing the journey (its rows stay the same nodes);
+//   - a Journey button pressed twice while the journey loads leaves it closed and unfollowed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, stackSkipReason } from './lib/stack.mjs';
@@ -90,6 +91,40 @@ test('a review shown under the form and in the list: both follow it, the countdo
 	assert.equal((await records([attempt(id, 3, Date.now(), 'duplicate', 200)])).status, 202);
 	await waitFor(async () => (await live.locator('[data-testid="journey-attempt"]').count()) === 3,
 		{ timeoutMs: 10000, what: 'the third attempt under the form' });
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('Journey pressed twice while the journey loads: it stays closed, and is not followed', { skip, timeout: 60000 }, async () => {
+	const text = `Pressed twice ${Date.now()}`;
+	const { page, id, errors } = await postReview(browser, st.url, text);
+	const item = page.getByTestId('review-item').filter({ hasText: text });
+	await item.waitFor({ timeout: 15000 });
+	// GET /reviews/{id}/journey answers only after the second press (the real answer, held)
+	let release;
+	const held = new Promise((r) => { release = r; });
+	let asked = 0;
+	await page.route('**/reviews/*/journey', async (route) => {
+		asked++;
+		await held;
+		await route.continue();
+	});
+	const button = item.getByTestId('review-journey');
+	await button.click();
+	await waitFor(() => asked === 1, { timeoutMs: 5000, what: 'the journey request' });
+	await button.click();
+	assert.equal(await button.getAttribute('aria-expanded'), 'false');
+	release();
+	const trip = item.getByTestId('review-trip');
+	// the answer came and was handled: nothing shown, and a record for it draws nothing
+	await waitFor(async () => (await page.evaluate(() => performance.getEntriesByType('resource')
+		.filter((e) => e.name.includes('/journey') && e.responseEnd > 0).length)) >= 1,
+	{ timeoutMs: 5000, what: 'the held journey answer' });
+	assert.equal((await records([attempt(id, 1, Date.now(), 'saved', 200)])).status, 202);
+	await page.waitForSelector(`${JOURNEY_LIVE}[data-delivery="saved"]`, { timeout: 10000 });
+	assert.equal(await trip.isHidden(), true, 'the list item\'s journey stays closed');
+	assert.equal(await item.locator('[data-testid="journey"]').count(), 0);
+	assert.equal(await button.getAttribute('aria-expanded'), 'false');
 	assert.deepEqual(errors, []);
 	await page.close();
 });
