@@ -461,9 +461,9 @@ static void ext_remove(struct ce_event *ev, struct ce_ext *x)
 	ev->n_ext--;
 }
 
-/* Sets an extension; keep_type keeps an existing extension's type instead of type. */
-static int ext_set(struct ce_event *ev, const char *name, enum ce_type type, bool keep_type,
-		   const char *value, size_t len, struct ce_error *err)
+/* Sets an extension to value of type, replacing an existing one's value and type. */
+static int ext_set(struct ce_event *ev, const char *name, enum ce_type type, const char *value,
+		   size_t len, struct ce_error *err)
 {
 	struct ce_ext *x = ext_find(ev, name);
 	char what[64];
@@ -473,8 +473,6 @@ static int ext_set(struct ce_event *ev, const char *name, enum ce_type type, boo
 			ext_remove(ev, x);
 		return 0;
 	}
-	if (x && keep_type)
-		type = x->type;
 	snprintf(what, sizeof(what), "attribute '%s'", name);
 	if (ce_check_value(type, value, len, what, err))
 		return ERR_VALIDATION;
@@ -495,8 +493,8 @@ static int ext_set(struct ce_event *ev, const char *name, enum ce_type type, boo
 	return 0;
 }
 
-int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, bool keep_type,
-		 const char *value, size_t len, struct ce_error *err)
+int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, const char *value,
+		 size_t len, struct ce_error *err)
 {
 	const struct core_attr *core;
 	char **slot, what[64];
@@ -508,7 +506,7 @@ int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, bool 
 	}
 	core = core_find(name);
 	if (!core)
-		return ext_set(ev, name, type, keep_type, value, len, err);
+		return ext_set(ev, name, type, value, len, err);
 	slot = core_slot(ev, core);
 	if (value) {
 		snprintf(what, sizeof(what), "attribute '%s'", name);
@@ -523,12 +521,12 @@ int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, bool 
 int ce_set_typed(struct ce_event *ev, const char *name, enum ce_type type, const char *value,
 		 struct ce_error *err)
 {
-	return ce_set_value(ev, name, type, false, value, value ? strlen(value) : 0, err);
+	return ce_set_value(ev, name, type, value, value ? strlen(value) : 0, err);
 }
 
 int ce_set(struct ce_event *ev, const char *name, const char *value)
 {
-	return ce_set_value(ev, name, CE_TYPE_STRING, true, value, value ? strlen(value) : 0, NULL);
+	return ce_set_value(ev, name, CE_TYPE_STRING, value, value ? strlen(value) : 0, NULL);
 }
 
 int ce_set_int(struct ce_event *ev, const char *name, int value)

@@ -137,7 +137,7 @@ static int binary_attr(struct ce_event *ev, const struct http_header *h, struct 
 	if (header_value(what, h->value, &val, err) ||
 	    ce_check_value(CE_TYPE_STRING, val.data, val.len, what, err))
 		goto cleanup;
-	rc = ce_set_value(ev, name, CE_TYPE_STRING, false, val.data, val.len, err) ? -1 : 0;
+	rc = ce_set_value(ev, name, CE_TYPE_STRING, val.data, val.len, err) ? -1 : 0;
 cleanup:
 	buf_release(&val);
 	free(name);
@@ -154,7 +154,7 @@ static int decode_binary(const struct http_header *h, size_t n, const char *ct, 
 		if (strlen(h[i].name) >= 3 && !strncasecmp(h[i].name, "ce-", 3) &&
 		    binary_attr(ev, &h[i], err))
 			goto fail;
-	if (ct && ce_set_value(ev, "datacontenttype", CE_TYPE_STRING, false, ct, strlen(ct), err))
+	if (ct && ce_set_value(ev, "datacontenttype", CE_TYPE_STRING, ct, strlen(ct), err))
 		goto fail;
 	if (len)
 		ce_data_copy(ev, body, len, ce_data_needs_base64(ct, body, len));

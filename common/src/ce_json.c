@@ -77,7 +77,7 @@ static int json_member(struct ce_event *ev, const char *key, const json_t *v, st
 	} else if (json_ext_value(key, v, num, sizeof(num), &s, &len, &type, err)) {
 		return -1;
 	}
-	return ce_set_value(ev, key, type, false, s, len, err) ? -1 : 0;
+	return ce_set_value(ev, key, type, s, len, err) ? -1 : 0;
 }
 
 /* The data or data_base64 member into ev (after datacontenttype is known). */

@@ -118,6 +118,32 @@ test('chained as the Sequence chains them, the last reply carries both results',
 	assert.equal(last.traceparent, first.traceparent);
 });
 
+// A structured-mode event as a JSON object, posted as it is (extensions keep their JSON types).
+async function postStructured(srv, ev) {
+	return post(srv, { headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
+}
+
+test("a step's own extension replaces an input's one of another JSON type, as a String", async () => {
+	const base = { specversion: '1.0', source: '/s', type: 'new-review-comment', datacontenttype: 'application/json' };
+	const rows = [
+		[filter, { badwordfilter: true }, { badwordfilter: 'good' }],
+		[filter, { badwordfilter: 0 }, { badwordfilter: 'good' }],
+		[sentiment, { sentimentscore: 1 }, { sentimentresult: 'positive' }],
+		[sentiment, { sentimentresult: false, badwordfilter: false }, { sentimentresult: 'positive' }],
+	];
+	for (const [srv, exts, want] of rows) {
+		const r = await postStructured(srv, { ...base, id: `typed-${++seq}`, ...exts, data: { reviewText: 'A good book' } });
+		assert.equal(r.status, 200, `${JSON.stringify(exts)}: ${r.body}`);
+		const out = HTTP.toEvent({ headers: r.headers, body: r.body });
+		for (const [k, v] of Object.entries(want))
+			assert.equal(out[k], v, JSON.stringify(exts));
+		if (srv === sentiment) {
+			assert.equal(Number(out.sentimentscore), out.data.sentimentScore);
+			assert.equal(out.badwordfilter, undefined, 'unset without data.badWordResult');
+		}
+	}
+});
+
 const REVIEW_MALFORMED = [
 	['no data', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'new-review-comment' }, ''],
 	['data not JSON', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'text/plain' }, 'hello'],

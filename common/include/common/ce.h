@@ -153,9 +153,11 @@ struct ce_event *ce_event_clone(const struct ce_event *ev);
 
 /*
  * Sets any attribute by name, core or extension; value NULL unsets it. Core attributes get
- * their spec type (time: Timestamp, source: URI-reference, dataschema: URI); a new
- * extension is a String; an existing extension keeps its type and is checked against it.
- * Returns 0, or ERR_VALIDATION for a bad name or a value that is not valid for the type.
+ * their spec type (time: Timestamp, source: URI-reference, dataschema: URI); an extension
+ * becomes a String, replacing the value and the type of one the event already has (an
+ * event's "badwordfilter": true that arrived as a JSON Boolean is replaced by the String
+ * "good"; ce_set_typed() sets another type). Returns 0, or ERR_VALIDATION for a bad name, a
+ * value that is not valid for the type, or a new extension beyond CE_MAX_EXTENSIONS.
  */
 int ce_set(struct ce_event *ev, const char *name, const char *value);
 /*
@@ -310,11 +312,11 @@ bool ce_name_valid(const char *name);
 int ce_check_value(enum ce_type type, const char *value, size_t len, const char *what,
 		   struct ce_error *err);
 /*
- * Sets attribute name to value[0..len) (NULL unsets). keep_type: an existing extension keeps
- * its type. Returns 0 or ERR_VALIDATION with *err filled (err may be NULL).
+ * Sets attribute name to value[0..len) (NULL unsets); an extension gets type (an existing
+ * one's type is replaced). Returns 0 or ERR_VALIDATION with *err filled (err may be NULL).
  */
-int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, bool keep_type,
-		 const char *value, size_t len, struct ce_error *err);
+int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, const char *value,
+		 size_t len, struct ce_error *err);
 /* Replaces the event's data with a copy of data[0..len) and sets its data_base64 flag. */
 void ce_data_copy(struct ce_event *ev, const void *data, size_t len, bool base64);
 /*

@@ -18,7 +18,9 @@
  *
  * The reply is the input event with a new time, the given type and source, datacontenttype
  * application/json, no dataschema, data = st.data (the input's data object, with what the
- * step added), and the given extensions set. Every other attribute and extension of the input
+ * step added), and the given extensions set as Strings (an input's extension of the same name
+ * is replaced whatever its type, so an input's "badwordfilter": true becomes "good"; a NULL
+ * value unsets it). Every other attribute and extension of the input
  * (subject, traceparent, ...) is kept, so a Sequence's steps stay in the review's trace. It
  * is answered 200 in binary mode (ce_request_respond()). It keeps the input's id: its source is
  * new, so (source, id) is still unique as CloudEvents requires, and a review keeps one id from

@@ -1104,9 +1104,10 @@ Test(ce, set_get_unset_clone)
 
 	cr_expect_eq(ce_set_int(ev, "knativeerrorcode", -5), 0);
 	cr_expect_str_eq(ce_get(ev, "knativeerrorcode"), "-5");
-	cr_expect_eq(ce_set(ev, "knativeerrorcode", "x"), ERR_VALIDATION, "keeps Integer type");
-	cr_expect_eq(ce_set(ev, "knativeerrorcode", "404"), 0);
 	cr_expect_eq(ce_ext_find(ev, "knativeerrorcode")->type, CE_TYPE_INTEGER);
+	cr_expect_eq(ce_set(ev, "knativeerrorcode", "404"), 0);
+	cr_expect_eq(ce_ext_find(ev, "knativeerrorcode")->type, CE_TYPE_STRING, "ce_set: a String");
+	cr_expect_eq(ce_set_int(ev, "knativeerrorcode", 404), 0);
 	cr_expect_null(ce_ext_find(ev, "id"), "core attributes are not extensions");
 	cr_expect_eq(ce_set(ev, "a", "1"), 0);
 	cr_expect_eq(ce_set(ev, "b", "2"), 0);
@@ -1150,6 +1151,46 @@ static const struct data_row data_rows[] = {
 	{ "application/octet-stream", "abc", 3, true },
 	{ "image/png", "abc", 3, true },
 };
+
+/*
+ * ce_set() of an extension the event has with another type (a JSON Boolean, Integer, ...)
+ * replaces it with a String: a Sequence step's reply sets its own "badwordfilter" on an input
+ * that may carry "badwordfilter": true, and must not fail (it answered 500 for it).
+ */
+Test(ce, set_replaces_a_typed_extension_with_a_string)
+{
+	static const struct {
+		const char *name;
+		enum ce_type type;
+		const char *old, *value;
+	} rows[] = {
+		{ "badwordfilter", CE_TYPE_BOOLEAN, "true", "good" },
+		{ "sentimentscore", CE_TYPE_INTEGER, "1", "0.4404" },
+		{ "sentimentresult", CE_TYPE_BOOLEAN, "false", "positive" },
+		{ "x", CE_TYPE_URI, "https://a.example/", "not a uri" },
+		{ "y", CE_TYPE_TIMESTAMP, "2024-01-01T00:00:00Z", "yesterday" },
+		{ "z", CE_TYPE_BINARY, "aGk=", "!" },
+	};
+	struct buf out;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct ce_event *ev = base_event();
+		const struct ce_ext *x;
+
+		cr_assert_eq(ce_set_typed(ev, rows[i].name, rows[i].type, rows[i].old, NULL), 0);
+		cr_expect_eq(ce_set(ev, rows[i].name, rows[i].value), 0, "%s", rows[i].name);
+		x = ce_ext_find(ev, rows[i].name);
+		cr_assert_not_null(x);
+		cr_expect_eq(x->type, CE_TYPE_STRING, "%s", rows[i].name);
+		cr_expect_str_eq(x->value, rows[i].value);
+		cr_expect_eq(ev->n_ext, 1);
+		buf_init(&out, BUF_NOCAP);
+		cr_expect_eq(ce_encode_structured(ev, &out), 0, "%s", rows[i].name);
+		cr_expect(strstr(out.data, rows[i].value), "%s: %s", rows[i].name, out.data);
+		buf_release(&out);
+		ce_event_free(ev);
+	}
+}
 
 Test(ce, set_data_table)
 {
