@@ -2,6 +2,7 @@
 #include "common/step.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,16 +54,39 @@ int step_begin(struct http_request *req, struct step *st)
 	return 0;
 }
 
+/* How many extensions the reply has: the input's, with the step's set or unset. */
+static size_t step_reply_exts(const struct ce_event *in, const struct step_ext *ext, size_t next)
+{
+	size_t n = in->n_ext;
+
+	for (size_t i = 0; i < next; i++) {
+		bool has = ce_ext_find(in, ext[i].name) != NULL;
+
+		n += ext[i].value && !has;
+		n -= !ext[i].value && has;
+	}
+	return n;
+}
+
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {
 	struct arena *a = http_arena(req);
-	struct ce_event *out = ce_event_clone(st->in);
-	char *data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	char when[CE_TIME_LEN];
+	struct ce_event *out;
+	char *data;
+	char when[CE_TIME_LEN], msg[160];
 	struct timespec ts;
 	int rc = 0;
 
+	if (step_reply_exts(st->in, ext, next) > CE_MAX_EXTENSIONS) {
+		snprintf(msg, sizeof(msg),
+			 "the event has %zu extension attributes: no room for the ones this step "
+			 "adds to its reply (at most %d per event)",
+			 st->in->n_ext, CE_MAX_EXTENSIONS);
+		return reject(req, ERR_VALIDATION, st->in->id, msg);
+	}
+	out = ce_event_clone(st->in);
+	data = json_dumps(st->data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	ce_request_own(req, out); /* the reply lives as long as the request */
 	arena_defer(a, free, data);
 	(void)clock_gettime(CLOCK_REALTIME, &ts);

@@ -144,6 +144,28 @@ test("a step's own extension replaces an input's one of another JSON type, as a 
 	}
 });
 
+test("an event with no room for a step's extensions gets a 400 JSON answer, not a 500", async () => {
+	const ev = (n, id) => {
+		const e = { specversion: '1.0', id, source: '/s', type: 'new-review-comment', data: { reviewText: 'A good book' } };
+		for (let i = 0; i < n; i++)
+			e[`x${i}`] = 'v';
+		return e;
+	};
+	// CE_MAX_EXTENSIONS is 1000: bad-word-filter adds one, sentiment-analysis two.
+	for (const [srv, full, room] of [[filter, 1000, 999], [sentiment, 999, 998]]) {
+		const r = await postStructured(srv, ev(full, `full-${++seq}`));
+		assert.equal(r.status, 400, r.body);
+		const j = JSON.parse(r.body);
+		assert.equal(j.error, 'validation_failed');
+		assert.match(j.message, /extension attributes/);
+		assert.equal((await postStructured(srv, ev(room, `room-${++seq}`))).status, 200);
+	}
+	// An extension the step sets anyway takes no new slot.
+	const e = ev(999, `own-${++seq}`);
+	e.badwordfilter = true;
+	assert.equal((await postStructured(filter, e)).status, 200);
+});
+
 const REVIEW_MALFORMED = [
 	['no data', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'new-review-comment' }, ''],
 	['data not JSON', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'text/plain' }, 'hello'],

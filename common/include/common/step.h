@@ -81,7 +81,11 @@ struct step_ext {
  * request. Either way the caller ends st with step_end().
  */
 int step_begin(struct http_request *req, struct step *st);
-/* Answers the reply event (see above). Returns 0 or the code of a failed answer (500). */
+/*
+ * Answers the reply event (see above). An input with no room left for the step's extensions
+ * (the reply would have more than CE_MAX_EXTENSIONS) is answered 400 validation_failed, and
+ * logged at warn, as a request that can never succeed. Returns 0 or the answer's code.
+ */
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next);
 /* Ends the span (failed when rc < 0) and frees st. */
