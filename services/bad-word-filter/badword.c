@@ -17,6 +17,8 @@
 
 #define GAP	  26 /* the trie symbol between the words of a phrase entry */
 #define NSYM	  27
+#define ANY	  NSYM /* an entry's '*': any letter (not a trie symbol: added as 26 paths) */
+#define MAX_ANY	  2    /* most '*' in an entry (26 * 26 paths) */
 #define ALL_AZ	  ((1u << 26) - 1)
 #define BIT(c)	  (1u << ((c) - 'a'))
 #define MAX_WORDS 4 /* most words in a phrase entry */
@@ -318,7 +320,8 @@ static int32_t cand_match(const struct badword_list *l, const struct cand *c, un
 /* ---- splitting the text ---------------------------------------------------------------------- */
 
 struct span {
-	size_t from, to; /* units [from, to) */
+	size_t from, to;   /* units [from, to), ! | + * at either end trimmed */
+	size_t xfrom, xto; /* the same word with them */
 };
 
 /* The words of chunk units [from, to), with ! | + * trimmed at both ends, appended to *w. */
@@ -326,6 +329,7 @@ static void chunk_words(const struct unit *u, size_t from, size_t to, struct spa
 			size_t *alloc)
 {
 	size_t i = from, a, b;
+	struct span x;
 
 	while (i < to) {
 		while (i < to && !is_word_unit(&u[i]))
@@ -334,13 +338,16 @@ static void chunk_words(const struct unit *u, size_t from, size_t to, struct spa
 		while (i < to && is_word_unit(&u[i]))
 			i++;
 		b = i;
+		x = (struct span){ a, b, a, b };
 		while (a < b && (u[a].kind == U_LEET_END || u[a].kind == U_MASK))
 			a++;
 		while (b > a && (u[b - 1].kind == U_LEET_END || u[b - 1].kind == U_MASK))
 			b--;
 		if (a < b) {
+			x.from = a;
+			x.to = b;
 			XGROW(*w, *n + 1, *alloc);
-			(*w)[(*n)++] = (struct span){ a, b };
+			(*w)[(*n)++] = x;
 		}
 	}
 }
@@ -381,16 +388,43 @@ static bool report(struct scan *s, int32_t entry, size_t ufrom, size_t uto)
 	return true;
 }
 
-/* Each word of the chunk alone, then the chunk's words joined. */
+/*
+ * The word w with the ! | + at its ends read as letters, as inside a word, out to the
+ * farthest + on each side ("sh!+", "shi+!" as "shit"): false when there is no + there. A ! or
+ * | alone at a word's end is punctuation ("Sh!", "Puss!"), and a '*' there a footnote ("as*"),
+ * so they never extend a word by themselves.
+ */
+static bool word_extended(const struct unit *u, const struct span *w, struct span *out)
+{
+	size_t i;
+
+	*out = *w;
+	for (i = w->from; i > w->xfrom && u[i - 1].kind == U_LEET_END; i--)
+		if (u[i - 1].raw == '+')
+			out->from = i - 1;
+	for (i = w->to; i < w->xto && u[i].kind == U_LEET_END; i++)
+		if (u[i].raw == '+')
+			out->to = i + 1;
+	return out->from != w->from || out->to != w->to;
+}
+
+/* Each word of the chunk alone (and extended: word_extended()), then the words joined. */
 static bool check_chunk(struct scan *s, const struct chunk *ch)
 {
 	const struct span *w = s->words + ch->first;
+	struct span x;
 	struct cand c;
 
 	for (size_t k = 0; k < ch->nwords; k++) {
 		memset(&c, 0, sizeof(c));
 		cand_words(&c, s->u, &w[k], 1);
 		if (report(s, cand_match(s->l, &c, TERM_WORD), w[k].from, w[k].to))
+			return true;
+		if (!word_extended(s->u, &w[k], &x))
+			continue;
+		memset(&c, 0, sizeof(c));
+		cand_words(&c, s->u, &x, 1);
+		if (report(s, cand_match(s->l, &c, TERM_WORD), x.from, x.to))
 			return true;
 	}
 	if (ch->nwords < 2)
@@ -500,15 +534,21 @@ static int bad_entry(struct buf *err, size_t lineno, const char *why)
 	return ERR_VALIDATION;
 }
 
-/* Appends one symbol path for the units of a word to syms (primary letter of each). */
+/*
+ * Appends the symbols of a word of an entry to syms: each unit read as inside a word of a
+ * text, ! | + and * at its ends included (the primary letter of a digit or symbol, ANY for a
+ * '*'), so "sh!+" is "shit" and never the "sh" that "Sh!" reads as.
+ */
 static int entry_symbols(const struct unit *u, const struct span *w, uint8_t *syms, size_t *n)
 {
-	for (size_t i = w->from; i < w->to; i++) {
-		if (u[i].mask == 0 || u[i].kind == U_MASK)
+	for (size_t i = w->xfrom; i < w->xto; i++) {
+		if (u[i].mask == 0)
 			return -1;
 		if (*n >= BADWORD_ENTRY_MAX)
 			return -1;
-		if (u[i].kind == U_LETTER) {
+		if (u[i].kind == U_MASK) {
+			syms[(*n)++] = ANY;
+		} else if (u[i].kind == U_LETTER) {
 			syms[(*n)++] = (uint8_t)(u[i].raw - 'a');
 		} else {
 			for (size_t k = 0; k < ARRAY_SIZE(leet); k++)
@@ -528,12 +568,41 @@ static bool plain(const char *entry, size_t len)
 	return true;
 }
 
-static void trie_add(struct badword_list *l, const uint8_t *syms, size_t n, unsigned term,
-		     const char *entry, size_t entry_len)
-{
-	int32_t node = 0, child;
+/* An entry being added: its text, and its index in entries once a trie node names it. */
+struct adding {
+	const char *text;
+	size_t len;
+	int32_t index; /* -1: not stored yet */
+	unsigned term;
+};
 
-	for (size_t i = 0; i < n; i++) {
+static int32_t adding_index(struct badword_list *l, struct adding *e)
+{
+	if (e->index < 0) {
+		XGROW(l->entries, l->nentries + 1, l->alloc_entries);
+		l->entries[l->nentries] = xstrndup(e->text, e->len);
+		e->index = (int32_t)l->nentries++;
+	}
+	return e->index;
+}
+
+/* Adds the path syms[i..n) from node; an ANY adds one path per letter. */
+static void trie_add(struct badword_list *l, int32_t node, uint8_t *syms, size_t i, size_t n,
+		     struct adding *e)
+{
+	struct node *t;
+	int32_t child;
+	char *old;
+
+	for (; i < n; i++) {
+		if (syms[i] == ANY) {
+			for (uint8_t c = 0; c < 26; c++) {
+				syms[i] = c;
+				trie_add(l, node, syms, i, n, e);
+			}
+			syms[i] = ANY;
+			return;
+		}
 		child = l->nodes[node].child[syms[i]];
 		if (!child) {
 			child = node_new(l);
@@ -541,16 +610,20 @@ static void trie_add(struct badword_list *l, const uint8_t *syms, size_t n, unsi
 		}
 		node = child;
 	}
-	if (!l->nodes[node].term) {
-		XGROW(l->entries, l->nentries + 1, l->alloc_entries);
-		l->entries[l->nentries] = xstrndup(entry, entry_len);
-		l->nodes[node].entry = (int32_t)l->nentries++;
-	} else if (plain(entry, entry_len) && !plain(l->entries[l->nodes[node].entry], SIZE_MAX)) {
-		/* "shit" names the entry better than "5h1t" */
-		free(l->entries[l->nodes[node].entry]);
-		l->entries[l->nodes[node].entry] = xstrndup(entry, entry_len);
+	t = &l->nodes[node];
+	old = t->term ? l->entries[t->entry] : NULL;
+	if (!old) {
+		t->entry = adding_index(l, e);
+	} else if (plain(e->text, e->len) && !plain(old, SIZE_MAX)) {
+		/* "shit" names the entry better than "5h1t"; a '*' entry names other paths too */
+		if (strchr(old, '*')) {
+			t->entry = adding_index(l, e);
+		} else {
+			free(old);
+			l->entries[t->entry] = xstrndup(e->text, e->len);
+		}
 	}
-	l->nodes[node].term |= term;
+	t->term |= e->term;
 	if (n > l->max_steps)
 		l->max_steps = n;
 }
@@ -564,9 +637,9 @@ static int add_entry(struct badword_list *l, const char *p, size_t len, size_t l
 {
 	uint8_t syms[BADWORD_ENTRY_MAX + MAX_WORDS];
 	struct scan s = { .l = l };
-	size_t n = 0, k, w;
+	struct adding e = { p, len, -1, 0 };
+	size_t n = 0, k, w, any = 0;
 	bool spelled = true;
-	unsigned term;
 	int rc = 0;
 
 	scan_init(&s, p, len);
@@ -577,8 +650,8 @@ static int add_entry(struct badword_list *l, const char *p, size_t len, size_t l
 		rc = bad_entry(err, lineno, s.nch ? "more than 4 words" : "no letter to match");
 		goto done;
 	}
-	term = (s.nch == 1 && s.ch[0].nwords == 1) || (s.nch > 1 && !spelled) ? TERM_WORD
-									      : TERM_JOINED;
+	e.term = (s.nch == 1 && s.ch[0].nwords == 1) || (s.nch > 1 && !spelled) ? TERM_WORD
+										: TERM_JOINED;
 	for (k = 0; k < s.nch && rc == 0; k++) {
 		if (k && !spelled)
 			syms[n++] = GAP;
@@ -589,7 +662,15 @@ static int add_entry(struct badword_list *l, const char *p, size_t len, size_t l
 		rc = bad_entry(err, lineno, "a character this filter cannot match, or too long");
 		goto done;
 	}
-	trie_add(l, syms, n, term, p, len);
+	for (k = 0; k < n; k++)
+		any += syms[k] == ANY;
+	if (any > MAX_ANY || (any && n - any < 2)) {
+		/* a text's '*' stands for a letter only in a word with two letters or more */
+		rc =
+		    bad_entry(err, lineno, "more than two '*', or a '*' with fewer than 2 letters");
+		goto done;
+	}
+	trie_add(l, 0, syms, 0, n, &e);
 done:
 	scan_release(&s);
 	return rc;

@@ -10,7 +10,9 @@
  *     the Latin letter they imitate. Any other letter is a letter that matches nothing, so it
  *     still joins a word. Zero-width characters and soft hyphens are ignored.
  *   - A word is a run of letters, digits and the symbols @ $ ! | + * between separators
- *     (whitespace, punctuation, emoji). ! | + * at either end of a word are separators.
+ *     (whitespace, punctuation, emoji). ! | + * at either end of a word are separators; but
+ *     a word is also read with the ! | + at its ends as letters out to the farthest + ("sh!+",
+ *     "shi+!" read "shit"; "Sh!", "Puss!" and a footnote's "as*" do not).
  * Obfuscations it catches:
  *   - digits and symbols for letters (0=o 1=i/l 2=z 3=e 4=a 5=s 6=g/b 7=t 8=b 9=g @=a $=s
  *     !=i |=l/i +=t): "sh1t", "a$$", "b!tch";
@@ -20,7 +22,10 @@
  *   - separators inside a word: a whitespace-free chunk split by punctuation is also read
  *     joined ("f.u.c.k", "s-h-i-t", "a_s_s"), and so is the end of a run of three or more
  *     one-character words ("f u c k").
- * List entries: one per line (blank lines and lines starting with '#' are skipped). An entry
+ * List entries: one per line (blank lines and lines starting with '#' are skipped). An entry's
+ * symbols read as inside a word of a text, at its ends too: "sh!+" and "shi+" are "shit" (never
+ * the "sh" and "shi" of "Sh!" or "Shi Wei"), and a '*' is any letter ("masterbat*" is 26
+ * words; at most two '*', in an entry of two letters or more). An
  * written with separators ("s.o.b.", "a_s_s") matches only text written with separators, so
  * "s.o.b." does not flag "sob". An entry of several words ("blow job") matches those words in
  * a row.

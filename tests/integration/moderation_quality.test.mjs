@@ -32,6 +32,8 @@ const SCUNTHORPE = [
 	'the pen is mightier', 'a s s e m b l y', 'cum laude', 'Sextant', 'Essex County',
 	'bassist', 'glassware', 'harass', 'hassle', 'massive', 'passage', 'tassel', 'cocky',
 	'scrapbook', 'Shittake', 'homework', 'homosapiens', 'Lollapalooza',
+	// the list's "sh!+", "shi+" read as "sh", "shi" once
+	'Sh! Don\'t spoil the ending.', 'A novel by Shi Wei', 'The sh sound',
 ];
 
 let filter, sentiment;

@@ -129,6 +129,35 @@ Test(badword, obfuscations)
 	ROWS(rows);
 }
 
+/*
+ * List entries with ! | + * at a word's end ("sh!+", "shi+", "masterbat*") read those as
+ * inside a word (t, t, any letter), not cut short to the common "sh", "shi", "masterbat"; the
+ * text's "sh!+" and "shi+" still match, as does any word ending in ! | + with a + among them.
+ */
+Test(badword, entry_symbols_at_word_ends)
+{
+	static const struct row rows[] = {
+		{ "Sh! Don't spoil the ending.", NULL },
+		{ "A novel by Shi Wei", NULL },
+		{ "The sh sound", NULL },
+		{ "masterbat", NULL },
+		{ "Go, Puss!", NULL },
+		{ "an A+ read", NULL },
+		{ "C++ for beginners", NULL },
+		{ "it's as* good as they say", NULL },
+		{ "what a load of sh!+", "shit" },
+		{ "shi+ book", "shit" },
+		{ "SH!+!", "shit" },
+		{ "sh!t", "shit" },
+		{ "masterbats", "masterbat*" },
+		{ "masterbate", "masterbate" },
+		{ "b!tch", "bitch" },
+		{ "bi+ch", "bitch" },
+	};
+
+	ROWS(rows);
+}
+
 /* Innocent words that contain a bad word, or look like one after normalization. */
 Test(badword, scunthorpe_never_flagged)
 {
@@ -223,6 +252,12 @@ Test(badword, parse)
 		{ "one two three four five\n", ERR_VALIDATION, 0, "more than 4 words" },
 		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 		  ERR_VALIDATION, 0, "too long" },
+		{ "sh!+\nshi+\nshit\n", 0, 1, NULL }, /* all three read "shit" */
+		{ "sh!+\nsh\n", 0, 2, NULL },
+		{ "ab*\n", 0, 1, NULL },      /* aba ... abz: one entry */
+		{ "ab*\nabc\n", 0, 2, NULL }, /* abc names its own path */
+		{ "a*\n", ERR_VALIDATION, 0, "fewer than 2 letters" },
+		{ "a***b\n", ERR_VALIDATION, 0, "more than two '*'" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
