@@ -93,16 +93,20 @@ static bool is_ignored(uint32_t cp)
 	       (cp >= 0xfe20 && cp <= 0xfe2f) || (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
-/* Punctuation and symbols beyond ASCII: they separate words. */
+/*
+ * Punctuation and symbols beyond ASCII: they separate words. The circled letters U+24B6 -
+ * U+24E9, inside the symbol blocks from U+2070, are letters (classify()).
+ */
 static bool is_symbol(uint32_t cp)
 {
 	return (cp >= 0x80 && cp <= 0xbf) || cp == 0xd7 || cp == 0xf7 ||
 	       (cp >= 0x2010 && cp <= 0x2027) || (cp >= 0x2030 && cp <= 0x205e) ||
-	       (cp >= 0x2070 && cp <= 0x2bff) || (cp >= 0x2e00 && cp <= 0x2e7f) ||
-	       (cp >= 0x3001 && cp <= 0x303f) || (cp >= 0xfe10 && cp <= 0xfe6f) ||
-	       (cp >= 0xff01 && cp <= 0xff0f) || (cp >= 0xff1a && cp <= 0xff20) ||
-	       (cp >= 0xff3b && cp <= 0xff40) || (cp >= 0xff5b && cp <= 0xff65) ||
-	       (cp >= 0xfff0 && cp <= 0xffff) || (cp >= 0x1f000 && cp <= 0x1faff);
+	       (cp >= 0x2070 && cp <= 0x24b5) || (cp >= 0x24ea && cp <= 0x2bff) ||
+	       (cp >= 0x2e00 && cp <= 0x2e7f) || (cp >= 0x3001 && cp <= 0x303f) ||
+	       (cp >= 0xfe10 && cp <= 0xfe6f) || (cp >= 0xff01 && cp <= 0xff0f) ||
+	       (cp >= 0xff1a && cp <= 0xff20) || (cp >= 0xff3b && cp <= 0xff40) ||
+	       (cp >= 0xff5b && cp <= 0xff65) || (cp >= 0xfff0 && cp <= 0xffff) ||
+	       (cp >= 0x1f000 && cp <= 0x1faff);
 }
 
 static void set_leet(struct unit *u, char c, uint32_t raw)

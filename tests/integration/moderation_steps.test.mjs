@@ -58,7 +58,8 @@ async function step(srv, ev, mode = 'binary') {
 
 test('bad-word-filter replies new-review-comment with badwordfilter good or bad, as upstream', async () => {
 	for (const [text, want] of [['A wonderful, moving book.', 'good'], ['What a load of sh1t', 'bad'],
-		['f.u.c.k this ending', 'bad'], ['A classic from Scunthorpe, an assassin story', 'good']]) {
+		['f.u.c.k this ending', 'bad'], ['A classic from Scunthorpe, an assassin story', 'good'],
+		['\u24BB\u24E4\u24D2\u24DA you', 'bad']]) { // circled letters
 		for (const mode of ['binary', 'structured']) {
 			const ev = review({ reviewText: text, bookId: 7 });
 			const out = await step(filter, ev, mode);
