@@ -33,6 +33,15 @@ after(async () => {
 const attempt = (id, n, time, outcome = 'error simulated', code = 500) =>
 	({ id, source: 'file-sink', kind: 'attempt', time, attempt: n, outcome, code });
 
+/** Posts a review through the page and waits for its item in the list: {page, id, errors, item}. */
+async function postListed(prefix) {
+	const text = `${prefix} ${Date.now()}`;
+	const posted = await postReview(browser, st.url, text);
+	const item = posted.page.getByTestId('review-item').filter({ hasText: text });
+	await item.waitFor({ timeout: 15000 });
+	return { ...posted, item };
+}
+
 function records(list) {
 	return fetch(`${st.url}/journey`, {
 		method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: list }),
@@ -57,10 +66,7 @@ test('attempt 1\'s record lost: the retry between attempts 2 and 3 is retry 2, a
 });
 
 test('a review shown under the form and in the list: both follow it, the countdown ticks without redrawing', { skip, timeout: 60000 }, async () => {
-	const text = `Shown twice ${Date.now()}`;
-	const { page, id, errors } = await postReview(browser, st.url, text);
-	const item = page.getByTestId('review-item').filter({ hasText: text });
-	await item.waitFor({ timeout: 15000 });
+	const { page, id, errors, item } = await postListed('Shown twice');
 	await item.getByTestId('review-journey').click();
 	const trip = '[data-testid="review-trip"] [data-testid="journey"]';
 	await item.locator(trip).waitFor({ timeout: 10000 });
@@ -96,10 +102,7 @@ test('a review shown under the form and in the list: both follow it, the countdo
 });
 
 test('Journey pressed twice while the journey loads: it stays closed, and is not followed', { skip, timeout: 60000 }, async () => {
-	const text = `Pressed twice ${Date.now()}`;
-	const { page, id, errors } = await postReview(browser, st.url, text);
-	const item = page.getByTestId('review-item').filter({ hasText: text });
-	await item.waitFor({ timeout: 15000 });
+	const { page, id, errors, item } = await postListed('Pressed twice');
 	// GET /reviews/{id}/journey answers only after the second press (the real answer, held)
 	let release;
 	const held = new Promise((r) => { release = r; });

@@ -2,19 +2,17 @@
  * test_eventlog_open.c: eventlog_open() of an existing log makes what is already in it durable
  * before it returns (unless the mode is never). A line an earlier process wrote but was killed
  * before syncing is read back as saved (the sinks' dedupe), and a redelivery is answered from
- * it, so it must not rest on the page cache. A log it creates must have a durable name.
- * fdatasync() is interposed in this binary to count the calls made on the log file, and fsync()
- * so that a directory's sync can be made to fail; both make the real call otherwise.
+ * it, so it must not rest on the page cache. fdatasync() is interposed in this binary to count
+ * the calls made on the log file; it then makes the real call. (A log it creates must have a
+ * durable name: test_dirsync.c.)
  */
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "common/err.h"
 #include "common/eventlog.h"
 
 #include "../unit.h"
@@ -33,19 +31,6 @@ int fdatasync(int fd)
 	return (int)syscall(SYS_fdatasync, fd);
 }
 
-static int dir_sync_fails_with; /* 0: directories sync */
-
-int fsync(int fd)
-{
-	struct stat st;
-
-	if (dir_sync_fails_with && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		errno = dir_sync_fails_with;
-		return -1;
-	}
-	return (int)syscall(SYS_fsync, fd);
-}
-
 /* A log holding one whole line, as an earlier process left it; the counter starts at 0. */
 static void setup(void)
 {
@@ -60,7 +45,6 @@ static void setup(void)
 	cr_assert_eq(fclose(f), 0);
 	cr_assert_eq(stat(path, &log_st), 0);
 	log_syncs = 0;
-	dir_sync_fails_with = 0;
 }
 
 static void teardown(void)
@@ -92,34 +76,5 @@ Test(eventlog_open, never_means_no_sync, LEAK_FINI)
 
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0);
 	cr_expect_eq(log_syncs, 0);
-	eventlog_close(log);
-}
-
-/*
- * A log it creates is used only once its name is durable: a machine crash could otherwise take
- * the file, and every line acknowledged from it, away. It is removed again when the directory
- * cannot be synced, so that the next start creates (and syncs) it once more.
- */
-Test(eventlog_open, a_created_log_whose_directory_cannot_be_synced_is_refused, LEAK_FINI)
-{
-	struct eventlog *log = NULL;
-	struct stat st;
-
-	cr_assert_eq(unlink(path), 0);
-	dir_sync_fails_with = EIO;
-	cr_expect_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
-	cr_expect_eq(errno, EIO, "%s", strerror(errno));
-	cr_expect_null(log);
-	cr_expect_neq(stat(path, &st), 0, "the file it created is gone");
-	eventlog_close(log);
-
-	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0,
-		     "never: no directory sync");
-	eventlog_close(log);
-	cr_assert_eq(unlink(path), 0);
-
-	dir_sync_fails_with = 0;
-	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
-	cr_expect_eq(stat(path, &st), 0);
 	eventlog_close(log);
 }

@@ -1,10 +1,11 @@
 /*
- * test_wal_dirsync.c: the WAL's directory entry must be durable before the WAL counts as
- * written. After the rename of a snapshot over the log, a crash of the machine may bring the
- * old file back until the directory is synced, without what was appended since. So a failed
- * directory sync fails wal_open(), and makes wal_rewrite() fail with a sticky failure (no
- * append lands in a file that may vanish). fsync() is interposed in this binary so that a
- * directory's sync can be made to fail; it makes the real call otherwise.
+ * test_dirsync.c: a log's directory entry must be durable before the log counts as written.
+ * After the rename of a snapshot over the WAL, a crash of the machine may bring the old file
+ * back until the directory is synced, without what was appended since. So a failed directory
+ * sync fails wal_open(), and makes wal_rewrite() fail with a sticky failure (no append lands
+ * in a file that may vanish); and an event log that eventlog_open() created is refused and
+ * removed. fsync() is interposed in this binary so that a directory's sync can be made to
+ * fail; it makes the real call otherwise.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/eventlog.h"
 #include "common/wal.h"
 
 static char dir[64];
@@ -36,7 +38,7 @@ int fsync(int fd)
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/test_wal_dirsync.XXXXXX");
+	snprintf(dir, sizeof(dir), "/tmp/test_dirsync.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/x.wal", dir);
 	dir_sync_fails_with = 0;
@@ -50,7 +52,7 @@ static void teardown(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
-TestSuite(wal_dirsync, .init = setup, .fini = teardown);
+TestSuite(dirsync, .init = setup, .fini = teardown);
 
 static char rec_a[] = "a\n", rec_c[] = "c\n";
 
@@ -61,7 +63,7 @@ static int one_record(struct buf *chunk, void *arg)
 	return 1;
 }
 
-Test(wal_dirsync, open_fails_when_the_directory_cannot_be_synced)
+Test(dirsync, wal_open_fails_when_the_directory_cannot_be_synced)
 {
 	struct wal *w = NULL;
 	struct buf err;
@@ -81,7 +83,7 @@ Test(wal_dirsync, open_fails_when_the_directory_cannot_be_synced)
 	buf_release(&err);
 }
 
-Test(wal_dirsync, never_mode_does_not_sync_the_directory)
+Test(dirsync, wal_never_mode_does_not_sync_the_directory)
 {
 	struct wal *w = NULL;
 	struct buf err;
@@ -94,7 +96,7 @@ Test(wal_dirsync, never_mode_does_not_sync_the_directory)
 	buf_release(&err);
 }
 
-Test(wal_dirsync, a_rewrite_whose_directory_is_not_synced_is_a_sticky_failure)
+Test(dirsync, wal_a_rewrite_whose_directory_is_not_synced_is_a_sticky_failure)
 {
 	unsigned long long seq;
 	struct wal *w = NULL;
@@ -117,4 +119,32 @@ Test(wal_dirsync, a_rewrite_whose_directory_is_not_synced_is_a_sticky_failure)
 	wal_close(w);
 	buf_release(&why);
 	buf_release(&err);
+}
+
+/*
+ * A log it creates is used only once its name is durable: a machine crash could otherwise take
+ * the file, and every line acknowledged from it, away. It is removed again when the directory
+ * cannot be synced, so that the next start creates (and syncs) it once more.
+ */
+Test(dirsync, eventlog_a_created_log_whose_directory_cannot_be_synced_is_refused)
+{
+	struct eventlog *log = NULL;
+	struct stat st;
+
+	dir_sync_fails_with = EIO;
+	cr_expect_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
+	cr_expect_eq(errno, EIO, "%s", strerror(errno));
+	cr_expect_null(log);
+	cr_expect_neq(stat(path, &st), 0, "the file it created is gone");
+	eventlog_close(log);
+
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_NEVER, &log), 0,
+		     "never: no directory sync");
+	eventlog_close(log);
+	cr_assert_eq(unlink(path), 0);
+
+	dir_sync_fails_with = 0;
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
+	cr_expect_eq(stat(path, &st), 0);
+	eventlog_close(log);
 }
