@@ -8,11 +8,11 @@
  * publishes the snapshot as `synced` and wakes every waiter; the others wait. Appends made
  * while the leader syncs are covered by the next sync, led by one of their committers.
  *
- * Two failures are sticky: a sync that fails, and a partial record (a short write) that cannot
- * be cut back off the file; the owner adds its own with groupcommit_fail(). `sticky_errno` is set, and every later append and commit fails
- * with ERR_IO, so nothing is appended after a record that may be lost or torn; the owner's
- * readiness check (groupcommit_check()) reports it. A partial record left at the end is healed
- * when the owner next opens the file.
+ * Failures are sticky: a sync that fails, a partial record (a short write) that cannot be cut
+ * back off the file, and what the owner reports with groupcommit_fail(). `sticky_errno` is set,
+ * and every later append and commit fails with ERR_IO, so nothing is appended after a record
+ * that may be lost or torn; the owner's readiness check (groupcommit_check()) reports it. A
+ * partial record left at the end is healed when the owner next opens the file.
  *
  * Threading contract: the group commit uses its owner's mutex (given to groupcommit_init()).
  * Every call below except init/release/set_sync is made with that mutex held, and the fields
@@ -43,8 +43,8 @@ struct groupcommit {
 	unsigned long long synced;  /* appends 1..synced are on disk */
 	unsigned long long syncs;   /* syncs performed */
 	bool syncing;		    /* a leader is syncing right now */
-	int sticky_errno;	    /* a sync or a cut failed with this errno (sticky) */
-	const char *sticky_what;    /* which of the two, for readiness (static string) */
+	int sticky_errno;	    /* the first sticky failure's errno (0: none) */
+	const char *sticky_what;    /* what failed, for readiness (static string) */
 };
 
 /* Prepares g over the owner's mutex mu; name must outlive g. */
@@ -65,15 +65,16 @@ int groupcommit_append(struct groupcommit *g, int fd, const void *data, size_t l
  * Waits until append seq is on disk. With lead_unlocked, a committer that leads syncs without
  * the mutex, so others keep appending (FSYNC=batch); without it, it syncs holding the mutex,
  * so nothing is appended meanwhile (FSYNC=always). 0, or ERR_IO when a sync failed now or a
- * sticky failure came before. A file that cannot be synced at all (EINVAL: a pipe, /dev/null) counts as synced.
+ * sticky failure came before. A file that cannot be synced at all (EINVAL: a pipe, /dev/null)
+ * counts as synced.
  */
 int groupcommit_commit(struct groupcommit *g, int fd, unsigned long long seq, bool lead_unlocked);
 /* The number of syncs performed so far (takes the owner's mutex: call it without). */
 unsigned long long groupcommit_syncs(struct groupcommit *g);
 /*
  * Readiness (takes the owner's mutex: call it without): 0 while nothing sticky failed, else
- * -1 with "<name>: a sync failed (<reason>)" or "<name>: a partial record could not be cut
- * off (<reason>)" appended to reason.
+ * -1 with "<name>: <what failed> (<reason>)" appended to reason, for example "events.log: a
+ * sync failed (Input/output error)".
  */
 int groupcommit_check(struct groupcommit *g, struct buf *reason);
 /*
