@@ -333,12 +333,15 @@ async function toggleJourney(li) {
 
 const feed = {
 	ws: null,
-	attempt: 0, // failed connections since the last message
+	attempt: 0, // connections lost or refused since one lasted STABLE_CONNECTION_MS
+	openedAt: 0, // when the current socket opened (0: not open)
 	retryTimer: 0,
 	tickTimer: 0,
 	retryAt: 0,
 	gotMessage: false, // this socket delivered something (so the server is really there)
 };
+
+const STABLE_CONNECTION_MS = 10000;
 
 const BADGE_TEXT = { connecting: 'Connecting', live: 'Live', reconnecting: 'Reconnecting', offline: 'Offline' };
 
@@ -403,12 +406,12 @@ function connect() {
 	feed.ws = ws;
 	feed.gotMessage = false;
 	ws.onopen = () => {
+		feed.openedAt = Date.now();
 		setBadge('live');
 		journeys.attach(ws);
 	};
 	ws.onmessage = (ev) => {
 		feed.gotMessage = true;
-		feed.attempt = 0;
 		if (typeof ev.data !== 'string') return;
 		// {"journey": ...} frames are for the journeys this page follows; the rest is the list.
 		if (ev.data.startsWith('{"journey"')) journeys.onMessage(JSON.parse(ev.data));
@@ -417,6 +420,11 @@ function connect() {
 	ws.onclose = () => {
 		if (feed.ws !== ws) return;
 		feed.ws = null;
+		// The backoff starts again only after a connection that lasted: a server that accepts
+		// the socket, sends the list and drops it at once (a hub shedding slow clients) must not
+		// be reconnected to every second by every page.
+		if (feed.openedAt && Date.now() - feed.openedAt >= STABLE_CONNECTION_MS) feed.attempt = 0;
+		feed.openedAt = 0;
 		scheduleReconnect();
 	};
 }
