@@ -25,6 +25,8 @@ static int reject(struct http_request *req, int rc, const char *id, const char *
 int step_begin(struct http_request *req, struct step *st)
 {
 	struct ce_error cerr = { 0 };
+	json_error_t jerr;
+	char msg[256];
 	json_t *text;
 	int rc;
 
@@ -34,10 +36,18 @@ int step_begin(struct http_request *req, struct step *st)
 		return reject(req, rc, NULL, cerr.message);
 	(void)ce_trace_consume(req, st->in, 0, &st->span);
 	trace_span_enter(st->span);
-	if (st->in->has_data && !st->in->data_base64 &&
-	    (!st->in->datacontenttype || ce_content_type_is_json(st->in->datacontenttype)))
+	/* JSON data, whether it came as "data" or as "data_base64" (stored decoded either way) */
+	if (st->in->has_data &&
+	    (!st->in->datacontenttype || ce_content_type_is_json(st->in->datacontenttype))) {
 		st->data = json_loadb((const char *)st->in->data, st->in->data_len,
-				      JSON_REJECT_DUPLICATES, NULL);
+				      JSON_REJECT_DUPLICATES, &jerr);
+		if (!st->data) {
+			snprintf(msg, sizeof(msg),
+				 "the event's data is not valid JSON: %s (at %d:%d)", jerr.text,
+				 jerr.line, jerr.column);
+			return reject(req, ERR_VALIDATION, st->in->id, msg);
+		}
+	}
 	text = json_object_get(st->data, "reviewText");
 	if (!json_is_object(st->data) || !json_is_string(text))
 		return reject(

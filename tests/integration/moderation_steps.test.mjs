@@ -124,6 +124,29 @@ async function postStructured(srv, ev) {
 	return post(srv, { headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
 }
 
+test('JSON data sent as data_base64 is read as the review; data that is not JSON says why', async () => {
+	const base = { specversion: '1.0', source: '/s', type: 'new-review-comment', datacontenttype: 'application/json' };
+	const b64 = (text) => Buffer.from(text).toString('base64');
+	for (const srv of [filter, sentiment]) {
+		const ok = await postStructured(srv, { ...base, id: `b64-${++seq}`, data_base64: b64('{"reviewText":"A fine read"}') });
+		assert.equal(ok.status, 200, ok.body);
+		const reply = HTTP.toEvent({ headers: ok.headers, body: ok.body });
+		assert.equal(reply.data.reviewText, 'A fine read');
+		const rows = [
+			['not JSON', b64('{"reviewText": "x"'), /not valid JSON: .*\(at 1:/],
+			['a duplicate key', b64('{"reviewText":"a","reviewText":"b"}'), /not valid JSON: duplicate object key/],
+			['a NUL in reviewText', b64('{"reviewText":"a\\u0000b"}'), /not valid JSON: .*NUL/],
+		];
+		for (const [name, data, message] of rows) {
+			const r = await postStructured(srv, { ...base, id: `b64-${++seq}`, data_base64: data });
+			assert.equal(r.status, 400, `${name}: ${r.body}`);
+			const j = JSON.parse(r.body);
+			assert.equal(j.error, 'validation_failed', name);
+			assert.match(j.message, message, name);
+		}
+	}
+});
+
 test("a step's own extension replaces an input's one of another JSON type, as a String", async () => {
 	const base = { specversion: '1.0', source: '/s', type: 'new-review-comment', datacontenttype: 'application/json' };
 	const rows = [

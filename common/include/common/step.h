@@ -12,9 +12,11 @@
  *	return rc;
  *
  * The request must be one CloudEvent (binary or structured mode; a batch is refused) whose
- * data is a JSON object with a string member reviewText (at most STEP_TEXT_MAX bytes). Any
- * other request is answered 400 (415 for an unsupported event format) with the JSON error
- * body of http.h, and logged at warn.
+ * data is a JSON object with a string member reviewText (at most STEP_TEXT_MAX bytes), sent as
+ * "data" or, in structured mode, as "data_base64" with a JSON datacontenttype. Any other
+ * request is answered 400 (415 for an unsupported event format) with the JSON error body of
+ * http.h, whose message says what is wrong (data that does not parse says where), and logged
+ * at warn.
  *
  * The reply is the input event with a new time, the given type and source, datacontenttype
  * application/json, no dataschema, data = st.data (the input's data object, with what the
