@@ -198,6 +198,13 @@ function setReviewsView(view, message = '') {
 	list.dataset.state = view;
 }
 
+/** Takes a review's item out of the list, and its journey, if open, out of the followed ones. */
+function dropReviewItem(id, li) {
+	if (li.dataset.journeyId) journeys.unfollow(li.dataset.journeyId, li.querySelector('.review__trip'));
+	li.remove();
+	reviews.items.delete(id);
+}
+
 /** Replaces the shown list with `rows` (already newest first), keeping unchanged items in place. */
 function renderReviews(rows) {
 	const list = $('review-list');
@@ -208,10 +215,7 @@ function renderReviews(rows) {
 	const keep = new Set(wanted.map(reviewIdOf));
 
 	for (const [id, li] of reviews.items) {
-		if (!keep.has(id)) {
-			li.remove();
-			reviews.items.delete(id);
-		}
+		if (!keep.has(id)) dropReviewItem(id, li);
 	}
 	wanted.forEach((row, i) => {
 		const id = reviewIdOf(row);
@@ -287,8 +291,7 @@ function removeReviewLocally(id) {
 	const list = $('review-list');
 	const hadFocus = li.contains(document.activeElement);
 	const index = Array.prototype.indexOf.call(list.children, li);
-	li.remove();
-	reviews.items.delete(id);
+	dropReviewItem(id, li);
 	$('reviews-count').textContent = `(${reviews.items.size})`;
 	setReviewsView('list');
 	if (hadFocus) restoreFocus(index);

@@ -6,7 +6,8 @@
 //     retries are numbered from file-sink's attempt count, the countdown counts the attempts;
 //   - one review shown twice (under the form and in the list) updates in both places;
 //   - the countdown ticks without redrawing the journey (its rows stay the same nodes);
-//   - a Journey button pressed twice while the journey loads leaves it closed and unfollowed.
+//   - a Journey button pressed twice while the journey loads leaves it closed and unfollowed;
+//   - a deleted review's open journey is unfollowed (the socket's follow slots are bounded).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, stackSkipReason } from './lib/stack.mjs';
@@ -128,6 +129,30 @@ test('Journey pressed twice while the journey loads: it stays closed, and is not
 	assert.equal(await trip.isHidden(), true, 'the list item\'s journey stays closed');
 	assert.equal(await item.locator('[data-testid="journey"]').count(), 0);
 	assert.equal(await button.getAttribute('aria-expanded'), 'false');
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('a review deleted while its journey is open in the list: the page stops following it', { skip, timeout: 60000 }, async () => {
+	const sent = [];
+	const context = browser.context;
+	const onPage = (p) => p.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
+	context.on('page', onPage);
+	let posted;
+	try {
+		posted = await postListed('Deleted while open');
+	} finally {
+		context.off('page', onPage);
+	}
+	const { page, id, errors, item } = posted;
+	await item.getByTestId('review-journey').click();
+	await item.locator('[data-testid="review-trip"] [data-testid="journey"]').waitFor({ timeout: 10000 });
+	await page.getByTestId('review-reset').click(); // the form's view of it closes; the list's stays
+	assert.equal(sent.filter((f) => f.includes('unfollow') && f.includes(id)).length, 0, sent.join('\n'));
+	await item.getByTestId('review-delete').click();
+	await item.waitFor({ state: 'detached', timeout: 10000 });
+	await waitFor(() => sent.some((f) => f.includes('"unfollow"') && f.includes(id)),
+		{ timeoutMs: 5000, what: `an unfollow frame for ${id}; sent: ${sent.join(' | ')}` });
 	assert.deepEqual(errors, []);
 	await page.close();
 });
