@@ -64,28 +64,64 @@ bool filter_attr_name_valid(const char *name)
 	return true;
 }
 
-static bool has_suffix(const char *s, const char *suffix)
+static bool is_space(char c)
 {
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static bool leaf_match(const struct filter *f, const char *actual)
+/*
+ * The value of the attribute a leaf names, as EV's attributes.LookupAttribute reads it: ce_get(),
+ * plus three names from before CloudEvents 1.0 that it still answers: schemaurl (dataschema),
+ * datamediatype (datacontenttype up to its first ';', spaces trimmed, as the Go SDK's
+ * GetDataMediaType()) and datacontentencoding (always empty for a 1.0 event). Sets *len;
+ * NULL when the event has no such attribute.
+ */
+static const char *lookup(const struct ce_event *ev, const char *attr, size_t *len)
 {
+	const char *v, *end;
+
+	if (strcmp(attr, "schemaurl") == 0)
+		attr = "dataschema";
+	if (strcmp(attr, "datacontentencoding") == 0) {
+		*len = 0;
+		return "";
+	}
+	if (strcmp(attr, "datamediatype") != 0) {
+		v = ce_get(ev, attr);
+		*len = v ? strlen(v) : 0;
+		return v;
+	}
+	v = ce_get(ev, "datacontenttype");
+	end = v ? strchr(v, ';') : NULL;
+	if (!end) {
+		*len = v ? strlen(v) : 0;
+		return v;
+	}
+	while (v < end && is_space(*v))
+		v++;
+	while (end > v && is_space(end[-1]))
+		end--;
+	*len = (size_t)(end - v);
+	return v;
+}
+
+static bool leaf_match(const struct filter *f, const char *actual, size_t n)
+{
+	size_t m = strlen(f->value);
+
 	if (!actual)
 		return false;
 	switch (f->kind) {
 	case FILTER_ATTRIBUTE:
-		if (f->value[0] == '\0')
-			return actual[0] != '\0';
-		return strcmp(actual, f->value) == 0;
+		if (m == 0)
+			return n != 0;
+		return n == m && memcmp(actual, f->value, m) == 0;
 	case FILTER_EXACT:
-		return strcmp(actual, f->value) == 0;
+		return n == m && memcmp(actual, f->value, m) == 0;
 	case FILTER_PREFIX:
-		return strncmp(actual, f->value, strlen(f->value)) == 0;
+		return n >= m && memcmp(actual, f->value, m) == 0;
 	case FILTER_SUFFIX:
-		return has_suffix(actual, f->value);
+		return n >= m && memcmp(actual + n - m, f->value, m) == 0;
 	default:
 		return false;
 	}
@@ -115,7 +151,9 @@ static enum verdict eval_group(const struct filter *f, const struct ce_event *ev
 
 static enum verdict eval(const struct filter *f, const struct ce_event *ev)
 {
+	const char *actual;
 	enum verdict v;
+	size_t n;
 
 	if (!f)
 		return VERDICT_NONE;
@@ -130,7 +168,8 @@ static enum verdict eval(const struct filter *f, const struct ce_event *ev)
 		       : v == VERDICT_FAIL ? VERDICT_PASS
 					   : VERDICT_NONE;
 	default:
-		return leaf_match(f, ce_get(ev, f->attr)) ? VERDICT_PASS : VERDICT_FAIL;
+		actual = lookup(ev, f->attr, &n);
+		return leaf_match(f, actual, n) ? VERDICT_PASS : VERDICT_FAIL;
 	}
 }
 

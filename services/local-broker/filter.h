@@ -15,7 +15,8 @@
  * result is fail: so a group without members matches every event, and so does a NOT of one.
  * (topology.c leaves out a list element whose all/any list is empty, as EV skips it.)
  * Attribute lookup is ce_get(): core attributes and extensions alike, by their canonical
- * string.
+ * string; and, as EV's LookupAttribute, schemaurl reads dataschema, datamediatype reads
+ * datacontenttype up to its ';' (trimmed), and datacontentencoding is empty.
  *
  * Ownership: a node owns its strings and its children; filter_free() frees the whole tree.
  * Evaluation never modifies the event. Thread-safe for concurrent readers.

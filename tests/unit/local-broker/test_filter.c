@@ -22,6 +22,8 @@ static struct ce_event *make_event(void)
 	cr_assert_eq(ce_set(ev, "color", "red"), 0);
 	cr_assert_eq(ce_set(ev, "empty", ""), 0);
 	cr_assert_eq(ce_set_int(ev, "count", 7), 0);
+	cr_assert_eq(ce_set(ev, "dataschema", "https://example.com/order.json"), 0);
+	cr_assert_eq(ce_set(ev, "datacontenttype", " application/json ; charset=utf-8"), 0);
 	return ev;
 }
 
@@ -89,6 +91,12 @@ ROW(not_all_last_pass, G(NOT, G(ALL, G(ANY, NULL, NULL), L(EXACT, "color", "red"
 ROW(any_fail_then_none, G(ANY, L(EXACT, "color", "blue"), G(ALL, NULL, NULL)), true)
 ROW(not_any_fail_then_none, G(NOT, G(ANY, L(EXACT, "color", "blue"), G(ALL, NULL, NULL)), NULL),
     true)
+ROW(alias_schemaurl, L(EXACT, "schemaurl", "https://example.com/order.json"), true)
+ROW(alias_mediatype, L(EXACT, "datamediatype", "application/json"), true)
+ROW(alias_mediatype_suffix, L(SUFFIX, "datamediatype", "/json"), true)
+ROW(alias_mediatype_whole, L(EXACT, "datamediatype", " application/json ; charset=utf-8"), false)
+ROW(alias_encoding, L(EXACT, "datacontentencoding", "base64"), false)
+ROW(alias_attr_any, L(ATTRIBUTE, "datamediatype", ""), true)
 ROW(nested,
     G(ALL, G(NOT, G(ANY, L(EXACT, "color", "blue"), L(SUFFIX, "id", "3")), NULL),
       G(ANY, L(PREFIX, "source", "/shop"), L(EXACT, "id", "0"))),
@@ -129,6 +137,13 @@ static const struct row rows[] = {
 	{ "not of an all whose last member passes", build_not_all_last_pass, false },
 	{ "any: a failing member, then no filter", build_any_fail_then_none, true },
 	{ "not of that any", build_not_any_fail_then_none, true },
+	/* the names before CloudEvents 1.0 that EV's LookupAttribute still answers */
+	{ "schemaurl is dataschema", build_alias_schemaurl, true },
+	{ "datamediatype is datacontenttype before ';', trimmed", build_alias_mediatype, true },
+	{ "suffix on datamediatype", build_alias_mediatype_suffix, true },
+	{ "datamediatype is not the whole datacontenttype", build_alias_mediatype_whole, false },
+	{ "datacontentencoding is empty for a 1.0 event", build_alias_encoding, false },
+	{ "attributes: datamediatype has a value", build_alias_attr_any, true },
 	{ "nested all/not/any", build_nested, true },
 };
 
