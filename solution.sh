@@ -185,6 +185,9 @@ compute_tags() {
 gen_password() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
 
 # render_app: the minikube overlay with each image's content tag, into $OUT/bookstore.yaml.
+# With --no-monitoring there is no collector: every Knative Service gets OTEL_SDK_DISABLED=true,
+# or each pod would resolve and retry a collector that does not exist, log it, and hold its
+# stop for the export timeouts (30 s + 30 s) flushing to nowhere.
 render_app() {
 	local dir=$OUT/overlay s
 	mkdir -p "$dir"
@@ -198,6 +201,14 @@ render_app() {
 		for s in "${DEPLOYED[@]}"; do
 			printf '  - name: dev.local/%s\n    newTag: "%s"\n' "$s" "${TAGS[$s]}"
 		done
+		if ! $MONITORING; then
+			echo "patches:"
+			echo "  - target: {group: serving.knative.dev, kind: Service}"
+			echo "    patch: |-"
+			echo "      - op: add"
+			echo "        path: /spec/template/spec/containers/0/env/-"
+			echo "        value: {name: OTEL_SDK_DISABLED, value: \"true\"}"
+		fi
 	} >"$dir/kustomization.yaml"
 	kubectl kustomize "$dir" >"$OUT/bookstore.yaml"
 }

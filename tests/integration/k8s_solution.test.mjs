@@ -92,11 +92,34 @@ describe("solution.sh flags", { skip: !which("kubectl") && "kubectl is not insta
 		}
 	});
 
-	test("--dry-run --no-monitoring skips the observability stack", () => {
+	// Each Knative Service's env in the rendered manifests: name -> { NAME: value }.
+	const ksvcEnv = (yaml) => {
+		const out = {};
+		for (const doc of yaml.split(/^---$/m)) {
+			if (!/^kind: Service$/m.test(doc) || !/^apiVersion: serving\.knative\.dev\/v1$/m.test(doc)) continue;
+			const name = /^metadata:\n(?:  .*\n)*?  name: (\S+)$/m.exec(doc)[1];
+			out[name] = Object.fromEntries([...doc.matchAll(/- name: (\S+)\n\s+value: "?([^"\n]*)"?$/gm)].map((m) => [m[1], m[2]]));
+		}
+		return out;
+	};
+
+	test("--dry-run --no-monitoring skips the observability stack, and the services export no telemetry", () => {
+		// the full dry run above left its rendering in build/deploy/bookstore.yaml
+		const all = ksvcEnv(fs.readFileSync(path.join(ROOT, "build/deploy/bookstore.yaml"), "utf8"));
 		const r = run("bash", ["solution.sh", "--dry-run", "--no-monitoring"]);
 		assert.equal(r.status, 0, r.err);
 		assert.equal([...r.out.matchAll(/^==> \[\d+\/7\]/gm)].length, 7);
 		assert.doesNotMatch(r.out, /helm upgrade|Grafana/);
+		// no collector: each service's OpenTelemetry SDK is off (else it retries a name that
+		// does not resolve, and holds its stop for the export timeouts)
+		const bare = ksvcEnv(fs.readFileSync(path.join(ROOT, "build/deploy/bookstore.yaml"), "utf8"));
+		assert.deepEqual(Object.keys(bare).sort(), Object.keys(all).sort());
+		assert.equal(Object.keys(bare).length, 6, Object.keys(bare).join(", "));
+		for (const [name, env] of Object.entries(bare)) {
+			assert.equal(env.OTEL_SDK_DISABLED, "true", name);
+			assert.equal(all[name].OTEL_SDK_DISABLED, undefined, `${name}: only without monitoring`);
+			assert.ok(env.OTEL_EXPORTER_OTLP_ENDPOINT, `${name}: the rest of its env is kept`);
+		}
 	});
 
 	test("--dry-run --teardown prints the deletions only", () => {
