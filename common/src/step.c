@@ -78,6 +78,11 @@ static size_t step_reply_exts(const struct ce_event *in, const struct step_ext *
 	return n;
 }
 
+int step_refuse(struct http_request *req, const struct step *st, int err, const char *msg)
+{
+	return reject(req, err, st->in ? st->in->id : NULL, msg);
+}
+
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next)
 {

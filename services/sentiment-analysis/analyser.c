@@ -33,8 +33,8 @@ static int analyse_review(void *arg, struct http_request *req, struct step *st)
 	int rc;
 
 	if (!bad_word_result_valid(json_object_get(st->data, "badWordResult")))
-		return http_fail(req, ERR_VALIDATION,
-				 "data.badWordResult must be \"good\", \"bad\" or absent");
+		return step_refuse(req, st, ERR_VALIDATION,
+				   "data.badWordResult must be \"good\", \"bad\" or absent");
 	sentiment_analyze(a->sentiment, st->text, st->text_len, &sc);
 	label = sentiment_label_name(sc.label);
 	snprintf(score, sizeof(score), "%.4f", sc.compound);

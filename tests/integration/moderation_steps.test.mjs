@@ -202,9 +202,14 @@ const REVIEW_MALFORMED = [
 
 test('sentiment-analysis refuses a badWordResult that bad-word-filter would not write', async () => {
 	for (const bad of ['maybe', 5, '\u0001', { a: 1 }]) {
-		const r = await post(sentiment, HTTP.binary(review({ reviewText: 'good', badWordResult: bad })));
+		const ev = review({ reviewText: 'good', badWordResult: bad });
+		const r = await post(sentiment, HTTP.binary(ev));
 		assert.equal(r.status, 400, JSON.stringify(bad));
 		assert.equal(JSON.parse(r.body).error, 'validation_failed');
+		// logged at warn with the event's id, as every refusal of a step (step.h)
+		const line = sentiment.stderr().split('\n').find((l) => l.includes(`"event_id":"${ev.id}"`));
+		assert.ok(line, `no log line for ${ev.id}`);
+		assert.match(line, /"level":"warn".*rejected a review event: data\.badWordResult/);
 	}
 	assert.equal((await step(sentiment, review({ reviewText: 'good', badWordResult: null }))).data.badWordResult, '');
 });

@@ -90,6 +90,11 @@ int step_begin(struct http_request *req, struct step *st);
  */
 int step_reply(struct http_request *req, struct step *st, const char *type, const char *source,
 	       const struct step_ext *ext, size_t next);
+/*
+ * Refuses the review with err (an err.h code) and msg, the way step_begin() refuses a request:
+ * the JSON error answer, and a warn log line naming the event. Returns the answer's code.
+ */
+int step_refuse(struct http_request *req, const struct step *st, int err, const char *msg);
 /* Ends the span (failed when rc < 0) and frees st. */
 void step_end(struct step *st, int rc);
 /* Adds key = value (the reference is taken) to the step's journey record. */
@@ -97,7 +102,7 @@ void step_note(struct step *st, const char *key, json_t *value);
 
 /*
  * What a step service does with a decoded review: adds its result to st->data and answers
- * (step_reply(), or http_fail() for a review it refuses), returning that answer's code.
+ * (step_reply(), or step_refuse() for a review it refuses), returning that answer's code.
  */
 typedef int (*step_run_fn)(void *arg, struct http_request *req, struct step *st);
 
