@@ -482,22 +482,43 @@ static void strip_punc(const char **p, size_t *n)
 
 struct words {
 	char **word;  /* as written */
-	char **lower; /* ASCII letters lowered, for the lexicon */
+	char **lower; /* lowered as the reference's toLowerCase() lowers them (to_lower()) */
 	size_t n, alloc;
 };
 
+/*
+ * Lowers s[0..n) in place as JavaScript's toLowerCase() lowers ASCII and Latin-1 capitals:
+ * A-Z, and U+00C0 - U+00DE but U+00D7 (C3 80 - C3 9E in UTF-8, lowered by 0x20, same length).
+ * The lexicon's only non-ASCII entries (":Þ", ":-Þ") have a capital, so the reference never
+ * finds them in a lowered token, and neither must this. Other capitals are left: no entry can
+ * match them either way.
+ */
+static void to_lower(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 'A' && c <= 'Z') {
+			s[i] = (char)(c - 'A' + 'a');
+		} else if (c == 0xc3 && i + 1 < n) {
+			c = (unsigned char)s[i + 1];
+			if (c >= 0x80 && c <= 0x9e && c != 0x97)
+				s[i + 1] = (char)(c + 0x20);
+			i++;
+		}
+	}
+}
+
 static void words_add(struct words *w, const char *p, size_t n)
 {
-	char *low;
+	size_t had = w->alloc;
 
 	XGROW(w->word, w->n + 1, w->alloc);
-	w->lower = xrealloc(w->lower, w->alloc * sizeof(*w->lower));
+	if (w->alloc != had)
+		w->lower = xrealloc(w->lower, w->alloc * sizeof(*w->lower));
 	w->word[w->n] = xstrndup(p, n);
-	low = xstrndup(p, n);
-	for (size_t i = 0; i < n; i++)
-		if (low[i] >= 'A' && low[i] <= 'Z')
-			low[i] = (char)(low[i] - 'A' + 'a');
-	w->lower[w->n++] = low;
+	w->lower[w->n] = xstrndup(p, n);
+	to_lower(w->lower[w->n++], n);
 }
 
 static void words_release(struct words *w)

@@ -15,6 +15,7 @@ import { rawRequest } from './lib/rawhttp.mjs';
 
 const require = createRequire(import.meta.url);
 const { CloudEvent, HTTP } = require('cloudevents');
+const vader = require('vader-sentiment');
 
 const BADWORDS_FILE = path.join(repoRoot, 'services/bad-word-filter/data/badwords.txt');
 const SENTIMENT_LEXICON_FILE = path.join(repoRoot, 'services/sentiment-analysis/data/vader_lexicon.txt');
@@ -199,6 +200,16 @@ const REVIEW_MALFORMED = [
 	['data_base64', { 'content-type': 'application/cloudevents+json' }, JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', data_base64: 'e30=' })],
 	['reviewText over 64 KiB', { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': 'application/json' }, JSON.stringify({ reviewText: 'a'.repeat(65 * 1024) })],
 ];
+
+// The reference lowercases each token with toLowerCase() before it looks it up; the lexicon's
+// only non-ASCII entries (":Þ", ":-Þ") keep a capital, so the reference never finds them.
+test('sentiment-analysis scores tokens with capitals beyond ASCII as vader-sentiment does', async () => {
+	for (const text of ['meh :Þ', 'ok :-Þ', 'CAFÉ is GREAT :Þ', 'ÀÉÎÕÜ love ×']) {
+		const reply = await step(sentiment, review({ reviewText: text }));
+		const ref = vader.SentimentIntensityAnalyzer.polarity_scores(text).compound;
+		assert.ok(Math.abs(reply.data.sentimentScore - ref) < 1e-9, `${text}: ${reply.data.sentimentScore} vs ${ref}`);
+	}
+});
 
 test('sentiment-analysis refuses a badWordResult that bad-word-filter would not write', async () => {
 	for (const bad of ['maybe', 5, '\u0001', { a: 1 }]) {
