@@ -307,7 +307,17 @@ async function fetchJson(path) {
 	}
 }
 
-const journeys = createJourneys({ apiUrl, fetchJson });
+const journeys = createJourneys({
+	apiUrl,
+	fetchJson,
+	// a review's journey dropped for a newer one (the follow limit): its button says closed
+	onEvicted(id, container) {
+		const li = container.closest('li.review');
+		if (!li || li.dataset.journeyId !== id) return;
+		li.dataset.journeyId = '';
+		li.querySelector('.review__journey').setAttribute('aria-expanded', 'false');
+	},
+});
 
 /** The Journey button of a review: shows (and follows) or hides the review's journey. */
 async function toggleJourney(li) {

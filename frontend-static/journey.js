@@ -314,13 +314,15 @@ export function renderJourney(journey, ctx) {
  * The journeys a page shows. opts.apiUrl(path) resolves backend paths; opts.fetch is a fetch
  * with a timeout. follow(id, container) shows id's journey in container and follows it (one id
  * may be shown in several containers: under the form and in the list); attach(ws) (re)sends the
- * follow set on a new socket; onMessage(obj) takes a {"journey"} frame; unfollow(id, container)
+ * follow set on a new socket; onMessage(obj) takes a {"journey"} frame; opts.onEvicted(id,
+ * container) is called for each container of the oldest id when a new one would pass the
+ * FOLLOW_MAX ids node-server follows per socket (the view is cleared); unfollow(id, container)
  * stops showing it there (all of them without container), and the socket stops following id
  * once no container shows it. A journey is drawn when a frame comes; between frames only the
  * countdowns' text changes (a ticker that runs while there is one), so the rest of a journey,
  * its links and focus, stay put.
  */
-export function createJourneys({ apiUrl, fetchJson }) {
+export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 	const shown = new Map(); // id -> {containers: Set, journey}
 	const ctx = { spec: null, traceUrl: null };
 	let ws = null;
@@ -380,7 +382,14 @@ export function createJourneys({ apiUrl, fetchJson }) {
 		follow(id, container) {
 			let s = shown.get(id);
 			if (!s) {
-				if (shown.size >= FOLLOW_MAX) forget(shown.keys().next().value);
+				if (shown.size >= FOLLOW_MAX) {
+					// node-server follows at most FOLLOW_MAX ids per socket: the oldest goes,
+					// and whoever showed it is told (its view is cleared)
+					const oldest = shown.keys().next().value;
+					const gone = [...shown.get(oldest).containers];
+					forget(oldest);
+					for (const c of gone) onEvicted(oldest, c);
+				}
 				s = { containers: new Set(), journey: null };
 				shown.set(id, s);
 				send({ follow: [id] });

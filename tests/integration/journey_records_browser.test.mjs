@@ -156,3 +156,40 @@ test('a review deleted while its journey is open in the list: the page stops fol
 	assert.deepEqual(errors, []);
 	await page.close();
 });
+
+// node-server follows at most 32 ids per socket, so the page drops the oldest journey it shows
+// when a 33rd opens; that review's button must then say closed, not stay aria-expanded=true.
+test('a 33rd journey opened: the oldest one closes, and its button says so', { skip, timeout: 120000 }, async () => {
+	const tag = `Follow limit ${Date.now()}`;
+	for (let i = 0; i < 33; i++) {
+		const res = await fetch(`${st.url}/insert`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'moderated-comment',
+				'ce-source': 'sentiment-analysis', 'ce-id': `${tag.replace(/ /g, '-')}-${i}`,
+			},
+			body: JSON.stringify({ reviewText: `${tag} [${i}]` }),
+		});
+		assert.equal(res.status, 200, await res.text());
+	}
+	const page = await browser.context.newPage();
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(e.message));
+	await page.goto(`${st.url}/`, { waitUntil: 'load' });
+	const item = (i) => page.getByTestId('review-item').filter({ hasText: `${tag} [${i}]` });
+	await item(32).waitFor({ timeout: 15000 });
+	for (let i = 0; i < 33; i++) {
+		await item(i).getByTestId('review-journey').click();
+		await item(i).locator('[data-testid="review-trip"] [data-testid="journey"]').waitFor({ timeout: 10000 });
+	}
+	const first = item(0);
+	assert.equal(await first.getByTestId('review-journey').getAttribute('aria-expanded'), 'false');
+	assert.equal(await first.getByTestId('review-trip').isHidden(), true);
+	assert.equal(await item(1).getByTestId('review-journey').getAttribute('aria-expanded'), 'true');
+	// opened again, it shows and is followed again
+	await first.getByTestId('review-journey').click();
+	await first.locator('[data-testid="review-trip"] [data-testid="journey"]').waitFor({ timeout: 10000 });
+	assert.equal(await first.getByTestId('review-journey').getAttribute('aria-expanded'), 'true');
+	assert.deepEqual(errors, []);
+	await page.close();
+});
