@@ -16,6 +16,17 @@ struct filter *filter_new(enum filter_kind kind, const char *attr, const char *v
 	f->kind = kind;
 	f->attr = attr ? xstrdup(attr) : NULL;
 	f->value = value ? xstrdup(value) : NULL;
+	f->value_len = value ? strlen(value) : 0;
+	f->read_as = f->attr;
+	if (!attr)
+		return f;
+	/* the names before CloudEvents 1.0 that EV's LookupAttribute still answers */
+	if (strcmp(attr, "schemaurl") == 0)
+		f->read_as = "dataschema";
+	else if (strcmp(attr, "datamediatype") == 0)
+		f->read = FILTER_READ_MEDIATYPE;
+	else if (strcmp(attr, "datacontentencoding") == 0)
+		f->read = FILTER_READ_EMPTY;
 	return f;
 }
 
@@ -70,44 +81,40 @@ static bool is_space(char c)
 }
 
 /*
- * The value of the attribute a leaf names, as EV's attributes.LookupAttribute reads it: ce_get(),
- * plus three names from before CloudEvents 1.0 that it still answers: schemaurl (dataschema),
- * datamediatype (datacontenttype up to its first ';', spaces trimmed, as the Go SDK's
- * GetDataMediaType()) and datacontentencoding (always empty for a 1.0 event). Sets *len;
- * NULL when the event has no such attribute.
+ * The value of the attribute leaf f names, as EV's attributes.LookupAttribute reads it (the
+ * way was chosen by filter_new(): see enum filter_read; datamediatype as the Go SDK's
+ * GetDataMediaType()). Sets *len; NULL when the event has no such attribute.
  */
-static const char *lookup(const struct ce_event *ev, const char *attr, size_t *len)
+static const char *lookup(const struct filter *f, const struct ce_event *ev, size_t *len)
 {
 	const char *v, *end;
 
-	if (strcmp(attr, "schemaurl") == 0)
-		attr = "dataschema";
-	if (strcmp(attr, "datacontentencoding") == 0) {
+	switch (f->read) {
+	case FILTER_READ_EMPTY:
 		*len = 0;
 		return "";
-	}
-	if (strcmp(attr, "datamediatype") != 0) {
-		v = ce_get(ev, attr);
-		*len = v ? strlen(v) : 0;
+	case FILTER_READ_MEDIATYPE:
+		v = ce_get(ev, "datacontenttype");
+		end = v ? strchr(v, ';') : NULL;
+		if (!end)
+			break;
+		while (v < end && is_space(*v))
+			v++;
+		while (end > v && is_space(end[-1]))
+			end--;
+		*len = (size_t)(end - v);
 		return v;
+	default:
+		v = ce_get(ev, f->read_as);
+		break;
 	}
-	v = ce_get(ev, "datacontenttype");
-	end = v ? strchr(v, ';') : NULL;
-	if (!end) {
-		*len = v ? strlen(v) : 0;
-		return v;
-	}
-	while (v < end && is_space(*v))
-		v++;
-	while (end > v && is_space(end[-1]))
-		end--;
-	*len = (size_t)(end - v);
+	*len = v ? strlen(v) : 0;
 	return v;
 }
 
 static bool leaf_match(const struct filter *f, const char *actual, size_t n)
 {
-	size_t m = strlen(f->value);
+	size_t m = f->value_len;
 
 	if (!actual)
 		return false;
@@ -168,7 +175,7 @@ static enum verdict eval(const struct filter *f, const struct ce_event *ev)
 		       : v == VERDICT_FAIL ? VERDICT_PASS
 					   : VERDICT_NONE;
 	default:
-		actual = lookup(ev, f->attr, &n);
+		actual = lookup(f, ev, &n);
 		return leaf_match(f, actual, n) ? VERDICT_PASS : VERDICT_FAIL;
 	}
 }

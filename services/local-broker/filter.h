@@ -39,10 +39,20 @@ enum filter_kind {
 	FILTER_ATTRIBUTE, /* legacy spec.filter.attributes entry */
 };
 
+/* How a leaf reads its attribute, decided once by filter_new() from its name. */
+enum filter_read {
+	FILTER_READ_CE,	       /* ce_get(read_as) */
+	FILTER_READ_MEDIATYPE, /* datamediatype: datacontenttype up to ';', trimmed */
+	FILTER_READ_EMPTY,     /* datacontentencoding: always "" for a 1.0 event */
+};
+
 struct filter {
 	enum filter_kind kind;
-	char *attr;  /* leaves only */
-	char *value; /* leaves only */
+	char *attr;	  /* leaves only, as written */
+	char *value;	  /* leaves only */
+	size_t value_len; /* strlen(value) */
+	enum filter_read read;
+	const char *read_as; /* FILTER_READ_CE: attr, or "dataschema" for schemaurl */
 	struct filter **kids;
 	size_t nkids, akids;
 };
