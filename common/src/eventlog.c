@@ -173,12 +173,19 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	}
 	if (fd < 0)
 		return ERR_IO;
-	/* A created log whose name is not durable is removed, so the next start creates it again. */
-	if (created && mode != EVENTLOG_FSYNC_NEVER && fdio_sync_parent(path) != 0) {
+	/*
+	 * The log's name must be durable before a line of it is acknowledged. Synced on every
+	 * open, not only when this process created it: a process killed between its create and
+	 * its sync left a file whose name may not be. A created log that cannot be synced is
+	 * removed, so the next start creates it again; an existing one, which may hold lines, is
+	 * kept.
+	 */
+	if (mode != EVENTLOG_FSYNC_NEVER && fdio_sync_parent(path) != 0) {
 		int e = errno;
 
 		close(fd);
-		unlink(path);
+		if (created)
+			unlink(path);
 		errno = e;
 		return ERR_IO;
 	}

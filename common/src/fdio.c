@@ -90,7 +90,9 @@ int fdio_sync_parent(const char *path)
 	if (fd >= 0) {
 		rc = fsync(fd);
 		e = errno;
-		if (rc != 0)
+		if (rc != 0 && e == EINVAL)
+			rc = 0; /* this file system cannot sync a directory at all */
+		else if (rc != 0)
 			log_warn("fsync of directory %s failed: %s", dir, strerror(e));
 		close(fd);
 	} else {

@@ -77,14 +77,15 @@ extern const char *const eventlog_fsync_names[];
 struct eventlog;
 
 /*
- * Opens path for appending, creating it with mode 0644 when missing (and then syncing the
- * directory so the new name is durable). An existing regular file with a torn last line is
- * repaired first (see "Repair on open" above), and unless mode is never it is synced: a line
- * an earlier process wrote but did not live to sync is read back as saved, so it must be on
- * disk before a repeat is answered from it. Returns 0 and *out, or ERR_IO with errno set (a
- * missing or unwritable directory, a torn tail that cannot be moved aside, a failed sync of the
- * file or of the directory of a file it created, which it then removes again): services report
- * it and exit 2.
+ * Opens path for appending, creating it with mode 0644 when missing. Unless mode is never,
+ * the directory is synced so the name is durable, whether this call created the file or an
+ * earlier process did (and may have been killed before its own sync). An existing regular
+ * file with a torn last line is repaired first (see "Repair on open" above), and unless mode
+ * is never it is synced: a line an earlier process wrote but did not live to sync is read back
+ * as saved, so it must be on disk before a repeat is answered from it. Returns 0 and *out, or
+ * ERR_IO with errno set (a missing or unwritable directory, a torn tail that cannot be moved
+ * aside, a failed sync of the file or of its directory; a file this call created is then
+ * removed again): services report it and exit 2.
  */
 int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **out);
 /*

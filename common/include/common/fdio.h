@@ -24,6 +24,8 @@ int fdio_write_full(int fd, const void *p, size_t n);
  * Makes a newly created (or renamed) directory entry durable: fsyncs the directory that holds
  * path. 0, or -1 with errno when the directory cannot be opened or synced (a failed sync is
  * also logged as a warning). Until it succeeds, a crash of the machine may lose the entry.
+ * EINVAL from fsync(2) (a file system that cannot sync a directory at all) counts as synced,
+ * as it does for a file (groupcommit.h).
  */
 int fdio_sync_parent(const char *path);
 

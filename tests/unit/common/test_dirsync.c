@@ -4,7 +4,10 @@
  * back until the directory is synced, without what was appended since. So a failed directory
  * sync fails wal_open(), and makes wal_rewrite() fail with a sticky failure (no append lands
  * in a file that may vanish); and an event log that eventlog_open() created is refused and
- * removed. fsync() is interposed in this binary so that a directory's sync can be made to
+ * removed. An event log that exists is synced too (a process killed between its create and
+ * its sync left a name that may not be durable), and kept when that fails. EINVAL (a file
+ * system that cannot sync a directory) counts as synced, as it does for files. fsync() is
+ * interposed in this binary so that a directory's sync can be made to
  * fail; it makes the real call otherwise.
  */
 #include <criterion/criterion.h>
@@ -24,14 +27,18 @@
 static char dir[64];
 static char path[96];
 static int dir_sync_fails_with; /* 0: directories sync */
+static int dir_syncs;		/* directory fsync() calls */
 
 int fsync(int fd)
 {
 	struct stat st;
 
-	if (dir_sync_fails_with && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		errno = dir_sync_fails_with;
-		return -1;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		dir_syncs++;
+		if (dir_sync_fails_with) {
+			errno = dir_sync_fails_with;
+			return -1;
+		}
 	}
 	return (int)syscall(SYS_fsync, fd);
 }
@@ -42,6 +49,7 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/x.wal", dir);
 	dir_sync_fails_with = 0;
+	dir_syncs = 0;
 }
 
 static void teardown(void)
@@ -146,5 +154,54 @@ Test(dirsync, eventlog_a_created_log_whose_directory_cannot_be_synced_is_refused
 	dir_sync_fails_with = 0;
 	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
 	cr_expect_eq(stat(path, &st), 0);
+	eventlog_close(log);
+}
+
+/*
+ * A file system that cannot sync a directory at all answers EINVAL: that counts as synced, as
+ * it does for a file (groupcommit.h), or the broker and the sinks could never start there.
+ */
+Test(dirsync, einval_counts_as_synced)
+{
+	struct eventlog *log = NULL;
+	struct wal *w = NULL;
+	struct buf err;
+
+	buf_init(&err, BUF_NOCAP);
+	dir_sync_fails_with = EINVAL;
+	cr_expect_eq(wal_open(path, EVENTLOG_FSYNC_BATCH, one_record, rec_a, &w, &err), 0, "%s",
+		     err.data);
+	wal_close(w);
+	cr_assert_eq(unlink(path), 0);
+	cr_expect_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0, "%s", strerror(errno));
+	eventlog_close(log);
+	cr_expect_gt(dir_syncs, 0, "the directories were asked");
+	buf_release(&err);
+}
+
+/*
+ * A process killed between its create and its directory sync leaves a file whose name may not
+ * be durable; the next open syncs the directory before any line is acknowledged. When that
+ * fails the file is kept: it may hold lines.
+ */
+Test(dirsync, eventlog_an_existing_log_syncs_its_directory)
+{
+	struct eventlog *log = NULL;
+	struct stat st;
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	cr_assert_geq(fputs("{\"id\":\"a\"}\n", f), 0);
+	cr_assert_eq(fclose(f), 0);
+
+	cr_assert_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), 0);
+	cr_expect_eq(dir_syncs, 1, "directory syncs: %d", dir_syncs);
+	eventlog_close(log);
+
+	dir_sync_fails_with = EIO;
+	cr_expect_eq(eventlog_open(path, EVENTLOG_FSYNC_BATCH, &log), ERR_IO);
+	cr_expect_null(log);
+	cr_expect_eq(stat(path, &st), 0, "an existing log is kept");
+	cr_expect_eq(st.st_size, 11);
 	eventlog_close(log);
 }
