@@ -251,7 +251,7 @@ static int load_line(struct dedupe *d, const char *line, size_t len, dedupe_key_
 
 	if (len == 0 || line[len - 1] != '\n')
 		return 0; /* torn: no newline yet */
-	rec = json_loadb(line, len - 1, 0, NULL);
+	rec = json_loadb(line, len - 1, JSON_ALLOW_NUL, NULL);
 	if (rec && key_of(rec, &source, &id, &scope) && source && id) {
 		dedupe_add(d, source, id, scope);
 		added = 1;

@@ -297,7 +297,7 @@ static void tail_emit(struct tail_state *t, const char *line, size_t len)
 		t->full = true;
 		return;
 	}
-	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
 		log_debug("events.log: skipping a line that is not a JSON object");

@@ -29,7 +29,7 @@ int spool_read(const char *path, json_t **records, struct buf *err)
 	*records = NULL;
 	if (access(path, F_OK) != 0)
 		return errno == ENOENT ? ERR_NOT_FOUND : ERR_IO;
-	doc = json_load_file(path, 0, &jerr);
+	doc = json_load_file(path, JSON_ALLOW_NUL, &jerr);
 	if (!doc) {
 		buf_appendf(err, "%s:%d: %s", path, jerr.line, jerr.text);
 		return ERR_VALIDATION;

@@ -20,7 +20,7 @@ void walreplay_release(struct walreplay *rp)
 int walreplay_record(const char *line, size_t len, void *arg)
 {
 	struct walreplay *rp = arg;
-	json_t *rec = json_loadb(line, len, 0, NULL), *dj;
+	json_t *rec = json_loadb(line, len, JSON_ALLOW_NUL, NULL), *dj;
 	json_int_t id = 0, attempts = 0, due = 0;
 	const char *op = NULL;
 	char key[32];

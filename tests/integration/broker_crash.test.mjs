@@ -105,7 +105,8 @@ test('a crash after resuming from an older version\'s spool loses nothing: the s
 	const dir = manifests({ retry: 2 }, sub.url);
 	const record = (id) => ({
 		trigger_namespace: 'ns', trigger: 't', phase: 'subscriber', attempts: 0, due_ms: 0, ttl: 254,
-		event: { specversion: '1.0', id, source: '/spool', type: 't', datacontenttype: 'application/json', data: { id } },
+		// A NUL in the data (written escaped): the spool and the log must both read it back.
+		event: { specversion: '1.0', id, source: '/spool', type: 't', datacontenttype: 'application/json', data: { id, text: 'a\u0000b' } },
 	});
 	fs.writeFileSync(spoolFile(dir), JSON.stringify({ version: 1, deliveries: [record('sp1'), record('sp2')] }));
 	let b = await start(dir);
@@ -117,6 +118,7 @@ test('a crash after resuming from an older version\'s spool loses nothing: the s
 	b = await start(dir);
 	await waitFor(async () => delivered(sub).size === 2, { timeoutMs: 15000, what: 'both spooled events delivered' });
 	assert.deepEqual([...delivered(sub)].sort(), ['sp1', 'sp2']);
+	assert.deepEqual(JSON.parse(sub.requests.at(-1).body).text, 'a\u0000b');
 	await stopClean(b);
 	await sub.close();
 });
