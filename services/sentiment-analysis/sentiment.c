@@ -487,26 +487,37 @@ struct words {
 };
 
 /*
- * Lowers s[0..n) in place as JavaScript's toLowerCase() lowers ASCII and Latin-1 capitals:
- * A-Z, and U+00C0 - U+00DE but U+00D7 (C3 80 - C3 9E in UTF-8, lowered by 0x20, same length).
- * The lexicon's only non-ASCII entries (":Þ", ":-Þ") have a capital, so the reference never
- * finds them in a lowered token, and neither must this. Other capitals are left: no entry can
- * match them either way.
+ * Lowers the token s[0..n) in place as JavaScript's toLowerCase() lowers the capitals whose
+ * lowercase can be in the lexicon: A-Z; U+00C0 - U+00DE but U+00D7 (C3 80 - C3 9E in UTF-8,
+ * lowered by 0x20, same length); and U+212A KELVIN SIGN (E2 84 AA), which lowers to an ASCII
+ * "k", so the token gets shorter. The lexicon's only non-ASCII entries (":Þ", ":-Þ") have a
+ * capital, so the reference never finds them in a lowered token, and neither must this. Other
+ * capitals lower to letters no entry has, so they are left. s is NUL-terminated again.
  */
 static void to_lower(char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0, o = 0;
+
+	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c >= 'A' && c <= 'Z') {
-			s[i] = (char)(c - 'A' + 'a');
+			s[o++] = (char)(c - 'A' + 'a');
+			i++;
 		} else if (c == 0xc3 && i + 1 < n) {
 			c = (unsigned char)s[i + 1];
-			if (c >= 0x80 && c <= 0x9e && c != 0x97)
-				s[i + 1] = (char)(c + 0x20);
-			i++;
+			s[o++] = s[i];
+			s[o++] = (char)(c >= 0x80 && c <= 0x9e && c != 0x97 ? c + 0x20 : c);
+			i += 2;
+		} else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x84 &&
+			   (unsigned char)s[i + 2] == 0xaa) {
+			s[o++] = 'k';
+			i += 3;
+		} else {
+			s[o++] = s[i++];
 		}
 	}
+	s[o] = '\0';
 }
 
 static void words_add(struct words *w, const char *p, size_t n)

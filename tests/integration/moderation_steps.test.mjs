@@ -202,9 +202,12 @@ const REVIEW_MALFORMED = [
 ];
 
 // The reference lowercases each token with toLowerCase() before it looks it up; the lexicon's
-// only non-ASCII entries (":Þ", ":-Þ") keep a capital, so the reference never finds them.
+// only non-ASCII entries (":Þ", ":-Þ") keep a capital, so the reference never finds them, and
+// the Kelvin sign lowers to an ASCII k.
 test('sentiment-analysis scores tokens with capitals beyond ASCII as vader-sentiment does', async () => {
-	for (const text of ['meh :Þ', 'ok :-Þ', 'CAFÉ is GREAT :Þ', 'ÀÉÎÕÜ love ×']) {
+	for (const text of ['meh :Þ', 'ok :-Þ', 'CAFÉ is GREAT :Þ', 'ÀÉÎÕÜ love ×',
+		// U+212A KELVIN SIGN lowers to an ASCII k: "Kill", "oK", "KILL".
+		'\u212Aill it', 'that is o\u212A', 'the \u212AILL is great', 'I \u212Anow, \u212A?']) {
 		const reply = await step(sentiment, review({ reviewText: text }));
 		const ref = vader.SentimentIntensityAnalyzer.polarity_scores(text).compound;
 		assert.ok(Math.abs(reply.data.sentimentScore - ref) < 1e-9, `${text}: ${reply.data.sentimentScore} vs ${ref}`);
