@@ -175,21 +175,29 @@ int filesink_log_key(json_t *rec, const char **source, const char **id, const ch
 }
 
 /*
- * FAIL_FIRST: claims the first of ev's forced failures 1..fail_first not recorded yet, with
- * its dedupe scope in scope, or returns 0 when every one was recorded, FAIL_FIRST is 0 or
- * there is no dedupe set to count in.
+ * FAIL_FIRST: claims ev's next forced failure, the one after the highest recorded (1 when none
+ * is), with its dedupe scope in scope, or returns 0 when the last one (fail_first) is recorded,
+ * FAIL_FIRST is 0 or there is no dedupe set to count in. The search starts from the highest:
+ * the set keeps only the newest DEDUPE_KEYS keys, and an evicted lower one must not be claimed
+ * again (with fewer keys than forced failures, an event would otherwise fail forever).
  */
 static json_int_t claim_forced(struct filesink *fs, const struct ce_event *ev, char *scope,
 			       size_t size)
 {
+	json_int_t k = (json_int_t)fs->fail_first;
+
 	if (!fs->dedupe)
 		return 0;
-	for (json_int_t k = 1; (uint64_t)k <= fs->fail_first; k++) {
+	for (; k > 0; k--) {
 		forced_scope(k, scope, size);
-		if (dedupe_begin(fs->dedupe, ev->source, ev->id, scope) == DEDUPE_NEW)
-			return k;
+		if (dedupe_begin(fs->dedupe, ev->source, ev->id, scope) == DEDUPE_SAVED)
+			break;
+		dedupe_abort(fs->dedupe, ev->source, ev->id, scope);
 	}
-	return 0;
+	if ((uint64_t)k >= fs->fail_first)
+		return 0;
+	forced_scope(k + 1, scope, size);
+	return dedupe_begin(fs->dedupe, ev->source, ev->id, scope) == DEDUPE_NEW ? k + 1 : 0;
 }
 
 /* Ends the claims save_event() made: saved (the "saved" line is written) or not. */

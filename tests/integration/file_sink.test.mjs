@@ -378,3 +378,21 @@ test('an event whose data holds a NUL is remembered across a restart and listed 
 	const ids = (Array.isArray(listed) ? listed : listed.events).map((l) => l.event.id);
 	assert.deepEqual(ids.filter((id) => id === ev.id).length, 2, 'both lines listed');
 });
+
+// The dedupe set holds DEDUPE_KEYS keys, forced failures included. With fewer keys than
+// forced failures, recording failure 2 evicts failure 1: the count goes on from the highest
+// one remembered, so the event is saved after its forced failures instead of failing forever.
+test('FAIL_FIRST=2 with DEDUPE_KEYS=1: two failures, then saved, not failing forever', async () => {
+	const ev = binaryEvent();
+	const { srv, lines } = await start({ FAILURE_RATE: '0', FAIL_FIRST: '2', DEDUPE_KEYS: '1' });
+	const statuses = [];
+	try {
+		for (let i = 0; i < 5; i++)
+			statuses.push((await post(srv, ev)).status);
+	} finally {
+		await stopClean(srv);
+	}
+	assert.deepEqual(statuses, [500, 500, 200, 200, 200], 'fail, fail, saved, then duplicates');
+	assert.deepEqual(lines().map((l) => [l.outcome, l.failFirst]),
+		[['error simulated', 1], ['error simulated', 2], ['saved', undefined], ['duplicate', undefined], ['duplicate', undefined]]);
+});
