@@ -455,20 +455,46 @@ static size_t chunk_to(const struct scan *s, const struct chunk *ch)
 	return s->words[ch->first + ch->nwords - 1].to;
 }
 
+/* An apostrophe, or a character typed for one. */
+static bool is_apostrophe(const struct unit *u)
+{
+	return u->kind == U_PUNCT &&
+	       (u->raw == '\'' || u->raw == '`' || u->raw == 0xb4 || u->raw == 0x2018 ||
+		u->raw == 0x2019 || u->raw == 0x2032 || u->raw == 0xff07);
+}
+
 /*
- * Across chunks: the phrases (chunks ch[0..k) joined, GAP between them, k = 2..MAX_WORDS)
- * and the spelled-out words: the one-character chunks from ch[0] to the end of their run,
- * when there are three or more ("f u c k", and "a f u c k" from its second chunk; but not
- * the "a s s" that starts "a s s e m b l y").
+ * Whether chunk ch starts with the one-letter tail of a contraction written with a space
+ * beside its apostrophe: a word, then an apostrophe with whitespace around it, then one
+ * letter ("It' s", "It 's", "the 80' s", "don' t"). The letter ends the word before it, so
+ * no phrase starts there: "It' s hit" reads "It's hit", not the list's "s hit".
+ */
+static bool contraction_tail(const struct scan *s, const struct chunk *ch)
+{
+	const struct span *w = &s->words[ch->first];
+	size_t i = w->from, apostrophes = 0;
+
+	if (w->to - w->from != 1 || s->u[w->from].kind != U_LETTER)
+		return false;
+	for (; i > 0 && (s->u[i - 1].kind == U_SPACE || is_apostrophe(&s->u[i - 1])); i--)
+		apostrophes += s->u[i - 1].kind != U_SPACE;
+	return apostrophes > 0 && i > 0 && is_word_unit(&s->u[i - 1]);
+}
+
+/*
+ * Across chunks: the phrases (chunks ch[0..k) joined, GAP between them, k = 2..MAX_WORDS;
+ * none from a contraction's tail) and the spelled-out words: the one-character chunks from
+ * ch[0] to the end of their run, when there are three or more ("f u c k", and "a f u c k"
+ * from its second chunk; but not the "a s s" that starts "a s s e m b l y").
  */
 static bool check_across(struct scan *s, const struct chunk *ch, size_t avail)
 {
+	size_t phrases = contraction_tail(s, &ch[0]) ? 1 : avail, k;
 	struct cand c;
-	size_t k;
 
 	memset(&c, 0, sizeof(c));
 	cand_words(&c, s->u, s->words + ch[0].first, ch[0].nwords);
-	for (k = 1; k < avail && k < MAX_WORDS; k++) {
+	for (k = 1; k < phrases && k < MAX_WORDS; k++) {
 		cand_gap(&c);
 		cand_words(&c, s->u, s->words + ch[k].first, ch[k].nwords);
 		if (report(s, cand_match(s->l, &c, TERM_WORD), chunk_from(s, &ch[0]),

@@ -28,7 +28,8 @@
  * words; at most two '*', in an entry of two letters or more). An
  * written with separators ("s.o.b.", "a_s_s") matches only text written with separators, so
  * "s.o.b." does not flag "sob". An entry of several words ("blow job") matches those words in
- * a row.
+ * a row, but not from the one-letter tail of a contraction written with a space beside its
+ * apostrophe: "It' s hit", "It 's hit" read "It's hit", not the list's "s hit".
  *
  * Ownership and threads: a struct badword_list is immutable once built; any number of
  * threads may call badword_check() on it at once.

@@ -29,6 +29,7 @@ const SCUNTHORPE = [
 	'Clitheroe', 'Lightwater', 'spice', 'snigger', 'niggle', 'Kuntz', 'Titicaca', 'titillate',
 	'pussycat', 'Dick Francis', 'Moby Dick', 'a pawn in their game', 'the Nazi era',
 	'chicken breasts', 'hoar frost', 'a bloody battle', 'It\'s hit the shelves',
+	'It\' s hit or miss', 'the 80\u2019 s hit songs',
 	'the pen is mightier', 'a s s e m b l y', 'cum laude', 'Sextant', 'Essex County',
 	'bassist', 'glassware', 'harass', 'hassle', 'massive', 'passage', 'tassel', 'cocky',
 	'scrapbook', 'Shittake', 'homework', 'homosapiens', 'Lollapalooza',

@@ -216,6 +216,30 @@ Test(badword, scunthorpe_never_flagged)
 	ROWS(rows);
 }
 
+/*
+ * The list's phrase "s hit" is the word spelled with a space; the one-letter tail of a
+ * contraction written with a space beside its apostrophe belongs to the word before it, so
+ * "It' s hit" reads "It's hit" and is not that phrase.
+ */
+Test(badword, contraction_tail_starts_no_phrase)
+{
+	static const struct row rows[] = {
+		{ "It' s hit or miss", NULL },
+		{ "It 's hit or miss", NULL },
+		{ "It ' s hit or miss", NULL },
+		{ "the 80\xe2\x80\x99 s hit songs", NULL }, /* right single quotation mark */
+		{ "That` s hit home", NULL },
+		{ "s hit", "s hit" },
+		{ "what a s hit book", "s hit" },
+		{ "(s hit)", "s hit" },
+		{ "It' s shit", "shit" },
+		{ "It' s a blow job", "blow job" },
+		{ "a 'blow job'", "blow job" },
+	};
+
+	ROWS(rows);
+}
+
 Test(badword, match_position)
 {
 	const char *t = "what the  shit is this";
