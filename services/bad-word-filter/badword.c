@@ -49,6 +49,22 @@ static const char latin_ext_a[] =				 /* U+0100 - U+017F */
     "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkkllllllllllnnnnnnnnnooooooo"
     "orrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
 
+/*
+ * The letterlike symbols U+2100 - U+214F whose compatibility decomposition (NFKC) is one Latin
+ * letter, and that letter: "ℎ" U+210E is h, "ℂ" U+2102 C, the kelvin sign K, the angstrom
+ * sign Å, "ℏ" ħ, and "ℇ" the Latin Ɛ (a letter matching nothing, as Ɛ is). 0 for the others,
+ * which stay symbols: abbreviations and signs ("℃", "№", "™", "℮") and the Greek and Hebrew
+ * letters ("Ω" the ohm sign, "ℵ").
+ */
+static const uint16_t letterlike[0x50] = {
+	[0x02] = 'C', [0x07] = 0x190, [0x0a] = 'g', [0x0b] = 'H',  [0x0c] = 'H', [0x0d] = 'H',
+	[0x0e] = 'h', [0x0f] = 0x127, [0x10] = 'I', [0x11] = 'I',  [0x12] = 'L', [0x13] = 'l',
+	[0x15] = 'N', [0x19] = 'P',   [0x1a] = 'Q', [0x1b] = 'R',  [0x1c] = 'R', [0x1d] = 'R',
+	[0x24] = 'Z', [0x28] = 'Z',   [0x2a] = 'K', [0x2b] = 0xc5, [0x2c] = 'B', [0x2d] = 'C',
+	[0x2f] = 'e', [0x30] = 'E',   [0x31] = 'F', [0x33] = 'M',  [0x34] = 'o', [0x39] = 'i',
+	[0x45] = 'D', [0x46] = 'd',   [0x47] = 'e', [0x48] = 'i',  [0x49] = 'j'
+};
+
 /* Cyrillic and Greek letters that look like Latin ones. */
 static const struct {
 	uint32_t cp;
@@ -95,7 +111,8 @@ static bool is_ignored(uint32_t cp)
 
 /*
  * Punctuation and symbols beyond ASCII: they separate words. The circled letters U+24B6 -
- * U+24E9, inside the symbol blocks from U+2070, are letters (classify()).
+ * U+24E9 and the letterlike symbols that decompose to a letter (letterlike[]), inside the
+ * symbol blocks from U+2070, are letters (classify()).
  */
 static bool is_symbol(uint32_t cp)
 {
@@ -137,6 +154,8 @@ static void classify(uint32_t cp, struct unit *u)
 	u->mask = 0;
 	u->raw = cp;
 	u->latin = 0;
+	if (cp >= 0x2100 && cp <= 0x214f && letterlike[cp - 0x2100])
+		cp = letterlike[cp - 0x2100];
 	if (cp >= 'A' && cp <= 'Z')
 		set_letter(u, (char)(cp - 'A' + 'a'), 1);
 	else if (cp >= 'a' && cp <= 'z')

@@ -112,6 +112,29 @@ Test(badword, case_and_unicode)
 	ROWS(rows);
 }
 
+/*
+ * Letterlike symbols U+2100 - U+214F whose compatibility decomposition is a Latin letter
+ * read as that letter; the others (multi-letter abbreviations, signs) still separate.
+ */
+Test(badword, letterlike_symbols)
+{
+	static const struct row rows[] = {
+		{ "s\xe2\x84\x8eit", "shit" },	   /* planck constant h */
+		{ "fu\xe2\x84\x82k", "fuck" },	   /* double-struck C, not "fu" "k" */
+		{ "fuc\xe2\x84\xaa off", "fuck" }, /* kelvin sign */
+		{ "s\xe2\x84\x8fit", "shit" },	   /* h-bar: U+0127 h with stroke */
+		{ "\xe2\x84\xb0ssex", NULL },	   /* script capital E */
+		{ "\xe2\x84\x8b\xe2\x84\xaf\xe2\x84\x93\xe2\x84\x93\xe2\x84\xb4",
+		  NULL },			       /* hello */
+		{ "-40 \xe2\x84\x83 outside", NULL },  /* degree Celsius */
+		{ "\xe2\x84\x96 1 bestseller", NULL }, /* numero sign */
+		{ "fu\xe2\x84\x83k", "fuk" },	       /* degree Celsius still separates */
+		{ "sh\xe2\x84\xa2", NULL },	       /* trade mark sign */
+	};
+
+	ROWS(rows);
+}
+
 Test(badword, obfuscations)
 {
 	static const struct row rows[] = {
