@@ -16,7 +16,8 @@
 #include "common/xalloc.h"
 
 #define GAP	  26 /* the trie symbol between the words of a phrase entry */
-#define NSYM	  27
+#define STAR	  27 /* an entry's '*' at its end, as a text writes it there (check_stars()) */
+#define NSYM	  28
 #define ANY	  NSYM /* an entry's '*': any letter (not a trie symbol: added as 26 paths) */
 #define MAX_ANY	  2    /* most '*' in an entry (26 * 26 paths) */
 #define ALL_AZ	  ((1u << 26) - 1)
@@ -431,7 +432,32 @@ static bool word_extended(const struct unit *u, const struct span *w, struct spa
 	return out->from != w->from || out->to != w->to;
 }
 
-/* Each word of the chunk alone (and extended: word_extended()), then the words joined. */
+/*
+ * The word w with the '*'s right after it read as STARs, which only an entry written with its
+ * '*'s at its end has ("masterbat*"): a text's '*' at a word's end is otherwise a footnote or a
+ * rating's star ("as*", "5*", "**bold**"), which no entry is.
+ */
+static bool check_stars(struct scan *s, const struct span *w)
+{
+	static const struct unit star = { U_MASK, 1u << STAR, 0, 0, 0, 0 };
+	size_t end = w->to;
+	struct cand c;
+
+	while (end < w->xto && s->u[end].kind == U_MASK)
+		end++;
+	if (end == w->to)
+		return false;
+	memset(&c, 0, sizeof(c));
+	cand_words(&c, s->u, w, 1);
+	for (size_t i = w->to; i < end; i++)
+		cand_add(&c, &star);
+	return report(s, cand_match(s->l, &c, TERM_WORD), w->from, end);
+}
+
+/*
+ * Each word of the chunk alone (and extended: word_extended(), check_stars()), then the words
+ * joined.
+ */
 static bool check_chunk(struct scan *s, const struct chunk *ch)
 {
 	const struct span *w = s->words + ch->first;
@@ -441,7 +467,8 @@ static bool check_chunk(struct scan *s, const struct chunk *ch)
 	for (size_t k = 0; k < ch->nwords; k++) {
 		memset(&c, 0, sizeof(c));
 		cand_words(&c, s->u, &w[k], 1);
-		if (report(s, cand_match(s->l, &c, TERM_WORD), w[k].from, w[k].to))
+		if (report(s, cand_match(s->l, &c, TERM_WORD), w[k].from, w[k].to) ||
+		    check_stars(s, &w[k]))
 			return true;
 		if (!word_extended(s->u, &w[k], &x))
 			continue;
@@ -635,7 +662,19 @@ static int32_t adding_index(struct badword_list *l, struct adding *e)
 	return e->index;
 }
 
-/* Adds the path syms[i..n) from node; an ANY adds one path per letter. */
+/* Whether syms[i..n) are all ANY: the '*'s at the entry's end. */
+static bool trailing_any(const uint8_t *syms, size_t i, size_t n)
+{
+	for (; i < n; i++)
+		if (syms[i] != ANY)
+			return false;
+	return true;
+}
+
+/*
+ * Adds the path syms[i..n) from node; an ANY adds one path per letter, and the ANYs at the
+ * entry's end also a path of STARs from there.
+ */
 static void trie_add(struct badword_list *l, int32_t node, uint8_t *syms, size_t i, size_t n,
 		     struct adding *e)
 {
@@ -645,11 +684,17 @@ static void trie_add(struct badword_list *l, int32_t node, uint8_t *syms, size_t
 
 	for (; i < n; i++) {
 		if (syms[i] == ANY) {
+			bool trailing = trailing_any(syms, i, n);
+
 			for (uint8_t c = 0; c < 26; c++) {
 				syms[i] = c;
 				trie_add(l, node, syms, i, n, e);
 			}
-			syms[i] = ANY;
+			if (trailing) {
+				memset(syms + i, STAR, n - i);
+				trie_add(l, node, syms, i, n, e);
+			}
+			memset(syms + i, ANY, trailing ? n - i : 1);
 			return;
 		}
 		child = l->nodes[node].child[syms[i]];

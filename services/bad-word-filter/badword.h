@@ -13,7 +13,9 @@
  *   - A word is a run of letters, digits and the symbols @ $ ! | + * between separators
  *     (whitespace, punctuation, emoji). ! | + * at either end of a word are separators; but
  *     a word is also read with the ! | + at its ends as letters out to the farthest + ("sh!+",
- *     "shi+!" read "shit"; "Sh!", "Puss!" and a footnote's "as*" do not).
+ *     "shi+!" read "shit"; "Sh!", "Puss!" and a footnote's "as*" do not), and with the '*'s
+ *     at its end as an entry's '*'s there (the text "masterbat*" is the entry "masterbat*";
+ *     "as*", "5*" and "**bold**" are no entry).
  * Obfuscations it catches:
  *   - digits and symbols for letters (0=o 1=i/l 2=z 3=e 4=a 5=s 6=g/b 7=t 8=b 9=g @=a $=s
  *     !=i |=l/i +=t): "sh1t", "a$$", "b!tch";
@@ -26,11 +28,11 @@
  * List entries: one per line (blank lines and lines starting with '#' are skipped). An entry's
  * symbols read as inside a word of a text, at its ends too: "sh!+" and "shi+" are "shit" (never
  * the "sh" and "shi" of "Sh!" or "Shi Wei"), and a '*' is any letter ("masterbat*" is 26
- * words; at most two '*', in an entry of two letters or more). An
- * written with separators ("s.o.b.", "a_s_s") matches only text written with separators, so
- * "s.o.b." does not flag "sob". An entry of several words ("blow job") matches those words in
- * a row, but not from the one-letter tail of a contraction written with a space beside its
- * apostrophe: "It' s hit", "It 's hit" read "It's hit", not the list's "s hit".
+ * words, and the text "masterbat*" too; at most two '*', in an entry of two letters or more).
+ * An entry written with separators ("s.o.b.", "a_s_s") matches only text written with
+ * separators, so "s.o.b." does not flag "sob". An entry of several words ("blow job") matches
+ * those words in a row, but not from the one-letter tail of a contraction written with a space
+ * beside its apostrophe: "It' s hit", "It 's hit" read "It's hit", not the list's "s hit".
  *
  * Ownership and threads: a struct badword_list is immutable once built; any number of
  * threads may call badword_check() on it at once.

@@ -187,6 +187,30 @@ Test(badword, entry_symbols_at_word_ends)
 	ROWS(rows);
 }
 
+/*
+ * A '*' at the end of a word is a footnote or a rating's star, unless the word with it is an
+ * entry written with its '*' there: the text "masterbat*" is the list's "masterbat*".
+ */
+Test(badword, text_star_at_word_end)
+{
+	static const struct row rows[] = {
+		{ "masterbat*", "masterbat*" },
+		{ "what a masterbat* he is", "masterbat*" },
+		{ "*masterbat*", "masterbat*" },
+		{ "masterb*t*", "masterbat*" },
+		{ "f*", NULL },
+		{ "f* this", NULL },
+		{ "a great book*", NULL },
+		{ "5* from me", NULL },
+		{ "**bold** text", NULL },
+		{ "it's as* good", NULL },
+		{ "a piece of s***", NULL },
+		{ "sh* happens", NULL },
+	};
+
+	ROWS(rows);
+}
+
 /* Innocent words that contain a bad word, or look like one after normalization. */
 Test(badword, scunthorpe_never_flagged)
 {
