@@ -225,22 +225,44 @@ void delivery_result_release(struct delivery_result *r)
 	r->reply = NULL;
 }
 
+/* The extensions the broker sets itself (see DELIVERY_BROKER_EXTENSIONS). */
+static const char *const broker_extensions[DELIVERY_BROKER_EXTENSIONS] = {
+	TTL_EXTENSION,	    "knativearrivaltime", "knativeerrordest",
+	"knativeerrorcode", "knativeerrordata",
+};
+
+int delivery_check_room(const struct ce_event *ev)
+{
+	size_t i, own = ev->n_ext;
+
+	for (i = 0; i < ARRAY_SIZE(broker_extensions); i++)
+		if (ce_ext_find(ev, broker_extensions[i]))
+			own--;
+	return own > DELIVERY_OWN_EXTENSIONS_MAX ? ERR_VALIDATION : 0;
+}
+
 void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,
 			     size_t len)
 {
 	struct buf data;
+	int rc = 0;
 
 	buf_init(&data, BUF_NOCAP);
 	(void)delivery_error_data(body, len, &data);
 	ttl_put(dv->event, dv->ttl);
-	(void)ce_set(dv->event, "knativeerrordest", NULL);
-	(void)ce_set(dv->event, "knativeerrordest", dest);
-	(void)ce_set(dv->event, "knativeerrorcode", NULL);
-	(void)ce_set_int(dv->event, "knativeerrorcode", code);
-	(void)ce_set(dv->event, "knativeerrordata", NULL);
+	rc |= ce_set(dv->event, "knativeerrordest", NULL);
+	rc |= ce_set(dv->event, "knativeerrordest", dest);
+	rc |= ce_set(dv->event, "knativeerrorcode", NULL);
+	rc |= ce_set_int(dv->event, "knativeerrorcode", code);
+	rc |= ce_set(dv->event, "knativeerrordata", NULL);
 	if (data.len > 0)
-		(void)ce_set(dv->event, "knativeerrordata", data.data);
+		rc |= ce_set(dv->event, "knativeerrordata", data.data);
 	buf_release(&data);
+	if (rc)
+		log_warn(
+		    "event %s is dead-lettered without all of knativeerrordest, "
+		    "knativeerrorcode and knativeerrordata: it has %zu extensions (at most %d)",
+		    dv->event->id, dv->event->n_ext, CE_MAX_EXTENSIONS);
 	dv->phase = DELIVERY_DEAD_LETTER;
 	dv->attempts = 0;
 	dv->due_ms = 0;

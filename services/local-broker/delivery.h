@@ -20,14 +20,27 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/ce.h"
 #include "common/list.h"
 #include "topology.h"
 
-struct ce_event;
 struct httpc_response;
 
 /* Knative's limit on knativeerrordata: at most this many characters of base64. */
 #define DELIVERY_ERROR_DATA_MAX 1024
+
+/*
+ * Room for the broker's own extensions. The broker may add five to an event: knativebrokerttl
+ * and knativearrivaltime at ingress, knativeerrordest, knativeerrorcode and knativeerrordata
+ * on its dead letter. Knative adds the last three to every dead letter; here every decoder
+ * (the dead-letter sink's too) takes at most CE_MAX_EXTENSIONS, so ingress keeps the room for
+ * them: it takes at most DELIVERY_OWN_EXTENSIONS_MAX extensions of the sender's own (names
+ * other than these five, which the broker replaces) and refuses more with 400
+ * validation_failed, a reply as any event. Every accepted event then carries all five, within
+ * CE_MAX_EXTENSIONS, whatever becomes of it.
+ */
+#define DELIVERY_BROKER_EXTENSIONS  5
+#define DELIVERY_OWN_EXTENSIONS_MAX (CE_MAX_EXTENSIONS - DELIVERY_BROKER_EXTENSIONS)
 
 enum delivery_phase { DELIVERY_SUBSCRIBER = 0, DELIVERY_DEAD_LETTER = 1 };
 
@@ -108,6 +121,11 @@ long long delivery_backoff_ms(const struct delivery_spec *spec, int k);
 /* Whether a failed attempt with this code is retried: >= 500, 404, 408, 409, 429. */
 bool delivery_retryable(int code);
 /*
+ * 0 when ev has at most DELIVERY_OWN_EXTENSIONS_MAX extensions besides the broker's five
+ * (see above), so that each of them can still be set; ERR_VALIDATION otherwise.
+ */
+int delivery_check_room(const struct ce_event *ev);
+/*
  * knativeerrordata for a response body: standard padded base64, at most
  * DELIVERY_ERROR_DATA_MAX characters. Appends to out; 0 or ERR_TOO_LARGE (out's cap).
  */
@@ -141,6 +159,8 @@ void delivery_result_release(struct delivery_result *r);
  * Moves dv to the dead-letter phase: its event becomes the original plus knativeerrordest
  * (dest), knativeerrorcode (code) and knativeerrordata (base64 of body, truncated; only when
  * the body is not empty, as EV does), with the TTL put back; attempts start again at 0.
+ * delivery_check_room() at ingress guarantees the room for them; an event without it (a log
+ * written before that check) is dead-lettered without what does not fit, with a warning.
  */
 void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,
 			     size_t len);

@@ -550,11 +550,16 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 		return NULL;
 	}
 	r->outcome = DELIVERY_FAILED;
-	r->code = rc == ERR_TTL ? 400 : 503;
+	r->code = rc == ERR_TTL || rc == ERR_VALIDATION ? 400 : 503;
 	buf_reset(&r->body);
-	(void)buf_appends(&r->body, rc == ERR_TTL ? "reply dropped: knativebrokerttl exhausted"
-						  : "reply not stored: the broker queues are full");
-	if (rc != ERR_TTL)
+	if (rc == ERR_TTL)
+		(void)buf_appends(&r->body, "reply dropped: knativebrokerttl exhausted");
+	else if (rc == ERR_VALIDATION)
+		(void)buf_appendf(&r->body, "reply refused: more than %d extension attributes",
+				  DELIVERY_OWN_EXTENSIONS_MAX);
+	else
+		(void)buf_appends(&r->body, "reply not stored: the broker queues are full");
+	if (r->code != 400)
 		return NULL;
 	*owned = xasprintf("%s/%s/%s", d->opt.ingress_base, b->ns, b->name);
 	return *owned;
@@ -703,7 +708,8 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 	struct timespec ts;
 	int ttl, rc;
 
-	rc = ttl_ingress(ev, d->opt.max_ttl, &ttl);
+	rc = delivery_check_room(ev);
+	rc = rc ? rc : ttl_ingress(ev, d->opt.max_ttl, &ttl);
 	if (rc)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &ts);

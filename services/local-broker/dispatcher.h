@@ -69,9 +69,10 @@ struct dispatcher *dispatcher_new(const struct topology *topo,
 /*
  * Accepts ev (borrowed: copied per Trigger; its knativebrokerttl and knativearrivaltime are
  * updated) into broker b's Triggers. traceparent/tracestate (may be NULL) are passed on.
- * Returns 0 once the deliveries are durable (see Durability), ERR_TTL (loop protection),
- * ERR_OVERLOADED (queue_max or queue_bytes reached; nothing enqueued) or ERR_IO (the log
- * cannot be written: the sender must retry).
+ * Returns 0 once the deliveries are durable (see Durability), ERR_VALIDATION (more than
+ * DELIVERY_OWN_EXTENSIONS_MAX extensions of its own: no room for the broker's, delivery.h),
+ * ERR_TTL (loop protection), ERR_OVERLOADED (queue_max or queue_bytes reached; nothing
+ * enqueued) or ERR_IO (the log cannot be written: the sender must retry).
  */
 int dispatcher_ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_event *ev,
 		      const char *traceparent, const char *tracestate);

@@ -11,6 +11,7 @@
 #include "common/http.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
+#include "delivery.h"
 #include "dispatcher.h"
 #include "topology.h"
 
@@ -105,6 +106,13 @@ static int h_post(struct http_request *req)
 	delivery_context(req, tp, &traceparent, &tracestate);
 	rc = dispatcher_ingest_begin(in->disp, b, ev, traceparent, tracestate, &seq);
 	ce_event_free(ev);
+	if (rc == ERR_VALIDATION)
+		return http_fail(
+		    req, ERR_VALIDATION,
+		    "more than %d extension attributes: the broker keeps %d of the %d a "
+		    "CloudEvent may have for its own (knativebrokerttl, knativearrivaltime "
+		    "and a dead letter's knativeerrordest, knativeerrorcode, knativeerrordata)",
+		    DELIVERY_OWN_EXTENSIONS_MAX, DELIVERY_BROKER_EXTENSIONS, CE_MAX_EXTENSIONS);
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
 	if (rc == ERR_OVERLOADED)

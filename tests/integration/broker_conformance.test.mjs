@@ -13,9 +13,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, assertClean, runThenStop, waitFor, repoRoot } from './lib/proc.mjs';
+import { createRequire } from 'node:module';
+import { startServer, binPath, assertClean, runThenStop, waitFor, repoRoot, stopClean } from './lib/proc.mjs';
 import { startReceiver, latch } from './lib/receiver.mjs';
 import { assertWaits } from './lib/waits.mjs';
+import { startSink, postTo, removeSinkDirs } from './lib/sinkproc.mjs';
+
+const require = createRequire(import.meta.url);
+const { CloudEvent, HTTP } = require('cloudevents');
 
 const NS = 'ns';
 const BROKER = 'b';
@@ -66,6 +71,7 @@ async function withBroker(docs, opts, fn) {
 // then, so that a failure is reported as such instead of holding the process until the timeout.
 const open = new Set();
 after(() => closeAll(...open));
+after(removeSinkDirs);
 
 async function receivers(...scripts) {
 	const rxs = await Promise.all(scripts.map((s) => startReceiver(s)));
@@ -350,6 +356,92 @@ describe('dead-letter sink and its extensions (§1.4)', () => {
 			assert.equal(dls.requests[0].headers['ce-knativeerrorcode'], '400');
 		});
 		await closeAll(sub, dls);
+	});
+
+	// CE_MAX_EXTENSIONS (common/include/common/ce.h) is 1000 for every decoder in the project;
+	// the broker adds up to five of its own to a dead letter (knativebrokerttl,
+	// knativearrivaltime, knativeerrordest, knativeerrorcode, knativeerrordata), so ingress
+	// takes at most 995 of the sender's.
+	const OWN_MAX = 1000 - 5;
+	const manyExtensions = (n, attrs = {}) => {
+		const e = new CloudEvent({ specversion: '1.0', id: `ext-${++seq}`, source: '/tests', type: 'many', data: { n }, ...attrs });
+		const exts = {};
+		for (let i = 0; i < n; i++)
+			exts[`x${i}`] = `v${i}`;
+		return e.cloneWith(exts);
+	};
+
+	test(`an event with ${OWN_MAX} extensions of its own is dead-lettered with all three knativeerror* attributes, and dead-letter-logger decodes the letter`, async () => {
+		const [sub, dls] = await receivers(() => ({ status: 500, body: 'no' }), () => ({ status: 200 }));
+		// Structured mode: in binary mode, 1000 ce- headers do not fit the 64 KiB of header
+		// memory of this project's HTTP servers (431), at ingress as at dead-letter-logger.
+		const docs = [brokerDoc({ deadLetterSink: { uri: dls.url }, format: 'json' }), triggerDoc('t', { subscriber: { uri: sub.url } })];
+		await withBroker(docs, {}, async (b) => {
+			const msg = HTTP.structured(manyExtensions(OWN_MAX));
+			const res = await fetch(b.ingress, { method: 'POST', headers: msg.headers, body: msg.body });
+			assert.equal(res.status, 202, await res.text());
+			await idle(b);
+			assert.equal(dls.requests.length, 1);
+			const d = dls.requests[0];
+			const letter = HTTP.toEvent({ headers: d.headers, body: d.body });
+			assert.equal(letter.knativeerrordest, sub.url);
+			assert.equal(String(letter.knativeerrorcode), '500');
+			assert.equal(letter.knativeerrordata, b64('no'));
+			assert.equal(String(letter.knativebrokerttl), '255');
+			assert.ok(letter.knativearrivaltime);
+			assert.equal(letter.x994, 'v994');
+			const exts = Object.keys(letter.toJSON()).filter((k) => /^(x\d+|knative)/.test(k));
+			assert.equal(exts.length, 1000, 'exactly CE_MAX_EXTENSIONS');
+			const { srv, lines } = await startSink('dead-letter-logger');
+			try {
+				const r = await postTo(srv, { headers: d.headers, body: d.body });
+				assert.equal(r.status, 200, r.text);
+				const [rec] = lines();
+				assert.equal(JSON.stringify(rec).includes(sub.url), true, 'knativeerrordest recorded');
+			} finally {
+				await stopClean(srv);
+			}
+		});
+		await closeAll(sub, dls);
+	});
+
+	// The broker's own names already on an event are replaced, never counted: 994 + 2 + 2.
+	for (const [n, own] of [[OWN_MAX + 1, { knativeerrorcode: 1, knativebrokerttl: 9 }], [1000, {}]]) {
+		test(`an event with ${n} extensions of its own${Object.keys(own).length ? ' (and two of the broker\'s)' : ''} → 400 at ingress (no room for the dead letter's), nothing enqueued`, async () => {
+			const [sub, dls] = await receivers(() => ({ status: 500 }), () => ({ status: 200 }));
+			const docs = [brokerDoc({ deadLetterSink: { uri: dls.url } }), triggerDoc('t', { subscriber: { uri: sub.url } })];
+			await withBroker(docs, {}, async (b) => {
+				const msg = HTTP.structured(manyExtensions(n, own));
+				const res = await fetch(b.ingress, { method: 'POST', headers: msg.headers, body: msg.body });
+				const body = await res.text();
+				if (res.status === 202) { // say what became of the event's dead letter
+					await idle(b);
+					const d = HTTP.toEvent({ headers: dls.requests[0].headers, body: dls.requests[0].body });
+					assert.fail(`202, then a dead letter with knativeerrordest ${d.knativeerrordest}, knativeerrorcode ${d.knativeerrorcode}, knativeerrordata ${d.knativeerrordata}`);
+				}
+				assert.equal(res.status, 400, body);
+				assert.match(JSON.parse(body).error, /validation_failed/);
+				await idle(b);
+				assert.equal(sub.requests.length, 0);
+				assert.equal(dls.requests.length, 0);
+				assert.equal(await metric(b, 'broker_events_received_total'), 0);
+			});
+			await closeAll(sub, dls);
+		});
+	}
+
+	test(`the broker's own extensions already on an event do not count: ${OWN_MAX} of its own plus all five → 202`, async () => {
+		const [sub] = await receivers(() => ({ status: 200 }));
+		const docs = [brokerDoc(), triggerDoc('t', { subscriber: { uri: sub.url } })];
+		await withBroker(docs, {}, async (b) => {
+			const own = { knativebrokerttl: 9, knativearrivaltime: '2020-01-01T00:00:00Z', knativeerrordest: 'http://x', knativeerrorcode: 500, knativeerrordata: 'eA==' };
+			const msg = HTTP.structured(manyExtensions(OWN_MAX, own));
+			const res = await fetch(b.ingress, { method: 'POST', headers: msg.headers, body: msg.body });
+			assert.equal(res.status, 202, await res.text());
+			await idle(b);
+			assert.equal(sub.requests.length, 1);
+		});
+		await closeAll(sub);
 	});
 
 	test('the dead-letter sink gets the same retry config', async () => {
@@ -656,6 +748,28 @@ describe('replies (§1.6)', () => {
 			assert.equal(dls.requests[0].headers['ce-knativeerrorcode'], '502');
 		});
 		await closeAll(a, dls);
+	});
+
+	test('a reply with more extensions than ingress takes (996) is refused: the original is dead-lettered with code 400 and the broker as knativeerrordest', async () => {
+		const exts = Object.fromEntries(Array.from({ length: 996 }, (_, i) => [`x${i}`, 'v']));
+		const body = JSON.stringify({ specversion: '1.0', id: 'big-reply', source: '/replier', type: 'order.replied', ...exts });
+		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: { 'content-type': 'application/cloudevents+json' }, body }),
+			() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [brokerDoc({ deadLetterSink: { uri: dls.url }, format: 'json' }), ...replyTriggers(a, bRx)];
+		await withBroker(docs, {}, async (b) => {
+			const r = await send(b.ingress, { type: 'order.created' });
+			assert.equal(r.status, 202);
+			await idle(b);
+			assert.equal(a.requests.length, 1, 'a 400 is not retried');
+			assert.equal(bRx.requests.length, 0, 'the reply was not re-ingested');
+			assert.equal(dls.requests.length, 1);
+			const d = HTTP.toEvent({ headers: dls.requests[0].headers, body: dls.requests[0].body });
+			assert.equal(d.id, r.id, 'the original event');
+			assert.equal(String(d.knativeerrorcode), '400');
+			assert.equal(d.knativeerrordest, b.ingress);
+			assert.match(Buffer.from(d.knativeerrordata, 'base64').toString(), /extension/);
+		});
+		await closeAll(a, bRx, dls);
 	});
 
 	test('TTL: a reply loop stops when knativebrokerttl is used up (BROKER_MAX_TTL=5)', async () => {

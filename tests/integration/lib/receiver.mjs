@@ -63,6 +63,9 @@ export async function startReceiver(script = () => ({ status: 200 })) {
 		});
 	});
 	server.keepAliveTimeout = 1000;
+	// Node keeps the first 1000 headers by default; a binary-mode event may carry
+	// CE_MAX_EXTENSIONS (1000) extensions plus its core attributes.
+	server.maxHeadersCount = 0;
 	await new Promise((resolve, reject) => {
 		server.once('error', reject);
 		server.listen(0, '127.0.0.1', resolve);

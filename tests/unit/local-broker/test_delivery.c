@@ -352,3 +352,59 @@ Test(delivery, end_names_round_trip)
 	}
 	cr_assert_eq(delivery_end_parse("lost", &(enum delivery_end){ 0 }), ERR_VALIDATION);
 }
+
+/* An event with own extensions x0..x(n-1), plus the broker's named in with. */
+static struct ce_event *event_with(size_t n, const char *const *with, size_t nwith)
+{
+	struct ce_event *ev = event();
+	char name[16];
+	size_t i;
+
+	(void)ce_set(ev, TTL_EXTENSION, NULL);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "x%zu", i);
+		cr_assert_eq(ce_set(ev, name, "v"), 0);
+	}
+	for (i = 0; i < nwith; i++)
+		cr_assert_eq(ce_set(ev, with[i], "1"), 0);
+	return ev;
+}
+
+Test(delivery, room_for_the_broker_extensions)
+{
+	static const char *const all[] = { "knativebrokerttl", "knativearrivaltime",
+					   "knativeerrordest", "knativeerrorcode",
+					   "knativeerrordata" };
+	char ns[] = "ns", name[] = "t", sub[] = "http://sub";
+	struct topo_trigger tr = { .ns = ns, .name = name, .subscriber = sub };
+	struct delivery_spec spec = { 0 };
+	struct ce_event *ev;
+	struct delivery *dv;
+
+	cr_assert_eq(DELIVERY_OWN_EXTENSIONS_MAX, CE_MAX_EXTENSIONS - 5);
+	ev = event_with(DELIVERY_OWN_EXTENSIONS_MAX, NULL, 0);
+	cr_assert_eq(delivery_check_room(ev), 0);
+	/* The most ingress takes: the dead letter still gets all three, within the limit. */
+	(void)ce_set(ev, "knativearrivaltime", "2020-01-01T00:00:00Z");
+	tr.delivery = &spec;
+	dv = delivery_new(&tr, ev, 9, NULL, NULL);
+	delivery_to_dead_letter(dv, "http://sub", 500, "no", 2);
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrordest"), "http://sub");
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrorcode"), "500");
+	cr_assert_str_eq(ce_get(dv->event, "knativeerrordata"), "bm8=");
+	cr_assert_str_eq(ce_get(dv->event, TTL_EXTENSION), "9");
+	cr_assert_eq(dv->event->n_ext, CE_MAX_EXTENSIONS);
+	delivery_free(dv);
+	ce_event_free(ev);
+	/* One more of the sender's own is refused, ... */
+	ev = event_with(DELIVERY_OWN_EXTENSIONS_MAX + 1, NULL, 0);
+	cr_assert_eq(delivery_check_room(ev), ERR_VALIDATION);
+	ce_event_free(ev);
+	/* ... the broker's own names never count (they are replaced). */
+	ev = event_with(DELIVERY_OWN_EXTENSIONS_MAX, all, ARRAY_SIZE(all));
+	cr_assert_eq(delivery_check_room(ev), 0);
+	ce_event_free(ev);
+	ev = event_with(DELIVERY_OWN_EXTENSIONS_MAX + 1, all, 4);
+	cr_assert_eq(delivery_check_room(ev), ERR_VALIDATION);
+	ce_event_free(ev);
+}
