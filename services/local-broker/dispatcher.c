@@ -303,7 +303,7 @@ static void drop(struct dispatcher *d, struct delivery *dv, const char *reason, 
 			     reason),
 		   "event %s dropped after delivery to trigger %s/%s failed: %s", dv->event->id,
 		   tr->ns, tr->name, reason);
-	metrics_inc(metrics_series(d->dropped, METRIC_LABELS(tr->name, reason)));
+	metrics_inc(metrics_series(d->dropped, METRIC_LABELS(tr->ns, tr->name, reason)));
 	finish(d, dv, DELIVERY_END_DROPPED);
 }
 
@@ -352,7 +352,8 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 	dv->attempts++;
 	snprintf(code, sizeof(code), "%d", r->code);
 	if (dv->phase == DELIVERY_SUBSCRIBER)
-		metrics_inc(metrics_series(d->deliveries, METRIC_LABELS(dv->trigger->name, code)));
+		metrics_inc(metrics_series(
+		    d->deliveries, METRIC_LABELS(dv->trigger->ns, dv->trigger->name, code)));
 	if (r->outcome != DELIVERY_FAILED) {
 		if (dv->phase == DELIVERY_DEAD_LETTER)
 			metrics_inc(queue_of(d, dv)->dead_letters);
@@ -856,20 +857,22 @@ static void register_metrics(struct dispatcher *d)
 	}
 	d->deliveries = metrics_counter(reg, "broker_deliveries_total",
 					"Delivery attempts to subscribers by result code",
-					METRIC_LABELS("trigger", "code"));
+					METRIC_LABELS("namespace", "trigger", "code"));
 	d->dropped = metrics_counter(reg, "broker_events_dropped_total",
 				     "Events given up without a dead-letter delivery",
-				     METRIC_LABELS("trigger", "reason"));
+				     METRIC_LABELS("namespace", "trigger", "reason"));
 	dl = metrics_counter(reg, "broker_dead_letters_total",
-			     "Events delivered to a dead-letter sink", METRIC_LABELS("trigger"));
+			     "Events delivered to a dead-letter sink",
+			     METRIC_LABELS("namespace", "trigger"));
 	dur = metrics_histogram(reg, "broker_delivery_duration_seconds",
-				"Duration of one delivery attempt", METRIC_LABELS("trigger"),
+				"Duration of one delivery attempt",
+				METRIC_LABELS("namespace", "trigger"),
 				metrics_http_duration_buckets, metrics_http_duration_nbuckets);
 	for (i = 0; i < d->topo->ntriggers; i++) {
-		const char *name = d->topo->triggers[i].name;
+		const struct topo_trigger *tr = &d->topo->triggers[i];
 
-		d->queues[i].dead_letters = metrics_series(dl, METRIC_LABELS(name));
-		d->queues[i].duration = metrics_series(dur, METRIC_LABELS(name));
+		d->queues[i].dead_letters = metrics_series(dl, METRIC_LABELS(tr->ns, tr->name));
+		d->queues[i].duration = metrics_series(dur, METRIC_LABELS(tr->ns, tr->name));
 	}
 }
 

@@ -939,6 +939,49 @@ describe('ingress (§1.7)', () => {
 });
 
 // ---- manifest validation ---------------------------------------------------------------------
+// Knative's broker metrics carry the Broker's namespace (kn.broker.namespace, EV
+// pkg/observability); a Trigger's name is unique only within its namespace.
+test('per-Trigger metrics carry the namespace: two Triggers named t in two namespaces are two series', async () => {
+	const [ok, failing, dls] = await receivers(() => ({ status: 200 }), () => ({ status: 500 }), () => ({ status: 200 }));
+	const other = (doc) => ({ ...doc, metadata: { ...doc.metadata, namespace: 'other' } });
+	const docs = [
+		brokerDoc(), triggerDoc('t', { subscriber: { uri: ok.url } }),
+		other(brokerDoc({ deadLetterSink: { uri: dls.url } })), other(triggerDoc('t', { subscriber: { uri: failing.url } })),
+	];
+	await withBroker(docs, {}, async (b) => {
+		assert.equal((await send(b.ingress)).status, 202);
+		assert.equal((await send(`${b.url}/other/${BROKER}`)).status, 202);
+		await idle(b);
+		const { samples } = await metrics(b);
+		const series = (name) => samples.filter((s) => s.name === name && s.labels.trigger === 't')
+			.map((s) => JSON.stringify(s.labels)).sort();
+		assert.deepEqual(series('broker_deliveries_total'), [
+			JSON.stringify({ namespace: 'ns', trigger: 't', code: '200' }),
+			JSON.stringify({ namespace: 'other', trigger: 't', code: '500' }),
+		]);
+		assert.equal(await metric(b, 'broker_dead_letters_total', { namespace: 'other', trigger: 't' }), 1);
+		assert.equal(await metric(b, 'broker_dead_letters_total', { namespace: 'ns', trigger: 't' }), 0);
+		assert.deepEqual(series('broker_delivery_duration_seconds_count'), [
+			JSON.stringify({ namespace: 'ns', trigger: 't' }), JSON.stringify({ namespace: 'other', trigger: 't' }),
+		]);
+		const attempts = Object.fromEntries(samples.filter((s) => s.name === 'broker_delivery_duration_seconds_count')
+			.map((s) => [s.labels.namespace, s.value]));
+		assert.deepEqual(attempts, { ns: 1, other: 2 }, 'ns/t: one attempt; other/t: one, then its dead letter');
+	});
+	await closeAll(ok, failing, dls);
+});
+
+test('broker_events_dropped_total carries the namespace too', async () => {
+	const [failing] = await receivers(() => ({ status: 500 }));
+	const docs = [brokerDoc(), triggerDoc('t', { subscriber: { uri: failing.url } })];
+	await withBroker(docs, {}, async (b) => {
+		assert.equal((await send(b.ingress)).status, 202);
+		await idle(b);
+		assert.equal(await metric(b, 'broker_events_dropped_total', { namespace: NS, trigger: 't', reason: 'no_dead_letter_sink' }), 1);
+	});
+	await closeAll(failing);
+});
+
 describe('manifest validation at start-up (as Knative\'s webhook)', () => {
 	const sub = { uri: 'http://127.0.0.1:9/' };
 	const rows = [

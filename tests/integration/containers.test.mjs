@@ -325,8 +325,8 @@ test(`${N} reviews through the containers: each saved once or dead-lettered once
 
 	const bm = await st.metrics(st.brokerUrl);
 	const delta = (name, labels) => metric(bm, name, labels) - metric(m0, name, labels);
-	assert.equal(delta('broker_dead_letters_total', '{trigger="file-sink-trigger"}'), dead);
-	assert.equal(delta('broker_deliveries_total', '{trigger="db-insert-trigger",code="200"}'), N);
+	assert.equal(delta('broker_dead_letters_total', '{namespace="bookstore",trigger="file-sink-trigger"}'), dead);
+	assert.equal(delta('broker_deliveries_total', '{namespace="bookstore",trigger="db-insert-trigger",code="200"}'), N);
 });
 
 test('the Dockerfile builds with BuildKit too (file-sink), and that image runs', { skip, timeout: 600000 }, async (t) => {

@@ -108,18 +108,18 @@ test('1,000 reviews: each saved once or dead-lettered once, 12.5% dead letters, 
 
 	// The metrics agree with the logs.
 	const bm = await r.metrics(r.brokerUrl);
-	const fs = '{trigger="file-sink-trigger"}';
-	const db = '{trigger="db-insert-trigger"}';
+	const fs = '{namespace="bookstore",trigger="file-sink-trigger"}';
+	const db = '{namespace="bookstore",trigger="db-insert-trigger"}';
 	// Each review: itself, its copy on the Sequence's first channel, bad-word-filter's reply on the
 	// second, sentiment-analysis's moderated-comment back in the broker, and node-server's reply.
 	assert.equal(metric(bm, 'broker_events_received_total'), 5 * N, 'each review, its three moderation hops and its reply');
-	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="sequence-kn-sequence-0",code="200"}'), N);
-	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="sequence-kn-sequence-1",code="200"}'), N);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="sequence-kn-sequence-0",code="200"}'), N);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="sequence-kn-sequence-1",code="200"}'), N);
 	assert.equal(metric(bm, 'broker_dead_letters_total', fs), dead.length);
 	assert.equal(metric(bm, 'broker_dead_letters_total', db), 0);
-	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="file-sink-trigger",code="200"}'), saved);
-	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="file-sink-trigger",code="500"}'), simulated);
-	assert.equal(metric(bm, 'broker_deliveries_total', '{trigger="db-insert-trigger",code="200"}'), N);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="file-sink-trigger",code="200"}'), saved);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="file-sink-trigger",code="500"}'), simulated);
+	assert.equal(metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="db-insert-trigger",code="200"}'), N);
 	assert.equal(metric(bm, 'broker_queue_depth'), 0);
 	const sm = await r.metrics(r.sinkUrl);
 	assert.equal(metric(sm, 'filesink_deliveries_total', '{outcome="saved"}'), saved);

@@ -84,8 +84,8 @@ test('a bad review never reaches the database and reaches the bad-review sink wi
 	assert.ok(r.sinkLines().some((x) => x.outcome === 'saved' && x.event?.id === id), 'file-sink-trigger got it');
 	assert.equal(r.deadLetters().filter((x) => x.event?.id === id).length, 0, 'nothing dead-lettered');
 	const bm = await r.metrics(r.brokerUrl);
-	assert.ok(r.metric(bm, 'broker_deliveries_total', '{trigger="badword-notification-trigger",code="200"}') >= 1);
-	assert.ok(r.metric(bm, 'broker_deliveries_total', '{trigger="badword-noti-trigger",code="202"}') >= 1);
+	assert.ok(r.metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="badword-notification-trigger",code="200"}') >= 1);
+	assert.ok(r.metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="badword-noti-trigger",code="202"}') >= 1);
 	assert.equal(r.metric(await r.metrics(r.sinkUrl), 'filesink_bad_reviews_total', '{outcome="notified"}'), 1);
 });
 
@@ -104,8 +104,8 @@ test('a failing step is retried, then dead-lettered; the flow resumes once it is
 	assert.equal(dl[0].event.source, 'book-review-broker');
 	assert.equal(dl[0].event.badwordfilter, 'good');
 	const bm = await r.metrics(r.brokerUrl);
-	assert.equal(r.metric(bm, 'broker_deliveries_total', '{trigger="sequence-kn-sequence-1",code="500"}'), 4, '1 attempt + 3 retries');
-	assert.equal(r.metric(bm, 'broker_dead_letters_total', '{trigger="sequence-kn-sequence-1"}'), 1);
+	assert.equal(r.metric(bm, 'broker_deliveries_total', '{namespace="bookstore",trigger="sequence-kn-sequence-1",code="500"}'), 4, '1 attempt + 3 retries');
+	assert.equal(r.metric(bm, 'broker_dead_letters_total', '{namespace="bookstore",trigger="sequence-kn-sequence-1"}'), 1);
 	assert.deepEqual(await rows(id), [], 'an unmoderated review is not stored');
 
 	await r.restart('sentiment-analysis');
