@@ -156,7 +156,18 @@ function specText(spec) {
 		}).join('')}).`;
 }
 
-/** The countdown's text: retry n, due at time due (ms), seen at now. */
+/**
+ * node-server's time at the monotonic instant mono (performance.now()), from clock: the "now"
+ * of the latest journey it sent (its clock when it made it) and the monotonic instant that
+ * journey came, {server, at}. Date.now() when no journey said (an older node-server). The
+ * steps' times are the server side's clock, so the countdown counts on this one, never on the
+ * browser's wall clock, which may be off the server's by any amount.
+ */
+export function serverTime(clock, mono) {
+	return clock ? clock.server + (mono - clock.at) : Date.now();
+}
+
+/** The countdown's text: retry n, due at time due (ms, the server's clock), seen at now (the same). */
 function countdownText(n, due, now) {
 	const left = due - now;
 	return left > 0 ? `next retry (retry ${n}) in ${(left / 1000).toFixed(1)} s` : `retry ${n} due now`;
@@ -269,7 +280,7 @@ function group(name, title, state, rows) {
 	return li;
 }
 
-/** Renders one journey into a fresh element. */
+/** Renders one journey into a fresh element; ctx.now is the server's time now (serverTime()). */
 export function renderJourney(journey, ctx) {
 	const { spec, traceUrl } = ctx;
 	const now = ctx.now || Date.now();
@@ -320,13 +331,20 @@ export function renderJourney(journey, ctx) {
  * stops showing it there (all of them without container), and the socket stops following id
  * once no container shows it. A journey is drawn when a frame comes; between frames only the
  * countdowns' text changes (a ticker that runs while there is one), so the rest of a journey,
- * its links and focus, stay put.
+ * its links and focus, stay put. The countdowns count on node-server's clock (serverTime(),
+ * from each journey's "now").
  */
 export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 	const shown = new Map(); // id -> {containers: Set, journey}
 	const ctx = { spec: null, traceUrl: null };
 	let ws = null;
 	let ticker = 0;
+	let clock = null; // {server, at}: the latest journey's "now" and performance.now() then
+
+	const now = () => serverTime(clock, performance.now());
+	const heard = (j) => {
+		if (Number.isFinite(j.now)) clock = { server: j.now, at: performance.now() };
+	};
 
 	const send = (msg) => {
 		if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
@@ -336,12 +354,12 @@ export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 		container.replaceChildren();
 	};
 	const tick = () => {
-		const now = Date.now();
+		const t = now();
 		let running = 0;
 		for (const s of shown.values()) {
 			for (const c of s.containers) {
 				for (const li of c.querySelectorAll('[data-testid="journey-countdown"]')) {
-					li.textContent = countdownText(Number(li.dataset.retry), Number(li.dataset.due), now);
+					li.textContent = countdownText(Number(li.dataset.retry), Number(li.dataset.due), t);
 					running++;
 				}
 			}
@@ -352,7 +370,7 @@ export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 		}
 	};
 	const drawInto = (s, c) => {
-		c.replaceChildren(renderJourney(s.journey, ctx));
+		c.replaceChildren(renderJourney(s.journey, { ...ctx, now: now() }));
 		c.hidden = false;
 	};
 	const draw = (id) => {
@@ -413,6 +431,7 @@ export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 					'No journey kept for this review: node-server keeps those of the newest reviews it stored since it started.'));
 				return null;
 			}
+			heard(j);
 			this.follow(j.id, container);
 			const s = shown.get(j.id);
 			if (s && !s.journey) {
@@ -437,6 +456,7 @@ export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 		onMessage(obj) {
 			const j = obj && obj.journey;
 			if (!j || typeof j.id !== 'string') return;
+			heard(j);
 			const s = shown.get(j.id);
 			if (!s) return;
 			s.journey = j;

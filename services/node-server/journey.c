@@ -147,11 +147,12 @@ static json_t *trip_json(const struct trip *t)
 
 	for (i = 0; i < t->nsteps; i++)
 		json_array_append(steps, t->steps[i]);
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:I}", "id", t->id, "review_id",
+	/* "now": node-server's clock as it renders, which the page counts the retries on */
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:I}", "id", t->id, "review_id",
 			 t->review_id ? json_integer(t->review_id) : json_null(), "posted",
 			 t->posted_ms ? json_integer(t->posted_ms) : json_null(), "trace_id",
 			 t->trace_id[0] ? json_string(t->trace_id) : json_null(), "steps", steps,
-			 "more", (json_int_t)t->more);
+			 "more", (json_int_t)t->more, "now", (json_int_t)clock_real_ms());
 }
 
 /* {"journey": ...} as one compact string (caller frees), or NULL. */

@@ -48,6 +48,16 @@
  * (later ones are counted in "more"). Every step is at most about 1.7 KiB, so the store is
  * bounded by keep * JOURNEY_STEPS * 1.7 KiB.
  *
+ * A journey, as GET /journey/{id}, GET /reviews/{id}/journey and the frames give it:
+ *	{"id": the event id, "review_id": the stored review's id or null,
+ *	 "posted": node-server's time of the post (ms since the epoch) or null,
+ *	 "trace_id": 32 hex digits or null, "steps": [the records as stored, node-server's own
+ *	 steps among them, in arrival order], "more": the steps not kept,
+ *	 "now": node-server's clock when this JSON was made (ms since the epoch)}
+ * "now" lets a page count down to the next retry on the server's clock (the steps' times are
+ * the server side's) rather than its own, which may be off by any amount: it takes "now" as
+ * the server's time at receipt and counts on from there with its monotonic clock.
+ *
  * Pages: a WebSocket client sends {"follow": [ids]} or {"unfollow": [ids]} (at most
  * JOURNEY_FOLLOW_MAX ids and WS_MAX_MESSAGE bytes per message); it then gets
  * {"journey": <journey>} frames for those ids: the current state at once, and the whole

@@ -7,7 +7,8 @@
 //   - one review shown twice (under the form and in the list) updates in both places;
 //   - the countdown ticks without redrawing the journey (its rows stay the same nodes);
 //   - a Journey button pressed twice while the journey loads leaves it closed and unfollowed;
-//   - a deleted review's open journey is unfollowed (the socket's follow slots are bounded).
+//   - a deleted review's open journey is unfollowed (the socket's follow slots are bounded);
+//   - a browser clock hours off node-server's: the countdown counts on node-server's "now".
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, stackSkipReason } from './lib/stack.mjs';
@@ -193,3 +194,43 @@ test('a 33rd journey opened: the oldest one closes, and its button says so', { s
 	assert.deepEqual(errors, []);
 	await page.close();
 });
+
+// The countdown to the next retry counts on node-server's clock, not the browser's: a laptop
+// whose clock is hours off the server's (or a page opened against a cluster) still shows the
+// wait that is really left. The page's Date.now() is shifted as a skewed clock would read; the
+// records' times are node-server's clock, which is this machine's (the test's Date.now()).
+for (const [name, skewMs] of [['2 hours ahead of', 2 * 3600 * 1000], ['2 hours behind', -2 * 3600 * 1000]]) {
+	test(`a browser clock ${name} node-server's: the countdown shows the wait really left`, { skip, timeout: 60000 }, async () => {
+		const { page, id, errors } = await postReview(browser, st.url, `Skewed clock ${Date.now()}`, { clockSkewMs: skewMs });
+		const skewSeen = (await page.evaluate(() => Date.now())) - Date.now();
+		assert.ok(Math.abs(skewSeen - skewMs) < 10000, `the page's clock is off by ${skewSeen} ms`);
+
+		// attempt 1's record lost, attempt 2 failed now: retry 2 is due 2 s later (PT1S, exponential)
+		const t = Date.now();
+		const due = t + 2000;
+		assert.equal((await records([attempt(id, 2, t)])).status, 202);
+		const row = page.locator(`${JOURNEY_LIVE} [data-testid="journey-countdown"]`);
+		await row.waitFor({ timeout: 10000 });
+		assert.equal(await row.getAttribute('data-retry'), '2');
+
+		// each reading while the retry is still ahead must be within the wait left around it
+		// (the ticker rewrites it every 200 ms, to 0.1 s; the frame takes a few ms to come)
+		const SLACK_MS = 400;
+		const readings = [];
+		while (Date.now() < due - SLACK_MS) {
+			const before = Date.now();
+			const text = await row.textContent();
+			const after = Date.now();
+			const m = /^next retry \(retry 2\) in (\d+\.\d) s$/.exec(text);
+			const shown = m ? Number(m[1]) * 1000 : /^retry 2 due now$/.test(text) ? 0 : NaN;
+			readings.push(`${text} (${due - after}..${due - before} ms left)`);
+			assert.ok(shown >= due - after - SLACK_MS && shown <= due - before + SLACK_MS,
+				`the countdown says "${text}" with ${due - after} to ${due - before} ms really left`);
+			await new Promise((r) => setTimeout(r, 150));
+		}
+		assert.ok(readings.length > 0, 'the countdown was read before its retry was due');
+		console.log(`# clock ${name}: ${readings.join(', ')}`);
+		assert.deepEqual(errors, []);
+		await page.close();
+	});
+}

@@ -122,12 +122,19 @@ export const JOURNEY_LIVE = '[data-testid="journey-live"] [data-testid="journey"
 /**
  * Opens the page at url in a new tab of browser (launchChromium()), posts a review of text
  * through the form, waits for its live journey, and returns { page, id (the journey's event
- * id), errors (the page's uncaught errors, to assert empty) }.
+ * id), errors (the page's uncaught errors, to assert empty) }. clockSkewMs shifts the page's
+ * Date.now() by that much, as a browser whose clock is off the server's would read it.
  */
-export async function postReview(browser, url, text) {
+export async function postReview(browser, url, text, { clockSkewMs = 0 } = {}) {
 	const page = await browser.context.newPage();
 	const errors = [];
 	page.on('pageerror', (e) => errors.push(e.message));
+	if (clockSkewMs) {
+		await page.addInitScript((skew) => {
+			const real = Date.now.bind(Date);
+			Date.now = () => real() + skew;
+		}, clockSkewMs);
+	}
 	assert.equal((await page.goto(`${url}/`, { waitUntil: 'load' })).status(), 200);
 	await page.waitForSelector('[data-testid="connection-badge"][data-state="live"]', { timeout: 15000 });
 	await page.getByTestId('review-textarea').fill(text);

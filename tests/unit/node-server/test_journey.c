@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "../../../services/node-server/journey.h"
@@ -134,6 +135,7 @@ static int ingest(struct journey *j, const char *body)
 Test(journey, steps_of_one_review)
 {
 	struct journey *j = store(8);
+	long long before, after, now;
 	json_t *g, *steps;
 
 	journey_posted(j, "e1", 1000, "0123456789abcdef0123456789abcdef");
@@ -141,9 +143,15 @@ Test(journey, steps_of_one_review)
 		     0);
 	journey_insert(j, "e1", "stored", 200, 42);
 	journey_reply(j, "e1", "com.example.reviews.inserted", "r1");
+	before = clock_real_ms();
 	g = journey_get(j, "e1");
+	after = clock_real_ms();
 	cr_assert_not_null(g);
 	cr_assert_eq(json_integer_value(json_object_get(g, "posted")), 1000);
+	/* node-server's clock as it answered: the page counts the retries on it */
+	now = json_integer_value(json_object_get(g, "now"));
+	cr_assert(now >= before && now <= after, "now %lld not in [%lld, %lld]", now, before,
+		  after);
 	cr_assert_str_eq(json_string_value(json_object_get(g, "trace_id")),
 			 "0123456789abcdef0123456789abcdef");
 	cr_assert_eq(json_integer_value(json_object_get(g, "review_id")), 42);
@@ -332,7 +340,9 @@ Test(journey, followers_get_frames)
 	cr_assert(read_until(a[1], buf, sizeof(buf), "\"journey\":{\"id\":\"f1\""),
 		  "the state on follow");
 	journey_insert(j, "f1", "stored", 200, 7);
-	cr_assert(read_until(a[1], buf, sizeof(buf), "\"outcome\":\"stored\""), "the change");
+	/* "now" (node-server's time, for the page's countdown) is the frame's last key */
+	cr_assert(read_until(a[1], buf, sizeof(buf), "\"now\":"), "the change, with the time");
+	cr_assert(holds(buf, strlen(buf), "\"outcome\":\"stored\""), "the change");
 	send_text(b[1], "{\"follow\":1}");
 	cr_assert(read_until(b[1], buf, sizeof(buf), "\"error\":\"bad_request\""));
 	cr_assert_not(holds(buf, strlen(buf), "\"journey\""),
