@@ -331,9 +331,12 @@ async function toggleJourney(li) {
 		return;
 	}
 	button.setAttribute('aria-expanded', 'true');
-	const id = await journeys.open(li.dataset.reviewId, trip);
-	if (button.getAttribute('aria-expanded') !== 'true') {
-		// collapsed while the journey was loading: do not show or follow it after all
+	// collapsed, or the review deleted or dropped by a push, while the journey loads: it is
+	// not shown or followed after all (open() asks before it follows, which could evict another)
+	const gone = () => button.getAttribute('aria-expanded') !== 'true' ||
+		reviews.items.get(li.dataset.reviewId) !== li;
+	const id = await journeys.open(li.dataset.reviewId, trip, gone);
+	if (gone()) {
 		if (id) journeys.unfollow(id, trip);
 		trip.hidden = true;
 		trip.replaceChildren();

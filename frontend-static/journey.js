@@ -421,11 +421,17 @@ export function createJourneys({ apiUrl, fetchJson, onEvicted = () => {} }) {
 			}
 			if (!ctx.spec) loadSpec().then(() => draw(id)).catch(() => {});
 		},
-		/** Shows a stored review's journey (GET /reviews/{id}/journey) and follows it; its event id or null. */
-		async open(reviewId, container) {
+		/**
+		 * Shows a stored review's journey (GET /reviews/{id}/journey) and follows it; its event
+		 * id or null. aborted() is asked when the answer comes: true (the view was closed or its
+		 * review removed while it loaded) and nothing is shown or followed (so no other journey
+		 * is evicted for it), and open() gives null.
+		 */
+		async open(reviewId, container, aborted = () => false) {
 			container.hidden = false;
 			container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-loading' }, 'Loading the journey…'));
 			const j = await fetchJson(`reviews/${encodeURIComponent(reviewId)}/journey`);
+			if (aborted()) return null;
 			if (!j || typeof j.id !== 'string') {
 				container.replaceChildren(el('p', { class: 'journey__note', 'data-testid': 'journey-none' },
 					'No journey kept for this review: node-server keeps those of the newest reviews it stored since it started.'));

@@ -8,6 +8,8 @@
 //   - the countdown ticks without redrawing the journey (its rows stay the same nodes);
 //   - a Journey button pressed twice while the journey loads leaves it closed and unfollowed;
 //   - a deleted review's open journey is unfollowed (the socket's follow slots are bounded);
+//   - a review deleted while its journey loads is not followed when the journey comes;
+//   - a 33rd journey closed while it loads does not drop the oldest open one;
 //   - a browser clock hours off node-server's: the countdown counts on node-server's "now".
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +45,67 @@ async function postListed(prefix) {
 	await item.waitFor({ timeout: 15000 });
 	return { ...posted, item };
 }
+
+/** Stores n reviews "<tag> [i]" through /insert, as the Trigger forwards them (each has a journey). */
+async function insertReviews(tag, n) {
+	for (let i = 0; i < n; i++) {
+		const res = await fetch(`${st.url}/insert`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'moderated-comment',
+				'ce-source': 'sentiment-analysis', 'ce-id': `${tag.replace(/ /g, '-')}-${i}`,
+			},
+			body: JSON.stringify({ reviewText: `${tag} [${i}]` }),
+		});
+		assert.equal(res.status, 200, await res.text());
+	}
+}
+
+/**
+ * Opens the page in a new tab: { page, errors, follows (the follow and unfollow frames its
+ * WebSockets sent, parsed, in order), answered() (how many GET /reviews/{id}/journey answers
+ * the page has read: counted in a task queued when the answer's JSON is read, so after the
+ * promise continuations that follow the journey, or not) }.
+ */
+async function openPage() {
+	const page = await browser.context.newPage();
+	const errors = [];
+	const follows = [];
+	page.on('pageerror', (e) => errors.push(e.message));
+	page.on('websocket', (ws) => ws.on('framesent', (f) => {
+		try {
+			const msg = JSON.parse(String(f.payload));
+			if (msg && (msg.follow || msg.unfollow)) follows.push(msg);
+		} catch { /* not a follow frame */ }
+	}));
+	await page.addInitScript(() => {
+		window.journeyAnswers = 0;
+		const json = Response.prototype.json;
+		Response.prototype.json = function () {
+			const p = json.call(this);
+			if (/\/reviews\/[^/]+\/journey$/.test(new URL(this.url).pathname))
+				p.finally(() => setTimeout(() => { window.journeyAnswers++; }, 0)).catch(() => {});
+			return p;
+		};
+	});
+	assert.equal((await page.goto(`${st.url}/`, { waitUntil: 'load' })).status(), 200);
+	await page.waitForSelector('[data-testid="connection-badge"][data-state="live"]', { timeout: 15000 });
+	return { page, errors, follows, answered: () => page.evaluate(() => window.journeyAnswers) };
+}
+
+/** Holds the next GET /reviews/{id}/journey until release(); asked() says whether it was asked. */
+async function holdNextJourney(page) {
+	let release;
+	const held = new Promise((r) => { release = r; });
+	let asked = 0;
+	await page.route('**/reviews/*/journey', async (route) => {
+		if (++asked === 1) await held;
+		await route.continue();
+	});
+	return { release, asked: () => asked };
+}
+
+const TRIP_JOURNEY = '[data-testid="review-trip"] [data-testid="journey"]';
 
 function records(list) {
 	return fetch(`${st.url}/journey`, {
@@ -162,17 +225,7 @@ test('a review deleted while its journey is open in the list: the page stops fol
 // when a 33rd opens; that review's button must then say closed, not stay aria-expanded=true.
 test('a 33rd journey opened: the oldest one closes, and its button says so', { skip, timeout: 120000 }, async () => {
 	const tag = `Follow limit ${Date.now()}`;
-	for (let i = 0; i < 33; i++) {
-		const res = await fetch(`${st.url}/insert`, {
-			method: 'POST',
-			headers: {
-				'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'moderated-comment',
-				'ce-source': 'sentiment-analysis', 'ce-id': `${tag.replace(/ /g, '-')}-${i}`,
-			},
-			body: JSON.stringify({ reviewText: `${tag} [${i}]` }),
-		});
-		assert.equal(res.status, 200, await res.text());
-	}
+	await insertReviews(tag, 33);
 	const page = await browser.context.newPage();
 	const errors = [];
 	page.on('pageerror', (e) => errors.push(e.message));
@@ -191,6 +244,72 @@ test('a 33rd journey opened: the oldest one closes, and its button says so', { s
 	await first.getByTestId('review-journey').click();
 	await first.locator('[data-testid="review-trip"] [data-testid="journey"]').waitFor({ timeout: 10000 });
 	assert.equal(await first.getByTestId('review-journey').getAttribute('aria-expanded'), 'true');
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+// A review deleted (or dropped by a push) while its journey loads: when the journey comes,
+// the item is gone, so the page must not follow it (a follow slot taken for nothing, frames
+// drawn into a detached node).
+test('a review deleted while its journey loads: the journey is not followed when it comes', { skip, timeout: 60000 }, async () => {
+	const tag = `Deleted while loading ${Date.now()}`;
+	await insertReviews(tag, 2);
+	const { page, errors, follows, answered } = await openPage();
+	const item = (i) => page.getByTestId('review-item').filter({ hasText: `${tag} [${i}]` });
+	await item(1).waitFor({ timeout: 15000 });
+	await item(0).waitFor({ timeout: 15000 });
+	const hold = await holdNextJourney(page);
+	const from = follows.length;
+	await item(0).getByTestId('review-journey').click();
+	await waitFor(() => hold.asked() === 1, { timeoutMs: 5000, what: 'the journey request' });
+	await item(0).getByTestId('review-delete').click();
+	await item(0).waitFor({ state: 'detached', timeout: 10000 });
+	hold.release();
+	await waitFor(async () => (await answered()) === 1, { timeoutMs: 10000, what: 'the held journey answer read' });
+	// then another review's journey: its follow frame is the next one the socket sends
+	await item(1).getByTestId('review-journey').click();
+	const other = await item(1).locator(TRIP_JOURNEY).getAttribute('data-journey-id', { timeout: 10000 });
+	await waitFor(() => follows.slice(from).some((m) => m.follow && m.follow.includes(other)),
+		{ timeoutMs: 5000, what: `a follow frame for ${other}` });
+	assert.deepEqual(follows.slice(from), [{ follow: [other] }], 'the deleted review\'s journey was followed');
+	assert.equal(await item(1).getByTestId('review-journey').getAttribute('aria-expanded'), 'true');
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+// With 32 journeys open, a 33rd pressed and closed again while it loads must not drop the
+// oldest one for a journey nobody will see.
+test('a 33rd journey closed while it loads: the 32 open ones stay open and followed', { skip, timeout: 120000 }, async () => {
+	const tag = `Closed while loading ${Date.now()}`;
+	await insertReviews(tag, 33);
+	const { page, errors, follows, answered } = await openPage();
+	const item = (i) => page.getByTestId('review-item').filter({ hasText: `${tag} [${i}]` });
+	await item(32).waitFor({ timeout: 15000 });
+	const ids = [];
+	for (let i = 0; i < 32; i++) {
+		await item(i).getByTestId('review-journey').click();
+		ids.push(await item(i).locator(TRIP_JOURNEY).getAttribute('data-journey-id', { timeout: 10000 }));
+	}
+	const opened = await answered();
+	const hold = await holdNextJourney(page);
+	const from = follows.length;
+	const button = item(32).getByTestId('review-journey');
+	await button.click();
+	await waitFor(() => hold.asked() === 1, { timeoutMs: 5000, what: 'the 33rd journey request' });
+	await button.click();
+	assert.equal(await button.getAttribute('aria-expanded'), 'false');
+	hold.release();
+	await waitFor(async () => (await answered()) === opened + 1, { timeoutMs: 10000, what: 'the held journey answer read' });
+	// then the second journey is closed: its unfollow frame is the next one the socket sends
+	await item(1).getByTestId('review-journey').click();
+	await waitFor(() => follows.slice(from).some((m) => m.unfollow && m.unfollow.includes(ids[1])),
+		{ timeoutMs: 5000, what: `an unfollow frame for ${ids[1]}` });
+	assert.deepEqual(follows.slice(from), [{ unfollow: [ids[1]] }], 'frames sent for the closed 33rd journey');
+	assert.equal(await button.getAttribute('aria-expanded'), 'false');
+	assert.equal(await item(32).getByTestId('review-trip').isHidden(), true);
+	assert.equal(await item(0).getByTestId('review-journey').getAttribute('aria-expanded'), 'true',
+		'the oldest journey was closed for the one closed while loading');
+	assert.equal(await item(0).locator(TRIP_JOURNEY).getAttribute('data-journey-id'), ids[0]);
 	assert.deepEqual(errors, []);
 	await page.close();
 });
