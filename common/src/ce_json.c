@@ -10,6 +10,7 @@
 
 #include "common/base64.h"
 #include "common/err.h"
+#include "common/jsonenc.h"
 #include "common/xalloc.h"
 
 #define JSON_LOAD_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
@@ -85,7 +86,6 @@ static int json_data(struct ce_event *ev, const json_t *data, const json_t *b64,
 		     struct ce_error *err)
 {
 	struct buf b;
-	char *text;
 
 	if (data && b64) {
 		ce_error_setf(err, CE_ERR_DATA_BOTH, "both 'data' and 'data_base64' are present");
@@ -113,14 +113,11 @@ static int json_data(struct ce_event *ev, const json_t *data, const json_t *b64,
 		ce_data_copy(ev, json_string_value(data), json_string_length(data), false);
 		return 0;
 	}
-	/* JSON (or implied JSON): keep the value itself as compact JSON text. */
-	text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!text) {
-		ce_error_setf(err, CE_ERR_JSON, "'data' cannot be serialized");
-		return -1;
-	}
-	ce_data_copy(ev, text, strlen(text), false);
-	free(text);
+	/* JSON (or implied JSON): keep the value itself as compact JSON text, numbers as read. */
+	buf_init(&b, BUF_NOCAP);
+	(void)jsonenc_append(&b, data); /* no cap: it cannot fail */
+	ce_data_copy(ev, b.data, b.len, false);
+	buf_release(&b);
 	return 0;
 }
 
@@ -215,16 +212,17 @@ json_t *ce_to_json(const struct ce_event *ev)
 	return obj;
 }
 
+/* Appends j's text to out and drops j: 0, or ERR_TOO_LARGE (out past its cap, left as it was). */
 static int dump_to_buf(json_t *j, struct buf *out)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
-	int rc;
+	size_t start = out->len;
+	int rc = 0;
 
+	if (jsonenc_append(out, j)) {
+		buf_setlen(out, start);
+		rc = ERR_TOO_LARGE;
+	}
 	json_decref(j);
-	if (!s)
-		return ERR_INTERNAL;
-	rc = buf_appends(out, s) ? ERR_TOO_LARGE : 0;
-	free(s);
 	return rc;
 }
 

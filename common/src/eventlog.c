@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/fdio.h"
 #include "common/groupcommit.h"
+#include "common/jsonenc.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -226,23 +227,17 @@ void eventlog_close(struct eventlog *log)
 	free(log);
 }
 
-static int dump_cb(const char *data, size_t size, void *arg)
-{
-	return buf_append(arg, data, size) == 0 ? 0 : -1;
-}
-
 int eventlog_append(struct eventlog *log, const json_t *record)
 {
 	struct buf line;
 	unsigned long long seq;
 	int rc;
 
-	buf_init(&line, BUF_NOCAP);
-	if (json_dump_callback(record, dump_cb, &line, JSON_COMPACT) != 0 ||
-	    buf_appendc(&line, '\n') != 0) {
-		buf_release(&line);
+	if (!json_is_object(record))
 		return ERR_INTERNAL;
-	}
+	buf_init(&line, BUF_NOCAP);
+	(void)jsonenc_append(&line, record); /* no cap: it cannot fail */
+	(void)buf_appendc(&line, '\n');
 	pthread_mutex_lock(&log->mu);
 	rc = groupcommit_append(&log->gc, log->fd, line.data, line.len, &seq);
 	if (rc == 0 && log->mode != EVENTLOG_FSYNC_NEVER)

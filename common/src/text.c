@@ -231,8 +231,36 @@ char *text_percent_decode_ows(const char *s, size_t len)
 
 int text_json_string(struct buf *out, const char *s)
 {
+	return text_json_stringn(out, s, strlen(s));
+}
+
+/* The letter of c's two-character JSON escape (\n for a newline), or 0 when it has none. */
+static char short_escape(unsigned char c)
+{
+	switch (c) {
+	case '"':
+		return '"';
+	case '\\':
+		return '\\';
+	case '\b':
+		return 'b';
+	case '\f':
+		return 'f';
+	case '\n':
+		return 'n';
+	case '\r':
+		return 'r';
+	case '\t':
+		return 't';
+	default:
+		return 0;
+	}
+}
+
+int text_json_stringn(struct buf *out, const char *s, size_t n)
+{
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, start = 0, k;
+	size_t i = 0, start = 0, k;
 	int rc = buf_appendc(out, '"');
 
 	while (rc == 0 && i < n) {
@@ -244,8 +272,8 @@ int text_json_string(struct buf *out, const char *s)
 			continue;
 		}
 		rc = buf_append(out, p + start, i - start);
-		if (rc == 0 && (c == '"' || c == '\\'))
-			rc = buf_appendf(out, "\\%c", c);
+		if (rc == 0 && short_escape(c))
+			rc = buf_appendf(out, "\\%c", short_escape(c));
 		else if (rc == 0)
 			rc = buf_appendf(out, "\\u%04x", c);
 		start = ++i;

@@ -571,6 +571,31 @@ describe('dispatch (§1.6, §1.7)', () => {
 		await closeAll(sub);
 	});
 
+	// A decimal in JSON data is passed on as written, not as jansson's 17 digits
+	// (0.1 came out as 0.10000000000000001): structured in, binary out; binary in, structured out.
+	test('decimals in JSON data keep their text through structured ingress and a structured Trigger', async () => {
+		const [bin, st] = await receivers(() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [brokerDoc(), triggerDoc('bin', { subscriber: { uri: bin.url } }),
+			triggerDoc('st', { subscriber: { uri: st.url }, delivery: { format: 'json' } })];
+		const data = '{"price":0.1,"sum":0.30000000000000004,"big":1e300,"third":0.3333333333333333}';
+		await withBroker(docs, {}, async (b) => {
+			let res = await fetch(b.ingress, {
+				method: 'POST', headers: { 'content-type': 'application/cloudevents+json' },
+				body: `{"specversion":"1.0","id":"dec-s","source":"/tests","type":"test.event","data":${data}}`,
+			});
+			assert.equal(res.status, 202, await res.text());
+			assert.equal((await send(b.ingress, { id: 'dec-b', data })).status, 202);
+			await bin.waitForCount(2);
+			await st.waitForCount(2);
+			const binBody = (id) => bin.requests.find((q) => q.headers['ce-id'] === id).body;
+			assert.equal(binBody('dec-s'), data, 'structured in, binary out');
+			assert.equal(binBody('dec-b'), data, 'binary in, binary out');
+			for (const q of st.requests)
+				assert.ok(q.body.includes(`"data":${data}`), `structured out: ${q.body}`);
+		});
+		await closeAll(bin, st);
+	});
+
 	// Binary mode cannot carry this event: its body would read as a structured event (and
 	// ce_encode_binary() refuses it), so a binary-format Trigger sends it structured.
 	test('an event with a CloudEvents datacontenttype goes structured to a binary Trigger, nothing dead-lettered', async () => {

@@ -222,3 +222,31 @@ test('an event whose data holds a NUL character survives the restart, byte for b
 	assert.deepEqual(fs.readdirSync(path.join(dir, 'data')).filter((f) => f.includes('broken')), [], 'no line set aside');
 	await stopClean(b);
 });
+
+// JSON data read back from the log keeps its numbers' text: jansson writes a real with 17
+// digits, so 0.1 resumed as 0.10000000000000001.
+test('JSON data resumed from the log keeps its decimals as written', async (t) => {
+	let failing = true;
+	const sub = await startReceiver(() => ({ status: failing ? 503 : 200 }));
+	const dir = manifests({ retry: 5, backoffPolicy: 'linear', backoffDelay: 'PT0.5S' }, sub.url);
+	let b = await start(dir);
+	t.after(async () => {
+		b.kill('SIGKILL');
+		await sub.close();
+	});
+	const data = '{"price":0.1,"sum":0.30000000000000004,"big":1e300}';
+	const res = await fetch(`${b.url}/ns/b`, {
+		method: 'POST',
+		headers: { 'ce-specversion': '1.0', 'ce-id': 'dec', 'ce-source': '/restart', 'ce-type': 't', 'content-type': 'application/json' },
+		body: data,
+	});
+	assert.equal(res.status, 202);
+	await sub.waitForCount(1);
+	assert.equal(sub.requests[0].body, data, 'before the restart');
+	await stopClean(b);
+	failing = false;
+	b = await start(dir);
+	await waitFor(async () => delivered(sub).size === 1, { timeoutMs: 10000, what: 'delivered after the restart' });
+	assert.equal(sub.requests.at(-1).body, data, 'after the restart');
+	await stopClean(b);
+});

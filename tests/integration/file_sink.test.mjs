@@ -396,3 +396,17 @@ test('FAIL_FIRST=2 with DEDUPE_KEYS=1: two failures, then saved, not failing for
 	assert.deepEqual(lines().map((l) => [l.outcome, l.failFirst]),
 		[['error simulated', 1], ['error simulated', 2], ['saved', undefined], ['duplicate', undefined], ['duplicate', undefined]]);
 });
+
+// events.log keeps a decimal in JSON data as written (jansson alone writes 0.1 with 17 digits).
+test('events.log keeps the decimals of JSON data as written', async () => {
+	const ev = binaryEvent();
+	ev.body = '{"price":0.1,"stars":4.5,"ratio":0.30000000000000004}';
+	const { srv, dir } = await start({ FAILURE_RATE: '0' });
+	try {
+		assert.equal((await post(srv, ev)).status, 200);
+	} finally {
+		await stopClean(srv);
+	}
+	const text = fs.readFileSync(path.join(dir, 'events.log'), 'utf8');
+	assert.ok(text.includes(`"data":${ev.body}`), text);
+});

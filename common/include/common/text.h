@@ -92,9 +92,12 @@ char *text_percent_decode_ows(const char *s, size_t len);
 
 /*
  * Appends s as a JSON string literal (RFC 8259: quoted; '"', '\\' and control characters
- * escaped, valid UTF-8 as is, any other byte as the code point of the same value), for
+ * escaped, as \n \t \r \b \f where JSON has a letter for them and as \u00XX else, as jansson
+ * writes them; valid UTF-8 as is, any other byte as the code point of the same value), for
  * writers that format small records by hand. Returns buf_append()'s result.
  */
 int text_json_string(struct buf *out, const char *s);
+/* text_json_string() of the n bytes at s, which may hold NUL (written as \u0000). */
+int text_json_stringn(struct buf *out, const char *s, size_t n);
 
 #endif

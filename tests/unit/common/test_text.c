@@ -266,7 +266,8 @@ Test(text, json_string)
 	static const char *const rows[][2] = {
 		{ "plain", "\"plain\"" },
 		{ "q\"b\\", "\"q\\\"b\\\\\"" },
-		{ "tab\tnl\n\x01", "\"tab\\u0009nl\\u000a\\u0001\"" },
+		{ "tab\tnl\n\x01", "\"tab\\tnl\\n\\u0001\"" },
+		{ "\b\f\r\x1f\x7f", "\"\\b\\f\\r\\u001f\x7f\"" },
 		{ "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
 		{ "bad\xff", "\"bad\\u00ff\"" },
 		{ "", "\"\"" },
