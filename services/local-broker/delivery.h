@@ -142,6 +142,9 @@ struct delivery_result {
 	int code;		/* HTTP status; 500 for transport errors, 502 for a bad reply */
 	struct buf body;	/* the response body, or "dispatch error: <err>" */
 	struct ce_event *reply; /* DELIVERY_REPLY: owned by the result until taken */
+	/* DELIVERY_FAILED after a 2xx: the reply could not be taken (the dispatcher's queues,
+	 * its TTL). The subscriber is never called again: no retry, on to the dead-letter sink. */
+	bool reply_failed;
 };
 
 /*

@@ -339,7 +339,8 @@ static void log_failed(const struct delivery *dv, const char *url, int code, lon
 
 /*
  * Applies the outcome of one attempt of dv (not in flight any more). dest is the URL that
- * failed (NULL: the one dv was sent to).
+ * failed (NULL: the one dv was sent to). When r->reply_failed the subscriber answered 2xx
+ * and is never called again: the delivery goes on to its dead-letter sink at once.
  */
 static void settle(struct dispatcher *d, struct delivery *dv, const struct delivery_result *r,
 		   const char *dest)
@@ -362,7 +363,7 @@ static void settle(struct dispatcher *d, struct delivery *dv, const struct deliv
 							 : DELIVERY_END_DELIVERED);
 		return;
 	}
-	if (delivery_retryable(r->code) && dv->attempts <= spec->retry)
+	if (!r->reply_failed && delivery_retryable(r->code) && dv->attempts <= spec->retry)
 		retry_ms = delivery_backoff_ms(spec, dv->attempts);
 	log_failed(dv, url, r->code, retry_ms);
 	if (retry_ms >= 0) {
@@ -523,7 +524,9 @@ static void on_timer(void *arg, int cancelled)
 /*
  * Re-ingests a reply into its Trigger's Broker (a Sequence step's: the next channel or the
  * Sequence's reply; none: dropped), in the trace of the attempt that got it (ctx, may be
- * NULL); turns a refusal into a failed attempt. Returns the URL that failed.
+ * NULL); turns a refusal into a failed attempt: 400 when the reply's TTL is exhausted, 503
+ * when it cannot be stored (queues full, log not writable). Returns the URL that failed (the
+ * Broker's ingress, in *owned), NULL when the reply was taken.
  */
 static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct delivery_result *r,
 			      const struct trace_context *ctx, char **owned)
@@ -551,6 +554,7 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 		return NULL;
 	}
 	r->outcome = DELIVERY_FAILED;
+	r->reply_failed = true;
 	r->code = rc == ERR_TTL || rc == ERR_VALIDATION ? 400 : 503;
 	buf_reset(&r->body);
 	if (rc == ERR_TTL)
@@ -558,10 +562,10 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 	else if (rc == ERR_VALIDATION)
 		(void)buf_appendf(&r->body, "reply refused: more than %d extension attributes",
 				  DELIVERY_OWN_EXTENSIONS_MAX);
-	else
+	else if (rc == ERR_OVERLOADED)
 		(void)buf_appends(&r->body, "reply not stored: the broker queues are full");
-	if (r->code != 400)
-		return NULL;
+	else
+		(void)buf_appends(&r->body, "reply not stored: the broker log failed");
 	*owned = xasprintf("%s/%s/%s", d->opt.ingress_base, b->ns, b->name);
 	return *owned;
 }

@@ -9,9 +9,12 @@
  * Deliveries run concurrently on one httpc client; each Trigger has at most
  * trigger_inflight attempts in flight, so a slow or failing subscriber never holds up the
  * others. Retry waits are httpc timers. Replies are re-ingested through dispatcher_ingest();
- * if that fails the attempt counts as failed (503 when the queues are full, 400 when the
- * reply's TTL is exhausted, the latter dead-lettered with the Broker's ingress URL as
- * knativeerrordest, as EV's reply path does).
+ * if that fails (503 when the queues are full or the log cannot be written, 400 when the
+ * reply's TTL is exhausted) the subscriber, which answered 2xx, is never called again: the
+ * original event goes to the dead-letter sink at once (dropped without one) with the
+ * Broker's ingress URL as knativeerrordest, as EV's reply path does. Difference from
+ * Knative: EV retries the reply's send with the Trigger's retry spec before dead-lettering;
+ * the broker makes one attempt to store it (its own queues, no network in between).
  *
  * Durability (opt.wal_path set, BROKER_DURABILITY=wal): every accepted delivery is first
  * written to a write-ahead log (common/wal.h), and dispatcher_ingest() returns only once that

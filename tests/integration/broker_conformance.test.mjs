@@ -816,6 +816,31 @@ describe('replies (§1.6)', () => {
 		});
 		await closeAll(loop, dls);
 	});
+
+	// Knative (pkg/kncloudevents/event_dispatcher.go, "send reply") never calls the subscriber
+	// again once it answered 2xx: a reply that cannot be forwarded dead-letters the original
+	// with knativeerrordest = the reply's destination. Here the reply finds the queues full
+	// (BROKER_QUEUE_MAX=1: the delivery to a still holds the only slot).
+	test('a reply refused because the queues are full is dead-lettered; the subscriber is not called again', async () => {
+		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: replyHeaders('reply-full', 'order.replied'), body: '{"r":1}' }),
+			() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [
+			brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+			...replyTriggers(a, bRx),
+		];
+		await withBroker(docs, { env: { BROKER_QUEUE_MAX: '1' } }, async (b) => {
+			assert.equal((await send(b.ingress, { type: 'order.created', id: 'orig-full' })).status, 202);
+			await idle(b);
+			assert.equal(a.requests.length, 1, 'a answered 2xx: never called again');
+			assert.equal(bRx.requests.length, 0, 'the reply was not stored');
+			assert.equal(dls.requests.length, 1);
+			const h = dls.requests[0].headers;
+			assert.equal(h['ce-id'], 'orig-full', 'the original event');
+			assert.equal(h['ce-knativeerrorcode'], '503');
+			assert.equal(h['ce-knativeerrordest'], b.ingress, 'the reply destination: the broker ingress');
+		});
+		await closeAll(a, bRx, dls);
+	});
 });
 
 // ---- filters ------------------------------------------------------------------------------
