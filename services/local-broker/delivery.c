@@ -167,7 +167,8 @@ static void result_fail(struct delivery_result *r, int code, const char *body, s
 	(void)buf_append(&r->body, body, len > BODY_KEEP ? BODY_KEEP : len);
 }
 
-static void classify_reply(const struct httpc_response *res, struct delivery_result *r)
+/* A 2xx in the subscriber phase: a reply, nothing, or (a Trigger's) a bad answer. */
+static void classify_reply(const struct httpc_response *res, bool step, struct delivery_result *r)
 {
 	struct http_header *hs = xcalloc(res->nheaders + 1, sizeof(*hs));
 	struct ce_decoded dec = { 0 };
@@ -179,7 +180,7 @@ static void classify_reply(const struct httpc_response *res, struct delivery_res
 		hs[i].value = res->headers[i].value;
 	}
 	if (!ce_http_is_event(hs, res->nheaders)) {
-		if (res->body_len > 0)
+		if (res->body_len > 0 && !step)
 			result_fail(r, 502, res->body, res->body_len);
 		goto cleanup;
 	}
@@ -196,7 +197,7 @@ cleanup:
 	free(hs);
 }
 
-void delivery_classify(enum delivery_phase phase, const struct httpc_response *res,
+void delivery_classify(enum delivery_phase phase, bool step, const struct httpc_response *res,
 		       struct delivery_result *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -215,7 +216,7 @@ void delivery_classify(enum delivery_phase phase, const struct httpc_response *r
 		return;
 	}
 	if (phase == DELIVERY_SUBSCRIBER && res->status != 202)
-		classify_reply(res, out);
+		classify_reply(res, step, out);
 }
 
 void delivery_result_release(struct delivery_result *r)

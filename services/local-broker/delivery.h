@@ -151,10 +151,12 @@ struct delivery_result {
  * Classifies one attempt's response (protocols.md §1.3, §1.6): a transport error is code 500
  * with body "dispatch error: <error>"; non-2xx fails with its status; 202 is never a reply;
  * another 2xx with a CloudEvent is a reply (only in the subscriber phase); a malformed event
- * or a non-empty body that is not an event fails with 502. Release with
- * delivery_result_release().
+ * fails with 502. A non-empty body that is not an event fails with 502 for a Trigger (EV's
+ * filter_handler.go writeResponse) and is discarded as a success for a Sequence step's
+ * Subscription (step: EV's channel dispatch, event_dispatcher.go executeRequest). Release
+ * with delivery_result_release().
  */
-void delivery_classify(enum delivery_phase phase, const struct httpc_response *res,
+void delivery_classify(enum delivery_phase phase, bool step, const struct httpc_response *res,
 		       struct delivery_result *out);
 void delivery_result_release(struct delivery_result *r);
 

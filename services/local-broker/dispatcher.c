@@ -589,7 +589,7 @@ static void on_done(const struct httpc_response *res, void *arg)
 		pthread_mutex_unlock(&d->mu);
 		return;
 	}
-	delivery_classify(dv->phase, res, &r);
+	delivery_classify(dv->phase, dv->trigger->step, res, &r);
 	if (r.outcome == DELIVERY_REPLY)
 		dest = take_reply(d, dv, &r, res->trace, &owned);
 	pthread_mutex_lock(&d->mu);

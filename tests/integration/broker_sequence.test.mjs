@@ -147,6 +147,41 @@ describe('Sequence (flows.knative.dev/v1) in the local broker', () => {
 		await rx.close();
 	});
 
+	// A channel Subscription's dispatch (EV fanout_event_handler.go → event_dispatcher.go
+	// executeRequest) discards a 2xx body that is not a CloudEvent: a success, no reply. The
+	// 502 for such a body is the broker filter's (filter_handler.go writeResponse): Triggers only.
+	test('a step that answers 2xx with a body that is not a CloudEvent succeeds and ends the flow there', async () => {
+		const rx = await startReceiver((req) => (req.path === '/one'
+			? { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok, thanks' }
+			: { status: 200 }));
+		const docs = [
+			broker('b'),
+			trigger('to-seq', { filter: { attributes: { type: 'review.new' } }, subscriber: toSequence('s') }),
+			trigger('all', { subscriber: { uri: `${rx.url}/all` } }),
+			sequence('s', {
+				steps: [{ uri: `${rx.url}/one` }, { uri: `${rx.url}/two` }], reply: toBroker('b'),
+				channelTemplate: {
+					apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel',
+					spec: { delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: `${rx.url}/dls` } } },
+				},
+			}),
+		];
+		try {
+			await withBroker(docs, async (b) => {
+				assert.equal((await send(b.ingress)).status, 202);
+				await rx.waitForCount(1, { path: '/one' });
+				await idle(b);
+				assert.equal(rx.on('/one').length, 1, 'a success: not retried');
+				assert.equal(rx.on('/dls').length, 0, 'nothing dead-lettered');
+				assert.equal(rx.on('/two').length, 0, 'no reply: the second step is never called');
+				assert.equal(await metricSum(b, 'broker_deliveries_total', { trigger: 's-kn-sequence-0', code: '200' }), 1);
+				assert.equal(await metricSum(b, 'broker_deliveries_total', { trigger: 's-kn-sequence-0', code: '502' }), 0);
+			});
+		} finally {
+			await rx.close();
+		}
+	});
+
 	test('without spec.reply the last step\'s reply is dropped', async () => {
 		const rx = await startReceiver((req) => (req.path === '/one' ? reply(req, 'review.checked') : { status: 200 }));
 		const docs = [

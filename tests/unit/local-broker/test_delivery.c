@@ -191,14 +191,14 @@ Test(delivery, classify_table)
 	size_t i;
 
 	memset(big, 'x', sizeof(big) - 1);
-	delivery_classify(DELIVERY_SUBSCRIBER, &long_text, &lr);
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &long_text, &lr);
 	cr_expect_eq(lr.code, 502);
 	cr_expect_eq(lr.body.len, 768, "a long body is kept up to what knativeerrordata needs");
 	delivery_result_release(&lr);
 	for (i = 0; i < ARRAY_SIZE(rows); i++) {
 		struct delivery_result r;
 
-		delivery_classify(rows[i].phase, &rows[i].res, &r);
+		delivery_classify(rows[i].phase, false, &rows[i].res, &r);
 		cr_expect_eq(r.outcome, rows[i].outcome, "row %zu: outcome %d", i, r.outcome);
 		cr_expect_eq(r.code, rows[i].code, "row %zu: code %d", i, r.code);
 		cr_expect_str_eq(r.body.data, rows[i].body, "row %zu", i);
@@ -206,6 +206,39 @@ Test(delivery, classify_table)
 			cr_expect_str_eq(r.reply->id, "r1");
 		delivery_result_release(&r);
 	}
+}
+
+/*
+ * A Sequence step's Subscription (EV's channel dispatch, event_dispatcher.go executeRequest)
+ * discards a 2xx body that is not a CloudEvent; the 502 is the broker filter's, for Triggers.
+ */
+Test(delivery, classify_step)
+{
+	const struct httpc_response plain = {
+		.status = 200, .headers = text, .nheaders = 1, .body = "hi", .body_len = 2
+	};
+	const struct httpc_response bad = {
+		.status = 200, .headers = bad_reply, .nheaders = 2, .body = "x", .body_len = 1
+	};
+	const struct httpc_response ok = {
+		.status = 200, .headers = ce_reply, .nheaders = 5, .body = "{}", .body_len = 2
+	};
+	struct delivery_result r;
+
+	delivery_classify(DELIVERY_SUBSCRIBER, true, &plain, &r);
+	cr_expect_eq(r.outcome, DELIVERY_OK, "a step: a body that is not an event is discarded");
+	cr_expect_eq(r.code, 200);
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &plain, &r);
+	cr_expect_eq(r.outcome, DELIVERY_FAILED, "a Trigger: 502");
+	cr_expect_eq(r.code, 502);
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, true, &bad, &r);
+	cr_expect_eq(r.code, 502, "a step: a malformed event still fails");
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, true, &ok, &r);
+	cr_expect_eq(r.outcome, DELIVERY_REPLY, "a step: an event is its reply");
+	delivery_result_release(&r);
 }
 
 static struct ce_event *event(void)
