@@ -215,7 +215,7 @@ void delivery_classify(enum delivery_phase phase, bool step, const struct httpc_
 		result_fail(out, res->status, res->body, res->body_len);
 		return;
 	}
-	if (phase == DELIVERY_SUBSCRIBER && res->status != 202)
+	if (phase == DELIVERY_SUBSCRIBER)
 		classify_reply(res, step, out);
 }
 

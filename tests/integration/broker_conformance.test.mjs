@@ -729,8 +729,13 @@ describe('replies (§1.6)', () => {
 		await closeAll(a, bRx, dls);
 	});
 
-	test('a 202 with a CloudEvent body is not a reply', async () => {
-		const [a, bRx] = await receivers(() => ({ status: 202, headers: replyHeaders('not-a-reply', 'order.replied'), body: '{"r":1}' }), () => ({ status: 200 }));
+	// Knative reads a CloudEvent in any 2xx as a reply, 202 included: the broker filter passes
+	// the subscriber's event back with its status (pkg/broker/filter/filter_handler.go
+	// writeResponse; its test "Returned Cloud Event" answers 202 Accepted with an event and
+	// expects that event back), and the channel dispatch forwards any event it gets back
+	// (pkg/kncloudevents/event_dispatcher.go executeRequest: no status check on 2xx).
+	test('a 202 with a CloudEvent body is a reply too', async () => {
+		const [a, bRx] = await receivers(() => ({ status: 202, headers: replyHeaders('reply-202', 'order.replied'), body: '{"r":1}' }), () => ({ status: 200 }));
 		const docs = [
 			brokerDoc({ retry: 2 }),
 			...replyTriggers(a, bRx),
@@ -739,7 +744,9 @@ describe('replies (§1.6)', () => {
 			assert.equal((await send(b.ingress, { type: 'order.created' })).status, 202);
 			await idle(b);
 			assert.equal(a.requests.length, 1, 'a success: not retried');
-			assert.equal(bRx.requests.length, 0, 'nothing re-ingested');
+			assert.equal(bRx.requests.length, 1, 're-ingested');
+			assert.equal(bRx.requests[0].headers['ce-id'], 'reply-202');
+			assert.equal(bRx.requests[0].body, '{"r":1}');
 		});
 		await closeAll(a, bRx);
 	});

@@ -158,7 +158,7 @@ Test(delivery, classify_table)
 		    .nheaders = 5,
 		    .body = "{}",
 		    .body_len = 2 },
-		  DELIVERY_OK,
+		  DELIVERY_REPLY,
 		  202,
 		  "" },
 		{ DELIVERY_SUBSCRIBER,
