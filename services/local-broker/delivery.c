@@ -167,9 +167,13 @@ static void result_fail(struct delivery_result *r, int code, const char *body, s
 	(void)buf_append(&r->body, body, len > BODY_KEEP ? BODY_KEEP : len);
 }
 
-/* A 2xx in the subscriber phase: a reply, nothing, or (a Trigger's) a bad answer. */
+/*
+ * A 2xx in the subscriber phase: a reply, nothing, or (a Trigger's) a bad answer. A body cut
+ * off at the client's max_body (ERR_TOO_LARGE) is an event too large to be taken as a reply.
+ */
 static void classify_reply(const struct httpc_response *res, bool step, struct delivery_result *r)
 {
+	bool too_large = res->err == ERR_TOO_LARGE;
 	struct http_header *hs = xcalloc(res->nheaders + 1, sizeof(*hs));
 	struct ce_decoded dec = { 0 };
 	struct ce_error cerr = { 0 };
@@ -180,8 +184,15 @@ static void classify_reply(const struct httpc_response *res, bool step, struct d
 		hs[i].value = res->headers[i].value;
 	}
 	if (!ce_http_is_event(hs, res->nheaders)) {
-		if (res->body_len > 0 && !step)
+		if ((res->body_len > 0 || too_large) && !step)
 			result_fail(r, 502, res->body, res->body_len);
+		goto cleanup;
+	}
+	if (too_large) {
+		const char *why = res->error ? res->error : "reply too large";
+
+		result_fail(r, 413, why, strlen(why));
+		r->reply_failed = true;
 		goto cleanup;
 	}
 	if (ce_decode_http(hs, res->nheaders, res->body, res->body_len, &dec, &cerr) != 0 ||
@@ -200,11 +211,20 @@ cleanup:
 void delivery_classify(enum delivery_phase phase, bool step, const struct httpc_response *res,
 		       struct delivery_result *out)
 {
+	bool cut;
+
 	memset(out, 0, sizeof(*out));
 	buf_init(&out->body, BODY_KEEP);
 	out->outcome = DELIVERY_OK;
 	out->code = res->status;
-	if (res->err != 0 || res->status == 0) {
+	/* The head came but the body passed max_body: judged on the status and headers. */
+	cut = res->err == ERR_TOO_LARGE && res->status > 0;
+	if (cut && res->status >= 200 && res->status < 300) {
+		if (phase == DELIVERY_SUBSCRIBER)
+			classify_reply(res, step, out);
+		return;
+	}
+	if ((res->err != 0 && !cut) || res->status == 0) {
 		out->outcome = DELIVERY_FAILED;
 		out->code = 500;
 		(void)buf_appendf(&out->body, "dispatch error: %.600s",

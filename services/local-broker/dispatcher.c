@@ -35,6 +35,7 @@
 #include "common/ce.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/http.h"
 #include "common/httpc.h"
 #include "common/locked.h"
 #include "common/log.h"
@@ -521,11 +522,21 @@ static void on_timer(void *arg, int cancelled)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* The ingress URL of the Broker or channel dv's replies go to (in *owned). */
+static const char *reply_dest(struct dispatcher *d, const struct delivery *dv, char **owned)
+{
+	const struct topo_broker *b = &d->topo->brokers[dv->trigger->reply_index];
+
+	*owned = xasprintf("%s/%s/%s", d->opt.ingress_base, b->ns, b->name);
+	return *owned;
+}
+
 /*
  * Re-ingests a reply into its Trigger's Broker (a Sequence step's: the next channel or the
  * Sequence's reply; none: dropped), in the trace of the attempt that got it (ctx, may be
- * NULL); turns a refusal into a failed attempt: 400 when the reply's TTL is exhausted, 503
- * when it cannot be stored (queues full, log not writable). Returns the URL that failed (the
+ * NULL); turns a refusal into a failed attempt: 400 when the reply's TTL is exhausted or it
+ * has more extensions than the broker keeps room for, 503 when it cannot be stored (queues
+ * full, log not writable). Returns the URL that failed (the
  * Broker's ingress, in *owned), NULL when the reply was taken.
  */
 static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct delivery_result *r,
@@ -566,8 +577,7 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 		(void)buf_appends(&r->body, "reply not stored: the broker queues are full");
 	else
 		(void)buf_appends(&r->body, "reply not stored: the broker log failed");
-	*owned = xasprintf("%s/%s/%s", d->opt.ingress_base, b->ns, b->name);
-	return *owned;
+	return reply_dest(d, dv, owned);
 }
 
 static void on_done(const struct httpc_response *res, void *arg)
@@ -592,6 +602,10 @@ static void on_done(const struct httpc_response *res, void *arg)
 	delivery_classify(dv->phase, dv->trigger->step, res, &r);
 	if (r.outcome == DELIVERY_REPLY)
 		dest = take_reply(d, dv, &r, res->trace, &owned);
+	else if (r.reply_failed && dv->trigger->reply_index == TOPO_NO_REPLY)
+		r.outcome = DELIVERY_OK; /* too large, but going nowhere anyway */
+	else if (r.reply_failed)
+		dest = reply_dest(d, dv, &owned);
 	pthread_mutex_lock(&d->mu);
 	assert(q->inflight > 0 && d->inflight > 0);
 	q->inflight--;
@@ -914,6 +928,8 @@ struct dispatcher *dispatcher_new(const struct topology *topo, const struct disp
 	ho.max_pending = d->opt.queue_max + 1024;
 	ho.timeout_ms = d->opt.timeout_default_ms;
 	ho.user_agent = "bookstore-local-broker/1";
+	/* A reply is held to what ingress accepts (its routes keep the default body cap). */
+	ho.max_body = HTTP_DEFAULT_MAX_BODY;
 	d->client = httpc_new(&ho);
 	if (!d->client) {
 		log_error("local-broker: cannot start the HTTP client");

@@ -848,6 +848,51 @@ describe('replies (§1.6)', () => {
 		});
 		await closeAll(a, bRx, dls);
 	});
+
+	// A reply is held to the ingress body limit (1 MiB, HTTP_DEFAULT_MAX_BODY): ingress would
+	// answer 413 to the same event, so the reply is refused as a reply Knative could not
+	// forward (413 is not retried): the original goes to the dead-letter sink with the
+	// Broker's ingress as knativeerrordest; the subscriber is not called again.
+	test('a reply larger than ingress accepts (1 MiB) is refused with 413 and dead-lettered', async () => {
+		const big = `"${'x'.repeat(1024 * 1024 + 16)}"`;
+		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: replyHeaders('reply-big', 'order.replied'), body: big }),
+			() => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [
+			brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+			...replyTriggers(a, bRx),
+		];
+		await withBroker(docs, {}, async (b) => {
+			assert.equal((await send(b.ingress, { type: 'order.created', id: 'orig-big' })).status, 202);
+			await idle(b);
+			assert.equal(a.requests.length, 1, 'a answered 2xx: never called again');
+			assert.equal(bRx.requests.length, 0, 'the reply was not stored');
+			assert.equal(dls.requests.length, 1);
+			const h = dls.requests[0].headers;
+			assert.equal(h['ce-id'], 'orig-big', 'the original event');
+			assert.equal(h['ce-knativeerrorcode'], '413');
+			assert.equal(h['ce-knativeerrordest'], b.ingress);
+		});
+		await closeAll(a, bRx, dls);
+	});
+
+	test('a response body past 1 MiB that is not an event: 502 for a Trigger; the dead-letter sink\'s is ignored', async () => {
+		const big = 'y'.repeat(1024 * 1024 + 16);
+		const [a, dls] = await receivers(() => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: big }),
+			() => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: big }));
+		const docs = [
+			brokerDoc({ retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+			triggerDoc('a', { subscriber: { uri: a.url } }),
+		];
+		await withBroker(docs, {}, async (b) => {
+			assert.equal((await send(b.ingress)).status, 202);
+			await idle(b);
+			assert.equal(a.requests.length, 2, 'retried as any 502');
+			assert.equal(dls.requests.length, 1, 'the dead-letter sink took it: no retry');
+			assert.equal(dls.requests[0].headers['ce-knativeerrorcode'], '502');
+			assert.equal(await metric(b, 'broker_dead_letters_total', { trigger: 'a' }), 1);
+		});
+		await closeAll(a, dls);
+	});
 });
 
 // ---- filters ------------------------------------------------------------------------------

@@ -241,6 +241,47 @@ Test(delivery, classify_step)
 	delivery_result_release(&r);
 }
 
+/* A 2xx body past httpc's max_body (ERR_TOO_LARGE): judged on its headers. */
+Test(delivery, classify_too_large)
+{
+	const struct httpc_response ev = { .status = 200,
+					   .err = ERR_TOO_LARGE,
+					   .error = "response body larger than 1048576 bytes",
+					   .headers = ce_reply,
+					   .nheaders = 5 };
+	const struct httpc_response plain = { .status = 200,
+					      .err = ERR_TOO_LARGE,
+					      .error = "too large",
+					      .headers = text,
+					      .nheaders = 1 };
+	const struct httpc_response failed = { .status = 503,
+					       .err = ERR_TOO_LARGE,
+					       .error = "too large",
+					       .headers = text,
+					       .nheaders = 1 };
+	struct delivery_result r;
+
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &ev, &r);
+	cr_expect_eq(r.outcome, DELIVERY_FAILED);
+	cr_expect_eq(r.code, 413, "a reply ingress would refuse");
+	cr_expect(r.reply_failed, "never retried");
+	cr_expect_str_eq(r.body.data, "response body larger than 1048576 bytes");
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &plain, &r);
+	cr_expect_eq(r.code, 502, "a Trigger: not an event");
+	cr_expect(!r.reply_failed);
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, true, &plain, &r);
+	cr_expect_eq(r.outcome, DELIVERY_OK, "a step: discarded");
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_DEAD_LETTER, false, &ev, &r);
+	cr_expect_eq(r.outcome, DELIVERY_OK, "the dead-letter sink took it");
+	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &failed, &r);
+	cr_expect_eq(r.code, 503, "a failure keeps its status");
+	delivery_result_release(&r);
+}
+
 static struct ce_event *event(void)
 {
 	struct ce_event *ev = ce_event_new();
