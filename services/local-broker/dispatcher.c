@@ -23,6 +23,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,10 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/ce.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/http.h"
 #include "common/httpc.h"
 #include "common/locked.h"
@@ -959,16 +962,44 @@ void dispatcher_drain(struct dispatcher *d, long long grace_ms)
 
 /* ---- resuming ------------------------------------------------------------------------------ */
 
-/* Tracks a resumed delivery (d->mu held); logs and frees what cannot be resumed. */
-static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, const char *from)
+/*
+ * A delivery that cannot be resumed (its Trigger left the manifests, a bad record): a warning
+ * naming its event and Trigger, and its record appended to orphans (kept_aside() writes it).
+ */
+static void orphan(json_t *dj, unsigned long long id, const char *from, const char *why,
+		   struct buf *orphans)
+{
+	const char *eid = json_string_value(json_object_get(json_object_get(dj, "event"), "id"));
+	const char *ns = json_string_value(json_object_get(dj, "trigger_namespace"));
+	const char *name = json_string_value(json_object_get(dj, "trigger"));
+	json_t *rec = json_pack("{s:s,s:I,s:O}", "op", "put", "id", (json_int_t)id, "delivery", dj);
+	char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+
+	log_fields(LOG_WARN,
+		   json_pack("{s:s?,s:s?,s:s?}", "event_id", eid, "trigger_namespace", ns,
+			     "trigger", name),
+		   "%s: the pending delivery of event %s to Trigger %s/%s cannot be resumed (%s): "
+		   "its record is kept aside",
+		   from, eid ? eid : "?", ns ? ns : "?", name ? name : "?", why);
+	if (line && buf_appends(orphans, line) == 0)
+		(void)buf_appends(orphans, "\n");
+	free(line);
+	json_decref(rec);
+}
+
+/*
+ * Tracks a resumed delivery (d->mu held); what cannot be resumed goes to orphans (orphan()).
+ * Returns whether it was resumed.
+ */
+static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, const char *from,
+		      struct buf *orphans)
 {
 	struct delivery *dv = NULL;
 	struct buf why;
 
 	buf_init(&why, 512);
 	if (delivery_from_json(dj, d->topo, &dv, &why) != 0) {
-		log_error("%s: a pending delivery cannot be resumed and is dropped: %s", from,
-			  why.data);
+		orphan(dj, id, from, why.data, orphans);
 		buf_release(&why);
 		return 0;
 	}
@@ -978,8 +1009,11 @@ static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, c
 	return 1;
 }
 
-/* Replays the log at path into d (d->mu held). 0, or ERR_IO when it must be set aside. */
-static int replay_log(struct dispatcher *d, const char *path)
+/*
+ * Replays the log at path into d (d->mu held), the records that cannot be resumed into
+ * orphans. 0, or ERR_IO when it must be set aside.
+ */
+static int replay_log(struct dispatcher *d, const char *path, struct buf *orphans)
 {
 	struct walreplay rp;
 	struct wal_replay_stats st;
@@ -1014,7 +1048,7 @@ static int replay_log(struct dispatcher *d, const char *path)
 	}
 	json_object_foreach(rp.live, key, dj)
 	{
-		(void)resume_one(d, dj, strtoull(key, NULL, 10), path);
+		(void)resume_one(d, dj, strtoull(key, NULL, 10), path, orphans);
 	}
 	if (rp.next_id > d->next_id)
 		d->next_id = rp.next_id;
@@ -1027,8 +1061,11 @@ cleanup:
 	return rc;
 }
 
-/* Adds a spool written by an older version (d->mu held). Whether one was loaded. */
-static bool load_legacy_spool(struct dispatcher *d, const char *path)
+/*
+ * Adds a spool written by an older version (d->mu held), what cannot be resumed to orphans.
+ * Whether one was loaded.
+ */
+static bool load_legacy_spool(struct dispatcher *d, const char *path, struct buf *orphans)
 {
 	json_t *arr = NULL, *rec;
 	struct buf err, aside;
@@ -1052,7 +1089,7 @@ static bool load_legacy_spool(struct dispatcher *d, const char *path)
 	}
 	json_array_foreach(arr, i, rec)
 	{
-		(void)resume_one(d, rec, d->next_id++, path);
+		(void)resume_one(d, rec, d->next_id++, path, orphans);
 	}
 	loaded = true;
 cleanup:
@@ -1062,25 +1099,60 @@ cleanup:
 	return loaded;
 }
 
+/*
+ * Writes the records of the deliveries that cannot be resumed to "<wal>.orphaned-<unix
+ * seconds>" (appended, synced, its name synced) before the new log replaces the old one.
+ * 0, or ERR_IO with err filled: the broker must not start, the old log stays.
+ */
+static int kept_aside(struct dispatcher *d, const struct buf *orphans, struct buf *err)
+{
+	char *path;
+	int fd, rc = 0;
+
+	if (orphans->len == 0)
+		return 0;
+	path = xasprintf("%s.orphaned-%lld", d->opt.wal_path, (long long)time(NULL));
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0 || fdio_write_full(fd, orphans->data, orphans->len) != 0 || fsync(fd) != 0 ||
+	    fdio_sync_parent(path) != 0) {
+		buf_appendf(err, "%s: cannot keep the deliveries that cannot be resumed: %s", path,
+			    strerror(errno));
+		rc = ERR_IO;
+	} else {
+		log_warn("%s: holds the log records of the pending deliveries that cannot be "
+			 "resumed",
+			 path);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
 int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err)
 {
 	struct snapshot sn = { .d = d };
 	struct list_head *pos;
 	struct delivery *dv;
 	long long now = clock_real_ms();
+	struct buf orphans;
 	bool spooled = false;
 	int rc = 0, n = 0;
 
 	if (!d->opt.wal_path)
 		return 0;
+	buf_init(&orphans, BUF_NOCAP);
 	pthread_mutex_lock(&d->mu);
-	rc = replay_log(d, d->opt.wal_path);
+	rc = replay_log(d, d->opt.wal_path, &orphans);
 	if (rc) {
 		buf_appendf(err, "%s cannot be read or moved aside", d->opt.wal_path);
 		goto out;
 	}
 	if (legacy_spool)
-		spooled = load_legacy_spool(d, legacy_spool);
+		spooled = load_legacy_spool(d, legacy_spool, &orphans);
+	rc = kept_aside(d, &orphans, err);
+	if (rc)
+		goto out;
 	sn.cursor = d->all.next;
 	rc = wal_open(d->opt.wal_path, d->opt.fsync, snapshot_chunk, &sn, &d->wal, err);
 	if (rc)
@@ -1102,6 +1174,7 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 	pump_all(d);
 out:
 	pthread_mutex_unlock(&d->mu);
+	buf_release(&orphans);
 	return rc ? rc : n;
 }
 

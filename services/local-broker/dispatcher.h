@@ -105,7 +105,11 @@ size_t dispatcher_bytes(struct dispatcher *d);
  * log and only then removes the spool, and starts them at their due times. A log or spool
  * that cannot be read is moved aside ("<path>.broken-<time>", never deleted) with a warning.
  * Returns the number of deliveries resumed (>= 0), or ERR_IO with err filled when the new
- * log cannot be written (the broker must not accept events then).
+ * log cannot be written (the broker must not accept events then). A delivery that cannot be
+ * resumed (its Trigger is no longer in the manifests, a bad record) is never dropped
+ * silently: a warning names its event and Trigger, and its record ({"op":"put",...} as in the
+ * log) is appended to "<path>.orphaned-<time>", synced before the new log replaces the old
+ * one (ERR_IO with err filled when it cannot be written: the old log stays).
  */
 int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf *err);
 /*

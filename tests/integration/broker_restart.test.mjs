@@ -250,3 +250,27 @@ test('JSON data resumed from the log keeps its decimals as written', async (t) =
 	assert.equal(sub.requests.at(-1).body, data, 'after the restart');
 	await stopClean(b);
 });
+
+test('deliveries of a Trigger removed from the manifests are kept aside in broker.wal.orphaned-<time>, with a warning naming each event', async (t) => {
+	const sub = await startReceiver(() => ({ status: 503 }));
+	t.after(() => sub.close());
+	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT5S' }, sub.url);
+	const ids = ['o1', 'o2'];
+	await acceptThenStop(dir, sub, ids);
+	assert.equal(pending(dir).length, ids.length);
+	// The Trigger t goes; a Trigger u takes its place, so the Broker still has one.
+	const yaml = path.join(dir, 'eventing.yaml');
+	fs.writeFileSync(yaml, fs.readFileSync(yaml, 'utf8').replace('"name":"t"', '"name":"u"'));
+	const b = await start(dir);
+	await stopClean(b);
+	const log = b.stderr();
+	for (const id of ids)
+		assert.match(log, new RegExp(`"level":"warn".*"event_id":"${id}".*"trigger":"t"|"level":"warn".*"trigger":"t".*"event_id":"${id}"`),
+			`a warning names event ${id} and its Trigger`);
+	const aside = fs.readdirSync(path.join(dir, 'data')).filter((f) => /^broker\.wal\.orphaned-\d+$/.test(f));
+	assert.equal(aside.length, 1, 'one file next to the log');
+	const kept = fs.readFileSync(path.join(dir, 'data', aside[0]), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	assert.deepEqual(kept.map((r) => r.delivery.event.id).sort(), ids, 'every orphaned delivery, as its log record');
+	assert.ok(kept.every((r) => r.op === 'put' && r.delivery.trigger === 't' && r.delivery.attempts >= 1));
+	assert.equal(pending(dir).length, 0, 'the log itself no longer holds them');
+});
