@@ -152,14 +152,14 @@ struct delivery_result {
  * Classifies one attempt's response (protocols.md §1.3, §1.6): a transport error is code 500
  * with body "dispatch error: <error>"; non-2xx fails with its status; a 2xx (202 included,
  * as EV's filter passes it on) with a CloudEvent is a reply (only in the subscriber phase); a
- * malformed event fails with 502. A non-empty body that is not an event fails with 502 for a Trigger (EV's
- * filter_handler.go writeResponse) and is discarded as a success for a Sequence step's
- * Subscription (step: EV's channel dispatch, event_dispatcher.go executeRequest). A 2xx
- * whose body passed the client's max_body (httpc ERR_TOO_LARGE) is judged on its headers: an
- * event fails with 413 and reply_failed (a reply the broker's ingress would refuse too), a
- * body that is not an event as above (502 for a Trigger); the dead-letter phase ignores it.
- * A non-2xx cut off so fails with its status (the body kept is what arrived).
- * Release with delivery_result_release().
+ * malformed event fails with 502. A non-empty body that is not an event fails with 502 for a
+ * Trigger (EV's filter_handler.go writeResponse) and is discarded as a success for a Sequence
+ * step's Subscription (step: EV's channel dispatch, event_dispatcher.go executeRequest). A
+ * 2xx whose body passed the client's max_body (httpc ERR_TOO_LARGE) is judged on its headers:
+ * an event fails with 413 and reply_failed (a reply the broker's ingress would refuse too), a
+ * body that is not an event as above (502 for a Trigger); the dead-letter phase ignores it. A
+ * non-2xx cut off so fails with its status (the body kept is what arrived). Release with
+ * delivery_result_release().
  */
 void delivery_classify(enum delivery_phase phase, bool step, const struct httpc_response *res,
 		       struct delivery_result *out);

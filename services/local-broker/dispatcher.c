@@ -40,6 +40,7 @@
 #include "common/fdio.h"
 #include "common/http.h"
 #include "common/httpc.h"
+#include "common/jsonenc.h"
 #include "common/locked.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -539,8 +540,8 @@ static const char *reply_dest(struct dispatcher *d, const struct delivery *dv, c
  * Sequence's reply; none: dropped), in the trace of the attempt that got it (ctx, may be
  * NULL); turns a refusal into a failed attempt: 400 when the reply's TTL is exhausted or it
  * has more extensions than the broker keeps room for, 503 when it cannot be stored (queues
- * full, log not writable). Returns the URL that failed (the
- * Broker's ingress, in *owned), NULL when the reply was taken.
+ * full, log not writable). Returns the URL that failed (the Broker's ingress, in *owned),
+ * NULL when the reply was taken.
  */
 static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct delivery_result *r,
 			      const struct trace_context *ctx, char **owned)
@@ -973,7 +974,7 @@ static void orphan(json_t *dj, unsigned long long id, const char *from, const ch
 	const char *ns = json_string_value(json_object_get(dj, "trigger_namespace"));
 	const char *name = json_string_value(json_object_get(dj, "trigger"));
 	json_t *rec = json_pack("{s:s,s:I,s:O}", "op", "put", "id", (json_int_t)id, "delivery", dj);
-	char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	size_t start = orphans->len;
 
 	log_fields(LOG_WARN,
 		   json_pack("{s:s?,s:s?,s:s?}", "event_id", eid, "trigger_namespace", ns,
@@ -981,9 +982,8 @@ static void orphan(json_t *dj, unsigned long long id, const char *from, const ch
 		   "%s: the pending delivery of event %s to Trigger %s/%s cannot be resumed (%s): "
 		   "its record is kept aside",
 		   from, eid ? eid : "?", ns ? ns : "?", name ? name : "?", why);
-	if (line && buf_appends(orphans, line) == 0)
-		(void)buf_appends(orphans, "\n");
-	free(line);
+	if (rec && (jsonenc_append(orphans, rec) != 0 || buf_appendc(orphans, '\n') != 0))
+		buf_setlen(orphans, start); /* past its cap: this record is left out */
 	json_decref(rec);
 }
 

@@ -827,53 +827,37 @@ describe('replies (§1.6)', () => {
 	// Knative (pkg/kncloudevents/event_dispatcher.go, "send reply") never calls the subscriber
 	// again once it answered 2xx: a reply that cannot be forwarded dead-letters the original
 	// with knativeerrordest = the reply's destination. Here the reply finds the queues full
-	// (BROKER_QUEUE_MAX=1: the delivery to a still holds the only slot).
-	test('a reply refused because the queues are full is dead-lettered; the subscriber is not called again', async () => {
-		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: replyHeaders('reply-full', 'order.replied'), body: '{"r":1}' }),
-			() => ({ status: 200 }), () => ({ status: 200 }));
-		const docs = [
-			brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
-			...replyTriggers(a, bRx),
-		];
-		await withBroker(docs, { env: { BROKER_QUEUE_MAX: '1' } }, async (b) => {
-			assert.equal((await send(b.ingress, { type: 'order.created', id: 'orig-full' })).status, 202);
-			await idle(b);
-			assert.equal(a.requests.length, 1, 'a answered 2xx: never called again');
-			assert.equal(bRx.requests.length, 0, 'the reply was not stored');
-			assert.equal(dls.requests.length, 1);
-			const h = dls.requests[0].headers;
-			assert.equal(h['ce-id'], 'orig-full', 'the original event');
-			assert.equal(h['ce-knativeerrorcode'], '503');
-			assert.equal(h['ce-knativeerrordest'], b.ingress, 'the reply destination: the broker ingress');
+	// (BROKER_QUEUE_MAX=1: the delivery to a still holds the only slot: 503), or is larger than
+	// ingress accepts (1 MiB, HTTP_DEFAULT_MAX_BODY: ingress would answer 413 to the same event,
+	// and 413 is not retried).
+	const refusedReplies = [
+		{ name: 'a reply refused because the queues are full is dead-lettered; the subscriber is not called again',
+			id: 'orig-full', body: '{"r":1}', env: { BROKER_QUEUE_MAX: '1' }, code: '503' },
+		{ name: 'a reply larger than ingress accepts (1 MiB) is refused with 413 and dead-lettered',
+			id: 'orig-big', body: `"${'x'.repeat(1024 * 1024 + 16)}"`, env: {}, code: '413' },
+	];
+	for (const c of refusedReplies) {
+		test(c.name, async () => {
+			const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: replyHeaders(`reply-${c.id}`, 'order.replied'), body: c.body }),
+				() => ({ status: 200 }), () => ({ status: 200 }));
+			const docs = [
+				brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
+				...replyTriggers(a, bRx),
+			];
+			await withBroker(docs, { env: c.env }, async (b) => {
+				assert.equal((await send(b.ingress, { type: 'order.created', id: c.id })).status, 202);
+				await idle(b);
+				assert.equal(a.requests.length, 1, 'a answered 2xx: never called again');
+				assert.equal(bRx.requests.length, 0, 'the reply was not stored');
+				assert.equal(dls.requests.length, 1);
+				const h = dls.requests[0].headers;
+				assert.equal(h['ce-id'], c.id, 'the original event');
+				assert.equal(h['ce-knativeerrorcode'], c.code);
+				assert.equal(h['ce-knativeerrordest'], b.ingress, 'the reply destination: the broker ingress');
+			});
+			await closeAll(a, bRx, dls);
 		});
-		await closeAll(a, bRx, dls);
-	});
-
-	// A reply is held to the ingress body limit (1 MiB, HTTP_DEFAULT_MAX_BODY): ingress would
-	// answer 413 to the same event, so the reply is refused as a reply Knative could not
-	// forward (413 is not retried): the original goes to the dead-letter sink with the
-	// Broker's ingress as knativeerrordest; the subscriber is not called again.
-	test('a reply larger than ingress accepts (1 MiB) is refused with 413 and dead-lettered', async () => {
-		const big = `"${'x'.repeat(1024 * 1024 + 16)}"`;
-		const [a, bRx, dls] = await receivers(() => ({ status: 200, headers: replyHeaders('reply-big', 'order.replied'), body: big }),
-			() => ({ status: 200 }), () => ({ status: 200 }));
-		const docs = [
-			brokerDoc({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: dls.url } }),
-			...replyTriggers(a, bRx),
-		];
-		await withBroker(docs, {}, async (b) => {
-			assert.equal((await send(b.ingress, { type: 'order.created', id: 'orig-big' })).status, 202);
-			await idle(b);
-			assert.equal(a.requests.length, 1, 'a answered 2xx: never called again');
-			assert.equal(bRx.requests.length, 0, 'the reply was not stored');
-			assert.equal(dls.requests.length, 1);
-			const h = dls.requests[0].headers;
-			assert.equal(h['ce-id'], 'orig-big', 'the original event');
-			assert.equal(h['ce-knativeerrorcode'], '413');
-			assert.equal(h['ce-knativeerrordest'], b.ingress);
-		});
-		await closeAll(a, bRx, dls);
-	});
+	}
 
 	test('a response body past 1 MiB that is not an event: 502 for a Trigger; the dead-letter sink\'s is ignored', async () => {
 		const big = 'y'.repeat(1024 * 1024 + 16);
