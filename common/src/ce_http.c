@@ -397,6 +397,16 @@ int ce_encode_binary(const struct ce_event *ev, struct header_list *out, const v
 
 /* ---- either mode: encoding -------------------------------------------------------------- */
 
+/* The bytes headers take on the wire: "name: value\r\n" each. */
+static size_t header_bytes(const struct header_list *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += strlen(l->v[i].name) + strlen(l->v[i].value) + 4;
+	return n;
+}
+
 int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded *out)
 {
 	int rc;
@@ -407,15 +417,19 @@ int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded
 	if (!structured && binary_can_carry(ev)) {
 		out->mode = CE_MODE_BINARY;
 		rc = ce_encode_binary(ev, &out->headers, &out->body, &out->len);
-	} else {
-		out->mode = CE_MODE_STRUCTURED;
-		rc = ce_encode_structured(ev, &out->json);
-		if (rc == 0) {
-			header_list_add(&out->headers, "Content-Type", CE_CONTENT_TYPE);
-			out->body = out->json.data;
-			out->len = out->json.len;
-		}
+		if (rc || (out->headers.n <= CE_BINARY_HEADERS_COUNT_MAX &&
+			   header_bytes(&out->headers) <= CE_BINARY_HEADERS_MAX))
+			goto out;
+		ce_encoded_release(out); /* too many headers for a receiver: structured */
 	}
+	out->mode = CE_MODE_STRUCTURED;
+	rc = ce_encode_structured(ev, &out->json);
+	if (rc == 0) {
+		header_list_add(&out->headers, "Content-Type", CE_CONTENT_TYPE);
+		out->body = out->json.data;
+		out->len = out->json.len;
+	}
+out:
 	if (rc)
 		ce_encoded_release(out);
 	return rc;

@@ -271,9 +271,21 @@ struct ce_encoded {
 };
 
 /*
+ * The most header bytes ("name: value\r\n") and headers a binary-mode message may have; past
+ * either the event goes in structured mode, so that an event with hundreds of extensions is
+ * not answered 431 (which no retry changes) by its subscriber or its dead-letter sink. 16 KiB
+ * is Node.js's limit on a request's headers, the strictest of the common servers; this
+ * project's servers (libmicrohttpd) keep the headers in a 64 KiB pool per connection at some
+ * 60 bytes each besides their text, so about 900 short ones fill it: 256 stay well within.
+ */
+#define CE_BINARY_HEADERS_MAX	    ((size_t)16 * 1024)
+#define CE_BINARY_HEADERS_COUNT_MAX 256
+
+/*
  * Encodes ev in binary mode (ce_encode_binary()), or in structured mode (Content-Type
  * CE_CONTENT_TYPE, body from ce_encode_structured()) when structured is set or binary mode
- * cannot carry ev (its datacontenttype starts with application/cloudevents). *out is
+ * cannot carry ev (its datacontenttype starts with application/cloudevents, or its headers
+ * would pass CE_BINARY_HEADERS_MAX bytes or CE_BINARY_HEADERS_COUNT_MAX headers). *out is
  * overwritten. Returns 0 with *out filled, or ERR_INVALID_EVENT (ce_validate() failed) with
  * *out empty; either way ce_encoded_release() may be called on it.
  */

@@ -954,6 +954,61 @@ Test(ce, encode_http_picks_the_mode)
 		check_encode_http(&http_rows[i]);
 }
 
+/*
+ * Binary mode up to CE_BINARY_HEADERS_MAX header bytes and CE_BINARY_HEADERS_COUNT_MAX
+ * headers, structured past either: a receiver would answer 431 (Node.js takes 16 KiB of
+ * headers in all, libmicrohttpd some 900 short ones), and no retry changes that.
+ */
+Test(ce, encode_http_goes_structured_past_the_header_budget)
+{
+	struct ce_event *ev = base_event(), *back = NULL;
+	struct ce_encoded m;
+	struct ce_error err;
+	char name[16], value[64];
+	size_t i, bytes;
+
+	cr_assert_eq(ce_set_data(ev, "{\"a\":1}", 7, "application/json"), 0);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "x%zu", i);
+		snprintf(value, sizeof(value), "%060zu", i);
+		cr_assert_eq(ce_set(ev, name, value), 0);
+	}
+	cr_assert_eq(ce_encode_http(ev, false, &m), 0);
+	cr_expect_eq(m.mode, CE_MODE_BINARY, "200 extensions of 60 bytes still fit");
+	bytes = 0;
+	for (size_t h = 0; h < m.headers.n; h++)
+		bytes += strlen(m.headers.v[h].name) + strlen(m.headers.v[h].value) + 4;
+	cr_expect_leq(bytes, CE_BINARY_HEADERS_MAX, "%zu header bytes", bytes);
+	ce_encoded_release(&m);
+
+	for (; i < 300; i++) {
+		snprintf(name, sizeof(name), "x%zu", i);
+		snprintf(value, sizeof(value), "%060zu", i);
+		cr_assert_eq(ce_set(ev, name, value), 0);
+	}
+	cr_assert_eq(ce_encode_http(ev, false, &m), 0);
+	cr_expect_eq(m.mode, CE_MODE_STRUCTURED, "300 do not: structured");
+	cr_expect_eq(m.headers.n, 1);
+	cr_expect_str_eq(header_list_get(&m.headers, "Content-Type"), CE_CONTENT_TYPE);
+	cr_assert_eq(ce_decode_event(m.headers.v, m.headers.n, m.body, m.len, &back, &err), 0, "%s",
+		     err.message);
+	expect_event_eq("past the budget", ev, back, true);
+	ce_event_free(back);
+	ce_encoded_release(&m);
+	ce_event_free(ev);
+
+	ev = base_event(); /* short ones: the count */
+	for (i = 0; i < CE_BINARY_HEADERS_COUNT_MAX; i++) {
+		snprintf(name, sizeof(name), "x%zu", i);
+		cr_assert_eq(ce_set(ev, name, "v"), 0);
+	}
+	cr_assert_eq(ce_encode_http(ev, false, &m), 0);
+	cr_expect_eq(m.mode, CE_MODE_STRUCTURED, "%zu short extensions: structured",
+		     (size_t)CE_BINARY_HEADERS_COUNT_MAX);
+	ce_encoded_release(&m);
+	ce_event_free(ev);
+}
+
 Test(ce, encode_http_refuses_an_invalid_event)
 {
 	struct ce_event *ev = base_event();
