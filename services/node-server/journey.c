@@ -523,13 +523,19 @@ out:
 	return rc;
 }
 
-/* Keeps the sender's counters and policy when they are newer than what we have. */
+/*
+ * Keeps the sender's counters and policy when they are newer than what we have. A kept time
+ * more than JOURNEY_SKEW_MS ahead of node-server's clock is not believed (anyone who reaches
+ * node-server can POST /journey): any record replaces it, so that it cannot freeze the
+ * counters until a restart.
+ */
 static void sender_note(struct journey *j, const char *source, json_t *r, long long time)
 {
 	json_t *old = json_object_get(j->senders, source);
 	json_t *counters = json_object_get(r, "counters");
+	long long kept = json_integer_value(json_object_get(old, "time"));
 
-	if (!counters || (old && json_integer_value(json_object_get(old, "time")) > time))
+	if (!counters || (old && kept > time && kept <= clock_real_ms() + JOURNEY_SKEW_MS))
 		return;
 	json_object_set_new(j->senders, source,
 			    json_pack("{s:I, s:O, s:O*}", "time", (json_int_t)time, "counters",
@@ -614,10 +620,12 @@ json_t *journey_delivery(struct journey *j)
 	else
 		(void)snprintf(delay, sizeof(delay), "PT%lld.%03lldS", ms / 1000, ms % 1000);
 	pthread_mutex_lock(&j->lock);
-	out = json_pack("{s:{s:I, s:s, s:s, s:I}, s:s?, s:O}", "delivery", "retry",
+	/* A copy: the answer is written out after the lock is let go, and a POST /journey
+	 * changes the live senders object (and frees what it replaces) under the lock. */
+	out = json_pack("{s:{s:I, s:s, s:s, s:I}, s:s?, s:o}", "delivery", "retry",
 			(json_int_t)j->cfg.retry, "backoffPolicy", j->cfg.backoff_policy,
 			"backoffDelay", delay, "backoffDelayMs", (json_int_t)ms, "traceUrl",
-			j->cfg.trace_url, "senders", j->senders);
+			j->cfg.trace_url, "senders", json_deep_copy(j->senders));
 	pthread_mutex_unlock(&j->lock);
 	return out;
 }

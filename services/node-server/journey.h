@@ -85,6 +85,8 @@ struct ws_client;
 #define JOURNEY_BATCH_MAX  64
 #define JOURNEY_BODY_MAX   ((size_t)256 * 1024)
 #define JOURNEY_FOLLOW_MAX 32
+/* How far ahead of node-server's clock a sender's record time is believed (GET /delivery). */
+#define JOURNEY_SKEW_MS (5LL * 60 * 1000)
 
 struct journey_config {
 	size_t keep;		    /* journeys kept (JOURNEY_KEEP) */

@@ -180,6 +180,71 @@ Test(journey, steps_of_one_review)
 	journey_free(j);
 }
 
+/* A sender's counters record with its time and saved count (file-sink, event e1). */
+static int counters_at(struct journey *j, long long time, int saved)
+{
+	char body[256];
+
+	(void)snprintf(body, sizeof(body),
+		       "{\"records\":[{\"id\":\"e1\",\"source\":\"file-sink\",\"kind\":"
+		       "\"attempt\",\"time\":%lld,\"attempt\":1,\"outcome\":\"saved\","
+		       "\"counters\":{\"saved\":%d}}]}",
+		       time, saved);
+	return ingest(j, body);
+}
+
+static json_int_t saved_shown(json_t *delivery)
+{
+	return json_integer_value(json_object_get(
+	    json_object_get(json_object_get(json_object_get(delivery, "senders"), "file-sink"),
+			    "counters"),
+	    "saved"));
+}
+
+/*
+ * GET /delivery's answer is turned into text after the store's lock is let go: it must be a
+ * copy, not the live senders object that the next POST /journey changes (and frees parts of)
+ * under the lock.
+ */
+Test(journey, delivery_is_a_snapshot)
+{
+	struct journey *j = store(8);
+	json_t *g;
+
+	cr_assert_eq(counters_at(j, 5, 1), 0);
+	g = journey_delivery(j);
+	cr_assert_eq(counters_at(j, 6, 2), 0);
+	cr_expect_eq(saved_shown(g), 1, "the answer changed after it was made");
+	json_decref(g);
+	g = journey_delivery(j);
+	cr_expect_eq(saved_shown(g), 2);
+	json_decref(g);
+	journey_free(j);
+}
+
+/*
+ * A record time far ahead of node-server's clock (POST /journey is on the public node-server)
+ * does not freeze a sender's counters: a later record with a true time replaces it.
+ */
+Test(journey, a_time_from_the_future_does_not_freeze_the_counters)
+{
+	struct journey *j = store(8);
+	json_t *g;
+
+	cr_assert_eq(counters_at(j, 1LL << 50, 999999), 0);
+	cr_assert_eq(counters_at(j, clock_real_ms(), 1), 0);
+	g = journey_delivery(j);
+	cr_expect_eq(saved_shown(g), 1);
+	json_decref(g);
+	/* within the allowed skew the newer time still wins */
+	cr_assert_eq(counters_at(j, clock_real_ms() + 60000, 5), 0);
+	cr_assert_eq(counters_at(j, clock_real_ms(), 6), 0);
+	g = journey_delivery(j);
+	cr_expect_eq(saved_shown(g), 5);
+	json_decref(g);
+	journey_free(j);
+}
+
 Test(journey, moderation_steps_of_one_review)
 {
 	struct journey *j = store(8);
