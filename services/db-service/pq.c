@@ -184,11 +184,12 @@ int pq_alive(PGconn *c)
 	return pq_api_get()->status(c) == CONNECTION_OK;
 }
 
+/* The database or the connection is not there (read-only: a standby, not the primary). */
 static int is_unavailable_state(const char *state)
 {
 	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 	       strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
-	       strcmp(state, "57P03") == 0;
+	       strcmp(state, "57P03") == 0 || strcmp(state, "25006") == 0;
 }
 
 static int classify(PGconn *c, const char *state)
@@ -199,6 +200,8 @@ static int classify(PGconn *c, const char *state)
 		return ERR_UNAVAILABLE;
 	if (is_unavailable_state(state))
 		return ERR_UNAVAILABLE;
+	if (strncmp(state, "40", 2) == 0) /* serialization failure, deadlock: run it again */
+		return ERR_CONFLICT;
 	if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
 		return ERR_VALIDATION;
 	return ERR_INTERNAL;
@@ -220,6 +223,8 @@ int pq_check(PGconn *c, const PGresult *res, struct buf *msg)
 	log_warn("postgres: %s (SQLSTATE %s)", line, state ? state : "none");
 	if (err == ERR_UNAVAILABLE)
 		buf_appends(msg, "the database is unavailable");
+	else if (err == ERR_CONFLICT)
+		buf_appendf(msg, "the database rolled the transaction back, try again: %s", line);
 	else if (err == ERR_VALIDATION)
 		buf_appendf(msg, "rejected by the database: %s", line);
 	else

@@ -4,8 +4,10 @@
  *
  * Error mapping (pq_check): no result, a broken connection, SQLSTATE class 08 (connection
  * exception), 53 (insufficient resources), 57P01..57P03 (admin/crash shutdown, cannot connect
- * now) → ERR_UNAVAILABLE (503, retry later); class 23 (integrity) and 22 (data exception) →
- * ERR_VALIDATION; anything else → ERR_INTERNAL. The server's text is logged at warn level; only
+ * now) and 25006 (read-only: a standby) → ERR_UNAVAILABLE (503, retry later); class 40
+ * (serialization failure, deadlock: the transaction was rolled back) → ERR_CONFLICT (409, run
+ * it again); class 23 (integrity) and 22 (data exception) → ERR_VALIDATION; anything else →
+ * ERR_INTERNAL. The server's text is logged at warn level; only
  * a short, stable reason is appended to msg, because msg is shown to HTTP clients.
  *
  * A PGconn is used by one thread at a time (the pool in store.h guarantees it).

@@ -216,9 +216,12 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 			return rc;
 		rc = op(c, arg, msg);
 		checkin(s, c);
-		if (rc != ERR_UNAVAILABLE || !reused || !repeatable || attempt > 0)
+		if (!repeatable || attempt > 0 ||
+		    !(rc == ERR_CONFLICT || (rc == ERR_UNAVAILABLE && reused)))
 			return rc;
-		log_info("database: connection lost, trying once more on a new one");
+		log_info(rc == ERR_CONFLICT
+			     ? "database: the transaction was rolled back, running it once more"
+			     : "database: connection lost, trying once more on a new one");
 		buf_setlen(msg, mark);
 	}
 }

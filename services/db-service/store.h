@@ -12,8 +12,10 @@
  * to 10 s, then gets ERR_OVERLOADED.
  *
  * Retries. An operation that failed with ERR_UNAVAILABLE on a reused connection (the server
- * restarted since it was last used) runs once more on a new connection, if it is safe to
- * repeat: reads, deletes, and inserts that carry an eventId.
+ * restarted since it was last used), or with ERR_CONFLICT (the database rolled it back: a
+ * serialization failure or a deadlock, SQLSTATE class 40), runs once more, on a new
+ * connection, if it is safe to repeat: reads, deletes, and inserts that carry an eventId. A
+ * second ERR_CONFLICT is answered 409, which its callers retry.
  *
  * Rows (json objects, owned by the caller):
  *   review: {"id": int, "post_time": "2026-11-21T18:59:28.373Z", "content": str,

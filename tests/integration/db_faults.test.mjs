@@ -164,3 +164,38 @@ test('a schema lock held elsewhere: attempts time out and retry, SIGTERM still s
 	assert.equal((await call(`${s.url}/reviews`)).status, 200);
 	await stop(s);
 });
+
+// PostgreSQL rolls a transaction back with SQLSTATE class 40 (a serialization failure, a
+// deadlock) for the client to run it again: db-service runs it once more, and when that fails
+// too answers 409 "try again" (which node-server and Knative retry), not a 500.
+test('a serialization failure is run once more; a second one is 409 "try again", not 500', { skip }, async (t) => {
+	const s = await startDb(); // ready: the schema is there
+	// A sequence is not rolled back: "rolled back once" fails on its first insert only.
+	await pg.query(`CREATE SEQUENCE test_serial_seq;
+		CREATE FUNCTION test_serial() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.content = 'always rolled back' THEN
+				RAISE EXCEPTION 'test' USING ERRCODE = 'serialization_failure';
+			END IF;
+			IF NEW.content LIKE 'rolled back once%' AND nextval('test_serial_seq') = 1 THEN
+				RAISE EXCEPTION 'test' USING ERRCODE = 'deadlock_detected';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER test_serial BEFORE INSERT ON book_reviews
+		FOR EACH ROW EXECUTE FUNCTION test_serial()`);
+	t.after(() => pg.query('DROP TRIGGER test_serial ON book_reviews; DROP FUNCTION test_serial(); DROP SEQUENCE test_serial_seq'));
+	const withId = (reviewText, eventId) => call(`${s.url}/reviews`, {
+		method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reviewText, eventId }),
+	});
+	const id = `serial-${Date.now()}`;
+	let r = await withId('always rolled back', `${id}-a`);
+	assert.equal(r.status, 409, r.text);
+	assert.equal(JSON.parse(r.text).error, 'conflict', r.text);
+	assert.match(JSON.parse(r.text).message, /try again/, r.text);
+	assert.match(s.stderr(), /rolled back, running it once more/);
+	r = await withId(`rolled back once ${id}`, `${id}-b`);
+	assert.equal(r.status, 201, r.text);
+	assert.equal(JSON.parse(r.text).content, `rolled back once ${id}`);
+	await stop(s);
+});
