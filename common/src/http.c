@@ -546,13 +546,16 @@ static size_t answer_parked(struct http_server *srv)
 /* ---- reading the request ------------------------------------------------------------------ */
 
 static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key,
-				  const char *value)
+				  size_t key_size, const char *value, size_t value_size)
 {
 	struct http_conn *c = cls;
 	struct kv_in *l = kind == MHD_HEADER_KIND ? &c->headers : &c->query;
 
 	if (l->n == l->alloc) /* MHD counted them before: cannot happen */
 		return MHD_NO;
+	/* A decoded %00 would cut the C string short ("1%00junk" read as "1"): refused. */
+	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size))
+		l->nul = true;
 	l->v[l->n].name = arena_strdup(&c->arena, key ? key : "");
 	l->v[l->n].value = arena_strdup(&c->arena, value ? value : "");
 	l->n++;
@@ -566,7 +569,7 @@ static void collect_values(struct http_conn *c, enum MHD_ValueKind kind, struct 
 
 	l->alloc = n > 0 ? (size_t)n : 0;
 	l->v = arena_calloc(&c->arena, l->alloc, sizeof(*l->v));
-	(void)MHD_get_connection_values(c->mc, kind, collect_kv, c);
+	(void)MHD_get_connection_values_n(c->mc, kind, collect_kv, c);
 }
 
 /* Dotted-quad text of the 4 bytes at b, as inet_ntop(AF_INET) writes it, without printf. */
@@ -710,6 +713,8 @@ static enum MHD_Result on_headers(struct http_conn *c, const char *method, const
 						c->srv->cfg.connection_timeout_s);
 	request_info(c, method, version);
 	problem = http_check_request(c->method, version, c->headers.v, c->headers.n);
+	if (!problem && (c->query.nul || c->headers.nul))
+		problem = "a query parameter or header holds a NUL byte (%00)";
 	if (problem) {
 		http_span_begin(c, NULL);
 		return fail_now(c, ERR_BAD_REQUEST, problem);

@@ -57,6 +57,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/arena.h"
@@ -88,6 +89,7 @@ enum conn_resp {
 struct kv_in {
 	struct http_header *v;
 	size_t n, alloc;
+	bool nul; /* a name or value held a NUL (%00 in a query): refused with 400 */
 };
 
 struct http_upgrade {

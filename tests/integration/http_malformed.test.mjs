@@ -52,6 +52,9 @@ const cases = [
 	['empty JSON body', `POST /json HTTP/1.1\r\n${H}${J}Content-Length: 0\r\n\r\n`, 400, true, 'invalid_json'],
 	['method not allowed on a route', `DELETE /items/1 HTTP/1.1\r\n${H}\r\n`, 405, true, 'method_not_allowed'],
 	['bad query value', `GET /slow?ms=abc HTTP/1.1\r\n${H}\r\n`, 400, true, 'validation_failed'],
+	// a decoded %00 would cut the value short: "1%00junk" read as "1"
+	['encoded NUL in a query value', `GET /slow?ms=1%00junk HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
+	['encoded NUL in a query name', `GET /slow?m%00s=1 HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
 ];
 
 let srv;
