@@ -26,15 +26,17 @@
 #include "common/xalloc.h"
 #include "sha1.h"
 
-#define WS_GUID		   "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_DEFAULT_QUEUE   8
-#define WS_DEFAULT_PING_MS 30000
-#define WS_DEFAULT_MAX	   10000
-#define WS_DEFAULT_FOLLOW  32
-#define WS_DEFAULT_BACKLOG 4096
-#define WS_READ_CHUNK	   4096
-#define WS_READ_ROUNDS	   16
-#define WS_EVENTS	   64
+#define WS_GUID			  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_DEFAULT_QUEUE	  8
+#define WS_DEFAULT_PING_MS	  30000
+#define WS_DEFAULT_MAX		  10000
+#define WS_DEFAULT_FOLLOW	  32
+#define WS_DEFAULT_BACKLOG	  4096
+#define WS_DEFAULT_BACKLOG_BYTES  ((size_t)16 * 1024 * 1024)
+#define WS_DEFAULT_OPTIONAL_BYTES ((size_t)256 * 1024)
+#define WS_READ_CHUNK		  4096
+#define WS_READ_ROUNDS		  16
+#define WS_EVENTS		  64
 /* Unparsed input never exceeds one incomplete frame plus one read chunk. */
 #define WS_INPUT_CAP (WS_MAX_HEADER + WS_MAX_MESSAGE + WS_READ_CHUNK)
 
@@ -269,6 +271,7 @@ struct ws_client {
 	struct buf in;			/* received bytes not parsed yet */
 	struct ws_msg **queue;		/* ring of qcap entries */
 	size_t qcap, qhead, qlen, qoff; /* qoff: bytes of queue[qhead] already sent */
+	size_t qbytes;			/* the queued frames' bytes (shared ones too) */
 	uint32_t events;		/* registered epoll events */
 	int closing;			/* close frame queued: close the socket once flushed */
 	int close_ticks;		/* keepalive ticks spent closing */
@@ -293,7 +296,7 @@ struct ws_hub {
 	size_t npending;
 	struct ws_client *adopted;
 	struct ws_msg *topics, *topics_tail; /* topic frames, in order */
-	size_t ntopics;
+	size_t ntopics, topic_bytes;
 	/* hub thread only (and ws_hub_free() after the join) */
 	struct ws_msg *snapshot;
 	struct list_head clients; /* the open clients, newest first */
@@ -371,6 +374,7 @@ static void client_clear_queue(struct ws_client *c)
 		c->qlen--;
 	}
 	c->qoff = 0;
+	c->qbytes = 0;
 }
 
 /* Closes c's socket and moves it to the graveyard (freed after the current loop round). */
@@ -434,6 +438,7 @@ static void client_flush(struct ws_hub *hub, struct ws_client *c)
 		c->qoff += (size_t)n;
 		if (c->qoff < m->len)
 			continue;
+		c->qbytes -= m->len;
 		msg_unref(m);
 		c->qhead = (c->qhead + 1) % c->qcap;
 		c->qlen--;
@@ -460,6 +465,7 @@ static void client_send(struct ws_hub *hub, struct ws_client *c, struct ws_msg *
 	m->refs++;
 	c->queue[(c->qhead + c->qlen) % c->qcap] = m;
 	c->qlen++;
+	c->qbytes += m->len;
 	client_flush(hub, c);
 }
 
@@ -672,12 +678,15 @@ static int client_follows(const struct ws_client *c, uint64_t topic)
 	return 0;
 }
 
-/* Queues a best-effort frame to c unless its queue is half full (then counts it dropped). */
+/*
+ * Queues a best-effort frame to c unless its queue is half full or would pass
+ * optional_bytes (then counts it dropped): a journey frame can weigh 150 KB.
+ */
 static void client_send_optional(struct ws_hub *hub, struct ws_client *c, struct ws_msg *m)
 {
 	if (c->dead || c->closing)
 		return;
-	if (c->qlen * 2 >= c->qcap) {
+	if (c->qlen * 2 >= c->qcap || c->qbytes + m->len > hub->cfg.optional_bytes) {
 		metrics_inc(hub->m_topic_slow);
 		return;
 	}
@@ -773,7 +782,8 @@ int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, s
 	pthread_mutex_lock(&hub->lock);
 	if (hub->stopping) {
 		rc = ERR_UNAVAILABLE;
-	} else if (hub->ntopics >= hub->cfg.topic_backlog) {
+	} else if (hub->ntopics >= hub->cfg.topic_backlog ||
+		   hub->topic_bytes + len > hub->cfg.topic_backlog_bytes) {
 		metrics_inc(hub->m_topic_backlog);
 		rc = ERR_OVERLOADED;
 	} else {
@@ -781,6 +791,7 @@ int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, s
 		m->topic = topic;
 		msg_push(&hub->topics, &hub->topics_tail, m);
 		hub->ntopics++;
+		hub->topic_bytes += len;
 	}
 	pthread_mutex_unlock(&hub->lock);
 	if (rc == 0)
@@ -805,6 +816,7 @@ static int hub_take_work(struct ws_hub *hub)
 	topics = hub->topics;
 	hub->topics = hub->topics_tail = NULL;
 	hub->ntopics = 0;
+	hub->topic_bytes = 0;
 	adopted = hub->adopted;
 	hub->adopted = NULL;
 	stopping = hub->stopping;
@@ -948,6 +960,10 @@ static void hub_config(struct ws_hub *hub, const struct ws_hub_config *cfg)
 		hub->cfg.follow_max = WS_DEFAULT_FOLLOW;
 	if (!hub->cfg.topic_backlog)
 		hub->cfg.topic_backlog = WS_DEFAULT_BACKLOG;
+	if (!hub->cfg.topic_backlog_bytes)
+		hub->cfg.topic_backlog_bytes = WS_DEFAULT_BACKLOG_BYTES;
+	if (!hub->cfg.optional_bytes)
+		hub->cfg.optional_bytes = WS_DEFAULT_OPTIONAL_BYTES;
 }
 
 int ws_hub_new(const struct ws_hub_config *cfg, struct ws_hub **out)

@@ -31,10 +31,11 @@
  * and ignored. UTF-8 is never validated. Ping is answered with a pong of the same payload,
  * pong is noted, close is echoed and then the socket is closed.
  *
- * Memory per client: its queue (frames shared with the other clients) and an input buffer that
- * holds at most one incomplete frame (<= WS_MAX_HEADER + WS_MAX_MESSAGE) plus one 4 KiB read,
- * freed whenever it is empty: about 12 KiB at worst (with 64 KiB messages it was 68 KB), on
- * top of about 40 KB measured for a connected client that has sent nothing.
+ * Memory per client: its queue (frames shared with the other clients, and its own best-effort
+ * frames within optional_bytes) and an input buffer that holds at most one incomplete frame (<=
+ * WS_MAX_HEADER + WS_MAX_MESSAGE) plus one 4 KiB read, freed whenever it is empty: about 12 KiB
+ * at worst (with 64 KiB messages it was 68 KB), on top of about 40 KB measured for a connected
+ * client that has sent nothing.
  *
  * Keepalive: every ping_interval_ms the hub pings each client; a client that has not answered
  * the previous ping by the next tick is dropped (reason="timeout").
@@ -42,9 +43,13 @@
  * Topics (the review journeys, journey.h). Besides the snapshot that every client gets, a
  * frame can be published to one topic (a 64-bit key): only the clients that follow it get it.
  * A client follows at most ws_hub_config.follow_max topics (default 32; following one more
- * forgets the oldest). Topic frames are best-effort: a client whose queue is half full skips
- * them (the snapshot keeps the other half), and at most topic_backlog frames wait for the hub
- * thread (more are dropped); both count in ws_topic_frames_dropped_total{reason="slow|backlog"}.
+ * forgets the oldest). Topic frames are best-effort: a client whose queue is half full, or
+ * would hold more than optional_bytes (256 KiB) with the frame, skips them (the snapshot keeps
+ * the rest), and at most topic_backlog frames and topic_backlog_bytes (16 MiB) wait for the
+ * hub thread (more are dropped); both count in
+ * ws_topic_frames_dropped_total{reason="slow|backlog"}. A journey frame can weigh some 150 KB
+ * (16 steps whose 1 KiB responses are control characters, each written as \u00XX): the bytes
+ * bound a client's private frames (ws_hub_send_text() copies) and the backlog, not the count.
  * A client says what it follows in its own text messages: each complete, unfragmented text
  * message is handed to ws_hub_config.on_text on the hub thread, which may call
  * ws_hub_follow(), ws_hub_unfollow() and ws_hub_send_text() for that client.
@@ -185,8 +190,11 @@ struct ws_hub_config {
 	struct metrics *metrics;    /* NULL = metrics_default() */
 	ws_text_fn on_text;	    /* NULL: client messages are ignored */
 	void *text_arg;
-	size_t follow_max;    /* topics one client follows at most; 0 = 32 */
-	size_t topic_backlog; /* topic frames waiting for the hub thread at most; 0 = 4096 */
+	size_t follow_max;	    /* topics one client follows at most; 0 = 32 */
+	size_t topic_backlog;	    /* topic frames waiting for the hub thread at most; 0 = 4096 */
+	size_t topic_backlog_bytes; /* and their bytes at most; 0 = 16 MiB */
+	size_t optional_bytes;	    /* a best-effort frame is queued only while the queue stays
+				* within this many bytes; 0 = 256 KiB */
 };
 
 /*

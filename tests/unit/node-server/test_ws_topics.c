@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/metrics.h"
 #include "../../../services/node-server/ws.h"
 
@@ -216,6 +217,67 @@ Test(ws_topics, slow_client_skips_topic_frames_and_keeps_the_snapshot)
 	close(a);
 	free(payload);
 	buf_release(&f);
+	metrics_free(reg);
+}
+
+/*
+ * Best-effort frames are bounded in bytes too: a client that does not read skips a topic
+ * frame that would take its queue past optional_bytes, though the queue is far from half full
+ * in frames (a journey frame can weigh 150 KB).
+ */
+Test(ws_topics, slow_client_skips_frames_past_the_byte_bound)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub_config cfg = { .ping_interval_ms = -1,
+				     .metrics = reg,
+				     .queue_frames = 64,
+				     .on_text = on_text,
+				     .optional_bytes = 200000 };
+	struct ws_hub *hub;
+	size_t big = 150000, i;
+	char *payload = malloc(big);
+	struct buf f;
+	int a;
+
+	cr_assert_eq(ws_hub_new(&cfg, &hub), 0);
+	a = client(hub, 4096);
+	cr_assert_not_null(payload);
+	memset(payload, 'x', big);
+	buf_init(&f, BUF_NOCAP);
+	send_text(a, "f5");
+	read_frame(a, &f);
+	/* a does not read: the first frame waits, half sent; the second would pass 200000 bytes */
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(ws_hub_publish_topic(hub, 5, payload, big), 0);
+	for (i = 0; i < 300 && has_sample(reg, "ws_topic_frames_dropped_total{reason=\"slow\"} 0");
+	     i++)
+		usleep(10000);
+	cr_assert(!has_sample(reg, "ws_topic_frames_dropped_total{reason=\"slow\"} 0"),
+		  "a frame past the byte bound was skipped");
+	cr_assert_eq(ws_hub_clients(hub), 1, "the client is not dropped");
+	ws_hub_free(hub);
+	close(a);
+	free(payload);
+	buf_release(&f);
+	metrics_free(reg);
+}
+
+/* The frames waiting for the hub thread are bounded in bytes: past them a publish is refused. */
+Test(ws_topics, topic_backlog_is_bounded_in_bytes)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub_config cfg = { .ping_interval_ms = -1,
+				     .metrics = reg,
+				     .topic_backlog_bytes = 100 };
+	struct ws_hub *hub;
+	char payload[200];
+
+	memset(payload, 'x', sizeof(payload));
+	cr_assert_eq(ws_hub_new(&cfg, &hub), 0);
+	cr_expect_eq(ws_hub_publish_topic(hub, 5, payload, sizeof(payload)), ERR_OVERLOADED);
+	cr_expect(has_sample(reg, "ws_topic_frames_dropped_total{reason=\"backlog\"} 1"));
+	cr_expect_eq(ws_hub_publish_topic(hub, 5, payload, 50), 0);
+	ws_hub_free(hub);
 	metrics_free(reg);
 }
 
