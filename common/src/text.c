@@ -262,6 +262,7 @@ int text_json_stringn(struct buf *out, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, start = 0, k;
 	int rc = buf_appendc(out, '"');
+	char e;
 
 	while (rc == 0 && i < n) {
 		unsigned char c = p[i];
@@ -272,8 +273,8 @@ int text_json_stringn(struct buf *out, const char *s, size_t n)
 			continue;
 		}
 		rc = buf_append(out, p + start, i - start);
-		if (rc == 0 && short_escape(c))
-			rc = buf_appendf(out, "\\%c", short_escape(c));
+		if (rc == 0 && (e = short_escape(c)) != 0)
+			rc = buf_appendf(out, "\\%c", e);
 		else if (rc == 0)
 			rc = buf_appendf(out, "\\u%04x", c);
 		start = ++i;

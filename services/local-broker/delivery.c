@@ -256,6 +256,8 @@ int delivery_check_room(const struct ce_event *ev)
 {
 	size_t i, own = ev->n_ext;
 
+	if (own <= DELIVERY_OWN_EXTENSIONS_MAX)
+		return 0; /* every event but a huge one: no lookups on the ingress path */
 	for (i = 0; i < ARRAY_SIZE(broker_extensions); i++)
 		if (ce_ext_find(ev, broker_extensions[i]))
 			own--;
