@@ -771,9 +771,64 @@ static enum MHD_Result on_body(struct http_conn *c, enum conn_state s, const cha
 
 /* ---- CONN_HANDLER ------------------------------------------------------------------------- */
 
+/* Runs the route's handler with the request's span current; returns what it returned. */
+static int call_handler(struct http_conn *c)
+{
+	int rc;
+
+	trace_span_enter(c->span);
+	rc = c->match.route->handler(&c->req);
+	trace_span_exit(c->span); /* unless http_suspend() already did */
+	return rc;
+}
+
+/* A handler failed (rc < 0) without answering: the answer comes from its code. */
+static void answer_failure(struct http_conn *c, int rc)
+{
+	if (rc >= 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (c->resp == RESP_NONE)
+		(void)resp_error(c, rc, "the request failed");
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* A thread of srv->blocking: the handler of a ROUTE_BLOCKING request, unless the stop
+ * answered it already (RESP_FORCED). */
+static void run_blocking(struct workpool_job *job)
+{
+	struct http_conn *c = list_entry(job, struct http_conn, job);
+	int forced;
+
+	pthread_mutex_lock(&c->lock);
+	forced = c->resp == RESP_FORCED;
+	pthread_mutex_unlock(&c->lock);
+	if (!forced)
+		answer_failure(c, call_handler(c));
+	http_resume(&c->req);
+}
+
+/* Hands a ROUTE_BLOCKING request to srv->blocking (CONN_HANDLER -> SUSPENDED), or answers
+ * 503 when too many wait already; then parks it as for http_suspend(). */
+static enum MHD_Result hand_off(struct http_conn *c)
+{
+	int rc;
+
+	(void)http_suspend(&c->req);
+	c->job.run = run_blocking;
+	rc = workpool_submit(c->srv->blocking, &c->job);
+	if (rc) { /* resumed at once: what http_resume() does, but libmicrohttpd's ref remains */
+		pthread_mutex_lock(&c->lock);
+		(void)resp_error(c, rc, "too many requests are waiting for a worker thread");
+		conn_to(c, CONN_RESUMED);
+		c->refs--; /* http_suspend()'s */
+		pthread_mutex_unlock(&c->lock);
+	}
+	return park(c);
+}
+
 static enum MHD_Result run_handler(struct http_conn *c)
 {
-	enum conn_state s;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -781,18 +836,12 @@ static enum MHD_Result run_handler(struct http_conn *c)
 	pthread_mutex_unlock(&c->lock);
 	c->req.body = c->body.data;
 	c->req.body_len = c->body.len;
-	trace_span_enter(c->span);
-	rc = c->match.route->handler(&c->req);
-	trace_span_exit(c->span); /* unless http_suspend() already did */
-	s = atomic_load(&c->state);
-	if (s != CONN_HANDLER) /* suspended, perhaps resumed already */
+	if ((c->flags & ROUTE_BLOCKING) && c->srv->blocking)
+		return hand_off(c);
+	rc = call_handler(c);
+	if (atomic_load(&c->state) != CONN_HANDLER) /* suspended, perhaps resumed already */
 		return park(c);
-	if (rc < 0) {
-		pthread_mutex_lock(&c->lock);
-		if (c->resp == RESP_NONE)
-			(void)resp_error(c, rc, "the request failed");
-		pthread_mutex_unlock(&c->lock);
-	}
+	answer_failure(c, rc);
 	return queue_stored(c);
 }
 
@@ -956,6 +1005,10 @@ static void config_defaults(struct http_server_config *cfg)
 
 	if (cfg->threads == 0)
 		cfg->threads = cpus > 0 ? (unsigned)cpus : 1;
+	if (cfg->blocking_threads == 0)
+		cfg->blocking_threads = 16;
+	if (cfg->blocking_queue == 0)
+		cfg->blocking_queue = 1024;
 	if (cfg->max_body == 0)
 		cfg->max_body = HTTP_DEFAULT_MAX_BODY;
 	if (cfg->shutdown_grace_ms <= 0)
@@ -977,6 +1030,14 @@ static void config_defaults(struct http_server_config *cfg)
 		cfg->service = "http";
 }
 
+static int has_blocking_routes(const struct http_server_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (cfg->routes[i].flags & ROUTE_BLOCKING)
+			return 1;
+	return 0;
+}
+
 int http_server_start(const struct http_server_config *cfg, struct http_server **out)
 {
 	struct http_server *srv = xcalloc(1, sizeof(*srv));
@@ -989,6 +1050,10 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	config_defaults(&srv->cfg);
 	pthread_mutex_init(&srv->lock, NULL);
 	list_init(&srv->parked);
+	if (has_blocking_routes(&srv->cfg) &&
+	    workpool_start(srv->cfg.service, srv->cfg.blocking_threads, srv->cfg.blocking_queue,
+			   &srv->blocking) != 0)
+		goto fail;
 	if (srv->cfg.bind) {
 		if (parse_bind(srv->cfg.bind, cfg->port, &ss) != 0) {
 			log_error("http: bad bind address '%s'", srv->cfg.bind);
@@ -1007,12 +1072,14 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? (int)di->port : cfg->port;
-	log_info("http: %s listening on port %d with %u threads", srv->cfg.service, srv->port,
-		 srv->cfg.threads);
+	log_info("http: %s listening on port %d with %u threads (%u for blocking handlers)",
+		 srv->cfg.service, srv->port, srv->cfg.threads,
+		 srv->blocking ? srv->cfg.blocking_threads : 0);
 	dlapi_start_preloads(); /* now that our threads exist (dlapi.h: why) */
 	*out = srv;
 	return 0;
 fail:
+	workpool_stop(srv->blocking);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return ERR_INTERNAL;
@@ -1052,6 +1119,7 @@ void http_server_stop(struct http_server *srv)
 		log_warn("http: answered %zu suspended requests with 503", forced);
 	wait_idle(srv, t0 + srv->cfg.shutdown_grace_ms + DRAIN_AFTER_503_MS);
 	MHD_stop_daemon(srv->d);
+	workpool_stop(srv->blocking); /* what is queued was answered 503: it is not run */
 	assert(list_empty(&srv->parked));
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -22,7 +22,7 @@
  *       v                                                                      |
  *   CONN_HANDLER --(handler returned, answered)------------------------------->+
  *       |                                                                      |
- *       | http_suspend()                                                       |
+ *       | http_suspend(), or handed to the blocking pool (ROUTE_BLOCKING)      |
  *       v                                                                      v
  *   CONN_SUSPENDED --(handler returned)--> CONN_PARKED                    CONN_QUEUED
  *       |                                     |                                ^
@@ -32,6 +32,11 @@
  *   CONN_RESUMED <----------------------------+                                |
  *       |                                                                      |
  *       +--(on_access queues the stored response)----------------------------->+
+ *
+ *   A ROUTE_BLOCKING request takes the suspended path without its handler knowing: on its MHD
+ *   thread run_handler() suspends it and queues it for srv->blocking; a pool thread runs the
+ *   handler, stores its answer and calls http_resume(). A request the stop answered with 503
+ *   before a pool thread took it is not run at all.
  *
  *   on_completed (the response went out, or the client or the daemon went away) moves every
  *   state on an MHD thread (HEADERS, BODY, DISCARD, PARKED, RESUMED, QUEUED) to CONN_DONE.
@@ -65,6 +70,7 @@
 #include "common/http.h"
 #include "common/list.h"
 #include "common/route.h"
+#include "common/workpool.h"
 
 enum conn_state {
 	CONN_HEADERS,	/* on_uri ran; the first on_access will route */
@@ -103,10 +109,11 @@ struct http_server {
 	struct MHD_Daemon *d;
 	int port;
 	pthread_mutex_t lock;
-	struct list_head parked; /* MHD-suspended requests (http_conn.node), under lock */
-	int stopping;		 /* under lock: no more parking */
-	atomic_int draining;	 /* responses carry Connection: close */
-	atomic_long active;	 /* requests between on_uri and on_completed */
+	struct list_head parked;   /* MHD-suspended requests (http_conn.node), under lock */
+	int stopping;		   /* under lock: no more parking */
+	atomic_int draining;	   /* responses carry Connection: close */
+	atomic_long active;	   /* requests between on_uri and on_completed */
+	struct workpool *blocking; /* runs ROUTE_BLOCKING handlers; NULL when the table has none */
 };
 
 struct http_conn {
@@ -140,7 +147,8 @@ struct http_conn {
 	void *rarg;
 	struct header_list out; /* response headers: another thread may add them (http.h) */
 	struct http_upgrade *upgrade;
-	struct list_head node; /* on srv->parked */
+	struct list_head node;	 /* on srv->parked */
+	struct workpool_job job; /* a ROUTE_BLOCKING handler waiting for srv->blocking */
 };
 
 /* The struct http_conn of a request. */

@@ -90,11 +90,11 @@ static int reviews_delete(struct http_request *req)
 }
 
 static const struct route routes[] = {
-	{ "GET", "/books", books_list, 0, 0 },
-	{ "GET", "/books/{id}", books_get, 0, 0 },
-	{ "GET", "/reviews", reviews_list, 0, 0 },
-	{ "POST", "/reviews", reviews_create, REVIEW_MAX_BODY, ROUTE_JSON },
-	{ "DELETE", "/reviews/{id}", reviews_delete, 0, 0 },
+	{ "GET", "/books", books_list, 0, ROUTE_BLOCKING },
+	{ "GET", "/books/{id}", books_get, 0, ROUTE_BLOCKING },
+	{ "GET", "/reviews", reviews_list, 0, ROUTE_BLOCKING },
+	{ "POST", "/reviews", reviews_create, REVIEW_MAX_BODY, ROUTE_JSON | ROUTE_BLOCKING },
+	{ "DELETE", "/reviews/{id}", reviews_delete, 0, ROUTE_BLOCKING },
 };
 const struct route *handlers_routes(size_t *n)
 {

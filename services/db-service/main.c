@@ -36,7 +36,8 @@ static const struct config_var vars[] = {
 	{ "DB_POOL_SIZE", CONFIG_INT, offsetof(struct db_config, pool_size), "8", 1, 256, NULL,
 	  "most PostgreSQL connections at once" },
 	{ "HTTP_THREADS", CONFIG_INT, offsetof(struct db_config, threads), "32", 1, 256, NULL,
-	  "HTTP worker threads (handlers block on the database)" },
+	  "threads the handlers run on (they block on the database); probes and /metrics are "
+	  "answered on others, one per CPU" },
 	{ "INSERT_BATCH_MAX", CONFIG_INT, offsetof(struct db_config, insert_batch_max), "64", 1,
 	  1000, NULL, "most concurrent review inserts per statement (1 = one statement each)" },
 	{ "INSERT_QUEUE_MAX", CONFIG_INT, offsetof(struct db_config, insert_queue_max), "1024", 1,
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
 	http.routes = handlers_routes(&http.nroutes);
 	http.ctx = store;
 	http.ready = handlers_ready;
-	http.threads = (unsigned)cfg.threads;
+	http.blocking_threads = (unsigned)cfg.threads;
 	if (http_server_start(&http, &srv) != 0) {
 		rc = 1;
 		goto stop;

@@ -155,14 +155,26 @@ static int connect_slot(struct store *s, PGconn **out, struct buf *msg)
 	return *out ? 0 : ERR_UNAVAILABLE;
 }
 
-/* Checks a connection out. *reused tells whether it served an earlier operation. */
-static int checkout(struct store *s, PGconn **out, int *reused, struct buf *msg)
+/* How store_run() runs an operation. */
+enum run_flags {
+	RUN_REPEATABLE = 1 << 0, /* safe to run twice: see store.h for when it is */
+	RUN_NOW = 1 << 1,	 /* no waiting for a slot: every one busy is ERR_OVERLOADED */
+};
+
+/*
+ * Checks a connection out, waiting up to CHECKOUT_WAIT_MS for a slot unless RUN_NOW. *reused
+ * tells whether it served an earlier operation.
+ */
+static int checkout(struct store *s, unsigned flags, PGconn **out, int *reused, struct buf *msg)
 {
 	PGconn *c = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = wait_slot(s);
+	if (!(flags & RUN_NOW))
+		rc = wait_slot(s);
+	else
+		rc = s->nidle == 0 && s->busy >= s->size ? ERR_OVERLOADED : 0;
 	if (rc == 0) {
 		s->busy++;
 		if (s->nidle > 0)
@@ -203,7 +215,7 @@ static void checkin(struct store *s, PGconn *c)
 typedef int (*store_op_fn)(PGconn *c, void *arg, struct buf *msg);
 
 /* Runs op on a pooled connection; see store.h for when it runs a second time. */
-static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable, struct buf *msg)
+static int store_run(struct store *s, store_op_fn op, void *arg, unsigned flags, struct buf *msg)
 {
 	size_t mark = msg->len;
 
@@ -211,12 +223,12 @@ static int store_run(struct store *s, store_op_fn op, void *arg, int repeatable,
 		PGconn *c;
 		int reused, rc;
 
-		rc = checkout(s, &c, &reused, msg);
+		rc = checkout(s, flags, &c, &reused, msg);
 		if (rc)
 			return rc;
 		rc = op(c, arg, msg);
 		checkin(s, c);
-		if (!repeatable || attempt > 0 ||
+		if (!(flags & RUN_REPEATABLE) || attempt > 0 ||
 		    !(rc == ERR_CONFLICT || (rc == ERR_UNAVAILABLE && reused)))
 			return rc;
 		log_info(rc == ERR_CONFLICT
@@ -241,7 +253,7 @@ static int migrate_op(PGconn *c, void *arg, struct buf *msg)
 int store_migrate(struct store *s, struct buf *msg)
 {
 	int applied = 0;
-	int rc = store_run(s, migrate_op, &applied, 1, msg);
+	int rc = store_run(s, migrate_op, &applied, RUN_REPEATABLE, msg);
 
 	if (rc)
 		return rc;
@@ -254,13 +266,13 @@ int store_migrate(struct store *s, struct buf *msg)
 }
 
 /* Runs op once the schema is in place. */
-static int store_serve(struct store *s, store_op_fn op, void *arg, int repeatable, struct buf *msg)
+static int store_serve(struct store *s, store_op_fn op, void *arg, unsigned flags, struct buf *msg)
 {
 	if (!store_migrated(s)) {
 		buf_appends(msg, "the database schema is not ready yet");
 		return ERR_UNAVAILABLE;
 	}
-	return store_run(s, op, arg, repeatable, msg);
+	return store_run(s, op, arg, flags, msg);
 }
 
 static int ping_op(PGconn *c, void *arg, struct buf *msg)
@@ -279,12 +291,14 @@ int store_ready(struct store *s, struct buf *reason)
 		return -1;
 	}
 	buf_init(&msg, 1024);
-	rc = store_run(s, ping_op, NULL, 1, &msg);
-	if (rc) {
-		pthread_mutex_lock(&s->mu);
+	/* On libmicrohttpd's thread (http.h): every connection at work is busy, not down. */
+	rc = store_run(s, ping_op, NULL, RUN_REPEATABLE | RUN_NOW, &msg);
+	pthread_mutex_lock(&s->mu);
+	if (rc == ERR_OVERLOADED)
+		rc = s->down_reason[0] ? ERR_UNAVAILABLE : 0;
+	if (rc)
 		buf_appendf(reason, "database: %s", s->down_reason[0] ? s->down_reason : msg.data);
-		pthread_mutex_unlock(&s->mu);
-	}
+	pthread_mutex_unlock(&s->mu);
 	buf_release(&msg);
 	return rc ? -1 : 0;
 }
@@ -377,7 +391,7 @@ int store_books_list(struct store *s, json_t **out, struct buf *msg)
 {
 	struct query_op q = { .sql = "SELECT " BOOK_COLS " FROM books ORDER BY id",
 			      .names = book_names };
-	int rc = store_serve(s, query_op, &q, 1, msg);
+	int rc = store_serve(s, query_op, &q, RUN_REPEATABLE, msg);
 
 	*out = q.out;
 	return rc;
@@ -396,7 +410,7 @@ int store_book_get(struct store *s, long long id, json_t **out, struct buf *msg)
 	int rc;
 
 	snprintf(idtext, sizeof(idtext), "%lld", id);
-	rc = store_serve(s, query_op, &q, 1, msg);
+	rc = store_serve(s, query_op, &q, RUN_REPEATABLE, msg);
 	*out = q.out;
 	return rc;
 }
@@ -413,7 +427,7 @@ int store_reviews_list(struct store *s, int limit, json_t **out, struct buf *msg
 	int rc;
 
 	snprintf(lim, sizeof(lim), "%d", limit);
-	rc = store_serve(s, query_op, &q, 1, msg);
+	rc = store_serve(s, query_op, &q, RUN_REPEATABLE, msg);
 	*out = q.out;
 	return rc;
 }
@@ -508,7 +522,7 @@ static void insert_one(struct store *s, struct insert_req *r)
 {
 	struct insert_op op = { .in = r->in };
 
-	r->rc = store_serve(s, insert_op, &op, r->in->event_id != NULL, &r->msg);
+	r->rc = store_serve(s, insert_op, &op, r->in->event_id ? RUN_REPEATABLE : 0, &r->msg);
 	r->row = op.row;
 	r->created = op.created;
 }
@@ -803,5 +817,5 @@ int store_review_delete(struct store *s, long long id, struct buf *msg)
 	const char *params[1] = { idtext };
 
 	snprintf(idtext, sizeof(idtext), "%lld", id);
-	return store_serve(s, delete_op, (void *)params, 1, msg);
+	return store_serve(s, delete_op, (void *)params, RUN_REPEATABLE, msg);
 }

@@ -51,7 +51,11 @@ int store_migrate(struct store *s, struct buf *msg);
 /* Whether the schema has been applied. */
 int store_migrated(struct store *s);
 
-/* For GET /readyz: 0 if migrated and a query succeeds now; else -1 with the reason. */
+/*
+ * For GET /readyz, on a libmicrohttpd thread (http.h), so it never waits for a connection: 0
+ * if migrated and a query succeeds now, or every connection is at work and the last connect
+ * succeeded (busy is not down); else -1 with the reason.
+ */
 int store_ready(struct store *s, struct buf *reason);
 
 int store_books_list(struct store *s, json_t **out, struct buf *msg);

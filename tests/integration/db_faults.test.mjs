@@ -199,3 +199,40 @@ test('a serialization failure is run once more; a second one is 409 "try again",
 	assert.equal(JSON.parse(r.text).content, `rolled back once ${id}`);
 	await stop(s);
 });
+
+// A table lock held elsewhere (a migration, a VACUUM FULL, a long transaction) holds every
+// handler that reads the table. The kubelet's probes (one second each) and Prometheus must still
+// be answered: the handlers wait on the blocking pool, not on libmicrohttpd's threads, and
+// /readyz does not wait for a connection (every one at work is busy, not down). Before, with as
+// many waiting requests as HTTP_THREADS, /healthz itself waited until the lock went (here,
+// until the client gave up), and /readyz waited 10 s for a connection, then said 503.
+test('handlers waiting on a lock leave /healthz, /readyz and /metrics answering', { skip }, async (t) => {
+	const s = await startServer(binPath('db-service'), {
+		env: { DATABASE_URL: pg.url, LOG_LEVEL: 'info', HTTP_THREADS: '3', DB_POOL_SIZE: '3' },
+		readyPath: '/readyz',
+	});
+	servers.add(s);
+	const holder = await pg.session();
+	t.after(() => holder.close());
+	await holder.run('BEGIN; LOCK TABLE book_reviews IN ACCESS EXCLUSIVE MODE');
+	let answered = 0;
+	const held = Array.from({ length: 3 }, () => call(`${s.url}/reviews`)
+		.then((r) => { answered++; return r; }));
+	await waitFor(async () => Number((await pg.query(`SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'db-service' AND wait_event_type = 'Lock'`))[0][0]) === 3,
+	{ timeoutMs: 10000, intervalMs: 50, what: 'three db-service queries waiting on the lock' });
+
+	const health = await call(`${s.url}/healthz`);
+	assert.equal(health.status, 200, health.text);
+	const ready = await call(`${s.url}/readyz`);
+	assert.equal(ready.status, 200, `busy is not down: ${ready.text}`);
+	const metrics = await call(`${s.url}/metrics`);
+	assert.equal(metrics.status, 200);
+	assert.match(metrics.text, /^http_server_active_requests [1-9]/m, 'the waiting requests are counted');
+	assert.equal(answered, 0, 'the three requests still wait on the lock');
+
+	await holder.run('COMMIT');
+	const results = await Promise.all(held);
+	assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
+	await stop(s);
+});

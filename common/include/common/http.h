@@ -14,7 +14,10 @@
  *
  *	return http_fail(req, ERR_NOT_FOUND, "no book with id %s", id);
  *
- * Handlers. A handler runs on one of the server's pool threads. It either responds
+ * Handlers. A handler runs on one of the server's pool threads (libmicrohttpd's), or for a
+ * ROUTE_BLOCKING route on one of the blocking pool's (workpool.h), started when the table has
+ * such a route: the pool threads then only route, read bodies and answer the built-in routes,
+ * which therefore answer while every blocking handler waits. A handler either responds
  * (http_respond*, http_fail) and returns 0 (or the negative code http_fail returned), or
  * calls http_suspend() and returns 0; then any thread may later respond and call
  * http_resume(). A handler that returns 0 without responding or suspending gets a 500.
@@ -169,7 +172,9 @@ void http_upgrade_close(struct http_upgrade *up);
 
 /*
  * Readiness callback for GET /readyz: return 0 when ready, else a negative value and append
- * a short reason ("postgres: connection refused") to reason.
+ * a short reason ("postgres: connection refused") to reason. It runs on a libmicrohttpd
+ * thread, so it must answer at once from what it knows (never wait for a busy resource): a
+ * probe that waits behind the handlers fails the kubelet's timeout.
  */
 typedef int (*http_ready_fn)(void *ctx, struct buf *reason);
 
@@ -201,6 +206,9 @@ struct http_server_config {
 	void *ctx;		       /* handed to handlers as req->ctx */
 	http_ready_fn ready;	       /* NULL = always ready */
 	unsigned threads;	       /* pool threads; 0 = number of CPUs */
+	unsigned blocking_threads;     /* threads for ROUTE_BLOCKING handlers; 0 = 16 */
+	size_t blocking_queue;	       /* most such requests waiting for one; 0 = 1024;
+					  more: 503 overloaded */
 	size_t max_body;	       /* default body cap; 0 = HTTP_DEFAULT_MAX_BODY */
 	int cors;		       /* answer CORS preflights, add Access-Control-Allow-Origin */
 	long long shutdown_grace_ms;   /* in-flight requests get this long on stop; 0 = 10000 */

@@ -33,6 +33,13 @@ enum route_flags {
 	ROUTE_JSON = 1 << 0,
 	/* Not logged in the access log at level info (health probes and the like). */
 	ROUTE_QUIET = 1 << 1,
+	/*
+	 * The handler blocks (on a database): it runs on the server's blocking pool
+	 * (http_server_config.blocking_threads), never on a libmicrohttpd thread, so the probes,
+	 * /metrics and the other routes answer while every handler waits. It must not call
+	 * http_suspend().
+	 */
+	ROUTE_BLOCKING = 1 << 2,
 };
 
 struct route {

@@ -26,6 +26,8 @@
 #include "common/http.h"
 #include "common/http_check.h"
 #include "common/log.h"
+#include "common/trace.h"
+#include "common/workpool.h"
 #include "common/xalloc.h"
 
 #define DEADLINE_MS 10000
@@ -548,6 +550,172 @@ Test(http_stop, a_busy_server_stops_every_time, .timeout = 120)
 		}
 	}
 	cr_expect_geq(served, 20 * STOP_ROUNDS);
+}
+
+/* ---- ROUTE_BLOCKING handlers on the blocking pool ----------------------------------------- */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered, release;
+	int span_current; /* every handler found its request's span current */
+} b;
+
+static int h_block(struct http_request *req)
+{
+	pthread_mutex_lock(&b.mu);
+	b.entered++;
+	b.span_current &= trace_current() == req->span;
+	pthread_cond_broadcast(&b.cv);
+	while (!b.release)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	return http_respond(req, 200, "text/plain", "done", 4);
+}
+
+static int h_block_fails(struct http_request *req)
+{
+	return http_fail(req, ERR_CONFLICT, "blocked and said no");
+}
+
+static const struct route blocking_routes[] = {
+	{ "GET", "/block", h_block, 0, ROUTE_BLOCKING },
+	{ "GET", "/block-fails", h_block_fails, 0, ROUTE_BLOCKING },
+};
+
+/* One MHD thread, and blocking_threads / blocking_queue as asked. */
+static struct http_server *start_blocking(unsigned nthreads, size_t queue)
+{
+	struct http_server_config cfg = {
+		.bind = "127.0.0.1",
+		.service = "test",
+		.routes = blocking_routes,
+		.nroutes = ARRAY_SIZE(blocking_routes),
+		.ready = ready_no,
+		.threads = 1,
+		.blocking_threads = nthreads,
+		.blocking_queue = queue,
+		.shutdown_grace_ms = 300,
+	};
+	struct http_server *s = NULL;
+
+	memset(&b, 0, sizeof(b));
+	b.span_current = 1;
+	pthread_mutex_init(&b.mu, NULL);
+	pthread_cond_init(&b.cv, NULL);
+	cr_assert_eq(http_server_start(&cfg, &s), 0);
+	return s;
+}
+
+/* Waits until n handlers have entered h_block. */
+static void wait_entered(int n)
+{
+	long long deadline = clock_mono_ms() + DEADLINE_MS;
+
+	pthread_mutex_lock(&b.mu);
+	while (b.entered < n) {
+		long long at = clock_mono_ms() + 5;
+		struct timespec ts = { .tv_sec = at / 1000, .tv_nsec = at % 1000 * 1000000 };
+
+		cr_assert_lt(clock_mono_ms(), deadline, "%d of %d handlers entered", b.entered, n);
+		pthread_cond_timedwait(&b.cv, &b.mu, &ts);
+	}
+	pthread_mutex_unlock(&b.mu);
+}
+
+static void release_blocked(void)
+{
+	pthread_mutex_lock(&b.mu);
+	b.release = 1;
+	pthread_cond_broadcast(&b.cv);
+	pthread_mutex_unlock(&b.mu);
+}
+
+static int send_get(int p, const char *path)
+{
+	char req[128];
+	int fd = dial(p);
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", path);
+	send_all(fd, req, strlen(req));
+	return fd;
+}
+
+static int answer_status(int fd, const char *body)
+{
+	char *r = read_all(fd);
+	int st = status_of(r);
+
+	close(fd);
+	if (body)
+		cr_assert_str_eq(body_of(r), body, "%s", r);
+	free(r);
+	return st;
+}
+
+/*
+ * Three handlers block on one libmicrohttpd thread's server: the probes, /metrics and a
+ * failing blocking route still answer before any of them is let go. Run on the MHD thread,
+ * the first handler would hold the only thread and every probe would wait (10 s, then fail).
+ */
+Test(http_blocking, probes_answer_while_every_handler_waits, .timeout = 60)
+{
+	struct http_server *s = start_blocking(4, 0);
+	int p = http_server_port(s), fds[3];
+
+	for (int i = 0; i < 3; i++)
+		fds[i] = send_get(p, "/block");
+	wait_entered(3);
+	cr_assert_eq(answer_status(send_get(p, "/healthz"), "{\"status\":\"ok\"}"), 200);
+	cr_assert_eq(answer_status(send_get(p, "/readyz"), NULL), 503);
+	cr_assert_eq(answer_status(send_get(p, "/metrics"), NULL), 200);
+	cr_assert_eq(answer_status(send_get(p, "/block-fails"), NULL), 409);
+	pthread_mutex_lock(&b.mu);
+	cr_assert_eq(b.entered, 3, "nothing was let go yet");
+	pthread_mutex_unlock(&b.mu);
+	release_blocked();
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(answer_status(fds[i], "done"), 200);
+	cr_assert(b.span_current, "the SERVER span is current on the pool thread");
+	http_server_stop(s);
+}
+
+/*
+ * One blocking thread and room for one waiting request: the third is 503 overloaded with
+ * Retry-After. Then the stop answers both held requests 503, and the one still queued never
+ * runs its handler.
+ */
+static void *stopper(void *arg)
+{
+	http_server_stop(arg);
+	return NULL;
+}
+
+Test(http_blocking, a_full_queue_is_503_and_the_stop_runs_nothing_queued, .timeout = 60)
+{
+	struct http_server *s = start_blocking(1, 1);
+	int p = http_server_port(s), running, queued;
+	long long deadline = clock_mono_ms() + DEADLINE_MS;
+	pthread_t th;
+	char *r;
+
+	running = send_get(p, "/block");
+	wait_entered(1);
+	queued = send_get(p, "/block");
+	while (workpool_queued(s->blocking) < 1)
+		cr_assert_lt(clock_mono_ms(), deadline, "the second request never queued");
+	r = exchange(p, "GET /block HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+	cr_assert_eq(status_of(r), 503, "%s", r);
+	cr_assert_not_null(strstr(r, "Retry-After: 1"), "%s", r);
+	cr_assert_not_null(strstr(body_of(r), "\"error\":\"overloaded\""), "%s", r);
+	free(r);
+	/* The stop: grace 300 ms, 503 to both, then it waits for the running handler. */
+	cr_assert_eq(pthread_create(&th, NULL, stopper, s), 0);
+	cr_assert_eq(answer_status(running, NULL), 503);
+	cr_assert_eq(answer_status(queued, NULL), 503);
+	release_blocked();
+	pthread_join(th, NULL);
+	cr_assert_eq(b.entered, 1, "the queued handler ran after the stop answered it");
 }
 
 /* ---- the lifecycle's transition table ----------------------------------------------------- */
