@@ -20,8 +20,8 @@ int ce_trace_set(struct ce_event *ev, const struct trace_context *ctx)
 	size_t n = trace_context_inject(ctx, &inj);
 	int rc;
 
-	if (n == 0)
-		return ERR_BAD_REQUEST;
+	if (n == 0) /* a local root (SDK off) has nothing to pass on */
+		return trace_context_valid(ctx) ? 0 : ERR_BAD_REQUEST;
 	rc = ce_set(ev, "traceparent", inj.traceparent);
 	if (rc == 0)
 		rc = ce_set(ev, "tracestate", n > 1 ? ctx->tracestate : NULL);

@@ -162,7 +162,7 @@ size_t trace_context_inject(const struct trace_context *ctx, struct trace_inject
 {
 	struct traceparent tp;
 
-	if (!trace_context_valid(ctx))
+	if (!trace_context_valid(ctx) || ctx->local)
 		return 0;
 	memcpy(tp.trace_id, ctx->trace_id, 16);
 	memcpy(tp.span_id, ctx->span_id, 8);
@@ -463,8 +463,11 @@ static void span_sample(struct trace_span *s, const struct trace_context *parent
 	struct provider *p = get_provider();
 
 	if (!p || p->cfg.disabled) {
-		/* no SDK: keep the parent's decision for the next hop */
-		s->ctx.flags = has_parent ? parent->flags & TRACE_FLAG_SAMPLED : 0;
+		/* no SDK: the parent's context unchanged, or a root that is not propagated */
+		if (has_parent)
+			s->ctx = *parent;
+		else
+			s->ctx.local = 1;
 		s->sampling = TRACE_SDK_OFF;
 		return;
 	}

@@ -27,7 +27,10 @@
  * ERR_NOT_FOUND when the event has no valid traceparent (*out zeroed).
  */
 int ce_trace_context(const struct ce_event *ev, struct trace_context *out);
-/* Sets the traceparent (and tracestate when non-empty) extensions of ev from ctx. */
+/*
+ * Sets the traceparent (and tracestate when non-empty) extensions of ev from ctx. A local root
+ * (SDK off, trace.h) sets nothing and returns 0; an invalid ctx is ERR_BAD_REQUEST.
+ */
 int ce_trace_set(struct ce_event *ev, const struct trace_context *ctx);
 /* Adds the cloudevents.* attributes of ev to span. */
 void ce_trace_attrs(struct trace_span *span, const struct ce_event *ev);

@@ -4,8 +4,12 @@
  * One tracer provider per process (global, like log.h): otlp_init() (otlp.h) configures it
  * from the OTEL_* environment and plugs in the exporter; tests may call trace_init() with an
  * explicit struct trace_config instead. trace_shutdown() flushes and frees it. Before
- * trace_init() (or with OTEL_SDK_DISABLED=true) spans are non-recording: they still get ids
- * and propagate their context, nothing is recorded or exported.
+ * trace_init() (or with OTEL_SDK_DISABLED=true) spans are non-recording and record or export
+ * nothing. As the OpenTelemetry API without an SDK, such a span under a parent is transparent:
+ * its context is the parent's (same span id, flags and tracestate), so the caller's context
+ * goes on unchanged. A root still gets ids, so that its log records can be told apart, but
+ * its context is local: trace_context_inject() writes nothing for it, and the next hop starts
+ * its own trace (flags 00 from here would make its parent-based sampler drop it).
  *
  * Context. struct trace_context is a value type (copy it freely): trace id, span id, flags,
  * the tracestate string (normalized, at most TRACESTATE_PROPAGATE chars) and is_remote.
@@ -51,6 +55,7 @@ struct trace_context {
 	uint8_t span_id[8];
 	uint8_t flags; /* TRACE_FLAG_SAMPLED */
 	int is_remote; /* extracted from a request (1) or created in this process (0) */
+	int local;     /* a root made with the SDK off: ids for the logs, never injected */
 	char tracestate[TRACESTATE_PROPAGATE + 1];
 };
 

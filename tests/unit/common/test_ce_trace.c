@@ -93,6 +93,10 @@ Test(ce_trace, produce_sets_the_extension_once_from_its_span)
 	struct trace_context parent, ext;
 	struct trace_span *span = NULL;
 
+	struct trace_config cfg;
+
+	trace_config_defaults(&cfg); /* the SDK on (no exporter): the span has its own id */
+	cr_assert_eq(trace_init(&cfg), 0);
 	cr_assert_eq(ce_set(ev, "traceparent", TP), 0);
 	cr_assert_eq(ce_trace_context(ev, &parent), 0);
 	cr_assert_eq(ce_trace_produce(ev, "bookstore-broker", &parent, &span), 0);
@@ -101,6 +105,23 @@ Test(ce_trace, produce_sets_the_extension_once_from_its_span)
 	cr_expect_eq(memcmp(ext.span_id, trace_span_context(span)->span_id, 8), 0,
 		     "the extension is the producer span's context");
 	cr_expect_neq(memcmp(ext.span_id, parent.span_id, 8), 0);
+	trace_span_end(span);
+	ce_event_free(ev);
+	trace_shutdown();
+}
+
+/* The SDK off: the producer span is transparent, so the extension is the parent's, unchanged. */
+Test(ce_trace, produce_with_the_sdk_off_passes_the_parent_on)
+{
+	struct ce_event *ev = event_new();
+	struct trace_context parent, ext;
+	struct trace_span *span = NULL;
+
+	cr_assert_eq(ce_set(ev, "traceparent", TP), 0);
+	cr_assert_eq(ce_trace_context(ev, &parent), 0);
+	cr_assert_eq(ce_trace_produce(ev, "bookstore-broker", &parent, &span), 0);
+	cr_assert_eq(ce_trace_context(ev, &ext), 0);
+	cr_expect_str_eq(ce_get(ev, "traceparent"), TP);
 	trace_span_end(span);
 	ce_event_free(ev);
 }

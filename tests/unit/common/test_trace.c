@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/ce.h"
+#include "common/ce_trace.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -249,6 +251,9 @@ Test(context, extract_precedence)
 	}
 }
 
+static void init_with(size_t max_attrs, size_t max_events, size_t queue, size_t batch,
+		      enum trace_sampler_kind kind);
+
 Test(context, inject)
 {
 	struct http_header in[] = { { "traceparent", TP(PID) }, { "tracestate", "a=1" } };
@@ -262,13 +267,56 @@ Test(context, inject)
 	cr_assert_str_eq(inj.headers[0].value, TP(PID));
 	cr_assert_str_eq(inj.headers[1].value, "a=1");
 	cr_assert_eq(trace_context_inject(&none, &inj), 0);
-	/* a child keeps the trace id and tracestate, with its own span id */
+	/* with the SDK on, a child keeps the trace id and tracestate, with its own span id */
+	init_with(128, 128, 16, 4, TRACE_SAMPLER_ALWAYS_ON);
 	trace_span_start("child", TRACE_SPAN_CLIENT, &c, &s);
 	cr_assert_eq(trace_context_inject(trace_span_context(s), &inj), 2);
 	cr_assert_eq(strncmp(inj.headers[0].value, "00-" TID "-", 36), 0);
 	cr_assert_neq(strcmp(inj.headers[0].value, TP(PID)), 0);
 	cr_assert_str_eq(inj.headers[1].value, "a=1");
 	trace_span_end(s);
+	trace_shutdown();
+}
+
+/*
+ * The SDK off (the OpenTelemetry API without an SDK): a span under a parent passes the parent's
+ * context on unchanged, sampled flag and span id included, so the next hop's span hangs off a
+ * span that was exported; a root has ids for the logs but injects nothing, so the next hop
+ * starts (and samples) a trace of its own. Before, the child had a new span id that no one
+ * exported, and a root went out with flags 00, which made a parent-based sampler downstream
+ * drop the whole trace.
+ */
+Test(context, sdk_off_is_transparent)
+{
+	struct http_header in[] = { { "traceparent", TP(PID) }, { "tracestate", "a=1" } };
+	struct trace_context c;
+	struct trace_inject inj;
+	struct trace_span *s, *root, *child;
+	struct ce_event *ev = ce_event_new();
+
+	cr_assert_eq(trace_context_extract(in, 2, &c), 0);
+	trace_span_start("server", TRACE_SPAN_SERVER, &c, &s);
+	cr_assert_not(trace_span_recording(s));
+	cr_assert_eq(trace_context_inject(trace_span_context(s), &inj), 2);
+	cr_assert_str_eq(inj.headers[0].value, TP(PID));
+	cr_assert_str_eq(inj.headers[1].value, "a=1");
+	trace_span_end(s);
+
+	trace_span_start("root", TRACE_SPAN_SERVER, NULL, &root);
+	cr_assert(trace_context_valid(trace_span_context(root)), "ids for the logs");
+	cr_assert_eq(trace_context_inject(trace_span_context(root), &inj), 0);
+	trace_span_enter(root);
+	trace_span_start("child", TRACE_SPAN_CLIENT, NULL, &child);
+	cr_assert_eq(
+	    memcmp(trace_span_context(child)->span_id, trace_span_context(root)->span_id, 8), 0);
+	cr_assert_eq(trace_context_inject(trace_span_context(child), &inj), 0);
+	trace_span_end(child);
+	trace_span_exit(root);
+	/* an event produced under it carries no traceparent extension, and that is no error */
+	cr_assert_eq(ce_trace_set(ev, trace_span_context(root)), 0);
+	cr_assert_null(ce_get(ev, "traceparent"));
+	ce_event_free(ev);
+	trace_span_end(root);
 }
 
 /* ---- spans and the processor ----------------------------------------------------------------- */
