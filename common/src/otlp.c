@@ -139,7 +139,7 @@ long long otlp_retry_after_ms(const char *value, long long now_s)
 	if (!parse_num(value, len, &v))
 		return v * 1000;
 	{
-		char tmp[64];
+		char tmp[64] = { 0 }; /* the analyzer cannot see strlen() == 29 */
 
 		if (len >= sizeof(tmp))
 			return -1;
@@ -659,25 +659,32 @@ static int retryable_status(int status)
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-/* The backoff before attempt n+1: 1 s * 1.5^n capped at 5 s, jittered into [d/2, d]. */
-static long long backoff_ms(int attempt, const struct httpc_result *r)
+long long otlp_backoff_ms(int attempt, int status, const char *retry_after, long long now_s,
+			  uint32_t rnd)
 {
 	long long d = 1000, ra;
-	uint32_t rnd;
 
 	for (int i = 0; i < attempt && d < 5000; i++)
 		d = d * 3 / 2;
 	if (d > 5000)
 		d = 5000;
-	if (rand_bytes(&rnd, sizeof(rnd)))
-		rnd = 0;
 	d = d / 2 + (long long)(rnd % (uint32_t)(d / 2 + 1));
-	if (r->status == 429 || r->status == 503) {
-		ra = otlp_retry_after_ms(httpc_result_header(r, "Retry-After"), time(NULL));
-		if (ra >= 0)
+	if (status == 429 || status == 503) {
+		ra = otlp_retry_after_ms(retry_after, now_s);
+		if (ra > d) /* never sooner than asked, nor sooner than the backoff */
 			d = ra;
 	}
 	return d;
+}
+
+static long long backoff_ms(int attempt, const struct httpc_result *r)
+{
+	uint32_t rnd;
+
+	if (rand_bytes(&rnd, sizeof(rnd)))
+		rnd = 0;
+	return otlp_backoff_ms(attempt, r->status, httpc_result_header(r, "Retry-After"),
+			       (long long)time(NULL), rnd);
 }
 
 static void note_result(struct target *t, int ok, const struct httpc_result *r, int attempts)
@@ -994,9 +1001,12 @@ static int otlp_configured(void)
 	};
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if (getenv(names[i]))
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		const char *v = getenv(names[i]);
+
+		if (v && *v) /* empty is unset (the specification's rule for every OTEL_*) */
 			return 1;
+	}
 	return 0;
 }
 

@@ -58,6 +58,7 @@
 #define COMMON_OTLP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/httpc.h"
@@ -100,6 +101,14 @@ int otlp_parse_headers(const char *text, struct header_list *out);
  * or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"; a past date gives 0). -1 if invalid.
  */
 long long otlp_retry_after_ms(const char *value, long long now_s);
+/*
+ * The wait before export attempt attempt+1 (0-based): 1 s * 1.5^attempt capped at 5 s, put
+ * into [d/2, d] by rnd (jitter). After a 429 or 503 with a Retry-After (raw header value, or
+ * NULL), the longer of that and the backoff: a "Retry-After: 0" or a date already past never
+ * makes the exporter retry at once.
+ */
+long long otlp_backoff_ms(int attempt, int status, const char *retry_after, long long now_s,
+			  uint32_t rnd);
 
 /* Encodes an ExportTraceServiceRequest with spans[0..n) under res; appends to out. 0 or
  * ERR_TOO_LARGE. */
