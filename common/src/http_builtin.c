@@ -181,15 +181,19 @@ void http_span_finish(struct http_conn *c)
 
 	if (!c->span)
 		return;
-	if (c->sent_status > 0) {
+	if (c->sent_status > 0)
 		trace_span_set_int(c->span, "http.response.status_code", c->sent_status);
-		if (c->sent_status >= 500) {
-			snprintf(code, sizeof(code), "%d", c->sent_status);
-			trace_span_set_str(c->span, "error.type", code);
-			trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
-		}
+	if (c->sent_status >= 500) {
+		snprintf(code, sizeof(code), "%d", c->sent_status);
+		trace_span_set_str(c->span, "error.type", code);
+		trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
 	} else if (c->toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		trace_span_set_str(c->span, "error.type", "connection_aborted");
+		/* the request or the response did not go through whole (semconv: an Error) */
+		trace_span_set_str(c->span, "error.type",
+				   c->toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+				       ? "timeout"
+				       : "connection_aborted");
+		trace_span_set_status(c->span, TRACE_STATUS_ERROR, NULL);
 	}
 	trace_span_end(c->span);
 	c->span = NULL;

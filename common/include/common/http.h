@@ -56,7 +56,8 @@
  * (trace_context_extract()). Attributes:
  * http.request.method (+ _original), url.path, url.scheme, url.query, http.route,
  * server.port, client.address, user_agent.original, network.protocol.version, and at the end
- * http.response.status_code; status Error (and error.type) only for 5xx. The span is current
+ * http.response.status_code; status Error (and error.type) for 5xx and for a request or
+ * response that did not go through whole (connection_aborted, timeout). The span is current
  * on the pool thread while the handler runs, so log records and httpc requests made there
  * belong to it, and the access-log record carries its ids too. Handlers may add attributes
  * and start children (trace_span_start(..., trace_span_context(req->span), ...)); they never

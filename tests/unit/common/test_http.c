@@ -718,6 +718,73 @@ Test(http_blocking, a_full_queue_is_503_and_the_stop_runs_nothing_queued, .timeo
 	cr_assert_eq(b.entered, 1, "the queued handler ran after the stop answered it");
 }
 
+/* ---- the SERVER span of a request that did not go through --------------------------------- */
+
+static struct {
+	pthread_mutex_t mu;
+	int n;
+	char name[64], error_type[32];
+	enum trace_status status;
+} spans = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int capture_span(void *arg, struct trace_span *const *batch, size_t n, long long deadline)
+{
+	(void)arg;
+	(void)deadline;
+	pthread_mutex_lock(&spans.mu);
+	for (size_t i = 0; i < n; i++, spans.n++) {
+		snprintf(spans.name, sizeof(spans.name), "%s", batch[i]->name);
+		spans.status = batch[i]->status;
+		spans.error_type[0] = '\0';
+		for (size_t j = 0; j < batch[i]->nattrs; j++)
+			if (!strcmp(batch[i]->attrs[j].key, "error.type"))
+				snprintf(spans.error_type, sizeof(spans.error_type), "%s",
+					 batch[i]->attrs[j].v.s);
+	}
+	pthread_mutex_unlock(&spans.mu);
+	return 0;
+}
+
+/*
+ * A client that sends part of a body and goes away: the request never went through, which
+ * semconv's HTTP spans call an Error (with error.type). The span had the error.type only, its
+ * status left Unset, so error filters and span-based error rates missed it.
+ */
+Test(http_span, a_request_the_client_abandoned_is_an_error, .timeout = 60)
+{
+	struct http_server_config cfg = {
+		.bind = "127.0.0.1",
+		.service = "test",
+		.routes = routes,
+		.nroutes = ARRAY_SIZE(routes),
+		.threads = 1,
+	};
+	struct trace_config tc;
+	struct http_server *s = NULL;
+	const char *req = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc";
+	long long deadline = clock_mono_ms() + DEADLINE_MS;
+	int fd;
+
+	trace_config_defaults(&tc);
+	tc.export = capture_span;
+	tc.schedule_delay_ms = 60000;
+	cr_assert_eq(trace_init(&tc), 0);
+	cr_assert_eq(http_server_start(&cfg, &s), 0);
+	fd = dial(http_server_port(s));
+	send_all(fd, req, strlen(req));
+	while (atomic_load(&s->active) == 0) /* routed, reading the body */
+		cr_assert_lt(clock_mono_ms(), deadline, "the request never started");
+	close(fd);
+	while (atomic_load(&s->active) > 0) /* libmicrohttpd saw it go */
+		cr_assert_lt(clock_mono_ms(), deadline, "the request never completed");
+	http_server_stop(s);
+	trace_shutdown(); /* exports the span */
+	cr_assert_eq(spans.n, 1);
+	cr_assert_str_eq(spans.name, "POST /echo");
+	cr_assert_str_eq(spans.error_type, "connection_aborted");
+	cr_assert_eq(spans.status, TRACE_STATUS_ERROR);
+}
+
 /* ---- the lifecycle's transition table ----------------------------------------------------- */
 
 Test(http_lifecycle, edges_of_the_diagram_are_legal)
