@@ -60,14 +60,14 @@ static size_t incomplete_tail(const unsigned char *s, size_t len)
 
 		if ((c & 0xC0) == 0x80)
 			continue; /* continuation byte: look further back */
-		if (c >= 0xF0)
+		if (c >= 0xF0 && c <= 0xF4)
 			need = 4;
-		else if (c >= 0xE0)
+		else if (c >= 0xE0 && c <= 0xEF)
 			need = 3;
-		else if (c >= 0xC0)
+		else if (c >= 0xC2 && c <= 0xDF)
 			need = 2;
 		else
-			return 0;
+			return 0; /* ASCII, or a byte no character starts with (0xC0, 0xC1, 0xF5-0xFF) */
 		return need > k ? k : 0;
 	}
 	return 0;
@@ -95,7 +95,9 @@ static void set_response(json_t *err, const char *b64, struct deadletter_info *i
 	}
 	cut = 0;
 	if (ce_utf8_check(bytes.data, bytes.len) != NULL) {
-		cut = incomplete_tail((const unsigned char *)bytes.data, bytes.len);
+		/* Only a value cut short can end inside a character: Knative's cap, or ours. */
+		if (len == DEADLETTER_DATA_CAP || info->truncated)
+			cut = incomplete_tail((const unsigned char *)bytes.data, bytes.len);
 		if (!cut || ce_utf8_check(bytes.data, bytes.len - cut) != NULL) {
 			info->encoding = "base64";
 			info->truncated = false;

@@ -12,9 +12,10 @@
  *
  * knativeerrordata is standard base64 of the subscriber's response body, cut by Knative to
  * 1024 characters. It is decoded and stored as:
- *   "text"    the decoded bytes when they are valid UTF-8. When the only flaw is a multi-byte
- *             character cut at the very end (the 1024-character cap falls inside it), that
- *             partial character is dropped and response_truncated is set;
+ *   "text"    the decoded bytes when they are valid UTF-8. When the value was cut (it has
+ *             exactly 1024 characters, or needed padding) and the only flaw is a multi-byte
+ *             character cut at the very end, that partial character is dropped and
+ *             response_truncated is set; a complete value is never cut;
  *   "base64"  the value as received, when the bytes are binary (not UTF-8);
  *   "raw"     the value as received, when it is not valid base64.
  * A base64 value cut to a length that is not a multiple of 4 (other senders cut anywhere) is
@@ -36,6 +37,8 @@
 #define DEADLETTER_EXT_DEST "knativeerrordest"
 #define DEADLETTER_EXT_CODE "knativeerrorcode"
 #define DEADLETTER_EXT_DATA "knativeerrordata"
+/* Knative cuts knativeerrordata to this many characters (KnativeErrorDataExtensionMaxLength). */
+#define DEADLETTER_DATA_CAP 1024
 
 /* What deadletter_record() found, for the log record and the metric. */
 struct deadletter_info {

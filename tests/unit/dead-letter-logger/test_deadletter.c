@@ -35,6 +35,20 @@ static const struct dl_row dl_rows[] = {
 	  "{\"destination\":\"http://d\",\"code\":502,\"response\":\"/wCA\","
 	  "\"response_encoding\":\"base64\"}",
 	  NULL },
+	/* Complete values whose bytes are not UTF-8: kept whole as base64, never cut as "text"
+	 * (they were: "caf" truncated, "" truncated, "" truncated). */
+	{ "latin-1 kept as base64", "http://d", "500", "Y2Fm6Q==",
+	  "{\"destination\":\"http://d\",\"code\":500,\"response\":\"Y2Fm6Q==\","
+	  "\"response_encoding\":\"base64\"}",
+	  NULL },
+	{ "0xff kept as base64", "http://d", "500", "/w==",
+	  "{\"destination\":\"http://d\",\"code\":500,\"response\":\"/w==\","
+	  "\"response_encoding\":\"base64\"}",
+	  NULL },
+	{ "0xc0 kept as base64", "http://d", "500", "wA==",
+	  "{\"destination\":\"http://d\",\"code\":500,\"response\":\"wA==\","
+	  "\"response_encoding\":\"base64\"}",
+	  NULL },
 	{ "invalid base64 kept raw", "http://d", "500", "not base64!",
 	  "{\"destination\":\"http://d\",\"code\":500,\"response\":\"not base64!\","
 	  "\"response_encoding\":\"raw\"}",
