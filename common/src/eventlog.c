@@ -34,6 +34,7 @@ struct eventlog {
 	enum eventlog_fsync mode;
 	pthread_mutex_t mu;
 	struct groupcommit gc; /* lines written, synced; under mu */
+	char *name;	       /* the file's base name, for log lines and reasons */
 };
 
 /* ---- torn-tail repair ----------------------------------------------------------------------- */
@@ -207,7 +208,8 @@ int eventlog_open(const char *path, enum eventlog_fsync mode, struct eventlog **
 	log->fd = fd;
 	log->mode = mode;
 	pthread_mutex_init(&log->mu, NULL);
-	groupcommit_init(&log->gc, &log->mu, "events.log");
+	log->name = xstrdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+	groupcommit_init(&log->gc, &log->mu, log->name);
 	*out = log;
 	return 0;
 }
@@ -224,6 +226,7 @@ void eventlog_close(struct eventlog *log)
 	close(log->fd);
 	groupcommit_release(&log->gc);
 	pthread_mutex_destroy(&log->mu);
+	free(log->name);
 	free(log);
 }
 

@@ -413,6 +413,28 @@ Test(eventlog, sync_failure_is_sticky)
 	}
 }
 
+/* A failure names the log's own file: bad-reviews.log's said "events.log", which was 0 bytes. */
+Test(eventlog, a_failure_names_its_own_file)
+{
+	char other[128];
+	struct eventlog *log;
+	struct buf reason;
+	json_t *rec = json_pack("{s:i}", "n", 1);
+	int calls = 0;
+
+	snprintf(other, sizeof(other), "%s/bad-reviews.log", dir);
+	cr_assert_eq(eventlog_open(other, EVENTLOG_FSYNC_BATCH, &log), 0);
+	eventlog_set_sync(log, failing_sync, &calls);
+	cr_assert_eq(eventlog_append(log, rec), ERR_IO);
+	buf_init(&reason, BUF_NOCAP);
+	cr_assert_eq(eventlog_check(log, &reason), -1);
+	cr_assert_eq(strncmp(reason.data, "bad-reviews.log: ", 17), 0, "%s", reason.data);
+	buf_release(&reason);
+	json_decref(rec);
+	eventlog_close(log);
+	unlink(other);
+}
+
 Test(eventlog, write_failure_is_err_io)
 {
 	struct eventlog *log;
