@@ -151,6 +151,31 @@ fail:
 	return ERR_INVALID_EVENT;
 }
 
+/* How deep v nests (a scalar: 0). jansson reads at most 2048 levels, so this recurses no more. */
+static size_t json_depth(const json_t *v)
+{
+	size_t d = 0, i, x_d;
+	const char *k;
+	json_t *x;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			x_d = json_depth(x);
+			d = x_d > d ? x_d : d;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)(uintptr_t)v, k, x)
+		{
+			x_d = json_depth(x);
+			d = x_d > d ? x_d : d;
+		}
+	} else {
+		return 0;
+	}
+	return d + 1;
+}
+
 /* The data member(s) of ev into obj; sets *as_json when data went as a JSON value. */
 static void data_to_json(const struct ce_event *ev, json_t *obj, bool *as_json)
 {
@@ -164,6 +189,10 @@ static void data_to_json(const struct ce_event *ev, json_t *obj, bool *as_json)
 	if (!ev->data_base64) {
 		if (!ct || ce_content_type_is_json(ct)) {
 			v = json_loadb((const char *)ev->data, ev->data_len, JSON_LOAD_FLAGS, NULL);
+			if (v && json_depth(v) > CE_JSON_DATA_DEPTH_MAX) {
+				json_decref(v); /* the record around it would not read back */
+				v = NULL;
+			}
 			*as_json = v != NULL;
 		} else {
 			v = json_stringn((const char *)ev->data, ev->data_len);

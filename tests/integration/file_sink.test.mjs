@@ -353,31 +353,42 @@ test('FSYNC=always and never also save and answer', async () => {
 	}
 });
 
-// Data may hold a NUL (a text body with a 0 byte): events.log writes it escaped as \u0000, and
-// what reads the log back must accept it. Otherwise the saved line is skipped: a redelivery
-// after a restart is saved a second time, and GET /events leaves the event out.
-test('an event whose data holds a NUL is remembered across a restart and listed by GET /events', async () => {
-	const ev = binaryEvent({ 'content-type': 'text/plain' });
-	ev.body = 'a\u0000b';
-	const first = await start({ FAILURE_RATE: '0' });
-	let srv = first.srv;
-	const statuses = [];
-	let listed;
-	try {
-		statuses.push((await post(srv, ev)).status);
-		await stopClean(srv);
-		({ srv } = await startSink('file-sink', { FAILURE_RATE: '0', DATA_DIR: first.dir }));
-		statuses.push((await post(srv, ev)).status);
-		listed = await (await fetch(`${srv.url}/events?limit=10`)).json();
-	} finally {
-		await stopClean(srv);
-	}
-	assert.deepEqual(statuses, [200, 200]);
-	const log = first.lines().filter((l) => l.event.id === ev.id);
-	assert.deepEqual(log.map((l) => l.outcome), ['saved', 'duplicate'], 'saved once, then a duplicate');
-	const ids = (Array.isArray(listed) ? listed : listed.events).map((l) => l.event.id);
-	assert.deepEqual(ids.filter((id) => id === ev.id).length, 2, 'both lines listed');
-});
+// What file-sink saved must read back: otherwise the saved line is skipped, a redelivery after
+// a restart is saved a second time, and GET /events leaves the event out.
+// - Data may hold a NUL (a text body with a 0 byte): events.log writes it escaped as \u0000.
+// - JSON data nested 2047 levels parses (jansson reads up to 2048), but the line around it
+//   nests it two levels deeper: such data is written as data_base64 (the same bytes).
+const READ_BACK_CASES = [
+	['data that holds a NUL', { 'content-type': 'text/plain' }, 'a\u0000b'],
+	['JSON data nested 2047 levels', {}, '['.repeat(2047) + ']'.repeat(2047)],
+];
+for (const [name, headers, body] of READ_BACK_CASES) {
+	test(`an event with ${name} is remembered across a restart and listed by GET /events`, async () => {
+		const ev = binaryEvent(headers);
+		ev.body = body;
+		const first = await start({ FAILURE_RATE: '0' });
+		let srv = first.srv;
+		const statuses = [];
+		let listed;
+		try {
+			statuses.push((await post(srv, ev)).status);
+			await stopClean(srv);
+			({ srv } = await startSink('file-sink', { FAILURE_RATE: '0', DATA_DIR: first.dir }));
+			statuses.push((await post(srv, ev)).status);
+			listed = await (await fetch(`${srv.url}/events?limit=10`)).json();
+		} finally {
+			await stopClean(srv);
+		}
+		assert.deepEqual(statuses, [200, 200]);
+		const log = first.lines().filter((l) => l.event.id === ev.id);
+		assert.deepEqual(log.map((l) => l.outcome), ['saved', 'duplicate'], 'saved once, then a duplicate');
+		const ids = (Array.isArray(listed) ? listed : listed.events).map((l) => l.event.id);
+		assert.deepEqual(ids.filter((id) => id === ev.id).length, 2, 'both lines listed');
+		const saved = log[0].event;
+		const bytes = saved.data_base64 !== undefined ? Buffer.from(saved.data_base64, 'base64').toString() : saved.data;
+		assert.equal(bytes, body, 'the data reads back as sent');
+	});
+}
 
 // The dedupe set holds DEDUPE_KEYS keys, forced failures included. With fewer keys than
 // forced failures, recording failure 2 evicts failure 1: the count goes on from the highest

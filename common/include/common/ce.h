@@ -25,8 +25,11 @@
  *     absent with a body that parses as JSON. An empty body is no data.
  *   - "data": null (or absent) is no data, like any null attribute.
  *   - To the JSON format: data_base64 set → "data_base64"; a JSON content type (or none)
- *     whose bytes parse as JSON → "data" as that JSON value; otherwise valid UTF-8 → "data"
- *     as a string; otherwise "data_base64". When data is present without datacontenttype,
+ *     whose bytes parse as JSON nested at most CE_JSON_DATA_DEPTH_MAX levels → "data" as
+ *     that JSON value; otherwise valid UTF-8 → "data" as a string; otherwise "data_base64".
+ *     (jansson reads at most 2048 levels, and a record that carries the event, such as an
+ *     events.log line, nests its data deeper: deeper data goes as data_base64, which reads
+ *     back.) When data is present without datacontenttype,
  *     encoders write "application/json" explicitly (JSON format §3.1, "implied").
  *
  * Errors: decoders fill a struct ce_error with a typed code and a message naming the
@@ -53,6 +56,8 @@
 
 #define CE_SPECVERSION	  "1.0"
 #define CE_MAX_EXTENSIONS 1000
+/* JSON data nested deeper than this is written as data_base64 (see Data above). */
+#define CE_JSON_DATA_DEPTH_MAX 1024
 /* Lower-case charset: the npm cloudevents SDK (v10) matches this media type exactly. */
 #define CE_CONTENT_TYPE	      "application/cloudevents+json; charset=utf-8"
 #define CE_BATCH_CONTENT_TYPE "application/cloudevents-batch+json; charset=utf-8"

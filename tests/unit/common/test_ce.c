@@ -6,6 +6,7 @@
 #include "common/buf.h"
 #include "common/base64.h"
 #include "common/ce.h"
+#include "common/jsonenc.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -1044,6 +1045,51 @@ Test(ce, extension_types_preserved_in_json)
 	cr_expect_str_eq(json_string_value(json_object_get(j, "s")), "500");
 	json_decref(j);
 	ce_decoded_release(&d);
+}
+
+/*
+ * JSON data nested 2047 levels deep parses (jansson's bound is 2048), but an events.log line
+ * that carries it ({"event":{"data":...}}) does not: file-sink saved it, then could neither
+ * list it nor remember it after a restart, and saved a redelivery twice. Past
+ * CE_JSON_DATA_DEPTH_MAX levels the JSON format carries data_base64 instead: the same bytes.
+ */
+Test(ce, data_nested_too_deep_goes_as_base64)
+{
+	static const int depths[] = { 3, CE_JSON_DATA_DEPTH_MAX, CE_JSON_DATA_DEPTH_MAX + 1, 2047 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(depths); i++) {
+		struct ce_event *ev = ce_event_new();
+		struct buf data, line;
+		json_t *j, *rec, *back;
+		int d = depths[i];
+
+		buf_init(&data, BUF_NOCAP);
+		for (int k = 0; k < d; k++)
+			buf_appendc(&data, '[');
+		for (int k = 0; k < d; k++)
+			buf_appendc(&data, ']');
+		cr_assert_eq(ce_set(ev, "id", "1"), 0);
+		cr_assert_eq(ce_set(ev, "source", "/s"), 0);
+		cr_assert_eq(ce_set(ev, "type", "t"), 0);
+		cr_assert_eq(ce_set(ev, "specversion", "1.0"), 0);
+		cr_assert_eq(ce_set_data(ev, data.data, data.len, "application/json"), 0);
+		j = ce_to_json(ev);
+		if (d <= CE_JSON_DATA_DEPTH_MAX)
+			cr_assert(json_is_array(json_object_get(j, "data")), "depth %d", d);
+		else
+			cr_assert(json_is_string(json_object_get(j, "data_base64")), "depth %d", d);
+		/* the record around it reads back */
+		rec = json_pack("{s:{s:o}}", "x", "event", j);
+		buf_init(&line, BUF_NOCAP);
+		cr_assert_eq(jsonenc_append(&line, rec), 0);
+		back = json_loadb(line.data, line.len, 0, NULL);
+		cr_assert_not_null(back, "depth %d: the record does not read back", d);
+		json_decref(back);
+		json_decref(rec);
+		buf_release(&line);
+		buf_release(&data);
+		ce_event_free(ev);
+	}
 }
 
 Test(ce, event_of_64_kib)
