@@ -149,7 +149,11 @@ int badreviews_post(struct badreviews *b, struct http_request *req, struct journ
 		dedupe_commit(b->dedupe, ev->source, ev->id, NULL);
 	else if (!dup)
 		dedupe_abort(b->dedupe, ev->source, ev->id, NULL);
-	if (rc != 0) {
+	else if (rc != 0) /* notified before: only the note of the redelivery is lost */
+		log_error("bad review %s was notified before; its redelivery could not be "
+			  "recorded in %s",
+			  ev->id, BADREVIEWS_FILE);
+	if (rc != 0 && !dup) {
 		report(jc, ev, "io error", 500, span);
 		rc = http_fail(req, ERR_IO, "could not write event %s to %s", ev->id,
 			       BADREVIEWS_FILE);

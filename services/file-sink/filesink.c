@@ -134,18 +134,22 @@ static int reject(struct filesink *fs, struct http_request *req, int err, const 
 	return http_fail(req, err, "%s", why);
 }
 
-/* A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. */
+/*
+ * A redelivery of an event saved before (dedupe.h): one "duplicate" line, then 200. The 200
+ * stands when that line cannot be written (a full disk): the event is saved, and a 5xx would
+ * make Knative retry it into the dead-letter sink, saved and dead-lettered both.
+ */
 static int save_duplicate(struct filesink *fs, struct http_request *req, const struct ce_event *ev,
 			  uint64_t n, const struct trace_span *span)
 {
 	json_t *rec = record_new(FILESINK_DUPLICATE);
-	int rc;
 
 	json_object_set_new(rec, "event", ce_to_json(ev));
-	rc = eventlog_append(fs->log, rec);
+	if (eventlog_append(fs->log, rec) != 0)
+		log_error("event %s was saved before; its redelivery could not be recorded in "
+			  "events.log",
+			  ev->id);
 	json_decref(rec);
-	if (rc != 0)
-		return http_fail(req, ERR_IO, "could not write event %s to events.log", ev->id);
 	metrics_inc(fs->duplicate);
 	report(fs, ev, n, FILESINK_DUPLICATE, 200, span);
 	log_info("event %s from %s was saved before: a redelivery, not saved again", ev->id,

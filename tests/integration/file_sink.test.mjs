@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { binPath, stopClean } from './lib/proc.mjs';
+import { binPath, startServer, stopClean } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 import { startSink, postTo, sinkDir, removeSinkDirs } from './lib/sinkproc.mjs';
 import { MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
@@ -389,6 +389,58 @@ for (const [name, headers, body] of READ_BACK_CASES) {
 		assert.equal(bytes, body, 'the data reads back as sent');
 	});
 }
+
+// A full disk: DATA_DIR is a 256 KiB tmpfs, mounted in a mount namespace of file-sink's own
+// (so root and unshare(1) are needed). New events get 500 once it is full (nothing saved: the
+// broker retries), but a redelivery of an event already saved, or of a bad review already
+// notified, is still 200: only its "duplicate" line is lost. It was 500, which Knative retries
+// into the dead-letter sink: saved and dead-lettered both.
+test('on a full disk a redelivery of a saved event or a notified bad review is still 200', async (t) => {
+	if (process.getuid() !== 0 || !fs.existsSync('/usr/bin/unshare')) {
+		t.skip('needs root and /usr/bin/unshare to mount a private tmpfs');
+		return;
+	}
+	const dir = sinkDir('file-sink-full');
+	const srv = await startServer('/usr/bin/unshare', {
+		args: ['-m', 'sh', '-c', 'mount -t tmpfs -o size=256k bookstore-test "$DATA_DIR" && exec "$0"', BIN()],
+		env: { DATA_DIR: dir, LOG_LEVEL: 'warn', FAILURE_RATE: '0' },
+	});
+	try {
+		const saved = binaryEvent();
+		assert.equal((await post(srv, saved)).status, 200);
+		const badReview = (id, pad = '') => ({
+			headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': 'sentiment-analysis',
+				'ce-type': 'moderated-comment', 'content-type': 'application/json' },
+			body: JSON.stringify({ reviewText: `awful${pad}` }),
+		});
+		const postBad = async (ev) => (await fetch(`${srv.url}/bad-reviews`, { method: 'POST', ...ev })).status;
+		assert.equal(await postBad(badReview('bad-1')), 200);
+		// Each log's last page has room too: both are filled until even a short line fails.
+		const fill = async (send) => {
+			for (const size of [8192, 1024, 64, 1]) {
+				let st = 200;
+				for (let i = 0; i < 200 && st === 200; i++) {
+					st = await send('x'.repeat(size));
+					assert.ok(st === 200 || st === 500, `a filler of ${size}: ${st}`);
+				}
+				assert.equal(st, 500, `fillers of ${size} bytes filled the disk`);
+			}
+		};
+		await fill(async (pad) => {
+			const filler = binaryEvent();
+			filler.body = JSON.stringify({ pad });
+			return (await post(srv, filler)).status;
+		});
+		let n = 0;
+		await fill((pad) => postBad(badReview(`filler-${++n}`, pad)));
+		assert.equal(await postBad(badReview('bad-1')), 200, 'the notified bad review, delivered again');
+		assert.equal((await post(srv, saved)).status, 200, 'the saved event, delivered again');
+		assert.match(srv.stderr(), /was saved before; its redelivery could not be recorded/);
+		assert.match(srv.stderr(), /was notified before; its redelivery could not be recorded/);
+	} finally {
+		await stopClean(srv);
+	}
+});
 
 // The dedupe set holds DEDUPE_KEYS keys, forced failures included. With fewer keys than
 // forced failures, recording failure 2 evicts failure 1: the count goes on from the highest
