@@ -70,3 +70,11 @@ test('new reviews show their sentiment; a bad review never appears', { skip, tim
 	await page.screenshot({ path: path.join(dir, 'bookstore-sentiments.png'), fullPage: true });
 	await page.close();
 });
+
+// Last: every service of the run stops on SIGTERM, and no log holds a sanitizer report (a leak
+// is reported at exit, so the logs are read after the stop).
+test('the run stops cleanly, without a sanitizer report', { skip, timeout: 120000 }, async () => {
+	const res = await st.stop();
+	assert.equal(res.code, 0, res.stdout);
+	st.assertLogsClean();
+});
