@@ -8,7 +8,7 @@
 #   make fuzz            build the libFuzzer harnesses (clang) into build/fuzz
 #   make bench           run the benchmarks under bench/
 #   make run / stop      start / stop the whole product on this machine
-#   make images          build the five service images and the test PostgreSQL image (Docker)
+#   make images          build the seven service images and the test PostgreSQL image (Docker)
 #   make format          rewrite sources with clang-format
 #
 # Variables: SANITIZE=address,undefined  V=1  DEBUG=1  B=<build dir>

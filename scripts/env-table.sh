@@ -23,6 +23,12 @@ for s in "${services[@]}"; do
 		else
 			bins[$name]+=", $s"
 			[ "${defaults[$name]}" = "$def" ] || defaults[$name]+=" / $def ($s)"
+			# A service that means something else by it says so: "a: ...; b: ...".
+			if [ "${descs[$name]}" != "$desc" ] && [[ "${descs[$name]}" != *"; $s: "* ]]; then
+				[[ "${descs[$name]}" == "${bins[$name]%%,*}: "* ]] ||
+					descs[$name]="${bins[$name]%%,*}: ${descs[$name]}"
+				descs[$name]+="; $s: $desc"
+			fi
 		fi
 	done < <("$b/$s" --help | grep -v "^VARIABLE ")
 done

@@ -49,7 +49,7 @@ static const char *const durability_names[] = { "wal", "memory", NULL };
 
 #define F(x) offsetof(struct broker_config, x)
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, F(port), "8080", 0, 0, NULL, "TCP port of the ingress" },
+	SERVICE_VAR_PORT(struct broker_config),
 	{ "BROKER_MANIFESTS", CONFIG_STRING, F(manifests), "k8s/base/eventing", 0, 0, NULL,
 	  "comma-separated Broker, Trigger and Sequence manifest files or directories" },
 	{ "BROKER_SERVICES", CONFIG_STRING, F(services),

@@ -17,8 +17,7 @@
 #include "node_app.h"
 
 static const struct config_var vars[] = {
-	{ "PORT", CONFIG_PORT, offsetof(struct node_config, port), "8080", 0, 0, NULL,
-	  "TCP port of the HTTP server" },
+	SERVICE_VAR_PORT(struct node_config),
 	{ "K_SINK", CONFIG_URL, offsetof(struct node_config, k_sink), NULL, 0, 0, NULL,
 	  "where POST /add forwards events (the broker; set by a SinkBinding); unset = 503" },
 	{ "K_CE_OVERRIDES", CONFIG_STRING, offsetof(struct node_config, k_ce_overrides), NULL, 0, 0,

@@ -36,7 +36,7 @@ struct http_server_config;
 #define SERVICE_VAR_PORT(type)                                                 \
 	{                                                                      \
 		"PORT", CONFIG_PORT, offsetof(type, port), "8080", 0, 0, NULL, \
-		    "TCP port of the HTTP API"                                 \
+		    "TCP port of the HTTP server"                              \
 	}
 
 /*
