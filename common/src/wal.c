@@ -106,14 +106,27 @@ cleanup:
 	return rc;
 }
 
-int wal_set_aside(const char *path, struct buf *moved_to)
+/* Whether a and b name the same file. */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+int wal_set_aside(const char *path, int keep, struct buf *moved_to)
 {
 	char *dst = xasprintf("%s.broken-%lld", path, (long long)time(NULL));
 	int rc = 0;
 
-	if (rename(path, dst) != 0)
-		rc = ERR_IO;
+	if (keep) /* a second name; a start-up killed in the same second made it already */
+		rc = link(path, dst) == 0 || (errno == EEXIST && same_file(path, dst)) ? 0 : ERR_IO;
 	else
+		rc = rename(path, dst) == 0 ? 0 : ERR_IO;
+	if (rc == 0 && fdio_sync_parent(dst) != 0)
+		rc = ERR_IO;
+	if (rc == 0)
 		buf_appends(moved_to, dst);
 	free(dst);
 	return rc;

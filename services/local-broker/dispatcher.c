@@ -1034,7 +1034,7 @@ static int replay_log(struct dispatcher *d, const char *path, struct buf *orphan
 		log_warn("%s: the last record was cut short by a crash (%zu bytes): ignored", path,
 			 st.torn_bytes);
 	if (rc != 0 || rp.bad > 0) {
-		if (wal_set_aside(path, &aside) != 0) {
+		if (wal_set_aside(path, 1, &aside) != 0) {
 			log_error("%s: unreadable (%s) and cannot be moved aside: %s", path,
 				  rc ? err.data : "damaged records", strerror(errno));
 			rc = ERR_IO;
@@ -1079,7 +1079,7 @@ static bool load_legacy_spool(struct dispatcher *d, const char *path, struct buf
 	if (rc == ERR_NOT_FOUND)
 		goto cleanup;
 	if (rc) {
-		if (wal_set_aside(path, &aside) == 0)
+		if (wal_set_aside(path, 0, &aside) == 0)
 			log_warn("spool %s is unreadable (%s): kept as %s", path, err.data,
 				 aside.data);
 		else

@@ -65,10 +65,12 @@ int wal_replay(const char *path, wal_record_fn fn, void *arg, struct wal_replay_
 	       struct buf *err);
 
 /*
- * Moves an unreadable log aside to "<path>.broken-<unix seconds>" (never deletes it) and
- * appends the new name to moved_to. 0 or ERR_IO.
+ * Sets a damaged log aside as "<path>.broken-<unix seconds>" (never deletes it), syncs that
+ * name, and appends it to moved_to. keep: the file also stays at path (a second name, link(2))
+ * until a new log replaces it (wal_open()), so that a start-up that fails or is killed before
+ * then still finds the records it resumed from it; else it is renamed. 0 or ERR_IO.
  */
-int wal_set_aside(const char *path, struct buf *moved_to);
+int wal_set_aside(const char *path, int keep, struct buf *moved_to);
 
 /*
  * Produces the snapshot for wal_open()/wal_rewrite(): appends the next records to chunk and

@@ -223,25 +223,35 @@ Test(wal, rewrite_replaces_the_file_and_counts_as_commit)
 	buf_release(&err);
 }
 
+/* Set aside renamed (keep 0) or as a second name with the file left in place (keep 1). */
 Test(wal, set_aside_keeps_the_bytes)
 {
-	struct buf moved;
-	FILE *f = fopen(path, "w");
-	char text[64] = { 0 };
+	for (int keep = 0; keep <= 1; keep++) {
+		struct buf moved, again;
+		FILE *f = fopen(path, "w");
+		char text[64] = { 0 };
 
-	cr_assert_not_null(f);
-	fputs("garbage", f);
-	fclose(f);
-	buf_init(&moved, BUF_NOCAP);
-	cr_assert_eq(wal_set_aside(path, &moved), 0);
-	cr_assert_eq(access(path, F_OK), -1);
-	cr_assert(strstr(moved.data, ".broken-") != NULL, "%s", moved.data);
-	f = fopen(moved.data, "r");
-	cr_assert_not_null(f);
-	cr_assert_eq(fread(text, 1, sizeof(text) - 1, f), 7);
-	fclose(f);
-	cr_assert_str_eq(text, "garbage");
-	buf_release(&moved);
+		cr_assert_not_null(f);
+		fputs("garbage", f);
+		fclose(f);
+		buf_init(&moved, BUF_NOCAP);
+		cr_assert_eq(wal_set_aside(path, keep, &moved), 0);
+		cr_assert_eq(access(path, F_OK), keep ? 0 : -1, "keep %d", keep);
+		cr_assert(strstr(moved.data, ".broken-") != NULL, "%s", moved.data);
+		f = fopen(moved.data, "r");
+		cr_assert_not_null(f);
+		cr_assert_eq(fread(text, 1, sizeof(text) - 1, f), 7);
+		fclose(f);
+		cr_assert_str_eq(text, "garbage");
+		if (keep) { /* a second start-up within the same second */
+			buf_init(&again, BUF_NOCAP);
+			cr_assert_eq(wal_set_aside(path, 1, &again), 0);
+			buf_release(&again);
+			unlink(path);
+		}
+		unlink(moved.data);
+		buf_release(&moved);
+	}
 }
 
 /* ---- group commit ------------------------------------------------------------------------ */
