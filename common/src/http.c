@@ -498,12 +498,14 @@ static void force_unavailable(struct http_conn *c)
 	conn_to(c, CONN_RESUMED);
 }
 
-/* After the handler returned from http_suspend(): park the connection, unless resumed. */
-static enum MHD_Result park(struct http_conn *c)
+/*
+ * park() with srv->lock held, which it lets go: parks the connection unless resumed (then
+ * queues the answer).
+ */
+static enum MHD_Result park_locked(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
-	pthread_mutex_lock(&srv->lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CONN_SUSPENDED && srv->stopping)
 		force_unavailable(c);
@@ -518,6 +520,13 @@ static enum MHD_Result park(struct http_conn *c)
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&srv->lock);
 	return MHD_YES;
+}
+
+/* After the handler returned from http_suspend(): park the connection, unless resumed. */
+static enum MHD_Result park(struct http_conn *c)
+{
+	pthread_mutex_lock(&c->srv->lock);
+	return park_locked(c);
 }
 
 /* Answers every parked request with 503 and resumes it; no request parks after this. */
@@ -808,15 +817,25 @@ static void run_blocking(struct workpool_job *job)
 	http_resume(&c->req);
 }
 
-/* Hands a ROUTE_BLOCKING request to srv->blocking (CONN_HANDLER -> SUSPENDED), or answers
- * 503 when too many wait already; then parks it as for http_suspend(). */
+/*
+ * Hands a ROUTE_BLOCKING request to srv->blocking (CONN_HANDLER -> SUSPENDED) and parks it as
+ * for http_suspend(), or answers 503 when too many wait already or the server is stopping.
+ * All under srv->lock: the stop cannot begin between the hand-off and the parking, where it
+ * would answer 503 for a request whose handler runs (and, say, stores a review) anyway.
+ */
 static enum MHD_Result hand_off(struct http_conn *c)
 {
+	struct http_server *srv = c->srv;
 	int rc;
 
+	pthread_mutex_lock(&srv->lock);
+	if (srv->stopping) {
+		pthread_mutex_unlock(&srv->lock);
+		return fail_now(c, ERR_UNAVAILABLE, "the server is shutting down");
+	}
 	(void)http_suspend(&c->req);
 	c->job.run = run_blocking;
-	rc = workpool_submit(c->srv->blocking, &c->job);
+	rc = workpool_submit(srv->blocking, &c->job);
 	if (rc) { /* resumed at once: what http_resume() does, but libmicrohttpd's ref remains */
 		pthread_mutex_lock(&c->lock);
 		(void)resp_error(c, rc, "too many requests are waiting for a worker thread");
@@ -824,7 +843,7 @@ static enum MHD_Result hand_off(struct http_conn *c)
 		c->refs--; /* http_suspend()'s */
 		pthread_mutex_unlock(&c->lock);
 	}
-	return park(c);
+	return park_locked(c);
 }
 
 static enum MHD_Result run_handler(struct http_conn *c)

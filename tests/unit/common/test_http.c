@@ -97,6 +97,34 @@ static char *exchange(int port, const char *raw)
 	return out;
 }
 
+/* Reads one response of a keep-alive connection (headers, then Content-Length bytes). */
+static char *read_response(int fd)
+{
+	long long deadline = clock_mono_ms() + DEADLINE_MS;
+	struct buf b;
+	char chunk[4096];
+
+	buf_init(&b, (size_t)1024 * 1024);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		const char *end = b.len ? strstr(b.data, "\r\n\r\n") : NULL;
+		const char *cl = b.len ? strstr(b.data, "\r\nContent-Length:") : NULL;
+		long long left = deadline - clock_mono_ms();
+		ssize_t n;
+
+		if (end && cl && cl < end &&
+		    b.len >= (size_t)(end + 4 - b.data) + strtoul(cl + 17, NULL, 10))
+			return b.data;
+		cr_assert_gt(left, 0, "no whole answer within %d ms: %.200s", DEADLINE_MS,
+			     b.len ? b.data : "");
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = recv(fd, chunk, sizeof(chunk), 0);
+		cr_assert_gt(n, 0, "the connection closed before a whole answer");
+		buf_append(&b, chunk, (size_t)n);
+	}
+}
+
 static int status_of(const char *resp)
 {
 	int st = 0;
@@ -716,6 +744,46 @@ Test(http_blocking, a_full_queue_is_503_and_the_stop_runs_nothing_queued, .timeo
 	release_blocked();
 	pthread_join(th, NULL);
 	cr_assert_eq(b.entered, 1, "the queued handler ran after the stop answered it");
+}
+
+/*
+ * A keep-alive connection's next request reaches the blocking pool once the stop has begun
+ * (in the drain after the grace period): 503 at once, and its handler never runs. It used to
+ * be handed to the pool, where an idle thread could start the handler while the stop answered
+ * 503: the client was told 503 for work that was done.
+ */
+Test(http_blocking, a_request_after_the_stop_began_is_503_and_never_runs, .timeout = 60)
+{
+	static const char probe[] = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char late[] = "GET /block HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char partial_req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc";
+	struct http_server *s = start_blocking(2, 0);
+	int p = http_server_port(s), keep, partial, held;
+	pthread_t th;
+	char *r;
+
+	keep = dial(p);
+	send_all(keep, probe, strlen(probe));
+	r = read_response(keep);
+	cr_assert_eq(status_of(r), 200, "%s", r);
+	free(r);
+	partial = dial(p); /* a request in flight: the stop drains for its full 2 s */
+	send_all(partial, partial_req, strlen(partial_req));
+	held = send_get(p, "/block");
+	wait_entered(1);
+	cr_assert_eq(pthread_create(&th, NULL, stopper, s), 0);
+	cr_assert_eq(answer_status(held, NULL), 503); /* the stop has begun */
+	send_all(keep, late, strlen(late));
+	r = read_response(keep);
+	cr_assert_eq(status_of(r), 503, "%s", r);
+	cr_assert_not_null(strstr(body_of(r), "shutting down"), "%s", r);
+	free(r);
+	release_blocked();
+	pthread_join(th, NULL);
+	cr_assert_eq(b.entered, 1, "a handler ran for a request the stop refused");
+	close(keep);
+	close(partial);
 }
 
 /* ---- the SERVER span of a request that did not go through --------------------------------- */
