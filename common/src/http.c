@@ -1069,10 +1069,13 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	config_defaults(&srv->cfg);
 	pthread_mutex_init(&srv->lock, NULL);
 	list_init(&srv->parked);
-	if (has_blocking_routes(&srv->cfg) &&
-	    workpool_start(srv->cfg.service, srv->cfg.blocking_threads, srv->cfg.blocking_queue,
-			   &srv->blocking) != 0)
-		goto fail;
+	if (has_blocking_routes(&srv->cfg)) {
+		if (workpool_start(srv->cfg.service, srv->cfg.blocking_threads,
+				   srv->cfg.blocking_queue, &srv->blocking) != 0)
+			goto fail;
+		if (srv->cfg.threads < 2) /* the ready callback may hold one (http.h) */
+			srv->cfg.threads = 2;
+	}
 	if (srv->cfg.bind) {
 		if (parse_bind(srv->cfg.bind, cfg->port, &ss) != 0) {
 			log_error("http: bad bind address '%s'", srv->cfg.bind);

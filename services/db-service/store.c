@@ -26,6 +26,7 @@
 #define BACKOFF_MAX_MS	 2000
 #define CHECKOUT_WAIT_MS 10000
 #define INSERT_ATTEMPTS	 3
+#define PING_PATIENCE_MS 2000 /* a /readyz ping that has not answered by then: not ready */
 
 struct store {
 	char *conninfo;
@@ -39,6 +40,11 @@ struct store {
 	long long backoff_ms;
 	char down_reason[200]; /* why the last connect failed ("" when up) */
 	int migrated;
+	/* /readyz's ping (store_ready()), one at a time, under mu */
+	int ping_running;
+	long long ping_started_ms; /* CLOCK_MONOTONIC */
+	int ping_rc;		   /* the last ping's outcome: 0 or an ERR_* */
+	char ping_reason[240];	   /* and its reason, when it failed */
 	/* Insert batching (see store.h), under mu. */
 	pthread_cond_t batch_cv;   /* a batch finished */
 	struct insert_req *qhead;  /* inserts waiting for a leader, oldest first */
@@ -281,6 +287,21 @@ static int ping_op(PGconn *c, void *arg, struct buf *msg)
 	return pq_run(c, "SELECT 1", 0, NULL, msg);
 }
 
+/* The answer while another probe's ping is under way (mu held): the last outcome, or not
+ * ready once the ping has waited PING_PATIENCE_MS (a database that accepts but never answers). */
+static int ping_in_flight(struct store *s, struct buf *reason)
+{
+	long long waited = clock_mono_ms() - s->ping_started_ms;
+
+	if (waited > PING_PATIENCE_MS) {
+		buf_appendf(reason, "database: a ping has had no answer for %lld ms", waited);
+		return ERR_UNAVAILABLE;
+	}
+	if (s->ping_rc)
+		buf_appends(reason, s->ping_reason);
+	return s->ping_rc;
+}
+
 int store_ready(struct store *s, struct buf *reason)
 {
 	struct buf msg;
@@ -290,14 +311,29 @@ int store_ready(struct store *s, struct buf *reason)
 		buf_appends(reason, "database: schema not applied yet");
 		return -1;
 	}
+	pthread_mutex_lock(&s->mu);
+	if (s->ping_running) {
+		rc = ping_in_flight(s, reason);
+		pthread_mutex_unlock(&s->mu);
+		return rc ? -1 : 0;
+	}
+	s->ping_running = 1;
+	s->ping_started_ms = clock_mono_ms();
+	pthread_mutex_unlock(&s->mu);
 	buf_init(&msg, 1024);
 	/* On libmicrohttpd's thread (http.h): every connection at work is busy, not down. */
 	rc = store_run(s, ping_op, NULL, RUN_REPEATABLE | RUN_NOW, &msg);
 	pthread_mutex_lock(&s->mu);
 	if (rc == ERR_OVERLOADED)
 		rc = s->down_reason[0] ? ERR_UNAVAILABLE : 0;
-	if (rc)
-		buf_appendf(reason, "database: %s", s->down_reason[0] ? s->down_reason : msg.data);
+	s->ping_running = 0;
+	s->ping_rc = rc;
+	s->ping_reason[0] = '\0';
+	if (rc) {
+		snprintf(s->ping_reason, sizeof(s->ping_reason), "database: %s",
+			 s->down_reason[0] ? s->down_reason : msg.data);
+		buf_appends(reason, s->ping_reason);
+	}
 	pthread_mutex_unlock(&s->mu);
 	buf_release(&msg);
 	return rc ? -1 : 0;

@@ -52,9 +52,11 @@ int store_migrate(struct store *s, struct buf *msg);
 int store_migrated(struct store *s);
 
 /*
- * For GET /readyz, on a libmicrohttpd thread (http.h), so it never waits for a connection: 0
- * if migrated and a query succeeds now, or every connection is at work and the last connect
- * succeeded (busy is not down); else -1 with the reason.
+ * For GET /readyz, on a libmicrohttpd thread (http.h): 0 if migrated and a query succeeds now,
+ * or every connection is at work and the last connect succeeded (busy is not down); else -1
+ * with the reason. It never waits for a connection, and one probe at a time pings: the others
+ * answer at once from the last ping, or "not ready" once the ping under way has waited 2 s (a
+ * database that accepts but never answers holds one thread, never all of them).
  */
 int store_ready(struct store *s, struct buf *reason);
 

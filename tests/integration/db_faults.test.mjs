@@ -4,7 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { startPostgres } from './lib/pg.mjs';
+import { rawRequest } from './lib/rawhttp.mjs';
 import { startServer, binPath, buildDir, waitFor, stopClean } from './lib/proc.mjs';
 
 const PG_BIN = `${process.env.PG_BINDIR || '/usr/lib/postgresql/15/bin'}/postgres`;
@@ -234,5 +236,79 @@ test('handlers waiting on a lock leave /healthz, /readyz and /metrics answering'
 	await holder.run('COMMIT');
 	const results = await Promise.all(held);
 	assert.deepEqual(results.map((r) => r.status), [200, 200, 200]);
+	await stop(s);
+});
+
+// A TCP proxy to PostgreSQL that can freeze: while frozen it holds every byte both ways (and
+// new connections get nowhere), as a database host that accepts but never answers; thawed, it
+// passes what it held on, in order.
+async function freezingProxy(port) {
+	let frozen = false;
+	const held = [];
+	const sockets = new Set();
+	const server = net.createServer((c) => {
+		const up = net.connect(port, '127.0.0.1');
+		for (const [from, to] of [[c, up], [up, c]]) {
+			sockets.add(from);
+			from.on('data', (d) => (frozen ? held.push(() => to.write(d)) : to.write(d)));
+			from.on('error', () => to.destroy());
+			from.on('close', () => to.destroy());
+		}
+	});
+	await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+	return {
+		port: server.address().port,
+		held: () => held.length,
+		freeze() { frozen = true; },
+		thaw() { frozen = false; for (const f of held.splice(0)) f(); },
+		async close() {
+			for (const sock of sockets) sock.destroy();
+			await new Promise((resolve) => server.close(resolve));
+		},
+	};
+}
+
+// The database stops answering (a host that accepts and then says nothing): /readyz must not
+// take libmicrohttpd's threads with it. One probe at a time pings; it waits, the others answer
+// at once, "not ready" once that ping has waited 2 s, and /healthz answers throughout. Before,
+// every probe pinged on its own thread: one hung in SELECT 1 and the others took turns in
+// 3-second connect attempts, so /healthz waited behind them (here, past the client's deadline).
+// Each probe is a new connection, as the kubelet's are (libmicrohttpd serves a connection on
+// the thread that accepted it, so a kept-alive one may sit on the thread the ping holds).
+test('a database that stops answering: /readyz says not ready, and /healthz still answers', { skip }, async (t) => {
+	const proxy = await freezingProxy(pg.port);
+	t.after(() => proxy.close());
+	const s = await startServer(binPath('db-service'), {
+		env: { DATABASE_URL: `postgresql://postgres@127.0.0.1:${proxy.port}/bookstore`, LOG_LEVEL: 'warn' },
+		readyPath: '/readyz',
+	});
+	servers.add(s);
+	const probe = async (p, timeoutMs = CALL_DEADLINE_MS) => {
+		const r = await rawRequest(s.port, `GET ${p} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n`, { timeoutMs });
+		assert.ok(!r.timedOut, `GET ${p}: no answer within ${timeoutMs} ms`);
+		return r;
+	};
+	assert.equal((await call(`${s.url}/reviews?limit=1`)).status, 200); // an idle connection
+	proxy.freeze();
+	let firstDone = false;
+	const first = probe('/readyz', 60000).finally(() => { firstDone = true; });
+	first.catch(() => {}); // awaited after the thaw
+	// Its ping is under way once its bytes reach the proxy: the thread it holds accepts no
+	// more connections, so every probe below lands on the other one.
+	await waitFor(() => proxy.held() > 0, { what: 'the ping sent to the frozen database' });
+	const others = await Promise.all(Array.from({ length: 6 }, () => probe('/readyz')));
+	for (const r of others) assert.ok(r.status === 200 || r.status === 503, `${r.status} ${r.text}`);
+	const health = await probe('/healthz');
+	assert.equal(health.status, 200, health.text);
+	await waitFor(async () => {
+		const r = await probe('/readyz');
+		return r.status === 503 && /ping has had no answer/.test(r.text);
+	}, { timeoutMs: 10000, intervalMs: 100, what: '/readyz: not ready, the ping unanswered' });
+	assert.equal(firstDone, false, 'the probe that pings still waits on the frozen database');
+	assert.equal((await probe('/healthz')).status, 200);
+	proxy.thaw();
+	await first;
+	await waitFor(async () => (await probe('/readyz')).status === 200,
+		{ timeoutMs: 10000, intervalMs: 100, what: '/readyz ready again once the database answers' });
 	await stop(s);
 });

@@ -175,7 +175,9 @@ void http_upgrade_close(struct http_upgrade *up);
  * Readiness callback for GET /readyz: return 0 when ready, else a negative value and append
  * a short reason ("postgres: connection refused") to reason. It runs on a libmicrohttpd
  * thread, so it must answer at once from what it knows (never wait for a busy resource): a
- * probe that waits behind the handlers fails the kubelet's timeout.
+ * probe that waits behind the handlers fails the kubelet's timeout. One that must ask the
+ * resource lets one probe at a time do it (db-service's store_ready()), so a resource that
+ * never answers holds one thread, and the server keeps a second for /healthz and /metrics.
  */
 typedef int (*http_ready_fn)(void *ctx, struct buf *reason);
 
@@ -207,7 +209,8 @@ struct http_server_config {
 	void *ctx;		       /* handed to handlers as req->ctx */
 	http_ready_fn ready;	       /* NULL = always ready */
 	unsigned threads;	       /* pool threads; 0 = number of CPUs */
-	unsigned blocking_threads;     /* threads for ROUTE_BLOCKING handlers; 0 = 16 */
+	unsigned blocking_threads;     /* threads for ROUTE_BLOCKING handlers; 0 = 16 (with
+					  such routes, `threads` is at least 2) */
 	size_t blocking_queue;	       /* most such requests waiting for one; 0 = 1024;
 					  more: 503 overloaded */
 	size_t max_body;	       /* default body cap; 0 = HTTP_DEFAULT_MAX_BODY */
