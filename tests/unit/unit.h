@@ -10,7 +10,31 @@
 #ifndef TESTS_UNIT_H
 #define TESTS_UNIT_H
 
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+
+#include "common/clock.h"
+
+/*
+ * Waits until *count reaches n: mu guards the count, and cv (made with clock_cond_init()) is
+ * broadcast whenever it changes. Fails the test after ms milliseconds; never sleeps and hopes.
+ */
+static inline void unit_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, const int *count, int n,
+				   long long ms)
+{
+	struct timespec ts;
+	int got;
+
+	clock_deadline(&ts, ms);
+	pthread_mutex_lock(mu);
+	while (*count < n && pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT)
+		;
+	got = *count;
+	pthread_mutex_unlock(mu);
+	cr_assert_geq(got, n, "%d of %d within %lld ms", got, n, ms);
+}
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/lsan_interface.h>

@@ -29,6 +29,7 @@
 #include "common/trace.h"
 #include "common/workpool.h"
 #include "common/xalloc.h"
+#include "../unit.h"
 
 #define DEADLINE_MS 10000
 #define STOP_ROUNDS 1000
@@ -630,7 +631,7 @@ static struct http_server *start_blocking(unsigned nthreads, size_t queue)
 	memset(&b, 0, sizeof(b));
 	b.span_current = 1;
 	pthread_mutex_init(&b.mu, NULL);
-	pthread_cond_init(&b.cv, NULL);
+	cr_assert_eq(clock_cond_init(&b.cv), 0);
 	cr_assert_eq(http_server_start(&cfg, &s), 0);
 	return s;
 }
@@ -638,17 +639,7 @@ static struct http_server *start_blocking(unsigned nthreads, size_t queue)
 /* Waits until n handlers have entered h_block. */
 static void wait_entered(int n)
 {
-	long long deadline = clock_mono_ms() + DEADLINE_MS;
-
-	pthread_mutex_lock(&b.mu);
-	while (b.entered < n) {
-		long long at = clock_mono_ms() + 5;
-		struct timespec ts = { .tv_sec = at / 1000, .tv_nsec = at % 1000 * 1000000 };
-
-		cr_assert_lt(clock_mono_ms(), deadline, "%d of %d handlers entered", b.entered, n);
-		pthread_cond_timedwait(&b.cv, &b.mu, &ts);
-	}
-	pthread_mutex_unlock(&b.mu);
+	unit_wait_count(&b.mu, &b.cv, &b.entered, n, DEADLINE_MS);
 }
 
 static void release_blocked(void)

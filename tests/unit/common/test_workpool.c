@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/workpool.h"
+#include "../unit.h"
 
 #define DEADLINE_MS 10000
 
@@ -24,7 +25,7 @@ static struct {
 	int gate_open, started;
 	int order[64];
 	int n;
-} s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0 }, 0 };
+} s;
 
 /* Records its id; the job with id 0 first waits until the test opens the gate. */
 static void run(struct workpool_job *w)
@@ -43,17 +44,7 @@ static void run(struct workpool_job *w)
 
 static void wait_for(int *what, int n)
 {
-	long long deadline = clock_mono_ms() + DEADLINE_MS;
-
-	pthread_mutex_lock(&s.mu);
-	while (*what < n) {
-		long long at = clock_mono_ms() + 5;
-		struct timespec ts = { .tv_sec = at / 1000, .tv_nsec = at % 1000 * 1000000 };
-
-		cr_assert_lt(clock_mono_ms(), deadline, "%d of %d", *what, n);
-		pthread_cond_timedwait(&s.cv, &s.mu, &ts);
-	}
-	pthread_mutex_unlock(&s.mu);
+	unit_wait_count(&s.mu, &s.cv, what, n, DEADLINE_MS);
 }
 
 static void open_gate(void)
@@ -66,6 +57,8 @@ static void open_gate(void)
 
 static void reset(void)
 {
+	pthread_mutex_init(&s.mu, NULL);
+	cr_assert_eq(clock_cond_init(&s.cv), 0);
 	s.gate_open = s.started = s.n = 0;
 }
 
