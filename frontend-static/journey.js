@@ -39,14 +39,23 @@ export function policyRate(policy) {
 	return Number.isFinite(r) && r >= 0 && r <= 1 ? r : null;
 }
 
+/*
+ * Where a step stands in a review's path, for steps of the same millisecond: the server keeps
+ * them in arrival order, and two senders' records race (bad-word-filter's record can reach
+ * node-server after sentiment-analysis's, which answered in the same millisecond).
+ */
+const PATH_RANK = { posted: 0, attempt: 1, 'step:bad-word-filter': 2, 'step:sentiment-analysis': 3, notification: 4, insert: 5, reply: 6, 'dead-letter': 7 };
+const pathRank = (s) => PATH_RANK[s.kind === 'step' ? `step:${s.source}` : s.kind] ?? 8;
+
 /**
  * Sorts a journey's steps into what the page shows: {t0, attempts, dead, moderation,
  * notifications, inserts, reply, posted}. t0 is the post time (or the first step's time when
- * node-server did not see the post); every list is in time order.
+ * node-server did not see the post); every list is in time order, steps of the same
+ * millisecond in the order of the review's path (PATH_RANK), then in arrival order.
  */
 export function summarize(journey) {
 	const steps = Array.isArray(journey && journey.steps) ? journey.steps.filter((s) => s && typeof s === 'object') : [];
-	steps.sort((a, b) => (a.time || 0) - (b.time || 0));
+	steps.sort((a, b) => (a.time || 0) - (b.time || 0) || pathRank(a) - pathRank(b));
 	const posted = steps.find((s) => s.kind === 'posted') || null;
 	const t0 = Number.isFinite(journey && journey.posted) ? journey.posted : (steps[0] ? steps[0].time : Date.now());
 	return {
