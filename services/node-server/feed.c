@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/httpc.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
@@ -125,6 +126,11 @@ int feed_ready(struct feed *f, struct buf *reason)
 long long feed_last_ok_ms(struct feed *f)
 {
 	return atomic_load(&f->last_ok_ms);
+}
+
+int feed_busy(struct feed *f)
+{
+	return locked_int(&f->lock, &f->in_flight);
 }
 
 static void fetch(struct feed *f);

@@ -16,8 +16,8 @@
  * served meanwhile. feed_start() does the first fetch, retried the same way; until it has
  * succeeded feed_get() returns NULL (GET /comments answers 503).
  *
- * Threads: feed_refresh(), feed_get(), feed_set(), feed_ready() and feed_last_ok_ms() are
- * thread-safe. The fetch callbacks run on the httpc thread. Shutdown order: feed_stop() (no
+ * Threads: feed_refresh(), feed_get(), feed_set(), feed_ready(), feed_last_ok_ms() and
+ * feed_busy() are thread-safe. The fetch callbacks run on the httpc thread. Shutdown order: feed_stop() (no
  * more publishes, no new fetches), then httpc_free() of the client (runs the cancelled
  * callbacks), then feed_free().
  */
@@ -75,6 +75,11 @@ int feed_set(struct feed *f, const char *json, size_t len);
 int feed_ready(struct feed *f, struct buf *reason);
 /* CLOCK_MONOTONIC milliseconds of the last successful fetch, 0 if none. */
 long long feed_last_ok_ms(struct feed *f);
+/*
+ * 1 while a fetch is under way, or its retry or the follow-up one is due (its timer set); 0
+ * once the feed rests: every feed_refresh() made so far has had its fetch.
+ */
+int feed_busy(struct feed *f);
 /* After this, nothing is published and no fetch starts; in-flight ones end quietly. */
 void feed_stop(struct feed *f);
 /* Frees the feed. The client must have been freed (or have no feed work) before. */

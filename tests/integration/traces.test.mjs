@@ -103,7 +103,8 @@ async function stopAll(st, check = false) {
 	for (const [name, srv] of [...st.servers].reverse())
 		results.push([name, await srv.stop()]);
 	st.servers = [];
-	if (st.pg) await st.pg.cleanup();
+	if (st.pg && !st.pgStopped) await st.pg.cleanup();
+	st.pgStopped = true; // the test's barrier stops it before the finally does
 	if (check) {
 		for (const [name, r] of results) {
 			assert.equal(r.code, 0, `${name} exit status ${r.code ?? r.signal}\n${r.stderr}`);
@@ -196,12 +197,15 @@ test('one review is one trace across node-server, the broker, file-sink, dead-le
 			bySvc(spans, 'file-sink').filter((s) => s.kind === KIND.CONSUMER).length >= 3 &&
 			bySvc(spans, 'node-server').some((s) => s.name === 'POST /insert' && s.kind === KIND.SERVER);
 		await waitFor(() => done(trace()), { timeoutMs: 20000, what: 'every span of the review' });
-		await waitFor(async () => {
-			await new Promise((res) => setTimeout(res, 300)); // a quiet period: late spans arrive
-			const n = trace().length;
-			await new Promise((res) => setTimeout(res, 300));
-			return trace().length === n;
-		}, { timeoutMs: 10000, what: 'no more spans arriving' });
+		// What needs the services running, then the barrier: each service exports its last
+		// spans as it exits (trace_shutdown()), so once all have stopped the collector holds
+		// every span they made, and none comes later.
+		const saved = (await events(st.sink)).filter((e) => e.event?.id === id);
+		await waitFor(() => {
+			const hs = collector.metrics().filter((m) => m.name === 'http_server_request_duration_seconds' && m.data === 'histogram');
+			return BINS.every((b) => hs.some((m) => m.resource['service.name'] === b));
+		}, { timeoutMs: 10000, what: 'http_server_request_duration_seconds from each service' });
+		await stopAll(st, true);
 		const spans = trace();
 		for (const req of collector.requests)
 			assert.equal(req.error, undefined, `decode error: ${req.error}`);
@@ -237,7 +241,6 @@ test('one review is one trace across node-server, the broker, file-sink, dead-le
 		// file-sink and at the dead-letter sink.
 		const tpExt = `00-${T}-${hex(producer.spanId)}-01`;
 		assert.equal(dead.event.traceparent, tpExt, 'the dead letter carries the producer context');
-		const saved = (await events(st.sink)).filter((e) => e.event?.id === id);
 		assert.equal(saved.length, 3, 'file-sink saw 3 attempts');
 		for (const e of saved) assert.equal(e.event.traceparent, tpExt);
 
@@ -341,11 +344,8 @@ test('one review is one trace across node-server, the broker, file-sink, dead-le
 		const sinkServers = new Set(sinkConsumers.map((c) => hex(c.parentSpanId)));
 		for (const a of access) assert.ok(sinkServers.has(a.span_id));
 
-		// Metrics over OTLP: the request-duration histogram from every service.
-		await waitFor(() => {
-			const hs = collector.metrics().filter((m) => m.name === 'http_server_request_duration_seconds' && m.data === 'histogram');
-			return BINS.every((b) => hs.some((m) => m.resource['service.name'] === b));
-		}, { timeoutMs: 10000, what: 'http_server_request_duration_seconds from each service' });
+		// Metrics over OTLP: the request-duration histogram from every service (waited for
+		// above, while they ran).
 		const h = collector.metrics().filter((m) => m.name === 'http_server_request_duration_seconds' && m.resource['service.name'] === 'node-server').at(-1);
 		assert.equal(h.histogram.aggregationTemporality, 2);
 		const addPoint = h.histogram.dataPoints.find((p) => attrs(p.attributes).route === '/add');

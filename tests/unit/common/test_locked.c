@@ -52,6 +52,25 @@ Test(locked, reads_an_int_field)
 	pthread_mutex_destroy(&mu);
 }
 
+/*
+ * Polls (10 s at most) until another thread waits for mu, which we hold: glibc marks a mutex
+ * with a waiter contended (its lock word 2) before the waiter sleeps. Elsewhere, a 20 ms
+ * window for the reader to reach it.
+ */
+static void wait_contended(pthread_mutex_t *mu)
+{
+#ifdef __GLIBC__
+	for (int i = 0; i < 10000 && __atomic_load_n(&mu->__data.__lock, __ATOMIC_ACQUIRE) != 2;
+	     i++)
+		usleep(1000);
+	cr_assert_eq(__atomic_load_n(&mu->__data.__lock, __ATOMIC_ACQUIRE), 2,
+		     "the reader never waited for the mutex");
+#else
+	(void)mu;
+	usleep(20000);
+#endif
+}
+
 Test(locked, waits_for_the_writer)
 {
 	struct shared s = { .n = 1 };
@@ -61,7 +80,7 @@ Test(locked, waits_for_the_writer)
 	atomic_init(&s.read_done, 0);
 	pthread_mutex_lock(&s.mu);
 	pthread_create(&th, NULL, reader, &s);
-	usleep(20000); /* the reader is blocked on the mutex meanwhile */
+	wait_contended(&s.mu); /* the reader waits in pthread_mutex_lock() */
 	cr_expect_eq(atomic_load(&s.read_done), 0);
 	s.n = 42;
 	pthread_mutex_unlock(&s.mu);

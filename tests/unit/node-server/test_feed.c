@@ -170,6 +170,22 @@ static int wait_version(struct rig *r, int want)
 	return 0;
 }
 
+/* Polls until the feed rests (feed_busy() 0; 5 s at most). */
+static void wait_rest(struct rig *r)
+{
+	long long deadline = now_ms() + 5000;
+
+	while (feed_busy(r->feed)) {
+		cr_assert_lt(now_ms(), deadline, "the feed is still fetching after 5 s");
+		nanosleep(&(struct timespec){ 0, 1000L * 1000 }, NULL);
+	}
+}
+
+/*
+ * 200 refreshes: one fetch, and one more for the calls made while it ran. Counted once the
+ * feed rests, when nothing of those calls is left to run (one fetch per call would still be
+ * fetching then, or have made 200).
+ */
 Test(feed, first_load_and_coalesced_refreshes, LEAK_FINI)
 {
 	struct rig r;
@@ -184,8 +200,7 @@ Test(feed, first_load_and_coalesced_refreshes, LEAK_FINI)
 	for (i = 0; i < 200; i++)
 		feed_refresh(r.feed);
 	cr_assert(wait_version(&r, 2), "the newest rows arrive");
-	/* let any queued fetch finish, then count: one in flight + one coalesced at most */
-	nanosleep(&(struct timespec){ 0, 200L * 1000 * 1000 }, NULL);
+	wait_rest(&r);
 	cr_assert_leq(atomic_load(&hits) - before, 2, "200 refreshes made %d fetches",
 		      atomic_load(&hits) - before);
 	cr_assert_eq(r.pub.count, 2, "published once per change");
@@ -221,7 +236,10 @@ Test(feed, stop_while_retrying_is_clean, LEAK_FINI)
 	rig_start(&r);
 	atomic_store(&fail_next, 1000000);
 	feed_start(r.feed);
-	nanosleep(&(struct timespec){ 0, 150L * 1000 * 1000 }, NULL);
+	for (long long deadline = now_ms() + 5000; atomic_load(&hits) < 2;) { /* a retry ran */
+		cr_assert_lt(now_ms(), deadline, "no retry after the first failure");
+		nanosleep(&(struct timespec){ 0, 1000L * 1000 }, NULL);
+	}
 	cr_assert_null(feed_get(r.feed));
 	rig_stop(&r); /* the pending retry timer is cancelled without leaks */
 }
