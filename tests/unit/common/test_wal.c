@@ -164,6 +164,130 @@ Test(wal, replay_skips_a_torn_tail_and_empty_lines)
 	buf_release(&b);
 }
 
+/*
+ * Replay reads the file in 64 KiB chunks and carries a line cut by a chunk's end over to the
+ * next read. Files of lines whose newlines fall just before, on and after each chunk boundary,
+ * lines longer than two chunks, empty lines and a torn tail across a boundary: replay gives
+ * exactly the complete non-empty lines, and counts the tail. The random part prints its seed
+ * (WAL_TEST_SEED=N replays it).
+ */
+#define CHUNK ((size_t)64 * 1024)
+
+/* A file of lines of the given lengths (letters from a rotating alphabet), then tail bytes
+ * with no newline; the expected replay ("line|line|") goes to want. */
+static void write_lines(const size_t *lens, size_t n, size_t tail, struct buf *want)
+{
+	FILE *f = fopen(path, "w");
+	unsigned char c = 'a';
+
+	cr_assert_not_null(f);
+	buf_reset(want);
+	for (size_t i = 0; i <= n; i++) {
+		size_t len = i < n ? lens[i] : tail;
+
+		for (size_t k = 0; k < len; k++, c = c == 'z' ? 'a' : c + 1) {
+			fputc(c, f);
+			if (i < n)
+				buf_appendc(want, (char)c);
+		}
+		if (i < n) {
+			fputc('\n', f);
+			if (len)
+				buf_appendc(want, '|');
+		}
+	}
+	cr_assert_eq(fclose(f), 0);
+}
+
+static size_t count_records(const struct buf *want)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < want->len; i++)
+		n += want->data[i] == '|';
+	return n;
+}
+
+static void check_replay(const size_t *lens, size_t n, size_t tail, const char *what)
+{
+	struct wal_replay_stats st;
+	struct buf want, got;
+
+	buf_init(&want, BUF_NOCAP);
+	buf_init(&got, BUF_NOCAP);
+	write_lines(lens, n, tail, &want);
+	replayed(&got, &st);
+	cr_assert_eq(got.len, want.len, "%s: %zu bytes replayed, want %zu", what, got.len,
+		     want.len);
+	cr_assert(memcmp(got.data, want.data, want.len) == 0, "%s: other lines replayed", what);
+	cr_assert_eq(st.records, count_records(&want), "%s", what);
+	cr_assert_eq(st.torn_bytes, tail, "%s", what);
+	buf_release(&want);
+	buf_release(&got);
+}
+
+Test(wal, replay_across_chunk_boundaries)
+{
+	/* newline at offsets CHUNK-2 .. CHUNK+1 (a line of CHUNK-1+d bytes, then its '\n') */
+	for (int d = -2; d <= 1; d++) {
+		size_t lens[] = { CHUNK - 2 + (size_t)(d + 1), 5, 0, 7 };
+		char what[48];
+
+		snprintf(what, sizeof(what), "newline at CHUNK%+d", d);
+		check_replay(lens, 4, 0, what);
+	}
+	{
+		size_t lens[] = { 3, 2 * CHUNK + 17, 0, 0, CHUNK, 1 };
+
+		check_replay(lens, 6, 0, "a line of two chunks and more");
+	}
+	{
+		size_t lens[] = { CHUNK - 10 };
+
+		check_replay(lens, 1, CHUNK + 100, "a torn tail across a boundary");
+	}
+	{
+		size_t lens[] = { 0 };
+
+		check_replay(lens, 0, 3 * CHUNK, "only a torn tail, three chunks long");
+	}
+}
+
+Test(wal, replay_random_lines)
+{
+	const char *env = getenv("WAL_TEST_SEED");
+	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	size_t lens[64];
+
+	fprintf(stderr, "test_wal replay_random_lines seed=%u (replay with WAL_TEST_SEED=%u)\n",
+		seed, seed);
+	srand(seed);
+	for (int round = 0; round < 40; round++) {
+		size_t n = (size_t)(rand() % 64), tail;
+		char what[64];
+
+		for (size_t i = 0; i < n; i++) {
+			switch (rand() % 4) {
+			case 0:
+				lens[i] = 0;
+				break;
+			case 1:
+				lens[i] = (size_t)(rand() % 100) + 1;
+				break;
+			case 2: /* around a chunk */
+				lens[i] = CHUNK - 8 + (size_t)(rand() % 16);
+				break;
+			default:
+				lens[i] = (size_t)(rand() % (3 * (int)CHUNK)) + 1;
+				break;
+			}
+		}
+		tail = rand() % 3 ? 0 : (size_t)(rand() % (2 * (int)CHUNK));
+		snprintf(what, sizeof(what), "seed %u round %d", seed, round);
+		check_replay(lens, n, tail, what);
+	}
+}
+
 Test(wal, replay_missing_is_not_found)
 {
 	struct buf b, err;
