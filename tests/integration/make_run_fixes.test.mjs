@@ -134,3 +134,12 @@ test('make run: PostgreSQL needs the generated password, every service listens o
 		}
 	}
 });
+
+// Last: the run of the test above stops on Ctrl-C with status 0, and no service log holds a
+// sanitizer report (a leak is reported at exit, so the logs are read after the stop).
+test('the run stops cleanly, without a sanitizer report', { skip, timeout: 120000 }, async () => {
+	assert.ok(run, 'the run above started');
+	const res = await run.stop();
+	assert.equal(res.code, 0, res.stdout);
+	run.assertLogsClean();
+});
