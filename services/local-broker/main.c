@@ -7,6 +7,7 @@
  * write-ahead log under DATA_DIR, and pending deliveries survive a crash as well as a stop.
  * main() reads the configuration, starts, waits for a signal and stops.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -84,22 +85,29 @@ static const struct config_var vars[] = {
 #undef F
 #define NVARS (ARRAY_SIZE(vars))
 
-static struct topology *load_topology(const struct broker_config *cfg)
+/*
+ * The topology from BROKER_MANIFESTS and BROKER_SERVICES into *out. A manifest that cannot be
+ * read or is not one this broker can serve is a bad setting (service_bad_setting(): one line,
+ * status 2), as bad-word-filter's BADWORDS_FILE is. Returns 0 or that status.
+ */
+static int load_topology(const struct broker_config *cfg, struct topology **out)
 {
 	struct topology *topo = NULL;
 	struct buf err;
 	char self[64];
+	int rc = 0;
 
 	snprintf(self, sizeof(self), "http://127.0.0.1:%d", cfg->port);
 	buf_init(&err, 4096);
 	if (topology_load(cfg->manifests, cfg->services, self, &topo, &err) != 0)
-		log_error("cannot load the broker topology: %s", err.data);
+		rc = service_bad_setting("BROKER_MANIFESTS / BROKER_SERVICES", err.data);
 	else
 		log_info("topology: %zu brokers and channels, %zu triggers and subscriptions, %zu "
 			 "sequences from %s",
 			 topo->nbrokers, topo->ntriggers, topo->nsequences, cfg->manifests);
 	buf_release(&err);
-	return topo;
+	*out = topo;
+	return rc;
 }
 
 /* Replays the write-ahead log (and an older version's spool). 0, or -1: do not start. */
@@ -137,10 +145,6 @@ static int run(const struct broker_config *cfg, struct topology *topo)
 	char *wal = xasprintf("%s/%s", cfg->data_dir, WAL_FILE);
 	int rc = 1;
 
-	if (spool_mkdirs(cfg->data_dir) != 0) {
-		log_error("DATA_DIR %s: cannot create it", cfg->data_dir);
-		goto out;
-	}
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", cfg->port);
 	dopt.queue_max = (size_t)cfg->queue_max;
 	dopt.queue_bytes = (size_t)cfg->queue_bytes;
@@ -174,7 +178,6 @@ static int run(const struct broker_config *cfg, struct topology *topo)
 	rc = 0;
 cleanup:
 	dispatcher_free(in.disp);
-out:
 	free(wal);
 	free(spool);
 	return rc;
@@ -187,10 +190,15 @@ int main(int argc, char **argv)
 	int rc;
 
 	service_start("local-broker", argc, argv, vars, NVARS, &cfg);
-	topo = load_topology(&cfg);
-	if (!topo) {
-		service_stop();
-		return 1;
+	rc = load_topology(&cfg, &topo);
+	if (rc)
+		return rc;
+	if (spool_mkdirs(cfg.data_dir) != 0) { /* as the sinks' DATA_DIR */
+		char why[PATH_MAX + 128];
+
+		snprintf(why, sizeof(why), "cannot create %s: %s", cfg.data_dir, strerror(errno));
+		topology_free(topo);
+		return service_bad_setting("DATA_DIR", why);
 	}
 	rc = run(&cfg, topo);
 	service_stop(); /* after the servers: flushes the last spans */

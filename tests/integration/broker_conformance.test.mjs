@@ -1091,11 +1091,23 @@ describe('manifest validation at start-up (as Knative\'s webhook)', () => {
 				encoding: 'utf8', timeout: 15000,
 				env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data') },
 			});
-			assert.equal(r.status, 1, r.stderr);
+			// a bad setting, as in every service: one line naming it, status 2
+			assert.equal(r.status, 2, r.stderr);
+			assert.match(r.stderr, /^BROKER_MANIFESTS \/ BROKER_SERVICES: /m);
 			assert.match(r.stderr, re);
 			if (!/unknown broker|no Broker/.test(name))
 				assert.match(r.stderr, /eventing\.yaml/, 'the file is named');
 			assertClean(r.stderr);
 		});
 	}
+	test('a DATA_DIR that cannot be created refuses to start, naming it', () => {
+		const dir = writeManifests([brokerDoc()]);
+		const r = spawnSync(binPath('local-broker'), [], {
+			encoding: 'utf8', timeout: 15000,
+			env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: '/proc/no-such-dir/data' },
+		});
+		assert.equal(r.status, 2, r.stderr);
+		assert.match(r.stderr, /^DATA_DIR: cannot create \/proc\/no-such-dir\/data: /m);
+		assertClean(r.stderr);
+	});
 });
