@@ -22,6 +22,7 @@
 #include "dispatcher.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1100,8 +1102,51 @@ cleanup:
 }
 
 /*
+ * The name of a "<wal>.orphaned-*" file next to the log that holds exactly orphans already
+ * (caller frees), or NULL. The old log stays until the new one replaces it, so a start-up that
+ * failed after kept_aside() (a full disk, the rewrite killed) orphans the same records from it
+ * again: they are kept once, not once per attempt.
+ */
+static char *kept_before(const char *wal_path, const struct buf *orphans)
+{
+	const char *slash = strrchr(wal_path, '/');
+	char *dir = slash ? xstrndup(wal_path, (size_t)(slash - wal_path + 1)) : xstrdup("./");
+	char *prefix = xasprintf("%s.orphaned-", slash ? slash + 1 : wal_path);
+	char *found = NULL;
+	struct dirent *de;
+	struct buf text, err;
+	struct stat st;
+	DIR *dp = opendir(dir);
+
+	buf_init(&text, orphans->len + 1);
+	buf_init(&err, 256);
+	while (dp && !found && (de = readdir(dp)) != NULL) {
+		char *p;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		p = xasprintf("%s%s", dir, de->d_name);
+		buf_reset(&text);
+		if (stat(p, &st) == 0 && (size_t)st.st_size == orphans->len &&
+		    buf_read_file(&text, p, &err) == 0 && text.len == orphans->len &&
+		    memcmp(text.data, orphans->data, orphans->len) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	if (dp)
+		closedir(dp);
+	buf_release(&text);
+	buf_release(&err);
+	free(prefix);
+	free(dir);
+	return found;
+}
+
+/*
  * Writes the records of the deliveries that cannot be resumed to "<wal>.orphaned-<unix
- * seconds>" (appended, synced, its name synced) before the new log replaces the old one.
+ * seconds>" (appended, synced, its name synced) before the new log replaces the old one,
+ * unless such a file holds them already (kept_before()).
  * 0, or ERR_IO with err filled: the broker must not start, the old log stays.
  */
 static int kept_aside(struct dispatcher *d, const struct buf *orphans, struct buf *err)
@@ -1111,6 +1156,15 @@ static int kept_aside(struct dispatcher *d, const struct buf *orphans, struct bu
 
 	if (orphans->len == 0)
 		return 0;
+	path = kept_before(d->opt.wal_path, orphans);
+	if (path) {
+		log_warn(
+		    "%s: holds the log records of the pending deliveries that cannot be resumed "
+		    "(kept by an earlier start-up)",
+		    path);
+		free(path);
+		return 0;
+	}
 	path = xasprintf("%s.orphaned-%lld", d->opt.wal_path, (long long)time(NULL));
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0 || fdio_write_full(fd, orphans->data, orphans->len) != 0 || fsync(fd) != 0 ||

@@ -281,3 +281,40 @@ test('deliveries of a Trigger removed from the manifests are kept aside in broke
 	assert.ok(kept.every((r) => r.op === 'put' && r.delivery.trigger === 't' && r.delivery.attempts >= 1));
 	assert.equal(pending(dir).length, 0, 'the log itself no longer holds them');
 });
+
+// The old log stays until the new one replaces it (wal.h), so each start-up that fails after
+// keeping the orphans aside reads them again: they are kept in one file, not one per attempt.
+test('start-ups that fail after keeping the orphans aside keep them once', async (t) => {
+	const sub = await startReceiver(() => ({ status: 503 }));
+	t.after(() => sub.close());
+	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT5S' }, sub.url);
+	const ids = ['r1', 'r2'];
+	await acceptThenStop(dir, sub, ids);
+	const yaml = path.join(dir, 'eventing.yaml');
+	fs.writeFileSync(yaml, fs.readFileSync(yaml, 'utf8').replace('"name":"t"', '"name":"u"'));
+	const aside = () => fs.readdirSync(path.join(dir, 'data')).filter((f) => /^broker\.wal\.orphaned-\d+$/.test(f));
+	fs.mkdirSync(`${walFile(dir)}.tmp`); // the rewrite cannot create its file
+	for (let attempt = 1; attempt <= 2; attempt++) {
+		const r = spawnSync(binPath('local-broker'), [], {
+			encoding: 'utf8', timeout: 15000,
+			env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
+		});
+		assert.equal(r.status, 1, `attempt ${attempt}: ${r.stderr}`);
+		assertClean(r.stderr);
+		assert.equal(aside().length, 1, `attempt ${attempt}: one file of orphans`);
+		if (attempt === 2)
+			assert.match(r.stderr, /kept by an earlier start-up/);
+		// a second apart at least, or the two attempts would share the name anyway
+		if (attempt === 1) {
+			const t0 = Math.floor(Date.now() / 1000);
+			await waitFor(() => Math.floor(Date.now() / 1000) > t0, { timeoutMs: 3000, what: 'the next second' });
+		}
+	}
+	fs.rmdirSync(`${walFile(dir)}.tmp`);
+	const b = await start(dir);
+	await stopClean(b);
+	assert.equal(aside().length, 1, 'still one file once the start succeeds');
+	const kept = fs.readFileSync(path.join(dir, 'data', aside()[0]), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	assert.deepEqual(kept.map((r) => r.delivery.event.id).sort(), ids, 'each orphaned delivery once');
+	assert.equal(pending(dir).length, 0);
+});
