@@ -58,6 +58,11 @@ async function acceptThenStop(dir, sub, ids) {
 const walFile = (dir) => path.join(dir, 'data', 'broker.wal');
 // The deliveries the log holds after a graceful stop (compacted: one put each).
 const pending = (dir) => fs.readFileSync(walFile(dir), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+// One start-up run to its exit (one that is expected to fail), with the warnings on stderr.
+const startOnce = (dir) => spawnSync(binPath('local-broker'), [], {
+	encoding: 'utf8', timeout: 15000,
+	env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
+});
 const delivered = (rx) => new Set(rx.requests.filter((r) => r.answeredWith === 200).map((r) => r.headers['ce-id']));
 
 test('failing subscriber: events waiting for a retry survive SIGTERM and are delivered after the restart', async () => {
@@ -121,10 +126,7 @@ for (const damaged of [false, true]) {
 		// "<log>.tmp" is a directory: the start-up rewrite encodes every delivery, then cannot
 		// create the file (a full or read-only disk fails the same way)
 		fs.mkdirSync(`${walFile(dir)}.tmp`);
-		const r = spawnSync(binPath('local-broker'), [], {
-			encoding: 'utf8', timeout: 15000,
-			env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
-		});
+		const r = startOnce(dir);
 		assert.equal(r.status, 1, `exit status 1, not a crash (signal ${r.signal})\n${r.stderr}`);
 		assert.match(r.stderr, /broker\.wal\.tmp/, 'the file is named');
 		assertClean(r.stderr);
@@ -258,25 +260,34 @@ test('JSON data resumed from the log keeps its decimals as written', async (t) =
 	await stopClean(b);
 });
 
-test('deliveries of a Trigger removed from the manifests are kept aside in broker.wal.orphaned-<time>, with a warning naming each event', async (t) => {
+// ids accepted for Trigger t and pending at a stop, then t removed from the manifests: the
+// next start-up cannot resume them. Returns the directory.
+async function orphanedDeliveries(t, ids) {
 	const sub = await startReceiver(() => ({ status: 503 }));
 	t.after(() => sub.close());
 	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT5S' }, sub.url);
-	const ids = ['o1', 'o2'];
 	await acceptThenStop(dir, sub, ids);
 	assert.equal(pending(dir).length, ids.length);
 	// The Trigger t goes; a Trigger u takes its place, so the Broker still has one.
 	const yaml = path.join(dir, 'eventing.yaml');
 	fs.writeFileSync(yaml, fs.readFileSync(yaml, 'utf8').replace('"name":"t"', '"name":"u"'));
+	return dir;
+}
+const orphanFiles = (dir) => fs.readdirSync(path.join(dir, 'data')).filter((f) => /^broker\.wal\.orphaned-\d+$/.test(f));
+const orphanRecords = (dir, name) => fs.readFileSync(path.join(dir, 'data', name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+test('deliveries of a Trigger removed from the manifests are kept aside in broker.wal.orphaned-<time>, with a warning naming each event', async (t) => {
+	const ids = ['o1', 'o2'];
+	const dir = await orphanedDeliveries(t, ids);
 	const b = await start(dir);
 	await stopClean(b);
 	const log = b.stderr();
 	for (const id of ids)
 		assert.match(log, new RegExp(`"level":"warn".*"event_id":"${id}".*"trigger":"t"|"level":"warn".*"trigger":"t".*"event_id":"${id}"`),
 			`a warning names event ${id} and its Trigger`);
-	const aside = fs.readdirSync(path.join(dir, 'data')).filter((f) => /^broker\.wal\.orphaned-\d+$/.test(f));
+	const aside = orphanFiles(dir);
 	assert.equal(aside.length, 1, 'one file next to the log');
-	const kept = fs.readFileSync(path.join(dir, 'data', aside[0]), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	const kept = orphanRecords(dir, aside[0]);
 	assert.deepEqual(kept.map((r) => r.delivery.event.id).sort(), ids, 'every orphaned delivery, as its log record');
 	assert.ok(kept.every((r) => r.op === 'put' && r.delivery.trigger === 't' && r.delivery.attempts >= 1));
 	assert.equal(pending(dir).length, 0, 'the log itself no longer holds them');
@@ -285,20 +296,12 @@ test('deliveries of a Trigger removed from the manifests are kept aside in broke
 // The old log stays until the new one replaces it (wal.h), so each start-up that fails after
 // keeping the orphans aside reads them again: they are kept in one file, not one per attempt.
 test('start-ups that fail after keeping the orphans aside keep them once', async (t) => {
-	const sub = await startReceiver(() => ({ status: 503 }));
-	t.after(() => sub.close());
-	const dir = manifests({ retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT5S' }, sub.url);
 	const ids = ['r1', 'r2'];
-	await acceptThenStop(dir, sub, ids);
-	const yaml = path.join(dir, 'eventing.yaml');
-	fs.writeFileSync(yaml, fs.readFileSync(yaml, 'utf8').replace('"name":"t"', '"name":"u"'));
-	const aside = () => fs.readdirSync(path.join(dir, 'data')).filter((f) => /^broker\.wal\.orphaned-\d+$/.test(f));
+	const dir = await orphanedDeliveries(t, ids);
+	const aside = () => orphanFiles(dir);
 	fs.mkdirSync(`${walFile(dir)}.tmp`); // the rewrite cannot create its file
 	for (let attempt = 1; attempt <= 2; attempt++) {
-		const r = spawnSync(binPath('local-broker'), [], {
-			encoding: 'utf8', timeout: 15000,
-			env: { ...process.env, PORT: '1', BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' },
-		});
+		const r = startOnce(dir);
 		assert.equal(r.status, 1, `attempt ${attempt}: ${r.stderr}`);
 		assertClean(r.stderr);
 		assert.equal(aside().length, 1, `attempt ${attempt}: one file of orphans`);
@@ -314,7 +317,7 @@ test('start-ups that fail after keeping the orphans aside keep them once', async
 	const b = await start(dir);
 	await stopClean(b);
 	assert.equal(aside().length, 1, 'still one file once the start succeeds');
-	const kept = fs.readFileSync(path.join(dir, 'data', aside()[0]), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	const kept = orphanRecords(dir, aside()[0]);
 	assert.deepEqual(kept.map((r) => r.delivery.event.id).sort(), ids, 'each orphaned delivery once');
 	assert.equal(pending(dir).length, 0);
 });
