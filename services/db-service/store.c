@@ -40,11 +40,16 @@ struct store {
 	long long backoff_ms;
 	char down_reason[200]; /* why the last connect failed ("" when up) */
 	int migrated;
-	/* /readyz's ping (store_ready()), one at a time, under mu */
-	int ping_running;
+	/* /readyz's ping (store_ready()), run by the pinger thread one at a time, under mu */
+	pthread_t pinger;
+	pthread_cond_t ping_cv; /* a ping was asked for or ended, or the store stops */
+	int ping_wanted;	/* a probe asked for a ping the pinger has not begun */
+	int ping_running;	/* asked for and not ended */
+	int stopping;
 	long long ping_started_ms; /* CLOCK_MONOTONIC */
-	int ping_rc;		   /* the last ping's outcome: 0 or an ERR_* */
-	char ping_reason[240];	   /* and its reason, when it failed */
+	unsigned long pings_ended;
+	int ping_rc;	       /* the last ping's outcome: 0 or an ERR_* */
+	char ping_reason[240]; /* and its reason, when it failed */
 	/* Insert batching (see store.h), under mu. */
 	pthread_cond_t batch_cv;   /* a batch finished */
 	struct insert_req *qhead;  /* inserts waiting for a leader, oldest first */
@@ -62,6 +67,8 @@ static struct metric_series *counter(const char *name, const char *help)
 	return metrics_series(metrics_counter(metrics_default(), name, help, NULL), NULL);
 }
 
+static void *pinger_main(void *arg);
+
 struct store *store_new(const char *conninfo, size_t pool_size)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -77,6 +84,11 @@ struct store *store_new(const char *conninfo, size_t pool_size)
 	pthread_mutex_init(&s->mu, NULL);
 	(void)clock_cond_init(&s->cv);
 	pthread_cond_init(&s->batch_cv, NULL);
+	(void)clock_cond_init(&s->ping_cv);
+	if (pthread_create(&s->pinger, NULL, pinger_main, s) != 0) {
+		log_error("database: cannot start the /readyz ping thread");
+		abort();
+	}
 	s->m_queue = metrics_series(metrics_gauge(metrics_default(), "db_insert_queue_length",
 						  "Review inserts waiting for a batch.", NULL),
 				    NULL);
@@ -93,8 +105,14 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->ping_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->pinger, NULL); /* a ping under way ends as every query does (pq.h) */
 	for (size_t i = 0; i < s->nidle; i++)
 		pq_api_get()->finish(s->idle[i]);
+	pthread_cond_destroy(&s->ping_cv);
 	pthread_cond_destroy(&s->batch_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
@@ -287,13 +305,55 @@ static int ping_op(PGconn *c, void *arg, struct buf *msg)
 	return pq_run(c, "SELECT 1", 0, NULL, msg);
 }
 
-/* The answer while another probe's ping is under way (mu held): the last outcome, or not
- * ready once the ping has waited PING_PATIENCE_MS (a database that accepts but never answers). */
-static int ping_in_flight(struct store *s, struct buf *reason)
+/* One ping, on the pinger thread; records its outcome (mu held on return). */
+static void ping_once(struct store *s)
+{
+	struct buf msg;
+	int rc;
+
+	buf_init(&msg, 1024);
+	/* Every connection at work is busy, not down. */
+	rc = store_run(s, ping_op, NULL, RUN_REPEATABLE | RUN_NOW, &msg);
+	pthread_mutex_lock(&s->mu);
+	if (rc == ERR_OVERLOADED)
+		rc = s->down_reason[0] ? ERR_UNAVAILABLE : 0;
+	s->ping_rc = rc;
+	s->ping_reason[0] = '\0';
+	if (rc)
+		snprintf(s->ping_reason, sizeof(s->ping_reason), "database: %s",
+			 s->down_reason[0] ? s->down_reason : msg.data);
+	s->ping_running = 0;
+	s->pings_ended++;
+	pthread_cond_broadcast(&s->ping_cv);
+	buf_release(&msg);
+}
+
+/* The pinger: runs the pings store_ready() asks for, so no probe's thread waits on one. */
+static void *pinger_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->ping_wanted && !s->stopping)
+			pthread_cond_wait(&s->ping_cv, &s->mu);
+		if (s->stopping)
+			break;
+		s->ping_wanted = 0;
+		pthread_mutex_unlock(&s->mu);
+		ping_once(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* The answer from the last ping (mu held), or not ready once the ping under way has waited
+ * PING_PATIENCE_MS (a database that accepts but never answers). */
+static int ping_answer(struct store *s, struct buf *reason)
 {
 	long long waited = clock_mono_ms() - s->ping_started_ms;
 
-	if (waited > PING_PATIENCE_MS) {
+	if (s->ping_running && waited >= PING_PATIENCE_MS) {
 		buf_appendf(reason, "database: a ping has had no answer for %lld ms", waited);
 		return ERR_UNAVAILABLE;
 	}
@@ -304,7 +364,8 @@ static int ping_in_flight(struct store *s, struct buf *reason)
 
 int store_ready(struct store *s, struct buf *reason)
 {
-	struct buf msg;
+	struct timespec deadline;
+	unsigned long ended;
 	int rc;
 
 	if (!store_migrated(s)) {
@@ -312,30 +373,20 @@ int store_ready(struct store *s, struct buf *reason)
 		return -1;
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->ping_running) {
-		rc = ping_in_flight(s, reason);
-		pthread_mutex_unlock(&s->mu);
-		return rc ? -1 : 0;
+	if (!s->ping_running) {
+		/* This probe asks for a ping and waits for it, a while at most. */
+		s->ping_running = 1;
+		s->ping_wanted = 1;
+		s->ping_started_ms = clock_mono_ms();
+		pthread_cond_broadcast(&s->ping_cv);
+		ended = s->pings_ended;
+		clock_mono_timespec(&deadline, s->ping_started_ms + PING_PATIENCE_MS);
+		while (s->pings_ended == ended &&
+		       pthread_cond_timedwait(&s->ping_cv, &s->mu, &deadline) != ETIMEDOUT)
+			;
 	}
-	s->ping_running = 1;
-	s->ping_started_ms = clock_mono_ms();
+	rc = ping_answer(s, reason);
 	pthread_mutex_unlock(&s->mu);
-	buf_init(&msg, 1024);
-	/* On libmicrohttpd's thread (http.h): every connection at work is busy, not down. */
-	rc = store_run(s, ping_op, NULL, RUN_REPEATABLE | RUN_NOW, &msg);
-	pthread_mutex_lock(&s->mu);
-	if (rc == ERR_OVERLOADED)
-		rc = s->down_reason[0] ? ERR_UNAVAILABLE : 0;
-	s->ping_running = 0;
-	s->ping_rc = rc;
-	s->ping_reason[0] = '\0';
-	if (rc) {
-		snprintf(s->ping_reason, sizeof(s->ping_reason), "database: %s",
-			 s->down_reason[0] ? s->down_reason : msg.data);
-		buf_appends(reason, s->ping_reason);
-	}
-	pthread_mutex_unlock(&s->mu);
-	buf_release(&msg);
 	return rc ? -1 : 0;
 }
 

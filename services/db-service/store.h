@@ -54,9 +54,10 @@ int store_migrated(struct store *s);
 /*
  * For GET /readyz, on a libmicrohttpd thread (http.h): 0 if migrated and a query succeeds now,
  * or every connection is at work and the last connect succeeded (busy is not down); else -1
- * with the reason. It never waits for a connection, and one probe at a time pings: the others
- * answer at once from the last ping, or "not ready" once the ping under way has waited 2 s (a
- * database that accepts but never answers holds one thread, never all of them).
+ * with the reason. The query runs on the store's pinger thread, one at a time, and never
+ * waits for a connection. The probe that asks for it waits for its outcome at most 2 s; a
+ * probe that comes while it runs answers at once from the last outcome. A ping unanswered for
+ * 2 s is "not ready" (a database that accepts but never answers holds no probe's thread).
  */
 int store_ready(struct store *s, struct buf *reason);
 

@@ -176,8 +176,9 @@ void http_upgrade_close(struct http_upgrade *up);
  * a short reason ("postgres: connection refused") to reason. It runs on a libmicrohttpd
  * thread, so it must answer at once from what it knows (never wait for a busy resource): a
  * probe that waits behind the handlers fails the kubelet's timeout. One that must ask the
- * resource lets one probe at a time do it (db-service's store_ready()), so a resource that
- * never answers holds one thread, and the server keeps a second for /healthz and /metrics.
+ * resource asks on a thread of its own, one question at a time, and waits for the answer a
+ * bounded while (db-service's store_ready(): 2 s), so a resource that never answers holds no
+ * thread; the server keeps a second for /healthz and /metrics meanwhile.
  */
 typedef int (*http_ready_fn)(void *ctx, struct buf *reason);
 
