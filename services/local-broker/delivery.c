@@ -197,7 +197,20 @@ static void classify_reply(const struct httpc_response *res, bool step, struct d
 	}
 	if (ce_decode_http(hs, res->nheaders, res->body, res->body_len, &dec, &cerr) != 0 ||
 	    dec.mode == CE_MODE_BATCH) {
-		result_fail(r, 502, res->body, res->body_len);
+		if (step) {
+			/* EV's channel passes it on, and the reply address refuses it (400). */
+			struct buf why;
+
+			buf_init(&why, 256);
+			(void)buf_appendf(&why, "reply refused: %s",
+					  dec.mode == CE_MODE_BATCH ? "a batch is not an event"
+								    : cerr.message);
+			result_fail(r, 400, why.data, why.len);
+			r->reply_failed = true;
+			buf_release(&why);
+		} else {
+			result_fail(r, 502, res->body, res->body_len);
+		}
 		goto cleanup;
 	}
 	r->outcome = DELIVERY_REPLY;

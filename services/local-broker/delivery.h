@@ -151,8 +151,10 @@ struct delivery_result {
 /*
  * Classifies one attempt's response (protocols.md §1.3, §1.6): a transport error is code 500
  * with body "dispatch error: <error>"; non-2xx fails with its status; a 2xx (202 included,
- * as EV's filter passes it on) with a CloudEvent is a reply (only in the subscriber phase); a
- * malformed event fails with 502. A non-empty body that is not an event fails with 502 for a
+ * as EV's filter passes it on) with a CloudEvent is a reply (only in the subscriber phase). A
+ * malformed event fails with 502 for a Trigger; a Sequence step's is passed on by EV's channel
+ * dispatch (event_dispatcher.go send) to the reply address, which refuses it: 400 "reply
+ * refused: <why>" and reply_failed. A non-empty body that is not an event fails with 502 for a
  * Trigger (EV's filter_handler.go writeResponse) and is discarded as a success for a Sequence
  * step's Subscription (step: EV's channel dispatch, event_dispatcher.go executeRequest). A
  * 2xx whose body passed the client's max_body (httpc ERR_TOO_LARGE) is judged on its headers:

@@ -182,6 +182,48 @@ describe('Sequence (flows.knative.dev/v1) in the local broker', () => {
 		}
 	});
 
+	// A step's 2xx with a malformed event (here no ce-id): EV's channel dispatch passes any
+	// response whose encoding it knows on to the reply address (event_dispatcher.go send), whose
+	// ingress refuses it with 400, which is not retried: the step is called once, and the
+	// dead letter names the reply address. (A Trigger's subscriber gets the broker filter's 502,
+	// which is retried.)
+	test('a step that answers 2xx with a malformed event is not called again: 400 from the reply address, dead-lettered', async () => {
+		const rx = await startReceiver((req) => (req.path === '/one'
+			? { status: 200, headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'x', 'ce-source': '/s' }, body: '{}' }
+			: { status: 200 }));
+		const docs = [
+			broker('b'),
+			trigger('to-seq', { filter: { attributes: { type: 'review.new' } }, subscriber: toSequence('s') }),
+			sequence('s', {
+				steps: [{ uri: `${rx.url}/one` }, { uri: `${rx.url}/two` }], reply: toBroker('b'),
+				channelTemplate: {
+					apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel',
+					spec: { delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: `${rx.url}/dls` } } },
+				},
+			}),
+		];
+		try {
+			await withBroker(docs, async (b) => {
+				const r = await send(b.ingress);
+				assert.equal(r.status, 202);
+				await rx.waitForCount(1, { path: '/dls' });
+				await idle(b);
+				assert.equal(rx.on('/one').length, 1, 'the step answered 2xx: never called again');
+				assert.equal(rx.on('/two').length, 0);
+				const dl = rx.on('/dls');
+				assert.equal(dl.length, 1);
+				assert.equal(dl[0].headers['ce-id'], r.id, 'the event the step got');
+				assert.equal(dl[0].headers['ce-knativeerrorcode'], '400');
+				assert.notEqual(dl[0].headers['ce-knativeerrordest'], `${rx.url}/one`, 'the step did not fail');
+				assert.ok(dl[0].headers['ce-knativeerrordest'].startsWith(`${b.url}/${NS}/`),
+					`the reply address: ${dl[0].headers['ce-knativeerrordest']}`);
+				assert.match(Buffer.from(dl[0].headers['ce-knativeerrordata'], 'base64').toString(), /^reply refused: .*\bid\b/);
+			});
+		} finally {
+			await rx.close();
+		}
+	});
+
 	test('without spec.reply the last step\'s reply is dropped', async () => {
 		const rx = await startReceiver((req) => (req.path === '/one' ? reply(req, 'review.checked') : { status: 200 }));
 		const docs = [

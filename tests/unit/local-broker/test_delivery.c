@@ -233,8 +233,15 @@ Test(delivery, classify_step)
 	cr_expect_eq(r.outcome, DELIVERY_FAILED, "a Trigger: 502");
 	cr_expect_eq(r.code, 502);
 	delivery_result_release(&r);
+	delivery_classify(DELIVERY_SUBSCRIBER, false, &bad, &r);
+	cr_expect_eq(r.code, 502, "a Trigger: a malformed event fails as the filter's 502");
+	cr_expect(!r.reply_failed, "a Trigger's subscriber is called again");
+	delivery_result_release(&r);
 	delivery_classify(DELIVERY_SUBSCRIBER, true, &bad, &r);
-	cr_expect_eq(r.code, 502, "a step: a malformed event still fails");
+	cr_expect_eq(r.outcome, DELIVERY_FAILED);
+	cr_expect_eq(r.code, 400, "a step: the reply address refuses a malformed event");
+	cr_expect(r.reply_failed, "a step that answered 2xx is never called again");
+	cr_expect(strncmp(r.body.data, "reply refused: ", 15) == 0, "%s", r.body.data);
 	delivery_result_release(&r);
 	delivery_classify(DELIVERY_SUBSCRIBER, true, &ok, &r);
 	cr_expect_eq(r.outcome, DELIVERY_REPLY, "a step: an event is its reply");
