@@ -171,7 +171,7 @@ static int step_post(struct http_request *req)
 }
 
 static const struct route routes[] = {
-	{ "POST", "/", step_post, STEP_TEXT_MAX * 2, 0 },
+	{ "POST", "/", step_post, STEP_BODY_MAX, 0 },
 };
 
 const struct route *step_routes(size_t *n)

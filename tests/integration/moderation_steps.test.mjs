@@ -242,11 +242,26 @@ test('malformed requests get a 4xx JSON answer from both steps, never a 5xx', as
 		// CI), so this one goes over a raw socket that sends the headers only.
 		const big = await rawRequest(srv.port, 'POST / HTTP/1.1\r\nHost: t\r\nce-specversion: 1.0\r\n' +
 			'ce-id: 1\r\nce-source: /s\r\nce-type: t\r\nContent-Type: application/json\r\n' +
-			`Content-Length: ${1024 * 1024}\r\n\r\n"x`);
+			`Content-Length: ${1024 * 1024 + 1}\r\n\r\n"x`);
 		assert.equal(big.status, 413);
 		assert.equal(big.json().error, 'payload_too_large');
 		assert.equal((await fetch(`${srv.url}/`)).status, 405);
 		assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+	}
+});
+
+// The text's limit is on its decoded bytes (64 KiB); the body may carry them escaped, six bytes
+// for each two-byte character. Before, the body cap was twice the text's, so such a review of
+// 44 KB was answered 413 and, in a Sequence, dead-lettered (413 is not retried).
+test('a review text of 64 KiB is taken however its JSON escapes it', async () => {
+	const body = `{"reviewText":"${'\\u00e9'.repeat(32 * 1024)}"}`; // 64 KiB of é in 192 KiB
+	for (const srv of [filter, sentiment]) {
+		const r = await post(srv, {
+			headers: { 'ce-specversion': '1.0', 'ce-id': `esc-${++seq}`, 'ce-source': '/s', 'ce-type': 'new-review-comment', 'content-type': 'application/json' },
+			body,
+		});
+		assert.equal(r.status, 200, r.body.slice(0, 300));
+		assert.equal(HTTP.toEvent({ headers: r.headers, body: r.body }).data.reviewText, 'é'.repeat(32 * 1024));
 	}
 });
 
