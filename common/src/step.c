@@ -40,7 +40,7 @@ int step_begin(struct http_request *req, struct step *st)
 	if (st->in->has_data &&
 	    (!st->in->datacontenttype || ce_content_type_is_json(st->in->datacontenttype))) {
 		st->data = json_loadb((const char *)st->in->data, st->in->data_len,
-				      JSON_REJECT_DUPLICATES, &jerr);
+				      JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		if (!st->data) {
 			snprintf(msg, sizeof(msg),
 				 "the event's data is not valid JSON: %s (at %d:%d)", jerr.text,

@@ -137,6 +137,10 @@ test('JSON data sent as data_base64 is read as the review; data that is not JSON
 			['not JSON', b64('{"reviewText": "x"'), /not valid JSON: .*\(at 1:/],
 			['a duplicate key', b64('{"reviewText":"a","reviewText":"b"}'), /not valid JSON: duplicate object key/],
 			['a NUL in reviewText', b64('{"reviewText":"a\\u0000b"}'), /not valid JSON: .*NUL/],
+			// valid JSON that is not an object: said so, not "not valid JSON"
+			['a JSON string', b64('"{\\"reviewText\\":\\"x\\"}"'), /^the event's data must be a JSON object/],
+			['a JSON number', b64('5'), /^the event's data must be a JSON object/],
+			['JSON null', b64('null'), /^the event's data must be a JSON object/],
 		];
 		for (const [name, data, message] of rows) {
 			const r = await postStructured(srv, { ...base, id: `b64-${++seq}`, data_base64: data });
