@@ -78,13 +78,23 @@ function alertLabels(alertname, labels) {
 /* ---- synthetic series for the alerts (promtool's expanding notation, one sample a minute) --- */
 
 // node-server requests: `good` 2xx and `bad` 5xx per minute, for `minutes`; then `after` (when
-// given) as [good, bad, minutes] for a change of rate.
+// given) as [good, bad, minutes] for a change of rate. Each request is counted twice, as in the
+// cluster: by node-server (route, status_code) and by Knative's queue-proxy in front of it,
+// whose series of the same name and job have no route (otelhttp's semconv attributes).
 function nodeServer(good, bad, minutes, after) {
-	const series = (status, perMin, then) => ({
-		series: `http_server_request_duration_seconds_count{job="node-server",route="/add",method="POST",status_code="${status}"}`,
-		values: then ? `0+${perMin}x${minutes} ${perMin * minutes + then}+${then}x${after[2]}` : `0+${perMin}x${minutes}`,
-	});
-	return [series("200", good, after?.[0]), series("500", bad, after?.[1])];
+	const values = (perMin, then) =>
+		then ? `0+${perMin}x${minutes} ${perMin * minutes + then}+${then}x${after[2]}` : `0+${perMin}x${minutes}`;
+	const series = (status, perMin, then) => [
+		{
+			series: `http_server_request_duration_seconds_count{job="node-server",route="/add",method="POST",status_code="${status}"}`,
+			values: values(perMin, then),
+		},
+		{
+			series: `http_server_request_duration_seconds_count{job="node-server",http_request_method="POST",http_response_status_code="${status}",network_protocol_name="http",network_protocol_version="1.1",url_scheme="http"}`,
+			values: values(perMin, then),
+		},
+	];
+	return [...series("200", good, after?.[0]), ...series("500", bad, after?.[1])];
 }
 const slo = (long_window, short_window) => ({ long_window, short_window });
 const fileSink = (outcomes, minutes = 40) =>
