@@ -176,6 +176,8 @@ const ALERT_CASES = {
 		fires: [{ what: "90% failures", series: fileSink({ saved: 1, "error simulated": 9 }), at: "30m", pendingAt: "8m", labels: {} }],
 		quiet: [
 			{ what: "70% failures, under 75%", series: fileSink({ saved: 3, "error simulated": 7 }), at: ["15m", "35m"] },
+			// a redelivery of a saved event is answered 200: 90% duplicates are no failures
+			{ what: "90% duplicates", series: fileSink({ saved: 1, duplicate: 9 }), at: ["15m", "35m"] },
 		],
 	},
 	FileSinkRejecting: {
