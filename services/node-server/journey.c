@@ -714,7 +714,10 @@ void journey_ws_text(void *arg, struct ws_hub *hub, struct ws_client *c, const c
 			ws_hub_unfollow(hub, c, journey_topic(id));
 			continue;
 		}
-		ws_hub_follow(hub, c, journey_topic(id));
+		/* The state once, on a new follow, and only to a client that reads: a message that
+		 * follows ids again, or a client that never reads, costs no rendering. */
+		if (!ws_hub_follow(hub, c, journey_topic(id)) || !ws_hub_has_room(hub, c))
+			continue;
 		pthread_mutex_lock(&j->lock);
 		t = trip_find(j, id);
 		s = t ? trip_frame(t, &n) : NULL;

@@ -724,23 +724,30 @@ static void hub_topics(struct ws_hub *hub, struct ws_msg *msgs)
  * this after its own ws_hub_send_text() closed the client, and client_close() has already
  * taken the client out of hub->nfollowing, which nothing would lower again.
  */
-void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
+int ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)
 {
 	size_t max = hub->cfg.follow_max;
 
 	if (c->dead || c->closing || client_follows(c, topic))
-		return;
+		return 0;
 	if (c->follows == NULL)
 		c->follows = xcalloc(max, sizeof(*c->follows));
 	if (c->nfollows == 0)
 		atomic_fetch_add(&hub->nfollowing, 1);
 	if (c->nfollows < max) {
 		c->follows[c->nfollows++] = topic;
-		return;
+		return 1;
 	}
 	/* full: forget the oldest (the array is kept oldest first) */
 	memmove(c->follows, c->follows + 1, (max - 1) * sizeof(*c->follows));
 	c->follows[max - 1] = topic;
+	return 1;
+}
+
+int ws_hub_has_room(const struct ws_hub *hub, const struct ws_client *c)
+{
+	return !c->dead && !c->closing && c->qlen * 2 < c->qcap &&
+	       c->qbytes * 2 < hub->cfg.optional_bytes;
 }
 
 void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic)

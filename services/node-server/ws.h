@@ -254,11 +254,18 @@ int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
 int ws_hub_publish_topic(struct ws_hub *hub, uint64_t topic, const char *json, size_t len);
 
 /*
- * Hub thread only (inside on_text): c follows topic (forgetting its oldest when full). A no-op
- * once c is closed or closing, as when an earlier ws_hub_send_text() in the same on_text
- * failed and closed it.
+ * Hub thread only (inside on_text): c follows topic (forgetting its oldest when full). Returns
+ * 1 when c did not follow it before, else 0: a no-op when it did, and once c is closed or
+ * closing, as when an earlier ws_hub_send_text() in the same on_text failed and closed it.
  */
-void ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
+int ws_hub_follow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
+/*
+ * Hub thread only: whether a best-effort frame to c would be queued now, as far as c's queue
+ * tells without the frame: c is open and its queue is less than half full, in frames and in
+ * optional_bytes. A caller asks before it builds a large frame for c alone (a journey's state
+ * on follow), so a client that does not read costs no rendering.
+ */
+int ws_hub_has_room(const struct ws_hub *hub, const struct ws_client *c);
 /* Hub thread only: c stops following topic (no-op when it did not, or c is closed/closing). */
 void ws_hub_unfollow(struct ws_hub *hub, struct ws_client *c, uint64_t topic);
 /*

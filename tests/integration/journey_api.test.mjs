@@ -120,6 +120,26 @@ test('WebSocket: only the sockets that follow an id get its journey, live', asyn
 	}
 });
 
+// A journey's state goes to a socket once, when it starts following the id: following it
+// again sends nothing (before, each follow rendered and sent the whole journey again, up to
+// 150 KB, so one socket's burst of follow messages held the hub thread for seconds).
+test('WebSocket: following an id again sends nothing more; a change still does', async () => {
+	const c = await wsOpen();
+	try {
+		assert.equal((await post(JSON.stringify({ records: [attempt('again-1')] }))).status, 202);
+		for (let i = 0; i < 50; i++) c.ws.send(JSON.stringify({ follow: ['again-1'] }));
+		c.ws.send('{}'); // the hub takes a socket's messages in order: its error frame comes last
+		await waitFor(() => c.frames.some((f) => f.error === 'bad_request'), { what: 'the error frame after the follows' });
+		const states = () => c.frames.filter((f) => f.journey && f.journey.id === 'again-1');
+		assert.equal(states().length, 1, 'the state once, on the first follow');
+		assert.equal((await post(JSON.stringify({ records: [attempt('again-1', { attempt: 2 })] }))).status, 202);
+		await waitFor(() => states().length === 2, { what: 'the change' });
+		assert.equal(states()[1].journey.steps.length, 2);
+	} finally {
+		c.ws.close();
+	}
+});
+
 test('WebSocket: bad follow messages get an error frame and the socket stays open', async () => {
 	const c = await wsOpen();
 	try {

@@ -328,3 +328,70 @@ Test(ws_topics, a_client_closed_inside_on_text_is_no_follower)
 	close(a);
 	metrics_free(reg);
 }
+
+/* on_text for the next test: "f" follows topic 7; each message records what ws_hub_follow()
+ * (when called) and ws_hub_has_room() said. */
+static _Atomic int said_follow = -1, said_room = -1;
+
+static void on_text_record(void *arg, struct ws_hub *hub, struct ws_client *c, const char *text,
+			   size_t len)
+{
+	(void)arg;
+	if (len == 1 && text[0] == 'f')
+		said_follow = ws_hub_follow(hub, c, 7);
+	said_room = ws_hub_has_room(hub, c);
+}
+
+/* Waits until on_text_record() has recorded an answer in *said, and returns it. */
+static int recorded(_Atomic int *said)
+{
+	int i, v = -1;
+
+	for (i = 0; i < 300 && (v = *said) < 0; i++)
+		usleep(10000);
+	cr_assert_geq(v, 0, "on_text ran");
+	*said = -1;
+	return v;
+}
+
+/*
+ * journey_ws_text() sends a journey's state only on a new follow and only to a client with
+ * room: ws_hub_follow() says whether the follow is new, and ws_hub_has_room() is false once a
+ * client that does not read holds half of optional_bytes.
+ */
+Test(ws_topics, follow_says_whether_it_is_new_and_has_room_whether_to_build_a_frame)
+{
+	struct metrics *reg = metrics_new();
+	struct ws_hub_config cfg = { .ping_interval_ms = -1,
+				     .metrics = reg,
+				     .queue_frames = 64,
+				     .on_text = on_text_record,
+				     .optional_bytes = 200000 };
+	struct ws_hub *hub;
+	size_t big = 150000, i;
+	char *payload = malloc(big);
+	int a;
+
+	cr_assert_not_null(payload);
+	memset(payload, 'x', big);
+	cr_assert_eq(ws_hub_new(&cfg, &hub), 0);
+	a = client(hub, 4096);
+	send_text(a, "f");
+	cr_expect_eq(recorded(&said_follow), 1, "a new follow");
+	cr_expect_eq(recorded(&said_room), 1, "an empty queue has room");
+	send_text(a, "f");
+	cr_expect_eq(recorded(&said_follow), 0, "the same topic again: not new");
+	cr_expect_eq(recorded(&said_room), 1);
+	/* a does not read: the first frame waits, half sent, and holds 150000 of 200000 bytes */
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(ws_hub_publish_topic(hub, 7, payload, big), 0);
+	for (i = 0; i < 300 && has_sample(reg, "ws_topic_frames_dropped_total{reason=\"slow\"} 0");
+	     i++)
+		usleep(10000);
+	send_text(a, "w");
+	cr_expect_eq(recorded(&said_room), 0, "no room for another large frame");
+	ws_hub_free(hub);
+	close(a);
+	free(payload);
+	metrics_free(reg);
+}
