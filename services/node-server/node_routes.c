@@ -416,7 +416,7 @@ static int comments_get(struct http_request *req)
 	struct feed_snapshot *s;
 	int rc;
 
-	if (http_header(req, "Upgrade"))
+	if (ws_wants_upgrade(req)) /* any other Upgrade (h2c) is ignored: the list */
 		return ws_hub_upgrade(r->hub, req);
 	s = feed_get(r->feed);
 	if (s == NULL)

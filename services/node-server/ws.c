@@ -222,6 +222,11 @@ static int version_at_least_1_1(const char *v)
 	return v[0] > '1' || v[2] >= '1';
 }
 
+int ws_wants_upgrade(const struct http_request *req)
+{
+	return has_token(http_header(req, "Upgrade"), "websocket");
+}
+
 int ws_handshake(struct http_request *req)
 {
 	const char *version = http_header(req, "Sec-WebSocket-Version");
@@ -234,7 +239,7 @@ int ws_handshake(struct http_request *req)
 		return http_fail(req, ERR_BAD_REQUEST,
 				 "a WebSocket handshake needs HTTP/1.1 or later, not HTTP/%s",
 				 req->version);
-	if (!has_token(http_header(req, "Upgrade"), "websocket"))
+	if (!ws_wants_upgrade(req))
 		return http_fail(req, ERR_BAD_REQUEST, "missing Upgrade: websocket");
 	if (!connection_has_upgrade(req))
 		return http_fail(req, ERR_BAD_REQUEST, "missing Connection: Upgrade");

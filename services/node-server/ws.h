@@ -170,6 +170,13 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
  * "Sec-WebSocket-Version: 13" header).
  */
 int ws_handshake(struct http_request *req);
+/*
+ * Whether req asks for a WebSocket: its Upgrade header lists the "websocket" token. A route
+ * that also answers plain requests hands only these to ws_hub_upgrade(), and serves any other
+ * request as if it had no Upgrade header (an upgrade it does not support, such as h2c, may
+ * be ignored: RFC 9110 §7.8).
+ */
+int ws_wants_upgrade(const struct http_request *req);
 
 /* ---- hub -------------------------------------------------------------------------------- */
 

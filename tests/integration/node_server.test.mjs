@@ -397,6 +397,11 @@ test('WebSocket /comments: a second client is sent an insert made by the first',
 	// a malformed handshake is a 400 JSON, not a crash
 	const bad = await rawRequest(st.node.port, 'GET /comments HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n');
 	assert.equal(bad.status, 400);
+	// an Upgrade the server does not support (curl --http2 sends h2c) is ignored: the array, as
+	// the original backend answers (RFC 9110 §7.8); before, 400 "missing Upgrade: websocket"
+	const h2c = await rawRequest(st.node.port, 'GET /comments HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n');
+	assert.equal(h2c.status, 200, h2c.text);
+	assert.ok(Array.isArray(h2c.json()), h2c.text);
 });
 
 // db-service may have stored a review by an attempt node-server never heard back from (its call
