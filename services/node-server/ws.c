@@ -282,8 +282,10 @@ struct ws_client {
 	int close_ticks;		/* keepalive ticks spent closing */
 	int ping_pending;		/* pinged, no pong yet */
 	int in_fragment;		/* inside a fragmented data message */
+	int msg_text;			/* the data message under way is text */
 	size_t msg_total;		/* its size so far */
-	int dead;			/* closed; freed at the end of the loop round */
+	struct buf msg;	   /* a fragmented text message's payload so far (<= WS_MAX_MESSAGE) */
+	int dead;	   /* closed; freed at the end of the loop round */
 	uint64_t *follows; /* hub->cfg.follow_max topics, oldest first; NULL until the first */
 	size_t nfollows;
 	struct list_head link;	/* on hub->clients while open */
@@ -392,6 +394,7 @@ static void client_close(struct ws_hub *hub, struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
+	buf_release(&c->msg);
 	if (c->nfollows) {
 		atomic_fetch_sub(&hub->nfollowing, 1);
 		c->nfollows = 0;
@@ -510,37 +513,69 @@ static void client_close_frame(struct ws_hub *hub, struct ws_client *c, const un
 		client_fail(hub, c, WS_CLOSE_PROTOCOL);
 		return;
 	}
+	if (len > 2 && text_utf8_valid_len((const char *)p + 2, len - 2) != len - 2) {
+		client_fail(hub, c, WS_CLOSE_INVALID_DATA); /* the reason is UTF-8 (§5.5.1, §8.1) */
+		return;
+	}
 	client_control(hub, c, WS_OP_CLOSE, p, len ? 2 : 0);
 	c->closing = 1;
 	if (!c->dead)
 		client_flush(hub, c);
 }
 
-/* Acts on one data frame: the content is ignored, only fragmentation and size are checked. */
-static void client_data(struct ws_hub *hub, struct ws_client *c, const struct ws_frame *f)
+/*
+ * Acts on one data frame: checks fragmentation and size, and gathers the fragments of a text
+ * message (binary content is ignored). Returns 1 when f completes a text message that is
+ * valid UTF-8 (§8.1: else the client fails with 1007), its payload then in *text and *len
+ * (the frame's own, or c->msg until the next call); else 0.
+ */
+static int client_data(struct ws_hub *hub, struct ws_client *c, const struct ws_frame *f,
+		       const unsigned char *payload, const char **text, size_t *len)
 {
 	if (f->opcode != WS_OP_CONT) {
 		if (c->in_fragment) {
 			client_fail(hub, c, WS_CLOSE_PROTOCOL);
-			return;
+			return 0;
 		}
 		c->msg_total = 0;
+		c->msg_text = f->opcode == WS_OP_TEXT;
 	} else if (!c->in_fragment) {
 		client_fail(hub, c, WS_CLOSE_PROTOCOL);
-		return;
+		return 0;
 	}
 	c->msg_total += f->payload_len;
 	if (c->msg_total > WS_MAX_MESSAGE) {
 		client_fail(hub, c, WS_CLOSE_TOO_BIG);
-		return;
+		return 0;
 	}
 	c->in_fragment = !f->fin;
+	if (!c->msg_text)
+		return 0;
+	if (f->fin && f->opcode != WS_OP_CONT) {
+		*text = (const char *)payload;
+		*len = f->payload_len;
+	} else {
+		/* msg_total is within WS_MAX_MESSAGE, msg's cap: the append cannot fail */
+		(void)buf_append(&c->msg, payload, f->payload_len);
+		if (!f->fin)
+			return 0;
+		*text = c->msg.data;
+		*len = c->msg.len;
+	}
+	if (text_utf8_valid_len(*text, *len) != *len) {
+		client_fail(hub, c, WS_CLOSE_INVALID_DATA);
+		return 0;
+	}
+	return 1;
 }
 
 /* Acts on one complete client frame; payload is already unmasked. */
 static void client_frame(struct ws_hub *hub, struct ws_client *c, const struct ws_frame *f,
 			 const unsigned char *payload)
 {
+	const char *text;
+	size_t len;
+
 	switch (f->opcode) {
 	case WS_OP_PING:
 		client_control(hub, c, WS_OP_PONG, payload, f->payload_len);
@@ -552,11 +587,11 @@ static void client_frame(struct ws_hub *hub, struct ws_client *c, const struct w
 		client_close_frame(hub, c, payload, f->payload_len);
 		break;
 	default:
-		client_data(hub, c, f);
-		if (f->opcode == WS_OP_TEXT && f->fin && !c->dead && !c->closing &&
+		if (client_data(hub, c, f, payload, &text, &len) && !c->dead && !c->closing &&
 		    hub->cfg.on_text)
-			hub->cfg.on_text(hub->cfg.text_arg, hub, c, (const char *)payload,
-					 f->payload_len);
+			hub->cfg.on_text(hub->cfg.text_arg, hub, c, text, len);
+		if (!c->in_fragment)
+			buf_release(&c->msg); /* a gathered message is freed once it is complete */
 		break;
 	}
 }
@@ -1025,6 +1060,7 @@ static void client_goodbye(struct ws_client *c)
 	socket_release(c->fd, c->up);
 	client_clear_queue(c);
 	buf_release(&c->in);
+	buf_release(&c->msg);
 	client_free(c);
 }
 
@@ -1140,6 +1176,7 @@ int ws_hub_adopt_fd(struct ws_hub *hub, int fd, const char *extra, size_t len,
 	c->fd = fd;
 	c->up = up;
 	buf_init(&c->in, WS_INPUT_CAP);
+	buf_init(&c->msg, WS_MAX_MESSAGE);
 	if (len && buf_append(&c->in, extra, len))
 		abort(); /* len <= the cap, checked above */
 	pthread_mutex_lock(&hub->lock);

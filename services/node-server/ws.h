@@ -26,16 +26,18 @@
  *
  * Client frames are parsed per RFC 6455 §5 (ws_frame_parse): unmasked frames, reserved bits
  * or opcodes, fragmented or oversized control frames and continuation errors close with 1002;
- * a message over WS_MAX_MESSAGE bytes closes with 1009. Each complete, unfragmented text
- * message goes to ws_hub_config.on_text (see Topics); binary and fragmented messages are read
- * and ignored. UTF-8 is never validated. Ping is answered with a pong of the same payload,
- * pong is noted, close is echoed and then the socket is closed.
+ * a message over WS_MAX_MESSAGE bytes closes with 1009. Each complete text message, whole or
+ * gathered from its fragments (§5.4: an intermediary may split it), goes to
+ * ws_hub_config.on_text (see Topics); binary messages are read and ignored. A text message or a
+ * close reason that is not valid UTF-8 closes with 1007 (§8.1). Ping is answered with a pong of
+ * the same payload, pong is noted, close is echoed and then the socket is closed.
  *
  * Memory per client: its queue (frames shared with the other clients, and its own best-effort
  * frames within optional_bytes) and an input buffer that holds at most one incomplete frame (<=
- * WS_MAX_HEADER + WS_MAX_MESSAGE) plus one 4 KiB read, freed whenever it is empty: about 12 KiB
- * at worst (with 64 KiB messages it was 68 KB), on top of about 40 KB measured for a connected
- * client that has sent nothing.
+ * WS_MAX_HEADER + WS_MAX_MESSAGE) plus one 4 KiB read, freed whenever it is empty, and the
+ * fragments of a text message under way (<= WS_MAX_MESSAGE), freed once it is complete: about
+ * 20 KiB at worst (with 64 KiB messages it was 68 KB), on top of about 40 KB measured for a
+ * connected client that has sent nothing.
  *
  * Keepalive: every ping_interval_ms the hub pings each client; a client that has not answered
  * the previous ping by the next tick is dropped (reason="timeout").
@@ -50,8 +52,8 @@
  * ws_topic_frames_dropped_total{reason="slow|backlog"}. A journey frame can weigh some 150 KB
  * (16 steps whose 1 KiB responses are control characters, each written as \u00XX): the bytes
  * bound a client's private frames (ws_hub_send_text() copies) and the backlog, not the count.
- * A client says what it follows in its own text messages: each complete, unfragmented text
- * message is handed to ws_hub_config.on_text on the hub thread, which may call
+ * A client says what it follows in its own text messages: each complete text message is
+ * handed to ws_hub_config.on_text on the hub thread, which may call
  * ws_hub_follow(), ws_hub_unfollow() and ws_hub_send_text() for that client.
  *
  * Metrics (in ws_hub_config.metrics, default metrics_default()): gauge ws_clients (connected
@@ -106,11 +108,12 @@ enum ws_opcode {
 };
 
 /* Close status codes used by the hub (RFC 6455 §7.4.1). */
-#define WS_CLOSE_NORMAL	    1000
-#define WS_CLOSE_GOING_AWAY 1001
-#define WS_CLOSE_PROTOCOL   1002
-#define WS_CLOSE_POLICY	    1008
-#define WS_CLOSE_TOO_BIG    1009
+#define WS_CLOSE_NORMAL	      1000
+#define WS_CLOSE_GOING_AWAY   1001
+#define WS_CLOSE_PROTOCOL     1002
+#define WS_CLOSE_INVALID_DATA 1007
+#define WS_CLOSE_POLICY	      1008
+#define WS_CLOSE_TOO_BIG      1009
 
 /* ---- pure frame codec (no I/O, no allocation) ------------------------------------------ */
 
