@@ -49,6 +49,19 @@ static const char latin1[] = "aaaaaaaceeeeiiiidnooooo_ouuuuyts"	 /* U+00C0 - U+0
 static const char latin_ext_a[] =				 /* U+0100 - U+017F */
     "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkkllllllllllnnnnnnnnnooooooo"
     "orrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+/*
+ * Latin Extended Additional, U+1E00 - U+1EFF (Vietnamese and the letters with a dot or a ring
+ * below, "ụ" U+1EE5, "ṡ" U+1E61): each letter's base letter in its canonical decomposition
+ * (NFD, Unicode 14), so a precomposed letter reads as its decomposed form does (the combining
+ * marks are ignored). Without a decomposition to a base letter: "ẚ" reads a, the long s forms
+ * and "ẞ" s (as "ſ" and "ß" do), the Middle-Welsh "Ỻ" l and "Ỽ" v, "Ỿ" y; the delta "ẟ" ('.')
+ * is a letter that matches nothing.
+ */
+static const char latin_ext_additional[] =
+    "aabbbbbbccddddddddddeeeeeeeeeeffgghhhhhhhhhhiiiikkkkkkllllllllmm"
+    "mmmmnnnnnnnnoooooooopppprrrrrrrrssssssssssttttttttuuuuuuuuuuvvvv"
+    "wwwwwwwwwwxxxxyyzzzzzzhtwyassss.aaaaaaaaaaaaaaaaaaaaaaaaeeeeeeee"
+    "eeeeeeeeiiiioooooooooooooooooooooooouuuuuuuuuuuuuuyyyyyyyyllvvyy";
 
 /*
  * The letterlike symbols U+2100 - U+214F whose compatibility decomposition (NFKC) is one Latin
@@ -177,6 +190,8 @@ static void classify(uint32_t cp, struct unit *u)
 		set_letter(u, latin1[cp - 0xc0], 1); /* x and / are symbols (above) */
 	else if (cp >= 0x100 && cp <= 0x17f)
 		set_letter(u, latin_ext_a[cp - 0x100], 1);
+	else if (cp >= 0x1e00 && cp <= 0x1eff && latin_ext_additional[cp - 0x1e00] != '.')
+		set_letter(u, latin_ext_additional[cp - 0x1e00], 1);
 	else if (cp >= 0xff21 && cp <= 0xff3a)
 		set_letter(u, (char)('a' + (cp - 0xff21)), 1);
 	else if (cp >= 0xff41 && cp <= 0xff5a)

@@ -5,11 +5,11 @@
  *
  * Reading the text (the list's entries are read the same way):
  *   - Case-insensitive and Unicode-aware: letters are folded to a-z, accents dropped
- *     (Latin-1 and Latin Extended-A, combining marks), fullwidth, circled and mathematical
- *     letters and the letterlike symbols that decompose to a Latin letter ("ℎ" U+210E, "ℂ")
- *     read as their ASCII letter, and Cyrillic and Greek look-alikes ("а" U+0430) as
- *     the Latin letter they imitate. Any other letter is a letter that matches nothing, so it
- *     still joins a word. Zero-width characters and soft hyphens are ignored.
+ *     (Latin-1, Latin Extended-A and Latin Extended Additional, combining marks),
+ *     fullwidth, circled and mathematical letters and the letterlike symbols that decompose
+ *     to a Latin letter ("ℎ" U+210E, "ℂ") read as their ASCII letter, and Cyrillic and
+ *     Greek look-alikes ("а" U+0430) as the Latin letter they imitate. Any other letter is
+ *     a letter that matches nothing, so it still joins a word. Zero-width characters and soft hyphens are ignored.
  *   - A word is a run of letters, digits and the symbols @ $ ! | + * between separators
  *     (whitespace, punctuation, emoji). ! | + * at either end of a word are separators; but
  *     a word is also read with the ! | + at its ends as letters out to the farthest + ("sh!+",

@@ -107,6 +107,19 @@ Test(badword, case_and_unicode)
 		  "a dash",
 		  "shit" }, /* em dash separates */
 		{ "caf\xc3\xa9 assassin", NULL },
+		/* Latin Extended Additional: precomposed as decomposed (NFC as NFD) */
+		{ "f\xe1\xbb\xa5"
+		  "ck",
+		  "fuck" }, /* u with dot below U+1EE5 */
+		{ "fu\xcc\xa3"
+		  "ck",
+		  "fuck" },		       /* u + combining dot below */
+		{ "sh\xe1\xbb\x8bt", "shit" }, /* i with dot below U+1ECB */
+		{ "\xe1\xb9\xa1hit", "shit" }, /* s with dot above U+1E61 */
+		{ "B\xe1\xba\xa0ST\xe1\xba\xa0RD",
+		  "bastard" },			 /* capital A with dot below U+1EA0 */
+		{ "fu\xe1\xba\x9fk", NULL },	 /* delta U+1E9F matches nothing */
+		{ "Vi\xe1\xbb\x87t Nam", NULL }, /* e with circumflex and dot below U+1EC7 */
 	};
 
 	ROWS(rows);
