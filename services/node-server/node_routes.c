@@ -208,12 +208,14 @@ static void upstream_message(const struct httpc_response *res, char *out, size_t
 
 /*
  * Whether db-service refused the review itself (400, 413, 415: the same review would be refused
- * again), as opposed to "not now": 408, 409 "try again" and 429 are retried, as Knative retries
- * them, and are answered like a 5xx.
+ * again), as opposed to "not now". Any other answer is answered like a 5xx, so the broker
+ * retries it: 408, 409 "try again" and 429, and a 404, 401 or 403, which come from what stands
+ * in front of db-service (Knative's activator or ingress while a route is not ready), never
+ * from db-service's POST /reviews; Knative retries 404 for that reason.
  */
 static int upstream_rejected(int status)
 {
-	return status >= 400 && status < 500 && status != 408 && status != 409 && status != 429;
+	return status == 400 || status == 413 || status == 415;
 }
 
 /* The "id" of the review db-service answered, or 0. */

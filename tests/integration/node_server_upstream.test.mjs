@@ -1,0 +1,57 @@
+// node-server in front of something that is not db-service's own code: what Knative puts
+// between them (an ingress or the activator answering 404 text while a route is not ready, an
+// HTML error page, a redirect) or a db-service that answers too late. The stand-in is a
+// scripted HTTP server on 127.0.0.1 (lib/receiver.mjs), because a real db-service never gives
+// these answers; the real db-service's answers are covered by node_server.test.mjs.
+//   - /insert: only db-service's own refusals (400, 413, 415) are a 400; any other 4xx is a
+//     503, so the broker retries it (a 400 dead-letters the review at once);
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, binPath, stopClean, waitFor } from './lib/proc.mjs';
+import { startReceiver } from './lib/receiver.mjs';
+
+let db, ns;
+let script = () => null;
+before(async () => {
+	db = await startReceiver((req, i, n) => {
+		const a = script(req);
+		if (a) return a;
+		if (req.path.startsWith('/reviews?limit='))
+			return { status: 200, headers: { 'content-type': 'application/json' }, body: '[]' };
+		return { status: 500, body: 'unexpected' };
+	});
+	ns = await startServer(binPath('node-server'), {
+		env: { LOG_LEVEL: 'error', DB_SERVICE_URL: db.url, DB_SERVICE_TIMEOUT_MS: '300' },
+		readyPath: '/readyz',
+	});
+});
+after(async () => {
+	if (ns) await stopClean(ns);
+	if (db) await db.close();
+});
+
+const insert = (id) => fetch(`${ns.url}/insert`, {
+	method: 'POST',
+	headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': 'moderated-comment', 'ce-source': '/seq', 'ce-id': id },
+	body: JSON.stringify({ reviewText: 'hello' }),
+});
+const json = { 'content-type': 'application/json' };
+
+test('/insert: only db-service\'s own refusals are a 400; any other 4xx is a 503, retried', async () => {
+	const rows = [
+		[404, { 'content-type': 'text/plain' }, 'Not Found', 503],
+		[401, {}, '', 503],
+		[403, json, '{"error":"forbidden"}', 503],
+		[405, json, '{"error":"method_not_allowed"}', 503],
+		[400, json, '{"error":"validation_failed","message":"reviewText is empty"}', 400],
+		[413, json, '{"error":"payload_too_large","message":"too large"}', 400],
+		[415, json, '{"error":"unsupported_media_type","message":"json only"}', 400],
+	];
+	for (const [status, headers, body, want] of rows) {
+		script = (req) => (req.method === 'POST' && req.path === '/reviews' ? { status, headers, body } : null);
+		const r = await insert(`up-${status}-${Date.now()}`);
+		const text = await r.text();
+		assert.equal(r.status, want, `db-service ${status}: ${text}`);
+		assert.equal(typeof JSON.parse(text).error, 'string');
+	}
+});
