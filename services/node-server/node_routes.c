@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/clock.h"
+#include "common/text.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
 #include "feed.h"
@@ -333,6 +334,22 @@ static int insert_post(struct http_request *req)
 
 /* ---- proxied db-service routes ---------------------------------------------------------- */
 
+/*
+ * Whether an answer is db-service's own, to pass on as it is: 200, 201, 204 (no body), or a
+ * 4xx or 5xx with a JSON body. Anything else came from what stands in front of it (an HTML or
+ * text error page from an ingress or the activator, a redirect) or is broken.
+ */
+static int upstream_own(const struct httpc_response *res)
+{
+	int st = res->status;
+
+	if (st == 204)
+		return res->body_len == 0;
+	if (st != 200 && st != 201 && (st < 400 || st > 599))
+		return 0;
+	return text_media_type_is_json(httpc_response_header(res, "Content-Type"), "application");
+}
+
 static void proxy_done(const struct httpc_response *res, void *arg)
 {
 	struct call *c = arg;
@@ -342,6 +359,11 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 	if (res->err) {
 		(void)http_fail(c->req, ERR_UNAVAILABLE, "db-service is unreachable: %s",
 				res->error);
+	} else if (!upstream_own(res)) {
+		ctype = httpc_response_header(res, "Content-Type");
+		(void)http_fail(c->req, res->status >= 500 ? ERR_UNAVAILABLE : ERR_BAD_GATEWAY,
+				"db-service answered %d (%.60s), not an answer of its own",
+				res->status, ctype ? ctype : "no Content-Type");
 	} else {
 		ctype = httpc_response_header(res, "Content-Type");
 		retry = httpc_response_header(res, "Retry-After");
@@ -354,7 +376,7 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 	http_resume(c->req);
 }
 
-/* Forwards method path to db-service and passes its answer through. */
+/* Forwards method path to db-service and passes its own answers through (upstream_own()). */
 static int proxy(struct http_request *req, const char *method, const char *path, int refresh)
 {
 	struct node_routes *r = req->ctx;

@@ -5,6 +5,8 @@
 // these answers; the real db-service's answers are covered by node_server.test.mjs.
 //   - /insert: only db-service's own refusals (400, 413, 415) are a 400; any other 4xx is a
 //     503, so the broker retries it (a 400 dead-letters the review at once);
+//   - the proxied routes pass on db-service's own answers (200/201/204, JSON 4xx/5xx) and turn
+//     anything else into a JSON 502 (or 503 for a 5xx);
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, binPath, stopClean, waitFor } from './lib/proc.mjs';
@@ -53,5 +55,32 @@ test('/insert: only db-service\'s own refusals are a 400; any other 4xx is a 503
 		const text = await r.text();
 		assert.equal(r.status, want, `db-service ${status}: ${text}`);
 		assert.equal(typeof JSON.parse(text).error, 'string');
+	}
+});
+
+test('proxied routes: db-service\'s own answers pass on; anything else is a JSON 502 or 503', async () => {
+	const rows = [
+		// [status, headers, body, node-server's status, passed on as it is]
+		[200, json, '[{"id":1}]', 200, true],
+		[404, json, '{"error":"not_found","message":"no such book"}', 404, true],
+		[503, { ...json, 'retry-after': '2' }, '{"error":"unavailable","message":"database down"}', 503, true],
+		[500, { 'content-type': 'text/html' }, '<html>proxy error</html>', 503, false],
+		[404, { 'content-type': 'text/plain' }, 'Not Found', 502, false],
+		[200, { 'content-type': 'text/html' }, '<html>garbage</html>', 502, false],
+		[302, { location: '/elsewhere' }, '', 502, false],
+		[299, json, '{}', 502, false],
+	];
+	for (const [status, headers, body, want, same] of rows) {
+		script = (req) => (req.path === '/books' ? { status, headers, body } : null);
+		const r = await fetch(`${ns.url}/books`, { redirect: 'manual' });
+		const text = await r.text();
+		assert.equal(r.status, want, `db-service ${status} ${headers['content-type']}: ${text}`);
+		assert.match(r.headers.get('content-type') || '', /^application\/json/, `db-service ${status}: JSON`);
+		if (same) {
+			assert.equal(text, body);
+			assert.equal(r.headers.get('retry-after'), headers['retry-after'] ?? null);
+		} else {
+			assert.match(JSON.parse(text).message, new RegExp(`db-service answered ${status}`));
+		}
 	}
 });
