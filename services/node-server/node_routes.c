@@ -47,7 +47,7 @@
 struct call {
 	struct http_request *req;
 	struct node_routes *r;
-	int refresh_on_204;	 /* DELETE: refresh the feed when it worked */
+	int refresh;		 /* DELETE: refresh the feed unless db-service said no */
 	const char *id;		 /* /add: the forwarded event's id; /insert: the event's */
 	long long t0_ms;	 /* /add: when it arrived (epoch ms), for the journey */
 	struct trace_span *span; /* /add: PRODUCER, /insert: CONSUMER; NULL for the others */
@@ -370,9 +370,11 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 		if (retry)
 			(void)http_add_header(c->req, "Retry-After", retry);
 		(void)http_respond(c->req, res->status, ctype, res->body, res->body_len);
-		if (res->status == 204 && c->refresh_on_204)
-			feed_refresh(c->r->feed);
 	}
+	/* A DELETE that db-service may have done (no answer: it may have, before the timeout; 404:
+	 * it may have, on an earlier attempt) refreshes the feed too; refreshes coalesce. */
+	if (c->refresh && (res->err || res->status == 204 || res->status == 404))
+		feed_refresh(c->r->feed);
 	http_resume(c->req);
 }
 
@@ -384,7 +386,7 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	struct call *c = call_new(req);
 	int rc;
 
-	c->refresh_on_204 = refresh;
+	c->refresh = refresh;
 	up.method = method;
 	up.url = arena_printf(http_arena(req), "%s%s", r->db_url, path);
 	up.timeout_ms = r->db_timeout_ms;

@@ -7,6 +7,7 @@
 //     503, so the broker retries it (a 400 dead-letters the review at once);
 //   - the proxied routes pass on db-service's own answers (200/201/204, JSON 4xx/5xx) and turn
 //     anything else into a JSON 502 (or 503 for a 5xx);
+//   - a DELETE that timed out or answered 404 refreshes the feed: the row may be gone;
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, binPath, stopClean, waitFor } from './lib/proc.mjs';
@@ -82,5 +83,17 @@ test('proxied routes: db-service\'s own answers pass on; anything else is a JSON
 		} else {
 			assert.match(JSON.parse(text).message, new RegExp(`db-service answered ${status}`));
 		}
+	}
+});
+
+test('a DELETE that timed out, or answered 404, refreshes the feed: the row may be gone', async () => {
+	const refreshes = () => db.requests.filter((r) => r.path.startsWith('/reviews?limit=')).length;
+	for (const [answer, want] of [[{ status: 204, delayMs: 1000 }, 503], [{ status: 404, headers: json, body: '{"error":"not_found"}' }, 404]]) {
+		script = (req) => (req.method === 'DELETE' ? answer : null);
+		const before = refreshes();
+		const r = await fetch(`${ns.url}/reviews/7`, { method: 'DELETE' });
+		await r.arrayBuffer();
+		assert.equal(r.status, want);
+		await waitFor(() => refreshes() > before, { what: `a feed refresh after the DELETE answered ${want}` });
 	}
 });
