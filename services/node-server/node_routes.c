@@ -399,12 +399,19 @@ static int proxy(struct http_request *req, const char *method, const char *path,
 	return 0;
 }
 
-/* Whether an id path parameter is 1 to 10 digits (so it is safe to put in a URL). */
+/*
+ * Whether an id path parameter is one db-service can hold: 1 to 10 digits (so it is safe to put
+ * in a URL) whose value is 1 to 2147483647, db-service's range (review.h).
+ */
 static int id_ok(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
+	long long v;
 
-	return n >= 1 && n <= 10 && strspn(id, "0123456789") == n;
+	if (n < 1 || n > 10 || strspn(id, "0123456789") != n)
+		return 0;
+	v = strtoll(id, NULL, 10);
+	return v >= 1 && v <= 2147483647;
 }
 
 static int books_list(struct http_request *req)
@@ -419,7 +426,8 @@ static int proxy_id(struct http_request *req, const char *method, const char *wh
 	char path[32];
 
 	if (!id_ok(id))
-		return http_fail(req, ERR_BAD_REQUEST, "a %s id is a positive integer", what);
+		return http_fail(req, ERR_BAD_REQUEST, "a %s id is an integer from 1 to 2147483647",
+				 what);
 	(void)snprintf(path, sizeof(path), "/%ss/%s", what, id);
 	return proxy(req, method, path, refresh);
 }
@@ -521,7 +529,8 @@ static int review_journey_get(struct http_request *req)
 	const char *id = http_param(req, "id");
 
 	if (!id_ok(id))
-		return http_fail(req, ERR_BAD_REQUEST, "a review id is a positive integer");
+		return http_fail(req, ERR_BAD_REQUEST,
+				 "a review id is an integer from 1 to 2147483647");
 	return respond_journey(req, journey_get_review(r->journey, strtoll(id, NULL, 10)),
 			       "review");
 }

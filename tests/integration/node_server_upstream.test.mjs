@@ -8,6 +8,7 @@
 //   - the proxied routes pass on db-service's own answers (200/201/204, JSON 4xx/5xx) and turn
 //     anything else into a JSON 502 (or 503 for a 5xx);
 //   - a DELETE that timed out or answered 404 refreshes the feed: the row may be gone;
+//   - a review id outside db-service's range (0) is a 400, as db-service says for it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, binPath, stopClean, waitFor } from './lib/proc.mjs';
@@ -96,4 +97,15 @@ test('a DELETE that timed out, or answered 404, refreshes the feed: the row may 
 		assert.equal(r.status, want);
 		await waitFor(() => refreshes() > before, { what: `a feed refresh after the DELETE answered ${want}` });
 	}
+});
+
+test('a review id outside db-service\'s range is a 400 on every id route', async () => {
+	for (const p of ['/reviews/0/journey', '/reviews/00/journey', '/reviews/2147483648/journey', '/books/0']) {
+		const r = await fetch(`${ns.url}${p}`);
+		const j = await r.json();
+		assert.equal(r.status, 400, `${p}: ${JSON.stringify(j)}`);
+		assert.match(j.message, /from 1 to 2147483647/);
+	}
+	const r = await fetch(`${ns.url}/reviews/0`, { method: 'DELETE' });
+	assert.equal(r.status, 400);
 });
