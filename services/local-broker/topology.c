@@ -917,8 +917,9 @@ static int link_reply(struct topology *t, struct topo_trigger *tr, struct buf *e
 }
 
 /*
- * The effective delivery spec. A step whose own spec has no dead-letter sink takes its
- * channel's (EV's subscription reconciler, resolveDeadLetterSink()).
+ * The effective delivery spec. A Trigger or step whose own spec has no dead-letter sink takes
+ * its Broker's or channel's: EV's subscription reconciler (resolveDeadLetterSink()) falls back
+ * to the channel's sink, and a Broker's trigger channel is made with the Broker's delivery.
  */
 static void link_delivery(struct topo_trigger *tr, const struct topo_broker *b)
 {
@@ -926,7 +927,7 @@ static void link_delivery(struct topo_trigger *tr, const struct topo_broker *b)
 		tr->delivery = &b->delivery;
 		return;
 	}
-	if (tr->step && !tr->own.dls_url && b->delivery.dls_url)
+	if (!tr->own.dls_url && b->delivery.dls_url)
 		tr->own.dls_url = xstrdup(b->delivery.dls_url);
 	tr->delivery = &tr->own;
 }

@@ -29,10 +29,14 @@
  * to the next step's channel; the last step's go to spec.reply (a Broker), or nowhere when
  * it is unset. A step's delivery is its own spec.steps[i].delivery when present, else the
  * channel's, spec.channelTemplate.spec.delivery, replaced whole (EV's subscription
- * reconciler, deliverySpec()). spec.reply other than a Broker ref is refused as not supported.
+ * reconciler, deliverySpec()), but for the dead-letter sink (below). spec.reply other than a
+ * Broker ref is refused as not supported.
  *
  * Delivery: each Trigger's effective spec is its own spec.delivery when present, else its
- * Broker's, replaced WHOLE (never merged per field), as EV's trigger reconciler does.
+ * Broker's, replaced WHOLE (never merged per field), as EV's trigger reconciler does; one
+ * field falls back all the same: a Trigger's or step's own spec without a deadLetterSink
+ * takes its Broker's or channel's (EV's subscription reconciler, resolveDeadLetterSink(); a
+ * Broker's trigger channel carries the Broker's delivery).
  *
  * Ownership: the topology owns everything it points to; it is read-only after
  * topology_finish() and may then be shared by threads.

@@ -295,7 +295,8 @@ Test(topology, trigger_delivery_replaces_broker_delivery_whole)
 	cr_assert_eq(own->policy, BACKOFF_NONE, "not merged from the broker");
 	cr_assert_eq(own->delay_ms, -1);
 	cr_assert_eq(own->timeout_ms, 0);
-	cr_assert_null(own->dls_url, "no broker DLS: replaced whole");
+	/* the dead-letter sink alone falls back: EV's Subscription takes its channel's */
+	cr_assert_str_eq(own->dls_url, "http://bdls");
 	cr_assert_eq(inherit->retry, 5);
 	cr_assert_eq(inherit->policy, BACKOFF_LINEAR);
 	cr_assert_eq(inherit->delay_ms, 2000);
