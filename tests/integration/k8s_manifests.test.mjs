@@ -166,6 +166,16 @@ describe("the application (k8s/overlays/minikube)", { skip }, () => {
 		assert.ok(ksvc("dead-letter-logger"), "the dead-letter sink is deployed");
 	});
 
+	// The in-memory channel's default (sync) handler answers the sender only once every
+	// Trigger's delivery has ended and cancels them when the sender gives up; the Brokers pass
+	// this annotation to their trigger channels (k8s/base/eventing/broker.yaml says why).
+	test("every Broker's trigger channel answers once it holds the event (messaging.knative.dev/async-handler)", () => {
+		const brokers = app().filter((o) => o.kind === "Broker");
+		assert.deepEqual(brokers.map((b) => b.metadata.name).sort(), ["badword-broker", "bookstore-broker"]);
+		for (const b of brokers)
+			assert.equal(b.metadata.annotations?.["messaging.knative.dev/async-handler"], "true", b.metadata.name);
+	});
+
 	test("Triggers reach deployed Services; file-sink's inherits the Broker's delivery, db-insert's rides out a restart", () => {
 		const triggers = app().filter((o) => o.kind === "Trigger");
 		assert.deepEqual(triggers.map((t) => t.metadata.name).sort(),
