@@ -426,9 +426,23 @@ static void trace_attempt(const struct delivery *dv, struct trace_context *paren
 }
 
 /*
- * Encodes dv's event for its trigger's format (ce_encode_http(): structured mode also when
- * binary mode cannot carry the event) and sends it. 0, ERR_INVALID_EVENT or the httpc_send()
- * error.
+ * Whether dv's attempt goes in structured mode by choice: EV's broker filter applies a
+ * Trigger's own spec.delivery.format, and only on the hop to its subscriber
+ * (filter_handler.go); a Broker's format, a Sequence step's and the dead-letter sink's hop
+ * send binary mode (the channel dispatch has no format option).
+ */
+static bool structured_by_choice(const struct delivery *dv)
+{
+	const struct topo_trigger *tr = dv->trigger;
+
+	return dv->phase == DELIVERY_SUBSCRIBER && !tr->step && tr->own.set &&
+	       tr->own.format == FORMAT_JSON;
+}
+
+/*
+ * Encodes dv's event in the mode structured_by_choice() says (ce_encode_http(): structured
+ * mode also when binary mode cannot carry the event) and sends it. 0, ERR_INVALID_EVENT or
+ * the httpc_send() error.
  */
 static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *url)
 {
@@ -437,7 +451,7 @@ static int send_attempt(struct dispatcher *d, struct delivery *dv, const char *u
 	struct trace_context parent;
 	struct trace_attr attrs[4];
 	struct ce_encoded msg;
-	int rc = ce_encode_http(dv->event, spec->format == FORMAT_JSON, &msg);
+	int rc = ce_encode_http(dv->event, structured_by_choice(dv), &msg);
 
 	if (rc)
 		goto cleanup;

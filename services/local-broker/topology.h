@@ -60,7 +60,8 @@ struct delivery_spec {
 	enum backoff_policy policy; /* BACKOFF_NONE when unset */
 	long long delay_ms;	    /* backoffDelay; -1 when unset */
 	long long timeout_ms;	    /* per attempt; 0 when unset (the broker default applies) */
-	enum event_format format;   /* FORMAT_BINARY unless format: json */
+	enum event_format format;   /* FORMAT_BINARY unless format: json; applied only from a
+				     * Trigger's own spec, to its subscriber (dispatcher.c) */
 	char *dls_url;		    /* resolved deadLetterSink, NULL when none */
 };
 

@@ -580,6 +580,28 @@ describe('dispatch (§1.6, §1.7)', () => {
 		await closeAll(sub);
 	});
 
+	// EV's broker filter applies only the Trigger's own spec.delivery.format, and only on the
+	// hop to its subscriber (filter_handler.go); the channel dispatch that carries the Broker's
+	// delivery, and so the dead-letter sink's hop, has no format option: binary mode. Before,
+	// the Broker's format: json went to every Trigger, and every dead-letter sink.
+	test('delivery.format: only a Trigger\'s own, only to its subscriber; the Broker\'s and the dead-letter sink\'s hop are binary', async () => {
+		const [inherit, own, dls] = await receivers(() => ({ status: 200 }), () => ({ status: 500 }), () => ({ status: 200 }));
+		const docs = [brokerDoc({ format: 'json', deadLetterSink: { uri: dls.url } }),
+			triggerDoc('inherit', { subscriber: { uri: inherit.url } }),
+			triggerDoc('own', { subscriber: { uri: own.url }, delivery: { format: 'json', deadLetterSink: { uri: dls.url } } })];
+		await withBroker(docs, {}, async (b) => {
+			const r = await send(b.ingress, { data: '{"a":1}' });
+			assert.equal(r.status, 202);
+			await dls.waitForCount(1);
+			await idle(b);
+			assert.equal(inherit.requests[0].headers['ce-id'], r.id, 'the Broker\'s format: binary');
+			assert.match(own.requests[0].headers['content-type'], /^application\/cloudevents\+json/, 'the Trigger\'s own: structured');
+			assert.equal(dls.requests[0].headers['ce-id'], r.id, 'the dead-letter sink: binary');
+			assert.equal(dls.requests[0].headers['ce-knativeerrordest'], own.url);
+		});
+		await closeAll(inherit, own, dls);
+	});
+
 	// A decimal in JSON data is passed on as written, not as jansson's 17 digits
 	// (0.1 came out as 0.10000000000000001): structured in, binary out; binary in, structured out.
 	test('decimals in JSON data keep their text through structured ingress and a structured Trigger', async () => {
