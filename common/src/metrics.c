@@ -1,5 +1,7 @@
 #include "common/metrics.h"
+#include "common/clock.h"
 #include "common/text.h"
+#include "common/trace.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -17,13 +19,29 @@ const double metrics_http_duration_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.075
 						 0.5,	0.75, 1,     2.5,  5,	  7.5, 10 };
 const size_t metrics_http_duration_nbuckets = ARRAY_SIZE(metrics_http_duration_buckets);
 
+/*
+ * One bucket's exemplar, behind a seqlock: seq is odd while a writer fills the words and grows
+ * by 2 per write (0: never written). The words are atomics read and written relaxed, so a read
+ * that overlaps a write is a retry the sequence detects, never a data race.
+ */
+struct exemplar_slot {
+	_Atomic uint64_t seq;
+	_Atomic uint64_t value;	  /* double bits */
+	_Atomic uint64_t time_ns; /* CLOCK_REALTIME */
+	_Atomic uint64_t ids[3];  /* trace id (two words), span id, as their bytes */
+};
+
+/* How often metrics_exemplar() reads a slot that a writer keeps changing before it gives up. */
+#define EXEMPLAR_READ_TRIES 64
+
 struct metric_series {
 	const struct metric *family;
-	char **values;		     /* NULL-terminated copies */
-	_Atomic uint64_t bits;	     /* counter/gauge value, or histogram sum, as double bits */
-	_Atomic uint64_t *buckets;   /* histogram: nbounds + 1, not cumulative */
-	struct metric_series *hnext; /* hash chain */
-	struct metric_series *next;  /* creation order */
+	char **values;			 /* NULL-terminated copies */
+	_Atomic uint64_t bits;		 /* counter/gauge value, or histogram sum, as double bits */
+	_Atomic uint64_t *buckets;	 /* histogram: nbounds + 1, not cumulative */
+	struct exemplar_slot *exemplars; /* histogram: nbounds + 1 */
+	struct metric_series *hnext;	 /* hash chain */
+	struct metric_series *next;	 /* creation order */
 };
 
 /* One hash chain (a struct, so arrays of chains are sized by an aggregate). */
@@ -166,6 +184,7 @@ static void series_free(struct metric_series *s)
 {
 	free_strings(s->values);
 	free(s->buckets);
+	free(s->exemplars);
 	free(s);
 }
 
@@ -371,6 +390,15 @@ static void table_grow(struct metric *m)
 	m->tsize = nsize;
 }
 
+static void exemplar_init(struct exemplar_slot *e)
+{
+	atomic_init(&e->seq, 0);
+	atomic_init(&e->value, 0);
+	atomic_init(&e->time_ns, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(e->ids); i++)
+		atomic_init(&e->ids[i], 0);
+}
+
 /* Called with the write lock held. */
 static struct metric_series *series_create(struct metric *m, const char *const *values, size_t h)
 {
@@ -382,8 +410,11 @@ static struct metric_series *series_create(struct metric *m, const char *const *
 	atomic_init(&s->bits, double_to_bits(0.0));
 	if (m->type == METRIC_HISTOGRAM) {
 		s->buckets = xcalloc(m->nbounds + 1, sizeof(*s->buckets));
-		for (i = 0; i <= m->nbounds; i++)
+		s->exemplars = xcalloc(m->nbounds + 1, sizeof(*s->exemplars));
+		for (i = 0; i <= m->nbounds; i++) {
 			atomic_init(&s->buckets[i], 0);
+			exemplar_init(&s->exemplars[i]);
+		}
 	}
 	*m->tail = s;
 	m->tail = &s->next;
@@ -497,17 +528,90 @@ void metrics_set(struct metric_series *s, double v)
 	atomic_store_explicit(&s->bits, double_to_bits(v), memory_order_relaxed);
 }
 
+/* The bucket of v: the first bound v is at most, else the +Inf bucket (also for NaN). */
+static size_t bucket_of(const struct metric *m, double v)
+{
+	size_t i = 0;
+
+	while (i < m->nbounds && !(v <= m->bounds[i]))
+		i++;
+	return i;
+}
+
+static void observe_in(struct metric_series *s, size_t bucket, double v)
+{
+	atomic_fetch_add_explicit(&s->buckets[bucket], 1, memory_order_relaxed);
+	atomic_add_double(&s->bits, v);
+}
+
 void metrics_observe(struct metric_series *s, double v)
 {
-	const struct metric *m = s->family;
-	size_t i = 0;
+	if (!s->buckets)
+		return; /* not a histogram */
+	observe_in(s, bucket_of(s->family, v), v);
+}
+
+/* Writes one exemplar into e, or nothing when another writer holds e (see metrics.h). */
+static void exemplar_store(struct exemplar_slot *e, double v, const struct trace_context *ctx)
+{
+	uint64_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+	uint64_t ids[3];
+
+	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(
+			     &e->seq, &seq, seq + 1, memory_order_relaxed, memory_order_relaxed))
+		return;
+	/* the odd sequence is visible before any word changes (a reader that sees one retries) */
+	atomic_thread_fence(memory_order_release);
+	memcpy(ids, ctx->trace_id, 16);
+	memcpy(&ids[2], ctx->span_id, 8);
+	atomic_store_explicit(&e->value, double_to_bits(v), memory_order_relaxed);
+	atomic_store_explicit(&e->time_ns, (uint64_t)clock_real_ns(), memory_order_relaxed);
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+		atomic_store_explicit(&e->ids[i], ids[i], memory_order_relaxed);
+	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+void metrics_observe_exemplar(struct metric_series *s, double v, const struct trace_context *ctx)
+{
+	size_t i;
 
 	if (!s->buckets)
 		return; /* not a histogram */
-	while (i < m->nbounds && !(v <= m->bounds[i]))
-		i++;
-	atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
-	atomic_add_double(&s->bits, v);
+	i = bucket_of(s->family, v);
+	if (ctx && (ctx->flags & TRACE_FLAG_SAMPLED) && trace_context_valid(ctx))
+		exemplar_store(&s->exemplars[i], v, ctx);
+	observe_in(s, i, v);
+}
+
+int metrics_exemplar(const struct metric_series *s, size_t bucket, struct metric_exemplar *out)
+{
+	struct exemplar_slot *e;
+	uint64_t seq, value, time_ns, ids[3];
+
+	if (!s->exemplars || bucket > s->family->nbounds)
+		return 0;
+	e = &s->exemplars[bucket];
+	for (int tries = 0; tries < EXEMPLAR_READ_TRIES; tries++) {
+		seq = atomic_load_explicit(&e->seq, memory_order_acquire);
+		if (seq == 0)
+			return 0; /* never written */
+		if (seq & 1)
+			continue; /* a writer is at it */
+		value = atomic_load_explicit(&e->value, memory_order_relaxed);
+		time_ns = atomic_load_explicit(&e->time_ns, memory_order_relaxed);
+		for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+			ids[i] = atomic_load_explicit(&e->ids[i], memory_order_relaxed);
+		/* the words are read before the sequence is read again */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
+			continue; /* a write overlapped the read */
+		out->value = bits_to_double(value);
+		out->time_ns = (long long)time_ns;
+		memcpy(out->trace_id, ids, 16);
+		memcpy(out->span_id, &ids[2], 8);
+		return 1;
+	}
+	return 0;
 }
 
 /* ---- collect callbacks ----------------------------------------------------------------- */
@@ -763,6 +867,7 @@ static void walk_family(struct metric *m, metrics_visit_fn visit, void *arg)
 			pt.bounds = m->bounds;
 			pt.nbounds = m->nbounds;
 			pt.bucket_counts = counts;
+			pt.series = s;
 		} else {
 			pt.value = v;
 		}

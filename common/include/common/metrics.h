@@ -10,6 +10,15 @@
  * read lock (a write lock the first time a tuple is seen); there is no global lock on the
  * hot path. Rendering takes each family's read lock in turn.
  *
+ * Exemplars: a histogram series keeps, per bucket, the latest observation made with a sampled
+ * trace context (metrics_observe_exemplar()): its value, wall-clock time, trace id and span
+ * id, for the OTLP export to link a bucket to a trace. The nbounds + 1 slots are allocated
+ * with the buckets and owned by the series. Each slot is a seqlock: a writer claims it with
+ * one compare-and-swap and skips the exemplar when another writer holds it (exemplars are
+ * samples; the observation itself is always counted), so the hot path never blocks; a reader
+ * (metrics_exemplar()) never blocks a writer and never returns a torn exemplar. The text
+ * format 0.0.4 of metrics_render() has no exemplars: only the OTLP export carries them.
+ *
  * Names follow Prometheus rules ([a-zA-Z_:][a-zA-Z0-9_:]*); registering an invalid name,
  * or a name twice with another type or other labels, is a programming error and aborts.
  * Registering the same name again with the same shape returns the existing family.
@@ -25,6 +34,7 @@
 struct metrics;
 struct metric;
 struct metric_series;
+struct trace_context;
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -91,6 +101,13 @@ void metrics_inc(struct metric_series *s);
 void metrics_add(struct metric_series *s, double v);	 /* counters: v >= 0 (else ignored) */
 void metrics_set(struct metric_series *s, double v);	 /* gauges */
 void metrics_observe(struct metric_series *s, double v); /* histograms */
+/*
+ * metrics_observe() that also makes v the exemplar of its bucket when ctx is a valid, sampled
+ * context (trace.h; its ids are copied, ctx is not kept). ctx NULL or not sampled: exactly
+ * metrics_observe(). Callers pass the context of a span that records (is exported), so that
+ * the exemplar links to a trace that exists. Lock-free; safe from any thread.
+ */
+void metrics_observe_exemplar(struct metric_series *s, double v, const struct trace_context *ctx);
 /* The current value of a counter or gauge series (a histogram's sum). */
 double metrics_value(const struct metric_series *s);
 
@@ -121,8 +138,25 @@ struct metric_point {
 	double sum;	      /* histogram */
 	const double *bounds; /* histogram: nbounds upper bounds */
 	size_t nbounds;
-	const uint64_t *bucket_counts; /* histogram: nbounds + 1, NOT cumulative */
+	const uint64_t *bucket_counts;	    /* histogram: nbounds + 1, NOT cumulative */
+	const struct metric_series *series; /* the series itself, for metrics_exemplar() */
 };
+
+/* A copy of one bucket's exemplar. */
+struct metric_exemplar {
+	double value;
+	long long time_ns; /* CLOCK_REALTIME, ns since the epoch (clock_real_ns()) */
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+};
+
+/*
+ * Copies the exemplar of bucket (0..nbounds, nbounds being +Inf) of histogram series s into
+ * *out. Returns 1, or 0 when there is none: not a histogram, bucket out of range, no sampled
+ * observation yet, or (rarely) a writer that kept the slot busy for the whole read; *out is
+ * then untouched. Safe from any thread, concurrently with observers.
+ */
+int metrics_exemplar(const struct metric_series *s, size_t bucket, struct metric_exemplar *out);
 
 typedef void (*metrics_visit_fn)(const char *name, const char *help, enum metric_type type,
 				 const struct metric_point *pt, void *arg);

@@ -2,12 +2,15 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/xalloc.h"
 
 /* Renders reg into a new string (caller frees). */
@@ -370,6 +373,153 @@ Test(metrics, concurrent_updates_sum_correctly)
 	cr_expect_eq(t.count, THREADS * ROUNDS);
 	cr_expect_eq(t.inf, THREADS * ROUNDS);
 	cr_expect_eq(t.sum, THREADS * ROUNDS * 0.5);
+	metrics_free(reg);
+}
+
+/* ---- exemplars ------------------------------------------------------------------------- */
+
+/* A context whose ids all derive from k (trace id: k, then k ^ a constant; span id: ~k). */
+static struct trace_context ctx_of(uint64_t k, uint8_t flags)
+{
+	struct trace_context c = { .flags = flags };
+	uint64_t words[3] = { k, k ^ 0x5a5a5a5a5a5a5a5aULL, ~k };
+
+	memcpy(c.trace_id, words, 16);
+	memcpy(c.span_id, &words[2], 8);
+	return c;
+}
+
+/* Whether ex is exactly what ctx_of((uint64_t)ex->value, ...) wrote. */
+static int exemplar_consistent(const struct metric_exemplar *ex)
+{
+	struct trace_context want = ctx_of((uint64_t)ex->value, TRACE_FLAG_SAMPLED);
+
+	return !memcmp(ex->trace_id, want.trace_id, 16) && !memcmp(ex->span_id, want.span_id, 8);
+}
+
+Test(metrics, exemplar_is_the_latest_sampled_observation_of_its_bucket)
+{
+	static const double bounds[] = { 0.1, 1 };
+	struct metrics *reg = metrics_new();
+	struct metric *m = metrics_histogram(reg, "ex_seconds", "Ex.", NULL, bounds, 2);
+	struct metric_series *s = metrics_series(m, NULL);
+	struct trace_context a = ctx_of(1, TRACE_FLAG_SAMPLED), b = ctx_of(2, TRACE_FLAG_SAMPLED);
+	struct metric_exemplar ex;
+	long long before = clock_real_ns(), after;
+
+	metrics_observe_exemplar(s, 0.05, &a);
+	metrics_observe_exemplar(s, 0.07, &b); /* same bucket: replaces a's */
+	metrics_observe_exemplar(s, 5, &a);
+	metrics_observe(s, 0.08); /* no context: the exemplar stays */
+	after = clock_real_ns();
+
+	cr_assert_eq(metrics_exemplar(s, 0, &ex), 1);
+	cr_expect_eq(ex.value, 0.07);
+	cr_expect_eq(memcmp(ex.trace_id, b.trace_id, 16), 0);
+	cr_expect_eq(memcmp(ex.span_id, b.span_id, 8), 0);
+	cr_expect(ex.time_ns >= before && ex.time_ns <= after, "time %lld not in [%lld, %lld]",
+		  ex.time_ns, before, after);
+	cr_expect_eq(metrics_exemplar(s, 1, &ex), 0, "le 1 had no observation");
+	cr_assert_eq(metrics_exemplar(s, 2, &ex), 1);
+	cr_expect_eq(ex.value, 5);
+	cr_expect_eq(memcmp(ex.trace_id, a.trace_id, 16), 0);
+	cr_expect_eq(memcmp(ex.span_id, a.span_id, 8), 0);
+	cr_expect_eq(metrics_exemplar(s, 3, &ex), 0, "past the +Inf bucket");
+	/* every observation is counted, with an exemplar or not */
+	expect_render(reg, "# HELP ex_seconds Ex.\n"
+			   "# TYPE ex_seconds histogram\n"
+			   "ex_seconds_bucket{le=\"0.1\"} 3\n"
+			   "ex_seconds_bucket{le=\"1\"} 3\n"
+			   "ex_seconds_bucket{le=\"+Inf\"} 4\n"
+			   "ex_seconds_sum 5.2\n"
+			   "ex_seconds_count 4\n");
+	metrics_free(reg);
+}
+
+Test(metrics, an_unsampled_or_missing_context_keeps_no_exemplar)
+{
+	static const double bounds[] = { 1 };
+	struct metrics *reg = metrics_new();
+	struct metric *m = metrics_histogram(reg, "none_seconds", "None.", NULL, bounds, 1);
+	struct metric *c = metrics_counter(reg, "none_total", "None.", NULL);
+	struct metric_series *s = metrics_series(m, NULL);
+	struct trace_context unsampled = ctx_of(7, 0), zero = { .flags = TRACE_FLAG_SAMPLED };
+	struct metric_exemplar ex;
+	struct totals t = { 0 };
+
+	metrics_observe_exemplar(s, 0.5, NULL);
+	metrics_observe_exemplar(s, 0.5, &unsampled);
+	metrics_observe_exemplar(s, 2, &zero); /* sampled flag, but no ids */
+	metrics_observe_exemplar(metrics_series(c, NULL), 1, &unsampled); /* not a histogram */
+	for (size_t i = 0; i < 2; i++)
+		cr_expect_eq(metrics_exemplar(s, i, &ex), 0, "bucket %zu", i);
+	cr_expect_eq(metrics_exemplar(metrics_series(c, NULL), 0, &ex), 0);
+	metrics_walk(reg, add_up, &t);
+	cr_expect_eq(t.count, 3);
+	cr_expect_eq(t.sum, 3);
+	cr_expect_eq(t.counter, 0);
+	metrics_free(reg);
+}
+
+#define EX_WRITERS  4
+#define EX_DISTINCT 2000 /* exemplars the reader must see change under it */
+
+struct ex_writer {
+	struct metric_series *s;
+	uint64_t id;
+	atomic_int *stop;
+};
+
+static void *write_exemplars(void *arg)
+{
+	const struct ex_writer *w = arg;
+
+	for (uint64_t i = 1; !atomic_load(w->stop); i++) {
+		uint64_t k = w->id << 40 | i; /* below 2^53: exact as a double */
+		struct trace_context c = ctx_of(k, TRACE_FLAG_SAMPLED);
+
+		metrics_observe_exemplar(w->s, (double)k, &c);
+	}
+	return NULL;
+}
+
+/*
+ * Writers race on one bucket, each exemplar's ids derived from its value; the reader checks
+ * every exemplar it gets while they run, until it has seen EX_DISTINCT of them (or 20 s
+ * passed). A torn one mixes two writes and does not match.
+ */
+Test(metrics, concurrent_exemplars_are_never_torn)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *m = metrics_histogram(reg, "race_seconds", "Race.", NULL, NULL, 0);
+	struct metric_series *s = metrics_series(m, NULL);
+	struct ex_writer w[EX_WRITERS];
+	pthread_t th[EX_WRITERS];
+	struct metric_exemplar ex;
+	atomic_int stop = 0;
+	long reads = 0, torn = 0, distinct = 0;
+	long long deadline = clock_mono_ms() + 20000;
+	double last = -1;
+
+	for (int i = 0; i < EX_WRITERS; i++) {
+		w[i] = (struct ex_writer){ s, (uint64_t)i + 1, &stop };
+		cr_assert_eq(pthread_create(&th[i], NULL, write_exemplars, &w[i]), 0);
+	}
+	while (distinct < EX_DISTINCT && clock_mono_ms() < deadline) {
+		if (!metrics_exemplar(s, 0, &ex))
+			continue;
+		reads++;
+		torn += !exemplar_consistent(&ex);
+		distinct += ex.value != last;
+		last = ex.value;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < EX_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_eq(torn, 0, "%ld torn exemplars in %ld reads", torn, reads);
+	cr_expect_geq(distinct, EX_DISTINCT, "the reads overlapped the writes (%ld reads)", reads);
+	cr_assert_eq(metrics_exemplar(s, 0, &ex), 1);
+	cr_expect(exemplar_consistent(&ex));
 	metrics_free(reg);
 }
 
