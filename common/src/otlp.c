@@ -448,6 +448,44 @@ static Otlp__NumberDataPoint *number_point(const struct mwalk *w, const struct m
 	return dp;
 }
 
+/* A malloc'd copy of n bytes, freed with the tree by free_unpacked. */
+static ProtobufCBinaryData bytes_dup(const uint8_t *b, size_t n)
+{
+	ProtobufCBinaryData d;
+
+	d.data = xmalloc(n);
+	memcpy(d.data, b, n);
+	d.len = n;
+	return d;
+}
+
+static Otlp__Exemplar *exemplar_msg(const struct metric_exemplar *ex)
+{
+	Otlp__Exemplar *e = xmalloc(sizeof(*e));
+
+	otlp__exemplar__init(e);
+	e->time_unix_nano = (uint64_t)ex->time_ns;
+	e->value_case = OTLP__EXEMPLAR__VALUE_AS_DOUBLE;
+	e->as_double = ex->value;
+	e->trace_id = bytes_dup(ex->trace_id, sizeof(ex->trace_id));
+	e->span_id = bytes_dup(ex->span_id, sizeof(ex->span_id));
+	return e;
+}
+
+/* The exemplars of pt's buckets, in bucket order (those that have one). */
+static void exemplars_msg(const struct metric_point *pt, Otlp__HistogramDataPoint *dp)
+{
+	struct metric_exemplar ex;
+
+	for (size_t i = 0; i <= pt->nbounds; i++) {
+		if (!pt->series || !metrics_exemplar(pt->series, i, &ex))
+			continue;
+		if (!dp->exemplars)
+			dp->exemplars = xcalloc(pt->nbounds + 1, sizeof(void *));
+		dp->exemplars[dp->n_exemplars++] = exemplar_msg(&ex);
+	}
+}
+
 static Otlp__HistogramDataPoint *histogram_point(const struct mwalk *w,
 						 const struct metric_point *pt)
 {
@@ -466,6 +504,7 @@ static Otlp__HistogramDataPoint *histogram_point(const struct mwalk *w,
 	dp->n_bucket_counts = pt->nbounds + 1;
 	dp->bucket_counts = xcalloc(pt->nbounds + 1, sizeof(uint64_t));
 	memcpy(dp->bucket_counts, pt->bucket_counts, (pt->nbounds + 1) * sizeof(uint64_t));
+	exemplars_msg(pt, dp);
 	return dp;
 }
 

@@ -4,6 +4,7 @@
 
 #include "../unit.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/metrics.h"
 #include "common/otlp.h"
@@ -471,6 +472,76 @@ Test(otlp, metrics_round_trip)
 
 	otlp__export_metrics_service_request__free_unpacked(req, NULL);
 	buf_release(&b);
+	trace_resource_release(&r);
+	metrics_free(reg);
+}
+
+/* Each bucket's exemplar goes out in its histogram point, decoded by the generated code. */
+Test(otlp, histogram_points_carry_their_exemplars, LEAK_FINI)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *h =
+	    metrics_histogram(reg, "ex_seconds", "Ex.", METRIC_LABELS("r"), bounds, 3);
+	struct trace_resource r = { 0 };
+	struct trace_context a = { .flags = TRACE_FLAG_SAMPLED }, b = a, off = { 0 };
+	Otlp__ExportMetricsServiceRequest *req;
+	Otlp__HistogramDataPoint *dp;
+	Otlp__Metric *m;
+	long long before = clock_real_ns(), after;
+	struct buf b_out;
+
+	memset(a.trace_id, 0xa1, 16);
+	memset(a.span_id, 0xa2, 8);
+	memset(b.trace_id, 0xb1, 16);
+	memset(b.span_id, 0xb2, 8);
+	memcpy(off.trace_id, a.trace_id, 16);
+	memcpy(off.span_id, a.span_id, 8); /* flags 00: not sampled */
+	metrics_observe_exemplar(metrics_series(h, METRIC_LABELS("/x")), 0.5, &a);    /* le 1 */
+	metrics_observe_exemplar(metrics_series(h, METRIC_LABELS("/x")), 50, &b);     /* +Inf */
+	metrics_observe_exemplar(metrics_series(h, METRIC_LABELS("/x")), 0.05, &off); /* none */
+	metrics_observe_exemplar(metrics_series(h, METRIC_LABELS("/y")), 0.05, NULL);
+	after = clock_real_ns();
+	trace_resource_set(&r, "service.name", "unit");
+	buf_init(&b_out, BUF_NOCAP);
+	cr_assert_eq(otlp_encode_metrics(&r, reg, 1000, 2000, &b_out), 0);
+	req = otlp__export_metrics_service_request__unpack(NULL, b_out.len,
+							   (const uint8_t *)b_out.data);
+	cr_assert_not_null(req);
+	m = find_metric(req->resource_metrics[0]->scope_metrics[0], "ex_seconds");
+	cr_assert_not_null(m);
+	cr_assert_eq(m->histogram->n_data_points, 2);
+
+	dp = m->histogram->data_points[0];
+	cr_assert_eq(dp->count, 3);
+	cr_assert_eq(dp->n_exemplars, 2, "one per bucket with a sampled observation");
+	{
+		const Otlp__Exemplar *e = dp->exemplars[0];
+
+		cr_expect_eq(e->value_case, OTLP__EXEMPLAR__VALUE_AS_DOUBLE);
+		cr_expect_eq(e->as_double, 0.5);
+		cr_expect(e->time_unix_nano >= (uint64_t)before &&
+			  e->time_unix_nano <= (uint64_t)after);
+		cr_assert_eq(e->trace_id.len, 16);
+		cr_expect_eq(memcmp(e->trace_id.data, a.trace_id, 16), 0);
+		cr_assert_eq(e->span_id.len, 8);
+		cr_expect_eq(memcmp(e->span_id.data, a.span_id, 8), 0);
+		cr_expect_eq(e->n_filtered_attributes, 0);
+	}
+	{
+		const Otlp__Exemplar *e = dp->exemplars[1];
+
+		cr_expect_eq(e->as_double, 50);
+		cr_assert_eq(e->trace_id.len, 16);
+		cr_expect_eq(memcmp(e->trace_id.data, b.trace_id, 16), 0);
+		cr_assert_eq(e->span_id.len, 8);
+		cr_expect_eq(memcmp(e->span_id.data, b.span_id, 8), 0);
+	}
+	dp = m->histogram->data_points[1];
+	cr_expect_eq(dp->count, 1);
+	cr_expect_eq(dp->n_exemplars, 0, "no sampled observation, no exemplar");
+
+	otlp__export_metrics_service_request__free_unpacked(req, NULL);
+	buf_release(&b_out);
 	trace_resource_release(&r);
 	metrics_free(reg);
 }
