@@ -240,9 +240,11 @@ void http_observe(struct http_conn *c, long long ns)
 		} else {
 			snprintf(code, sizeof(code), "%d", st);
 		}
-		metrics_observe(
+		/* the exemplar links to the request's trace only when its span is exported */
+		metrics_observe_exemplar(
 		    metrics_series(m_duration, METRIC_LABELS(c->method_label, c->req.route, code)),
-		    (double)ns / 1e9);
+		    (double)ns / 1e9,
+		    trace_span_recording(c->span) ? trace_span_context(c->span) : NULL);
 	}
 	access_log(c, ns);
 }

@@ -301,6 +301,69 @@ test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest
 	}
 });
 
+// A request in a sampled trace leaves its ids on the request-duration histogram as the exemplar
+// of its bucket (metrics_observe_exemplar() in http_observe()); one whose traceparent is not
+// sampled leaves none. Grafana's exemplar links to Jaeger rest on this.
+test('the request-duration histogram carries the exemplar of a sampled request, not of an unsampled one', async () => {
+	const rx = await startReceiver();
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otlp-exemplar-'));
+	const srv = await startServer(binPath('dead-letter-logger'), {
+		env: {
+			DATA_DIR: dataDir,
+			LOG_LEVEL: 'warn',
+			OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+			OTEL_SERVICE_NAME: 'exemplar-test',
+			OTEL_BSP_SCHEDULE_DELAY: '100',
+			OTEL_METRICS_EXPORTER: 'otlp',
+			OTEL_METRIC_EXPORT_INTERVAL: '200',
+		},
+	});
+	let stopped;
+	try {
+		const sampled = '5e1a1f2b3c4d5e6f708192a3b4c5d6e7';
+		const unsampled = '0badc0de0badc0de0badc0de0badc0de';
+		for (const [tid, flags] of [[sampled, '01'], [unsampled, '00']]) {
+			const r = await fetch(`http://127.0.0.1:${srv.port}/events`,
+				{ headers: { traceparent: `00-${tid}-00f067aa0ba902b7-${flags}` } });
+			assert.equal(r.status, 200);
+			await r.arrayBuffer();
+		}
+		// the latest export that counts both requests
+		const point = await waitFor(() => rx.metrics()
+			.filter((m) => m.name === 'http_server_request_duration_seconds')
+			.flatMap((m) => m.histogram.dataPoints)
+			.filter((p) => attrs(p.attributes).route === '/events' && Number(p.count) === 2)
+			.at(-1), { what: 'a request-duration point counting both requests' });
+		const exemplars = point.exemplars.map((e) => ({ ...e, tid: hex(e.traceId) }));
+		assert.deepEqual(exemplars.map((e) => e.tid), [sampled], 'one exemplar, the sampled request\'s');
+		const [ex] = exemplars;
+		assert.equal(ex.spanId.length, 8);
+		assert.ok(ex.asDouble > 0 && ex.asDouble < 10, `value ${ex.asDouble}`);
+		assert.ok(BigInt(ex.timeUnixNano) <= BigInt(point.timeUnixNano), 'observed before the export');
+		assert.ok(BigInt(ex.timeUnixNano) >= BigInt(point.startTimeUnixNano), 'observed after the start');
+		// the value falls in the bucket that holds the exemplar: the first bound not below it
+		const counts = point.bucketCounts.map(Number);
+		const bucket = point.explicitBounds.findIndex((b) => ex.asDouble <= b);
+		assert.ok(counts[bucket === -1 ? counts.length - 1 : bucket] >= 1);
+		// the exemplar names the SERVER span of that request, exported in the same trace
+		const span = await waitFor(() => rx.spans().find((s) => hex(s.traceId) === sampled),
+			{ what: 'the sampled request\'s span' });
+		assert.equal(span.kind, 2);
+		assert.equal(hex(ex.spanId), hex(span.spanId));
+		assert.ok(!rx.spans().some((s) => hex(s.traceId) === unsampled), 'the unsampled request is not exported');
+		stopped = await srv.stop();
+		assert.equal(stopped.code, 0, stopped.stderr);
+		assertClean(stopped.stderr);
+		for (const q of rx.requests)
+			assert.equal(q.error, undefined, `decode error: ${q.error}`);
+	} finally {
+		if (!stopped)
+			await srv.stop().catch(() => {});
+		await rx.stop();
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
+});
+
 // OTEL_TRACES_EXPORTER=console writes each span as one JSON line on stderr. A string that is
 // not UTF-8 cannot be a JSON string: it must be written with U+FFFD, not as null, and the span
 // must not go missing.
