@@ -740,6 +740,7 @@ static void xfer_complete(struct httpc *c, struct xfer *x, CURLcode code, int ca
 	res.body_len = x->body.len;
 	res.elapsed_us = (clock_mono_ns() - x->start_ns) / 1000;
 	res.trace = x->has_tctx ? &x->tctx : NULL;
+	res.trace_recorded = x->span != NULL; /* before trace_finish() ends it */
 	trace_finish(x, res.status, res.err, cancelled, res.error);
 
 	pthread_mutex_lock(&c->mu);

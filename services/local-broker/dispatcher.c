@@ -630,7 +630,8 @@ static void on_done(const struct httpc_response *res, void *arg)
 	assert(q->inflight > 0 && d->inflight > 0);
 	q->inflight--;
 	d->inflight--;
-	metrics_observe(q->duration, (double)res->elapsed_us / 1e6);
+	metrics_observe_exemplar(q->duration, (double)res->elapsed_us / 1e6,
+				 res->trace_recorded ? res->trace : NULL);
 	settle(d, dv, &r, dest);
 	pump(d, q);
 	pthread_cond_broadcast(&d->cond);

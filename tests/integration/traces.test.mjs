@@ -205,6 +205,12 @@ test('one review is one trace across node-server, the broker, file-sink, dead-le
 			const hs = collector.metrics().filter((m) => m.name === 'http_server_request_duration_seconds' && m.data === 'histogram');
 			return BINS.every((b) => hs.some((m) => m.resource['service.name'] === b));
 		}, { timeoutMs: 10000, what: 'http_server_request_duration_seconds from each service' });
+		// The broker's delivery-duration histogram links to the review's trace: the exemplar
+		// of an attempt is its CLIENT span's (checked below, once every span is in).
+		const deliveryExemplar = await waitFor(() => collector.metrics()
+			.filter((m) => m.name === 'broker_delivery_duration_seconds' && m.data === 'histogram')
+			.flatMap((m) => m.histogram.dataPoints).flatMap((p) => p.exemplars)
+			.find((e) => hex(e.traceId) === T), { timeoutMs: 10000, what: 'a delivery exemplar in the review\'s trace' });
 		await stopAll(st, true);
 		const spans = trace();
 		for (const req of collector.requests)
@@ -350,6 +356,12 @@ test('one review is one trace across node-server, the broker, file-sink, dead-le
 		assert.equal(h.histogram.aggregationTemporality, 2);
 		const addPoint = h.histogram.dataPoints.find((p) => attrs(p.attributes).route === '/add');
 		assert.ok(addPoint && Number(addPoint.count) >= 1, 'the /add request is counted');
+		// Exemplars: the /add point names the review's SERVER span, a delivery point one of
+		// the broker's CLIENT spans (an attempt) of that trace.
+		assert.ok(addPoint.exemplars.some((e) => hex(e.traceId) === T && hex(e.spanId) === hex(root.spanId)),
+			`the /add exemplar is the review's span: ${JSON.stringify(addPoint.exemplars.map((e) => hex(e.traceId)))}`);
+		assert.ok(attempts.some((s) => hex(s.spanId) === hex(deliveryExemplar.spanId)),
+			'the delivery exemplar is an attempt\'s CLIENT span');
 	} finally {
 		await stopAll(st, true);
 		await collector.stop();

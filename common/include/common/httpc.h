@@ -100,6 +100,9 @@ struct httpc_response {
 	long long elapsed_us; /* from httpc_send() to the callback, queueing included */
 	/* The context injected into the request (the CLIENT span's, see Tracing), or NULL. */
 	const struct trace_context *trace;
+	/* 1 when that context is a CLIENT span's that recorded (it is exported), e.g. for an
+	 * exemplar (metrics_observe_exemplar()); 0 when it is the parent's, passed on. */
+	int trace_recorded;
 };
 
 typedef void (*httpc_done_fn)(const struct httpc_response *res, void *arg);
