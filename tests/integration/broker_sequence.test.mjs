@@ -36,6 +36,16 @@ const sequence = (name, spec) => ({
 const toSequence = (name) => ({ ref: { apiVersion: 'flows.knative.dev/v1', kind: 'Sequence', name } });
 const toBroker = (name) => ({ ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name } });
 
+// Sequence s of the steps rx/one and rx/two, replying to Broker b, whose channels retry twice
+// (linear, 0.1 s) and dead-letter to rx/dls.
+const twoStepsRetried = (rx) => sequence('s', {
+	steps: [{ uri: `${rx.url}/one` }, { uri: `${rx.url}/two` }], reply: toBroker('b'),
+	channelTemplate: {
+		apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel',
+		spec: { delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: `${rx.url}/dls` } } },
+	},
+});
+
 async function withBroker(docs, fn) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'broker-seq-'));
 	fs.writeFileSync(path.join(dir, 'eventing.yaml'), docs.map((d) => `---\n${JSON.stringify(d, null, 1)}\n`).join(''));
@@ -158,13 +168,7 @@ describe('Sequence (flows.knative.dev/v1) in the local broker', () => {
 			broker('b'),
 			trigger('to-seq', { filter: { attributes: { type: 'review.new' } }, subscriber: toSequence('s') }),
 			trigger('all', { subscriber: { uri: `${rx.url}/all` } }),
-			sequence('s', {
-				steps: [{ uri: `${rx.url}/one` }, { uri: `${rx.url}/two` }], reply: toBroker('b'),
-				channelTemplate: {
-					apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel',
-					spec: { delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: `${rx.url}/dls` } } },
-				},
-			}),
+			twoStepsRetried(rx),
 		];
 		try {
 			await withBroker(docs, async (b) => {
@@ -194,13 +198,7 @@ describe('Sequence (flows.knative.dev/v1) in the local broker', () => {
 		const docs = [
 			broker('b'),
 			trigger('to-seq', { filter: { attributes: { type: 'review.new' } }, subscriber: toSequence('s') }),
-			sequence('s', {
-				steps: [{ uri: `${rx.url}/one` }, { uri: `${rx.url}/two` }], reply: toBroker('b'),
-				channelTemplate: {
-					apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel',
-					spec: { delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', deadLetterSink: { uri: `${rx.url}/dls` } } },
-				},
-			}),
+			twoStepsRetried(rx),
 		];
 		try {
 			await withBroker(docs, async (b) => {

@@ -12,8 +12,10 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 
@@ -34,6 +36,25 @@ static inline void unit_wait_count(pthread_mutex_t *mu, pthread_cond_t *cv, cons
 	got = *count;
 	pthread_mutex_unlock(mu);
 	cr_assert_geq(got, n, "%d of %d within %lld ms", got, n, ms);
+}
+
+/*
+ * Reads exactly n bytes from fd into p, polling: fails the test when no byte comes for ms
+ * milliseconds, or when the peer closes first.
+ */
+static inline void unit_read_full(int fd, void *p, size_t n, int ms)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		cr_assert_gt(poll(&pfd, 1, ms), 0, "%zu of %zu bytes within %d ms", got, n, ms);
+		r = read(fd, (char *)p + got, n - got);
+		cr_assert_gt(r, 0, "%zu of %zu bytes: the peer closed", got, n);
+		got += (size_t)r;
+	}
 }
 
 #ifdef __SANITIZE_ADDRESS__

@@ -67,32 +67,17 @@ static void send_frame(int fd, int opcode, int fin, const void *payload, size_t 
 	cr_assert_eq(write(fd, f, 6 + n), (ssize_t)(6 + n));
 }
 
-static void read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		ssize_t r;
-
-		cr_assert_gt(poll(&pfd, 1, 3000), 0, "a frame within 3 s");
-		r = read(fd, (char *)p + got, n - got);
-		cr_assert_gt(r, 0, "the socket is open");
-		got += (size_t)r;
-	}
-}
-
 /* Reads one server frame (payload <= 125 bytes): its first byte and payload. */
 static size_t read_frame(int fd, unsigned char *first, unsigned char *payload)
 {
 	unsigned char h[2];
 	size_t len;
 
-	read_full(fd, h, 2);
+	unit_read_full(fd, h, 2, 3000);
 	*first = h[0];
 	len = h[1] & 0x7f;
 	cr_assert_leq(len, 125);
-	read_full(fd, payload, len);
+	unit_read_full(fd, payload, len, 3000);
 	return len;
 }
 

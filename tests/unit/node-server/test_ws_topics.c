@@ -81,34 +81,19 @@ static void send_text(int fd, const char *text)
 	cr_assert_eq(write(fd, f, 6 + n), (ssize_t)(6 + n));
 }
 
-static void read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		ssize_t r;
-
-		cr_assert_gt(poll(&pfd, 1, 3000), 0, "a frame within 3 s");
-		r = read(fd, (char *)p + got, n - got);
-		cr_assert_gt(r, 0);
-		got += (size_t)r;
-	}
-}
-
 /* Reads one server frame's text payload into out (NUL-terminated); returns its length. */
 static size_t read_frame(int fd, struct buf *out)
 {
 	unsigned char h[10];
 	size_t len;
 
-	read_full(fd, h, 2);
+	unit_read_full(fd, h, 2, 3000);
 	len = h[1] & 0x7f;
 	if (len == 126) {
-		read_full(fd, h + 2, 2);
+		unit_read_full(fd, h + 2, 2, 3000);
 		len = (size_t)h[2] << 8 | h[3];
 	} else if (len == 127) {
-		read_full(fd, h + 2, 8);
+		unit_read_full(fd, h + 2, 8, 3000);
 		len = 0;
 		for (int i = 0; i < 8; i++)
 			len = len << 8 | h[2 + i];
@@ -119,7 +104,7 @@ static size_t read_frame(int fd, struct buf *out)
 		char chunk[4096];
 		size_t want = len - out->len < sizeof(chunk) ? len - out->len : sizeof(chunk);
 
-		read_full(fd, chunk, want);
+		unit_read_full(fd, chunk, want, 3000);
 		cr_assert_eq(buf_append(out, chunk, want), 0);
 	}
 	return len;
