@@ -416,13 +416,14 @@ test(`crash: ${REVIEWS} reviews, FAILURE_RATE=0.3, ≥${MIN_KILLS} SIGKILLs of r
 		console.log(`crash: peak RSS MiB ${Object.entries(rssMax).map(([k, v]) => `${k}=${Math.round(v / 1024)}`).join(' ')}`);
 	});
 
-// Cuts the last line of file in half, as a write torn by a crash would leave it.
+// Cuts the last line of file in half, as a write torn by a crash would leave it. Returns the
+// bytes cut off and the whole lines before the torn one.
 function tearLastLine(file) {
 	const text = fs.readFileSync(file);
 	const end = text.lastIndexOf(10, text.length - 2); // the newline before the last line
 	const cut = end + 1 + Math.max(1, Math.floor((text.length - end - 1) / 2));
 	fs.truncateSync(file, cut);
-	return text.length - cut;
+	return { removed: text.length - cut, whole: text.subarray(0, end + 1) };
 }
 
 test('crash, second mode: logs torn mid-line between two runs are repaired, and nothing is lost after',
@@ -437,9 +438,10 @@ test('crash, second mode: logs torn mid-line between two runs are repaired, and 
 		fs.appendFileSync(wal, '{"op":"put","id":1,"deliv');
 		r = await startRun({ env: runEnv, runDir: first.runDir });
 		sampler = setInterval(sampleRss, 250);
-		for (const [f] of torn) {
-			const text = fs.readFileSync(f, 'utf8');
-			assert.ok(text === '' || text.endsWith('\n'), `${f}: the torn line was repaired on open`);
+		for (const [f, { whole }] of torn) {
+			const text = fs.readFileSync(f);
+			assert.ok(text.subarray(0, whole.length).equals(whole), `${f}: every whole line before the torn one is kept`);
+			assert.ok(text.length === 0 || text[text.length - 1] === 10, `${f}: the torn line was repaired on open`);
 		}
 		await round(rand, 'torn', { reviews: Math.min(REVIEWS, 400), minKills: 5, withPg: false });
 	});
