@@ -159,6 +159,7 @@ test('FAILURE_RATE=0 never fails, FAILURE_RATE=1 always fails with a simulated_f
 			assert.equal(body.error, 'simulated_failure');
 			assert.match(body.message, /simulated failure for event ev-\d+ \(FAILURE_RATE=1\)/);
 		}
+		assert.equal(zero.lines().length, 10, 'every attempt logged');
 		assert.ok(zero.lines().every((l) => l.outcome === 'saved'));
 		const failed = one.lines();
 		assert.equal(failed.length, 10);
