@@ -9,7 +9,8 @@
  *     fullwidth, circled and mathematical letters and the letterlike symbols that decompose
  *     to a Latin letter ("ℎ" U+210E, "ℂ") read as their ASCII letter, and Cyrillic and
  *     Greek look-alikes ("а" U+0430) as the Latin letter they imitate. Any other letter is
- *     a letter that matches nothing, so it still joins a word. Zero-width characters and soft hyphens are ignored.
+ *     a letter that matches nothing, so it still joins a word. Zero-width characters and
+ *     soft hyphens are ignored.
  *   - A word is a run of letters, digits and the symbols @ $ ! | + * between separators
  *     (whitespace, punctuation, emoji). ! | + * at either end of a word are separators; but
  *     a word is also read with the ! | + at its ends as letters out to the farthest + ("sh!+",
