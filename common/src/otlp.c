@@ -24,6 +24,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/http_check.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/xalloc.h"
@@ -1111,10 +1112,7 @@ void otlp_shutdown(void)
 	if (!o)
 		return;
 	trace_shutdown(); /* flushes the queued spans within OTEL_BSP_EXPORT_TIMEOUT */
-	pthread_mutex_lock(&o->mu);
-	o->stopping = 1;
-	pthread_cond_broadcast(&o->cond);
-	pthread_mutex_unlock(&o->mu);
+	locked_raise(&o->mu, &o->cond, &o->stopping);
 	if (o->reader_running) {
 		pthread_join(o->reader, NULL);
 		push_metrics(o, clock_mono_ms() + o->env.metric_timeout); /* the final push */

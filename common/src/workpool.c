@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "common/err.h"
+#include "common/locked.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -102,10 +103,7 @@ void workpool_stop(struct workpool *wp)
 {
 	if (wp == NULL)
 		return;
-	pthread_mutex_lock(&wp->mu);
-	wp->stopping = 1;
-	pthread_cond_broadcast(&wp->cv);
-	pthread_mutex_unlock(&wp->mu);
+	locked_raise(&wp->mu, &wp->cv, &wp->stopping);
 	for (unsigned i = 0; i < wp->nthreads; i++)
 		pthread_join(wp->threads[i], NULL);
 	pthread_cond_destroy(&wp->cv);

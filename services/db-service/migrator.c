@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/clock.h"
+#include "common/locked.h"
 #include "common/xalloc.h"
 
 #define RETRY_MIN_MS 250
@@ -77,10 +78,7 @@ void migrator_stop(struct migrator *m)
 {
 	if (!m)
 		return;
-	pthread_mutex_lock(&m->mu);
-	m->stopping = 1;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	locked_raise(&m->mu, &m->cv, &m->stopping);
 	pthread_join(m->thread, NULL);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);

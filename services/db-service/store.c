@@ -105,10 +105,7 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	pthread_cond_broadcast(&s->ping_cv);
-	pthread_mutex_unlock(&s->mu);
+	locked_raise(&s->mu, &s->ping_cv, &s->stopping);
 	pthread_join(s->pinger, NULL); /* a ping under way ends as every query does (pq.h) */
 	for (size_t i = 0; i < s->nidle; i++)
 		pq_api_get()->finish(s->idle[i]);
