@@ -171,7 +171,7 @@ static int step_post(struct http_request *req)
 }
 
 static const struct route routes[] = {
-	{ "POST", "/", step_post, STEP_BODY_MAX, 0 },
+	{ "POST", "/", step_post, 0, 0 }, /* the server's default cap (step.h) */
 };
 
 const struct route *step_routes(size_t *n)

@@ -62,12 +62,6 @@
 #include "common/trace.h"
 
 #define STEP_TEXT_MAX ((size_t)64 * 1024)
-/*
- * The most a request body may hold: the broker's (HTTP_DEFAULT_MAX_BODY), not a multiple of
- * STEP_TEXT_MAX, as the text's limit is on its decoded bytes and JSON may escape a 2-byte
- * character in 6 ("\u00e9") and a control character in 6 too.
- */
-#define STEP_BODY_MAX HTTP_DEFAULT_MAX_BODY
 
 struct step {
 	struct ce_event *in;
@@ -122,8 +116,10 @@ struct step_service {
 };
 
 /*
- * The route table of a step service: POST / (a body up to STEP_BODY_MAX bytes) with
- * req->ctx a struct step_service. Its size goes to *n.
+ * The route table of a step service: POST / with req->ctx a struct step_service. Its size goes
+ * to *n. The body cap is the server's default, HTTP_DEFAULT_MAX_BODY (1 MiB, the broker's too),
+ * not a multiple of STEP_TEXT_MAX: that limit is on the decoded text, and JSON may write a
+ * 2-byte character or a control character in 6 bytes ("\u00e9").
  */
 const struct route *step_routes(size_t *n);
 
