@@ -244,12 +244,15 @@ static Otlp__KeyValue **attrs_msg(struct arena *a, const struct trace_attr *t, s
 	return kv;
 }
 
-/* The bytes themselves: span batches only (arena trees). */
-static ProtobufCBinaryData bytes_ref(const uint8_t *b, size_t n)
+/*
+ * Every bytes field (trace and span ids), as str_ref() does strings: b itself in an arena tree
+ * (it outlives the packing), a copy in a malloc tree (freed with it by free_unpacked).
+ */
+static ProtobufCBinaryData bytes_ref(struct arena *a, const uint8_t *b, size_t n)
 {
 	ProtobufCBinaryData d;
 
-	d.data = (uint8_t *)(uintptr_t)b;
+	d.data = a ? (uint8_t *)(uintptr_t)b : memcpy(xmalloc(n), b, n);
 	d.len = n;
 	return d;
 }
@@ -296,12 +299,12 @@ static Otlp__Span *span_msg(struct arena *a, const struct trace_span *s)
 	Otlp__Span *m = arena_alloc(a, sizeof(*m));
 
 	otlp__span__init(m);
-	m->trace_id = bytes_ref(s->ctx.trace_id, 16);
-	m->span_id = bytes_ref(s->ctx.span_id, 8);
+	m->trace_id = bytes_ref(a, s->ctx.trace_id, 16);
+	m->span_id = bytes_ref(a, s->ctx.span_id, 8);
 	if (s->ctx.tracestate[0])
 		m->trace_state = str_ref(a, s->ctx.tracestate);
 	if (s->has_parent)
-		m->parent_span_id = bytes_ref(s->parent_span_id, 8);
+		m->parent_span_id = bytes_ref(a, s->parent_span_id, 8);
 	/* W3C flags, plus "has is_remote" and, for a remote parent, "is_remote" */
 	m->flags = (uint32_t)s->ctx.flags | 0x100u | (s->parent_remote ? 0x200u : 0u);
 	m->name = str_ref(a, s->name ? s->name : "");
@@ -449,17 +452,6 @@ static Otlp__NumberDataPoint *number_point(const struct mwalk *w, const struct m
 	return dp;
 }
 
-/* A malloc'd copy of n bytes, freed with the tree by free_unpacked. */
-static ProtobufCBinaryData bytes_dup(const uint8_t *b, size_t n)
-{
-	ProtobufCBinaryData d;
-
-	d.data = xmalloc(n);
-	memcpy(d.data, b, n);
-	d.len = n;
-	return d;
-}
-
 static Otlp__Exemplar *exemplar_msg(const struct metric_exemplar *ex)
 {
 	Otlp__Exemplar *e = xmalloc(sizeof(*e));
@@ -468,8 +460,8 @@ static Otlp__Exemplar *exemplar_msg(const struct metric_exemplar *ex)
 	e->time_unix_nano = (uint64_t)ex->time_ns;
 	e->value_case = OTLP__EXEMPLAR__VALUE_AS_DOUBLE;
 	e->as_double = ex->value;
-	e->trace_id = bytes_dup(ex->trace_id, sizeof(ex->trace_id));
-	e->span_id = bytes_dup(ex->span_id, sizeof(ex->span_id));
+	e->trace_id = bytes_ref(NULL, ex->trace_id, sizeof(ex->trace_id));
+	e->span_id = bytes_ref(NULL, ex->span_id, sizeof(ex->span_id));
 	return e;
 }
 
