@@ -95,6 +95,17 @@ static void expect_close(int fd, unsigned code)
 	cr_expect_eq(read(fd, &rest, 1), 0, "then the socket is closed");
 }
 
+/* Asserts that the next frame is the echo of the text message msg (len bytes). */
+static void expect_echo(int fd, const char *msg, size_t len)
+{
+	unsigned char first, p[125];
+	size_t n = read_frame(fd, &first, p);
+
+	cr_expect_eq(first, 0x81, "a text frame, not 0x%02x", first);
+	cr_assert_eq(n, len);
+	cr_expect_eq(memcmp(p, msg, n), 0);
+}
+
 Test(ws_messages, a_fragmented_text_message_reaches_on_text_whole)
 {
 	static const char msg[] = "{\"follow\":[\"fragmented\"]}";
@@ -110,32 +121,22 @@ Test(ws_messages, a_fragmented_text_message_reaches_on_text_whole)
 	n = read_frame(peer.fd, &first, p);
 	cr_expect_eq(first, 0x8a, "the pong first");
 	cr_expect_eq(n, 2);
-	n = read_frame(peer.fd, &first, p);
-	cr_expect_eq(first, 0x81, "then the echo of the whole message");
-	cr_assert_eq(n, sizeof(msg) - 1);
-	cr_expect_eq(memcmp(p, msg, n), 0);
+	expect_echo(peer.fd, msg, sizeof(msg) - 1); /* then the echo of the whole message */
 	/* the next message starts afresh */
 	send_frame(peer.fd, WS_OP_TEXT, 1, "next", 4);
-	n = read_frame(peer.fd, &first, p);
-	cr_assert_eq(n, 4);
-	cr_expect_eq(memcmp(p, "next", 4), 0);
+	expect_echo(peer.fd, "next", 4);
 	peer_stop(&peer);
 }
 
 Test(ws_messages, a_character_split_across_fragments_is_valid)
 {
 	static const char msg[] = "caf\xc3\xa9";
-	unsigned char first, p[125];
 	struct peer peer;
-	size_t n;
 
 	peer_start(&peer);
 	send_frame(peer.fd, WS_OP_TEXT, 0, msg, 4); /* ends inside the 2-byte é */
 	send_frame(peer.fd, WS_OP_CONT, 1, msg + 4, 1);
-	n = read_frame(peer.fd, &first, p);
-	cr_expect_eq(first, 0x81);
-	cr_assert_eq(n, 5);
-	cr_expect_eq(memcmp(p, msg, 5), 0);
+	expect_echo(peer.fd, msg, 5);
 	peer_stop(&peer);
 }
 
@@ -183,18 +184,13 @@ Test(ws_messages, a_close_reason_that_is_not_utf8_fails_with_1007)
 
 Test(ws_messages, binary_messages_never_reach_on_text)
 {
-	unsigned char first, p[125];
 	struct peer peer;
-	size_t n;
 
 	peer_start(&peer);
 	send_frame(peer.fd, WS_OP_BINARY, 0, "\xff\x00", 2); /* not UTF-8, and not checked */
 	send_frame(peer.fd, WS_OP_CONT, 1, "\xfe", 1);
 	send_frame(peer.fd, WS_OP_BINARY, 1, "bin", 3);
 	send_frame(peer.fd, WS_OP_TEXT, 1, "text", 4);
-	n = read_frame(peer.fd, &first, p);
-	cr_expect_eq(first, 0x81, "only the text message is echoed");
-	cr_assert_eq(n, 4);
-	cr_expect_eq(memcmp(p, "text", 4), 0);
+	expect_echo(peer.fd, "text", 4); /* only the text message is echoed */
 	peer_stop(&peer);
 }
