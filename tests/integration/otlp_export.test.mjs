@@ -254,23 +254,39 @@ test('a malformed OTEL_BSP_* value exits with status 2 and names the variable', 
 	assert.match(r.stderr, /OTEL_BSP_MAX_QUEUE_SIZE/);
 });
 
+// dead-letter-logger exporting to a local OTLP receiver (lib/otlp_receiver.mjs, the official
+// definitions). fn(srv, rx, stop) runs with them: stop() ends the server (its flush sends what
+// is queued) and asserts a clean exit; the server, if still running, the receiver and the data
+// directory go after fn.
+async function withExporter(name, env, fn) {
+	const rx = await startReceiver();
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `otlp-${name}-`));
+	const srv = await startServer(binPath('dead-letter-logger'), {
+		env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_SERVICE_NAME: `${name}-test`, ...env },
+	});
+	let stopped = false;
+	const stop = async () => {
+		stopped = true;
+		const r = await srv.stop();
+		assert.equal(r.code, 0, r.stderr);
+		assertClean(r.stderr);
+	};
+	try {
+		await fn(srv, rx, stop);
+	} finally {
+		if (!stopped)
+			await srv.stop().catch(() => {});
+		await rx.stop();
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
+}
+
 // A request target's raw bytes reach the SERVER span (url.path, url.query) as they came. Bytes
 // that are not UTF-8 must go out as valid UTF-8 (U+FFFD), or a proto3 decoder (the strict
 // receiver, as a backend behind a collector) refuses the whole batch with everyone's spans.
 test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest of its batch', async () => {
-	const rx = await startReceiver();
-	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otlp-utf8-'));
-	const srv = await startServer(binPath('dead-letter-logger'), {
-		env: {
-			DATA_DIR: dataDir,
-			LOG_LEVEL: 'warn',
-			OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-			OTEL_SERVICE_NAME: 'utf8-test',
-			OTEL_BSP_SCHEDULE_DELAY: '600000', // one batch, sent by the SIGTERM flush
-		},
-	});
-	let stopped;
-	try {
+	// OTEL_BSP_SCHEDULE_DELAY: one batch, sent by the SIGTERM flush
+	await withExporter('utf8', { OTEL_BSP_SCHEDULE_DELAY: '600000' }, async (srv, rx, stop) => {
 		const get = (target) => Buffer.concat([Buffer.from('GET '), target,
 			Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')]);
 		// 0x80 and 0xff start nothing; E2 82 is a truncated U+20AC; F0 9F 98 80 is U+1F600
@@ -280,9 +296,7 @@ test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest
 			const r = await rawRequest(srv.port, get(target));
 			assert.ok(r.status >= 400 && r.status < 500, `${target.toString('latin1')}: ${r.status}`);
 		}
-		stopped = await srv.stop();
-		assert.equal(stopped.code, 0, stopped.stderr);
-		assertClean(stopped.stderr);
+		await stop();
 		const traces = rx.requests.filter((q) => q.path === '/v1/traces');
 		assert.equal(traces.length, 1, 'the three spans go out in one batch');
 		assert.equal(traces[0].error, undefined, `the batch was refused: ${traces[0].error}`);
@@ -293,33 +307,15 @@ test('a request path that is not UTF-8 is exported as valid UTF-8, with the rest
 		assert.equal(bad.attrs['url.query'], 'q=\uFFFD');
 		const after = rx.spans().find((s) => s.attrs['url.path'] === '/after');
 		assert.equal(after.attrs['url.query'], 'q=%C3%A9', 'valid text is exported as it came');
-	} finally {
-		if (!stopped)
-			await srv.stop().catch(() => {});
-		await rx.stop();
-		fs.rmSync(dataDir, { recursive: true, force: true });
-	}
+	});
 });
 
 // A request in a sampled trace leaves its ids on the request-duration histogram as the exemplar
 // of its bucket (metrics_observe_exemplar() in http_observe()); one whose traceparent is not
 // sampled leaves none. Grafana's exemplar links to Jaeger rest on this.
 test('the request-duration histogram carries the exemplar of a sampled request, not of an unsampled one', async () => {
-	const rx = await startReceiver();
-	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otlp-exemplar-'));
-	const srv = await startServer(binPath('dead-letter-logger'), {
-		env: {
-			DATA_DIR: dataDir,
-			LOG_LEVEL: 'warn',
-			OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-			OTEL_SERVICE_NAME: 'exemplar-test',
-			OTEL_BSP_SCHEDULE_DELAY: '100',
-			OTEL_METRICS_EXPORTER: 'otlp',
-			OTEL_METRIC_EXPORT_INTERVAL: '200',
-		},
-	});
-	let stopped;
-	try {
+	const env = { OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '200' };
+	await withExporter('exemplar', env, async (srv, rx, stop) => {
 		const sampled = '5e1a1f2b3c4d5e6f708192a3b4c5d6e7';
 		const unsampled = '0badc0de0badc0de0badc0de0badc0de';
 		for (const [tid, flags] of [[sampled, '01'], [unsampled, '00']]) {
@@ -351,17 +347,10 @@ test('the request-duration histogram carries the exemplar of a sampled request, 
 		assert.equal(span.kind, 2);
 		assert.equal(hex(ex.spanId), hex(span.spanId));
 		assert.ok(!rx.spans().some((s) => hex(s.traceId) === unsampled), 'the unsampled request is not exported');
-		stopped = await srv.stop();
-		assert.equal(stopped.code, 0, stopped.stderr);
-		assertClean(stopped.stderr);
+		await stop();
 		for (const q of rx.requests)
 			assert.equal(q.error, undefined, `decode error: ${q.error}`);
-	} finally {
-		if (!stopped)
-			await srv.stop().catch(() => {});
-		await rx.stop();
-		fs.rmSync(dataDir, { recursive: true, force: true });
-	}
+	});
 });
 
 // OTEL_TRACES_EXPORTER=console writes each span as one JSON line on stderr. A string that is
