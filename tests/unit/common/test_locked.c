@@ -91,41 +91,48 @@ Test(locked, waits_for_the_writer)
 
 struct waiter {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stopping, waiting;
+	pthread_cond_t cv;   /* what locked_raise() wakes; nothing else signals it */
+	pthread_cond_t seen; /* the waiters' own news: waiting, left */
+	int stopping, waiting, left;
 };
 
-/* Waits on cv until stopping, as a worker does; counts itself in `waiting` first. */
+/* Waits on cv until stopping, as a worker does; says on `seen` when it waits and when it left. */
 static void *wait_for_stop(void *arg)
 {
 	struct waiter *w = arg;
 
 	pthread_mutex_lock(&w->mu);
 	w->waiting++;
-	pthread_cond_broadcast(&w->cv);
+	pthread_cond_broadcast(&w->seen);
 	while (!w->stopping)
 		pthread_cond_wait(&w->cv, &w->mu);
-	w->waiting--;
+	w->left++;
+	pthread_cond_broadcast(&w->seen);
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
-/* locked_raise() sets the flag and wakes every waiter: two threads blocked on cv both end. */
+/*
+ * locked_raise() sets the flag and wakes every waiter: two threads blocked on cv both end
+ * (with a signal for the broadcast, one would stay blocked and `left` stop at 1).
+ */
 Test(locked, raise_wakes_every_waiter)
 {
-	struct waiter w = { .stopping = 0, .waiting = 0 };
+	struct waiter w = { .stopping = 0, .waiting = 0, .left = 0 };
 	pthread_t t[2];
 
 	pthread_mutex_init(&w.mu, NULL);
 	cr_assert_eq(clock_cond_init(&w.cv), 0);
+	cr_assert_eq(clock_cond_init(&w.seen), 0);
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, wait_for_stop, &w), 0);
-	unit_wait_count(&w.mu, &w.cv, &w.waiting, 2, 5000); /* both are in pthread_cond_wait */
+	unit_wait_count(&w.mu, &w.seen, &w.waiting, 2, 5000); /* both are in pthread_cond_wait */
 	locked_raise(&w.mu, &w.cv, &w.stopping);
+	unit_wait_count(&w.mu, &w.seen, &w.left, 2, 5000); /* both woke and left */
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(pthread_join(t[i], NULL), 0);
 	cr_expect_eq(w.stopping, 1);
-	cr_expect_eq(w.waiting, 0, "both woke and left");
+	pthread_cond_destroy(&w.seen);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 }
