@@ -147,16 +147,19 @@ int route_match(const struct route *routes, size_t nroutes, const char *method, 
 		struct route_match *m)
 {
 	size_t i;
-	int any = 0;
+	int any = 0, specific = 0;
 
 	memset(m, 0, sizeof(*m));
 	if (method == NULL || !path_valid(path))
 		return ROUTE_BAD_PATH;
+	for (i = 0; i < nroutes && !specific; i++)
+		specific =
+		    !(routes[i].flags & ROUTE_FALLBACK) && pattern_matches(routes[i].pattern, path);
 	for (i = 0; i < nroutes; i++) {
 		const struct route *r = &routes[i];
 		int get = strcmp(r->method, "GET") == 0;
 
-		if (!pattern_matches(r->pattern, path))
+		if ((specific && (r->flags & ROUTE_FALLBACK)) || !pattern_matches(r->pattern, path))
 			continue;
 		any = 1;
 		if (m->route == NULL &&

@@ -582,10 +582,10 @@ static const struct route routes[] = {
 	{ "GET", "/journey/{id}", journey_get_one, 0, 0 },
 	{ "GET", "/reviews/{id}/journey", review_journey_get, 0, 0 },
 	{ "GET", "/delivery", delivery_get, 0, 0 },
-	{ "GET", "/", static_get, 0, 0 },
-	{ "GET", "/{p1}", static_get, 0, 0 },
-	{ "GET", "/{p1}/{p2}", static_get, 0, 0 },
-	{ "GET", "/{p1}/{p2}/{p3}", static_get, 0, 0 },
+	{ "GET", "/", static_get, 0, ROUTE_FALLBACK },
+	{ "GET", "/{p1}", static_get, 0, ROUTE_FALLBACK },
+	{ "GET", "/{p1}/{p2}", static_get, 0, ROUTE_FALLBACK },
+	{ "GET", "/{p1}/{p2}/{p3}", static_get, 0, ROUTE_FALLBACK },
 };
 const struct route *node_routes_table(size_t *n)
 {

@@ -324,6 +324,26 @@ test('static files: content types, ETag and 304, HEAD, 404 JSON', { skip }, asyn
 	assert.equal(missing.json.error, 'not_found');
 });
 
+test('the static catch-all stands aside for the API paths: their 405 lists only their methods', { skip }, async () => {
+	const cases = [
+		['GET', '/add', 'POST'],
+		['PUT', '/add', 'POST'],
+		['GET', '/insert', 'POST'],
+		['HEAD', '/journey', 'POST'],
+		['GET', '/reviews/1', 'DELETE'],
+		['POST', '/comments', 'GET, HEAD'],
+		['POST', '/index.html', 'GET, HEAD'],
+	];
+	for (const [method, path, allow] of cases) {
+		const r = await fetch(st.url + path, { method });
+		const text = await r.text();
+		assert.equal(r.status, 405, `${method} ${path}`);
+		assert.equal(r.headers.get('allow'), allow, `${method} ${path}`);
+		if (method !== 'HEAD')
+			assert.equal(JSON.parse(text).error, 'method_not_allowed', `${method} ${path}`);
+	}
+});
+
 test('static files: traversal attempts never leave FRONTEND_DIR', { skip }, async () => {
 	const attempts = [
 		'/../../../../etc/passwd',

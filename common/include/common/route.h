@@ -17,6 +17,11 @@
  * pattern and method match wins, so put "/books/new" before "/books/{id}".
  *
  * HEAD is allowed wherever GET is: a GET route answers HEAD (the HTTP layer drops the body).
+ *
+ * A route flagged ROUTE_FALLBACK (a catch-all, such as static files under "/{p1}") stands
+ * aside wherever a route without the flag matches the path, whatever the method: "/add" with
+ * only "POST /add" is then a POST-only resource (405 with "Allow: POST" for a GET), not a GET
+ * that the catch-all answers 404.
  */
 #ifndef COMMON_ROUTE_H
 #define COMMON_ROUTE_H
@@ -40,6 +45,8 @@ enum route_flags {
 	 * http_suspend().
 	 */
 	ROUTE_BLOCKING = 1 << 2,
+	/* A catch-all: it matches only paths that no route without this flag matches. */
+	ROUTE_FALLBACK = 1 << 3,
 };
 
 struct route {

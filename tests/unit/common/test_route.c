@@ -144,6 +144,44 @@ Test(route, empty_table_and_release_twice, LEAK_FINI)
 	route_match_release(&m);
 }
 
+Test(route, fallback_stands_aside_where_a_specific_route_matches, LEAK_FINI)
+{
+	static const struct route site[] = {
+		{ "POST", "/add", h, 0, 0 },
+		{ "DELETE", "/reviews/{id}", h, 0, 0 },
+		{ "GET", "/{p1}", h, 0, ROUTE_FALLBACK },
+		{ "GET", "/{p1}/{p2}", h, 0, ROUTE_FALLBACK },
+	};
+	static const struct {
+		const char *method, *path;
+		int result, index;
+		const char *allow;
+	} cases[] = {
+		{ "POST", "/add", ROUTE_FOUND, 0, NULL },
+		{ "GET", "/add", ROUTE_NO_METHOD, 0, "POST" },
+		{ "HEAD", "/add", ROUTE_NO_METHOD, 0, "POST" },
+		{ "GET", "/reviews/7", ROUTE_NO_METHOD, 0, "DELETE" },
+		{ "GET", "/app.js", ROUTE_FOUND, 2, NULL },
+		{ "HEAD", "/images/a.svg", ROUTE_FOUND, 3, NULL },
+		{ "POST", "/app.js", ROUTE_NO_METHOD, 0, "GET, HEAD" },
+		{ "GET", "/a/b/c", ROUTE_NOT_FOUND, 0, NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct route_match m;
+		int rc = route_match(site, ARRAY_SIZE(site), cases[i].method, cases[i].path, &m);
+
+		cr_expect_eq(rc, cases[i].result, "%s %s: %d", cases[i].method, cases[i].path, rc);
+		if (rc == ROUTE_FOUND)
+			cr_expect_eq(m.route, &site[cases[i].index], "%s", cases[i].path);
+		if (cases[i].allow)
+			cr_expect_str_eq(m.allow, cases[i].allow, "%s %s", cases[i].method,
+					 cases[i].path);
+		route_match_release(&m);
+	}
+}
+
 Test(route, too_many_params_keeps_first_eight, LEAK_FINI)
 {
 	static const struct route many[] = {
