@@ -72,19 +72,30 @@ int review_sentiment_valid(const char *s)
 	return 0;
 }
 
-int review_check_event_id(const char *s, size_t len, struct buf *msg)
+/* An event key member (eventId, eventSource): 1..max code points of UTF-8 without NUL. */
+static int check_key(const char *name, long max, const char *s, size_t len, struct buf *msg)
 {
 	long n = review_utf8_count(s, len);
 
 	if (n < 0) {
-		buf_appends(msg, "eventId must be valid UTF-8 without NUL characters");
+		buf_appendf(msg, "%s must be valid UTF-8 without NUL characters", name);
 		return ERR_VALIDATION;
 	}
-	if (n == 0 || n > REVIEW_EVENT_ID_MAX) {
-		buf_appendf(msg, "eventId must have 1 to %d characters", REVIEW_EVENT_ID_MAX);
+	if (n == 0 || n > max) {
+		buf_appendf(msg, "%s must have 1 to %ld characters", name, max);
 		return ERR_VALIDATION;
 	}
 	return 0;
+}
+
+int review_check_event_id(const char *s, size_t len, struct buf *msg)
+{
+	return check_key("eventId", REVIEW_EVENT_ID_MAX, s, len, msg);
+}
+
+int review_check_event_source(const char *s, size_t len, struct buf *msg)
+{
+	return check_key("eventSource", REVIEW_EVENT_SOURCE_MAX, s, len, msg);
 }
 
 static int take_text(json_t *v, struct review_input *out, struct buf *msg)
@@ -116,20 +127,22 @@ static int take_sentiment(json_t *v, struct review_input *out, struct buf *msg)
 	return 0;
 }
 
-static int take_event_id(json_t *v, struct review_input *out, struct buf *msg)
+/* eventId or eventSource: a string that check() accepts, or null; kept in *out. */
+static int take_key(json_t *v, const char *name, int (*check)(const char *, size_t, struct buf *),
+		    char **out, struct buf *msg)
 {
 	int rc;
 
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_string(v)) {
-		buf_appends(msg, "eventId must be a string");
+		buf_appendf(msg, "%s must be a string", name);
 		return ERR_VALIDATION;
 	}
-	rc = review_check_event_id(json_string_value(v), json_string_length(v), msg);
+	rc = check(json_string_value(v), json_string_length(v), msg);
 	if (rc)
 		return rc;
-	out->event_id = xstrdup(json_string_value(v));
+	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
@@ -146,12 +159,14 @@ static int take_members(json_t *root, struct review_input *out, struct buf *msg)
 		} else if (strcmp(key, "sentiment") == 0) {
 			rc = take_sentiment(v, out, msg);
 		} else if (strcmp(key, "eventId") == 0) {
-			rc = take_event_id(v, out, msg);
+			rc = take_key(v, key, review_check_event_id, &out->event_id, msg);
+		} else if (strcmp(key, "eventSource") == 0) {
+			rc = take_key(v, key, review_check_event_source, &out->event_source, msg);
 		} else {
 			/* Whole keys only: a cut could split a UTF-8 sequence. */
 			if (strlen(key) <= 64)
 				buf_appendf(msg, "unknown member \"%s\"; ", key);
-			buf_appends(msg, "allowed: reviewText, sentiment, eventId");
+			buf_appends(msg, "allowed: reviewText, sentiment, eventId, eventSource");
 			rc = ERR_VALIDATION;
 		}
 		if (rc)
@@ -159,6 +174,10 @@ static int take_members(json_t *root, struct review_input *out, struct buf *msg)
 	}
 	if (!out->text) {
 		buf_appends(msg, "reviewText is required");
+		return ERR_VALIDATION;
+	}
+	if (out->event_source && !out->event_id) {
+		buf_appends(msg, "eventSource needs an eventId");
 		return ERR_VALIDATION;
 	}
 	return 0;
@@ -198,6 +217,7 @@ void review_input_release(struct review_input *in)
 	free(in->text);
 	free(in->sentiment);
 	free(in->event_id);
+	free(in->event_source);
 	memset(in, 0, sizeof(*in));
 }
 

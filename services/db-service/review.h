@@ -8,6 +8,12 @@
  *	sentiment   "positive" | "negative" | "neutral", or null / absent
  *	eventId     non-empty string of at most 200 code points (valid UTF-8, no NUL), or
  *	            null / absent
+ *	eventSource non-empty string of at most 400 code points (valid UTF-8, no NUL), or
+ *	            null / absent; only with an eventId
+ * A review with an eventId is stored once per (eventSource, eventId), the CloudEvents rule
+ * that source and id together identify an event; an absent eventSource is the empty source,
+ * the key of every review stored before db-service took sources. Both limits together keep
+ * the key within one btree index entry (PostgreSQL: about 2700 bytes).
  * Any other member, a duplicated member or a member of the wrong type is rejected.
  *
  * Query and path parameters: limit is 1..1000 digits-only (default 100 when absent); an id is
@@ -22,17 +28,19 @@
 
 #include "common/buf.h"
 
-#define REVIEW_TEXT_MAX	     4000
-#define REVIEW_EVENT_ID_MAX  200
-#define REVIEW_LIMIT_DEFAULT 100
-#define REVIEW_LIMIT_MAX     1000
-#define REVIEW_ID_MAX	     2147483647LL
+#define REVIEW_TEXT_MAX		4000
+#define REVIEW_EVENT_ID_MAX	200
+#define REVIEW_EVENT_SOURCE_MAX 400
+#define REVIEW_LIMIT_DEFAULT	100
+#define REVIEW_LIMIT_MAX	1000
+#define REVIEW_ID_MAX		2147483647LL
 
 /* A validated review. Owns its strings (xstrdup'ed); release with review_input_release(). */
 struct review_input {
-	char *text;	 /* trimmed, never NULL after a successful parse */
-	char *sentiment; /* NULL when absent or null */
-	char *event_id;	 /* NULL when absent or null */
+	char *text;	    /* trimmed, never NULL after a successful parse */
+	char *sentiment;    /* NULL when absent or null */
+	char *event_id;	    /* NULL when absent or null */
+	char *event_source; /* NULL when absent or null (then never without event_id) */
 };
 
 /*
@@ -58,8 +66,9 @@ int review_check_text(const char *s, size_t len, size_t *start, size_t *trimmed_
 		      struct buf *msg);
 /* Whether s is one of positive, negative, neutral (exact, case-sensitive). */
 int review_sentiment_valid(const char *s);
-/* Validates an eventId of len bytes. */
+/* Validates an eventId, or an eventSource, of len bytes (the rules above). */
 int review_check_event_id(const char *s, size_t len, struct buf *msg);
+int review_check_event_source(const char *s, size_t len, struct buf *msg);
 
 /* Parses ?limit= (NULL = absent = default). Returns 0 or ERR_BAD_REQUEST. */
 int review_parse_limit(const char *text, int *out, struct buf *msg);

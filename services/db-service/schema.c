@@ -50,9 +50,22 @@ static const char *const v2_seed[] = {
 	NULL,
 };
 
+/*
+ * CloudEvents identify an event by source and id together: two sources may use the same id.
+ * Rows stored before have the empty source, as does a POST without an eventSource.
+ */
+static const char *const v3_event_source[] = {
+	"ALTER TABLE book_reviews ADD COLUMN event_source text NOT NULL DEFAULT ''",
+	"ALTER TABLE book_reviews DROP CONSTRAINT book_reviews_event_id_key",
+	"ALTER TABLE book_reviews ADD CONSTRAINT book_reviews_event_key"
+	" UNIQUE (event_source, event_id)",
+	NULL,
+};
+
 const struct migration schema_migrations[] = {
 	{ 1, "create book_reviews and books", v1_tables },
 	{ 2, "seed the book and the sample reviews", v2_seed },
+	{ 3, "key reviews by event source and id", v3_event_source },
 };
 const size_t schema_nmigrations = ARRAY_SIZE(schema_migrations);
 

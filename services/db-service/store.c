@@ -390,6 +390,12 @@ int store_ready(struct store *s, struct buf *reason)
 /* ---- rows ------------------------------------------------------------------------------ */
 
 /* A text cell as a JSON string, or null for SQL NULL (or text that is not UTF-8). */
+/* The text of a cell, or NULL for SQL NULL. */
+static const char *cell_text(const PGresult *r, int row, int col)
+{
+	return pq_api_get()->getisnull(r, row, col) ? NULL : pq_api_get()->getvalue(r, row, col);
+}
+
 static json_t *cell_str(const PGresult *r, int row, int col)
 {
 	json_t *v;
@@ -428,9 +434,9 @@ static json_t *rows_array(const PGresult *r, const char *const *names)
 
 #define REVIEW_COLS                                                                         \
 	"id, to_char(post_time, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), content, sentiment, " \
-	"event_id"
-static const char *const review_names[] = { "id",	 "post_time", "content",
-					    "sentiment", "event_id",  NULL };
+	"event_id, nullif(event_source, '')"
+static const char *const review_names[] = { "id",	"post_time",	"content", "sentiment",
+					    "event_id", "event_source", NULL };
 
 #define BOOK_COLS                                                                     \
 	"id, title, author, isbn, publisher, to_char(published_date, 'YYYY-MM-DD'), " \
@@ -523,32 +529,37 @@ struct insert_op {
 };
 
 /*
- * INSERT ... ON CONFLICT DO NOTHING returns no row when the event id exists; the SELECT that
+ * INSERT ... ON CONFLICT DO NOTHING returns no row when the event key (source and id) exists;
+ * the SELECT that
  * follows runs in a new snapshot (autocommit, read committed), so it sees the row that won,
  * including one committed by a concurrent insert this statement waited for.
  */
 static int insert_op(PGconn *c, void *arg, struct buf *msg)
 {
 	struct insert_op *op = arg;
-	const char *params[3] = { op->in->text, op->in->sentiment, op->in->event_id };
+	const char *params[4] = { op->in->text, op->in->sentiment, op->in->event_id,
+				  op->in->event_source };
 	PGresult *res;
 	int rc;
 
 	for (int attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
-		rc = pq_exec(c,
-			     "INSERT INTO book_reviews (post_time, content, sentiment, event_id)"
-			     " VALUES (date_trunc('milliseconds', statement_timestamp()"
-			     " AT TIME ZONE 'UTC'), $1, $2, $3)"
-			     " ON CONFLICT (event_id) DO NOTHING RETURNING " REVIEW_COLS,
-			     3, params, &res, msg);
+		rc = pq_exec(
+		    c,
+		    "INSERT INTO book_reviews"
+		    " (post_time, content, sentiment, event_id, event_source)"
+		    " VALUES (date_trunc('milliseconds', statement_timestamp()"
+		    " AT TIME ZONE 'UTC'), $1, $2, $3, coalesce($4, ''))"
+		    " ON CONFLICT (event_source, event_id) DO NOTHING RETURNING " REVIEW_COLS,
+		    4, params, &res, msg);
 		if (rc)
 			return rc;
 		op->created = pq_api_get()->ntuples(res) == 1;
 		if (!op->created && op->in->event_id) {
 			pq_api_get()->clear(res);
 			rc = pq_exec(c,
-				     "SELECT " REVIEW_COLS " FROM book_reviews WHERE event_id = $1",
-				     1, params + 2, &res, msg);
+				     "SELECT " REVIEW_COLS " FROM book_reviews"
+				     " WHERE event_id = $1 AND event_source = coalesce($2, '')",
+				     2, params + 2, &res, msg);
 			if (rc)
 				return rc;
 		}
@@ -584,21 +595,26 @@ struct batch_op {
 };
 
 /*
- * The batch: the rows come as three text arrays, so one prepared statement serves any batch
+ * The batch: the rows come as four text arrays, so one prepared statement serves any batch
  * size. unnest() yields the rows in array order and the serial ids follow that order.
  */
-#define BATCH_INSERT_SQL                                                                \
-	"INSERT INTO book_reviews (post_time, content, sentiment, event_id)"            \
-	" SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC')," \
-	" t.c, t.s, t.e FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, s, e)"  \
-	" ON CONFLICT (event_id) DO NOTHING RETURNING " REVIEW_COLS
-#define BATCH_SELECT_SQL "SELECT " REVIEW_COLS " FROM book_reviews WHERE event_id = ANY($1::text[])"
+#define BATCH_INSERT_SQL                                                                   \
+	"INSERT INTO book_reviews (post_time, content, sentiment, event_id, event_source)" \
+	" SELECT date_trunc('milliseconds', statement_timestamp() AT TIME ZONE 'UTC'),"    \
+	" t.c, t.s, t.e, t.src"                                                            \
+	" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(c, s, e, src)"  \
+	" ON CONFLICT (event_source, event_id) DO NOTHING RETURNING " REVIEW_COLS
+#define BATCH_SELECT_SQL                           \
+	"SELECT " REVIEW_COLS " FROM book_reviews" \
+	" WHERE (event_id, event_source) IN"       \
+	" (SELECT * FROM unnest($1::text[], $2::text[]))"
 
 static size_t insert_bytes(const struct review_input *in)
 {
 	return sizeof(struct insert_req) + strlen(in->text) +
 	       (in->sentiment ? strlen(in->sentiment) : 0) +
-	       (in->event_id ? strlen(in->event_id) : 0);
+	       (in->event_id ? strlen(in->event_id) : 0) +
+	       (in->event_source ? strlen(in->event_source) : 0);
 }
 
 /* Today's path for one insert: its own statement(s), with store_run()'s retry rule. */
@@ -611,27 +627,40 @@ static void insert_one(struct store *s, struct insert_req *r)
 	r->created = op.created;
 }
 
-/* The index of the first request of the batch with the event id of reqs[i] (i itself if none). */
+/* The source of an event key: no eventSource is the empty one (see review.h). */
+static const char *key_source(const char *source)
+{
+	return source ? source : "";
+}
+
+/* Whether in carries the event key (id, source); a NULL id matches only inputs without one. */
+static int key_is(const struct review_input *in, const char *id, const char *source)
+{
+	if (!id || !in->event_id)
+		return !id && !in->event_id;
+	return strcmp(in->event_id, id) == 0 &&
+	       strcmp(key_source(in->event_source), key_source(source)) == 0;
+}
+
+/* The index of the first request of the batch with the event key of reqs[i] (i if none). */
 static size_t batch_first(const struct batch_op *b, size_t i)
 {
-	const char *e = b->reqs[i]->in->event_id;
+	const struct review_input *in = b->reqs[i]->in;
 
-	for (size_t j = 0; e && j < i; j++) {
-		if (b->reqs[j]->in->event_id && strcmp(b->reqs[j]->in->event_id, e) == 0)
+	for (size_t j = 0; in->event_id && j < i; j++) {
+		if (key_is(b->reqs[j]->in, in->event_id, in->event_source))
 			return j;
 	}
 	return i;
 }
 
-/* The first unresolved request of the batch carrying event id e (NULL: one without an id). */
-static struct insert_req *batch_match(const struct batch_op *b, const char *e)
+/* The first unresolved request of the batch with the event key (id NULL: one without an id). */
+static struct insert_req *batch_match(const struct batch_op *b, const char *id, const char *source)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct insert_req *r = b->reqs[i];
 
-		if (r->row || (e == NULL) != (r->in->event_id == NULL))
-			continue;
-		if (!e || strcmp(r->in->event_id, e) == 0)
+		if (!r->row && key_is(r->in, id, source))
 			return r;
 	}
 	return NULL;
@@ -664,9 +693,8 @@ static void array_append(struct buf *a, const char *v)
 static void batch_take_rows(struct batch_op *b, const PGresult *res, int created)
 {
 	for (int i = 0; i < pq_api_get()->ntuples(res); i++) {
-		const char *e =
-		    pq_api_get()->getisnull(res, i, 4) ? NULL : pq_api_get()->getvalue(res, i, 4);
-		struct insert_req *r = batch_match(b, e);
+		const char *id = cell_text(res, i, 4), *source = cell_text(res, i, 5);
+		struct insert_req *r = batch_match(b, id, source);
 
 		if (!r)
 			continue;
@@ -675,65 +703,100 @@ static void batch_take_rows(struct batch_op *b, const PGresult *res, int created
 	}
 }
 
-/*
- * Inserts the batch's rows (one per distinct event id) in one statement, then reads the rows
- * already stored under the other ids. Requests left without a row are settled by the caller.
- */
-static int batch_op(PGconn *c, void *arg, struct buf *msg)
+/* Starts the PostgreSQL array literals arr[from..to) afresh: "{". */
+static void arrays_open(struct buf *arr, int from, int to)
 {
-	struct batch_op *b = arg;
-	struct buf arr[3];
-	const char *params[3];
-	PGresult *res = NULL;
-	size_t existing = 0;
-	int rc;
-
-	for (int i = 0; i < 3; i++) {
-		buf_init(&arr[i], BUF_NOCAP); /* bounded by the queue's byte limit */
+	for (int i = from; i < to; i++) {
+		buf_reset(&arr[i]);
 		(void)buf_appendc(&arr[i], '{');
 	}
+}
+
+/* Ends the array literals arr[from..to) and points params[0..] at them. */
+static void arrays_close(struct buf *arr, int from, int to, const char **params)
+{
+	for (int i = from; i < to; i++) {
+		(void)buf_appendc(&arr[i], '}');
+		params[i - from] = arr[i].data;
+	}
+}
+
+/* The batch's rows, one per distinct event key, in one INSERT; arr is scratch. */
+static int batch_insert(PGconn *c, struct batch_op *b, struct buf *arr, struct buf *msg)
+{
+	const char *params[4];
+	PGresult *res;
+	int rc;
+
+	arrays_open(arr, 0, 4);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct review_input *in = b->reqs[i]->in;
 
 		if (batch_first(b, i) != i)
-			continue; /* a second request for the same event id: not sent twice */
+			continue; /* a second request for the same event key: not sent twice */
 		array_append(&arr[0], in->text);
 		array_append(&arr[1], in->sentiment);
 		array_append(&arr[2], in->event_id);
+		array_append(&arr[3], key_source(in->event_source));
 	}
-	for (int i = 0; i < 3; i++) {
-		(void)buf_appendc(&arr[i], '}');
-		params[i] = arr[i].data;
-	}
-	rc = pq_exec(c, BATCH_INSERT_SQL, 3, params, &res, msg);
+	arrays_close(arr, 0, 4, params);
+	rc = pq_exec(c, BATCH_INSERT_SQL, 4, params, &res, msg);
 	if (rc)
-		goto cleanup;
+		return rc;
 	b->inserted = 1;
 	batch_take_rows(b, res, 1);
 	pq_api_get()->clear(res);
-	res = NULL;
+	return 0;
+}
 
-	/* The ids that were stored already (a retry, or a concurrent insert that won). */
-	buf_reset(&arr[2]);
-	(void)buf_appendc(&arr[2], '{');
+/*
+ * The rows stored already under the keys the INSERT skipped (a retry, or a concurrent insert
+ * that won); arr is scratch.
+ */
+static int batch_read_existing(PGconn *c, struct batch_op *b, struct buf *arr, struct buf *msg)
+{
+	const char *params[2];
+	PGresult *res;
+	size_t existing = 0;
+	int rc;
+
+	arrays_open(arr, 2, 4);
 	for (size_t i = 0; i < b->n; i++) {
 		struct insert_req *r = b->reqs[i];
 
 		if (!r->row && r->in->event_id && batch_first(b, i) == i) {
 			array_append(&arr[2], r->in->event_id);
+			array_append(&arr[3], key_source(r->in->event_source));
 			existing++;
 		}
 	}
-	(void)buf_appendc(&arr[2], '}');
-	params[0] = arr[2].data;
-	if (existing > 0) {
-		rc = pq_exec(c, BATCH_SELECT_SQL, 1, params, &res, msg);
-		if (rc == 0)
-			batch_take_rows(b, res, 0);
-	}
-cleanup:
+	arrays_close(arr, 2, 4, params);
+	if (existing == 0)
+		return 0;
+	rc = pq_exec(c, BATCH_SELECT_SQL, 2, params, &res, msg);
+	if (rc)
+		return rc;
+	batch_take_rows(b, res, 0);
 	pq_api_get()->clear(res);
-	for (int i = 0; i < 3; i++)
+	return 0;
+}
+
+/*
+ * Inserts the batch's rows (one per distinct event key) in one statement, then reads the rows
+ * already stored under the other keys. Requests left without a row are settled by the caller.
+ */
+static int batch_op(PGconn *c, void *arg, struct buf *msg)
+{
+	struct batch_op *b = arg;
+	struct buf arr[4];
+	int rc;
+
+	for (int i = 0; i < 4; i++)
+		buf_init(&arr[i], BUF_NOCAP); /* bounded by the queue's byte limit */
+	rc = batch_insert(c, b, arr, msg);
+	if (rc == 0)
+		rc = batch_read_existing(c, b, arr, msg);
+	for (int i = 0; i < 4; i++)
 		buf_release(&arr[i]);
 	return rc;
 }

@@ -300,6 +300,7 @@ int review_event_insert_body(const struct ce_event *in, char **body, size_t *len
 	if (sentiment)
 		(void)json_object_set(req, "sentiment", sentiment);
 	(void)json_object_set_new(req, "eventId", json_string(in->id));
+	(void)json_object_set_new(req, "eventSource", json_string(in->source));
 	*body = dump_json(req);
 	*len = strlen(*body);
 	json_decref(req);

@@ -61,7 +61,8 @@ int review_event_forward(const struct ce_event *in, const struct review_override
 
 /*
  * The db-service POST /reviews body for an event delivered to /insert:
- * {"reviewText": <data.reviewText>, "sentiment": <s>, "eventId": <event id>} where s is
+ * {"reviewText": <data.reviewText>, "sentiment": <s>, "eventId": <event id>,
+ * "eventSource": <event source>} (db-service stores one row per source and id) where s is
  * data.sentimentResult, else data.sentiment, else the sentimentresult extension (omitted when
  * none is present or it is null). The event's type is not checked (as the original). Returns 0
  * with *body (NUL-terminated, caller frees) and *len, or ERR_VALIDATION / ERR_INVALID_JSON.

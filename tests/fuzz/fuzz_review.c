@@ -32,6 +32,11 @@ static void check_accepted(const struct review_input *in)
 		if (cp < 1 || cp > REVIEW_EVENT_ID_MAX)
 			abort();
 	}
+	if (in->event_source) {
+		cp = review_utf8_count(in->event_source, strlen(in->event_source));
+		if (!in->event_id || cp < 1 || cp > REVIEW_EVENT_SOURCE_MAX)
+			abort();
+	}
 }
 
 static void check_params(const uint8_t *data, size_t size)

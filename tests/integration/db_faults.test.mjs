@@ -133,7 +133,7 @@ test('db-service starts before PostgreSQL, retries the schema, and stops cleanly
 	const list = await call(`${s.url}/reviews`);
 	assert.equal(list.status, 200);
 	assert.ok(JSON.parse(list.text).length >= 4);
-	assert.equal((await pg.query('SELECT count(*) FROM schema_migrations'))[0][0], '2');
+	assert.equal((await pg.query('SELECT count(*) FROM schema_migrations'))[0][0], '3');
 	const r = await stop(s);
 	assert.match(r.stderr, /schema: attempt 1 failed/, 'each failed attempt is logged');
 });

@@ -74,7 +74,7 @@ test('two instances starting at once apply the schema and the seed exactly once'
 	if (srv) await stopClean(third);
 	else srv = third;
 	assert.deepEqual(await pg.query('SELECT version FROM schema_migrations ORDER BY version'),
-		[['1'], ['2']]);
+		[['1'], ['2'], ['3']]);
 	assert.equal(await scalar('SELECT count(*) FROM book_reviews'), '4');
 	assert.equal(await scalar('SELECT count(*) FROM books'), '1');
 	assert.deepEqual(await pg.query(
@@ -91,7 +91,7 @@ test('two instances starting at once apply the schema and the seed exactly once'
 	const indexes = (await pg.query(`SELECT indexdef FROM pg_indexes
 		WHERE tablename = 'book_reviews'`)).map((r) => r[0]).join('\n');
 	assert.match(indexes, /\(post_time\)/);
-	assert.match(indexes, /UNIQUE.*\(event_id\)/);
+	assert.match(indexes, /UNIQUE.*\(event_source, event_id\)/);
 	await assert.rejects(pg.query(`INSERT INTO book_reviews (post_time, content, sentiment)
 		VALUES (now(), 'x', 'great')`), /sentiment_check/);
 });
@@ -134,7 +134,7 @@ test('GET /reviews: newest first, UTC millisecond times, limit rules', { skip },
 	assert.deepEqual(all.body.map((r) => r.content), SEED);
 	assert.deepEqual(all.body[0], {
 		id: all.body[0].id, post_time: '2020-01-04T00:00:00.000Z', content: 'Meh',
-		sentiment: 'neutral', event_id: null,
+		sentiment: 'neutral', event_id: null, event_source: null,
 	});
 	for (const row of all.body) assert.match(row.post_time, TIME_RE);
 	for (const [q, n] of [['1', 1], ['2', 2], ['4', 4], ['1000', 4], ['007', 4]]) {
@@ -179,6 +179,62 @@ test('POST /reviews: 201 with the row, the same eventId again gives 200 and the 
 	assert.equal(plain.body.sentiment, null);
 	assert.equal(plain.body.event_id, null);
 	assert.ok(plain.body.id > first.body.id);
+});
+
+test('POST /reviews: a row per (eventSource, eventId), as CloudEvents identify events', { skip }, async () => {
+	const post = (json) => call('POST', '/reviews', { json });
+	const a = await post({ reviewText: 'from a', eventId: 'evt-S', eventSource: '/a' });
+	const b = await post({ reviewText: 'from b', eventId: 'evt-S', eventSource: '/b' });
+	const none = await post({ reviewText: 'no source', eventId: 'evt-S' });
+	assert.deepEqual([a.status, b.status, none.status], [201, 201, 201], `${a.text} ${b.text} ${none.text}`);
+	assert.deepEqual([a.body.event_source, b.body.event_source, none.body.event_source], ['/a', '/b', null]);
+	assert.equal(new Set([a.body.id, b.body.id, none.body.id]).size, 3);
+	const again = await post({ reviewText: 'from b, redelivered', eventId: 'evt-S', eventSource: '/b' });
+	assert.equal(again.status, 200, again.text);
+	assert.deepEqual(again.body, b.body);
+	const noneAgain = await post({ reviewText: 'no source again', eventId: 'evt-S', eventSource: null });
+	assert.equal(noneAgain.status, 200, noneAgain.text);
+	assert.deepEqual(noneAgain.body, none.body);
+	assert.equal(await scalar(`SELECT count(*) FROM book_reviews WHERE event_id = 'evt-S'`), '3');
+	const lone = await post({ reviewText: 'x', eventSource: '/a' });
+	assert.equal(lone.status, 400);
+	assert.match(lone.body.message, /eventSource needs an eventId/);
+});
+
+test('a database from before sources keeps its rows and their event ids as keys', { skip }, async () => {
+	// The schema that versions 1 and 2 made, as an older db-service left it.
+	await pg.query('CREATE DATABASE before_sources', { database: 'postgres' });
+	const q = (sql) => pg.query(sql, { database: 'before_sources' });
+	await q(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`);
+	await q(`INSERT INTO schema_migrations (version, name) VALUES (1, 'v1'), (2, 'v2')`);
+	await q(`CREATE TABLE book_reviews (id serial PRIMARY KEY, post_time timestamp NOT NULL,
+		content text NOT NULL, sentiment text, event_id text,
+		CONSTRAINT book_reviews_event_id_key UNIQUE (event_id))`);
+	await q(`INSERT INTO book_reviews (post_time, content, event_id)
+		VALUES ('2026-01-01', 'stored before', 'old-1'), ('2026-01-02', 'no id', NULL)`);
+	const url = pg.url.replace(/\/bookstore$/, '/before_sources');
+	const s = await startServer(binPath('db-service'), {
+		env: { DATABASE_URL: url, LOG_LEVEL: 'warn' }, readyPath: '/readyz',
+	});
+	try {
+		const post = async (json) => {
+			const r = await fetch(`${s.url}/reviews`, { method: 'POST',
+				headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
+			return { status: r.status, body: await r.json() };
+		};
+		const old = await post({ reviewText: 'redelivered', eventId: 'old-1' });
+		assert.equal(old.status, 200);
+		assert.equal(old.body.content, 'stored before');
+		assert.equal(old.body.event_source, null);
+		const other = await post({ reviewText: 'same id, a source', eventId: 'old-1', eventSource: '/x' });
+		assert.equal(other.status, 201);
+		assert.deepEqual(await q('SELECT version FROM schema_migrations ORDER BY version'),
+			[['1'], ['2'], ['3']]);
+		assert.deepEqual(await q('SELECT count(*) FROM book_reviews'), [['3']]);
+	} finally {
+		await stopClean(s);
+	}
 });
 
 test('50 concurrent POSTs with one eventId create exactly one row', { skip }, async () => {

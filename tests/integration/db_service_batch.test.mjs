@@ -195,13 +195,21 @@ test('inserts that queue while one is in PostgreSQL go in one statement', { skip
 		const bodies = Array.from({ length: 20 }, (_, i) => ({ reviewText: `queued ${i}`, eventId: `q-${i}` }));
 		bodies.push({ reviewText: 'queued twice', eventId: 'q-0' }); // a duplicate in the batch
 		bodies.push({ reviewText: 'queued, no id' });
+		// the same id from other sources: other events (CloudEvents: source and id together)
+		bodies.push({ reviewText: 'q-0 from /b', eventId: 'q-0', eventSource: '/b' });
+		bodies.push({ reviewText: 'q-0 from /c', eventId: 'q-0', eventSource: '/c' });
+		bodies.push({ reviewText: 'q-0 from /b again', eventId: 'q-0', eventSource: '/b' });
 		const [first, ...rest] = await queuedBehindLock(db, bodies);
 		assert.equal(first.status, 201, first.text);
 		rest.forEach((a, i) => {
-			const want = bodies[i].reviewText === 'queued twice' ? 200 : 201;
+			const want = /twice|again/.test(bodies[i].reviewText) ? 200 : 201;
 			assert.equal(a.status, want, `${bodies[i].reviewText}: ${a.text}`);
 		});
 		assert.deepEqual(rest[20].body, rest[0].body, 'the duplicate gets the first one\'s row');
+		assert.deepEqual(rest[24].body, rest[22].body, 'the duplicate from /b gets /b\'s row');
+		assert.deepEqual([rest[0], rest[22], rest[23]].map((a) => a.body.event_source),
+			[null, '/b', '/c']);
+		assert.equal(new Set([rest[0], rest[22], rest[23]].map((a) => a.body.id)).size, 3);
 		assert.equal(await metric(db, 'db_insert_batches_total'), batches + 1);
 		assert.equal(await metric(db, 'db_insert_batch_fallbacks_total'), 0);
 		const times = new Set(rest.map((a) => a.body.post_time));

@@ -225,6 +225,12 @@ test('POST /insert stores once per event id and replies with a binary CloudEvent
 	}
 	assert.notEqual(replies[0].headers['ce-id'], replies[1].headers['ce-id']);
 	assert.equal(JSON.parse(replies[0].body).id, JSON.parse(replies[1].body).id);
+	// The same id from another source is another event (CloudEvents: source and id together).
+	const other = await fetch(`${st.url}/insert`, { method: 'POST',
+		headers: insertHeaders(id, { 'ce-source': '/another/producer' }), body });
+	assert.equal(other.status, 200, await other.text());
+	const keys = await st.pg.query(`SELECT event_source FROM book_reviews WHERE event_id = '${id}' ORDER BY id`);
+	assert.deepEqual(keys, [['sentiment-analysis'], ['/another/producer']]);
 });
 
 test('POST /insert takes the sentiment from the sentimentresult extension, and rejects bad events with 400', { skip }, async () => {

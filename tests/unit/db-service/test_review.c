@@ -113,6 +113,43 @@ Test(review, parse_table)
 	}
 }
 
+Test(review, parse_event_source)
+{
+	static const struct {
+		const char *body;
+		int rc;
+		const char *source; /* kept when rc == 0, NULL = none; else in the message */
+	} rows[] = {
+		{ "{\"reviewText\":\"x\",\"eventId\":\"e\",\"eventSource\":\"/a\"}", 0, "/a" },
+		{ "{\"reviewText\":\"x\",\"eventId\":\"e\",\"eventSource\":null}", 0, NULL },
+		{ "{\"reviewText\":\"x\",\"eventSource\":\"/a\"}", ERR_VALIDATION,
+		  "eventSource needs an eventId" },
+		{ "{\"reviewText\":\"x\",\"eventId\":\"e\",\"eventSource\":\"\"}", ERR_VALIDATION,
+		  "eventSource must have 1 to 400" },
+		{ "{\"reviewText\":\"x\",\"eventId\":\"e\",\"eventSource\":1}", ERR_VALIDATION,
+		  "eventSource must be a string" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct review_input in;
+		struct buf msg;
+		int rc;
+
+		buf_init(&msg, 4096);
+		rc = review_parse(rows[i].body, strlen(rows[i].body), &in, &msg);
+		cr_expect_eq(rc, rows[i].rc, "row %zu: rc %d (%s)", i, rc, msg.data);
+		if (rc == 0 && rows[i].source)
+			cr_expect_str_eq(in.event_source, rows[i].source, "row %zu", i);
+		else if (rc == 0)
+			cr_expect_null(in.event_source, "row %zu", i);
+		else
+			cr_expect(strstr(msg.data, rows[i].source) != NULL, "row %zu: '%s'", i,
+				  msg.data);
+		review_input_release(&in);
+		buf_release(&msg);
+	}
+}
+
 Test(review, parse_body_with_raw_nul_and_length)
 {
 	static const char body[] = "{\"reviewText\":\"ok\"}\0garbage";
@@ -237,32 +274,37 @@ Test(review, invalid_utf8_text_is_rejected)
 	}
 }
 
-struct event_id_case {
+struct event_key_case {
+	int (*check)(const char *s, size_t len, struct buf *msg);
 	const char *unit;
 	size_t n;
 	int rc;
 };
 
-static const struct event_id_case event_id_cases[] = {
-	{ "a", 1, 0 },
-	{ "a", 200, 0 },
-	{ "a", 201, ERR_VALIDATION },
-	{ "\xc3\xa9", 200, 0 }, /* 400 bytes, 200 code points */
-	{ "\xc3\xa9", 201, ERR_VALIDATION },
-	{ "a", 0, ERR_VALIDATION },
-	{ "\xff", 1, ERR_VALIDATION },
+static const struct event_key_case event_key_cases[] = {
+	{ review_check_event_id, "a", 1, 0 },
+	{ review_check_event_id, "a", 200, 0 },
+	{ review_check_event_id, "a", 201, ERR_VALIDATION },
+	{ review_check_event_id, "\xc3\xa9", 200, 0 }, /* 400 bytes, 200 code points */
+	{ review_check_event_id, "\xc3\xa9", 201, ERR_VALIDATION },
+	{ review_check_event_id, "a", 0, ERR_VALIDATION },
+	{ review_check_event_id, "\xff", 1, ERR_VALIDATION },
+	{ review_check_event_source, "a", 1, 0 },
+	{ review_check_event_source, "\xf0\x9f\x98\x80", 400, 0 }, /* 1600 bytes */
+	{ review_check_event_source, "a", 401, ERR_VALIDATION },
+	{ review_check_event_source, "a", 0, ERR_VALIDATION },
+	{ review_check_event_source, "\xc3", 1, ERR_VALIDATION },
 };
 
-Test(review, event_id_rules)
+Test(review, event_key_rules)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(event_id_cases); i++) {
-		const struct event_id_case *c = &event_id_cases[i];
+	for (size_t i = 0; i < ARRAY_SIZE(event_key_cases); i++) {
+		const struct event_key_case *c = &event_key_cases[i];
 		char *s = repeat("", c->unit, c->n, "");
 		struct buf msg;
 
 		buf_init(&msg, 4096);
-		cr_expect_eq(review_check_event_id(s, strlen(s), &msg), c->rc, "row %zu: %s", i,
-			     msg.data);
+		cr_expect_eq(c->check(s, strlen(s), &msg), c->rc, "row %zu: %s", i, msg.data);
 		buf_release(&msg);
 		free(s);
 	}

@@ -206,15 +206,20 @@ struct ins_row {
 
 static const struct ins_row ins_rows[] = {
 	{ "{\"reviewText\":\"ok\"}", NULL, 0,
-	  "{\"reviewText\":\"ok\",\"eventId\":\"unique-comment-id\"}" },
+	  "{\"reviewText\":\"ok\",\"eventId\":\"unique-comment-id\",\"eventSource\":"
+	  "\"commentForm\"}" },
 	{ "{\"reviewText\":\"ok\",\"sentimentResult\":\"positive\"}", "negative", 0,
-	  "{\"reviewText\":\"ok\",\"sentiment\":\"positive\",\"eventId\":\"unique-comment-id\"}" },
+	  "{\"reviewText\":\"ok\",\"sentiment\":\"positive\",\"eventId\":\"unique-comment-id\","
+	  "\"eventSource\":\"commentForm\"}" },
 	{ "{\"reviewText\":\"ok\",\"sentiment\":\"neutral\"}", NULL, 0,
-	  "{\"reviewText\":\"ok\",\"sentiment\":\"neutral\",\"eventId\":\"unique-comment-id\"}" },
+	  "{\"reviewText\":\"ok\",\"sentiment\":\"neutral\",\"eventId\":\"unique-comment-id\","
+	  "\"eventSource\":\"commentForm\"}" },
 	{ "{\"reviewText\":\"ok\",\"sentimentResult\":null}", "negative", 0,
-	  "{\"reviewText\":\"ok\",\"sentiment\":\"negative\",\"eventId\":\"unique-comment-id\"}" },
+	  "{\"reviewText\":\"ok\",\"sentiment\":\"negative\",\"eventId\":\"unique-comment-id\","
+	  "\"eventSource\":\"commentForm\"}" },
 	{ "{\"reviewText\":\"ok\",\"badWordResult\":\"good\"}", NULL, 0,
-	  "{\"reviewText\":\"ok\",\"eventId\":\"unique-comment-id\"}" },
+	  "{\"reviewText\":\"ok\",\"eventId\":\"unique-comment-id\",\"eventSource\":"
+	  "\"commentForm\"}" },
 	{ "{\"reviewText\":\"ok\",\"sentimentResult\":3}", NULL, ERR_VALIDATION, NULL },
 	{ "{\"text\":\"ok\"}", NULL, ERR_VALIDATION, NULL },
 	{ "[1]", NULL, ERR_VALIDATION, NULL },
