@@ -33,20 +33,19 @@ static int decode(struct http_request *req, struct ce_event **ev)
  * The trace context the deliveries of this event continue: the ingress SERVER span's whenever
  * the SDK decided it, sampled or not (flags 00 then, so that the subscriber continues the
  * broker's decision instead of starting a trace of its own); with the SDK off, the request's
- * own headers, passed on unchanged.
+ * own context as trace_context_extract() read it (the span is transparent), so that the
+ * W3C rules hold either way: repeated tracestate headers combined, an invalid list dropped, a
+ * long one cut to TRACESTATE_PROPAGATE, and nothing from two traceparent headers.
  */
 static void delivery_context(struct http_request *req, char tp[TRACEPARENT_LEN + 1],
 			     const char **traceparent, const char **tracestate)
 {
 	const struct trace_context *ctx = trace_span_context(req->span);
 	struct trace_inject inj;
-	size_t n;
+	size_t n = trace_context_inject(ctx, &inj); /* 0: no context, or a local root */
 
-	*traceparent = http_header(req, "traceparent");
-	*tracestate = http_header(req, "tracestate");
-	if (!trace_span_decided(req->span))
-		return;
-	n = trace_context_inject(ctx, &inj);
+	*traceparent = NULL;
+	*tracestate = NULL;
 	if (n == 0)
 		return;
 	memcpy(tp, inj.traceparent, TRACEPARENT_LEN + 1);

@@ -18,6 +18,7 @@ import { startServer, binPath, assertClean, runThenStop, waitFor, repoRoot, stop
 import { startReceiver, latch } from './lib/receiver.mjs';
 import { assertWaits } from './lib/waits.mjs';
 import { startSink, postTo, removeSinkDirs } from './lib/sinkproc.mjs';
+import { rawRequest } from './lib/rawhttp.mjs';
 
 const require = createRequire(import.meta.url);
 const { CloudEvent, HTTP } = require('cloudevents');
@@ -564,6 +565,42 @@ describe('dispatch (§1.6, §1.7)', () => {
 			await closeAll(sub);
 		});
 	}
+
+	// With the SDK off the broker does not trace, but it still passes on the request's context
+	// by W3C's rules, not its raw headers: tracestate split over two header lines is one list
+	// (the first line alone lost a member), an over-long list is cut to 512 characters (a raw
+	// 64 KB one made every delivery of the event fail with 431), and two traceparent lines are
+	// no context at all (the first line alone continued a trace the spec calls invalid).
+	test('SDK off: the context passed on is the request\'s as W3C reads it, not its raw headers', async () => {
+		const [sub] = await receivers(() => ({ status: 202 }));
+		const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+		const tp2 = '00-11111111111111111111111111111111-2222222222222222-01';
+		const long = Array.from({ length: 30 }, (_, i) => `k${i}=${'v'.repeat(100)}`).join(',');
+		const docs = [brokerDoc(), triggerDoc('t', { subscriber: { uri: sub.url } })];
+		await withBroker(docs, {}, async (b) => {
+			const path = new URL(b.ingress).pathname;
+			const post = (id, lines) => rawRequest(Number(new URL(b.ingress).port), [
+				`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nce-specversion: 1.0\r\nce-id: ${id}\r\n` +
+				`ce-source: /tests\r\nce-type: test.event\r\ncontent-type: application/json\r\n` +
+				`${lines.join('\r\n')}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`]);
+			for (const [id, lines] of [
+				['split', [`traceparent: ${tp}`, 'tracestate: a=1', 'tracestate: b=2']],
+				['long', [`traceparent: ${tp}`, `tracestate: ${long}`]],
+				['two', [`traceparent: ${tp}`, `traceparent: ${tp2}`, 'tracestate: a=1']],
+			])
+				assert.equal((await post(id, lines)).status, 202, id);
+			await sub.waitForCount(3);
+			const by = Object.fromEntries(sub.requests.map((q) => [q.headers['ce-id'], q.headers]));
+			assert.equal(by.split.traceparent, tp);
+			assert.equal(by.split.tracestate, 'a=1,b=2');
+			assert.equal(by.long.traceparent, tp);
+			assert.ok(by.long.tracestate.length <= 512, `tracestate of ${by.long.tracestate.length} characters`);
+			assert.match(by.long.tracestate, /^k0=v+,k1=v+,k2=v+,k3=v+/);
+			assert.equal(by.two.traceparent, undefined);
+			assert.equal(by.two.tracestate, undefined);
+		});
+		await closeAll(sub);
+	});
 
 	test('delivery.format json sends structured mode', async () => {
 		const [sub] = await receivers(() => ({ status: 200 }));
