@@ -407,6 +407,19 @@ static size_t header_bytes(const struct header_list *l)
 	return n;
 }
 
+int ce_binary_size(const struct ce_event *ev, size_t *bytes, size_t *count)
+{
+	struct header_list h = HEADER_LIST_INIT;
+	const void *body;
+	size_t len;
+	int rc = ce_encode_binary(ev, &h, &body, &len);
+
+	*bytes = rc ? 0 : header_bytes(&h);
+	*count = rc ? 0 : h.n;
+	header_list_release(&h);
+	return rc;
+}
+
 int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded *out)
 {
 	int rc;

@@ -10,6 +10,7 @@
 #include "common/ce.h"
 #include "common/base64.h"
 #include "common/err.h"
+#include "common/http.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -275,6 +276,30 @@ int delivery_check_room(const struct ce_event *ev)
 		if (ce_ext_find(ev, broker_extensions[i]))
 			own--;
 	return own > DELIVERY_OWN_EXTENSIONS_MAX ? ERR_VALIDATION : 0;
+}
+
+/* The figures DELIVERY_TOO_LARGE gives. */
+_Static_assert(CE_BINARY_HEADERS_MAX - DELIVERY_ADDED_BYTES == (size_t)12 * 1024, "12 KiB");
+_Static_assert(CE_BINARY_HEADERS_COUNT_MAX - DELIVERY_ADDED_HEADERS == 240, "240 headers");
+_Static_assert(HTTP_DEFAULT_MAX_BODY - DELIVERY_ADDED_BYTES == (size_t)1020 * 1024, "1020 KiB");
+
+int delivery_check_size(const struct ce_event *ev, bool structured)
+{
+	size_t bytes, count;
+	struct buf json;
+	int rc = ce_binary_size(ev, &bytes, &count);
+
+	if (rc == 0 && (bytes + DELIVERY_ADDED_BYTES > CE_BINARY_HEADERS_MAX ||
+			count + DELIVERY_ADDED_HEADERS > CE_BINARY_HEADERS_COUNT_MAX))
+		rc = ERR_TOO_LARGE; /* its attributes go in the body then */
+	if (rc == 0 && !structured)
+		return 0;
+	buf_init(&json, BUF_NOCAP);
+	rc = ce_encode_structured(ev, &json);
+	if (rc == 0 && json.len + DELIVERY_ADDED_BYTES > HTTP_DEFAULT_MAX_BODY)
+		rc = ERR_TOO_LARGE;
+	buf_release(&json);
+	return rc;
 }
 
 void delivery_to_dead_letter(struct delivery *dv, const char *dest, int code, const void *body,

@@ -42,6 +42,17 @@ struct httpc_response;
 #define DELIVERY_BROKER_EXTENSIONS  5
 #define DELIVERY_OWN_EXTENSIONS_MAX (CE_MAX_EXTENSIONS - DELIVERY_BROKER_EXTENSIONS)
 
+/*
+ * Room for what the broker adds to each message of an event besides its attributes: headers
+ * (Prefer, Kn-Namespace, traceparent, a tracestate of at most 512 characters, the client's
+ * own, and the dead letter's knativeerrordest, knativeerrorcode and up to
+ * DELIVERY_ERROR_DATA_MAX of knativeerrordata) and, in structured mode, the same attributes in
+ * the body. An event is accepted only if each form the broker may send it in still fits with
+ * this much added (delivery_check_size()).
+ */
+#define DELIVERY_ADDED_BYTES   ((size_t)4 * 1024)
+#define DELIVERY_ADDED_HEADERS 16
+
 enum delivery_phase { DELIVERY_SUBSCRIBER = 0, DELIVERY_DEAD_LETTER = 1 };
 
 /*
@@ -125,6 +136,21 @@ bool delivery_retryable(int code);
  * (see above), so that each of them can still be set; ERR_VALIDATION otherwise.
  */
 int delivery_check_room(const struct ce_event *ev);
+/*
+ * 0 when every form the broker may send ev in fits what every receiver of this project takes,
+ * with DELIVERY_ADDED_BYTES and _HEADERS to spare: binary mode within CE_BINARY_HEADERS_MAX and
+ * CE_BINARY_HEADERS_COUNT_MAX; structured mode (when binary cannot carry ev, or when
+ * structured is set: a Trigger it goes to asks for format json) within HTTP_DEFAULT_MAX_BODY,
+ * the body cap of every receiver and of the broker's own ingress. Else ERR_TOO_LARGE (or
+ * ce_encode_structured()'s error): binary data grows by a third as structured mode's base64,
+ * so an event that came in within the cap could otherwise reach no receiver, its dead-letter
+ * sink included. DELIVERY_TOO_LARGE says so in a message.
+ */
+#define DELIVERY_TOO_LARGE                                                                     \
+	"in structured mode (used when its attributes pass 12 KiB or 240 headers in binary "   \
+	"mode, or when a Trigger asks for format json) it would pass the 1020 KiB a receiver " \
+	"takes, binary data being base64 there"
+int delivery_check_size(const struct ce_event *ev, bool structured);
 /*
  * knativeerrordata for a response body: standard padded base64, at most
  * DELIVERY_ERROR_DATA_MAX characters. Appends to out; 0 or ERR_TOO_LARGE (out's cap).

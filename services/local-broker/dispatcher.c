@@ -431,12 +431,14 @@ static void trace_attempt(const struct delivery *dv, struct trace_context *paren
  * (filter_handler.go); a Broker's format, a Sequence step's and the dead-letter sink's hop
  * send binary mode (the channel dispatch has no format option).
  */
+static bool trigger_wants_json(const struct topo_trigger *tr)
+{
+	return !tr->step && tr->own.set && tr->own.format == FORMAT_JSON;
+}
+
 static bool structured_by_choice(const struct delivery *dv)
 {
-	const struct topo_trigger *tr = dv->trigger;
-
-	return dv->phase == DELIVERY_SUBSCRIBER && !tr->step && tr->own.set &&
-	       tr->own.format == FORMAT_JSON;
+	return dv->phase == DELIVERY_SUBSCRIBER && trigger_wants_json(dv->trigger);
 }
 
 /*
@@ -586,10 +588,13 @@ static const char *take_reply(struct dispatcher *d, struct delivery *dv, struct 
 	}
 	r->outcome = DELIVERY_FAILED;
 	r->reply_failed = true;
-	r->code = rc == ERR_TTL || rc == ERR_VALIDATION ? 400 : 503;
+	r->code = rc == ERR_TTL || rc == ERR_VALIDATION ? 400 : rc == ERR_TOO_LARGE ? 413 : 503;
 	buf_reset(&r->body);
 	if (rc == ERR_TTL)
 		(void)buf_appends(&r->body, "reply dropped: knativebrokerttl exhausted");
+	else if (rc == ERR_TOO_LARGE)
+		(void)buf_appends(&r->body,
+				  "reply refused: too large to deliver (" DELIVERY_TOO_LARGE ")");
 	else if (rc == ERR_VALIDATION)
 		(void)buf_appendf(&r->body, "reply refused: more than %d extension attributes",
 				  DELIVERY_OWN_EXTENSIONS_MAX);
@@ -648,6 +653,19 @@ struct batch {
 	size_t n, bytes;
 	struct buf lines; /* their "put" records (with a log) */
 };
+
+/* Whether a Trigger of broker bi that ev matches asks for structured mode. */
+static bool json_wanted(const struct dispatcher *d, size_t bi, const struct ce_event *ev)
+{
+	for (size_t i = 0; i < d->topo->ntriggers; i++) {
+		const struct topo_trigger *tr = &d->topo->triggers[i];
+
+		if (tr->broker_index == bi && trigger_wants_json(tr) &&
+		    filter_match(tr->filter, ev))
+			return true;
+	}
+	return false;
+}
 
 /*
  * Makes one delivery per Trigger of broker bi that ev matches, with their log records (the
@@ -756,6 +774,9 @@ static int ingest(struct dispatcher *d, const struct topo_broker *b, struct ce_e
 	(void)ce_set(ev, "knativearrivaltime", NULL);
 	(void)ce_set_typed(ev, "knativearrivaltime", CE_TYPE_TIMESTAMP, ce_time_format(&ts, now),
 			   NULL);
+	rc = delivery_check_size(ev, json_wanted(d, bi, ev));
+	if (rc)
+		return rc;
 	/* The deliveries and their records are made before the lock: only the append, the
 	 * queues and the first attempts are under it. */
 	rc = batch_make(d, bi, ev, ttl, traceparent, tracestate, &bt);

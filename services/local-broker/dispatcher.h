@@ -11,7 +11,8 @@
  * others. Retry waits are httpc timers. Replies are re-ingested through dispatcher_ingest();
  * if that fails (503 when the queues are full or the log cannot be written, 400 when the
  * reply's TTL is exhausted, 413 when its body passed ingress's limit, HTTP_DEFAULT_MAX_BODY,
- * which bounds every response the broker reads) the subscriber, which answered 2xx, is never called again: the
+ * which bounds every response the broker reads, or when it could not be delivered within it
+ * (delivery_check_size())) the subscriber, which answered 2xx, is never called again: the
  * original event goes to the dead-letter sink at once (dropped without one) with the
  * Broker's ingress URL as knativeerrordest, as EV's reply path does. Difference from
  * Knative: EV retries the reply's send with the Trigger's retry spec before dead-lettering;

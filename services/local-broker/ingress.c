@@ -114,6 +114,9 @@ static int h_post(struct http_request *req)
 		    DELIVERY_OWN_EXTENSIONS_MAX, DELIVERY_BROKER_EXTENSIONS, CE_MAX_EXTENSIONS);
 	if (rc == ERR_TTL)
 		return http_fail(req, ERR_TTL, "knativebrokerttl exhausted: the event is looping");
+	if (rc == ERR_TOO_LARGE)
+		return http_fail(req, ERR_TOO_LARGE,
+				 "the event is too large to deliver: " DELIVERY_TOO_LARGE);
 	if (rc == ERR_OVERLOADED)
 		return http_fail(req, ERR_OVERLOADED,
 				 "the broker queues are full (BROKER_QUEUE_MAX deliveries or "

@@ -602,6 +602,42 @@ describe('dispatch (§1.6, §1.7)', () => {
 		await closeAll(sub);
 	});
 
+	// Binary data goes base64 in structured mode, a third larger: the mode the broker uses
+	// when an event's attributes pass the headers' budget, or when its Trigger asks for json.
+	// Such an event was answered 202, then every receiver, the dead-letter sink too, answered
+	// 413 (not retried), and the broker dropped it. Now ingress refuses it with a 413.
+	test('an event that would pass the receivers\' 1 MiB in structured mode is refused with 413, not dropped', async () => {
+		const [plain, json, dls] = await receivers(() => ({ status: 200 }), () => ({ status: 200 }), () => ({ status: 200 }));
+		const docs = [brokerDoc({ deadLetterSink: { uri: dls.url } }),
+			triggerDoc('plain', { subscriber: { uri: plain.url } }),
+			triggerDoc('json', { subscriber: { uri: json.url }, delivery: { format: 'json' }, filter: { attributes: { type: 'to.json' } } })];
+		const bin = Buffer.alloc(800000, 0xff);
+		const octet = { 'content-type': 'application/octet-stream' };
+		await withBroker(docs, {}, async (b) => {
+			const cases = [
+				['long attributes', { headers: { ...octet, 'ce-note': 'x'.repeat(17000) } }, 413],
+				['a Trigger asks for json', { type: 'to.json', headers: octet }, 413],
+				['binary mode only', { headers: octet }, 202],
+			];
+			for (const [what, opts, want] of cases) {
+				const r = await send(b.ingress, { data: bin, ...opts });
+				assert.equal(r.status, want, `${what}: ${r.body}`);
+				if (want === 413) {
+					const body = JSON.parse(r.body);
+					assert.equal(body.error, 'payload_too_large', what);
+					assert.match(body.message, /too large to deliver.*structured mode/, what);
+				}
+			}
+			await plain.waitForCount(1);
+			await idle(b);
+			assert.equal(plain.requests.length, 1, 'only the event taken was delivered');
+			assert.equal(plain.requests[0].body.length, bin.length);
+			assert.equal(json.requests.length, 0);
+			assert.equal(dls.requests.length, 0);
+		});
+		await closeAll(plain, json, dls);
+	});
+
 	test('delivery.format json sends structured mode', async () => {
 		const [sub] = await receivers(() => ({ status: 200 }));
 		const docs = [brokerDoc(), triggerDoc('t', { subscriber: { uri: sub.url }, delivery: { format: 'json' } })];

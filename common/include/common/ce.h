@@ -295,6 +295,12 @@ struct ce_encoded {
  * *out empty; either way ce_encoded_release() may be called on it.
  */
 int ce_encode_http(const struct ce_event *ev, bool structured, struct ce_encoded *out);
+/*
+ * The header bytes ("name: value\r\n" each) and the number of headers that binary mode takes
+ * for ev, as ce_encode_http() measures them against CE_BINARY_HEADERS_MAX and _COUNT_MAX.
+ * Returns 0, or ce_encode_binary()'s ERR_INVALID_EVENT / ERR_MEDIA_TYPE (both set to 0).
+ */
+int ce_binary_size(const struct ce_event *ev, size_t *bytes, size_t *count);
 /* Frees what e owns; e is empty again. */
 void ce_encoded_release(struct ce_encoded *e);
 

@@ -489,3 +489,55 @@ Test(delivery, room_for_the_broker_extensions)
 	cr_assert_eq(delivery_check_room(ev), ERR_VALIDATION);
 	ce_event_free(ev);
 }
+
+/* event() with len bytes of binary data, and an extension x of vlen characters (0: none). */
+static struct ce_event *sized_event(size_t len, size_t vlen, size_t nexts)
+{
+	struct ce_event *ev = event();
+	char *data = xmalloc(len ? len : 1), *v = xmalloc(vlen + 1);
+	char name[24];
+
+	memset(data, 0xff, len);
+	cr_assert_eq(ce_set_data(ev, data, len, "application/octet-stream"), 0);
+	memset(v, 'v', vlen);
+	v[vlen] = '\0';
+	if (vlen)
+		cr_assert_eq(ce_set(ev, "x", v), 0);
+	for (size_t i = 0; i < nexts; i++) {
+		snprintf(name, sizeof(name), "e%zu", i);
+		cr_assert_eq(ce_set(ev, name, "1"), 0);
+	}
+	free(data);
+	free(v);
+	return ev;
+}
+
+Test(delivery, check_size_keeps_every_form_within_what_receivers_take)
+{
+	static const struct {
+		size_t data, ext, nexts; /* binary data bytes, one extension's length, extensions */
+		bool json;		 /* a Trigger asks for format json */
+		int rc;
+	} rows[] = {
+		{ 1000, 0, 0, false, 0 },
+		{ 1000, 0, 0, true, 0 },
+		/* 800 KB of binary data: binary mode, but base64 passes 1 MiB */
+		{ 800000, 0, 0, false, 0 },
+		{ 800000, 0, 0, true, ERR_TOO_LARGE },
+		/* attributes past the headers' budget: structured mode, which must fit */
+		{ 800000, 13000, 0, false, ERR_TOO_LARGE },
+		{ 600000, 13000, 0, false, 0 },
+		{ 1000, 12 * 1024, 0, false, 0 },
+		{ 800000, 0, 250, false, ERR_TOO_LARGE },
+		{ 1000, 0, 250, false, 0 },
+		/* right under the headers' budget: binary mode, as big as ingress takes */
+		{ 1000000, 10000, 0, false, 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct ce_event *ev = sized_event(rows[i].data, rows[i].ext, rows[i].nexts);
+
+		cr_expect_eq(delivery_check_size(ev, rows[i].json), rows[i].rc, "row %zu", i);
+		ce_event_free(ev);
+	}
+}
