@@ -1049,9 +1049,11 @@ static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, c
 
 /*
  * Replays the log at path into d (d->mu held), the records that cannot be resumed into
- * orphans. 0, or ERR_IO when it must be set aside.
+ * orphans. 0; or ERR_IO, with the reason in why, when it cannot be read (left as it is: an
+ * I/O error, EMFILE or a directory in its place must not start the broker without the events
+ * it holds) or its damaged lines cannot be set aside.
  */
-static int replay_log(struct dispatcher *d, const char *path, struct buf *orphans)
+static int replay_log(struct dispatcher *d, const char *path, struct buf *orphans, struct buf *why)
 {
 	struct walreplay rp;
 	struct wal_replay_stats st;
@@ -1068,21 +1070,28 @@ static int replay_log(struct dispatcher *d, const char *path, struct buf *orphan
 		rc = 0;
 		goto cleanup;
 	}
-	if (rc == 0 && st.torn_bytes)
+	if (rc) {
+		buf_appendf(why,
+			    "%s; the log is left as it is, and the broker does not start without "
+			    "the events it holds",
+			    err.data);
+		rc = ERR_IO;
+		goto cleanup;
+	}
+	if (st.torn_bytes)
 		log_warn("%s: the last record was cut short by a crash (%zu bytes): ignored", path,
 			 st.torn_bytes);
-	if (rc != 0 || rp.bad > 0) {
+	if (rp.bad > 0) {
 		if (wal_set_aside(path, 1, &aside) != 0) {
-			log_error("%s: unreadable (%s) and cannot be moved aside: %s", path,
-				  rc ? err.data : "damaged records", strerror(errno));
+			buf_appendf(why, "%s has damaged records and cannot be moved aside: %s",
+				    path, strerror(errno));
 			rc = ERR_IO;
 			goto cleanup;
 		}
-		log_warn("%s: %s; the file is kept as %s%s", path,
-			 rc ? err.data : "some lines are not log records", aside.data,
-			 rc ? "" : " and the records that could be read are resumed");
-		if (rc)
-			goto cleanup_ok;
+		log_warn(
+		    "%s: some lines are not log records; the file is kept as %s and the records "
+		    "that could be read are resumed",
+		    path, aside.data);
 	}
 	json_object_foreach(rp.live, key, dj)
 	{
@@ -1090,8 +1099,6 @@ static int replay_log(struct dispatcher *d, const char *path, struct buf *orphan
 	}
 	if (rp.next_id > d->next_id)
 		d->next_id = rp.next_id;
-cleanup_ok:
-	rc = 0;
 cleanup:
 	walreplay_release(&rp);
 	buf_release(&err);
@@ -1233,11 +1240,9 @@ int dispatcher_resume(struct dispatcher *d, const char *legacy_spool, struct buf
 		return 0;
 	buf_init(&orphans, BUF_NOCAP);
 	pthread_mutex_lock(&d->mu);
-	rc = replay_log(d, d->opt.wal_path, &orphans);
-	if (rc) {
-		buf_appendf(err, "%s cannot be read or moved aside", d->opt.wal_path);
+	rc = replay_log(d, d->opt.wal_path, &orphans, err);
+	if (rc)
 		goto out;
-	}
 	if (legacy_spool)
 		spooled = load_legacy_spool(d, legacy_spool, &orphans);
 	rc = kept_aside(d, &orphans, err);

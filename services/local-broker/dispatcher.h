@@ -103,10 +103,12 @@ size_t dispatcher_bytes(struct dispatcher *d);
 /*
  * Opens the write-ahead log (no-op without opt.wal_path): replays it, adds the deliveries of
  * a spool left by an older version at legacy_spool (may be NULL), writes them all as the new
- * log and only then removes the spool, and starts them at their due times. A log or spool
- * that cannot be read is moved aside ("<path>.broken-<time>", never deleted) with a warning.
- * Returns the number of deliveries resumed (>= 0), or ERR_IO with err filled when the new
- * log cannot be written (the broker must not accept events then). A delivery that cannot be
+ * log and only then removes the spool, and starts them at their due times. A log with lines
+ * that are not log records, or a spool that is not one, is moved aside
+ * ("<path>.broken-<time>", never deleted) with a warning, the log's readable records resumed.
+ * Returns the number of deliveries resumed (>= 0), or ERR_IO with err filled when the log
+ * cannot be read at all (an I/O error; it stays where it is) or the new log cannot be written
+ * (the broker must not accept events then). A delivery that cannot be
  * resumed (its Trigger is no longer in the manifests, a bad record) is never dropped
  * silently: a warning names its event and Trigger, and its record ({"op":"put",...} as in the
  * log) is appended to "<path>.orphaned-<time>", synced before the new log replaces the old

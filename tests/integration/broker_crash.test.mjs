@@ -2,14 +2,16 @@
 // event answered 202 is in the write-ahead log (DATA_DIR/broker.wal) before the answer, and
 // every pending delivery resumes after a restart with its attempt count and due time.
 // Regression tests for issue 11: each of these lost events, or deleted the only copy of them,
-// before the log existed. Also: an unreadable log or spool is moved aside, never deleted; a
+// before the log existed. Also: a damaged log or spool is moved aside, never deleted, and one
+// that cannot be read stops the start; a
 // torn last record is skipped; the log is compacted; the queue has a byte budget.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, waitFor, stopClean, assertClean } from './lib/proc.mjs';
+import { startServer, binPath, waitFor, stopClean, assertClean, freePort } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 function manifests(delivery, subscriberUrl) {
@@ -158,6 +160,28 @@ test('an unreadable log is moved aside with a warning, never deleted, and the br
 	await stopClean(b);
 	assert.ok(fs.existsSync(path.join(dir, 'data', aside[0])), 'still there after a graceful stop');
 	await sub.close();
+});
+
+// A log that cannot be read at all (an I/O error; here read() fails with EISDIR, through a
+// symbolic link to a directory, which as root is the read error a test can make) is not a
+// damaged one: before, it was moved aside and the broker started empty, so the events in it
+// were never delivered. It now stays where it is and the broker does not start.
+test('a log that cannot be read is left in place and the broker refuses to start', async () => {
+	const dir = manifests({ retry: 0 }, 'http://127.0.0.1:9/');
+	const target = path.join(dir, 'not-a-log');
+	fs.mkdirSync(target);
+	fs.writeFileSync(path.join(target, 'keep'), 'x');
+	fs.symlinkSync(target, walFile(dir));
+	const r = spawnSync(binPath('local-broker'), [], {
+		env: { ...process.env, BROKER_MANIFESTS: dir, DATA_DIR: path.join(dir, 'data'), PORT: String(await freePort()) },
+		encoding: 'utf8', timeout: 30000,
+	});
+	assert.notEqual(r.status, 0, `exit status ${r.status}, signal ${r.signal}`);
+	assert.equal(r.signal, null);
+	assert.match(r.stderr, /broker\.wal: Is a directory; the log is left as it is/);
+	assert.ok(fs.lstatSync(walFile(dir)).isSymbolicLink(), 'the log is where it was');
+	assert.deepEqual(fs.readdirSync(path.join(dir, 'data')).filter((f) => f.includes('broken')), []);
+	assertClean(r.stderr);
 });
 
 test('an unreadable spool is moved aside, never deleted, also at the next graceful stop', async () => {
