@@ -52,21 +52,28 @@ int spool_remove(const char *path)
 	return fdio_sync_parent(path) ? ERR_IO : 0;
 }
 
+/* mkdir(p), then a sync of its parent when it made it, so that the new entry is durable. */
+static int mkdir_durable(const char *p)
+{
+	if (mkdir(p, 0755) != 0)
+		return errno == EEXIST ? 0 : ERR_IO;
+	return fdio_sync_parent(p) ? ERR_IO : 0;
+}
+
 int spool_mkdirs(const char *dir)
 {
 	char *p = xstrdup(dir), *s;
 	int rc = 0;
 
-	for (s = p + 1; *s; s++) {
+	for (s = p + 1; *s && rc == 0; s++) {
 		if (*s != '/')
 			continue;
 		*s = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST)
-			rc = ERR_IO;
+		rc = mkdir_durable(p);
 		*s = '/';
 	}
-	if (mkdir(p, 0755) != 0 && errno != EEXIST)
-		rc = ERR_IO;
+	if (rc == 0)
+		rc = mkdir_durable(p);
 	free(p);
 	return rc;
 }

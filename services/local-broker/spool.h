@@ -22,7 +22,11 @@ char *spool_path(const char *dir);
 int spool_read(const char *path, json_t **records, struct buf *err);
 /* Removes path and fsyncs its directory. 0, or ERR_IO (a missing file is not an error). */
 int spool_remove(const char *path);
-/* Creates dir and its parents (mode 0755). 0 or ERR_IO. */
+/*
+ * Creates dir and its parents (mode 0755), each new one synced into its parent directory (a
+ * log written in a directory whose entry is not durable could vanish with it at a power
+ * loss). 0 or ERR_IO.
+ */
 int spool_mkdirs(const char *dir);
 
 #endif
