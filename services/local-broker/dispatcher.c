@@ -1036,7 +1036,9 @@ static int resume_one(struct dispatcher *d, json_t *dj, unsigned long long id, c
 	struct buf why;
 
 	buf_init(&why, 512);
-	if (delivery_from_json(dj, d->topo, &dv, &why) != 0) {
+	if (!dj)
+		buf_appends(&why, "its record no longer parses");
+	if (!dj || delivery_from_json(dj, d->topo, &dv, &why) != 0) {
 		orphan(dj, id, from, why.data, orphans);
 		buf_release(&why);
 		return 0;
@@ -1059,7 +1061,8 @@ static int replay_log(struct dispatcher *d, const char *path, struct buf *orphan
 	struct wal_replay_stats st;
 	struct buf err, aside;
 	const char *key;
-	json_t *dj;
+	json_t *entry;
+	void *tmp;
 	int rc;
 
 	walreplay_init(&rp);
@@ -1093,9 +1096,14 @@ static int replay_log(struct dispatcher *d, const char *path, struct buf *orphan
 		    "that could be read are resumed",
 		    path, aside.data);
 	}
-	json_object_foreach(rp.live, key, dj)
+	/* One delivery's tree at a time, each entry's text freed once it is resumed. */
+	json_object_foreach_safe(rp.live, tmp, key, entry)
 	{
+		json_t *dj = walreplay_delivery(entry);
+
 		(void)resume_one(d, dj, strtoull(key, NULL, 10), path, orphans);
+		json_decref(dj);
+		json_object_del(rp.live, key);
 	}
 	if (rp.next_id > d->next_id)
 		d->next_id = rp.next_id;

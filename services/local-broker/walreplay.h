@@ -12,8 +12,14 @@
  * op, a put without a delivery object, a retry without integer attempts and due_ms) changes
  * nothing and is counted in bad. next_id ends above every id read.
  *
- * Ownership: struct walreplay owns live (a JSON object: id in decimal -> delivery object);
- * walreplay_release() frees it. walreplay_record() keeps no pointer to the line.
+ * Memory: live keeps each put's line as text, not parsed: a tree of small JSON values takes
+ * tens of times the bytes of its text (a 900 KB array of zeros some 30 MB), and a restart
+ * holding every pending event's tree at once could need many times BROKER_QUEUE_BYTES.
+ * walreplay_delivery() parses one entry at a time.
+ *
+ * Ownership: struct walreplay owns live (a JSON object: id in decimal -> an entry: {"line":
+ * the put's text, and "attempts" and "due_ms" of the latest retry}); walreplay_release()
+ * frees it. walreplay_record() keeps no pointer to the line.
  */
 #ifndef LOCAL_BROKER_WALREPLAY_H
 #define LOCAL_BROKER_WALREPLAY_H
@@ -23,7 +29,7 @@
 #include <jansson.h>
 
 struct walreplay {
-	json_t *live;		    /* id (decimal text) -> the delivery of its latest put */
+	json_t *live;		    /* id (decimal text) -> its latest put's entry */
 	size_t bad;		    /* lines that are not records */
 	unsigned long long next_id; /* 1 + the highest id read (1 when none) */
 };
@@ -35,5 +41,11 @@ void walreplay_release(struct walreplay *rp);
 
 /* Applies one record (len bytes, no newline) to rp (arg). Always returns 0 (a wal_record_fn). */
 int walreplay_record(const char *line, size_t len, void *arg);
+/*
+ * The delivery object of a live entry: its put's, with the latest retry's attempts and
+ * due_ms. A new reference (the caller json_decref()s it), or NULL when the line no longer
+ * parses (it did when it was recorded, so only on memory exhaustion).
+ */
+json_t *walreplay_delivery(json_t *entry);
 
 #endif

@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data, *end = p + size;
 	struct walreplay rp;
 	const char *key;
-	json_t *dj;
+	json_t *entry;
 
 	if (!t)
 		t = demo_topology(); /* read-only after this: kept for the whole run */
@@ -96,14 +96,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rp.next_id == 0)
 		abort();
-	json_object_foreach(rp.live, key, dj)
+	json_object_foreach(rp.live, key, entry)
 	{
 		char *tail;
 		unsigned long long id = strtoull(key, &tail, 10);
+		json_t *dj = walreplay_delivery(entry);
 
 		if (*tail || id >= rp.next_id || !json_is_object(dj))
 			abort();
 		check_delivery(dj, t);
+		json_decref(dj);
 	}
 	walreplay_release(&rp);
 	return 0;
