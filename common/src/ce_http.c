@@ -166,10 +166,15 @@ fail:
 
 /* ---- structured and batched modes -------------------------------------------------------- */
 
+/*
+ * A structured or batched body. A member named twice is refused (RFC 8259 §4 leaves the
+ * meaning to each parser: one that keeps the first would read another id, or other data).
+ */
 static json_t *parse_body(const void *body, size_t len, struct ce_error *err)
 {
 	json_error_t je;
-	json_t *j = json_loadb(body ? body : "", len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	json_t *j = json_loadb(body ? body : "", len,
+			       JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
 
 	if (!j)
 		ce_error_setf(err, CE_ERR_JSON,

@@ -457,6 +457,11 @@ static const struct json_row json_rows[] = {
 	  "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}",
 	  CE_ERR_SPECVERSION, NULL, "unsupported specversion '0.3' (only 1.0)", NULL, false },
 	{ "not JSON", SJSON, "{\"specversion\":", CE_ERR_JSON, NULL, NULL, NULL, false },
+	/* RFC 8259 §4: a parser that keeps the first would read another event (id, or data) */
+	{ "duplicate attribute", SJSON, "{" EV_HEAD ",\"id\":\"2\"}", CE_ERR_JSON, NULL, NULL, NULL,
+	  false },
+	{ "duplicate in data", SJSON, "{" EV_HEAD ",\"data\":{\"a\":1,\"a\":2}}", CE_ERR_JSON, NULL,
+	  NULL, NULL, false },
 	{ "array body", SJSON, "[]", CE_ERR_JSON, NULL, "an event must be a JSON object", NULL,
 	  false },
 	{ "xml format", "application/cloudevents+xml", "<x/>", CE_ERR_FORMAT, NULL,
@@ -539,6 +544,7 @@ static const struct batch_row batch_rows[] = {
 	{ "non-object element", "[1]", CE_ERR_JSON, 0,
 	  "event [0]: an event must be a JSON object" },
 	{ "not JSON", "[", CE_ERR_JSON, 0, NULL },
+	{ "duplicate attribute", "[{" EV_HEAD ",\"type\":\"u\"}]", CE_ERR_JSON, 0, NULL },
 };
 
 Test(ce, batch_decode)
