@@ -106,6 +106,8 @@ const char *http_check_request(const char *method, const char *version, const st
 	nte = count(h, n, "Transfer-Encoding", &te);
 	if (te == NULL)
 		return NULL;
+	if (strcmp(version, "HTTP/1.0") == 0) /* RFC 9112 §6.1: faulty framing */
+		return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
 	if (nte > 1 || strcasecmp(te, "chunked") != 0)
 		return "only Transfer-Encoding: chunked is supported";
 	if (cl)

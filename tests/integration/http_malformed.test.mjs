@@ -44,6 +44,8 @@ const cases = [
 	['chunked body over a route cap', `POST /small HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n10\r\n${'x'.repeat(16)}\r\n10\r\n${'y'.repeat(16)}\r\n0\r\n\r\n`, 413, true, 'payload_too_large'],
 	['bad chunk size', `POST /json HTTP/1.1\r\n${H}${J}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`, 400, false],
 	['Transfer-Encoding with Content-Length', `POST /json HTTP/1.1\r\n${H}${J}Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, 400, true, 'bad_request'],
+	// RFC 9112 §6.1: faulty framing
+	['Transfer-Encoding in HTTP/1.0', `POST /json HTTP/1.0\r\n${J}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, 400, true, 'bad_request'],
 	['unsupported Transfer-Encoding', `POST /json HTTP/1.1\r\n${H}${J}Transfer-Encoding: gzip\r\n\r\n{}`, 400, true, 'bad_request'],
 	['wrong Content-Type', `POST /json HTTP/1.1\r\n${H}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}`, 415, true, 'unsupported_media_type'],
 	['missing Content-Type', `POST /json HTTP/1.1\r\n${H}Content-Length: 2\r\n\r\n{}`, 415, true, 'unsupported_media_type'],

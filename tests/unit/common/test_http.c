@@ -412,6 +412,18 @@ Test(http, chunked_body_past_the_cap_is_413_at_the_end)
 	cr_assert_eq(atomic_load(&t.handled), 0, "the handler never saw the body");
 }
 
+/* RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing. */
+Test(http, transfer_encoding_in_http_1_0_is_400)
+{
+	char *r = exchange(port, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+				 "2\r\n{}\r\n0\r\n\r\n");
+
+	cr_assert_eq(status_of(r), 400, "%s", r);
+	cr_assert_not_null(strstr(body_of(r), "not allowed in an HTTP/1.0 request"), "%s", r);
+	free(r);
+	cr_assert_eq(atomic_load(&t.handled), 0);
+}
+
 Test(http, json_route_needs_json_content_type)
 {
 	char *r = exchange(port, "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
@@ -953,6 +965,8 @@ Test(http_check, requests)
 			 "Content-Length and Transfer-Encoding together");
 	cr_assert_str_eq(http_check_request("GET", "HTTP/1.1", gzip, 2),
 			 "only Transfer-Encoding: chunked is supported");
+	cr_assert_str_eq(http_check_request("POST", "HTTP/1.0", ok, 2),
+			 "Transfer-Encoding is not allowed in an HTTP/1.0 request");
 	cr_assert_str_eq(http_check_request("GET", "HTTP/1.1", bad_name, 2),
 			 "malformed header name");
 }
