@@ -131,7 +131,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
 	struct http_server *srv = cls;
 	struct http_conn *c = xcalloc(1, sizeof(*c));
-	size_t plen = uri ? strcspn(uri, "?") : 0;
+	const char *target = uri ? http_check_origin_form(uri) : "";
+	size_t plen = strcspn(target, "?");
 
 	pthread_mutex_init(&c->lock, NULL);
 	c->refs = 1;
@@ -141,9 +142,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	list_init(&c->node);
 	arena_init(&c->arena);
 	c->t0_ns = clock_mono_ns();
-	c->path = arena_strndup(&c->arena, uri ? uri : "", plen);
-	if (uri && uri[plen] == '?')
-		c->rawquery = arena_strdup(&c->arena, uri + plen + 1);
+	/* an absolute-form target without a path stands for "/" (RFC 9112 §3.2.2) */
+	c->path = plen == 0 && target != uri ? arena_strdup(&c->arena, "/")
+					     : arena_strndup(&c->arena, target, plen);
+	if (target[plen] == '?')
+		c->rawquery = arena_strdup(&c->arena, target + plen + 1);
 	buf_init(&c->body, srv->cfg.max_body);
 	c->req.path = c->path;
 	c->req.route = "unmatched";

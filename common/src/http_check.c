@@ -114,3 +114,16 @@ const char *http_check_request(const char *method, const char *version, const st
 		return "Content-Length and Transfer-Encoding together";
 	return NULL;
 }
+
+const char *http_check_origin_form(const char *target)
+{
+	size_t skip;
+
+	if (strncasecmp(target, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		skip = 8;
+	else
+		return target;
+	return target + skip + strcspn(target + skip, "/?#");
+}

@@ -3,7 +3,9 @@
  * Input: "<method>\n<version>\n<name>:<value>\n..." (missing lines: empty).
  * Checks: no crash or leak; a request accepted by http_check_request() has a token method,
  * token header names and clean header values; http_check_method() returns the method itself
- * or "_OTHER"; http_check_json_type() accepts only types that start with "application/".
+ * or "_OTHER"; http_check_json_type() accepts only types that start with "application/";
+ * http_check_origin_form() of the first line points into it, at its start or at a '/', '?'
+ * or its end, and never inside an origin-form target.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -68,12 +70,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = xstrndup((const char *)data, size);
 	char *lines[MAX_HEADERS + 2];
 	size_t n = split_lines(text, lines, MAX_HEADERS + 2);
-	const char *label = http_check_method(lines[0]), *type;
+	const char *label = http_check_method(lines[0]), *type, *origin;
 
 	if (strcmp(label, lines[0]) != 0 && strcmp(label, "_OTHER") != 0)
 		abort();
 	type = lines[0] + strspn(lines[0], " \t");
 	if (http_check_json_type(lines[0]) && strncasecmp(type, "application/", 12) != 0)
+		abort();
+	origin = http_check_origin_form(lines[0]);
+	if (origin < lines[0] || origin > lines[0] + strlen(lines[0]) ||
+	    (origin != lines[0] && (lines[0][0] == '/' || (*origin && !strchr("/?#", *origin)))))
 		abort();
 	check_request(lines, n);
 	free(text);

@@ -20,7 +20,7 @@ const cases = [
 	['garbage protocol name', `GET /healthz FOO/1.1\r\n${H}\r\n`, 400, false],
 	['HTTP/1.1 without Host', 'GET /healthz HTTP/1.1\r\n\r\n', 400, true, 'bad_request'],
 	['two Host headers', `GET /healthz HTTP/1.1\r\n${H}${H}\r\n`, 400, true, 'bad_request'],
-	['absolute-form target', `GET http://t/healthz HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
+	['absolute-form target of a scheme not http', `GET ftp://t/healthz HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
 	['asterisk target on GET', `GET * HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
 	['bad percent-encoding', `GET /items/%zz HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
 	['truncated percent-encoding', `GET /items/ab%4 HTTP/1.1\r\n${H}\r\n`, 400, true, 'bad_request'],
@@ -106,6 +106,13 @@ test('truncated and non-HTTP input: connection closed without a success', async 
 		assert.equal(r.timedOut, false, `no answer nor close for ${JSON.stringify(String(data))}`);
 		assert.ok(r.status === 0 || (r.status >= 400 && r.status < 500), `got ${r.status}`);
 	}
+});
+
+// RFC 9112 §3.2.2: a server must accept the absolute form (a proxy's); it was answered 400.
+test('an absolute-form target is served as its path', async () => {
+	const r = await rawRequest(srv.port, `GET http://t/healthz HTTP/1.1\r\n${H}\r\n`, { timeoutMs: 5000 });
+	assert.equal(r.status, 200, String(r.raw).slice(0, 200));
+	assert.deepEqual(r.json(), { status: 'ok' });
 });
 
 test('a slow client sending the body in pieces still gets its answer', async () => {

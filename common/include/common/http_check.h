@@ -36,4 +36,12 @@ int http_check_json_type(const char *ct);
 const char *http_check_request(const char *method, const char *version, const struct http_header *h,
 			       size_t n);
 
+/*
+ * Where the path of a request target starts. An absolute-form target ("http://host:port/p?q",
+ * RFC 9112 §3.2.2, which a server must accept; scheme http or https, any case) gives the
+ * part after its authority: "/p?q", or "" or "?q" when it has no path, which stands for "/".
+ * Any other target is returned as it is.
+ */
+const char *http_check_origin_form(const char *target);
+
 #endif

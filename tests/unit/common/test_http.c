@@ -412,6 +412,34 @@ Test(http, chunked_body_past_the_cap_is_413_at_the_end)
 	cr_assert_eq(atomic_load(&t.handled), 0, "the handler never saw the body");
 }
 
+/* RFC 9112 §3.2.2: a server must accept the absolute form, which proxies use. */
+Test(http, absolute_form_target_is_routed_by_its_path)
+{
+	static const struct {
+		const char *target;
+		int status;
+		const char *body;
+	} rows[] = {
+		{ "http://127.0.0.1/hello/abs?q=1", 200, "hello abs q=1 h=-" },
+		{ "HTTPS://example.com:8443/hello/x", 200, "hello x q=- h=-" },
+		{ "http://h?q=1", 404, NULL }, /* no path: "/" */
+		{ "ftp://h/hello/x", 400, NULL },
+	};
+	char req[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		char *r;
+
+		snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", rows[i].target);
+		r = exchange(port, req);
+		cr_expect_eq(status_of(r), rows[i].status, "%s: %s", rows[i].target, r);
+		if (rows[i].body)
+			cr_expect_str_eq(body_of(r), rows[i].body, "%s", rows[i].target);
+		free(r);
+	}
+}
+
 /* RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing. */
 Test(http, transfer_encoding_in_http_1_0_is_400)
 {
@@ -969,4 +997,17 @@ Test(http_check, requests)
 			 "Transfer-Encoding is not allowed in an HTTP/1.0 request");
 	cr_assert_str_eq(http_check_request("GET", "HTTP/1.1", bad_name, 2),
 			 "malformed header name");
+}
+
+Test(http_check, origin_form)
+{
+	const char *origin = "/x?y", *star = "*";
+
+	cr_assert_eq(http_check_origin_form(origin), origin);
+	cr_assert_eq(http_check_origin_form(star), star);
+	cr_assert_str_eq(http_check_origin_form("http://h:1/p?q"), "/p?q");
+	cr_assert_str_eq(http_check_origin_form("hTTp://h/"), "/");
+	cr_assert_str_eq(http_check_origin_form("https://u@h?q"), "?q");
+	cr_assert_str_eq(http_check_origin_form("http://h"), "");
+	cr_assert_str_eq(http_check_origin_form("http:/h/p"), "http:/h/p");
 }
