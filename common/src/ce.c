@@ -500,7 +500,8 @@ int ce_set_value(struct ce_event *ev, const char *name, enum ce_type type, const
 	char **slot, what[64];
 
 	if (!ce_name_valid(name)) {
-		ce_error_setf(err, CE_ERR_NAME, "invalid attribute name '%.40s'%s", name,
+		ce_error_setf(err, CE_ERR_NAME, "invalid attribute name '%.*s'%s",
+			      text_utf8_cut(name, 40), name,
 			      strcmp(name, "data") ? " (must be [a-z0-9]+)" : " (reserved)");
 		return ERR_VALIDATION;
 	}
@@ -610,8 +611,8 @@ int ce_validate(const struct ce_event *ev, struct ce_error *err)
 		return ERR_INVALID_EVENT;
 	if (strcmp(ev->specversion, CE_SPECVERSION) != 0) {
 		ce_error_setf(err, CE_ERR_SPECVERSION,
-			      "unsupported specversion '%.32s' (only " CE_SPECVERSION ")",
-			      ev->specversion);
+			      "unsupported specversion '%.*s' (only " CE_SPECVERSION ")",
+			      text_utf8_cut(ev->specversion, 32), ev->specversion);
 		return ERR_INVALID_EVENT;
 	}
 	if (check_required(ev->id, "id", err) || check_required(ev->source, "source", err) ||

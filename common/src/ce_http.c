@@ -177,9 +177,8 @@ static json_t *parse_body(const void *body, size_t len, struct ce_error *err)
 			       JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
 
 	if (!j)
-		ce_error_setf(err, CE_ERR_JSON,
-			      "body is not valid JSON: %.160s (line %d column %d)", je.text,
-			      je.line, je.column);
+		ce_error_setf(err, CE_ERR_JSON, "body is not valid JSON: %.*s (line %d column %d)",
+			      text_utf8_cut(je.text, 160), je.text, je.line, je.column);
 	return j;
 }
 
@@ -212,8 +211,8 @@ static int batch_specversions(const json_t *arr, struct ce_error *err)
 			first = sv;
 		else if (strcmp(first, sv) != 0) {
 			ce_error_setf(err, CE_ERR_BATCH_SPECVERSION,
-				      "event [%zu]: specversion '%.16s' differs from '%.16s'", i,
-				      sv, first);
+				      "event [%zu]: specversion '%.*s' differs from '%.*s'", i,
+				      text_utf8_cut(sv, 16), sv, text_utf8_cut(first, 16), first);
 			return -1;
 		}
 	}
@@ -278,7 +277,8 @@ static int detect_mode(const char *ct, enum ce_mode *mode, struct ce_error *err)
 	v += strlen(*mode == CE_MODE_BATCH ? PREFIX_BATCH : PREFIX_STRUCTURED);
 	if (format_is_json(v))
 		return 0;
-	ce_error_setf(err, CE_ERR_FORMAT, "unsupported event format '%.64s' (only %s+json)", ct,
+	ce_error_setf(err, CE_ERR_FORMAT, "unsupported event format '%.*s' (only %s+json)",
+		      text_utf8_cut(ct, 64), ct,
 		      *mode == CE_MODE_BATCH ? PREFIX_BATCH : PREFIX_STRUCTURED);
 	return -1;
 }

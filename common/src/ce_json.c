@@ -11,6 +11,7 @@
 #include "common/base64.h"
 #include "common/err.h"
 #include "common/jsonenc.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 #define JSON_LOAD_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
@@ -45,7 +46,8 @@ static int json_ext_value(const char *name, const json_t *v, char *num, size_t n
 		break;
 	}
 	ce_error_setf(err, CE_ERR_TYPE,
-		      "attribute '%.40s': must be a JSON string, boolean or 32-bit integer", name);
+		      "attribute '%.*s': must be a JSON string, boolean or 32-bit integer",
+		      text_utf8_cut(name, 40), name);
 	return -1;
 }
 
@@ -63,8 +65,8 @@ static int json_member(struct ce_event *ev, const char *key, const json_t *v, st
 	if (json_is_null(v))
 		return 0; /* null = unset */
 	if (!ce_name_valid(key)) {
-		ce_error_setf(err, CE_ERR_NAME,
-			      "invalid attribute name '%.40s' (must be [a-z0-9]+)", key);
+		ce_error_setf(err, CE_ERR_NAME, "invalid attribute name '%.*s' (must be [a-z0-9]+)",
+			      text_utf8_cut(key, 40), key);
 		return -1;
 	}
 	if (core) {

@@ -29,6 +29,7 @@
 #include "common/dlapi.h"
 #include "common/err.h"
 #include "common/http_check.h"
+#include "common/jsonenc.h"
 #include "common/log.h"
 #include "common/trace.h"
 #include "common/xalloc.h"
@@ -234,7 +235,7 @@ static int resp_error(struct http_conn *c, int err, const char *msg)
 	int rc;
 
 	json_object_set_new(j, "error", json_string(err_code_name(err)));
-	json_object_set_new(j, "message", http_json_str_safe(msg));
+	json_object_set_new(j, "message", jsonenc_string(msg));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	rc = resp_set(c, err_http_status(err), "application/json", text, strlen(text));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/jsonenc.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/trace.h"
@@ -26,23 +27,6 @@ static atomic_long active_total;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 /* ---- built-in routes ---------------------------------------------------------------------- */
-
-json_t *http_json_str_safe(const char *s)
-{
-	json_t *j = json_string(s ? s : "");
-	char *copy;
-	size_t i;
-
-	if (j)
-		return j;
-	copy = xstrdup(s);
-	for (i = 0; copy[i]; i++)
-		if ((unsigned char)copy[i] >= 0x80 || (unsigned char)copy[i] < 0x20)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
 
 /* The constant answers of the probes, sent without a copy (http_respond_ref()). */
 static const char healthz_ok[] = "{\"status\":\"ok\"}";
@@ -70,7 +54,7 @@ static int h_readyz(struct http_request *req)
 	if (cfg->ready(cfg->ctx, why) == 0)
 		return respond_const(req, readyz_ready, sizeof(readyz_ready) - 1);
 	j = json_pack("{s:s}", "status", "not_ready");
-	json_object_set_new(j, "reason", http_json_str_safe(why->len ? why->data : "not ready"));
+	json_object_set_new(j, "reason", jsonenc_string(why->len ? why->data : "not ready"));
 	return http_respond_json(req, 503, j);
 }
 
@@ -210,9 +194,9 @@ static void access_log(struct http_conn *c, long long ns)
 	if (!log_enabled(level))
 		return;
 	f = json_object();
-	json_object_set_new(f, "method", http_json_str_safe(c->method ? c->method : "-"));
+	json_object_set_new(f, "method", jsonenc_string(c->method ? c->method : "-"));
 	json_object_set_new(f, "route", json_string(c->req.route));
-	json_object_set_new(f, "path", http_json_str_safe(c->path));
+	json_object_set_new(f, "path", jsonenc_string(c->path));
 	json_object_set_new(f, "status", json_integer(c->sent_status));
 	json_object_set_new(f, "duration_ms", json_real((double)ns / 1e6));
 	json_object_set_new(f, "bytes_in", json_integer((json_int_t)c->bytes_in));

@@ -173,7 +173,5 @@ void http_span_begin(struct http_conn *c, const struct route *r);
 void http_span_finish(struct http_conn *c);
 /* The access-log record and the duration metric of a completed request. */
 void http_observe(struct http_conn *c, long long ns);
-/* A JSON string for text that may hold invalid UTF-8 (bytes >= 0x80 become '?' then). */
-json_t *http_json_str_safe(const char *s);
 
 #endif

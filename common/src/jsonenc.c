@@ -95,3 +95,20 @@ int jsonenc_append(struct buf *out, const json_t *v)
 		return buf_appends(out, "null");
 	}
 }
+
+json_t *jsonenc_string(const char *s)
+{
+	json_t *j;
+	struct buf b;
+
+	if (!s)
+		return json_string("");
+	j = json_string(s);
+	if (j)
+		return j;
+	buf_init(&b, BUF_NOCAP);
+	(void)text_utf8_scrub(&b, s, strlen(s));
+	j = json_stringn(b.data ? b.data : "", b.len);
+	buf_release(&b);
+	return j ? j : json_string("");
+}

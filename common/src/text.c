@@ -112,6 +112,11 @@ size_t text_utf8_valid_len(const char *s, size_t n)
 	return i;
 }
 
+int text_utf8_cut(const char *s, size_t max)
+{
+	return (int)text_utf8_valid_len(s, strnlen(s, max));
+}
+
 int text_utf8_scrub(struct buf *out, const char *s, size_t n)
 {
 	size_t ok;

@@ -10,6 +10,7 @@
 
 #include "common/base64.h"
 #include "common/buf.h"
+#include "common/text.h"
 
 int deadletter_parse_code(const char *text, int *out)
 {
@@ -132,7 +133,8 @@ static json_t *error_member(const struct ce_event *ev, struct deadletter_info *i
 	else if (deadletter_parse_code(code, &info->code) == 0)
 		info->has_code = true;
 	else
-		problem(info, DEADLETTER_EXT_CODE " '%.64s' is not an integer", code);
+		problem(info, DEADLETTER_EXT_CODE " '%.*s' is not an integer",
+			text_utf8_cut(code, 64), code);
 	json_object_set_new(err, "code", info->has_code ? json_integer(info->code) : json_null());
 	if (data) {
 		set_response(err, data, info);

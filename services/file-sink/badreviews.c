@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/journey_client.h"
+#include "common/jsonenc.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sink.h"
@@ -109,7 +110,8 @@ static int decode(struct badreviews *b, struct http_request *req, struct ce_even
 		return 0;
 	metrics_inc(b->rejected);
 	log_fields(LOG_WARN,
-		   json_pack("{s:s, s:s}", "error", err_code_name(rc), "reason", cerr.message),
+		   json_pack("{s:s, s:o}", "error", err_code_name(rc), "reason",
+			     jsonenc_string(cerr.message)),
 		   "rejected a bad-review delivery: %s", cerr.message);
 	return http_fail(req, rc, "%s", cerr.message);
 }

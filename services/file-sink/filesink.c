@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/journey_client.h"
+#include "common/jsonenc.h"
 #include "common/log.h"
 #include "common/sink.h"
 #include "common/trace.h"
@@ -124,13 +125,15 @@ static int reject(struct filesink *fs, struct http_request *req, int err, const 
 {
 	json_t *rec = record_new(FILESINK_REJECTED);
 
-	json_object_set_new(rec, "error", json_string(why));
+	json_object_set_new(rec, "error", jsonenc_string(why));
 	if (eventlog_append(fs->log, rec) != 0)
 		log_error("could not record a rejected delivery in events.log");
 	json_decref(rec);
 	metrics_inc(fs->rejected);
-	log_fields(LOG_WARN, json_pack("{s:s, s:s}", "error", err_code_name(err), "reason", why),
-		   "rejected a delivery: %s", why);
+	log_fields(
+	    LOG_WARN,
+	    json_pack("{s:s, s:o}", "error", err_code_name(err), "reason", jsonenc_string(why)),
+	    "rejected a delivery: %s", why);
 	return http_fail(req, err, "%s", why);
 }
 

@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 #include "ws.h"
 
@@ -452,7 +453,7 @@ static int field_check(const char *name, json_t *v, const struct record_kind *k,
 	for (f = 0; f < F_COUNT && strcmp(fields[f].name, name) != 0; f++)
 		;
 	if (f == F_COUNT)
-		return fail(err, idx, "unknown key \"%.40s\"", name);
+		return fail(err, idx, "unknown key \"%.*s\"", text_utf8_cut(name, 40), name);
 	if (!(k->allowed & F(f)))
 		return fail(err, idx, "%s is not a key of a %s %s record", name, k->source,
 			    k->kind);

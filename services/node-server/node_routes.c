@@ -362,8 +362,9 @@ static void proxy_done(const struct httpc_response *res, void *arg)
 	} else if (!upstream_own(res)) {
 		ctype = httpc_response_header(res, "Content-Type");
 		(void)http_fail(c->req, res->status >= 500 ? ERR_UNAVAILABLE : ERR_BAD_GATEWAY,
-				"db-service answered %d (%.60s), not an answer of its own",
-				res->status, ctype ? ctype : "no Content-Type");
+				"db-service answered %d (%.*s), not an answer of its own",
+				res->status, text_utf8_cut(ctype ? ctype : "no Content-Type", 60),
+				ctype ? ctype : "no Content-Type");
 	} else {
 		ctype = httpc_response_header(res, "Content-Type");
 		retry = httpc_response_header(res, "Retry-After");

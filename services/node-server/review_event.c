@@ -13,6 +13,7 @@
 #include "common/ce.h"
 #include "common/err.h"
 #include "common/rand.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 static const char *const core_attributes[] = {
@@ -84,7 +85,8 @@ static int override_add(struct review_overrides *out, const char *name, json_t *
 	const char *v;
 
 	if (!ce_name_valid(name) || is_core_attribute(name)) {
-		buf_appendf(msg, "K_CE_OVERRIDES: '%.64s' is not a valid extension name", name);
+		buf_appendf(msg, "K_CE_OVERRIDES: '%.*s' is not a valid extension name",
+			    text_utf8_cut(name, 64), name);
 		return ERR_VALIDATION;
 	}
 	if (!json_is_string(value)) {
@@ -170,8 +172,8 @@ static json_t *data_object(const struct ce_event *in, int *rc, struct buf *msg)
 		return NULL;
 	}
 	if (in->datacontenttype && !ce_content_type_is_json(in->datacontenttype)) {
-		buf_appendf(msg, "the event data must be application/json, not '%.64s'",
-			    in->datacontenttype);
+		buf_appendf(msg, "the event data must be application/json, not '%.*s'",
+			    text_utf8_cut(in->datacontenttype, 64), in->datacontenttype);
 		return NULL;
 	}
 	data = json_loadb((const char *)in->data, in->data_len,
@@ -228,8 +230,8 @@ int review_event_forward(const struct ce_event *in, const struct review_override
 
 	*out = NULL;
 	if (type == NULL || strcmp(type, REVIEW_EVENT_TYPE) != 0) {
-		buf_appendf(msg, "unexpected event type '%.64s': expected " REVIEW_EVENT_TYPE,
-			    type ? type : "");
+		buf_appendf(msg, "unexpected event type '%.*s': expected " REVIEW_EVENT_TYPE,
+			    text_utf8_cut(type ? type : "", 64), type ? type : "");
 		return ERR_VALIDATION;
 	}
 	data = data_object(in, &rc, msg);

@@ -188,6 +188,29 @@ test('FAILURE_SEED makes the outcome sequence reproducible', async () => {
 	assert.match(runs[0], /500/);
 });
 
+// A message that quotes input is cut at a character, never inside one: a cut 'é' made the
+// text invalid UTF-8, so the answer showed '?', and the events.log line and the WARN record
+// lost their error and reason.
+test('a rejected event whose message quotes non-ASCII input keeps it whole, in the answer, the log line and the WARN record', async () => {
+	const { srv, lines } = await start({ FAILURE_RATE: '0' });
+	try {
+		const sv = `${'a'.repeat(31)}é`;
+		const r = await post(srv, {
+			headers: { 'content-type': 'application/cloudevents+json' },
+			body: JSON.stringify({ specversion: sv, id: 'x', type: 't', source: '/s' }),
+		});
+		assert.equal(r.status, 400);
+		const want = `unsupported specversion '${'a'.repeat(31)}' (only 1.0)`;
+		assert.equal(JSON.parse(r.text).message, want);
+		assert.equal(lines()[0].error, want);
+		const warn = srv.stderr().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+			.find((rec) => rec.level === 'warn' && /rejected/.test(rec.message));
+		assert.equal(warn.reason, want);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
 test('a malformed event is 400 and logged as rejected, a batch too', async () => {
 	const { srv, lines } = await start({ FAILURE_RATE: '0' });
 	try {

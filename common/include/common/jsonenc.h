@@ -30,4 +30,12 @@ int jsonenc_append(struct buf *out, const json_t *v);
 /* Appends v, a finite double, as jsonenc_append() writes a real. Returns as above. */
 int jsonenc_real(struct buf *out, double v);
 
+/*
+ * A new JSON string of s (NULL: ""), never NULL: jansson refuses text that is not valid
+ * UTF-8, so each byte that does not start a valid sequence becomes U+FFFD
+ * (text_utf8_scrub()). For text from outside (a method, a path, an error message quoting
+ * input) that goes into a log record, an events.log line or an error body.
+ */
+json_t *jsonenc_string(const char *s);
+
 #endif

@@ -37,6 +37,11 @@ size_t text_utf8_seq(const unsigned char *p, size_t n);
  * bytes are passed over without decoding, so checking ASCII text is one cheap loop.
  */
 size_t text_utf8_valid_len(const char *s, size_t n);
+/*
+ * How many bytes of the NUL-terminated s to print with "%.*s" for at most max bytes without
+ * cutting a character in two: text_utf8_valid_len() of its first max bytes.
+ */
+int text_utf8_cut(const char *s, size_t max);
 
 /*
  * Appends s[0..n) to out as valid UTF-8: valid sequences as they are, and U+FFFD for each byte

@@ -90,3 +90,16 @@ Test(jsonenc, a_full_buffer_fails)
 	buf_release(&b);
 	json_decref(v);
 }
+
+Test(jsonenc, string_of_text_that_is_not_utf8)
+{
+	json_t *ok = jsonenc_string("caf\xc3\xa9"), *bad = jsonenc_string("a\xc3"), *none;
+
+	cr_assert_str_eq(json_string_value(ok), "caf\xc3\xa9", "valid text is kept as it is");
+	cr_assert_str_eq(json_string_value(bad), "a\xef\xbf\xbd", "U+FFFD for the cut byte");
+	none = jsonenc_string(NULL);
+	cr_assert_str_eq(json_string_value(none), "");
+	json_decref(ok);
+	json_decref(bad);
+	json_decref(none);
+}

@@ -108,6 +108,22 @@ Test(text, utf8_valid_len_and_scrub)
 	}
 }
 
+Test(text, utf8_cut_never_splits_a_character)
+{
+	static const struct {
+		const char *s;
+		size_t max;
+		int want;
+	} rows[] = {
+		{ "abc", 2, 2 },       { "abc", 10, 3 },	 { "a\xc3\xa9", 2, 1 },
+		{ "a\xc3\xa9", 3, 3 }, { "\xe2\x82\xac", 2, 0 }, { "", 5, 0 },
+		{ "ab\xff", 3, 2 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+		cr_expect_eq(text_utf8_cut(rows[i].s, rows[i].max), rows[i].want, "row %zu", i);
+}
+
 Test(text, utf8_scrub_fails_past_the_cap_with_a_prefix)
 {
 	struct buf b;
