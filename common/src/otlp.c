@@ -101,21 +101,18 @@ static int parse_num(const char *s, size_t len, long long *out)
 	return 0;
 }
 
-/* Parses an IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT". */
-static int parse_http_date(const char *s, long long *out)
+/* The seconds since the epoch of a date whose fields are checked here (month: "Nov"). */
+static int date_from(long long day, const char *month, long long year, const char *hms,
+		     long long *out)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	struct tm tm = { 0 };
-	long long day, year, hh, mm, ss;
-	const char *m;
+	long long hh, mm, ss;
+	const char *m = strstr(months, (char[4]){ month[0], month[1], month[2], 0 });
 
-	if (strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT") != 0)
+	if (hms[2] != ':' || hms[5] != ':' || parse_num(hms, 2, &hh) ||
+	    parse_num(hms + 3, 2, &mm) || parse_num(hms + 6, 2, &ss))
 		return -1;
-	if (parse_num(s + 5, 2, &day) || parse_num(s + 12, 4, &year) || parse_num(s + 17, 2, &hh) ||
-	    parse_num(s + 20, 2, &mm) || parse_num(s + 23, 2, &ss))
-		return -1;
-	m = strstr(months, (char[4]){ s[8], s[9], s[10], 0 });
 	if (!m || (m - months) % 3 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
 		return -1;
 	tm.tm_mday = (int)day;
@@ -126,6 +123,54 @@ static int parse_http_date(const char *s, long long *out)
 	tm.tm_sec = (int)ss;
 	*out = (long long)timegm(&tm);
 	return 0;
+}
+
+/*
+ * Parses an HTTP-date in the three forms RFC 9110 §5.6.7 has a recipient accept:
+ *   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT"
+ *   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT" (a year more than 50 years after now_s's
+ *                is the century before)
+ *   asctime      "Sun Nov  6 08:49:37 1994"
+ * The day name is not checked against the date, as the RFC does not ask it.
+ */
+static int parse_http_date(const char *s, long long now_s, long long *out)
+{
+	size_t len = strlen(s);
+	const char *comma = strchr(s, ',');
+	long long day, year;
+
+	if (len == 29 && comma == s + 3) {
+		if (s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+		    strcmp(s + 25, " GMT") != 0 || parse_num(s + 5, 2, &day) ||
+		    parse_num(s + 12, 4, &year))
+			return -1;
+		return date_from(day, s + 8, year, s + 17, out);
+	}
+	if (comma && len >= 30 && comma - s >= 6 && (size_t)(comma - s) + 24 == len) {
+		const char *d = comma + 2; /* "06-Nov-94 08:49:37 GMT" */
+		long long this_year;
+		struct tm now;
+		time_t t = (time_t)now_s;
+
+		if (comma[1] != ' ' || d[2] != '-' || d[6] != '-' || d[9] != ' ' ||
+		    strcmp(d + 18, " GMT") != 0 || parse_num(d, 2, &day) ||
+		    parse_num(d + 7, 2, &year) || !gmtime_r(&t, &now))
+			return -1;
+		this_year = (long long)now.tm_year + 1900;
+		year += this_year / 100 * 100; /* then within (this_year - 50, this_year + 50] */
+		if (year > this_year + 50)
+			year -= 100;
+		else if (year <= this_year - 50)
+			year += 100;
+		return date_from(day, d + 3, year, d + 10, out);
+	}
+	if (len == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
+		if (parse_num(s + 20, 4, &year) ||
+		    parse_num(s + 8 + (s[8] == ' '), s[8] == ' ' ? 1 : 2, &day))
+			return -1;
+		return date_from(day, s + 4, year, s + 11, out);
+	}
+	return -1;
 }
 
 long long otlp_retry_after_ms(const char *value, long long now_s)
@@ -140,13 +185,13 @@ long long otlp_retry_after_ms(const char *value, long long now_s)
 	if (!parse_num(value, len, &v))
 		return v * 1000;
 	{
-		char tmp[64] = { 0 }; /* the analyzer cannot see strlen() == 29 */
+		char tmp[64] = { 0 }; /* trimmed, NUL-terminated */
 
 		if (len >= sizeof(tmp))
 			return -1;
 		memcpy(tmp, value, len);
 		tmp[len] = '\0';
-		if (parse_http_date(tmp, &v))
+		if (parse_http_date(tmp, now_s, &v))
 			return -1;
 	}
 	return v > now_s ? (v - now_s) * 1000 : 0;

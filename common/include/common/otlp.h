@@ -98,7 +98,9 @@ int otlp_endpoint_url(const char *base, const char *signal_url, const char *sign
 int otlp_parse_headers(const char *text, struct header_list *out);
 /*
  * A Retry-After value in milliseconds from now_s (seconds since the epoch): delta-seconds
- * or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"; a past date gives 0). -1 if invalid.
+ * or an HTTP-date in any of RFC 9110's three forms ("Sun, 06 Nov 1994 08:49:37 GMT", the
+ * obsolete "Sunday, 06-Nov-94 08:49:37 GMT" and "Sun Nov  6 08:49:37 1994"; a past date
+ * gives 0). -1 if invalid.
  */
 long long otlp_retry_after_ms(const char *value, long long now_s);
 /*

@@ -117,6 +117,18 @@ static const struct ra_row ra_rows[] = {
 	{ "Sun, 06 Xyz 1994 08:49:37 GMT", -1 },
 	{ "Sun, 06 Nov 1994 08:49:37 UTC", -1 },
 	{ "soon", -1 },
+	/* RFC 9110 §5.6.7: the two obsolete forms are accepted too */
+	{ "Sunday, 06-Nov-94 08:49:47 GMT", 10000 },
+	{ "Monday, 07-Nov-94 08:49:37 GMT", 86400000 },
+	{ "Sunday, 06-Nov-44 08:49:37 GMT", 18263LL * 86400000 }, /* 2044: 50 years on */
+	{ "Sunday, 06-Nov-45 08:49:37 GMT", 0 },		  /* 1945: the past */
+	{ "Sun Nov  6 08:49:47 1994", 10000 },
+	{ "Mon Nov  7 08:49:37 1994", 86400000 },
+	{ "Sun Nov 16 08:49:37 1994", 864000000 },
+	{ "Sunday, 06-Nov-94 08:49:37 UTC", -1 },
+	{ "Sunday, 06 Nov 94 08:49:37 GMT", -1 },
+	{ "Sun Nov 6 08:49:37 1994", -1 },
+	{ "Sun Nov  6 08-49-37 1994", -1 },
 };
 
 Test(otlp, retry_after)
