@@ -642,7 +642,9 @@ void trace_span_add_event(struct trace_span *span, const char *name, const struc
 
 void trace_span_set_status(struct trace_span *span, enum trace_status status, const char *msg)
 {
-	if (!trace_span_recording(span))
+	/* The API's rules: setting Unset is ignored, and Ok is final. */
+	if (!trace_span_recording(span) || status == TRACE_STATUS_UNSET ||
+	    span->status == TRACE_STATUS_OK)
 		return;
 	span->status = status;
 	span_strfree(span, span->status_msg);

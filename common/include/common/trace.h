@@ -273,7 +273,11 @@ void trace_span_set_name(struct trace_span *span, const char *name);
  */
 void trace_span_add_event(struct trace_span *span, const char *name, const struct trace_attr *attrs,
 			  size_t nattrs);
-/* Sets the status; msg (copied, may be NULL) is kept only for TRACE_STATUS_ERROR. */
+/*
+ * Sets the status; msg (copied, may be NULL) is kept only for TRACE_STATUS_ERROR. As the
+ * OpenTelemetry API has it, setting TRACE_STATUS_UNSET is ignored, and once TRACE_STATUS_OK
+ * is set every later call is (Ok is final); Error may be set again, or replaced by Ok.
+ */
 void trace_span_set_status(struct trace_span *span, enum trace_status status, const char *msg);
 /* Ends the span now and hands it to the processor; span is dead after this call. */
 void trace_span_end(struct trace_span *span);

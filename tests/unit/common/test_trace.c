@@ -457,6 +457,30 @@ Test(span, beyond_inline_storage)
 	trace_shutdown();
 }
 
+/* The API: setting Unset is ignored, Ok is final, Error can still become Ok. */
+Test(span, status_rules)
+{
+	struct trace_span *s;
+
+	init_with(8, 4, 16, 4, TRACE_SAMPLER_ALWAYS_ON);
+	cr_assert_eq(trace_span_start("status", TRACE_SPAN_SERVER, NULL, &s), 0);
+	trace_span_set_status(s, TRACE_STATUS_ERROR, "first");
+	trace_span_set_status(s, TRACE_STATUS_UNSET, NULL);
+	cr_expect_eq(s->status, TRACE_STATUS_ERROR, "Unset is ignored");
+	cr_expect_str_eq(s->status_msg, "first");
+	trace_span_set_status(s, TRACE_STATUS_ERROR, "second");
+	cr_expect_str_eq(s->status_msg, "second");
+	trace_span_set_status(s, TRACE_STATUS_OK, NULL);
+	cr_expect_eq(s->status, TRACE_STATUS_OK);
+	cr_expect_null(s->status_msg);
+	trace_span_set_status(s, TRACE_STATUS_ERROR, "late");
+	cr_expect_eq(s->status, TRACE_STATUS_OK, "Ok is final");
+	cr_expect_null(s->status_msg);
+	trace_span_end(s);
+	cr_assert_eq(trace_flush(5000), 0);
+	trace_shutdown();
+}
+
 Test(span, unsampled_spans_propagate_but_are_not_exported)
 {
 	struct trace_span *s, *c;
