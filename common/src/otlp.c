@@ -779,11 +779,54 @@ static void note_result(struct target *t, int ok, const struct httpc_result *r, 
 	t->failing = 1;
 }
 
+/* Logs a partial success's rejection or message; returns the count (0 when negative). */
+static long long note_partial(const struct target *t, const char *what, long long n,
+			      const char *msg)
+{
+	if (n > 0 || (msg && *msg))
+		log_warn("otlp: %s export to %s: %lld %s rejected (%s)", t->signal, t->url, n, what,
+			 msg && *msg ? msg : "no message");
+	return n > 0 ? n : 0;
+}
+
+/*
+ * What a 2xx answer says it rejected (the OTLP partial success: a count and a message, which
+ * must not be retried). Returns the count (0 for an empty, full-success or unreadable body)
+ * and logs a warning for a rejection or a message.
+ */
+static long long partial_rejected(const struct target *t, const struct httpc_result *r)
+{
+	const uint8_t *body = (const uint8_t *)r->body;
+	long long n = 0;
+
+	if (r->body_len == 0)
+		return 0;
+	if (strcmp(t->signal, "traces") == 0) {
+		Otlp__ExportTraceServiceResponse *res =
+		    otlp__export_trace_service_response__unpack(NULL, r->body_len, body);
+		Otlp__ExportTracePartialSuccess *ps = res ? res->partial_success : NULL;
+
+		n = ps ? note_partial(t, "spans", ps->rejected_spans, ps->error_message) : 0;
+		otlp__export_trace_service_response__free_unpacked(res, NULL);
+	} else {
+		Otlp__ExportMetricsServiceResponse *res =
+		    otlp__export_metrics_service_response__unpack(NULL, r->body_len, body);
+		Otlp__ExportMetricsPartialSuccess *ps = res ? res->partial_success : NULL;
+
+		n = ps ? note_partial(t, "data points", ps->rejected_data_points, ps->error_message)
+		       : 0;
+		otlp__export_metrics_service_response__free_unpacked(res, NULL);
+	}
+	return n;
+}
+
 /*
  * POSTs body to t until success, a non-retryable answer, or deadline_ms (CLOCK_MONOTONIC).
- * Returns 0, or ERR_BAD_GATEWAY / ERR_TIMEOUT.
+ * Returns 0, or ERR_BAD_GATEWAY / ERR_TIMEOUT; *rejected is what a success rejected
+ * (partial_rejected()).
  */
-static int post(struct otlp *o, struct target *t, const struct buf *body, long long deadline_ms)
+static int post(struct otlp *o, struct target *t, const struct buf *body, long long deadline_ms,
+		long long *rejected)
 {
 	struct httpc_request req = { .method = "POST",
 				     .url = t->url,
@@ -807,6 +850,7 @@ static int post(struct otlp *o, struct target *t, const struct buf *body, long l
 		delay = retry ? backoff_ms(attempt, &r) : 0;
 		if (ok || !retry || clock_mono_ms() + delay >= deadline_ms) {
 			note_result(t, ok, &r, attempt + 1);
+			*rejected = ok ? partial_rejected(t, &r) : 0;
 			httpc_result_release(&r);
 			return ok ? 0 : ERR_BAD_GATEWAY;
 		}
@@ -826,6 +870,7 @@ static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t 
 			     long long deadline_ms)
 {
 	struct otlp *o = arg;
+	long long rejected = 0;
 	int rc;
 
 	/* Only the batch processor's thread exports (trace.h): the memory is kept. */
@@ -833,9 +878,11 @@ static int export_spans_otlp(void *arg, struct trace_span *const *spans, size_t 
 	rc = encode_spans(&o->trace_arena, &o->res, spans, n, &o->trace_body);
 	arena_reset(&o->trace_arena, KEEP_MAX);
 	if (!rc)
-		rc = post(o, &o->traces, &o->trace_body, deadline_ms);
+		rc = post(o, &o->traces, &o->trace_body, deadline_ms, &rejected);
 	if (o->trace_body.alloc > KEEP_MAX)
 		buf_release(&o->trace_body);
+	if (rc == 0 && rejected > 0) /* the processor counts them dropped */
+		return rejected < (long long)n ? (int)rejected : (int)n;
 	return rc;
 }
 
@@ -955,6 +1002,7 @@ static void console_visit(const char *name, const char *help, enum metric_type t
 
 static int push_metrics(struct otlp *o, long long deadline_ms)
 {
+	long long rejected;
 	struct buf body;
 	int rc;
 
@@ -967,7 +1015,7 @@ static int push_metrics(struct otlp *o, long long deadline_ms)
 	buf_init(&body, (size_t)64 << 20);
 	rc = otlp_encode_metrics(&o->res, metrics_default(), o->start_ns, clock_real_ns(), &body);
 	if (!rc)
-		rc = post(o, &o->metrics, &body, deadline_ms);
+		rc = post(o, &o->metrics, &body, deadline_ms, &rejected); /* logged only */
 	buf_release(&body);
 	return rc;
 }

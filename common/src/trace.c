@@ -382,7 +382,7 @@ struct provider {
 	int stopping, has_thread;
 	long long stop_deadline_ms;
 	pthread_t thread;
-	struct metric_series *dropped_full, *dropped_export;
+	struct metric_series *dropped_full, *dropped_export, *dropped_rejected;
 };
 
 /*
@@ -755,8 +755,10 @@ static void export_batch(struct provider *p, struct trace_span **batch, size_t n
 		deadline = p->stop_deadline_ms;
 	pthread_mutex_unlock(&p->mu);
 	rc = p->cfg.export(p->cfg.export_arg, batch, n, deadline);
-	if (rc)
+	if (rc < 0)
 		metrics_add(p->dropped_export, (double)n);
+	else if (rc > 0)
+		metrics_add(p->dropped_rejected, (double)rc);
 	for (size_t i = 0; i < n; i++)
 		span_free(batch[i]);
 }
@@ -823,10 +825,12 @@ static void register_metrics(struct provider *p)
 {
 	metrics_counter_each(
 	    metrics_default(), "otel_spans_dropped_total",
-	    "Spans not exported: the queue was full (queue_full) or the export "
-	    "failed after its retries (export_failed).",
-	    "reason", METRIC_LABELS("queue_full", "export_failed"),
-	    (struct metric_series * *const[]){ &p->dropped_full, &p->dropped_export });
+	    "Spans not exported: the queue was full (queue_full), the export "
+	    "failed after its retries (export_failed), or the collector rejected them "
+	    "in a partial success (rejected).",
+	    "reason", METRIC_LABELS("queue_full", "export_failed", "rejected"),
+	    (struct metric_series * *const[]){ &p->dropped_full, &p->dropped_export,
+					       &p->dropped_rejected });
 }
 
 int trace_init(const struct trace_config *cfg)

@@ -281,6 +281,26 @@ async function withExporter(name, env, fn) {
 	}
 }
 
+// An OTLP partial success (a 200 whose body rejects some spans or points) must not be
+// retried, but its count and message are what the collector dropped: they were ignored.
+test('a partial success is logged, not retried, and its rejected spans are counted as dropped', async () => {
+	await withExporter('partial', { OTEL_BSP_SCHEDULE_DELAY: '100' }, async (srv, rx, stop) => {
+		rx.failNext([{ partial: { rejected: 1, message: 'span name too long' } }]);
+		const r = await fetch(`http://127.0.0.1:${srv.port}/events`);
+		await r.arrayBuffer();
+		const dropped = async () => {
+			const text = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
+			return Number(/^otel_spans_dropped_total\{reason="rejected"\} (\S+)$/m.exec(text)?.[1]);
+		};
+		await waitFor(async () => (await dropped()) === 1, { what: 'otel_spans_dropped_total{reason="rejected"} 1' });
+		assert.match(srv.stderr(), /traces export to \S+: 1 spans rejected \(span name too long\)/);
+		const traces = rx.requests.filter((q) => q.path === '/v1/traces');
+		assert.equal(traces.length, 1, 'a partial success is not retried');
+		assert.equal(traces[0].error, undefined);
+		await stop();
+	});
+});
+
 // A request target's raw bytes reach the SERVER span (url.path, url.query) as they came. Bytes
 // that are not UTF-8 must go out as valid UTF-8 (U+FFFD), or a proto3 decoder (the strict
 // receiver, as a backend behind a collector) refuses the whole batch with everyone's spans.

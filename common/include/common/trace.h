@@ -299,8 +299,10 @@ struct trace_span *trace_current(void);
 /*
  * Exports n ended, recording spans. Called on the processor thread, one batch at a time; the
  * spans are freed after it returns. It must return by deadline_ms (CLOCK_MONOTONIC, ms).
- * Returns 0, or a negative ERR_* when the batch was lost (the spans are counted in
- * otel_spans_dropped_total{reason="export_failed"}).
+ * Returns 0; a positive count of spans the receiver took the batch without (an OTLP partial
+ * success: counted in otel_spans_dropped_total{reason="rejected"}); or a negative ERR_* when
+ * the batch was lost (the spans are counted in otel_spans_dropped_total{reason=
+ * "export_failed"}).
  */
 typedef int (*trace_export_fn)(void *arg, struct trace_span *const *spans, size_t n,
 			       long long deadline_ms);

@@ -10,6 +10,7 @@
 //   rx.metrics()                                 // every metric received, flattened
 //   rx.requests                                  // [{ path, status, headers, error, time }]
 //   rx.failNext([{ status: 503, retryAfter: '1' }, ...])  // answers for the next requests
+//   rx.failNext([{ partial: { rejected: 2, message: 'x' } }])  // a 200 partial success
 //   await rx.stop()                              // closes the port and every connection
 //
 // Requests decode as ExportTraceServiceRequest on /v1/traces and ExportMetricsServiceRequest
@@ -74,7 +75,7 @@ export async function startReceiver({ port = 0 } = {}) {
 			const rec = { path: req.url, headers: req.headers, status: 200, time: Date.now(), size: body.length };
 			requests.push(rec);
 			const next = plan.shift();
-			if (next) {
+			if (next && !next.partial) {
 				rec.status = next.status;
 				const h = { 'Content-Type': 'application/x-protobuf' };
 				if (next.retryAfter !== undefined) h['Retry-After'] = String(next.retryAfter);
@@ -98,7 +99,10 @@ export async function startReceiver({ port = 0 } = {}) {
 				res.writeHead(400).end();
 				return;
 			}
-			const out = Res.encode(Res.create({})).finish();
+			// A partial success (the OTLP spec): the request is taken, some of it rejected.
+			const p = next?.partial;
+			const count = Type === TraceReq ? 'rejectedSpans' : 'rejectedDataPoints';
+			const out = Res.encode(Res.create(p ? { partialSuccess: { [count]: p.rejected, errorMessage: p.message } } : {})).finish();
 			res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
 			res.end(Buffer.from(out));
 		});
