@@ -128,8 +128,8 @@ static int date_from(long long day, const char *month, long long year, const cha
 /*
  * Parses an HTTP-date in the three forms RFC 9110 §5.6.7 has a recipient accept:
  *   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT"
- *   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT" (a year more than 50 years after now_s's
- *                is the century before)
+ *   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT" (its two-digit year is the one within 50
+ *                years of now_s: more than 50 years ahead is the century before)
  *   asctime      "Sun Nov  6 08:49:37 1994"
  * The day name is not checked against the date, as the RFC does not ask it.
  */

@@ -530,9 +530,8 @@ struct insert_op {
 
 /*
  * INSERT ... ON CONFLICT DO NOTHING returns no row when the event key (source and id) exists;
- * the SELECT that
- * follows runs in a new snapshot (autocommit, read committed), so it sees the row that won,
- * including one committed by a concurrent insert this statement waited for.
+ * the SELECT that follows runs in a new snapshot (autocommit, read committed), so it sees the
+ * row that won, including one committed by a concurrent insert this statement waited for.
  */
 static int insert_op(PGconn *c, void *arg, struct buf *msg)
 {
