@@ -518,11 +518,6 @@ int trace_span_recording(const struct trace_span *span)
 	return span && span->sampling == TRACE_RECORDED;
 }
 
-int trace_span_decided(const struct trace_span *span)
-{
-	return span && span->sampling != TRACE_SDK_OFF;
-}
-
 const struct trace_context *trace_span_context(const struct trace_span *span)
 {
 	static const struct trace_context none;

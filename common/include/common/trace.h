@@ -246,13 +246,6 @@ int trace_span_start(const char *name, enum trace_span_kind kind,
 		     const struct trace_context *parent, struct trace_span **out);
 /* Whether the span records (was sampled and the SDK is enabled). */
 int trace_span_recording(const struct trace_span *span);
-/*
- * Whether this service's SDK decided the span's sampling (recorded or dropped): its context is
- * then the one to propagate, with flags 00 when dropped, so that the next hop continues the
- * decision (W3C Trace Context). False for NULL and with the SDK off, where a hop that takes no
- * part may pass its caller's context on unchanged instead.
- */
-int trace_span_decided(const struct trace_span *span);
 /* The span's own context, to inject downstream or to parent children. */
 const struct trace_context *trace_span_context(const struct trace_span *span);
 
