@@ -272,7 +272,8 @@ int eventlog_check(struct eventlog *log, struct buf *reason)
 /* ---- tail ---------------------------------------------------------------------------------- */
 
 struct tail_state {
-	json_t *out;	  /* the array being filled, newest first */
+	struct buf *out;  /* the array's text being filled, newest first, without its ']' */
+	size_t n;	  /* records in it */
 	size_t limit;	  /* records wanted */
 	size_t budget;	  /* line bytes still allowed (max_bytes minus the lines taken) */
 	bool full;	  /* limit reached, or the next line did not fit the budget */
@@ -288,6 +289,7 @@ struct tail_state {
 static void tail_emit(struct tail_state *t, const char *line, size_t len)
 {
 	json_t *rec;
+	bool ok;
 
 	if (len == 0)
 		return;
@@ -295,15 +297,19 @@ static void tail_emit(struct tail_state *t, const char *line, size_t len)
 		t->full = true;
 		return;
 	}
+	/* Parsed to be checked, then dropped: only the line's text is kept, one tree at a time. */
 	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-	if (!json_is_object(rec)) {
-		json_decref(rec);
+	ok = json_is_object(rec);
+	json_decref(rec);
+	if (!ok) {
 		log_debug("events.log: skipping a line that is not a JSON object");
 		return;
 	}
-	json_array_append_new(t->out, rec);
+	if (t->n++ > 0)
+		(void)buf_appendc(t->out, ',');
+	(void)buf_append(t->out, line, len);
 	t->budget -= len + 1;
-	if (json_array_size(t->out) >= t->limit)
+	if (t->n >= t->limit)
 		t->full = true;
 }
 
@@ -343,19 +349,21 @@ static int read_at(int fd, char *dst, size_t n, off_t pos)
 	return fdio_pread_full(fd, dst, n, pos) == (ssize_t)n ? 0 : ERR_IO;
 }
 
-int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out)
+int eventlog_tail_text(struct eventlog *log, size_t limit, size_t max_bytes, struct buf *out)
 {
-	struct tail_state t = {
-		.limit = limit, .budget = max_bytes, .full = limit == 0, .skip_next = true
-	};
+	struct tail_state t = { .out = out,
+				.limit = limit,
+				.budget = max_bytes,
+				.full = limit == 0,
+				.skip_next = true };
 	char *chunk = xmalloc(TAIL_CHUNK);
+	size_t start = out->len;
 	struct buf win;
 	off_t pos;
 	int rc = 0;
 
-	*out = NULL;
 	pos = (off_t)eventlog_size(log);
-	t.out = json_array();
+	(void)buf_appendc(out, '[');
 	buf_init(&t.carry, BUF_NOCAP);
 	buf_init(&win, BUF_NOCAP);
 	while (pos > 0 && !t.full) {
@@ -373,14 +381,26 @@ int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t *
 	/* The first line of the file has no newline before it. */
 	if (pos == 0 && !t.skip_next && !t.full)
 		tail_emit(&t, t.carry.data, t.carry.len);
-	*out = t.out;
-	t.out = NULL;
+	(void)buf_appendc(out, ']');
 fail:
-	json_decref(t.out);
+	if (rc)
+		buf_setlen(out, start);
 	free(chunk);
 	buf_release(&t.carry);
 	buf_release(&win);
 	return rc;
+}
+
+int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out)
+{
+	struct buf text;
+	int rc;
+
+	buf_init(&text, BUF_NOCAP);
+	rc = eventlog_tail_text(log, limit, max_bytes, &text);
+	*out = rc ? NULL : json_loadb(text.data, text.len, JSON_ALLOW_NUL, NULL);
+	buf_release(&text);
+	return rc == 0 && !*out ? ERR_INTERNAL : rc;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */

@@ -58,13 +58,18 @@ int sink_outcome_key(const json_t *rec, const char *outcome, const char **source
 
 int sink_respond_tail(struct http_request *req, struct eventlog *log, size_t max_bytes)
 {
-	size_t limit;
-	json_t *arr;
+	struct buf text;
+	size_t limit, len;
+	char *body;
 
 	if (eventlog_limit_parse(http_query(req, "limit"), &limit) != 0)
 		return http_fail(req, ERR_BAD_REQUEST, "limit must be an integer from 1 to %d",
 				 EVENTLOG_MAX_LIMIT);
-	if (eventlog_tail(log, limit, max_bytes, &arr) != 0)
+	buf_init(&text, BUF_NOCAP); /* bounded by max_bytes */
+	if (eventlog_tail_text(log, limit, max_bytes, &text) != 0) {
+		buf_release(&text);
 		return http_fail(req, ERR_IO, "could not read events.log");
-	return http_respond_json(req, 200, arr);
+	}
+	body = buf_detach(&text, &len); /* sent as it is: the response frees it */
+	return http_respond_ref(req, 200, "application/json", body, len, free, body);
 }

@@ -241,6 +241,35 @@ test('a malformed event is 400 and logged as rejected, a batch too', async () =>
 	}
 });
 
+// A line of 450,000 zeros is 900 KB of text and some 30 MB as a parsed tree. GET /events
+// held the trees of all the lines it answered with (6 such lines: some 200 MB more than a
+// POST's peak); it now keeps their text and parses one line at a time to check it.
+test('GET /events: memory follows the lines\' text, not their parsed JSON values', async () => {
+	const { srv } = await start({
+		FAILURE_RATE: '0', EVENTS_MAX_BYTES: String(16 << 20),
+		ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=4:thread_local_quarantine_size_kb=64',
+	});
+	try {
+		const peakKiB = () => Number(/^VmHWM:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'))[1]);
+		const zeros = `[${new Array(450000).fill(0).join(',')}]`;
+		for (let i = 0; i < 6; i++) {
+			const ev = binaryEvent();
+			const r = await post(srv, { headers: ev.headers, body: zeros });
+			assert.equal(r.status, 200, r.text);
+		}
+		const before = peakKiB();
+		const res = await fetch(`${srv.url}/events?limit=6`);
+		const events = await res.json();
+		assert.equal(events.length, 6);
+		assert.equal(events[0].event.data.length, 450000);
+		const grew = peakKiB() - before;
+		console.log(`GET /events: 6 lines of ${zeros.length} bytes, peak RSS ${Math.round(grew / 1024)} MiB above the POSTs' peak`);
+		assert.ok(grew < 48 * 1024, `GET /events peaked ${Math.round(grew / 1024)} MiB above the POSTs' peak`);
+	} finally {
+		await stopClean(srv);
+	}
+});
+
 test('GET /events returns the newest lines first, limit applies, bad limits are 400', async () => {
 	const { srv } = await start({ FAILURE_RATE: '0' });
 	try {

@@ -68,7 +68,8 @@ extern const char *const eventlog_fsync_names[];
 #define EVENTLOG_MAX_LIMIT     1000
 /*
  * GET /events: the default byte budget (EVENTS_MAX_BYTES, counted in events.log bytes; the
- * JSON built from them takes a few times that) and its smallest value.
+ * answer is those lines' text, plus the parse of one line at a time: eventlog_tail_text())
+ * and its smallest value.
  */
 #define EVENTLOG_DEFAULT_TAIL_BYTES	 ((size_t)4 * 1024 * 1024)
 #define EVENTLOG_DEFAULT_TAIL_BYTES_TEXT "4194304"
@@ -101,6 +102,13 @@ int eventlog_append(struct eventlog *log, const json_t *record);
  * chunks, so the cost follows limit and max_bytes, not the file size. Returns 0 or ERR_IO.
  */
 int eventlog_tail(struct eventlog *log, size_t limit, size_t max_bytes, json_t **out);
+/*
+ * The same records as JSON text appended to out: "[" the lines joined by "," "]", each line
+ * as it is in the file. Each line is parsed to be checked and dropped at once, so memory
+ * follows the text, not the parsed trees of all of them (a tree of small JSON values takes
+ * tens of times its text). Returns 0, or ERR_IO with out as it was.
+ */
+int eventlog_tail_text(struct eventlog *log, size_t limit, size_t max_bytes, struct buf *out);
 /* The file's size in bytes now (0 if it cannot be stat()ed). */
 long long eventlog_size(struct eventlog *log);
 /* How many syncs the log has performed (group commit makes this << appends under load). */
