@@ -36,9 +36,11 @@ struct exemplar_slot {
 
 struct metric_series {
 	const struct metric *family;
-	char **values;			 /* NULL-terminated copies */
-	_Atomic uint64_t bits;		 /* counter/gauge value, or histogram sum, as double bits */
-	_Atomic uint64_t *buckets;	 /* histogram: nbounds + 1, not cumulative */
+	char **values;		   /* NULL-terminated copies */
+	_Atomic uint64_t bits;	   /* counter/gauge value, or histogram sum, as double bits */
+	_Atomic uint64_t *buckets; /* histogram: nbounds + 1, not cumulative */
+	/* histogram: held for an observation's bucket and sum, and for a snapshot of them */
+	pthread_mutex_t *hmu;
 	struct exemplar_slot *exemplars; /* histogram: nbounds + 1 */
 	struct metric_series *hnext;	 /* hash chain */
 	struct metric_series *next;	 /* creation order */
@@ -184,6 +186,10 @@ static void series_free(struct metric_series *s)
 {
 	free_strings(s->values);
 	free(s->buckets);
+	if (s->hmu) {
+		pthread_mutex_destroy(s->hmu);
+		free(s->hmu);
+	}
 	free(s->exemplars);
 	free(s);
 }
@@ -410,6 +416,8 @@ static struct metric_series *series_create(struct metric *m, const char *const *
 	atomic_init(&s->bits, double_to_bits(0.0));
 	if (m->type == METRIC_HISTOGRAM) {
 		s->buckets = xcalloc(m->nbounds + 1, sizeof(*s->buckets));
+		s->hmu = xmalloc(sizeof(*s->hmu));
+		pthread_mutex_init(s->hmu, NULL);
 		s->exemplars = xcalloc(m->nbounds + 1, sizeof(*s->exemplars));
 		for (i = 0; i <= m->nbounds; i++) {
 			atomic_init(&s->buckets[i], 0);
@@ -538,10 +546,34 @@ static size_t bucket_of(const struct metric *m, double v)
 	return i;
 }
 
+/* One observation: its bucket and the sum together (histogram_read() sees both or neither). */
 static void observe_in(struct metric_series *s, size_t bucket, double v)
 {
+	pthread_mutex_lock(s->hmu);
 	atomic_fetch_add_explicit(&s->buckets[bucket], 1, memory_order_relaxed);
 	atomic_add_double(&s->bits, v);
+	pthread_mutex_unlock(s->hmu);
+}
+
+/*
+ * The counts (nbounds + 1, not cumulative) and the sum of histogram series s, returned, and
+ * their total in *count: one snapshot, so that _sum and _count describe the same
+ * observations.
+ */
+static double histogram_read(const struct metric *m, const struct metric_series *s,
+			     uint64_t *counts, uint64_t *count)
+{
+	double sum;
+
+	*count = 0;
+	pthread_mutex_lock(s->hmu);
+	for (size_t i = 0; i <= m->nbounds; i++) {
+		counts[i] = atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		*count += counts[i];
+	}
+	sum = bits_to_double(atomic_load_explicit(&s->bits, memory_order_relaxed));
+	pthread_mutex_unlock(s->hmu);
+	return sum;
 }
 
 void metrics_observe(struct metric_series *s, double v)
@@ -770,22 +802,23 @@ static void put_sample(struct render *r, const struct metric *m, const struct me
 
 static void put_histogram(struct render *r, const struct metric *m, const struct metric_series *s)
 {
-	uint64_t cum = 0;
+	uint64_t *counts = xcalloc(m->nbounds + 1, sizeof(*counts)), cum = 0, count;
+	double sum = histogram_read(m, s, counts, &count);
 	char le[32];
 	size_t i;
 
 	for (i = 0; i <= m->nbounds; i++) {
-		cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		cum += counts[i];
 		if (i < m->nbounds)
 			format_double(le, m->bounds[i]);
 		else
 			memcpy(le, "+Inf", 5);
 		put_sample(r, m, s, "_bucket", le, (double)cum);
 	}
-	put_sample(r, m, s, "_sum", NULL,
-		   bits_to_double(atomic_load_explicit(&s->bits, memory_order_relaxed)));
+	put_sample(r, m, s, "_sum", NULL, sum);
 	/* _count is the +Inf bucket, so the two always agree. */
-	put_sample(r, m, s, "_count", NULL, (double)cum);
+	put_sample(r, m, s, "_count", NULL, (double)count);
+	free(counts);
 }
 
 static const char *type_name(enum metric_type t)
@@ -848,7 +881,6 @@ static void walk_family(struct metric *m, metrics_visit_fn visit, void *arg)
 	uint64_t *counts = xcalloc(m->nbounds + 1, sizeof(*counts));
 	const struct metric_series *s;
 	struct metric_point pt;
-	size_t j;
 
 	pthread_rwlock_rdlock(&m->lock);
 	for (s = m->first; s; s = s->next) {
@@ -858,12 +890,7 @@ static void walk_family(struct metric *m, metrics_visit_fn visit, void *arg)
 		pt.label_names = (const char *const *)m->label_names;
 		pt.label_values = (const char *const *)s->values;
 		if (m->type == METRIC_HISTOGRAM) {
-			for (j = 0; j <= m->nbounds; j++) {
-				counts[j] =
-				    atomic_load_explicit(&s->buckets[j], memory_order_relaxed);
-				pt.count += counts[j];
-			}
-			pt.sum = v;
+			pt.sum = histogram_read(m, s, counts, &pt.count);
 			pt.bounds = m->bounds;
 			pt.nbounds = m->nbounds;
 			pt.bucket_counts = counts;

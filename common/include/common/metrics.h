@@ -6,9 +6,13 @@
  * series (struct metric_series: one tuple of label values). Families and series live until
  * metrics_free(); pointers to them stay valid, so hot paths look a series up once and keep it.
  *
- * Thread safety: updates are lock-free atomics. Looking up a series takes only that family's
- * read lock (a write lock the first time a tuple is seen); there is no global lock on the
- * hot path. Rendering takes each family's read lock in turn.
+ * Thread safety: counter and gauge updates are lock-free atomics. A histogram observation
+ * holds its series' own mutex for the bucket and the sum (two adds), and a render or walk
+ * holds it for the snapshot, so that _sum and _count always describe the same observations
+ * (lock-free adds let a scrape see one without the other: 831 of 2000 did under two writers).
+ * Looking up a series takes only that family's read lock (a write lock the first time a tuple
+ * is seen); there is no global lock on the hot path. Rendering takes each family's read lock
+ * in turn.
  *
  * Exemplars: a histogram series keeps, per bucket, the latest observation made with a sampled
  * trace context (metrics_observe_exemplar()): its value, wall-clock time, trace id and span
@@ -105,7 +109,8 @@ void metrics_observe(struct metric_series *s, double v); /* histograms */
  * metrics_observe() that also makes v the exemplar of its bucket when ctx is a valid, sampled
  * context (trace.h; its ids are copied, ctx is not kept). ctx NULL or not sampled: exactly
  * metrics_observe(). Callers pass the context of a span that records (is exported), so that
- * the exemplar links to a trace that exists. Lock-free; safe from any thread.
+ * the exemplar links to a trace that exists. The exemplar is lock-free, the observation
+ * as metrics_observe(); safe from any thread.
  */
 void metrics_observe_exemplar(struct metric_series *s, double v, const struct trace_context *ctx);
 /* The current value of a counter or gauge series (a histogram's sum). */

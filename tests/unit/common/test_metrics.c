@@ -376,6 +376,72 @@ Test(metrics, concurrent_updates_sum_correctly)
 	metrics_free(reg);
 }
 
+/* Observes 1.0 into a histogram series until told to stop. */
+struct observer {
+	struct metric_series *s;
+	atomic_int *stop;
+};
+
+static void *observe_ones(void *arg)
+{
+	struct observer *o = arg;
+
+	while (!atomic_load(o->stop))
+		metrics_observe(o->s, 1.0);
+	return NULL;
+}
+
+/* Every observation is 1.0: a snapshot whose sum differs from its count caught one half done. */
+static void sum_is_count(const char *name, const char *help, enum metric_type type,
+			 const struct metric_point *pt, void *arg)
+{
+	int *torn = arg;
+
+	(void)name;
+	(void)help;
+	if (type == METRIC_HISTOGRAM && pt->sum != (double)pt->count)
+		(*torn)++;
+}
+
+Test(metrics, sum_and_count_agree_while_observed)
+{
+	struct metrics *reg = metrics_new();
+	struct metric *m =
+	    metrics_histogram(reg, "ones", "Ones.", NULL, metrics_http_duration_buckets,
+			      metrics_http_duration_nbuckets);
+	struct observer o[2];
+	pthread_t th[2];
+	atomic_int stop = 0;
+	int torn = 0, rendered_torn = 0;
+	struct buf out;
+
+	for (int i = 0; i < 2; i++) {
+		o[i] = (struct observer){ metrics_series(m, NULL), &stop };
+		cr_assert_eq(pthread_create(&th[i], NULL, observe_ones, &o[i]), 0);
+	}
+	buf_init(&out, BUF_NOCAP);
+	for (int i = 0; i < 2000; i++) {
+		const char *sum, *count;
+
+		metrics_walk(reg, sum_is_count, &torn);
+		buf_reset(&out);
+		cr_assert_eq(metrics_render(reg, &out), 0);
+		sum = strstr(out.data, "ones_sum ");
+		count = strstr(out.data, "ones_count ");
+		cr_assert(sum && count);
+		if (strtod(sum + 9, NULL) != strtod(count + 11, NULL))
+			rendered_torn++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_eq(torn, 0, "%d of 2000 walks had a sum apart from the count", torn);
+	cr_expect_eq(rendered_torn, 0, "%d of 2000 renders had a sum apart from the count",
+		     rendered_torn);
+	buf_release(&out);
+	metrics_free(reg);
+}
+
 /* ---- exemplars ------------------------------------------------------------------------- */
 
 /* A context whose ids all derive from k (trace id: k, then k ^ a constant; span id: ~k). */
