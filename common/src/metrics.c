@@ -800,9 +800,11 @@ static void put_sample(struct render *r, const struct metric *m, const struct me
 	put(r, "\n");
 }
 
-static void put_histogram(struct render *r, const struct metric *m, const struct metric_series *s)
+/* counts: scratch for nbounds + 1 buckets, one allocation for the whole family. */
+static void put_histogram(struct render *r, const struct metric *m, const struct metric_series *s,
+			  uint64_t *counts)
 {
-	uint64_t *counts = xcalloc(m->nbounds + 1, sizeof(*counts)), cum = 0, count;
+	uint64_t cum = 0, count;
 	double sum = histogram_read(m, s, counts, &count);
 	char le[32];
 	size_t i;
@@ -818,7 +820,6 @@ static void put_histogram(struct render *r, const struct metric *m, const struct
 	put_sample(r, m, s, "_sum", NULL, sum);
 	/* _count is the +Inf bucket, so the two always agree. */
 	put_sample(r, m, s, "_count", NULL, (double)count);
-	free(counts);
 }
 
 static const char *type_name(enum metric_type t)
@@ -836,6 +837,7 @@ static const char *type_name(enum metric_type t)
 
 static void put_family(struct render *r, struct metric *m)
 {
+	uint64_t *counts = xcalloc(m->nbounds + 1, sizeof(*counts)); /* histograms' scratch */
 	const struct metric_series *s;
 
 	pthread_rwlock_rdlock(&m->lock);
@@ -852,13 +854,14 @@ static void put_family(struct render *r, struct metric *m)
 	}
 	for (s = m->first; s; s = s->next) {
 		if (m->type == METRIC_HISTOGRAM)
-			put_histogram(r, m, s);
+			put_histogram(r, m, s, counts);
 		else
 			put_sample(
 			    r, m, s, "", NULL,
 			    bits_to_double(atomic_load_explicit(&s->bits, memory_order_relaxed)));
 	}
 	pthread_rwlock_unlock(&m->lock);
+	free(counts);
 }
 
 int metrics_render(struct metrics *reg, struct buf *out)

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, binPath, waitFor, stopClean, assertClean, freePort } from './lib/proc.mjs';
+import { startServer, binPath, waitFor, stopClean, assertClean, freePort, peakRssKiB } from './lib/proc.mjs';
 import { startReceiver } from './lib/receiver.mjs';
 
 function manifests(delivery, subscriberUrl) {
@@ -244,10 +244,9 @@ test('restart after SIGKILL: replay memory follows the log\'s bytes, not its JSO
 		BROKER_QUEUE_BYTES: String(8 * 1024 * 1024), LOG_LEVEL: 'info',
 		ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=4:thread_local_quarantine_size_kb=64',
 	};
-	const peakKiB = (pid) => Number(/^VmHWM:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 	const zeros = `[${new Array(450000).fill(0).join(',')}]`;
 	let b = await start(dir, env);
-	const fresh = peakKiB(b.proc.pid);
+	const fresh = peakRssKiB(b.proc.pid);
 	let accepted = 0;
 	for (let i = 0; i < 12; i++)
 		if ((await post(b, `z${i}`, zeros)).status === 202) accepted++;
@@ -256,7 +255,7 @@ test('restart after SIGKILL: replay memory follows the log\'s bytes, not its JSO
 	b = await start(dir, env);
 	await waitFor(async () => new RegExp(`resumed ${accepted} pending deliveries`).test(b.stderr()),
 		{ what: `${accepted} deliveries resumed` });
-	const grew = peakKiB(b.proc.pid) - fresh;
+	const grew = peakRssKiB(b.proc.pid) - fresh;
 	console.log(`replay: ${accepted} events of ${zeros.length} bytes resumed, peak RSS ${Math.round(grew / 1024)} MiB above a fresh start`);
 	assert.ok(grew < 128 * 1024, `the restart peaked ${Math.round(grew / 1024)} MiB above a fresh start`);
 	await crash(b);

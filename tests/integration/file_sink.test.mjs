@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { binPath, startServer, stopClean } from './lib/proc.mjs';
+import { binPath, startServer, stopClean, peakRssKiB } from './lib/proc.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 import { startSink, postTo, sinkDir, removeSinkDirs } from './lib/sinkproc.mjs';
 import { MALFORMED_EVENTS, cleanHeaders } from './lib/malformed.mjs';
@@ -250,19 +250,18 @@ test('GET /events: memory follows the lines\' text, not their parsed JSON values
 		ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=4:thread_local_quarantine_size_kb=64',
 	});
 	try {
-		const peakKiB = () => Number(/^VmHWM:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'))[1]);
 		const zeros = `[${new Array(450000).fill(0).join(',')}]`;
 		for (let i = 0; i < 6; i++) {
 			const ev = binaryEvent();
 			const r = await post(srv, { headers: ev.headers, body: zeros });
 			assert.equal(r.status, 200, r.text);
 		}
-		const before = peakKiB();
+		const before = peakRssKiB(srv.proc.pid);
 		const res = await fetch(`${srv.url}/events?limit=6`);
 		const events = await res.json();
 		assert.equal(events.length, 6);
 		assert.equal(events[0].event.data.length, 450000);
-		const grew = peakKiB() - before;
+		const grew = peakRssKiB(srv.proc.pid) - before;
 		console.log(`GET /events: 6 lines of ${zeros.length} bytes, peak RSS ${Math.round(grew / 1024)} MiB above the POSTs' peak`);
 		assert.ok(grew < 48 * 1024, `GET /events peaked ${Math.round(grew / 1024)} MiB above the POSTs' peak`);
 	} finally {

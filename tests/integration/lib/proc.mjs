@@ -18,6 +18,7 @@
 //   (SIGKILL after the deadline, then throws) and returns { code, signal, stderr }.
 // - stopClean(srv) stops it with SIGTERM and asserts exit status 0 and assertClean(stderr);
 //   returns { code, signal, stderr }.
+// - peakRssKiB(pid) is the peak resident set (VmHWM) of a process, in KiB.
 // - assertClean(stderr) fails on "ERROR: AddressSanitizer", "ERROR: LeakSanitizer" and UBSan's
 //   "runtime error:".
 // - freePort() asks the kernel for a free TCP port on 127.0.0.1.
@@ -38,6 +39,11 @@ export function binPath(rel) {
 	if (!fs.existsSync(p))
 		throw new Error(`${p} does not exist: build it first (BUILD_DIR=${buildDir})`);
 	return p;
+}
+
+// The peak resident set (VmHWM) of process pid, in KiB.
+export function peakRssKiB(pid) {
+	return Number(/^VmHWM:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
 export function freePort() {
